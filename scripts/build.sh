@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Builds the worker to build/ with the cached tools (wrangler's [build] command runs this too).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$PR_ROOT"
+worker-build --release "$@"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `npm test`: installs whatever the tests need (skipping what is there), then runs every test:
+# formatting and lints, native `cargo test`, the wasm32 build, and the end-to-end suite against
+# the built worker in Miniflare (real D1, Durable Objects and R2).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash "$PR_ROOT/scripts/tools.sh"
+cd "$PR_ROOT"
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy (native and wasm32)"
+cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --lib --locked --target wasm32-unknown-unknown -- -D warnings
+
+say "cargo test (native domain tests)"
+cargo test --locked
+
+say "build the worker (wasm32)"
+bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
+
+say "end-to-end tests (vitest + Miniflare)"
+node_modules/.bin/vitest run

@@ -1,0 +1,228 @@
+//! Untrusted request bodies and fields. Every failure becomes an `InputError` that names the
+//! field at fault; nothing here panics on any input, and nothing is echoed back beyond a
+//! (truncated) field name.
+
+use serde::de::DeserializeOwned;
+
+/// Largest JSON body the API accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("the request body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("the request body is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("the request body is not valid JSON")]
+    InvalidJson,
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+}
+
+impl InputError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        InputError::InvalidField {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses a JSON body into `T` (whose unknown fields should be denied by its serde attributes).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InputError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(InputError::TooLarge);
+    }
+    if std::str::from_utf8(body).is_err() {
+        return Err(InputError::InvalidUtf8);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        use serde_json::error::Category;
+        match e.inner().classify() {
+            Category::Data => data_error(e.path().to_string(), &e.inner().to_string()),
+            Category::Syntax | Category::Eof | Category::Io => InputError::InvalidJson,
+        }
+    })?;
+    de.end().map_err(|_| InputError::InvalidJson)?;
+    Ok(value)
+}
+
+fn data_error(path: String, message: &str) -> InputError {
+    // serde reports "unknown field `x`, expected …" and "missing field `x`" at the parent path.
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    let field = match named {
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
+        Some(name) => format!("{path}.{name}"),
+        None => path,
+    };
+    let field: String = field.chars().take(64).collect();
+    // Keep serde's explanation but drop the position suffix and any quoted input.
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let message = if message.starts_with("unknown field") {
+        "unknown field".to_owned()
+    } else if message.starts_with("missing field") {
+        "is required".to_owned()
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        message
+            .split(", expected")
+            .nth(1)
+            .map(|e| format!("expected{e}"))
+            .unwrap_or_else(|| "invalid value".into())
+    } else {
+        message.chars().take(120).collect()
+    };
+    InputError::InvalidField { field, message }
+}
+
+/// A display name: 1..=100 characters, no control characters, trimmed.
+pub fn name(field: &str, s: &str) -> Result<String, InputError> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+        return Err(InputError::field(
+            field,
+            "must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(t.to_owned())
+}
+
+/// An e-mail address, normalised to lower case. Deliberately simple: one `@`, non-empty parts,
+/// a dot in the domain, no spaces or controls, at most 254 bytes.
+pub fn email(field: &str, s: &str) -> Result<String, InputError> {
+    let t = s.trim().to_ascii_lowercase();
+    let ok = t.len() <= 254
+        && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+        && match t.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            }
+            None => false,
+        };
+    if ok {
+        Ok(t)
+    } else {
+        Err(InputError::field(field, "must be an e-mail address"))
+    }
+}
+
+/// `limit` query parameter: 1..=100, default 50.
+pub fn limit(raw: Option<&str>) -> Result<u32, InputError> {
+    match raw {
+        None => Ok(50),
+        Some(s) => match s.parse::<u32>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            _ => Err(InputError::field(
+                "limit",
+                "must be an integer from 1 to 100",
+            )),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        name: String,
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn a_good_body_parses() {
+        assert_eq!(
+            parse_json::<Body>(br#"{"name":"a","n":3}"#),
+            Ok(Body {
+                name: "a".into(),
+                n: Some(3)
+            })
+        );
+    }
+
+    #[test]
+    fn malformed_json_invalid_utf8_and_oversize_are_told_apart() {
+        assert_eq!(
+            parse_json::<Body>(b"{\"name\":"),
+            Err(InputError::InvalidJson)
+        );
+        assert_eq!(parse_json::<Body>(b""), Err(InputError::InvalidJson));
+        assert_eq!(
+            parse_json::<Body>(b"{\"name\":\"a\"} trailing"),
+            Err(InputError::InvalidJson)
+        );
+        assert_eq!(
+            parse_json::<Body>(b"{\"name\":\"\xff\"}"),
+            Err(InputError::InvalidUtf8)
+        );
+        let big = format!("{{\"name\":\"{}\"}}", "a".repeat(MAX_BODY_BYTES));
+        assert_eq!(
+            parse_json::<Body>(big.as_bytes()),
+            Err(InputError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn wrong_types_unknown_and_missing_fields_name_the_field() {
+        let e = parse_json::<Body>(br#"{"name":"a","n":"three"}"#).unwrap_err();
+        assert!(
+            matches!(e, InputError::InvalidField { ref field, .. } if field == "n"),
+            "{e:?}"
+        );
+        let e = parse_json::<Body>(br#"{"name":"a","admin":true}"#).unwrap_err();
+        assert!(
+            matches!(e, InputError::InvalidField { ref field, .. } if field == "admin"),
+            "{e:?}"
+        );
+        let e = parse_json::<Body>(br#"{"n":1}"#).unwrap_err();
+        assert!(
+            matches!(e, InputError::InvalidField { ref field, .. } if field == "name"),
+            "{e:?}"
+        );
+        let e = parse_json::<Body>(br#"[1,2]"#).unwrap_err();
+        assert!(matches!(e, InputError::InvalidField { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn names_and_emails_are_validated() {
+        assert_eq!(name("name", "  Acme "), Ok("Acme".into()));
+        assert!(name("name", "").is_err());
+        assert!(name("name", "a\u{0}b").is_err());
+        assert!(name("name", &"x".repeat(101)).is_err());
+        assert_eq!(
+            email("email", "Ada@Example.com"),
+            Ok("ada@example.com".into())
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@x.com",
+            "a b@x.com",
+            "ada@localhost",
+            "a@b@c.com",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        assert_eq!(limit(None), Ok(50));
+        assert_eq!(limit(Some("100")), Ok(100));
+        assert!(limit(Some("0")).is_err());
+        assert!(limit(Some("101")).is_err());
+        assert!(limit(Some("-1")).is_err());
+    }
+}

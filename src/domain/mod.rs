@@ -1,0 +1,16 @@
+//! Pure ParityRail logic. Nothing in here imports `worker`: every module is plain Rust that
+//! `cargo test` exercises natively in milliseconds. The edge layer (wasm32 only) adapts these
+//! types to D1, Durable Objects and HTTP.
+
+pub mod apikey;
+pub mod audit;
+pub mod base62;
+pub mod canonical;
+pub mod ids;
+pub mod input;
+pub mod ports;
+pub mod ratelimit;
+pub mod roles;
+pub mod scrub;
+pub mod security_txt;
+pub mod time;

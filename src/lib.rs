@@ -1,0 +1,8 @@
+//! ParityRail: one Cloudflare Worker that keeps what Stripe bills in parity with what the
+//! application grants. `domain` is pure Rust, tested natively; `edge` is the wasm32-only glue to
+//! the Workers runtime (HTTP, D1, Durable Objects, R2, cron). See ARCHITECTURE.md.
+
+pub mod domain;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,112 @@
+// Starts the built worker (build/index.js) in Miniflare with real D1, Durable Objects and R2,
+// each test file on its own copy of the migrated D1 template. Everything the runtime prints is
+// captured in `logs` so tests can assert that no secret ever reaches a log line.
+import { Miniflare } from "miniflare";
+import { cpSync, mkdtempSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { ROOT, TEMPLATE } from "./global-setup.mjs";
+
+const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+const D1_ID = /database_id\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
+const COMPAT_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
+
+export const OPERATOR_TOKEN = "op_" + randomBytes(24).toString("hex");
+export const ENCRYPTION_KEY = "k1:" + randomBytes(32).toString("base64");
+
+export async function startWorker(vars = {}) {
+  const state = mkdtempSync(join(ROOT, ".tmp", "e2e", "run-"));
+  cpSync(TEMPLATE, state, { recursive: true });
+  const logs = [];
+  const collect = (stream) => stream.on("data", (chunk) => logs.push(chunk.toString()));
+  const mf = new Miniflare({
+    scriptPath: join(ROOT, "build", "index.js"),
+    modules: true,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+    compatibilityDate: COMPAT_DATE,
+    d1Databases: { DB: D1_ID },
+    d1Persist: join(state, "v3", "d1"),
+    durableObjects: {
+      PROJECT_COORDINATOR: { className: "ProjectCoordinator", useSQLite: true },
+      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+    },
+    durableObjectsPersist: join(state, "v3", "do"),
+    r2Buckets: ["EXPORTS"],
+    r2Persist: join(state, "v3", "r2"),
+    bindings: {
+      STRIPE_API_BASE: "http://127.0.0.1:9",
+      RATE_LIMIT_KEY_PER_MINUTE: "100000",
+      RATE_LIMIT_IP_PER_MINUTE: "100000",
+      SECURITY_CONTACT: "mailto:security@parityrail.dev",
+      OPERATOR_TOKEN,
+      CREDENTIALS_ENCRYPTION_KEY: ENCRYPTION_KEY,
+      ...vars,
+    },
+    handleRuntimeStdio(stdout, stderr) {
+      collect(stdout);
+      collect(stderr);
+    },
+  });
+  await mf.ready;
+  return new Worker(mf, logs);
+}
+
+let ipCounter = 0;
+
+export class Worker {
+  constructor(mf, logs) {
+    this.mf = mf;
+    this.logs = logs;
+  }
+
+  /** Raw request; `ip` sets CF-Connecting-IP (defaults to one fixed test address). */
+  async request(method, path, { key, body, headers = {}, ip = "203.0.113.1", raw } = {}) {
+    const h = { "cf-connecting-ip": ip, ...headers };
+    if (key) h.authorization = `Bearer ${key}`;
+    let payload;
+    if (raw !== undefined) payload = raw;
+    else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      h["content-type"] = "application/json";
+    }
+    const res = await this.mf.dispatchFetch(`http://localhost${path}`, { method, headers: h, body: payload });
+    const text = await res.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+
+  get(path, opts) {
+    return this.request("GET", path, opts);
+  }
+  post(path, body, opts = {}) {
+    return this.request("POST", path, { ...opts, body });
+  }
+  patch(path, body, opts = {}) {
+    return this.request("PATCH", path, { ...opts, body });
+  }
+  put(path, body, opts = {}) {
+    return this.request("PUT", path, { ...opts, body });
+  }
+  delete(path, opts) {
+    return this.request("DELETE", path, opts);
+  }
+
+  async d1() {
+    return this.mf.getD1Database("DB");
+  }
+
+  async dispose() {
+    await this.mf.dispose();
+  }
+}
+
+/** A fresh unique client IP so rate-limit buckets of different tests never meet. */
+export function freshIp() {
+  ipCounter += 1;
+  return `198.51.100.${ipCounter % 250}`;
+}

@@ -2,14 +2,14 @@
 -- Timestamps are RFC 3339 UTC strings with milliseconds (fixed width, so text order = time order).
 
 CREATE TABLE orgs (
-  id          TEXT PRIMARY KEY,
+  org_id      TEXT PRIMARY KEY,
   name        TEXT NOT NULL,
   created_at  TEXT NOT NULL
 );
 
 CREATE TABLE members (
   id          TEXT PRIMARY KEY,
-  org_id      TEXT NOT NULL REFERENCES orgs(id),
+  org_id      TEXT NOT NULL REFERENCES orgs(org_id),
   email       TEXT NOT NULL,
   role        TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
   created_at  TEXT NOT NULL,
@@ -20,7 +20,7 @@ CREATE UNIQUE INDEX members_one_owner ON members(org_id) WHERE role = 'owner';
 
 CREATE TABLE projects (
   id                       TEXT PRIMARY KEY,
-  org_id                   TEXT NOT NULL REFERENCES orgs(id),
+  org_id                   TEXT NOT NULL REFERENCES orgs(org_id),
   name                     TEXT NOT NULL,
   environment              TEXT NOT NULL CHECK (environment IN ('live', 'test')),
   reconcile_every_minutes  INTEGER NOT NULL DEFAULT 60,
@@ -40,7 +40,7 @@ CREATE TABLE project_roles (
 
 CREATE TABLE api_keys (
   id            TEXT PRIMARY KEY,
-  org_id        TEXT NOT NULL REFERENCES orgs(id),
+  org_id        TEXT NOT NULL REFERENCES orgs(org_id),
   member_id     TEXT NOT NULL,
   key_hash      TEXT NOT NULL UNIQUE,
   prefix        TEXT NOT NULL,

@@ -13,4 +13,5 @@ pub mod ratelimit;
 pub mod roles;
 pub mod scrub;
 pub mod security_txt;
+pub mod tenancy;
 pub mod time;

@@ -1,0 +1,259 @@
+//! Authentication and authorisation: the first thing every `/v1` handler does. It turns a
+//! request into a `Principal` (key + member + tenant) or an error, applies rate limits, and is
+//! the only place that constructs a `Tenant`. Nothing is cached: a revoked or expired key, or a
+//! removed member, fails on the very next request.
+
+pub mod scope;
+
+use super::error::{ApiError, ApiResult};
+use super::http::{query_param, Ctx};
+use super::repo::{self, projects::ProjectRow};
+use crate::domain::apikey::{Capability, Environment, PlainKey};
+use crate::domain::audit::Actor;
+use crate::domain::ids::{KeyId, MemberId, OrgId};
+use crate::domain::ratelimit::Decision;
+use crate::domain::roles::{self, effective_role, Need, Role};
+use crate::domain::time::Timestamp;
+use scope::Tenant;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use wasm_bindgen::JsValue;
+use worker::Request;
+
+pub struct Principal {
+    pub tenant: Tenant,
+    pub key_id: KeyId,
+    pub member_id: MemberId,
+    pub org_role: Role,
+    pub capability: Capability,
+    pub environment: Environment,
+    /// `Some(project id)` when the key is limited to one project.
+    pub only_project: Option<String>,
+}
+
+/// A project the caller may see, with the caller's role in it after overrides.
+pub struct ProjectScope {
+    pub row: ProjectRow,
+    pub role: Role,
+}
+
+#[derive(Deserialize)]
+struct KeyAuthRow {
+    id: String,
+    org_id: String,
+    member_id: String,
+    environment: String,
+    project_id: Option<String>,
+    capability: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    role: String,
+}
+
+const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
+
+fn credential(req: &Request) -> Option<String> {
+    let header = req.headers().get("authorization").ok().flatten();
+    if let Some(h) = header {
+        let mut parts = h.splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        let value = parts.next().unwrap_or("").trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !value.is_empty() {
+            return Some(value.to_owned());
+        }
+        return Some(String::new()); // present but malformed
+    }
+    query_param(req, "api_key")
+}
+
+/// Authenticates an API key and applies its rate limit.
+pub async fn authenticate(ctx: &Ctx, req: &Request) -> ApiResult<Principal> {
+    let Some(raw) = credential(req) else {
+        return Err(failed(
+            ctx,
+            ApiError::unauthorized("missing_api_key", "an API key is required"),
+        )
+        .await);
+    };
+    match lookup(ctx, &raw).await {
+        Ok(p) => {
+            let per_minute = ctx.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
+            check_limit(ctx, &format!("key:{}", p.key_id), per_minute).await?;
+            Ok(p)
+        }
+        Err(e) if e.status == 401 => Err(failed(ctx, e).await),
+        Err(e) => Err(e),
+    }
+}
+
+async fn lookup(ctx: &Ctx, raw: &str) -> ApiResult<Principal> {
+    let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
+    let key = PlainKey::parse(raw).map_err(|_| bad())?;
+    let db = ctx.env.d1("DB")?;
+    let row: Option<KeyAuthRow> = db
+        .prepare(
+            "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
+             k.revoked_at, k.last_used_at, m.role FROM api_keys k \
+             JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
+        )
+        .bind(&[JsValue::from_str(key.hash().as_str())])?
+        .first(None)
+        .await?;
+    let row = row.ok_or_else(bad)?;
+    if row.revoked_at.is_some() {
+        return Err(bad());
+    }
+    if let Some(exp) = &row.expires_at {
+        if Timestamp::parse(exp).map_or(true, |t| t <= ctx.now) {
+            return Err(bad());
+        }
+    }
+    let environment = Environment::parse(&row.environment).ok_or_else(bad)?;
+    if environment != key.environment() {
+        return Err(bad());
+    }
+    let tenant = Tenant::new(db, OrgId::parse(&row.org_id).map_err(|_| bad())?);
+    let principal = Principal {
+        key_id: KeyId::parse(&row.id).map_err(|_| bad())?,
+        member_id: MemberId::parse(&row.member_id).map_err(|_| bad())?,
+        org_role: Role::parse(&row.role).ok_or_else(bad)?,
+        capability: Capability::parse(&row.capability).ok_or_else(bad)?,
+        environment,
+        only_project: row.project_id,
+        tenant,
+    };
+    // last_used_at has one-minute resolution so that reads do not each cost a write.
+    let stale = row
+        .last_used_at
+        .as_deref()
+        .and_then(|t| Timestamp::parse(t).ok())
+        .is_none_or(|t| ctx.now.millis() - t.millis() >= 60_000);
+    if stale {
+        let (org, id, at) = (
+            principal.tenant.org_id().clone(),
+            principal.key_id.to_string(),
+            ctx.now.to_rfc3339(),
+        );
+        let db = ctx.env.d1("DB")?;
+        ctx.wctx.wait_until(async move {
+            let t = Tenant::new(db, org);
+            let _ = repo::keys::touch(&t, &id, &at).await;
+        });
+    }
+    Ok(principal)
+}
+
+/// Charges a failed or unauthenticated request to the client IP's bucket: past the limit the
+/// answer becomes 429, so keys cannot be guessed at speed.
+pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
+    let per_minute = ctx.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60);
+    match check_limit(ctx, &format!("ip:{}", ctx.client_ip), per_minute).await {
+        Ok(()) => err,
+        Err(limited) => limited,
+    }
+}
+
+async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> {
+    let stub = ctx
+        .env
+        .durable_object("RATE_LIMITER")?
+        .id_from_name(bucket)?
+        .get_stub()?;
+    let mut res = stub
+        .fetch_with_str(&format!(
+            "https://rate-limiter/take?per_minute={per_minute}"
+        ))
+        .await?;
+    let d: Decision = res.json().await?;
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::rate_limited(d.retry_after_secs))
+    }
+}
+
+/// Proof that the operator token was presented; the only way to reach an org that has no key.
+pub struct OperatorGrant(());
+
+impl OperatorGrant {
+    pub fn tenant_for(&self, ctx: &Ctx, org: OrgId) -> ApiResult<Tenant> {
+        Ok(Tenant::new(ctx.env.d1("DB")?, org))
+    }
+}
+
+/// Checks `Authorization: Bearer <OPERATOR_TOKEN>` in constant time (over SHA-256 digests, so
+/// neither content nor length leaks through timing).
+pub async fn operator(ctx: &Ctx, req: &Request) -> ApiResult<OperatorGrant> {
+    let presented = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned));
+    let expected = ctx.var("OPERATOR_TOKEN");
+    let ok = match (presented, expected) {
+        (Some(p), Some(e)) if e.len() >= 16 => {
+            bool::from(Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(e.as_bytes())))
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(OperatorGrant(()))
+    } else {
+        Err(failed(
+            ctx,
+            ApiError::unauthorized("invalid_operator_token", "operator token required"),
+        )
+        .await)
+    }
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        Actor::Member {
+            member: self.member_id.clone(),
+            key: self.key_id.clone(),
+        }
+    }
+
+    /// For org-level routes: the member's org role decides.
+    pub fn require(&self, need: Need) -> ApiResult<()> {
+        Ok(roles::check(need, self.capability, self.org_role)?)
+    }
+
+    /// Org-level changes (members, keys, new projects) need a key that is not limited to one project.
+    pub fn require_org_scope(&self) -> ApiResult<()> {
+        match self.only_project {
+            None => Ok(()),
+            Some(_) => Err(ApiError::forbidden(
+                "key_scope",
+                "this key is limited to one project",
+            )),
+        }
+    }
+
+    /// The tenancy check every project route starts with. A malformed id, a missing project, one
+    /// of another org, another environment or outside the key's scope all give the same 404.
+    pub async fn project(&self, pid: &str) -> ApiResult<ProjectScope> {
+        let not_found = || ApiError::not_found("project");
+        if crate::domain::ids::ProjectId::parse(pid).is_err() {
+            return Err(not_found());
+        }
+        if self.only_project.as_deref().is_some_and(|only| only != pid) {
+            return Err(not_found());
+        }
+        let row = repo::projects::get(&self.tenant, pid, self.environment.as_str())
+            .await?
+            .ok_or_else(not_found)?;
+        let over = repo::members::get_override(&self.tenant, pid, self.member_id.as_str()).await?;
+        let role = effective_role(self.org_role, over.as_deref().and_then(Role::parse));
+        Ok(ProjectScope { row, role })
+    }
+
+    /// For project routes: the member's role in that project decides.
+    pub fn require_in(&self, p: &ProjectScope, need: Need) -> ApiResult<()> {
+        Ok(roles::check(need, self.capability, p.role)?)
+    }
+}

@@ -1,0 +1,97 @@
+//! Tenant-scoped D1 access. A `Tenant` is the only way handlers and repositories reach D1, and
+//! only the auth module can construct one (after authenticating the caller, or after the
+//! operator token for bootstrap). Every statement it prepares binds the org id as `?1` and must
+//! say `org_id = ?1`, so a query without the tenant predicate cannot be written by accident;
+//! a batch refuses statements prepared for another org.
+
+use super::super::error::{ApiError, ApiResult};
+use super::super::repo::Arg;
+use crate::domain::ids::OrgId;
+use crate::domain::tenancy::is_tenant_scoped;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement, D1Result};
+
+pub struct Tenant {
+    db: D1Database,
+    org: OrgId,
+}
+
+/// A statement bound to one org.
+pub struct Scoped {
+    org: OrgId,
+    stmt: D1PreparedStatement,
+}
+
+impl Tenant {
+    /// Only `auth` constructs tenants.
+    pub(super) fn new(db: D1Database, org: OrgId) -> Self {
+        Tenant { db, org }
+    }
+
+    pub fn org_id(&self) -> &OrgId {
+        &self.org
+    }
+
+    /// Prepares `sql` with the org id bound as `?1` and `args` as `?2…`. Refuses SQL that does
+    /// not constrain (or write) `org_id = ?1`.
+    pub fn stmt(&self, sql: &str, args: Vec<Arg>) -> ApiResult<Scoped> {
+        if !is_tenant_scoped(sql) {
+            return Err(ApiError::internal(format!("unscoped SQL refused: {sql}")));
+        }
+        let mut values: Vec<JsValue> = Vec::with_capacity(args.len() + 1);
+        values.push(JsValue::from_str(self.org.as_str()));
+        values.extend(args.iter().map(Arg::to_js));
+        let stmt = self.db.prepare(sql).bind(&values)?;
+        Ok(Scoped {
+            org: self.org.clone(),
+            stmt,
+        })
+    }
+
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> ApiResult<Vec<T>> {
+        let s = self.stmt(sql, args)?;
+        Ok(s.stmt.all().await?.results::<T>()?)
+    }
+
+    pub async fn first<T: DeserializeOwned>(
+        &self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> ApiResult<Option<T>> {
+        let s = self.stmt(sql, args)?;
+        Ok(s.stmt.first::<T>(None).await?)
+    }
+
+    pub async fn run(&self, sql: &str, args: Vec<Arg>) -> ApiResult<()> {
+        let s = self.stmt(sql, args)?;
+        s.stmt.run().await?;
+        Ok(())
+    }
+
+    /// Runs statements as one D1 batch (one transaction: all or nothing).
+    pub async fn batch(&self, stmts: Vec<Scoped>) -> Result<Vec<D1Result>, BatchError> {
+        if stmts.iter().any(|s| s.org != self.org) {
+            return Err(BatchError::CrossTenant);
+        }
+        self.db
+            .batch(stmts.into_iter().map(|s| s.stmt).collect())
+            .await
+            .map_err(|e| BatchError::D1(e.to_string()))
+    }
+}
+
+#[derive(Debug)]
+pub enum BatchError {
+    CrossTenant,
+    D1(String),
+}
+
+impl From<BatchError> for ApiError {
+    fn from(e: BatchError) -> Self {
+        match e {
+            BatchError::CrossTenant => ApiError::internal("a batch spanning two orgs was refused"),
+            BatchError::D1(detail) => ApiError::internal(detail),
+        }
+    }
+}

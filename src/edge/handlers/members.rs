@@ -1,0 +1,189 @@
+//! Members and roles (SPEC §1): exactly one owner; only the owner transfers ownership; admins
+//! manage everyone else. Removing a member revokes its keys in the same batch.
+
+use super::PageQuery;
+use crate::domain::audit::Draft;
+use crate::domain::ids::MemberId;
+use crate::domain::input;
+use crate::domain::ports::OsRng;
+use crate::domain::roles::{may_change_role, Need, Role};
+use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::auth::Principal;
+use crate::edge::error::{ApiError, ApiResult};
+use crate::edge::http::{json, json_body, page, Ctx};
+use crate::edge::repo::{self, members::MemberRow};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+/// GET /v1/org/members
+pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
+    p.require(Need::Read)?;
+    let q = PageQuery::from(&req)?;
+    let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
+    let (rows, next) = q.finish(rows, |m| m.id.clone());
+    page(rows, next)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddMember {
+    email: String,
+    role: Role,
+}
+
+/// POST /v1/org/members
+pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
+    p.require(Need::Admin)?;
+    p.require_org_scope()?;
+    let body: AddMember = json_body(&mut req).await?;
+    let email = input::email("email", &body.email)?;
+    if body.role == Role::Owner {
+        return Err(ApiError::bad_field(
+            "role",
+            "must be admin or member; transfer ownership with PATCH",
+        ));
+    }
+    let m = MemberRow {
+        id: MemberId::generate(&mut OsRng)?.to_string(),
+        email,
+        role: body.role.as_str().to_owned(),
+        created_at: ctx.now.to_rfc3339(),
+    };
+    if repo::members::by_email(&p.tenant, &m.email)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "member_exists",
+            "a member with this e-mail already exists",
+        ));
+    }
+    let draft = Draft {
+        actor: p.actor(),
+        action: "member.added",
+        target: format!("member:{}", m.id),
+        before: Value::Null,
+        after: json!(m),
+    };
+    retrying(|| async {
+        let insert = repo::members::insert(&p.tenant, &m)?;
+        commit(
+            &p.tenant,
+            Chain::Org,
+            vec![draft.clone()],
+            vec![insert],
+            ctx.now,
+        )
+        .await
+    })
+    .await
+    .map_err(|e| {
+        if e.detail.as_deref().is_some_and(|d| d.contains("UNIQUE")) {
+            ApiError::conflict("member_exists", "a member with this e-mail already exists")
+        } else {
+            e
+        }
+    })?;
+    json(201, &m)
+}
+
+async fn load(p: &Principal, mid: &str) -> ApiResult<MemberRow> {
+    let not_found = || ApiError::not_found("member");
+    MemberId::parse(mid).map_err(|_| not_found())?;
+    repo::members::get(&p.tenant, mid)
+        .await?
+        .ok_or_else(not_found)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangeRole {
+    role: Role,
+}
+
+fn role_of(m: &MemberRow) -> ApiResult<Role> {
+    Role::parse(&m.role).ok_or_else(|| ApiError::internal("stored role is invalid"))
+}
+
+/// PATCH /v1/org/members/{mid} — `{role}`; making someone `owner` transfers ownership (owner only).
+pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> ApiResult<Response> {
+    p.require(Need::Admin)?;
+    p.require_org_scope()?;
+    let target = load(&p, mid).await?;
+    let body: ChangeRole = json_body(&mut req).await?;
+    let from = role_of(&target)?;
+    may_change_role(p.org_role, from, body.role)?;
+    if from == body.role {
+        return json(200, &target);
+    }
+    if from == Role::Owner {
+        return Err(ApiError::conflict(
+            "owner_required",
+            "an org has exactly one owner: transfer ownership by making another member owner",
+        ));
+    }
+    let mut after = target.clone();
+    after.role = body.role.as_str().to_owned();
+    let mut drafts = Vec::new();
+    let mut changes_for = Vec::new();
+    if body.role == Role::Owner {
+        // Transfer: the current owner (the caller) steps down to admin first.
+        let me = load(&p, p.member_id.as_str()).await?;
+        let mut me_after = me.clone();
+        me_after.role = Role::Admin.as_str().to_owned();
+        drafts.push(Draft {
+            actor: p.actor(),
+            action: "member.updated",
+            target: format!("member:{}", me.id),
+            before: json!(me),
+            after: json!(me_after),
+        });
+        changes_for.push((me.id.clone(), Role::Admin));
+    }
+    drafts.push(Draft {
+        actor: p.actor(),
+        action: "member.updated",
+        target: format!("member:{}", target.id),
+        before: json!(target),
+        after: json!(after),
+    });
+    changes_for.push((target.id.clone(), body.role));
+    retrying(|| async {
+        let mut changes = Vec::new();
+        for (id, role) in &changes_for {
+            changes.push(repo::members::set_role(&p.tenant, id, role.as_str())?);
+        }
+        commit(&p.tenant, Chain::Org, drafts.clone(), changes, ctx.now).await
+    })
+    .await?;
+    json(200, &after)
+}
+
+/// DELETE /v1/org/members/{mid} — removes the member and revokes every key it has.
+pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
+    p.require(Need::Admin)?;
+    p.require_org_scope()?;
+    let target = load(&p, mid).await?;
+    if role_of(&target)? == Role::Owner {
+        return Err(ApiError::conflict(
+            "owner_required",
+            "the owner cannot be removed; transfer ownership first",
+        ));
+    }
+    let draft = Draft {
+        actor: p.actor(),
+        action: "member.removed",
+        target: format!("member:{}", target.id),
+        before: json!(target),
+        after: Value::Null,
+    };
+    let at = ctx.now.to_rfc3339();
+    retrying(|| async {
+        let mut changes = vec![repo::keys::revoke_member_keys(&p.tenant, &target.id, &at)?];
+        changes.extend(repo::members::delete(&p.tenant, &target.id)?);
+        commit(&p.tenant, Chain::Org, vec![draft.clone()], changes, ctx.now).await
+    })
+    .await?;
+    json(200, &json!({"id": target.id, "deleted": true}))
+}

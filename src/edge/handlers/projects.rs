@@ -1,0 +1,255 @@
+//! Projects (SPEC §1, §14): `live` or `test`, visible only to keys of the same environment.
+//! `project.created` opens the project's own chain; `project.deleted` goes to the org chain,
+//! since the project (and so its chain's API) is gone afterwards while its entries remain.
+
+use super::PageQuery;
+use crate::domain::apikey::Environment;
+use crate::domain::audit::Draft;
+use crate::domain::ids::{MemberId, ProjectId};
+use crate::domain::input;
+use crate::domain::ports::OsRng;
+use crate::domain::roles::{Need, Role};
+use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::auth::Principal;
+use crate::edge::error::{ApiError, ApiResult};
+use crate::edge::http::{json, json_body, page, Ctx};
+use crate::edge::repo::{self, projects::ProjectRow};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+const DEFAULT_RECONCILE_MINUTES: i64 = 60;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProject {
+    name: String,
+    environment: Option<Environment>,
+}
+
+/// POST /v1/projects — `environment` defaults to the key's and may not differ from it.
+pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
+    p.require(Need::Admin)?;
+    p.require_org_scope()?;
+    let body: CreateProject = json_body(&mut req).await?;
+    let name = input::name("name", &body.name)?;
+    let environment = body.environment.unwrap_or(p.environment);
+    if environment != p.environment {
+        return Err(ApiError::forbidden(
+            "wrong_environment",
+            format!(
+                "a {} key creates {} projects only",
+                p.environment.as_str(),
+                p.environment.as_str()
+            ),
+        ));
+    }
+    let now = ctx.now.to_rfc3339();
+    let row = ProjectRow {
+        id: ProjectId::generate(&mut OsRng)?.to_string(),
+        name,
+        environment: environment.as_str().to_owned(),
+        reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
+        auto_approve_grants: false,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let draft = Draft {
+        actor: p.actor(),
+        action: "project.created",
+        target: format!("project:{}", row.id),
+        before: Value::Null,
+        after: json!(row),
+    };
+    retrying(|| async {
+        let insert = repo::projects::insert(&p.tenant, &row)?;
+        commit(
+            &p.tenant,
+            Chain::Project(&row.id),
+            vec![draft.clone()],
+            vec![insert],
+            ctx.now,
+        )
+        .await
+    })
+    .await?;
+    json(201, &row)
+}
+
+/// GET /v1/projects
+pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
+    p.require(Need::Read)?;
+    let q = PageQuery::from(&req)?;
+    let rows = repo::projects::list(
+        &p.tenant,
+        p.environment.as_str(),
+        p.only_project.as_deref(),
+        q.cursor.as_deref(),
+        q.fetch_limit(),
+    )
+    .await?;
+    let (rows, next) = q.finish(rows, |r| r.id.clone());
+    page(rows, next)
+}
+
+/// GET /v1/projects/{pid}
+pub async fn get(p: Principal, pid: &str) -> ApiResult<Response> {
+    let scope = p.project(pid).await?;
+    p.require_in(&scope, Need::Read)?;
+    json(200, &scope.row)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchProject {
+    name: Option<String>,
+    reconcile_every_minutes: Option<i64>,
+    auto_approve_grants: Option<bool>,
+}
+
+/// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
+pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiResult<Response> {
+    let scope = p.project(pid).await?;
+    p.require_in(&scope, Need::Admin)?;
+    let body: PatchProject = json_body(&mut req).await?;
+    if body.name.is_none()
+        && body.reconcile_every_minutes.is_none()
+        && body.auto_approve_grants.is_none()
+    {
+        return Err(ApiError::bad_field(
+            "name",
+            "nothing to change: give name, reconcile_every_minutes or auto_approve_grants",
+        ));
+    }
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| input::name("name", n))
+        .transpose()?;
+    if body
+        .reconcile_every_minutes
+        .is_some_and(|m| !(5..=1440).contains(&m))
+    {
+        return Err(ApiError::bad_field(
+            "reconcile_every_minutes",
+            "must be from 5 to 1440",
+        ));
+    }
+    let after = retrying(|| async {
+        // Re-read inside the retry so `before` is always what the change replaced.
+        let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("project"))?;
+        let mut after = before.clone();
+        if let Some(n) = &name {
+            after.name.clone_from(n);
+        }
+        if let Some(m) = body.reconcile_every_minutes {
+            after.reconcile_every_minutes = m;
+        }
+        if let Some(a) = body.auto_approve_grants {
+            after.auto_approve_grants = a;
+        }
+        after.updated_at = ctx.now.to_rfc3339();
+        let draft = Draft {
+            actor: p.actor(),
+            action: "project.updated",
+            target: format!("project:{pid}"),
+            before: json!(before),
+            after: json!(after),
+        };
+        let update = repo::projects::update(&p.tenant, &after)?;
+        commit(
+            &p.tenant,
+            Chain::Project(pid),
+            vec![draft],
+            vec![update],
+            ctx.now,
+        )
+        .await?;
+        Ok(after)
+    })
+    .await?;
+    json(200, &after)
+}
+
+/// DELETE /v1/projects/{pid} — owner only. Removes configuration and overrides and revokes the
+/// project's keys; the audit chain stays.
+pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
+    let scope = p.project(pid).await?;
+    p.require_in(&scope, Need::Owner)?;
+    let draft = Draft {
+        actor: p.actor(),
+        action: "project.deleted",
+        target: format!("project:{pid}"),
+        before: json!(scope.row),
+        after: Value::Null,
+    };
+    let at = ctx.now.to_rfc3339();
+    retrying(|| async {
+        let mut changes = vec![repo::keys::revoke_project_keys(&p.tenant, pid, &at)?];
+        changes.extend(repo::projects::delete(&p.tenant, pid)?);
+        commit(&p.tenant, Chain::Org, vec![draft.clone()], changes, ctx.now).await
+    })
+    .await?;
+    json(200, &json!({"id": pid, "deleted": true}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRole {
+    role: Option<Role>,
+}
+
+/// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets or clears the
+/// member's role override in this project.
+pub async fn set_member_role(
+    ctx: &Ctx,
+    mut req: Request,
+    p: Principal,
+    pid: &str,
+    mid: &str,
+) -> ApiResult<Response> {
+    let scope = p.project(pid).await?;
+    p.require_in(&scope, Need::Admin)?;
+    let not_found = || ApiError::not_found("member");
+    MemberId::parse(mid).map_err(|_| not_found())?;
+    let member = repo::members::get(&p.tenant, mid)
+        .await?
+        .ok_or_else(not_found)?;
+    let body: SetRole = json_body(&mut req).await?;
+    if body.role == Some(Role::Owner) {
+        return Err(ApiError::bad_field("role", "must be admin, member or null"));
+    }
+    if member.role == Role::Owner.as_str() {
+        return Err(ApiError::conflict(
+            "owner_required",
+            "the owner's role cannot be overridden",
+        ));
+    }
+    let role = body.role.map(Role::as_str);
+    retrying(|| async {
+        let before = repo::members::get_override(&p.tenant, pid, mid).await?;
+        let draft = Draft {
+            actor: p.actor(),
+            action: "project.member_role_set",
+            target: format!("member:{mid}"),
+            before: json!({"project_id": pid, "member_id": mid, "role": before}),
+            after: json!({"project_id": pid, "member_id": mid, "role": role}),
+        };
+        let change = repo::members::set_override(&p.tenant, pid, mid, role)?;
+        commit(
+            &p.tenant,
+            Chain::Project(pid),
+            vec![draft],
+            vec![change],
+            ctx.now,
+        )
+        .await
+    })
+    .await?;
+    json(
+        200,
+        &json!({"project_id": pid, "member_id": mid, "role": role}),
+    )
+}

@@ -1,0 +1,113 @@
+//! API key records: hash and non-secret fields only. The lookup by hash used to authenticate
+//! lives in `auth`, which is the only code allowed to read keys without a tenant.
+
+use super::Arg;
+use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::error::ApiResult;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+    pub environment: String,
+    pub project_id: Option<String>,
+    pub capability: String,
+    pub member_id: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl KeyRow {
+    /// `"org"` or the project id the key is limited to.
+    pub fn scope(&self) -> &str {
+        self.project_id.as_deref().unwrap_or("org")
+    }
+}
+
+const COLS: &str =
+    "id, name, prefix, last4, environment, project_id, capability, member_id, created_at, last_used_at, expires_at, revoked_at";
+
+pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<KeyRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
+        vec![Arg::text(id)],
+    )
+    .await
+}
+
+pub async fn list(
+    t: &Tenant,
+    only_project: Option<&str>,
+    after: Option<&str>,
+    limit: u32,
+) -> ApiResult<Vec<KeyRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) AND id > ?3 \
+             ORDER BY id LIMIT ?4"
+        ),
+        vec![Arg::opt(only_project), Arg::text(after.unwrap_or("")), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "INSERT INTO api_keys (org_id, id, key_hash, prefix, last4, name, environment, project_id, capability, \
+         member_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        vec![
+            Arg::text(&k.id),
+            Arg::text(key_hash),
+            Arg::text(&k.prefix),
+            Arg::text(&k.last4),
+            Arg::text(&k.name),
+            Arg::text(&k.environment),
+            Arg::opt(k.project_id.as_deref()),
+            Arg::text(&k.capability),
+            Arg::text(&k.member_id),
+            Arg::text(&k.created_at),
+            Arg::opt(k.expires_at.as_deref()),
+        ],
+    )
+}
+
+pub fn revoke(t: &Tenant, id: &str, at: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        vec![Arg::text(id), Arg::text(at)],
+    )
+}
+
+pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET expires_at = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(expires_at)],
+    )
+}
+
+pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND member_id = ?2 AND revoked_at IS NULL",
+        vec![Arg::text(member_id), Arg::text(at)],
+    )
+}
+
+pub fn revoke_project_keys(t: &Tenant, project_id: &str, at: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL",
+        vec![Arg::text(project_id), Arg::text(at)],
+    )
+}
+
+pub async fn touch(t: &Tenant, id: &str, at: &str) -> ApiResult<()> {
+    t.run(
+        "UPDATE api_keys SET last_used_at = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(at)],
+    )
+    .await
+}

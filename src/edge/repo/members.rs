@@ -1,0 +1,111 @@
+//! Members of an org.
+
+use super::Arg;
+use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::error::ApiResult;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemberRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: String,
+}
+
+const COLS: &str = "id, email, role, created_at";
+
+pub async fn get(t: &Tenant, member_id: &str) -> ApiResult<Option<MemberRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND id = ?2"),
+        vec![Arg::text(member_id)],
+    )
+    .await
+}
+
+pub async fn list(t: &Tenant, after: Option<&str>, limit: u32) -> ApiResult<Vec<MemberRow>> {
+    t.all(
+        &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
+        vec![Arg::text(after.unwrap_or("")), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+pub async fn by_email(t: &Tenant, email: &str) -> ApiResult<Option<MemberRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND email = ?2"),
+        vec![Arg::text(email)],
+    )
+    .await
+}
+
+pub fn insert(t: &Tenant, m: &MemberRow) -> ApiResult<Scoped> {
+    t.stmt(
+        "INSERT INTO members (org_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        vec![
+            Arg::text(&m.id),
+            Arg::text(&m.email),
+            Arg::text(&m.role),
+            Arg::text(&m.created_at),
+        ],
+    )
+}
+
+pub fn set_role(t: &Tenant, member_id: &str, role: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE members SET role = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(member_id), Arg::text(role)],
+    )
+}
+
+/// Removes the member and its per-project overrides.
+pub fn delete(t: &Tenant, member_id: &str) -> ApiResult<Vec<Scoped>> {
+    Ok(vec![
+        t.stmt(
+            "DELETE FROM project_roles WHERE org_id = ?1 AND member_id = ?2",
+            vec![Arg::text(member_id)],
+        )?,
+        t.stmt(
+            "DELETE FROM members WHERE org_id = ?1 AND id = ?2",
+            vec![Arg::text(member_id)],
+        )?,
+    ])
+}
+
+/// Sets (or with `None` clears) a member's role override in one project.
+pub fn set_override(
+    t: &Tenant,
+    project_id: &str,
+    member_id: &str,
+    role: Option<&str>,
+) -> ApiResult<Scoped> {
+    match role {
+        Some(role) => t.stmt(
+            "INSERT INTO project_roles (org_id, project_id, member_id, role) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (project_id, member_id) DO UPDATE SET role = excluded.role WHERE org_id = ?1",
+            vec![Arg::text(project_id), Arg::text(member_id), Arg::text(role)],
+        ),
+        None => t.stmt(
+            "DELETE FROM project_roles WHERE org_id = ?1 AND project_id = ?2 AND member_id = ?3",
+            vec![Arg::text(project_id), Arg::text(member_id)],
+        ),
+    }
+}
+
+pub async fn get_override(
+    t: &Tenant,
+    project_id: &str,
+    member_id: &str,
+) -> ApiResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct R {
+        role: String,
+    }
+    let r: Option<R> = t
+        .first(
+            "SELECT role FROM project_roles WHERE org_id = ?1 AND project_id = ?2 AND member_id = ?3",
+            vec![Arg::text(project_id), Arg::text(member_id)],
+        )
+        .await?;
+    Ok(r.map(|r| r.role))
+}

@@ -1,0 +1,36 @@
+//! D1 repositories. All SQL lives under this module; every statement goes through a `Tenant`
+//! (see `auth::scope`) so the org id is always bound. Row structs deserialize D1 rows directly.
+
+pub mod audit;
+pub mod keys;
+pub mod members;
+pub mod orgs;
+pub mod projects;
+
+use wasm_bindgen::JsValue;
+
+/// A bound parameter. Integers travel as JS numbers (D1 refuses BigInt).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl Arg {
+    pub fn to_js(&self) -> JsValue {
+        match self {
+            Arg::Text(s) => JsValue::from_str(s),
+            Arg::Int(i) => JsValue::from_f64(*i as f64),
+            Arg::Null => JsValue::null(),
+        }
+    }
+
+    pub fn text(s: impl Into<String>) -> Arg {
+        Arg::Text(s.into())
+    }
+
+    pub fn opt(s: Option<impl Into<String>>) -> Arg {
+        s.map_or(Arg::Null, |s| Arg::Text(s.into()))
+    }
+}

@@ -1,0 +1,105 @@
+//! Projects of an org.
+
+use super::Arg;
+use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::error::ApiResult;
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProjectRow {
+    pub id: String,
+    pub name: String,
+    pub environment: String,
+    pub reconcile_every_minutes: i64,
+    #[serde(deserialize_with = "bool_from_int")]
+    pub auto_approve_grants: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn bool_from_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum B {
+        I(i64),
+        B(bool),
+    }
+    Ok(match B::deserialize(d)? {
+        B::I(i) => i != 0,
+        B::B(b) => b,
+    })
+}
+
+const COLS: &str =
+    "id, name, environment, reconcile_every_minutes, auto_approve_grants, created_at, updated_at";
+
+/// A project of this org in `environment` (optionally only `only` when the key is
+/// project-scoped). Missing, other-org, other-environment and out-of-scope all give `None`.
+pub async fn get(t: &Tenant, id: &str, environment: &str) -> ApiResult<Option<ProjectRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM projects WHERE org_id = ?1 AND id = ?2 AND environment = ?3"),
+        vec![Arg::text(id), Arg::text(environment)],
+    )
+    .await
+}
+
+pub async fn list(
+    t: &Tenant,
+    environment: &str,
+    only: Option<&str>,
+    after: Option<&str>,
+    limit: u32,
+) -> ApiResult<Vec<ProjectRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM projects WHERE org_id = ?1 AND environment = ?2 AND (?3 IS NULL OR id = ?3) \
+             AND id > ?4 ORDER BY id LIMIT ?5"
+        ),
+        vec![Arg::text(environment), Arg::opt(only), Arg::text(after.unwrap_or("")), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
+pub fn insert(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
+    t.stmt(
+        "INSERT INTO projects (org_id, id, name, environment, reconcile_every_minutes, auto_approve_grants, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        vec![
+            Arg::text(&p.id),
+            Arg::text(&p.name),
+            Arg::text(&p.environment),
+            Arg::Int(p.reconcile_every_minutes),
+            Arg::Int(i64::from(p.auto_approve_grants)),
+            Arg::text(&p.created_at),
+            Arg::text(&p.updated_at),
+        ],
+    )
+}
+
+pub fn update(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE projects SET name = ?3, reconcile_every_minutes = ?4, auto_approve_grants = ?5, updated_at = ?6 \
+         WHERE org_id = ?1 AND id = ?2",
+        vec![
+            Arg::text(&p.id),
+            Arg::text(&p.name),
+            Arg::Int(p.reconcile_every_minutes),
+            Arg::Int(i64::from(p.auto_approve_grants)),
+            Arg::text(&p.updated_at),
+        ],
+    )
+}
+
+/// Removes the project's configuration and overrides (its audit chain stays: append-only).
+pub fn delete(t: &Tenant, id: &str) -> ApiResult<Vec<Scoped>> {
+    Ok(vec![
+        t.stmt(
+            "DELETE FROM project_roles WHERE org_id = ?1 AND project_id = ?2",
+            vec![Arg::text(id)],
+        )?,
+        t.stmt(
+            "DELETE FROM projects WHERE org_id = ?1 AND id = ?2",
+            vec![Arg::text(id)],
+        )?,
+    ])
+}

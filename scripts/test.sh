@@ -16,10 +16,23 @@ cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --lib --locked --target wasm32-unknown-unknown -- -D warnings
 
 say "cargo test (native domain tests)"
-cargo test --locked
+cargo test --locked 2>&1 | tee "$TMPDIR/cargo-test.log"
 
 say "build the worker (wasm32)"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 
 say "end-to-end tests (vitest + Miniflare)"
-node_modules/.bin/vitest run
+status=0
+node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$TMPDIR/vitest.json" || status=$?
+
+# One closing line for both runners.
+node -e '
+  const fs = require("fs");
+  const cargo = fs.readFileSync(process.argv[1], "utf8");
+  let passed = 0, failed = 0;
+  for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) { passed += +m[1]; failed += +m[2]; }
+  const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  passed += v.numPassedTests; failed += v.numFailedTests;
+  console.log(`${passed} passed, ${failed} failed`);
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json"
+exit "$status"

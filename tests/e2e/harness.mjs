@@ -14,9 +14,13 @@ const COMPAT_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
 export const OPERATOR_TOKEN = "op_" + randomBytes(24).toString("hex");
 export const ENCRYPTION_KEY = "k1:" + randomBytes(32).toString("base64");
 
-export async function startWorker(vars = {}) {
-  const state = mkdtempSync(join(ROOT, ".tmp", "e2e", "run-"));
-  cpSync(TEMPLATE, state, { recursive: true });
+/** `reuseState` restarts a runtime on an earlier worker's storage (a new isolate, same D1/DO/R2). */
+export async function startWorker(vars = {}, { reuseState } = {}) {
+  let state = reuseState;
+  if (!state) {
+    state = mkdtempSync(join(ROOT, ".tmp", "e2e", "run-"));
+    cpSync(TEMPLATE, state, { recursive: true });
+  }
   const logs = [];
   const collect = (stream) => stream.on("data", (chunk) => logs.push(chunk.toString()));
   const mf = new Miniflare({
@@ -48,15 +52,16 @@ export async function startWorker(vars = {}) {
     },
   });
   await mf.ready;
-  return new Worker(mf, logs);
+  return new Worker(mf, logs, state);
 }
 
 let ipCounter = 0;
 
 export class Worker {
-  constructor(mf, logs) {
+  constructor(mf, logs, state) {
     this.mf = mf;
     this.logs = logs;
+    this.state = state;
   }
 
   /** Raw request; `ip` sets CF-Connecting-IP (defaults to one fixed test address). */

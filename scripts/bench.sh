@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `npm run bench`: a benchmark, not a test. Starts the worker with `wrangler dev` on its own
+# local state, then prints:
+#   1. authenticated requests/s and p50/p99 latency (GET /v1/org with a real key);
+#   2. audit-chain verification entries/s, natively and through GET …/audit/verify, for a
+#      100,000-entry chain.
+# Per-key rate limits are raised for the run (otherwise they would cap it at 600/min).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash "$PR_ROOT/scripts/tools.sh"
+cd "$PR_ROOT"
+
+PORT="${BENCH_PORT:-8799}"
+STATE="$PR_ROOT/.tmp/bench-state"
+ENTRIES="${BENCH_ENTRIES:-100000}"
+REQUESTS="${BENCH_REQUESTS:-3000}"
+CONCURRENCY="${BENCH_CONCURRENCY:-8}"
+OP_TOKEN="op_$(openssl rand -hex 24)"
+rm -rf "$STATE"
+
+say "building"
+bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
+cargo build --release --example audit_chain -q
+CI=true node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
+
+say "starting wrangler dev on 127.0.0.1:$PORT"
+setsid node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
+  --log-level warn \
+  --var "OPERATOR_TOKEN:$OP_TOKEN" --var "CREDENTIALS_ENCRYPTION_KEY:k1:$(openssl rand -base64 32)" \
+  --var "RATE_LIMIT_KEY_PER_MINUTE:100000000" >"$TMPDIR/bench-wrangler.log" 2>&1 &
+WPID=$!
+trap 'kill -TERM -- -$WPID 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
+
+BASE="http://127.0.0.1:$PORT" OP_TOKEN="$OP_TOKEN" REQUESTS="$REQUESTS" CONCURRENCY="$CONCURRENCY" \
+  node scripts/bench-load.mjs > "$TMPDIR/bench-setup.json"
+KEY=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).key)' "$TMPDIR/bench-setup.json")
+ORG=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).org)' "$TMPDIR/bench-setup.json")
+PID=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).project)' "$TMPDIR/bench-setup.json")
+HEAD=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1])).head_hash)' "$TMPDIR/bench-setup.json")
+
+say "audit chain: $ENTRIES entries"
+target/release/examples/audit_chain --entries "$ENTRIES"
+target/release/examples/audit_chain --entries "$ENTRIES" --sql "$TMPDIR/chain.sql" --org "$ORG" \
+  --chain "project:$PID" --project "$PID" --after-seq 1 --after-hash "$HEAD" >/dev/null
+CI=true node_modules/.bin/wrangler d1 execute DB --local --persist-to "$STATE" --file "$TMPDIR/chain.sql" >/dev/null
+START=$(date +%s%N)
+OUT=$(curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$PORT/v1/projects/$PID/audit/verify")
+END=$(date +%s%N)
+node -e '
+  const r = JSON.parse(process.argv[1]); const ms = (process.argv[3] - process.argv[2]) / 1e6;
+  if (!r.ok) { console.error("verify failed", r); process.exit(1); }
+  console.log(`worker: GET /audit/verify checked ${r.entries} entries in ${ms.toFixed(0)} ms = ${(r.entries / ms * 1000).toFixed(0)} entries/s`);
+' "$OUT" "$START" "$END"

@@ -56,6 +56,22 @@ pub struct AuditEntry {
 }
 
 impl Draft {
+    pub fn new(
+        actor: Actor,
+        action: &'static str,
+        target: impl Into<String>,
+        before: Value,
+        after: Value,
+    ) -> Self {
+        Draft {
+            actor,
+            action,
+            target: target.into(),
+            before,
+            after,
+        }
+    }
+
     /// Places the draft after `prev` (None for an empty chain) at time `at`.
     pub fn seal(self, prev: Option<(u64, &str)>, at: Timestamp) -> AuditEntry {
         let (seq, prev_hash) = match prev {

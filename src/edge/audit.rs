@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Which chain an entry belongs to.
+#[derive(Clone, Copy)]
 pub enum Chain<'a> {
     Org,
     Project(&'a str),
@@ -69,6 +70,22 @@ pub async fn commit(
         Err(BatchError::D1(msg)) if msg.contains("audit_log.chain") => Err(CommitError::Contended),
         Err(e) => Err(CommitError::Failed(e.into())),
     }
+}
+
+/// The common case: one entry recording the statements `changes` builds, retried on contention
+/// (`changes` runs again on each try, so statements are always freshly prepared).
+pub async fn record<F>(
+    t: &Tenant,
+    chain: Chain<'_>,
+    draft: &Draft,
+    now: Timestamp,
+    changes: F,
+) -> ApiResult<()>
+where
+    F: Fn() -> ApiResult<Vec<Scoped>>,
+{
+    retrying(|| async { commit(t, chain, vec![draft.clone()], changes()?, now).await }).await?;
+    Ok(())
 }
 
 /// Runs `op` until it commits without contention (at most 40 tries, with jittered back-off).

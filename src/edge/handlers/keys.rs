@@ -10,7 +10,7 @@ use crate::domain::input;
 use crate::domain::ports::OsRng;
 use crate::domain::roles::{Need, Role};
 use crate::domain::time::Timestamp;
-use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::http::{json, json_body, page, Ctx};
@@ -134,23 +134,19 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
             expires_at: body.expires_at.map(Timestamp::to_rfc3339),
         },
     )?;
-    let draft = Draft {
-        actor: p.actor(),
-        action: "key.created",
-        target: format!("key:{}", key.row.id),
-        before: Value::Null,
-        after: key.view(false),
-    };
-    retrying(|| async {
-        let insert = repo::keys::insert(&p.tenant, &key.row, key.plain.hash().as_str())?;
-        commit(
+    let draft = Draft::new(
+        p.actor(),
+        "key.created",
+        format!("key:{}", key.row.id),
+        Value::Null,
+        key.view(false),
+    );
+    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+        Ok(vec![repo::keys::insert(
             &p.tenant,
-            Chain::Org,
-            vec![draft.clone()],
-            vec![insert],
-            ctx.now,
-        )
-        .await
+            &key.row,
+            key.plain.hash().as_str(),
+        )?])
     })
     .await?;
     json(201, &key.view(true))
@@ -195,23 +191,15 @@ pub async fn revoke(ctx: &Ctx, p: Principal, kid: &str) -> ApiResult<Response> {
     let at = ctx.now.to_rfc3339();
     let mut after = row.clone();
     after.revoked_at = Some(at.clone());
-    let draft = Draft {
-        actor: p.actor(),
-        action: "key.revoked",
-        target: format!("key:{}", row.id),
-        before: view(&row),
-        after: view(&after),
-    };
-    retrying(|| async {
-        let stmt = repo::keys::revoke(&p.tenant, &row.id, &at)?;
-        commit(
-            &p.tenant,
-            Chain::Org,
-            vec![draft.clone()],
-            vec![stmt],
-            ctx.now,
-        )
-        .await
+    let draft = Draft::new(
+        p.actor(),
+        "key.revoked",
+        format!("key:{}", row.id),
+        view(&row),
+        view(&after),
+    );
+    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+        Ok(vec![repo::keys::revoke(&p.tenant, &row.id, &at)?])
     })
     .await?;
     json(200, &view(&after))

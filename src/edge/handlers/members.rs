@@ -7,7 +7,7 @@ use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::ports::OsRng;
 use crate::domain::roles::{may_change_role, Need, Role};
-use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::http::{json, json_body, page, Ctx};
@@ -59,23 +59,15 @@ pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Respons
             "a member with this e-mail already exists",
         ));
     }
-    let draft = Draft {
-        actor: p.actor(),
-        action: "member.added",
-        target: format!("member:{}", m.id),
-        before: Value::Null,
-        after: json!(m),
-    };
-    retrying(|| async {
-        let insert = repo::members::insert(&p.tenant, &m)?;
-        commit(
-            &p.tenant,
-            Chain::Org,
-            vec![draft.clone()],
-            vec![insert],
-            ctx.now,
-        )
-        .await
+    let draft = Draft::new(
+        p.actor(),
+        "member.added",
+        format!("member:{}", m.id),
+        Value::Null,
+        json!(m),
+    );
+    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+        Ok(vec![repo::members::insert(&p.tenant, &m)?])
     })
     .await
     .map_err(|e| {
@@ -171,18 +163,18 @@ pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
             "the owner cannot be removed; transfer ownership first",
         ));
     }
-    let draft = Draft {
-        actor: p.actor(),
-        action: "member.removed",
-        target: format!("member:{}", target.id),
-        before: json!(target),
-        after: Value::Null,
-    };
+    let draft = Draft::new(
+        p.actor(),
+        "member.removed",
+        format!("member:{}", target.id),
+        json!(target),
+        Value::Null,
+    );
     let at = ctx.now.to_rfc3339();
-    retrying(|| async {
+    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
         let mut changes = vec![repo::keys::revoke_member_keys(&p.tenant, &target.id, &at)?];
         changes.extend(repo::members::delete(&p.tenant, &target.id)?);
-        commit(&p.tenant, Chain::Org, vec![draft.clone()], changes, ctx.now).await
+        Ok(changes)
     })
     .await?;
     json(200, &json!({"id": target.id, "deleted": true}))

@@ -56,28 +56,17 @@ pub async fn create_org(ctx: &Ctx, mut req: Request, grant: OperatorGrant) -> Ap
             expires_at: None,
         },
     )?;
+    let created = |action, target: String, after| {
+        Draft::new(Actor::Operator, action, target, Value::Null, after)
+    };
     let drafts = vec![
-        Draft {
-            actor: Actor::Operator,
-            action: "org.created",
-            target: format!("org:{}", org.id),
-            before: Value::Null,
-            after: json!(org),
-        },
-        Draft {
-            actor: Actor::Operator,
-            action: "member.added",
-            target: format!("member:{}", owner.id),
-            before: Value::Null,
-            after: json!(owner),
-        },
-        Draft {
-            actor: Actor::Operator,
-            action: "key.created",
-            target: format!("key:{}", key.row.id),
-            before: Value::Null,
-            after: key.view(false),
-        },
+        created("org.created", format!("org:{}", org.id), json!(org)),
+        created("member.added", format!("member:{}", owner.id), json!(owner)),
+        created(
+            "key.created",
+            format!("key:{}", key.row.id),
+            key.view(false),
+        ),
     ];
     retrying(|| async {
         let changes = vec![

@@ -9,7 +9,7 @@ use crate::domain::ids::{MemberId, ProjectId};
 use crate::domain::input;
 use crate::domain::ports::OsRng;
 use crate::domain::roles::{Need, Role};
-use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::http::{json, json_body, page, Ctx};
@@ -54,23 +54,15 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
         created_at: now.clone(),
         updated_at: now,
     };
-    let draft = Draft {
-        actor: p.actor(),
-        action: "project.created",
-        target: format!("project:{}", row.id),
-        before: Value::Null,
-        after: json!(row),
-    };
-    retrying(|| async {
-        let insert = repo::projects::insert(&p.tenant, &row)?;
-        commit(
-            &p.tenant,
-            Chain::Project(&row.id),
-            vec![draft.clone()],
-            vec![insert],
-            ctx.now,
-        )
-        .await
+    let draft = Draft::new(
+        p.actor(),
+        "project.created",
+        format!("project:{}", row.id),
+        Value::Null,
+        json!(row),
+    );
+    record(&p.tenant, Chain::Project(&row.id), &draft, ctx.now, || {
+        Ok(vec![repo::projects::insert(&p.tenant, &row)?])
     })
     .await?;
     json(201, &row)
@@ -178,18 +170,18 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
 pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     let scope = p.project(pid).await?;
     p.require_in(&scope, Need::Owner)?;
-    let draft = Draft {
-        actor: p.actor(),
-        action: "project.deleted",
-        target: format!("project:{pid}"),
-        before: json!(scope.row),
-        after: Value::Null,
-    };
+    let draft = Draft::new(
+        p.actor(),
+        "project.deleted",
+        format!("project:{pid}"),
+        json!(scope.row),
+        Value::Null,
+    );
     let at = ctx.now.to_rfc3339();
-    retrying(|| async {
+    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
         let mut changes = vec![repo::keys::revoke_project_keys(&p.tenant, pid, &at)?];
         changes.extend(repo::projects::delete(&p.tenant, pid)?);
-        commit(&p.tenant, Chain::Org, vec![draft.clone()], changes, ctx.now).await
+        Ok(changes)
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))

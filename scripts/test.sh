@@ -8,6 +8,11 @@ bash "$PR_ROOT/scripts/tools.sh"
 cd "$PR_ROOT"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
+say "starting PostgreSQL for the tests (.tmp/pg)"
+bash scripts/pg.sh start >/dev/null
+trap 'bash "$PR_ROOT/scripts/pg.sh" stop' EXIT
+set -a; source .tmp/pg/env; set +a
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -14,7 +14,7 @@ apt_install() {
   fi
 }
 
-apt_install pkg-config libssl-dev openssl ${PR_EXTRA_APT:-}
+apt_install pkg-config libssl-dev openssl postgresql ${PR_EXTRA_APT:-}
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup target add wasm32-unknown-unknown"

@@ -3,6 +3,7 @@
 //! the Workers runtime (HTTP, D1, Durable Objects, R2, cron). See ARCHITECTURE.md.
 
 pub mod domain;
+pub mod pg;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

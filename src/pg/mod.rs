@@ -1,0 +1,230 @@
+//! The customer's Postgres (SPEC §4, §6): read sessions that are read-only before their first
+//! query, batched reads by key, and the connection test. Builds natively and on wasm32: the
+//! caller brings the byte stream (a `TcpStream` in tests, a `worker::Socket` at the edge) and
+//! drives the returned connection future.
+
+use crate::domain::integrations::{DbUrl, SslMode};
+use crate::domain::sqlident::{SqlIdent, TableName};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::TlsConnect;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Config, Connection};
+
+/// Default server-side limit on every statement of a ParityRail session.
+pub const STATEMENT_TIMEOUT_MS: u32 = 5_000;
+/// Largest key batch one query reads (SPEC §6 cost target: ⌈customers/500⌉ round trips).
+pub const MAX_KEYS_PER_QUERY: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgErrorKind {
+    /// Nothing answered, or the connection broke.
+    Unreachable,
+    /// The server refused the user or password.
+    AuthFailed,
+    /// The database named in the URL does not exist.
+    NoDatabase,
+    /// A statement ran past the timeout.
+    Timeout,
+    /// The read-only guard could not be set up.
+    NotReadOnly,
+    /// The mapped table or a column does not exist, or the role may not read it.
+    Schema,
+    /// A column has a type the mapping cannot use.
+    UnsupportedType,
+    /// Anything else the server said.
+    Query,
+}
+
+/// A database failure, described without any secret or customer value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?} (sqlstate {sqlstate:?})")]
+pub struct PgError {
+    pub kind: PgErrorKind,
+    /// The SQLSTATE, when the server sent one: safe to show, it is a code.
+    pub sqlstate: Option<String>,
+}
+
+impl PgError {
+    pub fn new(kind: PgErrorKind) -> Self {
+        PgError {
+            kind,
+            sqlstate: None,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let Some(code) = e.code() else {
+            // No SQLSTATE: I/O, closed connection or protocol trouble.
+            return PgError::new(PgErrorKind::Unreachable);
+        };
+        let kind = if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
+            PgErrorKind::AuthFailed
+        } else if *code == SqlState::INVALID_CATALOG_NAME {
+            PgErrorKind::NoDatabase
+        } else if *code == SqlState::QUERY_CANCELED {
+            PgErrorKind::Timeout
+        } else if *code == SqlState::UNDEFINED_TABLE
+            || *code == SqlState::UNDEFINED_COLUMN
+            || *code == SqlState::INSUFFICIENT_PRIVILEGE
+            || *code == SqlState::INVALID_SCHEMA_NAME
+        {
+            PgErrorKind::Schema
+        } else {
+            PgErrorKind::Query
+        };
+        PgError {
+            kind,
+            sqlstate: Some(code.code().to_owned()),
+        }
+    }
+}
+
+pub fn config(url: &DbUrl) -> Config {
+    let mut c = Config::new();
+    c.user(&url.user)
+        .password(url.password.as_bytes())
+        .dbname(&url.database)
+        .host(&url.host)
+        .port(url.port)
+        .application_name("parityrail")
+        .ssl_mode(match url.sslmode {
+            SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+            SslMode::Require => tokio_postgres::config::SslMode::Require,
+        });
+    c
+}
+
+/// Runs the Postgres handshake over `stream`. The caller spawns the returned connection.
+pub async fn handshake<S, T>(
+    stream: S,
+    tls: T,
+    url: &DbUrl,
+) -> Result<(Client, Connection<S, T::Stream>), PgError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    T: TlsConnect<S>,
+{
+    Ok(config(url).connect_raw(stream, tls).await?)
+}
+
+/// Makes the session read-only before anything else runs on it, bounds statement time, and
+/// checks the server took it.
+pub async fn begin_read_session(client: &Client, statement_timeout_ms: u32) -> Result<(), PgError> {
+    client
+        .batch_execute(&format!(
+            "SET default_transaction_read_only = on; SET statement_timeout = {statement_timeout_ms}"
+        ))
+        .await?;
+    let row = client
+        .query_one("SELECT current_setting('transaction_read_only') AS ro", &[])
+        .await?;
+    let ro: String = row.try_get("ro")?;
+    if ro == "on" {
+        Ok(())
+    } else {
+        Err(PgError::new(PgErrorKind::NotReadOnly))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    /// This session refuses writes (SPEC §4).
+    pub read_only_enforced: bool,
+    /// The role itself could write somewhere (superuser, or INSERT/UPDATE/DELETE/TRUNCATE on any
+    /// user table): a warning, since the read credential should be read-only on its own.
+    pub role_can_write: bool,
+}
+
+const ROLE_CAN_WRITE: &str = "SELECT current_setting('transaction_read_only') AS ro, \
+    COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) \
+    OR EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+       WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+       AND n.nspname NOT LIKE 'pg_toast%' \
+       AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')) AS can_write";
+
+/// The connection test: run on a session that `begin_read_session` prepared.
+pub async fn probe(client: &Client) -> Result<Probe, PgError> {
+    let row = client.query_one(ROLE_CAN_WRITE, &[]).await?;
+    let ro: String = row.try_get("ro")?;
+    Ok(Probe {
+        read_only_enforced: ro == "on",
+        role_can_write: row.try_get("can_write")?,
+    })
+}
+
+/// One app row: its key and the requested columns as JSON values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRow {
+    pub key: String,
+    pub values: BTreeMap<String, Value>,
+}
+
+/// Reads the rows whose `key_col` is one of `keys` (at most `MAX_KEYS_PER_QUERY`) in one
+/// round trip: `WHERE key = ANY($1)`. Identifiers are validated types, quoted; keys are a
+/// parameter. Supported column types: bool, text-like, integers.
+pub async fn rows_by_keys(
+    client: &Client,
+    table: &TableName,
+    key_col: &SqlIdent,
+    columns: &[SqlIdent],
+    keys: &[String],
+) -> Result<Vec<AppRow>, PgError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    if keys.len() > MAX_KEYS_PER_QUERY {
+        return Err(PgError::new(PgErrorKind::Query));
+    }
+    let mut select = format!("SELECT {key_col}::text AS \"__key\"");
+    for c in columns {
+        select.push_str(&format!(", {c}"));
+    }
+    let sql = format!("{select} FROM {table} WHERE {key_col} = ANY($1)");
+    let rows = client.query(&sql, &[&keys]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: Option<String> = row.try_get(0)?;
+        let mut values = BTreeMap::new();
+        for (i, c) in columns.iter().enumerate() {
+            let idx = i + 1;
+            let ty = row.columns()[idx].type_().clone();
+            let v = if ty == Type::BOOL {
+                row.try_get::<_, Option<bool>>(idx)?
+                    .map_or(Value::Null, Value::Bool)
+            } else if ty == Type::TEXT
+                || ty == Type::VARCHAR
+                || ty == Type::BPCHAR
+                || ty == Type::NAME
+            {
+                row.try_get::<_, Option<String>>(idx)?
+                    .map_or(Value::Null, Value::String)
+            } else if ty == Type::INT2 {
+                row.try_get::<_, Option<i16>>(idx)?
+                    .map_or(Value::Null, |n| n.into())
+            } else if ty == Type::INT4 {
+                row.try_get::<_, Option<i32>>(idx)?
+                    .map_or(Value::Null, |n| n.into())
+            } else if ty == Type::INT8 {
+                row.try_get::<_, Option<i64>>(idx)?
+                    .map_or(Value::Null, |n| n.into())
+            } else {
+                return Err(PgError {
+                    kind: PgErrorKind::UnsupportedType,
+                    sqlstate: None,
+                });
+            };
+            values.insert(c.as_str().to_owned(), v);
+        }
+        if let Some(key) = key {
+            out.push(AppRow { key, values });
+        }
+    }
+    Ok(out)
+}

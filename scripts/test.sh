@@ -8,10 +8,11 @@ bash "$PR_ROOT/scripts/tools.sh"
 cd "$PR_ROOT"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
-say "starting PostgreSQL for the tests (.tmp/pg)"
+say "starting PostgreSQL (.tmp/pg) and localstripe (.tmp/stripe) for the tests"
+trap 'bash "$PR_ROOT/scripts/pg.sh" stop; bash "$PR_ROOT/scripts/stripe.sh" stop' EXIT
 bash scripts/pg.sh start >/dev/null
-trap 'bash "$PR_ROOT/scripts/pg.sh" stop' EXIT
-set -a; source .tmp/pg/env; set +a
+bash scripts/stripe.sh start 120
+set -a; source .tmp/pg/env; source .tmp/stripe/env; set +a
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

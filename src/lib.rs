@@ -4,6 +4,7 @@
 
 pub mod domain;
 pub mod pg;
+pub mod stripe;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -1,0 +1,150 @@
+//! The Stripe objects ParityRail reads, with only the fields it uses. Subscription items carry
+//! either `price` (current API) or the legacy `plan` (older API versions, and `localstripe`);
+//! both are accepted and read the same way.
+
+use serde::{Deserialize, Serialize};
+
+pub trait HasId {
+    fn id(&self) -> &str;
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct List<T> {
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Account {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Customer {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+/// A string id, or the expanded object carrying one.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum IdOrObject {
+    Id(String),
+    Object { id: String },
+}
+
+impl IdOrObject {
+    pub fn id(&self) -> &str {
+        match self {
+            IdOrObject::Id(s) | IdOrObject::Object { id: s } => s,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct PriceLike {
+    pub id: String,
+    #[serde(default)]
+    pub product: Option<IdOrObject>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct SubscriptionItem {
+    pub id: String,
+    #[serde(default)]
+    pub price: Option<PriceLike>,
+    #[serde(default)]
+    pub plan: Option<PriceLike>,
+}
+
+impl SubscriptionItem {
+    /// The price id (or legacy plan id) this item bills.
+    pub fn price_id(&self) -> Option<&str> {
+        self.price
+            .as_ref()
+            .or(self.plan.as_ref())
+            .map(|p| p.id.as_str())
+    }
+
+    pub fn product_id(&self) -> Option<&str> {
+        self.price
+            .as_ref()
+            .or(self.plan.as_ref())
+            .and_then(|p| p.product.as_ref())
+            .map(IdOrObject::id)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: IdOrObject,
+    pub status: String,
+    pub items: List<SubscriptionItem>,
+    #[serde(default)]
+    pub trial_end: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Product {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ActiveEntitlement {
+    pub id: String,
+    pub lookup_key: String,
+    #[serde(default)]
+    pub feature: Option<IdOrObject>,
+}
+
+macro_rules! has_id {
+    ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> &str { &self.id } })* };
+}
+has_id!(Customer, Subscription, Product, ActiveEntitlement);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_with_price_or_legacy_plan_read_the_same() {
+        let modern: SubscriptionItem =
+            serde_json::from_str(r#"{"id":"si_1","price":{"id":"price_pro","product":"prod_1"}}"#)
+                .unwrap();
+        let legacy: SubscriptionItem = serde_json::from_str(
+            r#"{"id":"si_2","plan":{"id":"plan_pro","product":{"id":"prod_1","name":"Pro"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (modern.price_id(), modern.product_id()),
+            (Some("price_pro"), Some("prod_1"))
+        );
+        assert_eq!(
+            (legacy.price_id(), legacy.product_id()),
+            (Some("plan_pro"), Some("prod_1"))
+        );
+    }
+
+    #[test]
+    fn a_subscription_parses_with_an_expanded_or_plain_customer() {
+        let s: Subscription = serde_json::from_str(
+            r#"{"id":"sub_1","customer":"cus_1","status":"active","items":{"object":"list","data":[],"has_more":false},"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(s.customer.id(), "cus_1");
+        let s: Subscription = serde_json::from_str(
+            r#"{"id":"sub_1","customer":{"id":"cus_2"},"status":"trialing","items":{"data":[]}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.customer.id(), "cus_2");
+    }
+}

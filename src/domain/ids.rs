@@ -62,6 +62,7 @@ id_type!(ProjectId, "prj_", "project");
 id_type!(MemberId, "mem_", "member");
 id_type!(KeyId, "key_", "key");
 id_type!(RequestId, "req_", "request");
+id_type!(CredentialId, "cred_", "credential");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

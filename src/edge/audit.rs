@@ -1,8 +1,11 @@
-//! Writing audit entries together with the change they record. `commit` reads the chain head,
-//! seals the drafts after it, and runs the change statements and the audit inserts as one D1
-//! batch. Two concurrent commits to one chain compete for the same `(chain, seq)` primary key:
-//! the loser's whole batch (change included) rolls back and `retrying` runs the operation again
-//! from its reads, so a chain never forks and no change is ever recorded without its entry.
+//! Writing audit entries together with the change they record. `retrying` reads the chain head
+//! *first*, then runs the operation, which reads the state it changes and calls `commit`;
+//! `commit` seals the drafts after that head and runs the change statements and the audit
+//! inserts as one D1 batch. Every change to a chain's state appends to that chain, so if anything
+//! changed the state after our head read, it took `head + 1` first: our batch (change included)
+//! fails on the `(chain, seq)` primary key, rolls back whole, and the operation runs again from
+//! its reads. A chain never forks, no change is recorded without its entry, and an entry's
+//! `before` is always the state its change replaced.
 
 use super::auth::scope::{BatchError, Scoped, Tenant};
 use super::error::{ApiError, ApiResult};
@@ -47,17 +50,20 @@ impl From<ApiError> for CommitError {
     }
 }
 
-/// Applies `changes` and appends `drafts` (in order) to `chain`, atomically.
+/// The chain head an operation started from (read before any of its state).
+pub struct Head(Option<(u64, String)>);
+
+/// Applies `changes` and appends `drafts` (in order) to `chain` after `head`, atomically.
 pub async fn commit(
     t: &Tenant,
     chain: Chain<'_>,
+    head: Head,
     drafts: Vec<Draft>,
     mut changes: Vec<Scoped>,
     now: Timestamp,
 ) -> Result<Vec<AuditEntry>, CommitError> {
     let key = chain.key(t);
-    let head = repo::audit::head(t, &key).await?;
-    let mut prev = head.map(|h| (h.seq, h.hash));
+    let mut prev = head.0;
     let mut entries = Vec::with_capacity(drafts.len());
     for d in drafts {
         let e = d.seal(prev.as_ref().map(|(s, h)| (*s, h.as_str())), now);
@@ -72,8 +78,8 @@ pub async fn commit(
     }
 }
 
-/// The common case: one entry recording the statements `changes` builds, retried on contention
-/// (`changes` runs again on each try, so statements are always freshly prepared).
+/// The common case: one entry, built from no state of its own (creations), recording the
+/// statements `changes` builds (again on each try, so statements are always fresh).
 pub async fn record<F>(
     t: &Tenant,
     chain: Chain<'_>,
@@ -84,18 +90,25 @@ pub async fn record<F>(
 where
     F: Fn() -> ApiResult<Vec<Scoped>>,
 {
-    retrying(|| async { commit(t, chain, vec![draft.clone()], changes()?, now).await }).await?;
+    retrying(t, chain, |head| async {
+        commit(t, chain, head, vec![draft.clone()], changes()?, now).await
+    })
+    .await?;
     Ok(())
 }
 
-/// Runs `op` until it commits without contention (at most 40 tries, with jittered back-off).
-pub async fn retrying<T, F, Fut>(mut op: F) -> ApiResult<T>
+/// Reads `chain`'s head, then runs `op` with it; again from the head read while another append
+/// got there first (at most 40 tries, with jittered back-off). `op` reads the state it changes
+/// itself, after it is called.
+pub async fn retrying<T, F, Fut>(t: &Tenant, chain: Chain<'_>, mut op: F) -> ApiResult<T>
 where
-    F: FnMut() -> Fut,
+    F: FnMut(Head) -> Fut,
     Fut: Future<Output = Result<T, CommitError>>,
 {
+    let key = chain.key(t);
     for attempt in 0u64..40 {
-        match op().await {
+        let head = repo::audit::head(t, &key).await?.map(|h| (h.seq, h.hash));
+        match op(Head(head)).await {
             Ok(v) => return Ok(v),
             Err(CommitError::Failed(e)) => return Err(e),
             Err(CommitError::Contended) => {

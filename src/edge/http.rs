@@ -47,12 +47,7 @@ impl Ctx {
 
     /// A plain-text variable (wrangler `[vars]` or a secret), if set and non-empty.
     pub fn var(&self, name: &str) -> Option<String> {
-        self.env
-            .secret(name)
-            .map(|s| s.to_string())
-            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
-            .ok()
-            .filter(|s| !s.is_empty())
+        env_var(&self.env, name)
     }
 
     pub fn var_u32(&self, name: &str, default: u32) -> u32 {
@@ -60,6 +55,14 @@ impl Ctx {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     }
+}
+
+pub fn env_var(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 pub fn now() -> Timestamp {

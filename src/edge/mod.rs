@@ -3,13 +3,16 @@
 
 mod audit;
 mod auth;
+mod connectors;
 mod coordinator;
 mod error;
 mod handlers;
 mod http;
+mod jobs;
 mod rate_limiter;
 mod repo;
 mod router;
+mod vault;
 
 use crate::domain::scrub::scrub_path_and_query;
 use http::Ctx;
@@ -59,7 +62,16 @@ async fn fetch(req: Request, env: Env, wctx: Context) -> Result<Response> {
 }
 
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, _env: Env, _ctx: ScheduleContext) {
-    // Scheduled jobs (reconciles, pruning, checkpoints, re-wrap) arrive with their issues.
-    console_log!("{}", serde_json::json!({"cron": event.cron(), "jobs": 0}));
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let rewrapped = jobs::rewrap_credentials(&env, http::now()).await;
+    match rewrapped {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "credentials_rewrapped": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.detail})
+        ),
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::auth::{self, authenticate};
 use super::error::{ApiError, ApiResult};
-use super::handlers::{audit, keys, members, meta, operator, org, projects};
+use super::handlers::{audit, integrations, keys, members, meta, operator, org, projects};
 use super::http::Ctx;
 use worker::{Method, Request, Response};
 
@@ -45,6 +45,19 @@ pub async fn route(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         (Delete, ["v1", "projects", pid]) => projects::delete(ctx, p, pid).await,
         (Put, ["v1", "projects", pid, "members", mid]) => {
             projects::set_member_role(ctx, req, p, pid, mid).await
+        }
+        (Get, ["v1", "projects", pid, "integrations"]) => integrations::get(p, pid).await,
+        (Put, ["v1", "projects", pid, "integrations", "stripe"]) => {
+            integrations::put_stripe(ctx, req, p, pid).await
+        }
+        (Post, ["v1", "projects", pid, "integrations", "stripe", "test"]) => {
+            integrations::test_stripe(ctx, p, pid).await
+        }
+        (Put, ["v1", "projects", pid, "integrations", "database"]) => {
+            integrations::put_database(ctx, req, p, pid).await
+        }
+        (Post, ["v1", "projects", pid, "integrations", "database", "test"]) => {
+            integrations::test_database(ctx, p, pid).await
         }
         (Get, ["v1", "projects", pid, "audit"]) => audit::list(req, p, Some(pid)).await,
         (Get, ["v1", "projects", pid, "audit", "verify"]) => audit::verify(p, Some(pid)).await,

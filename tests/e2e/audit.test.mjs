@@ -102,6 +102,23 @@ describe("the audit chain", () => {
     expect(v.json).toMatchObject({ ok: true, entries: n + 1, head_seq: n + 1 });
   });
 
+  it("concurrent revocations and rotations of one key record exactly one change", async () => {
+    const a = await newKey(w, o.key);
+    const revokes = await Promise.all(Array.from({ length: 8 }, () => w.delete(`/v1/keys/${a.id}`, { key: o.key })));
+    expect(revokes.map((r) => r.status)).toEqual(Array(8).fill(200));
+    const b = await newKey(w, o.key);
+    const rotations = await Promise.all(
+      Array.from({ length: 8 }, () => w.post(`/v1/keys/${b.id}/rotate`, { grace_seconds: 0 }, { key: o.key })),
+    );
+    expect(rotations.filter((r) => r.status === 201).length).toBe(1);
+    expect(rotations.filter((r) => r.status === 409).every((r) => r.json.error.code === "key_inactive")).toBe(true);
+    const entries = await allEntries(w, o.key, "/v1/org/audit");
+    expect(entries.filter((e) => e.action === "key.revoked" && e.target === `key:${a.id}`).length).toBe(1);
+    expect(entries.filter((e) => e.action === "key.rotated" && e.target === `key:${b.id}`).length).toBe(1);
+    const keys = (await w.get("/v1/keys?limit=100", { key: o.key })).json.data;
+    expect(keys.filter((k) => k.name === b.view.name).length).toBe(2); // the old one and exactly one successor
+  });
+
   it("D1 itself refuses to update or delete audit entries", async () => {
     const db = await w.d1();
     await expect(db.prepare("UPDATE audit_log SET action = 'x' WHERE seq = 1").run()).rejects.toThrow(/append-only/);

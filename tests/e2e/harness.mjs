@@ -62,6 +62,8 @@ export class Worker {
     this.mf = mf;
     this.logs = logs;
     this.state = state;
+    /** Every response body (with its status and headers) this worker returned, for secret scans. */
+    this.seen = [];
   }
 
   /** Raw request; `ip` sets CF-Connecting-IP (defaults to one fixed test address). */
@@ -76,6 +78,7 @@ export class Worker {
     }
     const res = await this.mf.dispatchFetch(`http://localhost${path}`, { method, headers: h, body: payload });
     const text = await res.text();
+    this.seen.push(`${res.status} ${JSON.stringify([...res.headers])} ${text}`);
     let json;
     try {
       json = JSON.parse(text);
@@ -103,6 +106,25 @@ export class Worker {
 
   async d1() {
     return this.mf.getD1Database("DB");
+  }
+
+  async scheduled(cron = "*/5 * * * *") {
+    const worker = await this.mf.getWorker();
+    return worker.scheduled({ cron });
+  }
+
+  /** Every row of every table, as text (for secret scans), minus the columns named in `skip`. */
+  async dumpD1(skip = {}) {
+    const db = await this.d1();
+    const tables = (await db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'").all()).results;
+    const out = [];
+    for (const { name } of tables) {
+      for (const row of (await db.prepare(`SELECT * FROM "${name}"`).all()).results) {
+        for (const col of skip[name] ?? []) delete row[col];
+        out.push(`${name} ${JSON.stringify(row)}`);
+      }
+    }
+    return out.join("\n");
   }
 
   async dispose() {

@@ -53,6 +53,11 @@ const routes = [
   { m: "PATCH", p: "/v1/projects/{pid}", body: () => ({ name: "renamed" }), need: "admin", project: true },
   { m: "DELETE", p: "/v1/projects/{pid}", need: "owner", project: true },
   { m: "PUT", p: "/v1/projects/{pid}/members/{mid}", body: () => ({ role: "admin" }), need: "admin", project: true },
+  { m: "GET", p: "/v1/projects/{pid}/integrations", need: "read", project: true },
+  { m: "PUT", p: "/v1/projects/{pid}/integrations/stripe", body: () => ({ api_key: "rk_live_abcdefgh12345678" }), need: "admin", project: true },
+  { m: "POST", p: "/v1/projects/{pid}/integrations/stripe/test", need: "admin", project: true },
+  { m: "PUT", p: "/v1/projects/{pid}/integrations/database", body: () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }), need: "admin", project: true },
+  { m: "POST", p: "/v1/projects/{pid}/integrations/database/test", need: "admin", project: true },
   { m: "GET", p: "/v1/projects/{pid}/audit", need: "read", project: true },
   { m: "GET", p: "/v1/projects/{pid}/audit/verify", need: "read", project: true },
 ];

@@ -174,6 +174,31 @@ async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> 
     }
 }
 
+/// For scheduled jobs (no caller): one tenant per org, `after` the given org id, at most
+/// `limit`. The only other unscoped query besides the key lookup.
+pub async fn system_tenants(env: &worker::Env, after: &str, limit: u32) -> ApiResult<Vec<Tenant>> {
+    #[derive(Deserialize)]
+    struct R {
+        org_id: String,
+    }
+    let db = env.d1("DB")?;
+    let rows: Vec<R> = db
+        .prepare("SELECT org_id FROM orgs WHERE org_id > ?1 ORDER BY org_id LIMIT ?2")
+        .bind(&[
+            JsValue::from_str(after),
+            JsValue::from_f64(f64::from(limit)),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    rows.into_iter()
+        .map(|r| {
+            let org = OrgId::parse(&r.org_id).map_err(|e| ApiError::internal(e.to_string()))?;
+            Ok(Tenant::new(env.d1("DB")?, org))
+        })
+        .collect()
+}
+
 /// Proof that the operator token was presented; the only way to reach an org that has no key.
 pub struct OperatorGrant(());
 

@@ -183,23 +183,33 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<KeyRow> {
 pub async fn revoke(ctx: &Ctx, p: Principal, kid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
-    let row = load(&p, kid).await?;
-    may_manage(&p, &row.environment, &row.member_id).await?;
-    if row.revoked_at.is_some() {
-        return json(200, &view(&row));
-    }
     let at = ctx.now.to_rfc3339();
-    let mut after = row.clone();
-    after.revoked_at = Some(at.clone());
-    let draft = Draft::new(
-        p.actor(),
-        "key.revoked",
-        format!("key:{}", row.id),
-        view(&row),
-        view(&after),
-    );
-    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
-        Ok(vec![repo::keys::revoke(&p.tenant, &row.id, &at)?])
+    let after = retrying(&p.tenant, Chain::Org, |head| async {
+        let row = load(&p, kid).await?;
+        may_manage(&p, &row.environment, &row.member_id).await?;
+        if row.revoked_at.is_some() {
+            return Ok(row);
+        }
+        let mut after = row.clone();
+        after.revoked_at = Some(at.clone());
+        let draft = Draft::new(
+            p.actor(),
+            "key.revoked",
+            format!("key:{}", row.id),
+            view(&row),
+            view(&after),
+        );
+        let stmt = repo::keys::revoke(&p.tenant, &row.id, &at)?;
+        commit(
+            &p.tenant,
+            Chain::Org,
+            head,
+            vec![draft],
+            vec![stmt],
+            ctx.now,
+        )
+        .await?;
+        Ok(after)
     })
     .await?;
     json(200, &view(&after))
@@ -218,7 +228,6 @@ const MAX_GRACE_SECONDS: u32 = 24 * 3600;
 pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
-    let row = load(&p, kid).await?;
     let body: Rotate = json_body(&mut req).await?;
     if body.grace_seconds > MAX_GRACE_SECONDS {
         return Err(ApiError::bad_field(
@@ -226,17 +235,54 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
             "must be from 0 to 86400",
         ));
     }
-    may_manage(&p, &row.environment, &row.member_id).await?;
-    let expired = row
-        .expires_at
-        .as_deref()
-        .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= ctx.now));
-    if row.revoked_at.is_some() || expired {
-        return Err(ApiError::conflict(
-            "key_inactive",
-            "a revoked or expired key cannot be rotated",
-        ));
-    }
+    let (row, old_after, new) = retrying(&p.tenant, Chain::Org, |head| async {
+        let row = load(&p, kid).await?;
+        may_manage(&p, &row.environment, &row.member_id).await?;
+        let expired = row
+            .expires_at
+            .as_deref()
+            .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= ctx.now));
+        if row.revoked_at.is_some() || expired {
+            return Err(ApiError::conflict(
+                "key_inactive",
+                "a revoked or expired key cannot be rotated",
+            )
+            .into());
+        }
+        let (old_after, new) = rotation(ctx, &row, body.grace_seconds)?;
+        let draft = Draft::new(
+            p.actor(),
+            "key.rotated",
+            format!("key:{}", row.id),
+            view(&row),
+            json!({"old": view(&old_after), "new": new.view(false)}),
+        );
+        let old_change = match (&old_after.revoked_at, &old_after.expires_at) {
+            (Some(at), _) => repo::keys::revoke(&p.tenant, &row.id, at)?,
+            (None, Some(end)) => repo::keys::set_expiry(&p.tenant, &row.id, end)?,
+            (None, None) => return Err(ApiError::internal("rotation without an end").into()),
+        };
+        let insert = repo::keys::insert(&p.tenant, &new.row, new.plain.hash().as_str())?;
+        commit(
+            &p.tenant,
+            Chain::Org,
+            head,
+            vec![draft],
+            vec![old_change, insert],
+            ctx.now,
+        )
+        .await?;
+        Ok((row, old_after, new))
+    })
+    .await?;
+    let mut out = new.view(true);
+    out["rotated_from"] = json!(row.id);
+    out["old_key_expires_at"] = json!(old_after.revoked_at.or(old_after.expires_at));
+    json(201, &out)
+}
+
+/// The old key as rotation leaves it, and its successor with the same settings.
+fn rotation(ctx: &Ctx, row: &KeyRow, grace_seconds: u32) -> ApiResult<(KeyRow, NewKey)> {
     let environment = Environment::parse(&row.environment)
         .ok_or_else(|| ApiError::internal("bad environment"))?;
     let capability =
@@ -253,10 +299,10 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
         },
     )?;
     let mut old_after = row.clone();
-    if body.grace_seconds == 0 {
+    if grace_seconds == 0 {
         old_after.revoked_at = Some(ctx.now.to_rfc3339());
     } else {
-        let grace_end = ctx.now.plus_seconds(i64::from(body.grace_seconds));
+        let grace_end = ctx.now.plus_seconds(i64::from(grace_seconds));
         let end = match row
             .expires_at
             .as_deref()
@@ -267,32 +313,5 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
         };
         old_after.expires_at = Some(end.to_rfc3339());
     }
-    let draft = Draft {
-        actor: p.actor(),
-        action: "key.rotated",
-        target: format!("key:{}", row.id),
-        before: view(&row),
-        after: json!({"old": view(&old_after), "new": new.view(false)}),
-    };
-    retrying(|| async {
-        let old_change = match (&old_after.revoked_at, &old_after.expires_at) {
-            (Some(at), _) => repo::keys::revoke(&p.tenant, &row.id, at)?,
-            (None, Some(end)) => repo::keys::set_expiry(&p.tenant, &row.id, end)?,
-            (None, None) => return Err(ApiError::internal("rotation without an end").into()),
-        };
-        let insert = repo::keys::insert(&p.tenant, &new.row, new.plain.hash().as_str())?;
-        commit(
-            &p.tenant,
-            Chain::Org,
-            vec![draft.clone()],
-            vec![old_change, insert],
-            ctx.now,
-        )
-        .await
-    })
-    .await?;
-    let mut out = new.view(true);
-    out["rotated_from"] = json!(row.id);
-    out["old_key_expires_at"] = json!(old_after.revoked_at.or(old_after.expires_at));
-    json(201, &out)
+    Ok((old_after, new))
 }

@@ -102,51 +102,46 @@ fn role_of(m: &MemberRow) -> ApiResult<Role> {
 pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
-    let target = load(&p, mid).await?;
+    load(&p, mid).await?;
     let body: ChangeRole = json_body(&mut req).await?;
-    let from = role_of(&target)?;
-    may_change_role(p.org_role, from, body.role)?;
-    if from == body.role {
-        return json(200, &target);
-    }
-    if from == Role::Owner {
-        return Err(ApiError::conflict(
-            "owner_required",
-            "an org has exactly one owner: transfer ownership by making another member owner",
-        ));
-    }
-    let mut after = target.clone();
-    after.role = body.role.as_str().to_owned();
-    let mut drafts = Vec::new();
-    let mut changes_for = Vec::new();
-    if body.role == Role::Owner {
-        // Transfer: the current owner (the caller) steps down to admin first.
-        let me = load(&p, p.member_id.as_str()).await?;
-        let mut me_after = me.clone();
-        me_after.role = Role::Admin.as_str().to_owned();
-        drafts.push(Draft {
-            actor: p.actor(),
-            action: "member.updated",
-            target: format!("member:{}", me.id),
-            before: json!(me),
-            after: json!(me_after),
-        });
-        changes_for.push((me.id.clone(), Role::Admin));
-    }
-    drafts.push(Draft {
-        actor: p.actor(),
-        action: "member.updated",
-        target: format!("member:{}", target.id),
-        before: json!(target),
-        after: json!(after),
-    });
-    changes_for.push((target.id.clone(), body.role));
-    retrying(|| async {
-        let mut changes = Vec::new();
-        for (id, role) in &changes_for {
-            changes.push(repo::members::set_role(&p.tenant, id, role.as_str())?);
+    let after = retrying(&p.tenant, Chain::Org, |head| async {
+        let target = load(&p, mid).await?;
+        let from = role_of(&target)?;
+        may_change_role(p.org_role, from, body.role).map_err(ApiError::from)?;
+        if from == body.role {
+            return Ok(target);
         }
-        commit(&p.tenant, Chain::Org, drafts.clone(), changes, ctx.now).await
+        if from == Role::Owner {
+            return Err(ApiError::conflict(
+                "owner_required",
+                "an org has exactly one owner: transfer ownership by making another member owner",
+            )
+            .into());
+        }
+        let mut moves = Vec::new();
+        if body.role == Role::Owner {
+            // Transfer: the current owner (the caller) steps down to admin first.
+            moves.push((load(&p, p.member_id.as_str()).await?, Role::Admin));
+        }
+        moves.push((target, body.role));
+        let mut drafts = Vec::new();
+        let mut changes = Vec::new();
+        let mut last = None;
+        for (m, role) in moves {
+            let mut m_after = m.clone();
+            m_after.role = role.as_str().to_owned();
+            drafts.push(Draft::new(
+                p.actor(),
+                "member.updated",
+                format!("member:{}", m.id),
+                json!(m),
+                json!(m_after),
+            ));
+            changes.push(repo::members::set_role(&p.tenant, &m.id, role.as_str())?);
+            last = Some(m_after);
+        }
+        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await?;
+        last.ok_or_else(|| ApiError::internal("no member moved").into())
     })
     .await?;
     json(200, &after)
@@ -156,26 +151,27 @@ pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> Api
 pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
-    let target = load(&p, mid).await?;
-    if role_of(&target)? == Role::Owner {
-        return Err(ApiError::conflict(
-            "owner_required",
-            "the owner cannot be removed; transfer ownership first",
-        ));
-    }
-    let draft = Draft::new(
-        p.actor(),
-        "member.removed",
-        format!("member:{}", target.id),
-        json!(target),
-        Value::Null,
-    );
     let at = ctx.now.to_rfc3339();
-    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+    retrying(&p.tenant, Chain::Org, |head| async {
+        let target = load(&p, mid).await?;
+        if role_of(&target)? == Role::Owner {
+            return Err(ApiError::conflict(
+                "owner_required",
+                "the owner cannot be removed; transfer ownership first",
+            )
+            .into());
+        }
+        let draft = Draft::new(
+            p.actor(),
+            "member.removed",
+            format!("member:{}", target.id),
+            json!(target),
+            Value::Null,
+        );
         let mut changes = vec![repo::keys::revoke_member_keys(&p.tenant, &target.id, &at)?];
         changes.extend(repo::members::delete(&p.tenant, &target.id)?);
-        Ok(changes)
+        commit(&p.tenant, Chain::Org, head, vec![draft], changes, ctx.now).await
     })
     .await?;
-    json(200, &json!({"id": target.id, "deleted": true}))
+    json(200, &json!({"id": mid, "deleted": true}))
 }

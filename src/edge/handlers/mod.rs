@@ -2,6 +2,7 @@
 //! operator grant), checks tenancy and role first, and leaves HTTP statuses to `error`.
 
 pub mod audit;
+pub mod integrations;
 pub mod keys;
 pub mod members;
 pub mod meta;

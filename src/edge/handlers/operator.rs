@@ -68,13 +68,13 @@ pub async fn create_org(ctx: &Ctx, mut req: Request, grant: OperatorGrant) -> Ap
             key.view(false),
         ),
     ];
-    retrying(|| async {
+    retrying(&t, Chain::Org, |head| async {
         let changes = vec![
             repo::orgs::insert(&t, &org)?,
             repo::members::insert(&t, &owner)?,
             repo::keys::insert(&t, &key.row, key.plain.hash().as_str())?,
         ];
-        commit(&t, Chain::Org, drafts.clone(), changes, ctx.now).await
+        commit(&t, Chain::Org, head, drafts.clone(), changes, ctx.now).await
     })
     .await?;
     json(

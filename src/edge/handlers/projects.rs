@@ -127,7 +127,7 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying(|| async {
+    let after = retrying(&p.tenant, Chain::Project(pid), |head| async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -154,6 +154,7 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
         commit(
             &p.tenant,
             Chain::Project(pid),
+            head,
             vec![draft],
             vec![update],
             ctx.now,
@@ -170,18 +171,21 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
 pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     let scope = p.project(pid).await?;
     p.require_in(&scope, Need::Owner)?;
-    let draft = Draft::new(
-        p.actor(),
-        "project.deleted",
-        format!("project:{pid}"),
-        json!(scope.row),
-        Value::Null,
-    );
     let at = ctx.now.to_rfc3339();
-    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+    retrying(&p.tenant, Chain::Org, |head| async {
+        let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("project"))?;
+        let draft = Draft::new(
+            p.actor(),
+            "project.deleted",
+            format!("project:{pid}"),
+            json!(row),
+            Value::Null,
+        );
         let mut changes = vec![repo::keys::revoke_project_keys(&p.tenant, pid, &at)?];
         changes.extend(repo::projects::delete(&p.tenant, pid)?);
-        Ok(changes)
+        commit(&p.tenant, Chain::Org, head, vec![draft], changes, ctx.now).await
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))
@@ -220,7 +224,7 @@ pub async fn set_member_role(
         ));
     }
     let role = body.role.map(Role::as_str);
-    retrying(|| async {
+    retrying(&p.tenant, Chain::Project(pid), |head| async {
         let before = repo::members::get_override(&p.tenant, pid, mid).await?;
         let draft = Draft {
             actor: p.actor(),
@@ -233,6 +237,7 @@ pub async fn set_member_role(
         commit(
             &p.tenant,
             Chain::Project(pid),
+            head,
             vec![draft],
             vec![change],
             ctx.now,

@@ -2,6 +2,7 @@
 //! (see `auth::scope`) so the org id is always bound. Row structs deserialize D1 rows directly.
 
 pub mod audit;
+pub mod credentials;
 pub mod keys;
 pub mod members;
 pub mod orgs;

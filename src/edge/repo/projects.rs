@@ -90,7 +90,8 @@ pub fn update(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
     )
 }
 
-/// Removes the project's configuration and overrides (its audit chain stays: append-only).
+/// Removes the project's configuration, sealed credentials and overrides (its audit chain stays:
+/// append-only).
 pub fn delete(t: &Tenant, id: &str) -> ApiResult<Vec<Scoped>> {
     Ok(vec![
         t.stmt(

@@ -1,0 +1,82 @@
+//! Sealed credentials. Plaintext never reaches this module: rows hold the vault blob, the id of
+//! the master key that sealed it and a non-secret JSON view.
+
+use super::Arg;
+use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::error::ApiResult;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CredentialRow {
+    pub id: String,
+    pub project_id: String,
+    pub kind: String,
+    pub slot: i64,
+    pub sealed: String,
+    pub key_id: String,
+    pub public: String,
+    pub created_at: String,
+}
+
+const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at";
+
+pub async fn for_project(t: &Tenant, project_id: &str) -> ApiResult<Vec<CredentialRow>> {
+    t.all(
+        &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND project_id = ?2 ORDER BY kind, slot"),
+        vec![Arg::text(project_id)],
+    )
+    .await
+}
+
+pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<CredentialRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND id = ?2"),
+        vec![Arg::text(id)],
+    )
+    .await
+}
+
+pub fn delete_kinds(t: &Tenant, project_id: &str, kinds: &[&str]) -> ApiResult<Vec<Scoped>> {
+    kinds
+        .iter()
+        .map(|k| {
+            t.stmt(
+                "DELETE FROM credentials WHERE org_id = ?1 AND project_id = ?2 AND kind = ?3",
+                vec![Arg::text(project_id), Arg::text(*k)],
+            )
+        })
+        .collect()
+}
+
+pub fn insert(t: &Tenant, c: &CredentialRow) -> ApiResult<Scoped> {
+    t.stmt(
+        "INSERT INTO credentials (org_id, id, project_id, kind, slot, sealed, key_id, public, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        vec![
+            Arg::text(&c.id),
+            Arg::text(&c.project_id),
+            Arg::text(&c.kind),
+            Arg::Int(c.slot),
+            Arg::text(&c.sealed),
+            Arg::text(&c.key_id),
+            Arg::text(&c.public),
+            Arg::text(&c.created_at),
+        ],
+    )
+}
+
+/// Replaces the blob of one credential.
+pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE credentials SET sealed = ?3, key_id = ?4 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(sealed), Arg::text(key_id)],
+    )
+}
+
+pub async fn not_under(t: &Tenant, key_id: &str, limit: u32) -> ApiResult<Vec<CredentialRow>> {
+    t.all(
+        &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND key_id != ?2 LIMIT ?3"),
+        vec![Arg::text(key_id), Arg::Int(i64::from(limit))],
+    )
+    .await
+}

@@ -1,0 +1,85 @@
+//! The vault at the edge: the keyring from `CREDENTIALS_ENCRYPTION_KEY` and sealing/opening
+//! credential rows, always bound to their org, project, kind and id.
+
+use super::auth::scope::Tenant;
+use super::error::{ApiError, ApiResult};
+use super::http::{env_var, Ctx};
+use super::repo::credentials::CredentialRow;
+use crate::domain::ids::CredentialId;
+use crate::domain::ports::OsRng;
+use crate::domain::vault::{Binding, Keyring, Secret};
+use serde_json::Value;
+
+pub fn keyring(ctx: &Ctx) -> ApiResult<Keyring> {
+    keyring_from(&ctx.env)
+}
+
+pub fn keyring_from(env: &worker::Env) -> ApiResult<Keyring> {
+    let spec = env_var(env, "CREDENTIALS_ENCRYPTION_KEY")
+        .ok_or_else(|| ApiError::internal("CREDENTIALS_ENCRYPTION_KEY is not set"))?;
+    Keyring::parse(&spec).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn binding<'a>(t: &'a Tenant, row: &'a CredentialRow) -> Binding<'a> {
+    Binding {
+        org_id: t.org_id().as_str(),
+        project_id: &row.project_id,
+        kind: &row.kind,
+        credential_id: &row.id,
+    }
+}
+
+/// Seals new credentials of one project under the current key.
+pub struct Sealer<'a> {
+    ring: Keyring,
+    tenant: &'a Tenant,
+    project_id: &'a str,
+    now: String,
+}
+
+impl<'a> Sealer<'a> {
+    pub fn new(ctx: &Ctx, tenant: &'a Tenant, project_id: &'a str) -> ApiResult<Self> {
+        Ok(Sealer {
+            ring: keyring(ctx)?,
+            tenant,
+            project_id,
+            now: ctx.now.to_rfc3339(),
+        })
+    }
+
+    /// A new credential row holding `secret` sealed, with `public` as its non-secret view.
+    pub fn seal(
+        &self,
+        kind: &str,
+        slot: i64,
+        secret: &str,
+        public: &Value,
+    ) -> ApiResult<CredentialRow> {
+        let mut row = CredentialRow {
+            id: CredentialId::generate(&mut OsRng)?.to_string(),
+            project_id: self.project_id.to_owned(),
+            kind: kind.to_owned(),
+            slot,
+            sealed: String::new(),
+            key_id: self.ring.current_kid().to_owned(),
+            public: public.to_string(),
+            created_at: self.now.clone(),
+        };
+        row.sealed = self
+            .ring
+            .seal(&binding(self.tenant, &row), secret, &mut OsRng)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        Ok(row)
+    }
+}
+
+pub fn open(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> ApiResult<Secret> {
+    ring.open(&binding(t, row), &row.sealed)
+        .map_err(|e| ApiError::internal(format!("credential {} does not open: {e}", row.id)))
+}
+
+/// The row's blob re-sealed under the current key, or `None` when it already is.
+pub fn rewrap(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> ApiResult<Option<String>> {
+    ring.rewrap(&binding(t, row), &row.sealed, &mut OsRng)
+        .map_err(|e| ApiError::internal(format!("credential {} does not re-wrap: {e}", row.id)))
+}

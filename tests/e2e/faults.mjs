@@ -1,0 +1,56 @@
+// Servers that produce faults real components cannot be made to produce on demand (SPEC
+// "real over fake": a mock only for a 429 storm, a dropped connection, a hang). Loopback only;
+// every server is closed by the test that opens it.
+import { createServer } from "node:http";
+import { createServer as createTcpServer } from "node:net";
+
+/** A Stripe-shaped HTTP server. `mode`: ok | storm429 | error500 | garbage | hang. */
+export async function fakeStripe(mode) {
+  const hits = [];
+  const server = createServer((req, res) => {
+    hits.push({ method: req.method, url: req.url, auth: req.headers.authorization });
+    const send = (status, body, headers = {}) => {
+      res.writeHead(status, { "content-type": "application/json", ...headers });
+      res.end(body);
+    };
+    switch (mode) {
+      case "storm429":
+        return send(429, JSON.stringify({ error: { type: "rate_limit_error" } }), { "retry-after": "0" });
+      case "error500":
+        return send(500, JSON.stringify({ error: { type: "api_error" } }));
+      case "garbage":
+        return send(200, "<html>definitely not json");
+      case "hang":
+        return; // never answers
+      default:
+        if (req.url.startsWith("/v1/account")) return send(200, JSON.stringify({ id: "acct_fake123", object: "account" }));
+        return send(200, JSON.stringify({ object: "list", data: [], has_more: false }));
+    }
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    hits,
+    close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
+  };
+}
+
+/** A TCP port that accepts connections and never says a word (a hung database). */
+export async function silentTcp() {
+  const sockets = [];
+  const server = createTcpServer((s) => sockets.push(s));
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: server.address().port,
+    close: () => new Promise((r) => { sockets.forEach((s) => s.destroy()); server.close(r); }),
+  };
+}
+
+/** A loopback port with nothing listening. */
+export async function closedPort() {
+  const server = createTcpServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const port = server.address().port;
+  await new Promise((r) => server.close(r));
+  return port;
+}

@@ -13,4 +13,5 @@ export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_
 export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 mkdir -p "$PR_ROOT/.tmp"
 export TMPDIR="$PR_ROOT/.tmp"
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

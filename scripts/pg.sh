@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Starts (or stops) a throwaway PostgreSQL 15 for the tests, on loopback only, in .tmp/pg.
-#   scripts/pg.sh start   → prints the port; creates database `app` with table `accounts`,
+# Starts (or stops) a throwaway PostgreSQL 15 for the tests, on a free loopback port, in .tmp/pg.
+#   scripts/pg.sh start   → prints the port (a free one unless PR_PG_PORT is set); creates database `app` with table `accounts`,
 #                           role pr_reader (SELECT only) and role pr_writer (can write)
 #   scripts/pg.sh stop
 # Passwords are generated per start and written to .tmp/pg/env (mode 600) for the test runners.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 DIR="$PR_ROOT/.tmp/pg"
-PORT="${PR_PG_PORT:-54329}"
+PORT="${PR_PG_PORT:-$(free_port)}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 

@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 DIR="$PR_ROOT/.tmp/stripe"
 VENV="${PARITYRAIL_VENV:-$HOME/.cache/parityrail/venv}"
-PORT="${PR_STRIPE_PORT:-8420}"
+PORT="${PR_STRIPE_PORT:-$(free_port)}"
 
 case "${1:-}" in
   start)

@@ -218,6 +218,10 @@ describe("secrets stay secret", () => {
     const pw = randomBytes(12).toString("hex");
     const url = withPw(env("PR_PG_READER_URL"), pw);
     expect((await put(o.key, lp.id, "database", { read_url: url, repair_url: withPw(env("PR_PG_WRITER_URL"), pw) })).status).toBe(200);
+    // Error paths carrying the same secrets: a live project refusing a test key, a bad URL.
+    expect((await put(o.key, lp.id, "stripe", { api_key: stripeKey, webhook_secrets: whsecs })).status).toBe(400);
+    expect((await put(o.key, lp.id, "database", { read_url: url + "&options=x" })).status).toBe(400);
+    expect((await put(o.key, lp.id, "database", { read_url: url.replace("postgres://", "mysql://") })).status).toBe(400);
     await w.get(`/v1/projects/${p.id}/integrations`, { key: testKey });
     await w.get(`/v1/projects/${lp.id}/integrations`, { key: o.key });
     await w.post(`/v1/projects/${lp.id}/integrations/database/test`, undefined, { key: o.key });

@@ -32,7 +32,8 @@ Create the first org (the operator token is in .dev.vars):
     -d '{"name": "Acme", "owner_email": "owner@acme.test"}'
 
 The response holds the owner's first API key; it is shown once.
+Run the scheduled jobs (cron) on demand: curl http://127.0.0.1:8787/cdn-cgi/handler/scheduled
 
 MSG
-# The build already ran; --test-scheduled exposes /__scheduled?cron=... for the cron handler.
+# The build already ran. The cron handler runs on demand: curl http://127.0.0.1:8787/cdn-cgi/handler/scheduled
 exec node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "${PORT:-8787}" --test-scheduled

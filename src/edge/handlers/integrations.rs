@@ -269,23 +269,31 @@ fn pg_error(e: &PgError) -> (&'static str, &'static str) {
     }
 }
 
+/// Opens the project's credential of `kind`; `409 integration_missing` when there is none.
+pub async fn open_credential(
+    ctx: &Ctx,
+    p: &Principal,
+    pid: &str,
+    kind: &str,
+    what: &str,
+) -> ApiResult<Secret> {
+    let rows = current(p, pid).await?;
+    let row = rows.iter().find(|r| r.kind == kind).ok_or_else(|| {
+        ApiError::conflict(
+            "integration_missing",
+            format!("configure the {what} integration first"),
+        )
+    })?;
+    vault::open(&vault::keyring(ctx)?, &p.tenant, row)
+}
+
 /// Opens the project's read credential as a read-only session.
 pub async fn read_session(
     ctx: &Ctx,
     p: &Principal,
     pid: &str,
 ) -> ApiResult<Result<tokio_postgres::Client, PgError>> {
-    let rows = current(p, pid).await?;
-    let row = rows
-        .iter()
-        .find(|r| r.kind == "db_read_url")
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "integration_missing",
-                "configure the database integration first",
-            )
-        })?;
-    let secret = vault::open(&vault::keyring(ctx)?, &p.tenant, row)?;
+    let secret = open_credential(ctx, p, pid, "db_read_url", "database").await?;
     let url = DbUrl::parse(secret.expose())
         .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
     let timeout = ctx.var_u32("DB_TIMEOUT_MS", 10_000);
@@ -339,17 +347,7 @@ pub async fn test_database(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Resp
 /// subscriptions and products with the stored key (an extension to SPEC §14).
 pub async fn test_stripe(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     admin_scope(&p, pid).await?;
-    let rows = current(&p, pid).await?;
-    let row = rows
-        .iter()
-        .find(|r| r.kind == "stripe_api_key")
-        .ok_or_else(|| {
-            ApiError::conflict(
-                "integration_missing",
-                "configure the Stripe integration first",
-            )
-        })?;
-    let key = vault::open(&vault::keyring(ctx)?, &p.tenant, row)?;
+    let key = open_credential(ctx, &p, pid, "stripe_api_key", "Stripe").await?;
     let client = stripe_client(ctx, key);
     let started = now();
     let customers = client.customers_page(None).await.map_err(stripe_error)?;

@@ -48,16 +48,16 @@ pub async fn route(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         }
         (Get, ["v1", "projects", pid, "integrations"]) => integrations::get(p, pid).await,
         (Put, ["v1", "projects", pid, "integrations", "stripe"]) => {
-            integrations::put_stripe(ctx, req, p, pid).await
+            integrations::stripe::put(ctx, req, p, pid).await
         }
         (Post, ["v1", "projects", pid, "integrations", "stripe", "test"]) => {
-            integrations::test_stripe(ctx, p, pid).await
+            integrations::stripe::test(ctx, p, pid).await
         }
         (Put, ["v1", "projects", pid, "integrations", "database"]) => {
-            integrations::put_database(ctx, req, p, pid).await
+            integrations::database::put(ctx, req, p, pid).await
         }
         (Post, ["v1", "projects", pid, "integrations", "database", "test"]) => {
-            integrations::test_database(ctx, p, pid).await
+            integrations::database::test(ctx, p, pid).await
         }
         (Get, ["v1", "projects", pid, "audit"]) => audit::list(req, p, Some(pid)).await,
         (Get, ["v1", "projects", pid, "audit", "verify"]) => audit::verify(p, Some(pid)).await,

@@ -11,7 +11,8 @@ export default function setup() {
   if (!existsSync(join(ROOT, "build", "index.js"))) {
     throw new Error("build/index.js is missing: run `bash scripts/build.sh` (npm test does)");
   }
-  rmSync(TEMPLATE, { recursive: true, force: true });
+  // Each test file's Miniflare works on a copy under .tmp/e2e; start from an empty folder.
+  rmSync(join(ROOT, ".tmp", "e2e"), { recursive: true, force: true });
   mkdirSync(TEMPLATE, { recursive: true });
   execFileSync(
     join(ROOT, "node_modules", ".bin", "wrangler"),

@@ -1,0 +1,126 @@
+//! The database integration's routes, and the read-only session the worker uses everywhere.
+
+use super::{admin_scope, integration_error, open_credential, replace, DATABASE};
+use crate::domain::integrations::DbUrl;
+use crate::edge::auth::Principal;
+use crate::edge::connectors::pg_connect;
+use crate::edge::error::{ApiError, ApiResult};
+use crate::edge::http::{json, json_body, now, Ctx};
+use crate::edge::vault;
+use crate::pg::{self, PgError, PgErrorKind};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Request, Response};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutDatabase {
+    read_url: String,
+    repair_url: Option<String>,
+}
+
+/// PUT /v1/projects/{pid}/integrations/database — `{read_url, repair_url?}`.
+pub async fn put(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiResult<Response> {
+    admin_scope(&p, pid).await?;
+    let body: PutDatabase = json_body(&mut req).await?;
+    let read = DbUrl::parse(&body.read_url).map_err(|e| integration_error(e, "read_url"))?;
+    let repair = body
+        .repair_url
+        .as_deref()
+        .map(|u| DbUrl::parse(u).map_err(|e| integration_error(e, "repair_url")))
+        .transpose()?;
+    let sealer = vault::Sealer::new(ctx, &p.tenant, pid)?;
+    let mut rows = vec![sealer.seal("db_read_url", 0, &body.read_url, &json!(read.view()))?];
+    if let (Some(raw), Some(parsed)) = (&body.repair_url, &repair) {
+        rows.push(sealer.seal("db_repair_url", 0, raw, &json!(parsed.view()))?);
+    }
+    let after = replace(ctx, &p, pid, &DATABASE, rows).await?;
+    json(200, &after)
+}
+
+fn pg_error(e: &PgError) -> (&'static str, &'static str) {
+    match e.kind {
+        PgErrorKind::Unreachable => (
+            "database_unreachable",
+            "the database could not be reached or dropped the connection",
+        ),
+        PgErrorKind::AuthFailed => (
+            "database_auth_failed",
+            "the database refused the user or password",
+        ),
+        PgErrorKind::NoDatabase => (
+            "database_not_found",
+            "the database named in the URL does not exist",
+        ),
+        PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
+        PgErrorKind::NotReadOnly => (
+            "database_not_read_only",
+            "the session could not be made read-only",
+        ),
+        PgErrorKind::Schema => (
+            "database_schema",
+            "a mapped table or column is missing or not readable",
+        ),
+        PgErrorKind::UnsupportedType => (
+            "database_unsupported_type",
+            "a mapped column has an unsupported type",
+        ),
+        PgErrorKind::Query => ("database_error", "the database returned an error"),
+    }
+}
+
+/// Opens the project's read credential as a read-only session.
+pub async fn read_session(
+    ctx: &Ctx,
+    p: &Principal,
+    pid: &str,
+) -> ApiResult<Result<tokio_postgres::Client, PgError>> {
+    let secret = open_credential(ctx, p, pid, "db_read_url", "database").await?;
+    let url = DbUrl::parse(secret.expose())
+        .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
+    let timeout = ctx.var_u32("DB_TIMEOUT_MS", 10_000);
+    let client = match pg_connect(&url, timeout).await {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    match pg::begin_read_session(
+        &client,
+        ctx.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS),
+    )
+    .await
+    {
+        Ok(()) => Ok(Ok(client)),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// POST /v1/projects/{pid}/integrations/database/test →
+/// `{ok, read_only_enforced, role_can_write, latency_ms}` (+ `error` when `ok` is false).
+pub async fn test(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
+    admin_scope(&p, pid).await?;
+    let started = now();
+    let outcome = match read_session(ctx, &p, pid).await? {
+        Ok(client) => pg::probe(&client).await,
+        Err(e) => Err(e),
+    };
+    let latency_ms = now().millis() - started.millis();
+    let body = match outcome {
+        Ok(probe) => json!({
+            "ok": true,
+            "read_only_enforced": probe.read_only_enforced,
+            "role_can_write": probe.role_can_write,
+            "latency_ms": latency_ms,
+        }),
+        Err(e) => {
+            let (code, message) = pg_error(&e);
+            json!({
+                "ok": false,
+                "read_only_enforced": false,
+                "role_can_write": null,
+                "latency_ms": latency_ms,
+                "error": {"code": code, "message": message, "sqlstate": e.sqlstate},
+            })
+        }
+    };
+    json(200, &body)
+}

@@ -12,9 +12,27 @@ pub fn is_tenant_scoped(sql: &str) -> bool {
     }
 }
 
+/// A batch may run only if every statement in it was prepared for the org running it
+/// (SPEC §1: a batch that would touch two orgs is refused). An empty batch is harmless.
+pub fn batch_is_single_tenant<'a, T: PartialEq + 'a>(
+    owner: &T,
+    statement_orgs: impl IntoIterator<Item = &'a T>,
+) -> bool {
+    statement_orgs.into_iter().all(|org| org == owner)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_with_a_statement_of_another_org_is_refused() {
+        let (a, b) = ("org_A", "org_B");
+        assert!(batch_is_single_tenant(&a, [&a, &a]));
+        assert!(batch_is_single_tenant(&a, std::iter::empty::<&&str>()));
+        assert!(!batch_is_single_tenant(&a, [&a, &b]));
+        assert!(!batch_is_single_tenant(&a, [&b]));
+    }
 
     #[test]
     fn statements_that_bind_the_org_pass() {

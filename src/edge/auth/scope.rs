@@ -7,7 +7,7 @@
 use super::super::error::{ApiError, ApiResult};
 use super::super::repo::Arg;
 use crate::domain::ids::OrgId;
-use crate::domain::tenancy::is_tenant_scoped;
+use crate::domain::tenancy::{batch_is_single_tenant, is_tenant_scoped};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
@@ -71,7 +71,7 @@ impl Tenant {
 
     /// Runs statements as one D1 batch (one transaction: all or nothing).
     pub async fn batch(&self, stmts: Vec<Scoped>) -> Result<Vec<D1Result>, BatchError> {
-        if stmts.iter().any(|s| s.org != self.org) {
+        if !batch_is_single_tenant(&self.org, stmts.iter().map(|s| &s.org)) {
             return Err(BatchError::CrossTenant);
         }
         self.db

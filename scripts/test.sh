@@ -4,7 +4,7 @@
 # the built worker in Miniflare (real D1, Durable Objects and R2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-bash "$PR_ROOT/scripts/tools.sh"
+PR_EXTRA_APT=postgresql bash "$PR_ROOT/scripts/tools.sh"
 cd "$PR_ROOT"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 

@@ -14,7 +14,9 @@ apt_install() {
   fi
 }
 
-apt_install pkg-config libssl-dev openssl postgresql ${PR_EXTRA_APT:-}
+apt_install pkg-config libssl-dev openssl curl ${PR_EXTRA_APT:-}
+# A stock Debian python3 needs python3-venv for `python3 -m venv` (the tests' localstripe venv).
+if [ -n "${PR_EXTRA_APT:-}" ] && ! python3 -c "import venv, ensurepip" 2>/dev/null; then apt_install python3-venv; fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "rustup target add wasm32-unknown-unknown"

@@ -14,6 +14,18 @@ pub fn render(origin: &str, contact: &str, now: Timestamp) -> String {
     )
 }
 
+/// The page security.txt's `Policy` field points to.
+pub fn policy(contact: &str) -> String {
+    format!(
+        "ParityRail vulnerability disclosure policy\n\n\
+         Report suspected vulnerabilities to {contact}. Include what you found, how to reproduce it, \
+         and what an attacker could gain. Please do not access data that is not yours, degrade the \
+         service, or disclose the issue before we have fixed it.\n\n\
+         We acknowledge reports within 3 business days and keep you informed until the fix ships. \
+         Good-faith research that follows this policy will not be pursued legally.\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub async fn route(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     match (method.clone(), segs.as_slice()) {
         (Get, ["healthz"]) => return meta::healthz(),
         (Get, [".well-known", "security.txt"]) => return meta::security_txt(ctx, &req),
+        (Get, ["security-policy"]) => return meta::security_policy(ctx),
         (Post, ["v1", "operator", "orgs"]) => {
             let grant = auth::operator(ctx, &req).await?;
             return operator::create_org(ctx, req, grant).await;

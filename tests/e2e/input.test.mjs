@@ -113,6 +113,10 @@ describe("unauthenticated surfaces", () => {
     expect(expires).toBeGreaterThan(Date.now());
     expect(expires - Date.now()).toBeLessThan(365 * 86400_000);
     expect(r.text).toContain("Canonical: http://localhost/.well-known/security.txt");
+    const policy = new URL(/^Policy: (.*)$/m.exec(r.text)[1]);
+    const p = await w.get(policy.pathname);
+    expect(p.status).toBe(200);
+    expect(p.text).toContain(/^Contact: mailto:(.*)$/m.exec(r.text)[1]);
   });
 
   it("every response carries a request id and no-store", async () => {

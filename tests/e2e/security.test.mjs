@@ -2,6 +2,7 @@
 // key, malformed/unknown/revoked/expired keys, another org's project, a test key on a live
 // project, a read key on a write route and a `member` on an admin route.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
 import { addMember, errorOf, forgeKey, missingProjectId, newKey, newOrg, newProject, unique } from "./fixtures.mjs";
 
@@ -54,7 +55,7 @@ const routes = [
   { m: "DELETE", p: "/v1/projects/{pid}", need: "owner", project: true },
   { m: "PUT", p: "/v1/projects/{pid}/members/{mid}", body: () => ({ role: "admin" }), need: "admin", project: true },
   { m: "GET", p: "/v1/projects/{pid}/integrations", need: "read", project: true },
-  { m: "PUT", p: "/v1/projects/{pid}/integrations/stripe", body: () => ({ api_key: "rk_live_abcdefgh12345678" }), need: "admin", project: true },
+  { m: "PUT", p: "/v1/projects/{pid}/integrations/stripe", body: () => ({ api_key: `rk_live_${randomBytes(12).toString("hex")}` }), need: "admin", project: true },
   { m: "POST", p: "/v1/projects/{pid}/integrations/stripe/test", need: "admin", project: true },
   { m: "PUT", p: "/v1/projects/{pid}/integrations/database", body: () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }), need: "admin", project: true },
   { m: "POST", p: "/v1/projects/{pid}/integrations/database/test", need: "admin", project: true },

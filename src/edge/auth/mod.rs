@@ -269,11 +269,19 @@ impl Principal {
         if self.only_project.as_deref().is_some_and(|only| only != pid) {
             return Err(not_found());
         }
-        let row = repo::projects::get(&self.tenant, pid, self.environment.as_str())
-            .await?
-            .ok_or_else(not_found)?;
-        let over = repo::members::get_override(&self.tenant, pid, self.member_id.as_str()).await?;
-        let role = effective_role(self.org_role, over.as_deref().and_then(Role::parse));
+        let found = repo::projects::get_for_member(
+            &self.tenant,
+            pid,
+            self.environment.as_str(),
+            self.member_id.as_str(),
+        )
+        .await?
+        .ok_or_else(not_found)?;
+        let role = effective_role(
+            self.org_role,
+            found.override_role.as_deref().and_then(Role::parse),
+        );
+        let row = found.project;
         Ok(ProjectScope { row, role })
     }
 

@@ -43,6 +43,31 @@ pub async fn get(t: &Tenant, id: &str, environment: &str) -> ApiResult<Option<Pr
     .await
 }
 
+/// A project and the member's role override in it, in one round trip.
+#[derive(Debug, Deserialize)]
+pub struct ProjectForMember {
+    #[serde(flatten)]
+    pub project: ProjectRow,
+    pub override_role: Option<String>,
+}
+
+pub async fn get_for_member(
+    t: &Tenant,
+    id: &str,
+    environment: &str,
+    member_id: &str,
+) -> ApiResult<Option<ProjectForMember>> {
+    t.first(
+        &format!(
+            "SELECT {COLS}, (SELECT r.role FROM project_roles r WHERE r.org_id = ?1 AND r.project_id = p.id \
+             AND r.member_id = ?4) AS override_role FROM projects p \
+             WHERE p.org_id = ?1 AND p.id = ?2 AND p.environment = ?3"
+        ),
+        vec![Arg::text(id), Arg::text(environment), Arg::text(member_id)],
+    )
+    .await
+}
+
 pub async fn list(
     t: &Tenant,
     environment: &str,

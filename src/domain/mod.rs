@@ -2,6 +2,7 @@
 //! `cargo test` exercises natively in milliseconds. The edge layer (wasm32 only) adapts these
 //! types to D1, Durable Objects and HTTP.
 
+pub mod access;
 pub mod apikey;
 pub mod audit;
 pub mod base62;

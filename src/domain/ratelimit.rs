@@ -1,7 +1,14 @@
-//! Token-bucket rate limiting (SPEC §2). Pure arithmetic; the `RateLimiter` Durable Object keeps
-//! one bucket per key or client IP in its storage so the limit holds across isolates.
+//! Rate limiting (SPEC §2), pure arithmetic; the `RateLimiter` Durable Object keeps one state per
+//! key or client in its storage so limits hold across isolates.
+//!
+//! - Keys: a token bucket (`take`), `per_minute` requests a minute.
+//! - Clients (by IP, IPv6 by /64): a failure lockout (`Lockout`). Each failed or unauthenticated
+//!   request counts; once a client has `limit` failures in a 60 s window, *every*
+//!   credential-bearing request from it is refused before its credential is evaluated, until
+//!   the window ends. Guessing is stopped, not just counted.
 
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -50,9 +57,124 @@ pub fn take(bucket: Option<Bucket>, per_minute: u32, now_ms: i64) -> (Bucket, De
     }
 }
 
+/// The length of a client's failure window.
+pub const LOCKOUT_WINDOW_MS: i64 = 60_000;
+
+/// Failures of one client in its current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockout {
+    pub window_start_ms: i64,
+    pub failures: u32,
+}
+
+impl Lockout {
+    /// Whether a credential from this client may be evaluated at `now_ms`.
+    pub fn check(state: Option<Lockout>, limit: u32, now_ms: i64) -> Decision {
+        match state {
+            Some(l) if l.failures >= limit.max(1) && now_ms < l.window_end() => Decision {
+                allowed: false,
+                retry_after_secs: ((l.window_end() - now_ms + 999) / 1000).max(1) as u32,
+            },
+            _ => Decision {
+                allowed: true,
+                retry_after_secs: 0,
+            },
+        }
+    }
+
+    /// Counts one failure at `now_ms` (a new window starts when the last one has ended).
+    pub fn fail(state: Option<Lockout>, now_ms: i64) -> Lockout {
+        match state {
+            Some(l) if now_ms < l.window_end() && now_ms >= l.window_start_ms => Lockout {
+                failures: l.failures.saturating_add(1),
+                ..l
+            },
+            _ => Lockout {
+                window_start_ms: now_ms,
+                failures: 1,
+            },
+        }
+    }
+
+    fn window_end(&self) -> i64 {
+        self.window_start_ms.saturating_add(LOCKOUT_WINDOW_MS)
+    }
+}
+
+/// The limiter bucket a client address belongs to: an IPv4 address itself, an IPv6 address by
+/// its /64 (one subscriber typically holds a whole /64), an IPv4-mapped IPv6 address as IPv4.
+/// A missing or unparseable address shares the one bucket `ip:unknown` (on Cloudflare every
+/// request carries `cf-connecting-ip`; without it, such clients are limited together).
+pub fn client_bucket(addr: Option<&str>) -> String {
+    let parsed = addr.and_then(|a| a.trim().parse::<IpAddr>().ok());
+    match parsed {
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        None => "ip:unknown".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_over_its_failure_budget_is_locked_out_until_the_window_ends() {
+        let mut l = None;
+        for i in 0..3 {
+            assert!(Lockout::check(l, 3, 1_000 + i).allowed);
+            l = Some(Lockout::fail(l, 1_000 + i));
+        }
+        let d = Lockout::check(l, 3, 1_010);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_secs, 60);
+        assert!(!Lockout::check(l, 3, 60_999).allowed);
+        assert!(Lockout::check(l, 3, 61_000).allowed);
+        // The next failure opens a fresh window.
+        assert_eq!(
+            Lockout::fail(l, 61_000),
+            Lockout {
+                window_start_ms: 61_000,
+                failures: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_clock_going_backwards_does_not_extend_or_reuse_a_window() {
+        let l = Some(Lockout::fail(None, 100_000));
+        assert_eq!(Lockout::fail(l, 50_000).failures, 1);
+    }
+
+    #[test]
+    fn clients_are_bucketed_by_ipv4_address_and_ipv6_slash_64() {
+        assert_eq!(client_bucket(Some("203.0.113.7")), "ip:203.0.113.7");
+        assert_eq!(
+            client_bucket(Some("2001:db8:1:2:aaaa::1")),
+            client_bucket(Some("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_eq!(
+            client_bucket(Some("2001:db8:1:2::1")),
+            "ip6:2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            client_bucket(Some("2001:db8:1:2::1")),
+            client_bucket(Some("2001:db8:1:3::1"))
+        );
+        assert_eq!(
+            client_bucket(Some("::ffff:198.51.100.9")),
+            "ip:198.51.100.9"
+        );
+        assert_eq!(client_bucket(None), "ip:unknown");
+        assert_eq!(client_bucket(Some("not an ip")), "ip:unknown");
+        assert_eq!(client_bucket(Some("1.2.3.4, 5.6.7.8")), "ip:unknown");
+    }
 
     #[test]
     fn a_full_bucket_allows_exactly_its_capacity_at_once() {

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "request_id", "field"?}}`; codes are stable snake_case.
 //! Internal errors keep their detail for the log line only and answer an opaque 500.
 
+use crate::domain::access::AccessDenied;
 use crate::domain::input::InputError;
 use crate::domain::roles::Denied;
 use serde_json::json;
@@ -120,6 +121,23 @@ impl From<Denied> for ApiError {
             Denied::NeedsAdmin | Denied::NeedsOwner => "insufficient_role",
         };
         ApiError::forbidden(code, d.to_string())
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(d: AccessDenied) -> Self {
+        match d {
+            AccessDenied::LiveKeyRequired => {
+                ApiError::forbidden("wrong_environment", d.to_string())
+            }
+            AccessDenied::OwnerOverride => ApiError::conflict("owner_required", d.to_string()),
+            AccessDenied::TargetAboveCaller
+            | AccessDenied::NotAboveTarget
+            | AccessDenied::OrgAdminRequired
+            | AccessDenied::GrantAboveCaller => {
+                ApiError::forbidden("insufficient_role", d.to_string())
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use super::error::{ApiError, ApiResult};
 use crate::domain::ids::RequestId;
 use crate::domain::input::{self, MAX_BODY_BYTES};
 use crate::domain::ports::OsRng;
+use crate::domain::ratelimit::client_bucket;
 use crate::domain::time::Timestamp;
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
@@ -16,7 +17,8 @@ pub struct Ctx {
     pub wctx: Context,
     pub request_id: String,
     pub now: Timestamp,
-    pub client_ip: String,
+    /// The client's rate-limit bucket (`ip:<v4>`, `ip6:<prefix>::/64`, or `ip:unknown`).
+    pub client_bucket: String,
 }
 
 impl Ctx {
@@ -24,24 +26,14 @@ impl Ctx {
         let request_id = RequestId::generate(&mut OsRng)
             .map(|r| r.to_string())
             .unwrap_or_else(|_| "req_unavailable".to_owned());
-        let client_ip = req
-            .headers()
-            .get("cf-connecting-ip")
-            .ok()
-            .flatten()
-            .filter(|ip| {
-                ip.len() <= 64
-                    && ip
-                        .chars()
-                        .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
+        let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
+        let client_bucket = client_bucket(client_ip.as_deref());
         Ctx {
             env,
             wctx,
             request_id,
             now: now(),
-            client_ip,
+            client_bucket,
         }
     }
 

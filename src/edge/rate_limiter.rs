@@ -1,8 +1,13 @@
-//! `RateLimiter` Durable Object: one instance per bucket name (`key:<id>` or `ip:<addr>`), so a
-//! limit holds across every isolate. A thin shell over `domain::ratelimit::take`; the bucket is
-//! persisted before the answer, and requests to one object are serialised by the runtime.
+//! `RateLimiter` Durable Object: one instance per bucket name (`key:<id>`, or a client's
+//! `ip:…`/`ip6:…/64`), so a limit holds across every isolate. A thin shell over
+//! `domain::ratelimit`; state is persisted before the answer, and requests to one object are
+//! serialised by the runtime.
+//!
+//! - `take?per_minute=N` — a key's token bucket;
+//! - `check?limit=N` — whether the client is locked out (nothing is counted);
+//! - `fail` — counts one failed or unauthenticated request of the client.
 
-use crate::domain::ratelimit::{take, Bucket};
+use crate::domain::ratelimit::{take, Bucket, Decision, Lockout};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 #[durable_object]
@@ -10,24 +15,44 @@ pub struct RateLimiter {
     state: State,
 }
 
+fn param(req: &Request, name: &str, default: u32) -> Result<u32> {
+    Ok(req
+        .url()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        .unwrap_or(default))
+}
+
 impl DurableObject for RateLimiter {
     fn new(state: State, _env: Env) -> Self {
         Self { state }
     }
 
-    /// `POST /take?per_minute=N` → `{allowed, retry_after_secs}`.
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let url = req.url()?;
-        let per_minute = url
-            .query_pairs()
-            .find(|(k, _)| k == "per_minute")
-            .and_then(|(_, v)| v.parse::<u32>().ok())
-            .unwrap_or(60);
         let storage = self.state.storage();
-        let bucket: Option<Bucket> = storage.get("bucket").await?;
         let now = worker::Date::now().as_millis() as i64;
-        let (bucket, decision) = take(bucket, per_minute, now);
-        storage.put("bucket", bucket).await?;
+        let decision = match req.path().as_str() {
+            "/take" => {
+                let bucket: Option<Bucket> = storage.get("bucket").await?;
+                let (bucket, decision) = take(bucket, param(&req, "per_minute", 60)?, now);
+                storage.put("bucket", bucket).await?;
+                decision
+            }
+            "/check" => {
+                let lockout: Option<Lockout> = storage.get("lockout").await?;
+                Lockout::check(lockout, param(&req, "limit", 60)?, now)
+            }
+            "/fail" => {
+                let lockout: Option<Lockout> = storage.get("lockout").await?;
+                storage.put("lockout", Lockout::fail(lockout, now)).await?;
+                Decision {
+                    allowed: true,
+                    retry_after_secs: 0,
+                }
+            }
+            _ => return Response::error("unknown rate limiter operation", 404),
+        };
         Response::from_json(&decision)
     }
 }

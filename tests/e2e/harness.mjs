@@ -15,7 +15,8 @@ export const OPERATOR_TOKEN = "op_" + randomBytes(24).toString("hex");
 export const ENCRYPTION_KEY = "k1:" + randomBytes(32).toString("base64");
 
 /** `reuseState` restarts a runtime on an earlier worker's storage (a new isolate, same D1/DO/R2). */
-export async function startWorker(vars = {}, { reuseState } = {}) {
+/** `withoutRateLimiter` leaves the RATE_LIMITER binding out (to show that limits fail closed). */
+export async function startWorker(vars = {}, { reuseState, withoutRateLimiter } = {}) {
   let state = reuseState;
   if (!state) {
     state = mkdtempSync(join(ROOT, ".tmp", "e2e", "run-"));
@@ -32,7 +33,7 @@ export async function startWorker(vars = {}, { reuseState } = {}) {
     d1Persist: join(state, "v3", "d1"),
     durableObjects: {
       PROJECT_COORDINATOR: { className: "ProjectCoordinator", useSQLite: true },
-      RATE_LIMITER: { className: "RateLimiter", useSQLite: true },
+      ...(withoutRateLimiter ? {} : { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } }),
     },
     durableObjectsPersist: join(state, "v3", "do"),
     r2Buckets: ["EXPORTS"],

@@ -130,8 +130,9 @@ describe("key powers never exceed their maker's", () => {
       code: "wrong_environment",
     });
     const live = await newKey(w, org.key);
-    expect(errorOf(await w.post(`/v1/keys/${live.id}/rotate`, { grace_seconds: 0 }, { key: t.key }))).toMatchObject({ status: 403 });
-    expect(errorOf(await w.delete(`/v1/keys/${live.id}`, { key: t.key }))).toMatchObject({ status: 403 });
+    // A live key is invisible to a test key: the same 404 as a key that does not exist.
+    expect(errorOf(await w.post(`/v1/keys/${live.id}/rotate`, { grace_seconds: 0 }, { key: t.key }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.delete(`/v1/keys/${live.id}`, { key: t.key }))).toMatchObject({ status: 404 });
     expect((await w.get("/v1/org", { key: live.key })).status).toBe(200);
     const ok = await w.post("/v1/keys", { name: "x", environment: "test", capability: "read" }, { key: t.key });
     expect(ok.status).toBe(201);

@@ -28,14 +28,18 @@ describe("rate limits", () => {
     expect((await w.get("/v1/org", { key: other })).status).toBe(200);
   });
 
-  it("failed attempts from one IP are limited; other IPs and valid keys are not", async () => {
+  it("failed attempts from one IP lock it out, even for a valid key; other IPs are unaffected", async () => {
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push((await w.get("/v1/org", { key: forgeKey(), ip: "192.0.2.7" })).status);
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
     expect((await w.get("/v1/org", { ip: "192.0.2.7" })).status).toBe(429);
     expect((await w.get("/v1/org", { key: forgeKey(), ip: "192.0.2.8" })).status).toBe(401);
     const fresh = (await newKey(w, o.key)).key;
-    expect((await w.get("/v1/org", { key: fresh, ip: "192.0.2.7" })).status).toBe(200);
+    // Locked out means the credential is not even evaluated: a valid key gets 429 too.
+    const locked = await w.get("/v1/org", { key: fresh, ip: "192.0.2.7" });
+    expect(errorOf(locked)).toMatchObject({ status: 429, code: "rate_limited" });
+    expect(Number(locked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await w.get("/v1/org", { key: fresh, ip: "192.0.2.9" })).status).toBe(200);
   });
 
   it("the limit survives a restart of the runtime: it is not kept in isolate memory", async () => {

@@ -8,6 +8,7 @@ pub mod scope;
 use super::error::{ApiError, ApiResult};
 use super::http::{query_param, Ctx};
 use super::repo::{self, projects::ProjectRow};
+use crate::domain::access::{self, Caller};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Actor;
 use crate::domain::ids::{KeyId, MemberId, OrgId};
@@ -68,8 +69,10 @@ fn credential(req: &Request) -> Option<String> {
     query_param(req, "api_key")
 }
 
-/// Authenticates an API key and applies its rate limit.
+/// Authenticates an API key and applies its rate limit. A client over its failure budget is
+/// refused before its credential is even looked at.
 pub async fn authenticate(ctx: &Ctx, req: &Request) -> ApiResult<Principal> {
+    client_gate(ctx).await?;
     let Some(raw) = credential(req) else {
         return Err(failed(
             ctx,
@@ -145,33 +148,68 @@ async fn lookup(ctx: &Ctx, raw: &str) -> ApiResult<Principal> {
     Ok(principal)
 }
 
-/// Charges a failed or unauthenticated request to the client IP's bucket: past the limit the
-/// answer becomes 429, so keys cannot be guessed at speed.
-pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
-    let per_minute = ctx.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60);
-    match check_limit(ctx, &format!("ip:{}", ctx.client_ip), per_minute).await {
-        Ok(()) => err,
-        Err(limited) => limited,
-    }
+fn ip_limit(ctx: &Ctx) -> u32 {
+    ctx.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60)
 }
 
-async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> {
-    let stub = ctx
-        .env
-        .durable_object("RATE_LIMITER")?
-        .id_from_name(bucket)?
-        .get_stub()?;
-    let mut res = stub
-        .fetch_with_str(&format!(
-            "https://rate-limiter/take?per_minute={per_minute}"
-        ))
-        .await?;
-    let d: Decision = res.json().await?;
+/// Refuses (`429`) every credential-bearing request from a client that is over its failure
+/// budget, until its window ends, without evaluating the credential.
+pub async fn client_gate(ctx: &Ctx) -> ApiResult<()> {
+    let d = limiter(
+        ctx,
+        &ctx.client_bucket,
+        &format!("check?limit={}", ip_limit(ctx)),
+    )
+    .await?;
     if d.allowed {
         Ok(())
     } else {
         Err(ApiError::rate_limited(d.retry_after_secs))
     }
+}
+
+/// Counts a failed or unauthenticated request against the client's budget and returns `err`
+/// (or the limiter's own error when it cannot be reached: failing closed).
+pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
+    match limiter(ctx, &ctx.client_bucket, "fail").await {
+        Ok(_) => err,
+        Err(unavailable) => unavailable,
+    }
+}
+
+async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> {
+    let d = limiter(ctx, bucket, &format!("take?per_minute={per_minute}")).await?;
+    if d.allowed {
+        Ok(())
+    } else {
+        Err(ApiError::rate_limited(d.retry_after_secs))
+    }
+}
+
+/// One call to the bucket's `RateLimiter` object. When the limiter cannot be reached the request
+/// is refused (`503 rate_limiter_unavailable`): limits fail closed, never open.
+async fn limiter(ctx: &Ctx, bucket: &str, op: &str) -> ApiResult<Decision> {
+    let call = async {
+        let stub = ctx
+            .env
+            .durable_object("RATE_LIMITER")?
+            .id_from_name(bucket)?
+            .get_stub()?;
+        let mut res = stub
+            .fetch_with_str(&format!("https://rate-limiter/{op}"))
+            .await?;
+        res.json::<Decision>().await
+    };
+    call.await.map_err(|e| {
+        let mut err = ApiError::new(
+            503,
+            "rate_limiter_unavailable",
+            "the rate limiter is unavailable; the request was refused, retry shortly",
+        );
+        err.retry_after = Some(5);
+        err.detail = Some(format!("rate limiter: {e}"));
+        err
+    })
 }
 
 /// For scheduled jobs (no caller): one tenant per org, `after` the given org id, at most
@@ -211,6 +249,7 @@ impl OperatorGrant {
 /// Checks `Authorization: Bearer <OPERATOR_TOKEN>` in constant time (over SHA-256 digests, so
 /// neither content nor length leaks through timing).
 pub async fn operator(ctx: &Ctx, req: &Request) -> ApiResult<OperatorGrant> {
+    client_gate(ctx).await?;
     let presented = req
         .headers()
         .get("authorization")
@@ -236,6 +275,20 @@ pub async fn operator(ctx: &Ctx, req: &Request) -> ApiResult<OperatorGrant> {
 }
 
 impl Principal {
+    /// The caller as `domain::access` sees it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            org_role: self.org_role,
+            environment: self.environment,
+        }
+    }
+
+    /// Routes that change live access (members, ownership) or show org-wide history need a
+    /// live key.
+    pub fn require_live(&self) -> ApiResult<()> {
+        Ok(access::may_change_members(self.caller())?)
+    }
+
     pub fn actor(&self) -> Actor {
         Actor::Member {
             member: self.member_id.clone(),

@@ -18,8 +18,10 @@ async fn chain_for(p: &Principal, pid: Option<&str>) -> ApiResult<String> {
             Ok(format!("project:{pid}"))
         }
         None => {
+            // The org chain records live keys and live projects: live, org-scoped keys only.
             p.require(Need::Read)?;
             p.require_org_scope()?;
+            p.require_live()?;
             Ok(format!("org:{}", p.tenant.org_id()))
         }
     }

@@ -1,8 +1,9 @@
 //! API keys: create, list, revoke, rotate (SPEC §2). Plaintext leaves only in create and rotate
-//! responses. A caller can never mint or rotate a key more powerful than itself: not for a
-//! member of a higher role, and not a live key from a test key.
+//! responses. Who may mint, rotate or revoke which key is decided by `domain::access`: a test key
+//! sees and manages test keys only, and a key acting for another member needs a role above it.
 
 use super::PageQuery;
+use crate::domain::access::{self, OldKeyEnd, RotationError};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Draft;
 use crate::domain::ids::{KeyId, ProjectId};
@@ -80,24 +81,25 @@ struct CreateKey {
     expires_at: Option<Timestamp>,
 }
 
-/// A key for `member_role` in `environment` may be managed by this caller.
-async fn may_manage(p: &Principal, environment: &str, member_id: &str) -> ApiResult<()> {
-    if p.environment == Environment::Test && environment != "test" {
-        return Err(ApiError::forbidden(
-            "wrong_environment",
-            "a test key cannot manage live keys",
-        ));
-    }
+/// The org role of the member a key acts for.
+async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
     let member = repo::members::get(&p.tenant, member_id).await?;
-    let role = member.as_ref().and_then(|m| Role::parse(&m.role));
-    match role {
-        Some(r) if r <= p.org_role => Ok(()),
-        Some(_) => Err(ApiError::forbidden(
-            "insufficient_role",
-            "cannot manage keys of a member with a higher role",
-        )),
-        None => Err(ApiError::bad_field("member_id", "no such member")),
-    }
+    member
+        .as_ref()
+        .and_then(|m| Role::parse(&m.role))
+        .ok_or_else(|| ApiError::bad_field("member_id", "no such member"))
+}
+
+/// Minting (or rotating) a key of `environment` acting for `member_id`.
+async fn may_mint(p: &Principal, environment: Environment, member_id: &str) -> ApiResult<()> {
+    let role = member_role(p, member_id).await?;
+    let is_self = member_id == p.member_id.as_str();
+    Ok(access::may_mint_key(
+        p.caller(),
+        environment,
+        role,
+        is_self,
+    )?)
 }
 
 /// POST /v1/keys
@@ -122,7 +124,7 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
         }
     }
     let member_id = body.member_id.unwrap_or_else(|| p.member_id.to_string());
-    may_manage(&p, body.environment.as_str(), &member_id).await?;
+    may_mint(&p, body.environment, &member_id).await?;
     let key = mint(
         ctx,
         NewKeySpec {
@@ -152,13 +154,19 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
     json(201, &key.view(true))
 }
 
-/// GET /v1/keys — never shows a secret. A project-scoped key sees only its project's keys.
+/// GET /v1/keys — never shows a secret. A project-scoped key sees only its project's keys; a
+/// test key sees only test keys.
 pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
     p.require(Need::Read)?;
     let q = PageQuery::from(&req)?;
+    let only_env = match p.environment {
+        Environment::Test => Some(Environment::Test.as_str()),
+        Environment::Live => None,
+    };
     let rows = repo::keys::list(
         &p.tenant,
         p.only_project.as_deref(),
+        only_env,
         q.cursor.as_deref(),
         q.fetch_limit(),
     )
@@ -167,7 +175,8 @@ pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
     page(rows.iter().map(view).collect(), next)
 }
 
-async fn load(p: &Principal, kid: &str) -> ApiResult<KeyRow> {
+/// A key the caller can see (others, including live keys for a test key, are missing).
+async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
     let not_found = || ApiError::not_found("key");
     KeyId::parse(kid).map_err(|_| not_found())?;
     let row = repo::keys::get(&p.tenant, kid)
@@ -176,7 +185,11 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<KeyRow> {
     if p.only_project.is_some() && row.project_id != p.only_project {
         return Err(not_found());
     }
-    Ok(row)
+    let env = Environment::parse(&row.environment).ok_or_else(not_found)?;
+    if !access::may_see_key(p.caller(), env) {
+        return Err(not_found());
+    }
+    Ok((row, env))
 }
 
 /// DELETE /v1/keys/{kid} — revokes at once; the next request with that key gets 401.
@@ -185,8 +198,9 @@ pub async fn revoke(ctx: &Ctx, p: Principal, kid: &str) -> ApiResult<Response> {
     p.require_org_scope()?;
     let at = ctx.now.to_rfc3339();
     let after = retrying(&p.tenant, Chain::Org, |head| async {
-        let row = load(&p, kid).await?;
-        may_manage(&p, &row.environment, &row.member_id).await?;
+        let (row, env) = load(&p, kid).await?;
+        let role = member_role(&p, &row.member_id).await?;
+        access::may_revoke_key(p.caller(), env, role).map_err(ApiError::from)?;
         if row.revoked_at.is_some() {
             return Ok(row);
         }
@@ -221,7 +235,12 @@ struct Rotate {
     grace_seconds: u32,
 }
 
-const MAX_GRACE_SECONDS: u32 = 24 * 3600;
+fn rotation_error(e: RotationError) -> ApiError {
+    match e {
+        RotationError::GraceTooLong => ApiError::bad_field("grace_seconds", e.to_string()),
+        RotationError::Inactive => ApiError::conflict("key_inactive", e.to_string()),
+    }
+}
 
 /// POST /v1/keys/{kid}/rotate — a new key with the same settings; the old one stops working
 /// after `grace_seconds` (0 = at once, at most 86400).
@@ -229,27 +248,47 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
     p.require(Need::Admin)?;
     p.require_org_scope()?;
     let body: Rotate = json_body(&mut req).await?;
-    if body.grace_seconds > MAX_GRACE_SECONDS {
-        return Err(ApiError::bad_field(
-            "grace_seconds",
-            "must be from 0 to 86400",
-        ));
+    if body.grace_seconds > access::MAX_GRACE_SECONDS {
+        return Err(rotation_error(RotationError::GraceTooLong));
     }
     let (row, old_after, new) = retrying(&p.tenant, Chain::Org, |head| async {
-        let row = load(&p, kid).await?;
-        may_manage(&p, &row.environment, &row.member_id).await?;
-        let expired = row
+        let (row, env) = load(&p, kid).await?;
+        may_mint(&p, env, &row.member_id).await?;
+        let expires = row
             .expires_at
             .as_deref()
-            .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= ctx.now));
-        if row.revoked_at.is_some() || expired {
-            return Err(ApiError::conflict(
-                "key_inactive",
-                "a revoked or expired key cannot be rotated",
-            )
-            .into());
-        }
-        let (old_after, new) = rotation(ctx, &row, body.grace_seconds)?;
+            .map(|e| Timestamp::parse(e).unwrap_or(Timestamp::from_millis(0)));
+        let end = access::rotation_end(
+            ctx.now,
+            body.grace_seconds,
+            row.revoked_at.is_some(),
+            expires,
+        )
+        .map_err(rotation_error)?;
+        let capability = Capability::parse(&row.capability)
+            .ok_or_else(|| ApiError::internal("bad capability"))?;
+        let new = mint(
+            ctx,
+            NewKeySpec {
+                name: row.name.clone(),
+                environment: env,
+                capability,
+                project_id: row.project_id.clone(),
+                member_id: row.member_id.clone(),
+                expires_at: row.expires_at.clone(),
+            },
+        )?;
+        let mut old_after = row.clone();
+        let old_change = match end {
+            OldKeyEnd::RevokedAt(at) => {
+                old_after.revoked_at = Some(at.to_rfc3339());
+                repo::keys::revoke(&p.tenant, &row.id, &at.to_rfc3339())?
+            }
+            OldKeyEnd::ExpiresAt(at) => {
+                old_after.expires_at = Some(at.to_rfc3339());
+                repo::keys::set_expiry(&p.tenant, &row.id, &at.to_rfc3339())?
+            }
+        };
         let draft = Draft::new(
             p.actor(),
             "key.rotated",
@@ -257,11 +296,6 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
             view(&row),
             json!({"old": view(&old_after), "new": new.view(false)}),
         );
-        let old_change = match (&old_after.revoked_at, &old_after.expires_at) {
-            (Some(at), _) => repo::keys::revoke(&p.tenant, &row.id, at)?,
-            (None, Some(end)) => repo::keys::set_expiry(&p.tenant, &row.id, end)?,
-            (None, None) => return Err(ApiError::internal("rotation without an end").into()),
-        };
         let insert = repo::keys::insert(&p.tenant, &new.row, new.plain.hash().as_str())?;
         commit(
             &p.tenant,
@@ -279,39 +313,4 @@ pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> Api
     out["rotated_from"] = json!(row.id);
     out["old_key_expires_at"] = json!(old_after.revoked_at.or(old_after.expires_at));
     json(201, &out)
-}
-
-/// The old key as rotation leaves it, and its successor with the same settings.
-fn rotation(ctx: &Ctx, row: &KeyRow, grace_seconds: u32) -> ApiResult<(KeyRow, NewKey)> {
-    let environment = Environment::parse(&row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
-    let capability =
-        Capability::parse(&row.capability).ok_or_else(|| ApiError::internal("bad capability"))?;
-    let new = mint(
-        ctx,
-        NewKeySpec {
-            name: row.name.clone(),
-            environment,
-            capability,
-            project_id: row.project_id.clone(),
-            member_id: row.member_id.clone(),
-            expires_at: row.expires_at.clone(),
-        },
-    )?;
-    let mut old_after = row.clone();
-    if grace_seconds == 0 {
-        old_after.revoked_at = Some(ctx.now.to_rfc3339());
-    } else {
-        let grace_end = ctx.now.plus_seconds(i64::from(grace_seconds));
-        let end = match row
-            .expires_at
-            .as_deref()
-            .and_then(|e| Timestamp::parse(e).ok())
-        {
-            Some(existing) if existing < grace_end => existing,
-            _ => grace_end,
-        };
-        old_after.expires_at = Some(end.to_rfc3339());
-    }
-    Ok((old_after, new))
 }

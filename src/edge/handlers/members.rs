@@ -1,5 +1,6 @@
 //! Members and roles (SPEC §1): exactly one owner; only the owner transfers ownership; admins
-//! manage everyone else. Removing a member revokes its keys in the same batch.
+//! manage everyone else. Every change needs a live, org-scoped key (a test key never changes live
+//! access). Removing a member revokes its keys in the same batch, each with a `key.revoked` entry.
 
 use super::PageQuery;
 use crate::domain::audit::Draft;
@@ -16,9 +17,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Request, Response};
 
-/// GET /v1/org/members
+/// GET /v1/org/members — org-scoped keys only (a project key does not list every e-mail).
 pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
     p.require(Need::Read)?;
+    p.require_org_scope()?;
     let q = PageQuery::from(&req)?;
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
@@ -36,6 +38,7 @@ struct AddMember {
 pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
+    p.require_live()?;
     let body: AddMember = json_body(&mut req).await?;
     let email = input::email("email", &body.email)?;
     if body.role == Role::Owner {
@@ -102,6 +105,7 @@ fn role_of(m: &MemberRow) -> ApiResult<Role> {
 pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
+    p.require_live()?;
     load(&p, mid).await?;
     let body: ChangeRole = json_body(&mut req).await?;
     let after = retrying(&p.tenant, Chain::Org, |head| async {
@@ -151,6 +155,7 @@ pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> Api
 pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
     p.require(Need::Admin)?;
     p.require_org_scope()?;
+    p.require_live()?;
     let at = ctx.now.to_rfc3339();
     retrying(&p.tenant, Chain::Org, |head| async {
         let target = load(&p, mid).await?;

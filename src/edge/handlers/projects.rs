@@ -3,12 +3,13 @@
 //! since the project (and so its chain's API) is gone afterwards while its entries remain.
 
 use super::PageQuery;
+use crate::domain::access;
 use crate::domain::apikey::Environment;
 use crate::domain::audit::Draft;
 use crate::domain::ids::{MemberId, ProjectId};
 use crate::domain::input;
 use crate::domain::ports::OsRng;
-use crate::domain::roles::{Need, Role};
+use crate::domain::roles::{effective_role, Need, Role};
 use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
@@ -194,11 +195,31 @@ pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetRole {
-    role: Option<Role>,
+    #[serde(default)]
+    role: RoleChange,
 }
 
-/// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets or clears the
-/// member's role override in this project.
+/// `role` absent, `null` (clear the override) or a role: absent is not the same as `null`.
+#[derive(Default)]
+enum RoleChange {
+    #[default]
+    Missing,
+    Clear,
+    Set(Role),
+}
+
+impl<'de> Deserialize<'de> for RoleChange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<Role>::deserialize(d)? {
+            None => RoleChange::Clear,
+            Some(r) => RoleChange::Set(r),
+        })
+    }
+}
+
+/// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets the member's
+/// role override in this project; only an explicit `null` clears it. Overrides are set by org
+/// admins (an override alone is not enough), never on the owner, never above the caller's role.
 pub async fn set_member_role(
     ctx: &Ctx,
     mut req: Request,
@@ -214,18 +235,34 @@ pub async fn set_member_role(
         .await?
         .ok_or_else(not_found)?;
     let body: SetRole = json_body(&mut req).await?;
-    if body.role == Some(Role::Owner) {
-        return Err(ApiError::bad_field("role", "must be admin, member or null"));
-    }
-    if member.role == Role::Owner.as_str() {
-        return Err(ApiError::conflict(
-            "owner_required",
-            "the owner's role cannot be overridden",
-        ));
-    }
-    let role = body.role.map(Role::as_str);
+    let grant = match body.role {
+        RoleChange::Missing => {
+            return Err(ApiError::bad_field(
+                "role",
+                "is required: admin, member, or null to clear the override",
+            ))
+        }
+        RoleChange::Clear => None,
+        RoleChange::Set(Role::Owner) => {
+            return Err(ApiError::bad_field("role", "must be admin, member or null"))
+        }
+        RoleChange::Set(r) => Some(r),
+    };
+    let target_org_role =
+        Role::parse(&member.role).ok_or_else(|| ApiError::internal("stored role is invalid"))?;
+    let role = grant.map(Role::as_str);
     retrying(&p.tenant, Chain::Project(pid), |head| async {
         let before = repo::members::get_override(&p.tenant, pid, mid).await?;
+        let target_in_project =
+            effective_role(target_org_role, before.as_deref().and_then(Role::parse));
+        access::may_set_override(
+            p.org_role,
+            scope.role,
+            target_org_role,
+            target_in_project,
+            grant,
+        )
+        .map_err(ApiError::from)?;
         let draft = Draft {
             actor: p.actor(),
             action: "project.member_role_set",

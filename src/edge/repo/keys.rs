@@ -43,15 +43,21 @@ pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<KeyRow>> {
 pub async fn list(
     t: &Tenant,
     only_project: Option<&str>,
+    only_environment: Option<&str>,
     after: Option<&str>,
     limit: u32,
 ) -> ApiResult<Vec<KeyRow>> {
     t.all(
         &format!(
-            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) AND id > ?3 \
-             ORDER BY id LIMIT ?4"
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) \
+             AND (?5 IS NULL OR environment = ?5) AND id > ?3 ORDER BY id LIMIT ?4"
         ),
-        vec![Arg::opt(only_project), Arg::text(after.unwrap_or("")), Arg::Int(i64::from(limit))],
+        vec![
+            Arg::opt(only_project),
+            Arg::text(after.unwrap_or("")),
+            Arg::Int(i64::from(limit)),
+            Arg::opt(only_environment),
+        ],
     )
     .await
 }

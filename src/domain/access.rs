@@ -1,0 +1,353 @@
+//! Who may change whom (SPEC §1, §2): members, ownership, per-project overrides and API keys, as
+//! pure functions the edge calls before it writes anything. The invariants they keep:
+//!
+//! - **A test key never changes live access.** Member changes, ownership transfer and anything
+//!   touching a live key need a live key; a test key manages test keys only.
+//! - **Role ceilings.** Nobody acts on a member ranked above them, nobody grants a role above
+//!   their own, and a key that acts for *another* member needs a role strictly above that
+//!   member's (otherwise an admin could act as another admin and hide who really acted).
+//! - **Overrides are set by org-level admins**, never on the owner, never above the caller.
+//!
+//! Rotation arithmetic lives here too, so the edge only reads rows and writes the result.
+
+use super::apikey::Environment;
+use super::roles::Role;
+use super::time::Timestamp;
+
+/// The caller as the rules see it: the org role of the member its key acts for, and the key's
+/// environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub org_role: Role,
+    pub environment: Environment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    #[error(
+        "a test key cannot change members, ownership, live keys or live projects; use a live key"
+    )]
+    LiveKeyRequired,
+    #[error("cannot act on a member whose role is above yours")]
+    TargetAboveCaller,
+    #[error("a key that acts for another member needs a role above that member's")]
+    NotAboveTarget,
+    #[error("project role overrides are set by org admins")]
+    OrgAdminRequired,
+    #[error("cannot grant a role above your own")]
+    GrantAboveCaller,
+    #[error("the owner's role cannot be overridden")]
+    OwnerOverride,
+}
+
+/// Adding, changing or removing a member, or transferring ownership: a live key only (the
+/// member's live keys live and die with the membership).
+pub fn may_change_members(c: Caller) -> Result<(), AccessDenied> {
+    match c.environment {
+        Environment::Live => Ok(()),
+        Environment::Test => Err(AccessDenied::LiveKeyRequired),
+    }
+}
+
+/// Can this caller see a key of `key_env` at all? A test key sees test keys only; a live key
+/// sees both. (A key it cannot see is answered as missing, not as forbidden.)
+pub fn may_see_key(c: Caller, key_env: Environment) -> bool {
+    c.environment == Environment::Live || key_env == Environment::Test
+}
+
+/// Minting (or rotating, which mints a successor) a key of `key_env` that acts for a member of
+/// `target_role`; `is_self` when the caller's own member.
+pub fn may_mint_key(
+    c: Caller,
+    key_env: Environment,
+    target_role: Role,
+    is_self: bool,
+) -> Result<(), AccessDenied> {
+    if !may_see_key(c, key_env) {
+        return Err(AccessDenied::LiveKeyRequired);
+    }
+    if is_self || target_role < c.org_role {
+        Ok(())
+    } else {
+        Err(AccessDenied::NotAboveTarget)
+    }
+}
+
+/// Revoking a key of `key_env` that acts for a member of `target_role`: never a key of someone
+/// ranked above the caller.
+pub fn may_revoke_key(
+    c: Caller,
+    key_env: Environment,
+    target_role: Role,
+) -> Result<(), AccessDenied> {
+    if !may_see_key(c, key_env) {
+        return Err(AccessDenied::LiveKeyRequired);
+    }
+    if target_role <= c.org_role {
+        Ok(())
+    } else {
+        Err(AccessDenied::TargetAboveCaller)
+    }
+}
+
+/// A per-project role override. `caller_in_project` is the caller's effective role in the
+/// project; `target_org_role` and `target_in_project` are the target's org role and current
+/// effective role there; `grant` is the new override (`None` clears it).
+pub fn may_set_override(
+    caller_org_role: Role,
+    caller_in_project: Role,
+    target_org_role: Role,
+    target_in_project: Role,
+    grant: Option<Role>,
+) -> Result<(), AccessDenied> {
+    if caller_org_role < Role::Admin || caller_in_project < Role::Admin {
+        return Err(AccessDenied::OrgAdminRequired);
+    }
+    if target_org_role == Role::Owner || grant == Some(Role::Owner) {
+        return Err(AccessDenied::OwnerOverride);
+    }
+    // Clearing an override returns the target to its org role: that is a grant too.
+    let granted = grant.unwrap_or(target_org_role);
+    if target_in_project > caller_in_project || target_org_role > caller_org_role {
+        return Err(AccessDenied::TargetAboveCaller);
+    }
+    if granted > caller_in_project {
+        return Err(AccessDenied::GrantAboveCaller);
+    }
+    Ok(())
+}
+
+/// Longest grace period a rotation may give the old key.
+pub const MAX_GRACE_SECONDS: u32 = 24 * 3600;
+
+/// How a rotation ends the old key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OldKeyEnd {
+    /// Revoked at once (grace 0).
+    RevokedAt(Timestamp),
+    /// Expires at the end of the grace, or earlier if it already expired sooner.
+    ExpiresAt(Timestamp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RotationError {
+    #[error("grace_seconds must be from 0 to 86400")]
+    GraceTooLong,
+    #[error("a revoked or expired key cannot be rotated")]
+    Inactive,
+}
+
+/// Whether a key with these fields is usable at `now`.
+pub fn key_is_active(revoked: bool, expires_at: Option<Timestamp>, now: Timestamp) -> bool {
+    !revoked && expires_at.is_none_or(|t| t > now)
+}
+
+/// The end a rotation gives the old key: never later than an expiry it already had.
+pub fn rotation_end(
+    now: Timestamp,
+    grace_seconds: u32,
+    revoked: bool,
+    expires_at: Option<Timestamp>,
+) -> Result<OldKeyEnd, RotationError> {
+    if grace_seconds > MAX_GRACE_SECONDS {
+        return Err(RotationError::GraceTooLong);
+    }
+    if !key_is_active(revoked, expires_at, now) {
+        return Err(RotationError::Inactive);
+    }
+    if grace_seconds == 0 {
+        return Ok(OldKeyEnd::RevokedAt(now));
+    }
+    let grace_end = now.plus_seconds(i64::from(grace_seconds));
+    Ok(OldKeyEnd::ExpiresAt(match expires_at {
+        Some(existing) if existing < grace_end => existing,
+        _ => grace_end,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use Environment::{Live, Test};
+    use Role::{Admin, Member, Owner};
+
+    fn caller(org_role: Role, environment: Environment) -> Caller {
+        Caller {
+            org_role,
+            environment,
+        }
+    }
+
+    fn role() -> impl Strategy<Value = Role> {
+        prop_oneof![Just(Member), Just(Admin), Just(Owner)]
+    }
+
+    fn env() -> impl Strategy<Value = Environment> {
+        prop_oneof![Just(Live), Just(Test)]
+    }
+
+    #[test]
+    fn a_test_key_cannot_change_members_even_the_owners() {
+        assert_eq!(
+            may_change_members(caller(Owner, Test)),
+            Err(AccessDenied::LiveKeyRequired)
+        );
+        assert_eq!(may_change_members(caller(Owner, Live)), Ok(()));
+    }
+
+    #[test]
+    fn a_test_key_neither_sees_nor_mints_nor_revokes_live_keys() {
+        let c = caller(Owner, Test);
+        assert!(!may_see_key(c, Live));
+        assert!(may_see_key(c, Test));
+        assert_eq!(
+            may_mint_key(c, Live, Owner, true),
+            Err(AccessDenied::LiveKeyRequired)
+        );
+        assert_eq!(
+            may_revoke_key(c, Live, Member),
+            Err(AccessDenied::LiveKeyRequired)
+        );
+        assert_eq!(may_mint_key(c, Test, Owner, true), Ok(()));
+    }
+
+    #[test]
+    fn an_admin_cannot_mint_a_key_that_acts_for_another_admin() {
+        let c = caller(Admin, Live);
+        assert_eq!(
+            may_mint_key(c, Live, Admin, false),
+            Err(AccessDenied::NotAboveTarget)
+        );
+        assert_eq!(may_mint_key(c, Live, Admin, true), Ok(()));
+        assert_eq!(may_mint_key(c, Live, Member, false), Ok(()));
+        assert_eq!(
+            may_mint_key(caller(Owner, Live), Live, Admin, false),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn nobody_revokes_the_key_of_someone_ranked_above_them() {
+        assert_eq!(
+            may_revoke_key(caller(Admin, Live), Live, Owner),
+            Err(AccessDenied::TargetAboveCaller)
+        );
+        assert_eq!(may_revoke_key(caller(Admin, Live), Live, Admin), Ok(()));
+    }
+
+    #[test]
+    fn a_member_with_an_admin_override_cannot_set_overrides() {
+        assert_eq!(
+            may_set_override(Member, Admin, Admin, Admin, Some(Member)),
+            Err(AccessDenied::OrgAdminRequired)
+        );
+        assert_eq!(
+            may_set_override(Member, Admin, Member, Member, Some(Admin)),
+            Err(AccessDenied::OrgAdminRequired)
+        );
+    }
+
+    #[test]
+    fn an_org_admin_demoted_in_a_project_cannot_set_overrides_there() {
+        assert_eq!(
+            may_set_override(Admin, Member, Member, Member, Some(Member)),
+            Err(AccessDenied::OrgAdminRequired)
+        );
+    }
+
+    #[test]
+    fn the_owner_is_never_the_target_of_an_override() {
+        assert_eq!(
+            may_set_override(Owner, Owner, Owner, Owner, Some(Member)),
+            Err(AccessDenied::OwnerOverride)
+        );
+        assert_eq!(
+            may_set_override(Owner, Owner, Admin, Admin, Some(Owner)),
+            Err(AccessDenied::OwnerOverride)
+        );
+    }
+
+    #[test]
+    fn an_org_admin_sets_overrides_up_to_their_own_role() {
+        assert_eq!(
+            may_set_override(Admin, Admin, Member, Member, Some(Admin)),
+            Ok(())
+        );
+        assert_eq!(
+            may_set_override(Admin, Admin, Admin, Admin, Some(Member)),
+            Ok(())
+        );
+        assert_eq!(may_set_override(Admin, Admin, Member, Admin, None), Ok(()));
+    }
+
+    #[test]
+    fn rotation_ends_the_old_key_at_once_or_after_the_grace_never_later_than_it_would_have() {
+        let now = Timestamp::from_millis(1_000_000);
+        assert_eq!(
+            rotation_end(now, 0, false, None),
+            Ok(OldKeyEnd::RevokedAt(now))
+        );
+        assert_eq!(
+            rotation_end(now, 60, false, None),
+            Ok(OldKeyEnd::ExpiresAt(now.plus_seconds(60)))
+        );
+        let soon = now.plus_seconds(10);
+        assert_eq!(
+            rotation_end(now, 60, false, Some(soon)),
+            Ok(OldKeyEnd::ExpiresAt(soon))
+        );
+        assert_eq!(
+            rotation_end(now, 86_401, false, None),
+            Err(RotationError::GraceTooLong)
+        );
+        assert_eq!(
+            rotation_end(now, 0, true, None),
+            Err(RotationError::Inactive)
+        );
+        assert_eq!(
+            rotation_end(now, 0, false, Some(now)),
+            Err(RotationError::Inactive)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn no_override_ever_leaves_anyone_above_the_caller(
+            caller_org in role(), caller_in in role(), target_org in role(), target_in in role(),
+            grant in proptest::option::of(role()),
+        ) {
+            if may_set_override(caller_org, caller_in, target_org, target_in, grant).is_ok() {
+                let granted = grant.unwrap_or(target_org);
+                prop_assert!(granted <= caller_in && granted <= caller_org);
+                prop_assert!(target_org != Owner && granted != Owner);
+                prop_assert!(caller_org >= Admin && caller_in >= Admin);
+                prop_assert!(target_in <= caller_in && target_org <= caller_org);
+            }
+        }
+
+        #[test]
+        fn a_minted_key_never_acts_for_an_equal_or_higher_member_but_oneself(
+            org_role in role(), caller_env in env(), key_env in env(), target in role(), is_self in any::<bool>(),
+        ) {
+            let c = caller(org_role, caller_env);
+            if may_mint_key(c, key_env, target, is_self).is_ok() {
+                prop_assert!(is_self || target < org_role);
+                prop_assert!(caller_env == Live || key_env == Test);
+            }
+        }
+
+        #[test]
+        fn the_old_key_never_outlives_the_grace_or_its_own_expiry(
+            now in 0i64..10_000_000_000, grace in 1u32..=86_400, exp in proptest::option::of(0i64..20_000_000_000),
+        ) {
+            let now = Timestamp::from_millis(now);
+            let exp = exp.map(Timestamp::from_millis);
+            if let Ok(OldKeyEnd::ExpiresAt(end)) = rotation_end(now, grace, false, exp) {
+                prop_assert!(end > now);
+                prop_assert!(end <= now.plus_seconds(i64::from(grace)));
+                if let Some(e) = exp { prop_assert!(end <= e); }
+            }
+        }
+    }
+}

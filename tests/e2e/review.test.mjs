@@ -1,0 +1,174 @@
+// Regressions for the independent security review (issue 11). Each test reproduces a hole the
+// review found black-box and asserts it is closed.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OPERATOR_TOKEN, startWorker } from "./harness.mjs";
+import { addMember, errorOf, forgeKey, newKey, newOrg, newProject } from "./fixtures.mjs";
+
+let w;
+beforeAll(async () => {
+  w = await startWorker();
+});
+afterAll(async () => w?.dispose());
+
+describe("a test key never changes live access (review item 1)", () => {
+  it("the owner's test key can neither add an admin, nor transfer ownership, nor remove the owner", async () => {
+    const o = await newOrg(w);
+    const t = (await newKey(w, o.key, { environment: "test" })).key;
+    const add = await w.post("/v1/org/members", { email: "mallory@example.com", role: "admin" }, { key: t });
+    expect(errorOf(add)).toMatchObject({ status: 403, code: "wrong_environment" });
+    const admin = await addMember(w, o.key, "admin");
+    const transfer = await w.patch(`/v1/org/members/${admin.id}`, { role: "owner" }, { key: t });
+    expect(errorOf(transfer)).toMatchObject({ status: 403, code: "wrong_environment" });
+    const demote = await w.patch(`/v1/org/members/${admin.id}`, { role: "member" }, { key: t });
+    expect(errorOf(demote)).toMatchObject({ status: 403, code: "wrong_environment" });
+    const remove = await w.delete(`/v1/org/members/${admin.id}`, { key: t });
+    expect(errorOf(remove)).toMatchObject({ status: 403, code: "wrong_environment" });
+    const members = (await w.get("/v1/org/members", { key: o.key })).json.data;
+    expect(members.map((m) => [m.id, m.role]).sort()).toEqual([[admin.id, "admin"], [o.owner.id, "owner"]].sort());
+    expect((await w.get("/v1/org", { key: o.key })).status).toBe(200);
+  });
+});
+
+describe("a test key sees no live metadata (review item 2)", () => {
+  it("lists only test keys, and live key ids look missing to it", async () => {
+    const o = await newOrg(w);
+    const t = await newKey(w, o.key, { environment: "test" });
+    const t2 = await newKey(w, o.key, { environment: "test", capability: "read" });
+    const live = await newKey(w, o.key);
+    const list = await w.get("/v1/keys?limit=100", { key: t.key });
+    expect(list.status).toBe(200);
+    expect(list.json.data.map((k) => k.id).sort()).toEqual([t.id, t2.id].sort());
+    expect(list.json.data.every((k) => k.environment === "test")).toBe(true);
+    const liveList = await w.get("/v1/keys?limit=100", { key: o.key });
+    expect(liveList.json.data.map((k) => k.id)).toEqual(expect.arrayContaining([t.id, live.id, o.keyId]));
+  });
+
+  it("the org chain needs a live key", async () => {
+    const o = await newOrg(w);
+    const t = (await newKey(w, o.key, { environment: "test" })).key;
+    for (const path of ["/v1/org/audit", "/v1/org/audit/verify"]) {
+      expect(errorOf(await w.get(path, { key: t }))).toMatchObject({ status: 403, code: "wrong_environment" });
+      expect((await w.get(path, { key: o.key })).status).toBe(200);
+    }
+  });
+});
+
+describe("role ceilings hold for project overrides and keys (review item 3)", () => {
+  async function setup() {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const orgAdmin = await addMember(w, o.key, "admin");
+    const adminKey = (await newKey(w, o.key, { member_id: orgAdmin.id })).key;
+    const m = await addMember(w, o.key, "member");
+    const mKey = (await newKey(w, o.key, { member_id: m.id })).key;
+    const other = await addMember(w, o.key, "member");
+    expect((await w.put(`/v1/projects/${p.id}/members/${m.id}`, { role: "admin" }, { key: o.key })).status).toBe(200);
+    return { o, p, orgAdmin, adminKey, m, mKey, other };
+  }
+
+  it("a member with an admin override can neither demote an org admin nor promote anyone", async () => {
+    const { p, orgAdmin, mKey, other, o } = await setup();
+    const demote = await w.put(`/v1/projects/${p.id}/members/${orgAdmin.id}`, { role: "member" }, { key: mKey });
+    expect(errorOf(demote)).toMatchObject({ status: 403, code: "insufficient_role" });
+    const promote = await w.put(`/v1/projects/${p.id}/members/${other.id}`, { role: "admin" }, { key: mKey });
+    expect(errorOf(promote)).toMatchObject({ status: 403, code: "insufficient_role" });
+    // Nothing changed: no override was recorded for either of them.
+    const audit = (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data;
+    expect(audit.filter((e) => e.action === "project.member_role_set").map((e) => e.target)).not.toContain(`member:${other.id}`);
+  });
+
+  it("an org admin sets overrides below the owner, and the owner is never a target", async () => {
+    const { p, adminKey, other, o } = await setup();
+    expect((await w.put(`/v1/projects/${p.id}/members/${other.id}`, { role: "admin" }, { key: adminKey })).status).toBe(200);
+    const owner = await w.put(`/v1/projects/${p.id}/members/${o.owner.id}`, { role: "member" }, { key: adminKey });
+    expect(errorOf(owner)).toMatchObject({ status: 409, code: "owner_required" });
+  });
+
+  it("an override is cleared only by an explicit null", async () => {
+    const { p, other, o } = await setup();
+    expect((await w.put(`/v1/projects/${p.id}/members/${other.id}`, { role: "admin" }, { key: o.key })).status).toBe(200);
+    const empty = await w.put(`/v1/projects/${p.id}/members/${other.id}`, {}, { key: o.key });
+    expect(errorOf(empty)).toMatchObject({ status: 400, code: "invalid_field" });
+    expect(empty.json.error.field).toBe("role");
+    const audit = async () => (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data;
+    const last = (await audit()).filter((e) => e.action === "project.member_role_set").pop();
+    expect(last.after.role).toBe("admin");
+    const cleared = await w.put(`/v1/projects/${p.id}/members/${other.id}`, { role: null }, { key: o.key });
+    expect(cleared.json).toMatchObject({ role: null });
+    expect((await audit()).filter((e) => e.action === "project.member_role_set").pop().after.role).toBe(null);
+  });
+
+  it("an admin cannot mint or rotate a key that acts for another admin; the owner can", async () => {
+    const { o, adminKey } = await setup();
+    const peer = await addMember(w, o.key, "admin");
+    const r = await w.post("/v1/keys", { name: "as peer", environment: "live", capability: "repair", member_id: peer.id }, { key: adminKey });
+    expect(errorOf(r)).toMatchObject({ status: 403, code: "insufficient_role" });
+    const peerKey = await newKey(w, o.key, { member_id: peer.id });
+    const rot = await w.post(`/v1/keys/${peerKey.id}/rotate`, { grace_seconds: 0 }, { key: adminKey });
+    expect(errorOf(rot)).toMatchObject({ status: 403, code: "insufficient_role" });
+    expect((await w.get("/v1/org", { key: peerKey.key })).status).toBe(200);
+    const member = await addMember(w, o.key, "member");
+    const ok = await w.post("/v1/keys", { name: "as member", environment: "live", capability: "read", member_id: member.id }, { key: adminKey });
+    expect(ok.status).toBe(201);
+  });
+
+  it("a project-scoped key does not list the org's members", async () => {
+    const { o, p } = await setup();
+    const scoped = (await newKey(w, o.key, { project_id: p.id, capability: "read" })).key;
+    const r = await w.get("/v1/org/members", { key: scoped });
+    expect(errorOf(r)).toMatchObject({ status: 403, code: "key_scope" });
+    expect(r.text).not.toContain("@example.com");
+  });
+});
+
+describe("guessing is stopped, not just counted (review item 4)", () => {
+  let lw;
+  beforeAll(async () => {
+    lw = await startWorker({ RATE_LIMIT_IP_PER_MINUTE: "3" });
+  });
+  afterAll(async () => lw?.dispose());
+
+  it("after the failure budget, the right operator token gets 429 too", async () => {
+    const body = { name: "X", owner_email: "x@example.com" };
+    const ip = "192.0.2.50";
+    for (let i = 0; i < 3; i++) {
+      expect((await lw.post("/v1/operator/orgs", body, { key: "wrong-operator-token-" + i, ip })).status).toBe(401);
+    }
+    const right = await lw.post("/v1/operator/orgs", body, { key: OPERATOR_TOKEN, ip });
+    expect(errorOf(right)).toMatchObject({ status: 429, code: "rate_limited" });
+    const db = await lw.d1();
+    expect((await db.prepare("SELECT count(*) AS n FROM orgs").first()).n).toBe(0);
+    expect((await lw.post("/v1/operator/orgs", body, { key: OPERATOR_TOKEN, ip: "192.0.2.51" })).status).toBe(201);
+  });
+
+  it("IPv6 clients are limited by /64", async () => {
+    for (let i = 1; i <= 3; i++) {
+      expect((await lw.get("/v1/org", { key: forgeKey(), ip: `2001:db8:77:1::${i}` })).status).toBe(401);
+    }
+    expect((await lw.get("/v1/org", { key: forgeKey(), ip: "2001:db8:77:1:ffff::9" })).status).toBe(429);
+    expect((await lw.get("/v1/org", { key: forgeKey(), ip: "2001:db8:77:2::1" })).status).toBe(401);
+  });
+
+  it("requests without a usable client address share one bucket", async () => {
+    for (const ip of ["garbage", "1.2.3.4, 5.6.7.8", "::g"]) {
+      expect((await lw.get("/v1/org", { key: forgeKey(), ip })).status).toBe(401);
+    }
+    expect((await lw.get("/v1/org", { key: forgeKey(), ip: "999.1.1.1" })).status).toBe(429);
+  });
+});
+
+describe("the limiter fails closed", () => {
+  it("without the rate limiter, authenticated routes answer 503 and nothing is evaluated", async () => {
+    const broken = await startWorker({}, { withoutRateLimiter: true });
+    try {
+      const r = await broken.post("/v1/operator/orgs", { name: "X", owner_email: "x@example.com" }, { key: OPERATOR_TOKEN });
+      expect(errorOf(r)).toMatchObject({ status: 503, code: "rate_limiter_unavailable" });
+      expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
+      const db = await broken.d1();
+      expect((await db.prepare("SELECT count(*) AS n FROM orgs").first()).n).toBe(0);
+      expect((await broken.get("/healthz")).status).toBe(200);
+    } finally {
+      await broken.dispose();
+    }
+  });
+});

@@ -94,6 +94,15 @@ impl Draft {
     }
 }
 
+/// The time an appended entry records: `now`, but never earlier than the entry before it (an
+/// append retried after a later writer got there first must not go back in time). A stored
+/// `prev_at` that does not parse is ignored.
+pub fn entry_time(now: Timestamp, prev_at: Option<&str>) -> Timestamp {
+    prev_at
+        .and_then(|a| Timestamp::parse(a).ok())
+        .map_or(now, |prev| prev.max(now))
+}
+
 impl AuditEntry {
     /// The hash this entry's content implies (whatever its stored `hash` says).
     pub fn computed_hash(&self) -> String {
@@ -219,6 +228,17 @@ mod tests {
             }
         }
         v.finish()
+    }
+
+    #[test]
+    fn an_entry_never_records_a_time_before_the_previous_one() {
+        let now = Timestamp::from_millis(1_000);
+        let later = Timestamp::from_millis(5_000).to_rfc3339();
+        let earlier = Timestamp::from_millis(10).to_rfc3339();
+        assert_eq!(entry_time(now, Some(&later)), Timestamp::from_millis(5_000));
+        assert_eq!(entry_time(now, Some(&earlier)), now);
+        assert_eq!(entry_time(now, None), now);
+        assert_eq!(entry_time(now, Some("garbage")), now);
     }
 
     #[test]

@@ -60,23 +60,37 @@ fn data_error(path: String, message: &str) -> InputError {
         Some(name) => format!("{path}.{name}"),
         None => path,
     };
-    let field: String = field.chars().take(64).collect();
-    // Keep serde's explanation but drop the position suffix and any quoted input.
+    let field = safe_field(&field);
+    // Keep only what serde says it *expected* (our own types' vocabulary); never the input it
+    // quotes ("invalid value: string \"…\"", "unknown variant `…`") or its position.
     let message = message.split(" at line ").next().unwrap_or(message);
     let message = if message.starts_with("unknown field") {
         "unknown field".to_owned()
     } else if message.starts_with("missing field") {
         "is required".to_owned()
-    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
-        message
-            .split(", expected")
-            .nth(1)
-            .map(|e| format!("expected{e}"))
-            .unwrap_or_else(|| "invalid value".into())
+    } else if let Some((_, expected)) = message.split_once(", expected") {
+        format!("expected{}", expected.chars().take(160).collect::<String>())
+    } else if message.starts_with("expected") && !message.contains('`') && !message.contains('"') {
+        // Our own Deserialize impls (timestamps, roles…) say what they expected and nothing else.
+        message.chars().take(160).collect()
     } else {
-        message.chars().take(120).collect()
+        "invalid value".to_owned()
     };
     InputError::InvalidField { field, message }
+}
+
+/// The field path as it may appear in an error: JSON keys come from the request, so only a short
+/// path of identifier characters is echoed; anything else is replaced by where it stands.
+fn safe_field(path: &str) -> String {
+    let ok = path.len() <= 64
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'));
+    if ok {
+        path.to_owned()
+    } else {
+        "body".to_owned()
+    }
 }
 
 /// A display name: 1..=100 characters, no control characters, trimmed.
@@ -192,6 +206,34 @@ mod tests {
         );
         let e = parse_json::<Body>(br#"[1,2]"#).unwrap_err();
         assert!(matches!(e, InputError::InvalidField { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn errors_never_echo_the_input_back() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct B {
+            role: crate::domain::roles::Role,
+            n: Option<u32>,
+        }
+        let marker = "<script>zz-marker</script>";
+        for body in [
+            format!(r#"{{"role": "{marker}"}}"#),
+            format!(r#"{{"role": "member", "n": "{marker}"}}"#),
+            format!(r#"{{"role": "member", "{marker}": 1}}"#),
+            format!(r#"{{"role": "member", "n": {{"{marker}": 1}}}}"#),
+        ] {
+            let e = parse_json::<B>(body.as_bytes()).unwrap_err();
+            let text = format!("{e} {e:?}");
+            assert!(!text.contains("zz-marker"), "{text}");
+            assert!(matches!(e, InputError::InvalidField { .. }));
+        }
+        let e = parse_json::<B>(br#"{"role": "boss"}"#).unwrap_err();
+        assert_eq!(
+            e,
+            InputError::field("role", "expected one of `member`, `admin`, `owner`")
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::auth::scope::{BatchError, Scoped, Tenant};
 use super::error::{ApiError, ApiResult};
 use super::repo;
-use crate::domain::audit::{AuditEntry, Draft};
+use crate::domain::audit::{entry_time, AuditEntry, Draft};
 use crate::domain::time::Timestamp;
 use std::future::Future;
 use std::time::Duration;
@@ -50,8 +50,8 @@ impl From<ApiError> for CommitError {
     }
 }
 
-/// The chain head an operation started from (read before any of its state).
-pub struct Head(Option<(u64, String)>);
+/// The chain head an operation started from (read before any of its state): seq, hash, time.
+pub struct Head(Option<repo::audit::Head>);
 
 /// Applies `changes` and appends `drafts` (in order) to `chain` after `head`, atomically.
 pub async fn commit(
@@ -63,7 +63,9 @@ pub async fn commit(
     now: Timestamp,
 ) -> Result<Vec<AuditEntry>, CommitError> {
     let key = chain.key(t);
-    let mut prev = head.0;
+    // Never back in time: a retried append may follow an entry a later request wrote.
+    let now = entry_time(now, head.0.as_ref().map(|h| h.at.as_str()));
+    let mut prev = head.0.map(|h| (h.seq, h.hash));
     let mut entries = Vec::with_capacity(drafts.len());
     for d in drafts {
         let e = d.seal(prev.as_ref().map(|(s, h)| (*s, h.as_str())), now);
@@ -107,7 +109,7 @@ where
 {
     let key = chain.key(t);
     for attempt in 0u64..40 {
-        let head = repo::audit::head(t, &key).await?.map(|h| (h.seq, h.hash));
+        let head = repo::audit::head(t, &key).await?;
         match op(Head(head)).await {
             Ok(v) => return Ok(v),
             Err(CommitError::Failed(e)) => return Err(e),

@@ -2,23 +2,32 @@
 //! `auth::system_tenants`, so even system work reaches D1 only through tenant-scoped statements.
 
 use super::audit::{commit, retrying, Chain};
-use super::auth::system_tenants;
+use super::auth::{scope::Tenant, system_tenants};
 use super::error::ApiResult;
+use super::http::env_var;
 use super::repo;
 use super::vault;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::time::Timestamp;
+use crate::domain::vault::Keyring;
 use serde_json::json;
 use worker::{console_error, Env};
 
 const ORGS_PER_PAGE: u32 = 100;
-const REWRAPS_PER_ORG_PER_RUN: u32 = 200;
+/// At most this many credentials per org per run (the cron runs every 5 minutes).
+const REWRAPS_PER_ORG_PER_RUN: u32 = 1000;
 
 /// Re-seals credentials that an older master key sealed under the current one (SPEC §3), one
-/// audited batch per credential. A credential that fails is logged and left for the next run.
+/// audited batch per credential. Each org's credentials are walked in id order with a cursor
+/// (`REWRAP_PAGE_SIZE` a page): a credential that fails is logged and passed over, so it never
+/// blocks the ones after it; it is tried again on the next run.
 pub async fn rewrap_credentials(env: &Env, now: Timestamp) -> ApiResult<u32> {
     let ring = vault::keyring_from(env)?;
     let current = ring.current_kid().to_owned();
+    let page_size = env_var(env, "REWRAP_PAGE_SIZE")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=500).contains(n))
+        .unwrap_or(100);
     let mut done = 0;
     let mut after = String::new();
     loop {
@@ -28,44 +37,63 @@ pub async fn rewrap_credentials(env: &Env, now: Timestamp) -> ApiResult<u32> {
         };
         after = last.org_id().to_string();
         for t in &tenants {
-            for stale in repo::credentials::not_under(t, &current, REWRAPS_PER_ORG_PER_RUN).await? {
-                // Re-read after the head: a credential replaced meanwhile is simply skipped.
-                let outcome = retrying(t, Chain::Project(&stale.project_id), |head| async {
-                    let Some(row) = repo::credentials::get(t, &stale.id).await? else {
-                        return Ok(false);
-                    };
-                    let Some(new) = vault::rewrap(&ring, t, &row)? else {
-                        return Ok(false);
-                    };
-                    let draft = Draft::new(
-                        Actor::System("cron"),
-                        "credential.rewrapped",
-                        format!("credential:{}", row.id),
-                        json!({"kind": row.kind, "key_id": row.key_id}),
-                        json!({"kind": row.kind, "key_id": current}),
-                    );
-                    let change = repo::credentials::rewrap(t, &row.id, &new, &current)?;
-                    commit(
-                        t,
-                        Chain::Project(&row.project_id),
-                        head,
-                        vec![draft],
-                        vec![change],
-                        now,
-                    )
-                    .await?;
-                    Ok(true)
-                })
-                .await;
-                match outcome {
-                    Ok(true) => done += 1,
-                    Ok(false) => {}
-                    Err(e) => console_error!(
-                        "{}",
-                        json!({"job": "rewrap", "credential": stale.id, "error": e.detail})
-                    ),
+            let mut cursor = String::new();
+            let mut seen = 0;
+            while seen < REWRAPS_PER_ORG_PER_RUN {
+                let page = repo::credentials::not_under(t, &current, &cursor, page_size).await?;
+                let Some(last) = page.last() else { break };
+                cursor.clone_from(&last.id);
+                seen += page.len() as u32;
+                for stale in &page {
+                    match rewrap_one(t, &ring, &current, &stale.id, &stale.project_id, now).await {
+                        Ok(true) => done += 1,
+                        Ok(false) => {}
+                        Err(e) => console_error!(
+                            "{}",
+                            json!({"job": "rewrap", "credential": stale.id, "error": e.detail})
+                        ),
+                    }
                 }
             }
         }
     }
+}
+
+/// Re-seals one credential under `current`, audited; `false` when there was nothing to do.
+async fn rewrap_one(
+    t: &Tenant,
+    ring: &Keyring,
+    current: &str,
+    id: &str,
+    project_id: &str,
+    now: Timestamp,
+) -> ApiResult<bool> {
+    // Re-read after the head: a credential replaced meanwhile is simply skipped.
+    retrying(t, Chain::Project(project_id), |head| async {
+        let Some(row) = repo::credentials::get(t, id).await? else {
+            return Ok(false);
+        };
+        let Some(new) = vault::rewrap(ring, t, &row)? else {
+            return Ok(false);
+        };
+        let draft = Draft::new(
+            Actor::System("cron"),
+            "credential.rewrapped",
+            format!("credential:{}", row.id),
+            json!({"kind": row.kind, "key_id": row.key_id}),
+            json!({"kind": row.kind, "key_id": current}),
+        );
+        let change = repo::credentials::rewrap(t, &row.id, &new, current)?;
+        commit(
+            t,
+            Chain::Project(&row.project_id),
+            head,
+            vec![draft],
+            vec![change],
+            now,
+        )
+        .await?;
+        Ok(true)
+    })
+    .await
 }

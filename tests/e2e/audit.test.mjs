@@ -8,7 +8,8 @@ import { addMember, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 function canonical(v) {
   if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
   if (v && typeof v === "object") {
-    const keys = Object.keys(v).sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : Buffer.from(a) > Buffer.from(b) ? 1 : 0));
+    // By UTF-8 bytes (Buffer.compare), not JavaScript's UTF-16 string order.
+    const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
     return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
   }
   return JSON.stringify(v);
@@ -38,6 +39,13 @@ beforeAll(async () => {
   o = await newOrg(w);
 });
 afterAll(async () => w?.dispose());
+
+describe("the reference canonical JSON", () => {
+  it("sorts keys by their UTF-8 bytes, where UTF-16 order would differ", () => {
+    // U+FFFF is EF BF BF in UTF-8 and sorts before U+10000 (F0 90 80 80); in UTF-16 it sorts after.
+    expect(canonical({ "\u{10000}": 1, "\uffff": 2, z: 3, "é": 4 })).toBe('{"z":3,"é":4,"\uffff":2,"\u{10000}":1}');
+  });
+});
 
 describe("the audit chain", () => {
   it("records every state change with the documented fields, and the hashes follow the README", async () => {
@@ -125,6 +133,26 @@ describe("the audit chain", () => {
     await expect(db.prepare("DELETE FROM audit_log WHERE seq = 1").run()).rejects.toThrow(/append-only/);
     const count = await db.prepare("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'x'").first();
     expect(count.n).toBe(0);
+  });
+
+  it("an append never records a time before the entry it follows", async () => {
+    const p = await newProject(w, o.key);
+    const path = `/v1/projects/${p.id}/audit`;
+    const [first] = await allEntries(w, o.key, path);
+    // Another writer (another isolate with a clock ahead) appended an entry timed in the future.
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const forged = { seq: 2, at: future, actor: "system:test", action: "test.clock_ahead", target: `project:${p.id}`, before: null, after: null, prev_hash: first.hash };
+    forged.hash = entryHash(forged);
+    const db = await w.d1();
+    await db
+      .prepare("INSERT INTO audit_log (org_id, chain, seq, project_id, at, actor, action, target, before, after, prev_hash, hash) VALUES (?, ?, 2, ?, ?, ?, ?, ?, 'null', 'null', ?, ?)")
+      .bind(o.org.id, `project:${p.id}`, p.id, future, forged.actor, forged.action, forged.target, forged.prev_hash, forged.hash)
+      .run();
+    expect((await w.patch(`/v1/projects/${p.id}`, { name: "after the clock" }, { key: o.key })).status).toBe(200);
+    const entries = await allEntries(w, o.key, path);
+    expect(entries.map((e) => e.action)).toEqual(["project.created", "test.clock_ahead", "project.updated"]);
+    expect(Date.parse(entries[2].at)).toBeGreaterThanOrEqual(Date.parse(future));
+    expect((await w.get(`${path}/verify`, { key: o.key })).json).toMatchObject({ ok: true, entries: 3 });
   });
 
   it("paginates by sequence number", async () => {

@@ -42,6 +42,7 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter } 
       STRIPE_API_BASE: "http://127.0.0.1:9",
       RATE_LIMIT_KEY_PER_MINUTE: "100000",
       RATE_LIMIT_IP_PER_MINUTE: "100000",
+      RATE_LIMIT_PROBE_PER_MINUTE: "100000",
       SECURITY_CONTACT: "mailto:security@parityrail.dev",
       OPERATOR_TOKEN,
       CREDENTIALS_ENCRYPTION_KEY: ENCRYPTION_KEY,

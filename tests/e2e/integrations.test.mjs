@@ -277,6 +277,33 @@ describe("secrets stay secret", () => {
 });
 
 describe("key rotation of the vault", () => {
+  it("a credential that cannot be re-wrapped does not block the ones after it", async () => {
+    const k1 = "k1:" + randomBytes(32).toString("base64");
+    const k2 = "k2:" + randomBytes(32).toString("base64");
+    let rw = await startWorker({ CREDENTIALS_ENCRYPTION_KEY: k1, REWRAP_PAGE_SIZE: "1", ...FAST });
+    try {
+      const ro = await newOrg(rw);
+      for (let i = 0; i < 3; i++) {
+        const p = await newProject(rw, ro.key);
+        const r = await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:p@db.example.com/app" }, { key: ro.key });
+        expect(r.status).toBe(200);
+      }
+      const db = await rw.d1();
+      const ids = (await db.prepare("SELECT id FROM credentials ORDER BY id").all()).results.map((r) => r.id);
+      // The first credential in walk order is damaged for good.
+      await db.prepare("UPDATE credentials SET sealed = 'AQJrMQ' WHERE id = ?").bind(ids[0]).run();
+      const state = rw.state;
+      await rw.dispose();
+      rw = await startWorker({ CREDENTIALS_ENCRYPTION_KEY: `${k2},${k1}`, REWRAP_PAGE_SIZE: "1", ...FAST }, { reuseState: state });
+      await rw.scheduled();
+      const rows = (await (await rw.d1()).prepare("SELECT id, key_id FROM credentials ORDER BY id").all()).results;
+      expect(rows.map((r) => r.key_id)).toEqual(["k1", "k2", "k2"]);
+      expect(rw.logs.join("")).toContain(ids[0]);
+    } finally {
+      await rw.dispose();
+    }
+  });
+
   it("the cron re-wraps credentials under the new key, audited, and the old key can then go", async () => {
     const k1 = "k1:" + randomBytes(32).toString("base64");
     const k2 = "k2:" + randomBytes(32).toString("base64");

@@ -172,3 +172,77 @@ describe("the limiter fails closed", () => {
     }
   });
 });
+
+describe("removals leave a complete record (review item 7)", () => {
+  async function orgChain(o) {
+    return (await w.get("/v1/org/audit?limit=100", { key: o.key })).json.data;
+  }
+
+  it("removing a member records a key.revoked entry for each key it revokes", async () => {
+    const o = await newOrg(w);
+    const m = await addMember(w, o.key, "member");
+    const k1 = await newKey(w, o.key, { member_id: m.id });
+    const k2 = await newKey(w, o.key, { member_id: m.id, capability: "read" });
+    const gone = await newKey(w, o.key, { member_id: m.id });
+    expect((await w.delete(`/v1/keys/${gone.id}`, { key: o.key })).status).toBe(200);
+    expect((await w.delete(`/v1/org/members/${m.id}`, { key: o.key })).status).toBe(200);
+    const entries = await orgChain(o);
+    const removal = entries.slice(entries.findIndex((e) => e.action === "member.removed"));
+    const revoked = removal.filter((e) => e.action === "key.revoked");
+    expect(revoked.map((e) => e.target).sort()).toEqual([`key:${k1.id}`, `key:${k2.id}`].sort());
+    for (const e of revoked) {
+      expect(e.before.revoked_at).toBe(null);
+      expect(e.after).toMatchObject({ revoked_because: `member:${m.id}` });
+      expect(e.after.revoked_at).toBe(e.at);
+    }
+    expect((await w.get("/v1/org", { key: k1.key })).status).toBe(401);
+  });
+
+  it("deleting a project revokes its keys and deletes its credentials, each recorded", async () => {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const pk = await newKey(w, o.key, { project_id: p.id });
+    const put = await w.put(`/v1/projects/${p.id}/integrations/database`, {
+      read_url: "postgres://reader:s3cret-read@db.example.com:5432/app",
+      repair_url: "postgres://repairer:s3cret-repair@db.example.com:5432/app",
+    }, { key: o.key });
+    expect(put.status, put.text).toBe(200);
+    const db = await w.d1();
+    expect((await db.prepare("SELECT count(*) AS n FROM credentials WHERE project_id = ?").bind(p.id).first()).n).toBe(2);
+    expect((await w.delete(`/v1/projects/${p.id}`, { key: o.key })).status).toBe(200);
+    expect((await db.prepare("SELECT count(*) AS n FROM credentials WHERE project_id = ?").bind(p.id).first()).n).toBe(0);
+    const entries = await orgChain(o);
+    const tail = entries.slice(entries.findIndex((e) => e.action === "project.deleted"));
+    expect(tail.filter((e) => e.action === "key.revoked").map((e) => e.target)).toEqual([`key:${pk.id}`]);
+    const creds = tail.filter((e) => e.action === "credential.deleted");
+    expect(creds.map((e) => e.before.kind).sort()).toEqual(["db_read_url", "db_repair_url"]);
+    expect(JSON.stringify(entries)).not.toContain("s3cret");
+    expect((await w.get("/v1/org", { key: pk.key })).status).toBe(401);
+  });
+});
+
+describe("connection tests are rate-limited per project (review item 7)", () => {
+  it("database tests and Stripe key checks stop at the project's budget; other projects are unaffected", async () => {
+    const pw = await startWorker({ RATE_LIMIT_PROBE_PER_MINUTE: "2" });
+    try {
+      const o = await newOrg(pw);
+      const [a, b] = [await newProject(pw, o.key), await newProject(pw, o.key)];
+      for (const p of [a, b]) {
+        const r = await pw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:p@127.0.0.1:1/db?sslmode=disable" }, { key: o.key });
+        expect(r.status, r.text).toBe(200);
+      }
+      const probe = (p) => pw.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: o.key });
+      expect((await probe(a)).status).toBe(200);
+      expect((await probe(a)).status).toBe(200);
+      const third = await probe(a);
+      expect(errorOf(third)).toMatchObject({ status: 429, code: "rate_limited" });
+      expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+      // PUT stripe checks the key with Stripe: the same budget.
+      const oracle = await pw.put(`/v1/projects/${a.id}/integrations/stripe`, { api_key: "rk_live_" + "x".repeat(24) }, { key: o.key });
+      expect(errorOf(oracle)).toMatchObject({ status: 429 });
+      expect((await probe(b)).status).toBe(200);
+    } finally {
+      await pw.dispose();
+    }
+  });
+});

@@ -177,6 +177,14 @@ pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
     }
 }
 
+/// Calls that make ParityRail connect somewhere on a caller's behalf (testing a database URL,
+/// checking a Stripe key with Stripe) are limited per project (`RATE_LIMIT_PROBE_PER_MINUTE`,
+/// default 10), so they serve neither as a port scanner nor as a Stripe-key oracle.
+pub async fn probe_limit(ctx: &Ctx, project_id: &str) -> ApiResult<()> {
+    let per_minute = ctx.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
+    check_limit(ctx, &format!("probe:{project_id}"), per_minute).await
+}
+
 async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> {
     let d = limiter(ctx, bucket, &format!("take?per_minute={per_minute}")).await?;
     if d.allowed {

@@ -81,6 +81,25 @@ struct CreateKey {
     expires_at: Option<Timestamp>,
 }
 
+/// One `key.revoked` entry per key a removal (of a member or a project) revokes at `at`.
+pub fn revoked_by_removal(p: &Principal, rows: &[KeyRow], at: &str, cause: &str) -> Vec<Draft> {
+    rows.iter()
+        .map(|row| {
+            let mut after = row.clone();
+            after.revoked_at = Some(at.to_owned());
+            let mut after = view(&after);
+            after["revoked_because"] = json!(cause);
+            Draft::new(
+                p.actor(),
+                "key.revoked",
+                format!("key:{}", row.id),
+                view(row),
+                after,
+            )
+        })
+        .collect()
+}
+
 /// The org role of the member a key acts for.
 async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
     let member = repo::members::get(&p.tenant, member_id).await?;

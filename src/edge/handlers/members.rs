@@ -11,6 +11,7 @@ use crate::domain::roles::{may_change_role, Need, Role};
 use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
+use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, json_body, page, Ctx};
 use crate::edge::repo::{self, members::MemberRow};
 use serde::Deserialize;
@@ -173,9 +174,17 @@ pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
             json!(target),
             Value::Null,
         );
+        let keys = repo::keys::active_for(&p.tenant, Some(&target.id), None).await?;
+        let mut drafts = vec![draft];
+        drafts.extend(revoked_by_removal(
+            &p,
+            &keys,
+            &at,
+            &format!("member:{}", target.id),
+        ));
         let mut changes = vec![repo::keys::revoke_member_keys(&p.tenant, &target.id, &at)?];
         changes.extend(repo::members::delete(&p.tenant, &target.id)?);
-        commit(&p.tenant, Chain::Org, head, vec![draft], changes, ctx.now).await
+        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await
     })
     .await?;
     json(200, &json!({"id": mid, "deleted": true}))

@@ -13,6 +13,7 @@ use crate::domain::roles::{effective_role, Need, Role};
 use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::error::{ApiError, ApiResult};
+use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, json_body, page, Ctx};
 use crate::edge::repo::{self, projects::ProjectRow};
 use serde::Deserialize;
@@ -167,8 +168,9 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
     json(200, &after)
 }
 
-/// DELETE /v1/projects/{pid} — owner only. Removes configuration and overrides and revokes the
-/// project's keys; the audit chain stays.
+/// DELETE /v1/projects/{pid} — owner only. Revokes the project's keys (a `key.revoked` entry
+/// each), deletes its sealed credentials (a `credential.deleted` entry each), configuration and
+/// overrides, all in one batch with `project.deleted`; the project's audit chain stays.
 pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     let scope = p.project(pid).await?;
     p.require_in(&scope, Need::Owner)?;
@@ -184,9 +186,26 @@ pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
             json!(row),
             Value::Null,
         );
-        let mut changes = vec![repo::keys::revoke_project_keys(&p.tenant, pid, &at)?];
+        let target = format!("project:{pid}");
+        let keys = repo::keys::active_for(&p.tenant, None, Some(pid)).await?;
+        let credentials = repo::credentials::for_project(&p.tenant, pid).await?;
+        let mut drafts = vec![draft];
+        drafts.extend(revoked_by_removal(&p, &keys, &at, &target));
+        drafts.extend(credentials.iter().map(|c| {
+            Draft::new(
+                p.actor(),
+                "credential.deleted",
+                format!("credential:{}", c.id),
+                json!({"project_id": pid, "kind": c.kind, "slot": c.slot, "key_id": c.key_id}),
+                Value::Null,
+            )
+        }));
+        let mut changes = vec![
+            repo::keys::revoke_project_keys(&p.tenant, pid, &at)?,
+            repo::credentials::delete_project(&p.tenant, pid)?,
+        ];
         changes.extend(repo::projects::delete(&p.tenant, pid)?);
-        commit(&p.tenant, Chain::Org, head, vec![draft], changes, ctx.now).await
+        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))

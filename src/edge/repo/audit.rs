@@ -45,11 +45,12 @@ impl Row {
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+    pub at: String,
 }
 
 pub async fn head(t: &Tenant, chain: &str) -> ApiResult<Option<Head>> {
     t.first(
-        "SELECT seq, hash FROM audit_log WHERE org_id = ?1 AND chain = ?2 ORDER BY seq DESC LIMIT 1",
+        "SELECT seq, hash, at FROM audit_log WHERE org_id = ?1 AND chain = ?2 ORDER BY seq DESC LIMIT 1",
         vec![Arg::text(chain)],
     )
     .await

@@ -36,6 +36,14 @@ pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<CredentialRow>> {
     .await
 }
 
+/// Deletes every credential of a project (its removal).
+pub fn delete_project(t: &Tenant, project_id: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "DELETE FROM credentials WHERE org_id = ?1 AND project_id = ?2",
+        vec![Arg::text(project_id)],
+    )
+}
+
 pub fn delete_kinds(t: &Tenant, project_id: &str, kinds: &[&str]) -> ApiResult<Vec<Scoped>> {
     kinds
         .iter()
@@ -73,10 +81,24 @@ pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str) -> ApiResult<Sco
     )
 }
 
-pub async fn not_under(t: &Tenant, key_id: &str, limit: u32) -> ApiResult<Vec<CredentialRow>> {
+/// Credentials not sealed under `key_id`, in id order after `after_id` (a cursor, so a row that
+/// keeps failing is passed over instead of being picked first on every run).
+pub async fn not_under(
+    t: &Tenant,
+    key_id: &str,
+    after_id: &str,
+    limit: u32,
+) -> ApiResult<Vec<CredentialRow>> {
     t.all(
-        &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND key_id != ?2 LIMIT ?3"),
-        vec![Arg::text(key_id), Arg::Int(i64::from(limit))],
+        &format!(
+            "SELECT {COLS} FROM credentials WHERE org_id = ?1 AND key_id != ?2 AND id > ?3 \
+             ORDER BY id LIMIT ?4"
+        ),
+        vec![
+            Arg::text(key_id),
+            Arg::text(after_id),
+            Arg::Int(i64::from(limit)),
+        ],
     )
     .await
 }

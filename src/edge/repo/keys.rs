@@ -96,6 +96,23 @@ pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
     )
 }
 
+/// The unrevoked keys of one member (`member`) or one project (`project`), for the audit
+/// entries of a removal that revokes them.
+pub async fn active_for(
+    t: &Tenant,
+    member: Option<&str>,
+    project: Option<&str>,
+) -> ApiResult<Vec<KeyRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
+             AND (?2 IS NULL OR member_id = ?2) AND (?3 IS NULL OR project_id = ?3) ORDER BY id"
+        ),
+        vec![Arg::opt(member), Arg::opt(project)],
+    )
+    .await
+}
+
 pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
     t.stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND member_id = ?2 AND revoked_at IS NULL",

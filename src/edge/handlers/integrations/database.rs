@@ -2,7 +2,7 @@
 
 use super::{admin_scope, integration_error, open_credential, replace, DATABASE};
 use crate::domain::integrations::DbUrl;
-use crate::edge::auth::Principal;
+use crate::edge::auth::{probe_limit, Principal};
 use crate::edge::connectors::pg_connect;
 use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::http::{json, json_body, now, Ctx};
@@ -98,6 +98,7 @@ pub async fn read_session(
 /// `{ok, read_only_enforced, role_can_write, latency_ms}` (+ `error` when `ok` is false).
 pub async fn test(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     admin_scope(&p, pid).await?;
+    probe_limit(ctx, pid).await?;
     let started = now();
     let outcome = match read_session(ctx, &p, pid).await? {
         Ok(client) => pg::probe(&client).await,

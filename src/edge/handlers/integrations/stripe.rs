@@ -4,7 +4,7 @@ use super::{admin_scope, integration_error, open_credential, replace, STRIPE};
 use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_stripe_key, check_webhook_secrets};
 use crate::domain::vault::Secret;
-use crate::edge::auth::Principal;
+use crate::edge::auth::{probe_limit, Principal};
 use crate::edge::connectors::WorkerHttp;
 use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::http::{json, json_body, now, Ctx};
@@ -67,6 +67,7 @@ pub async fn put(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiRes
         check_stripe_key(&body.api_key, env).map_err(|e| integration_error(e, "api_key"))?;
     check_webhook_secrets(&body.webhook_secrets)
         .map_err(|e| integration_error(e, "webhook_secrets"))?;
+    probe_limit(ctx, pid).await?;
     let account = stripe_client(ctx, Secret::new(body.api_key.clone()))
         .account()
         .await
@@ -86,6 +87,7 @@ pub async fn put(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiRes
 /// subscriptions and products with the stored key (an extension to SPEC §14).
 pub async fn test(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
     admin_scope(&p, pid).await?;
+    probe_limit(ctx, pid).await?;
     let key = open_credential(ctx, &p, pid, "stripe_api_key", "Stripe").await?;
     let client = stripe_client(ctx, key);
     let started = now();

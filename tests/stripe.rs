@@ -1,17 +1,21 @@
 //! The read-only Stripe connector: against a real `localstripe` server (started and filled by
 //! `scripts/stripe.sh`, which `npm test` runs), plus a scripted transport for the faults a real
-//! server cannot be made to produce (429 storms, 5xx, garbage, timeouts).
+//! server cannot be made to produce (429 storms, 5xx, garbage, timeouts, lists that do not end,
+//! oversized bodies).
 
 use parityrail::domain::vault::Secret;
 use parityrail::stripe::{
-    HttpGet, HttpResponse, RetryPolicy, StripeClient, StripeError, TransportError,
+    HttpGet, HttpResponse, PaginationFault, RetryPolicy, StripeClient, StripeError, TransportError,
+    MAX_BODY_BYTES, MAX_PAGES,
 };
 use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::time::Duration;
 
-/// Plain HTTP GET over ureq (tests only).
+/// Plain HTTP GET over ureq (tests only). ureq's timeout covers the whole exchange, body
+/// included; the body is read up to one byte past `MAX_BODY_BYTES` and refused if it got there.
 struct Ureq;
 
 impl HttpGet for Ureq {
@@ -41,9 +45,27 @@ impl HttpGet for Ureq {
         };
         let status = res.status();
         let retry_after_secs = res.header("retry-after").and_then(|v| v.parse().ok());
+        let declared = res
+            .header("content-length")
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(TransportError::TooLarge);
+        }
         let mut body = Vec::new();
-        std::io::Read::read_to_end(&mut res.into_reader(), &mut body)
-            .map_err(|_| TransportError::Unreachable)?;
+        let limit = MAX_BODY_BYTES as u64 + 1;
+        res.into_reader()
+            .take(limit)
+            .read_to_end(&mut body)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    TransportError::Timeout
+                } else {
+                    TransportError::Unreachable
+                }
+            })?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(TransportError::TooLarge);
+        }
         Ok(HttpResponse {
             status,
             body,
@@ -293,5 +315,221 @@ async fn active_entitlements_are_listed_by_lookup_key() {
     assert_eq!(
         s.urls.borrow()[0],
         "https://stripe.test/v1/entitlements/active_entitlements?limit=100&customer=cus_1"
+    );
+}
+
+fn urls(s: &Script) -> Vec<String> {
+    s.urls.borrow().clone()
+}
+
+fn ids(items: &[parityrail::stripe::model::SubscriptionItem]) -> Vec<&str> {
+    items.iter().map(|i| i.id.as_str()).collect()
+}
+
+/// A subscriptions page: `sub_1` embeds two of its five items (`has_more`), `sub_2` embeds its
+/// only one.
+const SUBS: &str = r#"{"object":"list","data":[
+  {"id":"sub_1","customer":"cus_1","status":"active","items":{"object":"list",
+   "data":[{"id":"si_1"},{"id":"si_2"}],"has_more":true,"url":"/v1/subscription_items?subscription=sub_1"}},
+  {"id":"sub_2","customer":"cus_1","status":"active","items":{"object":"list",
+   "data":[{"id":"si_9"}],"has_more":false,"url":"/v1/subscription_items?subscription=sub_2"}}
+],"has_more":false}"#;
+const ITEMS_3_4: &str = r#"{"object":"list","data":[{"id":"si_3","price":{"id":"price_3"}},{"id":"si_4"}],"has_more":true}"#;
+const ITEMS_5: &str = r#"{"object":"list","data":[{"id":"si_5"}],"has_more":false}"#;
+
+#[tokio::test]
+async fn subscription_items_beyond_the_embedded_page_are_fetched_and_appended() {
+    let s = script(vec![
+        Ok((200, SUBS, None)),
+        Ok((200, ITEMS_3_4, None)),
+        Ok((200, ITEMS_5, None)),
+    ]);
+    let c = scripted(&s);
+    let subs = c.all_subscriptions().await.unwrap();
+    assert_eq!(
+        urls(&s),
+        [
+            "https://stripe.test/v1/subscriptions?limit=100&status=all",
+            "https://stripe.test/v1/subscription_items?limit=100&subscription=sub_1&starting_after=si_2",
+            "https://stripe.test/v1/subscription_items?limit=100&subscription=sub_1&starting_after=si_4",
+        ]
+    );
+    assert_eq!(subs.len(), 2);
+    assert_eq!(
+        ids(&subs[0].items.data),
+        ["si_1", "si_2", "si_3", "si_4", "si_5"]
+    );
+    assert!(!subs[0].items.has_more);
+    assert_eq!(subs[0].items.data[2].price_id(), Some("price_3"));
+    assert_eq!(ids(&subs[1].items.data), ["si_9"]);
+    assert_eq!(c.requests(), 3);
+}
+
+#[tokio::test]
+async fn item_pages_of_one_customers_subscriptions_are_retried_and_counted() {
+    let s = script(vec![
+        Ok((200, SUBS, None)),
+        Ok((503, "", None)),
+        Ok((200, ITEMS_3_4, None)),
+        Err(TransportError::Timeout),
+        Ok((200, ITEMS_5, None)),
+    ]);
+    let c = scripted(&s);
+    let subs = c.subscriptions_of("cus_1").await.unwrap();
+    assert_eq!(ids(&subs[0].items.data).len(), 5);
+    assert_eq!(c.requests(), 5);
+    assert_eq!(s.sleeps.borrow().len(), 2);
+    assert_eq!(
+        urls(&s)[0],
+        "https://stripe.test/v1/subscriptions?limit=100&status=all&customer=cus_1"
+    );
+    assert!(urls(&s)[1..]
+        .iter()
+        .all(|u| u.contains("/v1/subscription_items?")));
+}
+
+#[tokio::test]
+async fn one_subscriptions_page_is_returned_with_whole_item_lists() {
+    let s = script(vec![
+        Ok((200, SUBS, None)),
+        Ok((200, ITEMS_3_4, None)),
+        Ok((200, ITEMS_5, None)),
+    ]);
+    let page = scripted(&s).subscriptions_page(None, None).await.unwrap();
+    assert_eq!(page.data[0].items.data.len(), 5);
+    assert_eq!(page.next, None);
+}
+
+const STALLED: StripeError = StripeError::Pagination(PaginationFault::Stalled);
+const CAPPED: StripeError = StripeError::Pagination(PaginationFault::PageCap);
+
+#[tokio::test]
+async fn a_list_whose_cursor_does_not_advance_ends_with_a_pagination_error() {
+    let same = r#"{"data":[{"id":"cus_a"},{"id":"cus_b"}],"has_more":true}"#;
+    let s = script(vec![Ok((200, same, None)), Ok((200, same, None))]);
+    let c = scripted(&s);
+    assert_eq!(c.all_customers().await.err(), Some(STALLED));
+    assert_eq!(c.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_list_that_cycles_back_to_an_earlier_cursor_ends_with_a_pagination_error() {
+    let a = r#"{"data":[{"id":"cus_a"}],"has_more":true}"#;
+    let b = r#"{"data":[{"id":"cus_b"}],"has_more":true}"#;
+    let s = script(vec![
+        Ok((200, a, None)),
+        Ok((200, b, None)),
+        Ok((200, a, None)),
+    ]);
+    assert_eq!(scripted(&s).all_customers().await.err(), Some(STALLED));
+    assert_eq!(urls(&s).len(), 3);
+}
+
+#[tokio::test]
+async fn an_empty_page_that_claims_more_is_a_pagination_error_not_the_end() {
+    let first = r#"{"data":[{"id":"cus_a"}],"has_more":true}"#;
+    let empty_more = r#"{"data":[],"has_more":true}"#;
+    let s = script(vec![Ok((200, first, None)), Ok((200, empty_more, None))]);
+    assert_eq!(scripted(&s).all_products().await.err(), Some(STALLED));
+    assert_eq!(urls(&s).len(), 2);
+    let s = script(vec![Ok((200, empty_more, None))]);
+    assert_eq!(scripted(&s).customers_page(None).await.err(), Some(STALLED));
+}
+
+#[tokio::test]
+async fn item_pages_that_repeat_the_embedded_cursor_end_with_a_pagination_error() {
+    let again = r#"{"object":"list","data":[{"id":"si_2"}],"has_more":true}"#;
+    let s = script(vec![Ok((200, SUBS, None)), Ok((200, again, None))]);
+    let c = scripted(&s);
+    assert_eq!(c.all_subscriptions().await.err(), Some(STALLED));
+    assert_eq!(c.requests(), 2);
+}
+
+/// `n` distinct pages, each claiming another follows.
+fn endless(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!(r#"{{"data":[{{"id":"cus_{i}"}}],"has_more":true}}"#))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_page_cap_stops_a_list_that_never_ends() {
+    let pages = endless(3);
+    let s = script(pages.iter().map(|p| Ok((200, p.as_str(), None))).collect());
+    let c = scripted(&s).with_page_cap(3);
+    assert_eq!(c.all_customers().await.err(), Some(CAPPED));
+    assert_eq!(c.requests(), 3);
+    assert_eq!(MAX_PAGES, 10_000);
+}
+
+#[tokio::test]
+async fn the_page_cap_also_bounds_a_subscriptions_item_pages() {
+    let pages: Vec<String> = (3..6)
+        .map(|i| format!(r#"{{"data":[{{"id":"si_{i}"}}],"has_more":true}}"#))
+        .collect();
+    let mut steps: Vec<Step> = vec![Ok((200, SUBS, None))];
+    steps.extend(pages.iter().map(|p| Ok((200, p.as_str(), None))));
+    let s = script(steps);
+    let c = scripted(&s).with_page_cap(3);
+    assert_eq!(c.all_subscriptions().await.err(), Some(CAPPED));
+    assert_eq!(c.requests(), 4);
+}
+
+#[tokio::test]
+async fn a_list_of_exactly_the_page_cap_is_read_whole() {
+    let mut pages = endless(2);
+    pages.push(r#"{"data":[{"id":"cus_last"}],"has_more":false}"#.to_owned());
+    let s = script(pages.iter().map(|p| Ok((200, p.as_str(), None))).collect());
+    let all = scripted(&s).with_page_cap(3).all_customers().await.unwrap();
+    assert_eq!(all.len(), 3);
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_an_error_and_is_not_retried() {
+    let big = " ".repeat(MAX_BODY_BYTES + 1);
+    for status in [200, 500] {
+        let s = script(vec![Ok((status, big.as_str(), None))]);
+        let c = scripted(&s);
+        assert_eq!(
+            c.customers_page(None).await.err(),
+            Some(StripeError::TooLarge)
+        );
+        assert_eq!(c.requests(), 1, "{status}");
+    }
+    let s = script(vec![Err(TransportError::TooLarge)]);
+    let c = scripted(&s);
+    assert_eq!(
+        c.customers_page(None).await.err(),
+        Some(StripeError::TooLarge)
+    );
+    assert_eq!(c.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_the_cap_is_accepted() {
+    let mut body = EMPTY.to_owned();
+    body.push_str(&" ".repeat(MAX_BODY_BYTES - EMPTY.len()));
+    let s = script(vec![Ok((200, body.as_str(), None))]);
+    assert!(scripted(&s)
+        .customers_page(None)
+        .await
+        .unwrap()
+        .data
+        .is_empty());
+}
+
+#[test]
+fn pagination_and_size_errors_say_what_happened_and_echo_nothing() {
+    assert_eq!(
+        STALLED.to_string(),
+        "Stripe's list could not be read to its end: the cursor did not advance"
+    );
+    assert_eq!(
+        CAPPED.to_string(),
+        "Stripe's list could not be read to its end: the list went on past the page cap"
+    );
+    assert_eq!(
+        StripeError::TooLarge.to_string(),
+        format!("Stripe sent a response larger than {MAX_BODY_BYTES} bytes")
     );
 }

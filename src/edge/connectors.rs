@@ -4,13 +4,15 @@
 
 use crate::domain::integrations::{DbUrl, SslMode};
 use crate::pg::{self, PgError, PgErrorKind};
-use crate::stripe::{HttpGet, HttpResponse, TransportError};
+use crate::stripe::{HttpGet, HttpResponse, TransportError, MAX_BODY_BYTES};
 use futures_util::future::{select, Either};
+use futures_util::StreamExt;
 use std::time::Duration;
 use tokio_postgres::Client;
 use worker::postgres_tls::PassthroughTls;
 use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, SecureTransport, Socket,
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
+    SecureTransport, Socket,
 };
 
 pub struct WorkerHttp;
@@ -32,34 +34,63 @@ impl HttpGet for WorkerHttp {
         let controller = AbortController::default();
         let signal = controller.signal();
         let fetch = Fetch::Request(req);
-        let send = Box::pin(fetch.send_with_signal(&signal));
+        // One deadline for the whole exchange: headers and body alike.
+        let exchange = Box::pin(async {
+            let res = fetch
+                .send_with_signal(&signal)
+                .await
+                .map_err(|_| TransportError::Unreachable)?;
+            read_capped(res).await
+        });
         let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
-        let mut res = match select(send, timer).await {
-            Either::Left((Ok(r), _)) => r,
-            Either::Left((Err(_), _)) => return Err(TransportError::Unreachable),
-            Either::Right(_) => {
-                controller.abort();
-                return Err(TransportError::Timeout);
-            }
+        let outcome = match select(exchange, timer).await {
+            Either::Left((r, _)) => r,
+            Either::Right(_) => Err(TransportError::Timeout),
         };
-        let status = res.status_code();
-        let retry_after_secs = res
-            .headers()
-            .get("retry-after")
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse().ok());
-        let body = res.bytes().await.map_err(|_| TransportError::Unreachable)?;
-        Ok(HttpResponse {
-            status,
-            body,
-            retry_after_secs,
-        })
+        if outcome.is_err() {
+            // Stop whatever of the response is still arriving (late, or past the cap).
+            controller.abort();
+        }
+        outcome
     }
 
     async fn sleep(&self, ms: u32) {
         Delay::from(Duration::from_millis(u64::from(ms))).await;
     }
+}
+
+/// Status, `Retry-After` and a body of at most `MAX_BODY_BYTES`: refused early on a larger
+/// `Content-Length`, and streaming stops as soon as the body grows past the cap.
+async fn read_capped(mut res: Response) -> Result<HttpResponse, TransportError> {
+    let status = res.status_code();
+    let header = |name: &str| res.headers().get(name).ok().flatten();
+    let retry_after_secs = header("retry-after").and_then(|v| v.trim().parse().ok());
+    let declared = header("content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(TransportError::TooLarge);
+    }
+    let mut body = Vec::new();
+    match res.stream() {
+        Ok(mut stream) => {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| TransportError::Unreachable)?;
+                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(TransportError::TooLarge);
+                }
+                body.extend_from_slice(&chunk);
+            }
+        }
+        // Not a stream: an empty body, or one already in memory.
+        Err(_) => body = res.bytes().await.map_err(|_| TransportError::Unreachable)?,
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(TransportError::TooLarge);
+    }
+    Ok(HttpResponse {
+        status,
+        body,
+        retry_after_secs,
+    })
 }
 
 /// Opens a connection and runs the handshake, within `timeout_ms`.

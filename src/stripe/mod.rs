@@ -1,15 +1,25 @@
 //! The read-only Stripe connector (SPEC §4). `StripeClient` sends requests only through
 //! `HttpGet`, a port whose one operation is GET: nothing in this module can create, change or
-//! delete anything in Stripe. Lists are paginated with `limit=100` and `starting_after`; 429,
-//! 5xx, timeouts and dropped connections are retried with exponential backoff and jitter
-//! (honouring `Retry-After`); every call has a timeout. Runs natively (tests) and on wasm32.
+//! delete anything in Stripe. Lists are paginated with `limit=100` and `starting_after`, and read
+//! whole: a subscription's items beyond the page embedded in it are fetched too, and a walk that
+//! does not advance or passes `MAX_PAGES` fails instead of looping (`paging`). 429, 5xx, timeouts
+//! and dropped connections are retried with exponential backoff and jitter (honouring
+//! `Retry-After`); every call has a timeout, and no body over `MAX_BODY_BYTES` is accepted. Runs
+//! natively (tests) and on wasm32.
 
 pub mod model;
+mod paging;
 
 use crate::domain::vault::Secret;
 use model::{Account, ActiveEntitlement, Customer, List, Product, Subscription};
+pub use paging::MAX_PAGES;
+use paging::{next_cursor, Cursors};
 use serde::de::DeserializeOwned;
 use std::cell::Cell;
+
+/// The largest response body the client accepts (8 MiB; a page of 100 objects is far smaller).
+/// `HttpGet` implementations stop reading past it; the client refuses anything longer.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
@@ -21,15 +31,22 @@ pub struct HttpResponse {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransportError {
+    /// No complete response (status, headers and the whole body) within the timeout.
     Timeout,
     /// Refused, reset, DNS, TLS: nothing usable came back.
     Unreachable,
+    /// The body is longer than `MAX_BODY_BYTES` (declared or read). Not retried.
+    TooLarge,
 }
 
 /// The only way the connector reaches the network.
 #[allow(async_fn_in_trait)]
 pub trait HttpGet {
-    /// Sends `GET url` with `Authorization: Bearer <bearer>`, giving up after `timeout_ms`.
+    /// Sends `GET url` with `Authorization: Bearer <bearer>` and reads the response, body
+    /// included, giving up after `timeout_ms` in all: the body is read inside the timeout, not
+    /// after it (`Timeout`). Reading stops at `MAX_BODY_BYTES`: a larger `Content-Length`, or a
+    /// body that grows past the cap while streaming, is `TooLarge`, and no more of it is read.
+    /// An implementation never hands back a body longer than `MAX_BODY_BYTES`.
     async fn get(
         &self,
         url: &str,
@@ -57,6 +74,34 @@ pub enum StripeError {
     Client(u16),
     #[error("Stripe sent a response that is not the expected JSON")]
     Malformed,
+    #[error("Stripe sent a response larger than {} bytes", MAX_BODY_BYTES)]
+    TooLarge,
+    #[error("Stripe's list could not be read to its end: {0}")]
+    Pagination(PaginationFault),
+}
+
+impl StripeError {
+    /// Worth another attempt: the same request may succeed later.
+    fn is_transient(self) -> bool {
+        matches!(
+            self,
+            StripeError::Unreachable
+                | StripeError::Timeout
+                | StripeError::RateLimited
+                | StripeError::Server(_)
+        )
+    }
+}
+
+/// Why a list walk stopped before Stripe said the list ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PaginationFault {
+    /// `has_more` with an empty page, or a cursor the walk had already used.
+    #[error("the cursor did not advance")]
+    Stalled,
+    /// The walk read its page cap (`MAX_PAGES` unless lowered) and the list went on.
+    #[error("the list went on past the page cap")]
+    PageCap,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -101,6 +146,7 @@ pub struct StripeClient<H> {
     base: String,
     key: Secret,
     policy: RetryPolicy,
+    page_cap: u32,
     requests: Cell<u32>,
     last_retry_after: Cell<Option<u32>>,
 }
@@ -118,9 +164,17 @@ impl<H: HttpGet> StripeClient<H> {
             base: base.trim_end_matches('/').to_owned(),
             key,
             policy,
+            page_cap: MAX_PAGES,
             requests: Cell::new(0),
             last_retry_after: Cell::new(None),
         }
+    }
+
+    /// Lowers (or raises) the pages one list walk may read before it fails with
+    /// `PaginationFault::PageCap`; `MAX_PAGES` by default, at least 1.
+    pub fn with_page_cap(mut self, pages: u32) -> Self {
+        self.page_cap = pages.max(1);
+        self
     }
 
     /// HTTP requests sent so far (retries included): the reconcile cost figure.
@@ -144,7 +198,8 @@ impl<H: HttpGet> StripeClient<H> {
         self.page("/v1/customers", &[], starting_after).await
     }
 
-    /// Subscriptions of every status (`status=all`), optionally of one customer.
+    /// Subscriptions of every status (`status=all`), optionally of one customer, each with all
+    /// its items (see `complete_items`).
     pub async fn subscriptions_page(
         &self,
         customer: Option<&str>,
@@ -154,7 +209,35 @@ impl<H: HttpGet> StripeClient<H> {
         if let Some(c) = customer {
             q.push(("customer", c));
         }
-        self.page("/v1/subscriptions", &q, starting_after).await
+        let mut page: Page<Subscription> =
+            self.page("/v1/subscriptions", &q, starting_after).await?;
+        for sub in &mut page.data {
+            self.complete_items(sub).await?;
+        }
+        Ok(page)
+    }
+
+    /// A subscription embeds only the first page of its items; when that page says `has_more`,
+    /// the rest is listed from `/v1/subscription_items` after the last embedded item and
+    /// appended, so `items.data` is whole and `items.has_more` is false.
+    async fn complete_items(&self, sub: &mut Subscription) -> Result<(), StripeError> {
+        let Some(last) = next_cursor(&sub.items)? else {
+            return Ok(());
+        };
+        let id = sub.id.as_str();
+        let rest = self
+            .walk(Some(last), |after| async move {
+                self.page(
+                    "/v1/subscription_items",
+                    &[("subscription", id)],
+                    after.as_deref(),
+                )
+                .await
+            })
+            .await?;
+        sub.items.data.extend(rest);
+        sub.items.has_more = false;
+        Ok(())
     }
 
     pub async fn products_page(
@@ -204,18 +287,33 @@ impl<H: HttpGet> StripeClient<H> {
         .await
     }
 
-    /// Follows `next` until the list ends.
-    pub async fn all<T, F, Fut>(&self, mut page: F) -> Result<Vec<T>, StripeError>
+    /// Follows `next` from the first page until the list ends; fails with
+    /// `StripeError::Pagination` when a cursor repeats or the page cap is reached.
+    pub async fn all<T, F, Fut>(&self, page: F) -> Result<Vec<T>, StripeError>
     where
         F: FnMut(Option<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Page<T>, StripeError>>,
     {
+        self.walk(None, page).await
+    }
+
+    /// `all`, starting after `start` when given (which then counts as used).
+    async fn walk<T, F, Fut>(
+        &self,
+        start: Option<String>,
+        mut page: F,
+    ) -> Result<Vec<T>, StripeError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Page<T>, StripeError>>,
+    {
+        let mut cursors = Cursors::new(self.page_cap, start.as_deref());
         let mut out = Vec::new();
-        let mut after = None;
+        let mut after = start;
         loop {
             let p = page(after.take()).await?;
             out.extend(p.data);
-            match p.next {
+            match cursors.advance(p.next)? {
                 Some(n) => after = Some(n),
                 None => return Ok(out),
             }
@@ -236,63 +334,72 @@ impl<H: HttpGet> StripeClient<H> {
             q.push_str(&format!("&starting_after={}", encode(a)));
         }
         let list: List<T> = self.get_json(&q).await?;
-        let next = if list.has_more {
-            list.data.last().map(|x| x.id().to_owned())
-        } else {
-            None
-        };
+        let next = next_cursor(&list)?;
         Ok(Page {
             data: list.data,
             next,
         })
     }
 
+    /// One GET through the retry loop: transient failures are retried with backoff until the
+    /// attempts run out; anything else ends it at once.
     async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, StripeError> {
         let url = format!("{}{}", self.base, path_and_query);
         let mut last = StripeError::Unreachable;
         for attempt in 0..self.policy.attempts.max(1) {
             if attempt > 0 {
-                let mut j = [0u8; 1];
-                let _ = getrandom::getrandom(&mut j);
-                let retry_after = match last {
-                    StripeError::RateLimited => self.last_retry_after.get(),
-                    _ => None,
-                };
-                self.http
-                    .sleep(self.policy.delay_ms(attempt - 1, retry_after, j[0]))
-                    .await;
+                self.back_off(attempt - 1, last).await;
             }
-            self.requests.set(self.requests.get() + 1);
-            let res = match self
-                .http
-                .get(&url, self.key.expose(), self.policy.timeout_ms)
-                .await
-            {
-                Ok(r) => r,
-                Err(TransportError::Timeout) => {
-                    last = StripeError::Timeout;
-                    continue;
+            match self.send(&url).await {
+                Ok(body) => {
+                    return serde_json::from_slice(&body).map_err(|_| StripeError::Malformed)
                 }
-                Err(TransportError::Unreachable) => {
-                    last = StripeError::Unreachable;
-                    continue;
-                }
-            };
-            match res.status {
-                200..=299 => {
-                    return serde_json::from_slice(&res.body).map_err(|_| StripeError::Malformed)
-                }
-                429 => {
-                    self.last_retry_after.set(res.retry_after_secs);
-                    last = StripeError::RateLimited;
-                }
-                500..=599 => last = StripeError::Server(res.status),
-                401 => return Err(StripeError::Unauthorized),
-                403 => return Err(StripeError::Forbidden),
-                s => return Err(StripeError::Client(s)),
+                Err(e) if e.is_transient() => last = e,
+                Err(e) => return Err(e),
             }
         }
         Err(last)
+    }
+
+    /// Sleeps before retry number `n`, honouring the last `Retry-After` after a 429.
+    async fn back_off(&self, n: u32, last: StripeError) {
+        let mut j = [0u8; 1];
+        let _ = getrandom::getrandom(&mut j);
+        let retry_after = match last {
+            StripeError::RateLimited => self.last_retry_after.get(),
+            _ => None,
+        };
+        self.http
+            .sleep(self.policy.delay_ms(n, retry_after, j[0]))
+            .await;
+    }
+
+    /// One request, counted: the body of a 2xx, or the error its outcome stands for.
+    async fn send(&self, url: &str) -> Result<Vec<u8>, StripeError> {
+        self.requests.set(self.requests.get().saturating_add(1));
+        let res = self
+            .http
+            .get(url, self.key.expose(), self.policy.timeout_ms)
+            .await
+            .map_err(|e| match e {
+                TransportError::Timeout => StripeError::Timeout,
+                TransportError::Unreachable => StripeError::Unreachable,
+                TransportError::TooLarge => StripeError::TooLarge,
+            })?;
+        if res.body.len() > MAX_BODY_BYTES {
+            return Err(StripeError::TooLarge);
+        }
+        match res.status {
+            200..=299 => Ok(res.body),
+            429 => {
+                self.last_retry_after.set(res.retry_after_secs);
+                Err(StripeError::RateLimited)
+            }
+            500..=599 => Err(StripeError::Server(res.status)),
+            401 => Err(StripeError::Unauthorized),
+            403 => Err(StripeError::Forbidden),
+            s => Err(StripeError::Client(s)),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The Stripe objects ParityRail reads, with only the fields it uses. Subscription items carry
 //! either `price` (current API) or the legacy `plan` (older API versions, and `localstripe`);
-//! both are accepted and read the same way.
+//! both are accepted and read the same way. A subscription's `items` is a list whose further
+//! pages the client fetches (`StripeClient::subscriptions_page`).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,7 @@ pub trait HasId {
     fn id(&self) -> &str;
 }
 
+/// A Stripe list object (one page of `data`; `has_more` when another follows).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct List<T> {
     pub data: Vec<T>,
@@ -84,6 +86,8 @@ pub struct Subscription {
     pub id: String,
     pub customer: IdOrObject,
     pub status: String,
+    /// Stripe embeds the first page only; `StripeClient` fetches the rest, so a subscription it
+    /// returns has every item here and `has_more` false.
     pub items: List<SubscriptionItem>,
     #[serde(default)]
     pub trial_end: Option<i64>,
@@ -109,7 +113,13 @@ pub struct ActiveEntitlement {
 macro_rules! has_id {
     ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> &str { &self.id } })* };
 }
-has_id!(Customer, Subscription, Product, ActiveEntitlement);
+has_id!(
+    Customer,
+    Subscription,
+    SubscriptionItem,
+    Product,
+    ActiveEntitlement
+);
 
 #[cfg(test)]
 mod tests {

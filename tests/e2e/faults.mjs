@@ -4,7 +4,8 @@
 import { createServer } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 
-/** A Stripe-shaped HTTP server. `mode`: ok | storm429 | error500 | garbage | hang. */
+/** A Stripe-shaped HTTP server. `mode`: ok | storm429 | error500 | garbage | hang | slowbody
+ * (headers, then a body that never ends) | huge (a 9 MiB body, streamed without a length). */
 export async function fakeStripe(mode) {
   const hits = [];
   const server = createServer((req, res) => {
@@ -22,6 +23,20 @@ export async function fakeStripe(mode) {
         return send(200, "<html>definitely not json");
       case "hang":
         return; // never answers
+      case "slowbody":
+        res.writeHead(200, { "content-type": "application/json" });
+        return res.write('{"id": "acct_'); // …and nothing more
+      case "huge": {
+        res.writeHead(200, { "content-type": "application/json" });
+        const chunk = Buffer.alloc(1024 * 1024, 0x20);
+        let sent = 0;
+        const more = () => {
+          while (sent < 9 && res.write(chunk)) sent += 1;
+          if (sent >= 9) return res.end("{}");
+          res.once("drain", () => { sent += 1; more(); });
+        };
+        return more();
+      }
       default:
         if (req.url.startsWith("/v1/account")) return send(200, JSON.stringify({ id: "acct_fake123", object: "account" }));
         return send(200, JSON.stringify({ object: "list", data: [], has_more: false }));

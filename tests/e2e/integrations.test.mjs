@@ -1,7 +1,7 @@
 // Integrations (issue 3): the vault, the Stripe key rules, the read-only connectors driven from
 // the worker against a real localstripe and a real PostgreSQL, and their failures.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
 import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 import { closedPort, fakeStripe, silentTcp } from "./faults.mjs";
@@ -100,6 +100,8 @@ describe("the Stripe connector from the worker", () => {
     ["error500", 502, "stripe_error"],
     ["garbage", 502, "stripe_bad_response"],
     ["hang", 504, "stripe_timeout"],
+    ["slowbody", 504, "stripe_timeout"],
+    ["huge", 502, "stripe_bad_response"],
   ])("a Stripe that answers %s gives %i %s, stores nothing and leaks nothing", async (mode, status, code) => {
     const fake = await fakeStripe(mode);
     const fw = await startWorker({ STRIPE_API_BASE: fake.base, ...FAST });
@@ -113,7 +115,8 @@ describe("the Stripe connector from the worker", () => {
       expect(errorOf(r)).toMatchObject({ status, code });
       expect(r.text).not.toContain(key);
       if (mode === "storm429") expect(Number(r.headers.get("retry-after"))).toBeGreaterThan(0);
-      if (mode !== "garbage") expect(fake.hits.length).toBe(3); // retried, then gave up
+      // Retried, then gave up; bad bodies (garbage, over the size cap) are not retried.
+      expect(fake.hits.length).toBe(mode === "garbage" || mode === "huge" ? 1 : 3);
       expect((await fw.get(`/v1/projects/${p.id}/integrations`, { key: tk })).json.stripe).toBeNull();
       expect((await fw.get(`/v1/projects/${p.id}/audit`, { key: tk })).json.data.length).toBe(before);
       expect(fw.logs.join("")).not.toContain(key);
@@ -277,6 +280,43 @@ describe("secrets stay secret", () => {
 });
 
 describe("key rotation of the vault", () => {
+  it("a legacy v1 blob still opens, and the cron upgrades it to v2 under the same key", async () => {
+    const raw = randomBytes(32);
+    const k1 = "k1:" + raw.toString("base64");
+    let rw = await startWorker({ CREDENTIALS_ENCRYPTION_KEY: k1, ...FAST });
+    try {
+      const ro = await newOrg(rw);
+      const p = await newProject(rw, ro.key);
+      const url = env("PR_PG_READER_URL");
+      expect((await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: url }, { key: ro.key })).status).toBe(200);
+      const db = await rw.d1();
+      const row = await db.prepare("SELECT id, kind, format FROM credentials WHERE project_id = ?").bind(p.id).first();
+      expect(row.format).toBe(2);
+      // Seal the same URL in the legacy v1 format, independently: 0x01 ‖ len ‖ kid ‖ nonce ‖ ct ‖ tag,
+      // AAD = org|project|kind|id only (the header is not authenticated in v1).
+      const nonce = randomBytes(12);
+      const c = createCipheriv("aes-256-gcm", raw, nonce);
+      c.setAAD(Buffer.from(`${ro.org.id}|${p.id}|${row.kind}|${row.id}`));
+      const ct = Buffer.concat([c.update(url, "utf8"), c.final()]);
+      const v1 = Buffer.concat([Buffer.from([1, 2]), Buffer.from("k1"), nonce, ct, c.getAuthTag()]).toString("base64");
+      await db.prepare("UPDATE credentials SET sealed = ?, format = 1 WHERE id = ?").bind(v1, row.id).run();
+      expect((await rw.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: ro.key })).json).toMatchObject({ ok: true });
+      await rw.scheduled();
+      const after = await db.prepare("SELECT key_id, format, sealed FROM credentials WHERE id = ?").bind(row.id).first();
+      expect(after).toMatchObject({ key_id: "k1", format: 2 });
+      expect(Buffer.from(after.sealed, "base64")[0]).toBe(2);
+      const entries = (await rw.get(`/v1/projects/${p.id}/audit`, { key: ro.key })).json.data;
+      expect(entries.find((e) => e.action === "credential.rewrapped")).toMatchObject({
+        actor: "system:cron",
+        before: { key_id: "k1", format: 1 },
+        after: { key_id: "k1", format: 2 },
+      });
+      expect((await rw.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: ro.key })).json).toMatchObject({ ok: true });
+    } finally {
+      await rw.dispose();
+    }
+  });
+
   it("a credential that cannot be re-wrapped does not block the ones after it", async () => {
     const k1 = "k1:" + randomBytes(32).toString("base64");
     const k2 = "k2:" + randomBytes(32).toString("base64");

@@ -22,7 +22,9 @@ pub fn stripe_error(e: StripeError) -> ApiError {
         StripeError::Timeout => (504, "stripe_timeout"),
         StripeError::RateLimited => (503, "stripe_rate_limited"),
         StripeError::Server(_) | StripeError::Client(_) => (502, "stripe_error"),
-        StripeError::Malformed => (502, "stripe_bad_response"),
+        StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {
+            (502, "stripe_bad_response")
+        }
     };
     let mut err = ApiError::new(status, code, e.to_string());
     if status == 400 {

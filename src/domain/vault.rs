@@ -1,9 +1,27 @@
 //! The credentials vault (SPEC §3). Secrets are sealed with AES-256-GCM before they touch D1.
 //!
-//! Sealed format v1 (stored base64): `[0x01][kid length L][kid: L bytes][nonce: 12][ciphertext‖tag]`.
-//! The AAD is `org_id|project_id|kind|credential_id`, so a blob copied to another row, kind or
-//! tenant fails to open. The keyring comes from `CREDENTIALS_ENCRYPTION_KEY`: comma-separated
-//! `kid:base64(32 bytes)` entries (a bare base64 key has kid `k0`); the first seals, all open.
+//! Sealed format v2 (stored as standard base64, with padding):
+//!
+//! ```text
+//! blob    = header ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)
+//! header  = 0x02 ‖ L (1 byte, 1..=32) ‖ kid (L bytes, ASCII A-Z a-z 0-9 _ -)
+//! binding = UTF-8 of org_id "|" project_id "|" kind "|" credential_id   (no component has '|')
+//! AAD     = header ‖ binding      (the exact L + 2 header bytes as stored, then the binding)
+//! ```
+//!
+//! The binding makes a blob copied to another row, kind, project or tenant fail to open; the
+//! header in the AAD makes a blob whose version byte or key id was altered fail to open (without
+//! it, a blob relabelled to another key id holding the same key material would still open). The
+//! header is self-delimiting (its length byte), so header ‖ binding is unambiguous.
+//!
+//! Legacy format v1 is the same layout with version byte `0x01` and AAD = binding alone (no
+//! header). `open` still accepts v1 for rows sealed before v2; `seal` and `rewrap` write only
+//! v2, and `rewrap` upgrades a v1 blob even when its key id is already the current one. Any other
+//! version byte fails with [`VaultError::UnknownVersion`]. Known-answer vectors for both versions
+//! come from `tests/vectors/vault_sealed.py` (Python `cryptography`, independent of this code).
+//!
+//! The keyring comes from `CREDENTIALS_ENCRYPTION_KEY`: comma-separated `kid:base64(32 bytes)`
+//! entries (a bare base64 key has kid `k0`); the first seals, all open.
 
 use super::ports::Rng;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -13,7 +31,13 @@ use base64::Engine;
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
 
-const VERSION: u8 = 1;
+/// The format `seal` and `rewrap` write.
+const VERSION: u8 = 2;
+/// The sealed format version `seal` and `rewrap` write (stored beside each blob, so the re-wrap
+/// job can find blobs in an older format).
+pub const SEALED_FORMAT: u8 = VERSION;
+/// The legacy format: no header in the AAD. Opened, never written.
+const VERSION_V1: u8 = 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -23,6 +47,10 @@ pub enum VaultError {
     BadKeyring(&'static str),
     #[error("the sealed value is malformed")]
     Malformed,
+    #[error(
+        "the sealed value has format version {0}, which this build does not know (1 and 2 open)"
+    )]
+    UnknownVersion(u8),
     #[error("the sealed value was made with key id that is not in the keyring")]
     UnknownKey,
     #[error("the sealed value does not open (wrong key, wrong binding, or altered)")]
@@ -146,7 +174,8 @@ impl Keyring {
         let mk = &self.keys[0];
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill(&mut nonce).map_err(|_| VaultError::Random)?;
-        let aad = binding.aad()?;
+        let header = header_bytes(VERSION, &mk.kid);
+        let aad = aad(VERSION, &header, binding)?;
         let cipher = Aes256Gcm::new_from_slice(mk.key.as_slice()).map_err(|_| VaultError::Open)?;
         let ct = cipher
             .encrypt(
@@ -157,10 +186,8 @@ impl Keyring {
                 },
             )
             .map_err(|_| VaultError::Open)?;
-        let mut out = Vec::with_capacity(2 + mk.kid.len() + NONCE_LEN + ct.len());
-        out.push(VERSION);
-        out.push(mk.kid.len() as u8);
-        out.extend_from_slice(mk.kid.as_bytes());
+        let mut out = Vec::with_capacity(header.len() + NONCE_LEN + ct.len());
+        out.extend_from_slice(&header);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         Ok(B64.encode(out))
@@ -173,7 +200,7 @@ impl Keyring {
             .iter()
             .find(|k| k.kid == parsed.kid)
             .ok_or(VaultError::UnknownKey)?;
-        let aad = binding.aad()?;
+        let aad = aad(parsed.version, &parsed.header, binding)?;
         let cipher = Aes256Gcm::new_from_slice(mk.key.as_slice()).map_err(|_| VaultError::Open)?;
         let mut pt = cipher
             .decrypt(
@@ -198,14 +225,18 @@ impl Keyring {
         Parsed::from(sealed).map(|p| p.kid)
     }
 
-    /// Re-seals under the current key; `None` when it already is.
+    /// Re-seals under the current key id in the current format (v2). `None` only when the blob
+    /// already is under the current key id AND in the current format version; a legacy v1 blob
+    /// is re-sealed as v2 even when its key id is already the current one (the format upgrade),
+    /// so a caller that picks rows by key id alone misses those.
     pub fn rewrap(
         &self,
         binding: &Binding,
         sealed: &str,
         rng: &mut impl Rng,
     ) -> Result<Option<String>, VaultError> {
-        if Self::kid_of(sealed)? == self.current_kid() {
+        let parsed = Parsed::from(sealed)?;
+        if parsed.version == VERSION && parsed.kid == self.current_kid() {
             return Ok(None);
         }
         let secret = self.open(binding, sealed)?;
@@ -213,7 +244,29 @@ impl Keyring {
     }
 }
 
+/// `version ‖ kid length ‖ kid`: the bytes every sealed value starts with.
+fn header_bytes(version: u8, kid: &str) -> Vec<u8> {
+    let mut h = Vec::with_capacity(2 + kid.len());
+    h.push(version);
+    h.push(kid.len() as u8);
+    h.extend_from_slice(kid.as_bytes());
+    h
+}
+
+/// v2: the exact header bytes, then the binding. v1 (legacy): the binding alone.
+fn aad(version: u8, header: &[u8], binding: &Binding) -> Result<Vec<u8>, VaultError> {
+    let binding = binding.aad()?;
+    Ok(match version {
+        VERSION => [header, &binding].concat(),
+        VERSION_V1 => binding,
+        other => return Err(VaultError::UnknownVersion(other)),
+    })
+}
+
 struct Parsed {
+    version: u8,
+    /// The header exactly as stored (`version ‖ L ‖ kid`).
+    header: Vec<u8>,
     kid: String,
     nonce: [u8; NONCE_LEN],
     ct: Vec<u8>,
@@ -226,8 +279,8 @@ impl Parsed {
             .map_err(|_| VaultError::Malformed)?;
         let raw = Zeroizing::new(raw);
         let (&version, rest) = raw.split_first().ok_or(VaultError::Malformed)?;
-        if version != VERSION {
-            return Err(VaultError::Malformed);
+        if version != VERSION && version != VERSION_V1 {
+            return Err(VaultError::UnknownVersion(version));
         }
         let (&kid_len, rest) = rest.split_first().ok_or(VaultError::Malformed)?;
         let kid_len = kid_len as usize;
@@ -243,6 +296,8 @@ impl Parsed {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&rest[kid_len..kid_len + NONCE_LEN]);
         Ok(Parsed {
+            version,
+            header: raw[..2 + kid_len].to_vec(),
             kid,
             nonce,
             ct: rest[kid_len + NONCE_LEN..].to_vec(),
@@ -288,21 +343,207 @@ mod tests {
         );
     }
 
+    // The blobs below were computed with Python's `cryptography` AESGCM (OpenSSL), independent
+    // of this code, by `tests/vectors/vault_sealed.py`; run it to reproduce them.
+    const KAT_V1: &str = "AQJrMQABAgMEBQYHCAkKCzVpiW+glrZE6Dn25sGFHXnhLMqTPIWoaIfXSyKm1Q4=";
+    const KAT_V2: &str = "AgJrMQABAgMEBQYHCAkKCzVpiW+glrZE6Dn25sGFHYK8l9Mj60NbxMKqa5RdOs8=";
+    const KAT_V2_LONG_KID: &str =
+        "AiBraWRfb2ZfMzJfY2hhcnMtQUJDREVGR0hJSktMTU5PUGRlZmdoaWprbG1ub+XF/J/bKWmT1Ss8ifMkffA=";
+
+    /// The legacy v1 sealer, for tests only: AAD = the binding alone, header not authenticated.
+    fn seal_v1(
+        key: &[u8],
+        kid: &str,
+        binding: &Binding,
+        pt: &str,
+        nonce: [u8; NONCE_LEN],
+    ) -> String {
+        let ct = Aes256Gcm::new_from_slice(key)
+            .unwrap()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: pt.as_bytes(),
+                    aad: &binding.aad().unwrap(),
+                },
+            )
+            .unwrap();
+        let mut out = vec![VERSION_V1, kid.len() as u8];
+        out.extend_from_slice(kid.as_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        B64.encode(out)
+    }
+
+    /// The same blob with its key id replaced (version, nonce, ciphertext and tag untouched).
+    fn relabel(sealed: &str, kid: &str) -> String {
+        let raw = B64.decode(sealed).unwrap();
+        let old_len = raw[1] as usize;
+        let mut out = vec![raw[0], kid.len() as u8];
+        out.extend_from_slice(kid.as_bytes());
+        out.extend_from_slice(&raw[2 + old_len..]);
+        B64.encode(out)
+    }
+
+    fn version_of(sealed: &str) -> u8 {
+        B64.decode(sealed).unwrap()[0]
+    }
+
     #[test]
-    fn the_sealed_format_matches_an_independent_implementation() {
-        // Expected value computed with Python's `cryptography` AESGCM: key bytes 0..31, nonce
-        // bytes 0..11, kid "k1", the AAD below, plaintext "rk_test_example".
+    fn the_v2_sealed_format_matches_an_independent_implementation() {
+        // Key bytes 0..31, nonce bytes 0..11, kid "k1", binding(), plaintext "rk_test_example".
         let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
         let sealed = ring
             .seal(&binding(), "rk_test_example", &mut FakeRng(0))
             .unwrap();
+        assert_eq!(sealed, KAT_V2);
         assert_eq!(
-            sealed,
-            "AQJrMQABAgMEBQYHCAkKCzVpiW+glrZE6Dn25sGFHXnhLMqTPIWoaIfXSyKm1Q4="
-        );
-        assert_eq!(
-            ring.open(&binding(), &sealed).unwrap().expose(),
+            ring.open(&binding(), KAT_V2).unwrap().expose(),
             "rk_test_example"
+        );
+        // Key 32 × 0x07, a 32-byte kid, nonce bytes 100..111, another binding, empty plaintext.
+        let kid = "kid_of_32_chars-ABCDEFGHIJKLMNOP";
+        let ring = Keyring::parse(&format!("{kid}:{}", B64.encode([7u8; 32]))).unwrap();
+        let other = Binding {
+            org_id: "org_X",
+            project_id: "prj_Y",
+            kind: "database_url",
+            credential_id: "cred_Z",
+        };
+        assert_eq!(
+            ring.seal(&other, "", &mut FakeRng(100)).unwrap(),
+            KAT_V2_LONG_KID
+        );
+        assert_eq!(ring.open(&other, KAT_V2_LONG_KID).unwrap().expose(), "");
+    }
+
+    #[test]
+    fn a_v1_blob_sealed_before_the_header_was_authenticated_still_opens() {
+        let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
+        assert_eq!(
+            ring.open(&binding(), KAT_V1).unwrap().expose(),
+            "rk_test_example"
+        );
+        assert_eq!(Keyring::kid_of(KAT_V1).unwrap(), "k1");
+        // The test-only v1 sealer agrees with the independent implementation.
+        let key: Vec<u8> = (0..32).collect();
+        let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| i as u8);
+        assert_eq!(
+            seal_v1(&key, "k1", &binding(), "rk_test_example", nonce),
+            KAT_V1
+        );
+        // A v1 blob still fails to open under another binding.
+        let other = Binding {
+            credential_id: "cred_D",
+            ..binding()
+        };
+        assert_eq!(ring.open(&other, KAT_V1).err(), Some(VaultError::Open));
+    }
+
+    #[test]
+    fn a_v2_blob_relabelled_to_another_kid_with_the_same_key_fails_to_open() {
+        let ring =
+            Keyring::parse(&format!("k1:{KEY_0_31}, k2:{KEY_0_31}, k10:{KEY_0_31}")).unwrap();
+        let sealed = ring.seal(&binding(), "s3cret", &mut OsRng).unwrap();
+        assert_eq!(ring.open(&binding(), &sealed).unwrap().expose(), "s3cret");
+        for kid in ["k2", "k10"] {
+            let relabelled = relabel(&sealed, kid);
+            assert_eq!(Keyring::kid_of(&relabelled).unwrap(), kid);
+            assert_eq!(
+                ring.open(&binding(), &relabelled).err(),
+                Some(VaultError::Open),
+                "{kid}"
+            );
+        }
+        // The same relabelling of a legacy v1 blob opens: the hole v2 closes.
+        let key: Vec<u8> = (0..32).collect();
+        let v1 = seal_v1(&key, "k1", &binding(), "s3cret", [9; NONCE_LEN]);
+        assert_eq!(
+            ring.open(&binding(), &relabel(&v1, "k2")).unwrap().expose(),
+            "s3cret"
+        );
+    }
+
+    #[test]
+    fn flipping_the_version_byte_from_2_to_1_fails_to_open() {
+        let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
+        let mut raw = B64.decode(KAT_V2).unwrap();
+        assert_eq!(raw[0], 2);
+        raw[0] = 1;
+        assert_eq!(
+            ring.open(&binding(), &B64.encode(&raw)).err(),
+            Some(VaultError::Open)
+        );
+        // And the other way: a v1 blob claimed to be v2.
+        let mut raw = B64.decode(KAT_V1).unwrap();
+        raw[0] = 2;
+        assert_eq!(
+            ring.open(&binding(), &B64.encode(&raw)).err(),
+            Some(VaultError::Open)
+        );
+    }
+
+    #[test]
+    fn unknown_versions_fail_to_open_with_a_clear_error() {
+        let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
+        for version in [0u8, 3, 0x7f, 0xff] {
+            let mut raw = B64.decode(KAT_V2).unwrap();
+            raw[0] = version;
+            let sealed = B64.encode(&raw);
+            let expected = Some(VaultError::UnknownVersion(version));
+            assert_eq!(ring.open(&binding(), &sealed).err(), expected);
+            assert_eq!(Keyring::kid_of(&sealed).err(), expected);
+            assert_eq!(ring.rewrap(&binding(), &sealed, &mut OsRng).err(), expected);
+        }
+        assert_eq!(
+            VaultError::UnknownVersion(3).to_string(),
+            "the sealed value has format version 3, which this build does not know (1 and 2 open)"
+        );
+    }
+
+    #[test]
+    fn rewrap_upgrades_a_v1_blob_under_the_current_kid_to_v2() {
+        let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
+        assert_eq!(ring.current_kid(), "k1");
+        let upgraded = ring
+            .rewrap(&binding(), KAT_V1, &mut OsRng)
+            .unwrap()
+            .expect("a v1 blob under the current kid is re-sealed");
+        assert_eq!(version_of(&upgraded), 2);
+        assert_eq!(Keyring::kid_of(&upgraded).unwrap(), "k1");
+        assert_eq!(
+            ring.open(&binding(), &upgraded).unwrap().expose(),
+            "rk_test_example"
+        );
+        assert!(ring
+            .rewrap(&binding(), &upgraded, &mut OsRng)
+            .unwrap()
+            .is_none());
+        assert!(ring
+            .rewrap(&binding(), KAT_V2, &mut OsRng)
+            .unwrap()
+            .is_none());
+        // A v1 blob under an old kid moves to the current kid and to v2 at once.
+        let new_key = B64.encode([7u8; 32]);
+        let rotated = Keyring::parse(&format!("k2:{new_key}, k1:{KEY_0_31}")).unwrap();
+        let moved = rotated
+            .rewrap(&binding(), KAT_V1, &mut OsRng)
+            .unwrap()
+            .unwrap();
+        assert_eq!(version_of(&moved), 2);
+        assert_eq!(Keyring::kid_of(&moved).unwrap(), "k2");
+        assert_eq!(
+            rotated.open(&binding(), &moved).unwrap().expose(),
+            "rk_test_example"
+        );
+        // The binding still guards the upgrade: a v1 blob does not re-wrap under another row.
+        let other = Binding {
+            credential_id: "cred_D",
+            ..binding()
+        };
+        assert_eq!(
+            ring.rewrap(&other, KAT_V1, &mut OsRng).err(),
+            Some(VaultError::Open)
         );
     }
 
@@ -378,14 +619,54 @@ mod tests {
 
     proptest! {
         #[test]
-        fn any_bit_flip_fails_to_open(pt in ".{0,64}", byte in 0usize..200, bit in 0u8..8) {
-            let ring = Keyring::parse(KEY_0_31).unwrap();
+        fn any_bit_flip_fails_to_open(
+            pt in ".{0,64}",
+            byte in prop_oneof![0usize..4, 0usize..400],
+            bit in 0u8..8,
+        ) {
+            // Every kid one bit away from "k1" holds the same key, so a flip in the key id that
+            // still names a key is a relabelling, caught only because the header is in the AAD.
+            let ring = Keyring::parse(&format!(
+                "k1:{KEY_0_31},k0:{KEY_0_31},k3:{KEY_0_31},k5:{KEY_0_31},k9:{KEY_0_31},kq:{KEY_0_31},j1:{KEY_0_31},i1:{KEY_0_31},o1:{KEY_0_31},K1:{KEY_0_31}"
+            ))
+            .unwrap();
             let sealed = ring.seal(&binding(), &pt, &mut OsRng).unwrap();
+            let mut raw = B64.decode(&sealed).unwrap();
+            prop_assert_eq!(raw[0], 2);
+            let raw_len = raw.len();
+            let i = byte % raw_len;
+            raw[i] ^= 1 << bit;
+            prop_assert!(ring.open(&binding(), &B64.encode(raw)).is_err());
+        }
+
+        #[test]
+        fn any_bit_flip_of_a_v1_blob_fails_to_open(
+            pt in ".{0,64}",
+            byte in prop_oneof![0usize..4, 0usize..400],
+            bit in 0u8..8,
+            nonce in prop::array::uniform12(any::<u8>()),
+        ) {
+            let ring = Keyring::parse(&format!("k1:{KEY_0_31}")).unwrap();
+            let key: Vec<u8> = (0..32).collect();
+            let sealed = seal_v1(&key, "k1", &binding(), &pt, nonce);
+            let opened = ring.open(&binding(), &sealed).unwrap();
+            prop_assert_eq!(opened.expose(), pt.as_str());
             let mut raw = B64.decode(&sealed).unwrap();
             let raw_len = raw.len();
             let i = byte % raw_len;
             raw[i] ^= 1 << bit;
             prop_assert!(ring.open(&binding(), &B64.encode(raw)).is_err());
+        }
+
+        #[test]
+        fn a_v2_blob_relabelled_to_any_other_kid_fails_to_open(
+            pt in ".{0,64}",
+            kid in "[A-Za-z0-9_-]{1,32}",
+        ) {
+            prop_assume!(kid != "k1");
+            let ring = Keyring::parse(&format!("k1:{KEY_0_31},{kid}:{KEY_0_31}")).unwrap();
+            let sealed = ring.seal(&binding(), &pt, &mut OsRng).unwrap();
+            prop_assert_eq!(ring.open(&binding(), &relabel(&sealed, &kid)).err(), Some(VaultError::Open));
         }
 
         #[test]

@@ -9,7 +9,7 @@ use super::repo;
 use super::vault;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::time::Timestamp;
-use crate::domain::vault::Keyring;
+use crate::domain::vault::{Keyring, SEALED_FORMAT};
 use serde_json::json;
 use worker::{console_error, Env};
 
@@ -17,8 +17,8 @@ const ORGS_PER_PAGE: u32 = 100;
 /// At most this many credentials per org per run (the cron runs every 5 minutes).
 const REWRAPS_PER_ORG_PER_RUN: u32 = 1000;
 
-/// Re-seals credentials that an older master key sealed under the current one (SPEC §3), one
-/// audited batch per credential. Each org's credentials are walked in id order with a cursor
+/// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
+/// the current key in the current format (SPEC §3), one audited batch per credential. Each org's credentials are walked in id order with a cursor
 /// (`REWRAP_PAGE_SIZE` a page): a credential that fails is logged and passed over, so it never
 /// blocks the ones after it; it is tried again on the next run.
 pub async fn rewrap_credentials(env: &Env, now: Timestamp) -> ApiResult<u32> {
@@ -40,7 +40,8 @@ pub async fn rewrap_credentials(env: &Env, now: Timestamp) -> ApiResult<u32> {
             let mut cursor = String::new();
             let mut seen = 0;
             while seen < REWRAPS_PER_ORG_PER_RUN {
-                let page = repo::credentials::not_under(t, &current, &cursor, page_size).await?;
+                let page = repo::credentials::stale(t, &current, SEALED_FORMAT, &cursor, page_size)
+                    .await?;
                 let Some(last) = page.last() else { break };
                 cursor.clone_from(&last.id);
                 seen += page.len() as u32;
@@ -80,10 +81,10 @@ async fn rewrap_one(
             Actor::System("cron"),
             "credential.rewrapped",
             format!("credential:{}", row.id),
-            json!({"kind": row.kind, "key_id": row.key_id}),
-            json!({"kind": row.kind, "key_id": current}),
+            json!({"kind": row.kind, "key_id": row.key_id, "format": row.format}),
+            json!({"kind": row.kind, "key_id": current, "format": SEALED_FORMAT}),
         );
-        let change = repo::credentials::rewrap(t, &row.id, &new, current)?;
+        let change = repo::credentials::rewrap(t, &row.id, &new, current, SEALED_FORMAT)?;
         commit(
             t,
             Chain::Project(&row.project_id),

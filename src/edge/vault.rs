@@ -7,7 +7,7 @@ use super::http::{env_var, Ctx};
 use super::repo::credentials::CredentialRow;
 use crate::domain::ids::CredentialId;
 use crate::domain::ports::OsRng;
-use crate::domain::vault::{Binding, Keyring, Secret};
+use crate::domain::vault::{Binding, Keyring, Secret, SEALED_FORMAT};
 use serde_json::Value;
 
 pub fn keyring(ctx: &Ctx) -> ApiResult<Keyring> {
@@ -64,6 +64,7 @@ impl<'a> Sealer<'a> {
             key_id: self.ring.current_kid().to_owned(),
             public: public.to_string(),
             created_at: self.now.clone(),
+            format: i64::from(SEALED_FORMAT),
         };
         row.sealed = self
             .ring

@@ -16,9 +16,11 @@ pub struct CredentialRow {
     pub key_id: String,
     pub public: String,
     pub created_at: String,
+    /// The vault's sealed format version of `sealed`.
+    pub format: i64,
 }
 
-const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at";
+const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at, format";
 
 pub async fn for_project(t: &Tenant, project_id: &str) -> ApiResult<Vec<CredentialRow>> {
     t.all(
@@ -58,8 +60,8 @@ pub fn delete_kinds(t: &Tenant, project_id: &str, kinds: &[&str]) -> ApiResult<V
 
 pub fn insert(t: &Tenant, c: &CredentialRow) -> ApiResult<Scoped> {
     t.stmt(
-        "INSERT INTO credentials (org_id, id, project_id, kind, slot, sealed, key_id, public, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO credentials (org_id, id, project_id, kind, slot, sealed, key_id, public, created_at, format) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         vec![
             Arg::text(&c.id),
             Arg::text(&c.project_id),
@@ -69,35 +71,43 @@ pub fn insert(t: &Tenant, c: &CredentialRow) -> ApiResult<Scoped> {
             Arg::text(&c.key_id),
             Arg::text(&c.public),
             Arg::text(&c.created_at),
+            Arg::Int(c.format),
         ],
     )
 }
 
-/// Replaces the blob of one credential.
-pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str) -> ApiResult<Scoped> {
+/// Replaces the blob of one credential (now sealed under `key_id` in `format`).
+pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str, format: u8) -> ApiResult<Scoped> {
     t.stmt(
-        "UPDATE credentials SET sealed = ?3, key_id = ?4 WHERE org_id = ?1 AND id = ?2",
-        vec![Arg::text(id), Arg::text(sealed), Arg::text(key_id)],
+        "UPDATE credentials SET sealed = ?3, key_id = ?4, format = ?5 WHERE org_id = ?1 AND id = ?2",
+        vec![
+            Arg::text(id),
+            Arg::text(sealed),
+            Arg::text(key_id),
+            Arg::Int(i64::from(format)),
+        ],
     )
 }
 
-/// Credentials not sealed under `key_id`, in id order after `after_id` (a cursor, so a row that
-/// keeps failing is passed over instead of being picked first on every run).
-pub async fn not_under(
+/// Credentials not sealed under `key_id` in `format`, in id order after `after_id` (a cursor,
+/// so a row that keeps failing is passed over instead of being picked first on every run).
+pub async fn stale(
     t: &Tenant,
     key_id: &str,
+    format: u8,
     after_id: &str,
     limit: u32,
 ) -> ApiResult<Vec<CredentialRow>> {
     t.all(
         &format!(
-            "SELECT {COLS} FROM credentials WHERE org_id = ?1 AND key_id != ?2 AND id > ?3 \
-             ORDER BY id LIMIT ?4"
+            "SELECT {COLS} FROM credentials WHERE org_id = ?1 AND (key_id != ?2 OR format < ?5) \
+             AND id > ?3 ORDER BY id LIMIT ?4"
         ),
         vec![
             Arg::text(key_id),
             Arg::text(after_id),
             Arg::Int(i64::from(limit)),
+            Arg::Int(i64::from(format)),
         ],
     )
     .await

@@ -52,3 +52,6 @@ node -e '
   if (!r.ok) { console.error("verify failed", r); process.exit(1); }
   console.log(`worker: GET /audit/verify checked ${r.entries} entries in ${ms.toFixed(0)} ms = ${(r.entries / ms * 1000).toFixed(0)} entries/s`);
 ' "$OUT" "$START" "$END"
+
+say "cold start of the built worker in Miniflare, and wasm size"
+node scripts/bench-coldstart.mjs 2>/dev/null | grep -v '^{'

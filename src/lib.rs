@@ -2,6 +2,7 @@
 //! application grants. `domain` is pure Rust, tested natively; `edge` is the wasm32-only glue to
 //! the Workers runtime (HTTP, D1, Durable Objects, R2, cron). See ARCHITECTURE.md.
 
+pub mod api;
 pub mod domain;
 pub mod pg;
 pub mod stripe;

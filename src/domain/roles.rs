@@ -44,7 +44,8 @@ pub fn effective_role(org_role: Role, project_override: Option<Role>) -> Role {
 }
 
 /// What a route needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Need {
     /// Any key, any role.
     Read,

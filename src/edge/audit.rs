@@ -8,8 +8,9 @@
 //! `before` is always the state its change replaced.
 
 use super::auth::scope::{BatchError, Scoped, Tenant};
-use super::error::{ApiError, ApiResult};
 use super::repo;
+use crate::api::d1::D1Failure;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::{entry_time, AuditEntry, Draft};
 use crate::domain::time::Timestamp;
 use std::future::Future;
@@ -38,10 +39,13 @@ impl Chain<'_> {
     }
 }
 
+/// How an audited change failed.
 pub enum CommitError {
     /// Another append took this place in the chain first; run the operation again.
     Contended,
     Failed(ApiError),
+    /// A unique constraint other than the chain's (e.g. a duplicate e-mail): nothing applied.
+    Duplicate(String),
 }
 
 impl From<ApiError> for CommitError {
@@ -75,7 +79,12 @@ pub async fn commit(
     }
     match t.batch(changes).await {
         Ok(_) => Ok(entries),
-        Err(BatchError::D1(msg)) if msg.contains("audit_log.chain") => Err(CommitError::Contended),
+        Err(BatchError::D1(f)) if f.is_unique_on("audit_log.chain, audit_log.seq") => {
+            Err(CommitError::Contended)
+        }
+        Err(BatchError::D1(D1Failure::Unique { constraint })) => {
+            Err(CommitError::Duplicate(constraint))
+        }
         Err(e) => Err(CommitError::Failed(e.into())),
     }
 }
@@ -99,6 +108,16 @@ where
     Ok(())
 }
 
+/// What a unique violation (other than the chain's own) means to the caller.
+fn duplicate(constraint: &str) -> ApiError {
+    match constraint {
+        "members.org_id, members.email" => {
+            ApiError::conflict("member_exists", "a member with this e-mail already exists")
+        }
+        other => ApiError::internal(format!("unique constraint failed: {other}")),
+    }
+}
+
 /// Reads `chain`'s head, then runs `op` with it; again from the head read while another append
 /// got there first (at most 40 tries, with jittered back-off). `op` reads the state it changes
 /// itself, after it is called.
@@ -113,6 +132,7 @@ where
         match op(Head(head)).await {
             Ok(v) => return Ok(v),
             Err(CommitError::Failed(e)) => return Err(e),
+            Err(CommitError::Duplicate(constraint)) => return Err(duplicate(&constraint)),
             Err(CommitError::Contended) => {
                 let mut b = [0u8; 1];
                 let _ = getrandom::getrandom(&mut b);

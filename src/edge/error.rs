@@ -1,148 +1,47 @@
-//! The one error → HTTP mapping. Every error body is
-//! `{"error": {"code", "message", "request_id", "field"?}}`; codes are stable snake_case.
-//! Internal errors keep their detail for the log line only and answer an opaque 500.
+//! The edge side of errors: an `ApiError` becomes a response that carries the error itself (in
+//! the response's extensions, with an empty body), and the entry point renders it once it knows
+//! the request id and the surface (JSON for the REST API; JSON-RPC and HTML surfaces render the
+//! same error their way). Platform errors become opaque internal errors here.
 
-use crate::domain::access::AccessDenied;
-use crate::domain::input::InputError;
-use crate::domain::roles::Denied;
-use serde_json::json;
-use worker::{Headers, Response};
+use crate::api::error::ApiError;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
-    pub retry_after: Option<u32>,
-    /// Logged with the request id, never returned.
-    pub detail: Option<String>,
-}
-
-pub type ApiResult<T> = Result<T, ApiError>;
-
-impl ApiError {
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            field: None,
-            retry_after: None,
-            detail: None,
-        }
-    }
-
-    pub fn bad_field(field: &str, message: impl Into<String>) -> Self {
-        let mut e = ApiError::new(400, "invalid_field", message);
-        e.field = Some(field.to_owned());
-        e
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        ApiError::new(404, "not_found", format!("{what} not found"))
-    }
-
-    pub fn unauthorized(code: &'static str, message: &str) -> Self {
-        ApiError::new(401, code, message)
-    }
-
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(403, code, message)
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::new(409, code, message)
-    }
-
-    pub fn rate_limited(retry_after: u32) -> Self {
-        let mut e = ApiError::new(429, "rate_limited", "too many requests; retry later");
-        e.retry_after = Some(retry_after.max(1));
-        e
-    }
-
-    pub fn internal(detail: impl Into<String>) -> Self {
-        let mut e = ApiError::new(
-            500,
-            "internal_error",
-            "internal error; quote the request id",
-        );
-        e.detail = Some(detail.into());
-        e
-    }
-
-    pub fn into_response(self, request_id: &str) -> Response {
-        let mut body =
-            json!({"code": self.code, "message": self.message, "request_id": request_id});
-        if let Some(field) = &self.field {
-            body["field"] = json!(field);
-        }
-        let headers = Headers::new();
-        let _ = headers.set("content-type", "application/json");
-        if let Some(secs) = self.retry_after {
-            let _ = headers.set("retry-after", &secs.to_string());
-        }
-        let text = json!({ "error": body }).to_string();
-        match Response::ok(text) {
-            Ok(r) => r.with_status(self.status).with_headers(headers),
-            Err(_) => Response::empty()
-                .map(|r| r.with_status(500))
-                .unwrap_or_else(|_| unreachable_response()),
-        }
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut res = status.into_response();
+        res.extensions_mut().insert(self);
+        res
     }
 }
 
-fn unreachable_response() -> Response {
-    // Response::empty() cannot fail in practice; keep a total function anyway.
-    Response::builder().with_status(500).empty()
+/// Renders an error response left by a handler or extractor as the SPEC §12 JSON body (with
+/// `Retry-After` when set), and returns the error for the log line.
+pub fn render_json(res: &mut Response, request_id: &str) -> Option<ApiError> {
+    let err = res.extensions_mut().remove::<ApiError>()?;
+    let body = err.to_json(request_id).to_string();
+    *res.body_mut() = axum::body::Body::from(body);
+    let headers = res.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(secs) = err.retry_after {
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            headers.insert(axum::http::header::RETRY_AFTER, v);
+        }
+    }
+    Some(err)
+}
+
+/// Platform failures (D1, bindings, serialisation) are internal: logged, never shown.
+pub fn platform(e: worker::Error) -> ApiError {
+    ApiError::internal(e.to_string())
 }
 
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
-        ApiError::internal(e.to_string())
-    }
-}
-
-impl From<InputError> for ApiError {
-    fn from(e: InputError) -> Self {
-        match e {
-            InputError::TooLarge => ApiError::new(413, "payload_too_large", e.to_string()),
-            InputError::InvalidUtf8 => ApiError::new(400, "invalid_utf8", e.to_string()),
-            InputError::InvalidJson => ApiError::new(400, "invalid_json", e.to_string()),
-            InputError::InvalidField { field, message } => ApiError::bad_field(&field, message),
-        }
-    }
-}
-
-impl From<Denied> for ApiError {
-    fn from(d: Denied) -> Self {
-        let code = match d {
-            Denied::Capability => "read_only_key",
-            Denied::NeedsAdmin | Denied::NeedsOwner => "insufficient_role",
-        };
-        ApiError::forbidden(code, d.to_string())
-    }
-}
-
-impl From<AccessDenied> for ApiError {
-    fn from(d: AccessDenied) -> Self {
-        match d {
-            AccessDenied::LiveKeyRequired => {
-                ApiError::forbidden("wrong_environment", d.to_string())
-            }
-            AccessDenied::OwnerOverride => ApiError::conflict("owner_required", d.to_string()),
-            AccessDenied::TargetAboveCaller
-            | AccessDenied::NotAboveTarget
-            | AccessDenied::OrgAdminRequired
-            | AccessDenied::GrantAboveCaller => {
-                ApiError::forbidden("insufficient_role", d.to_string())
-            }
-        }
-    }
-}
-
-impl From<crate::domain::ports::RandomError> for ApiError {
-    fn from(e: crate::domain::ports::RandomError) -> Self {
-        ApiError::internal(e.to_string())
+        platform(e)
     }
 }

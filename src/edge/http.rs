@@ -1,108 +1,168 @@
-//! Request plumbing: the per-request context (request id, clock, client IP, bindings), bounded
-//! body reading, query parameters and JSON responses.
+//! Request plumbing for the fetch surface: `RequestMeta` (the request-bound facts: request id and
+//! client bucket, set by the entry point), the app state handlers receive, bounded body reading,
+//! query parameters, path parameters and JSON responses.
 
-use super::error::{ApiError, ApiResult};
+use super::services::Services;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::ids::RequestId;
-use crate::domain::input::{self, MAX_BODY_BYTES};
+use crate::domain::input::{self, InputError, MAX_BODY_BYTES};
 use crate::domain::ports::OsRng;
 use crate::domain::ratelimit::client_bucket;
-use crate::domain::time::Timestamp;
-use futures_util::StreamExt;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use worker::{Context, Env, Request, Response};
+use std::sync::Arc;
+use worker::Context;
 
-pub struct Ctx {
-    pub env: Env,
-    pub wctx: Context,
+/// The state every fetch handler gets: the services and the request's execution context.
+#[derive(Clone)]
+pub struct App {
+    pub svc: Arc<Services>,
+    pub wctx: Arc<Context>,
+}
+
+/// Facts bound to one request, not to the environment.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
     pub request_id: String,
-    pub now: Timestamp,
     /// The client's rate-limit bucket (`ip:<v4>`, `ip6:<prefix>::/64`, or `ip:unknown`).
     pub client_bucket: String,
 }
 
-impl Ctx {
-    pub fn new(env: Env, wctx: Context, req: &Request) -> Self {
+impl RequestMeta {
+    pub fn new(headers: &HeaderMap) -> Self {
         let request_id = RequestId::generate(&mut OsRng)
             .map(|r| r.to_string())
             .unwrap_or_else(|_| "req_unavailable".to_owned());
-        let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
-        let client_bucket = client_bucket(client_ip.as_deref());
-        Ctx {
-            env,
-            wctx,
+        let ip = headers
+            .get("cf-connecting-ip")
+            .and_then(|v| v.to_str().ok());
+        RequestMeta {
             request_id,
-            now: now(),
-            client_bucket,
+            client_bucket: client_bucket(ip),
         }
     }
+}
 
-    /// A plain-text variable (wrangler `[vars]` or a secret), if set and non-empty.
-    pub fn var(&self, name: &str) -> Option<String> {
-        env_var(&self.env, name)
-    }
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = ApiError;
 
-    pub fn var_u32(&self, name: &str, default: u32) -> u32 {
-        self.var(name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        meta(parts)
     }
 }
 
-pub fn env_var(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .map(|s| s.to_string())
-        .or_else(|_| env.var(name).map(|v| v.to_string()))
-        .ok()
-        .filter(|s| !s.is_empty())
+pub fn meta(parts: &Parts) -> ApiResult<RequestMeta> {
+    parts
+        .extensions
+        .get::<RequestMeta>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("request without RequestMeta"))
 }
 
-pub fn now() -> Timestamp {
-    Timestamp::from_millis(worker::Date::now().as_millis() as i64)
-}
+/// The raw request body, read up to `MAX_BODY_BYTES` (refused early on a larger
+/// `Content-Length`, and as soon as a streamed body grows past it). Parsed by the handler, after
+/// authentication and tenancy, with `json`.
+pub struct RawBody(pub Vec<u8>);
 
-/// Reads at most `MAX_BODY_BYTES`, refusing early on a larger `Content-Length` and stopping a
-/// streamed body as soon as it grows past the limit.
-pub async fn read_body(req: &mut Request) -> ApiResult<Vec<u8>> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(input::InputError::TooLarge.into());
+impl RawBody {
+    pub fn json<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        Ok(input::parse_json(&self.0)?)
     }
-    let mut out = Vec::new();
-    let Ok(mut stream) = req.stream() else {
-        return Ok(out);
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::internal(format!("reading body: {e}")))?;
-        if out.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(input::InputError::TooLarge.into());
+}
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(InputError::TooLarge.into());
         }
-        out.extend_from_slice(&chunk);
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| ApiError::from(InputError::TooLarge))?;
+        Ok(RawBody(bytes.to_vec()))
     }
-    Ok(out)
 }
 
-pub async fn json_body<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
-    let bytes = read_body(req).await?;
-    Ok(input::parse_json(&bytes)?)
+/// The path parameters of the matched route (`{pid}`, `{mid}`, `{kid}`).
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    /// The parameter `name`; routes declare their parameters, so a missing one is a bug.
+    pub fn get(&self, name: &str) -> ApiResult<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| ApiError::internal(format!("route has no {{{name}}}")))
+    }
 }
 
-pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    let url = req.url().ok()?;
-    let value = url
-        .query_pairs()
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // A path segment that does not decode as UTF-8 cannot name anything: not found.
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::no_route())?;
+        Ok(Params(
+            raw.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ))
+    }
+}
+
+pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
+    let q = uri.query()?;
+    url::form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned());
-    value
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The request's query string, as the handlers that page need it.
+pub struct Query(pub Uri);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Query(parts.uri.clone()))
+    }
+}
+
+impl Query {
+    pub fn get(&self, name: &str) -> Option<String> {
+        query_param(&self.0, name)
+    }
 }
 
 pub fn json<T: Serialize>(status: u16, value: &T) -> ApiResult<Response> {
-    Ok(Response::from_json(value)?.with_status(status))
+    let body = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    respond(status, "application/json", body)
+}
+
+pub fn text(body: String) -> ApiResult<Response> {
+    respond(200, "text/plain; charset=utf-8", body.into_bytes())
+}
+
+fn respond(status: u16, content_type: &str, body: Vec<u8>) -> ApiResult<Response> {
+    Response::builder()
+        .status(StatusCode::from_u16(status).map_err(|e| ApiError::internal(e.to_string()))?)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body))
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// `{"data": [...], "next_cursor": ...}` for lists.

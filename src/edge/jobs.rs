@@ -1,17 +1,19 @@
-//! Scheduled jobs (the cron handler delegates here). Each job walks every org through
-//! `auth::system_tenants`, so even system work reaches D1 only through tenant-scoped statements.
+//! Scheduled jobs (the cron handler delegates here), built on `Services` like every other
+//! surface. Each job walks every org through `auth::system_tenants`, which needs the
+//! `SystemGrant` only entry points hold, so even system work reaches D1 only through
+//! tenant-scoped statements. No HTTP status is decided here.
 
 use super::audit::{commit, retrying, Chain};
-use super::auth::{scope::Tenant, system_tenants};
-use super::error::ApiResult;
-use super::http::env_var;
+use super::auth::{scope::Tenant, system_tenants, SystemGrant};
 use super::repo;
+use super::services::Services;
 use super::vault;
+use crate::api::error::ApiResult;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
 use serde_json::json;
-use worker::{console_error, Env};
+use worker::console_error;
 
 const ORGS_PER_PAGE: u32 = 100;
 /// At most this many credentials per org per run (the cron runs every 5 minutes).
@@ -21,17 +23,19 @@ const REWRAPS_PER_ORG_PER_RUN: u32 = 1000;
 /// the current key in the current format (SPEC §3), one audited batch per credential. Each org's credentials are walked in id order with a cursor
 /// (`REWRAP_PAGE_SIZE` a page): a credential that fails is logged and passed over, so it never
 /// blocks the ones after it; it is tried again on the next run.
-pub async fn rewrap_credentials(env: &Env, now: Timestamp) -> ApiResult<u32> {
-    let ring = vault::keyring_from(env)?;
+pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResult<u32> {
+    let now = svc.now;
+    let ring = svc.keyring()?;
     let current = ring.current_kid().to_owned();
-    let page_size = env_var(env, "REWRAP_PAGE_SIZE")
+    let page_size = svc
+        .var("REWRAP_PAGE_SIZE")
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|n| (1..=500).contains(n))
         .unwrap_or(100);
     let mut done = 0;
     let mut after = String::new();
     loop {
-        let tenants = system_tenants(env, &after, ORGS_PER_PAGE).await?;
+        let tenants = system_tenants(svc, grant, &after, ORGS_PER_PAGE).await?;
         let Some(last) = tenants.last() else {
             return Ok(done);
         };

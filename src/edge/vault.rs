@@ -1,24 +1,14 @@
-//! The vault at the edge: the keyring from `CREDENTIALS_ENCRYPTION_KEY` and sealing/opening
+//! The vault at the edge (the keyring comes from `Services::keyring`): sealing and opening
 //! credential rows, always bound to their org, project, kind and id.
 
 use super::auth::scope::Tenant;
-use super::error::{ApiError, ApiResult};
-use super::http::{env_var, Ctx};
 use super::repo::credentials::CredentialRow;
+use super::services::Services;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::ids::CredentialId;
 use crate::domain::ports::OsRng;
 use crate::domain::vault::{Binding, Keyring, Secret, SEALED_FORMAT};
 use serde_json::Value;
-
-pub fn keyring(ctx: &Ctx) -> ApiResult<Keyring> {
-    keyring_from(&ctx.env)
-}
-
-pub fn keyring_from(env: &worker::Env) -> ApiResult<Keyring> {
-    let spec = env_var(env, "CREDENTIALS_ENCRYPTION_KEY")
-        .ok_or_else(|| ApiError::internal("CREDENTIALS_ENCRYPTION_KEY is not set"))?;
-    Keyring::parse(&spec).map_err(|e| ApiError::internal(e.to_string()))
-}
 
 fn binding<'a>(t: &'a Tenant, row: &'a CredentialRow) -> Binding<'a> {
     Binding {
@@ -38,9 +28,9 @@ pub struct Sealer<'a> {
 }
 
 impl<'a> Sealer<'a> {
-    pub fn new(ctx: &Ctx, tenant: &'a Tenant, project_id: &'a str) -> ApiResult<Self> {
+    pub fn new(ctx: &Services, tenant: &'a Tenant, project_id: &'a str) -> ApiResult<Self> {
         Ok(Sealer {
-            ring: keyring(ctx)?,
+            ring: ctx.keyring()?,
             tenant,
             project_id,
             now: ctx.now.to_rfc3339(),

@@ -1,9 +1,13 @@
-// The shared security suite (issue 2, point 7): every authenticated route is checked against no
-// key, malformed/unknown/revoked/expired keys, another org's project, a test key on a live
-// project, a read key on a write route and a `member` on an admin route.
+// The shared security suite: every authenticated route is checked against no key,
+// malformed/unknown/revoked/expired keys, another org's project, a test key on a live project,
+// a read key on a write route, a `member` on an admin route and an admin on an owner route. The
+// routes and what each needs come from the one declaration (src/api/routes.rs, printed by
+// `cargo run --example routes`), so a new route cannot escape this suite.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { startWorker } from "./harness.mjs";
+import { ROUTES_FILE } from "./global-setup.mjs";
 import { addMember, errorOf, forgeKey, missingProjectId, newKey, newOrg, newProject, unique } from "./fixtures.mjs";
 
 let w;
@@ -35,33 +39,37 @@ beforeAll(async () => {
 });
 afterAll(async () => w?.dispose());
 
+const declared = JSON.parse(readFileSync(ROUTES_FILE, "utf8"));
+
+// Bodies for the routes whose security checks are easier to read with a realistic body; every
+// check here happens before the body is parsed, so any other route gets `{}`.
+const bodies = {
+  "POST /v1/org/members": () => ({ email: `${unique("x")}@example.com`, role: "member" }),
+  "PATCH /v1/org/members/{mid}": () => ({ role: "admin" }),
+  "POST /v1/keys": () => ({ name: "k", environment: "live", capability: "read" }),
+  "POST /v1/keys/{kid}/rotate": () => ({ grace_seconds: 0 }),
+  "POST /v1/projects": () => ({ name: "p" }),
+  "PATCH /v1/projects/{pid}": () => ({ name: "renamed" }),
+  "PUT /v1/projects/{pid}/members/{mid}": () => ({ role: "admin" }),
+  "PUT /v1/projects/{pid}/integrations/stripe": () => ({ api_key: `rk_live_${randomBytes(12).toString("hex")}` }),
+  "PUT /v1/projects/{pid}/integrations/database": () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }),
+};
+
 // need: read | write (repair key, any role) | admin | owner
-const routes = [
-  { m: "GET", p: "/v1/org", need: "read" },
-  { m: "GET", p: "/v1/org/members", need: "read" },
-  { m: "POST", p: "/v1/org/members", body: () => ({ email: `${unique("x")}@example.com`, role: "member" }), need: "admin" },
-  { m: "PATCH", p: "/v1/org/members/{mid}", body: () => ({ role: "admin" }), need: "admin" },
-  { m: "DELETE", p: "/v1/org/members/{mid}", need: "admin" },
-  { m: "GET", p: "/v1/org/audit", need: "read" },
-  { m: "GET", p: "/v1/org/audit/verify", need: "read" },
-  { m: "GET", p: "/v1/keys", need: "read" },
-  { m: "POST", p: "/v1/keys", body: () => ({ name: "k", environment: "live", capability: "read" }), need: "admin" },
-  { m: "DELETE", p: "/v1/keys/{kid}", need: "admin" },
-  { m: "POST", p: "/v1/keys/{kid}/rotate", body: () => ({ grace_seconds: 0 }), need: "admin" },
-  { m: "GET", p: "/v1/projects", need: "read" },
-  { m: "POST", p: "/v1/projects", body: () => ({ name: "p" }), need: "admin" },
-  { m: "GET", p: "/v1/projects/{pid}", need: "read", project: true },
-  { m: "PATCH", p: "/v1/projects/{pid}", body: () => ({ name: "renamed" }), need: "admin", project: true },
-  { m: "DELETE", p: "/v1/projects/{pid}", need: "owner", project: true },
-  { m: "PUT", p: "/v1/projects/{pid}/members/{mid}", body: () => ({ role: "admin" }), need: "admin", project: true },
-  { m: "GET", p: "/v1/projects/{pid}/integrations", need: "read", project: true },
-  { m: "PUT", p: "/v1/projects/{pid}/integrations/stripe", body: () => ({ api_key: `rk_live_${randomBytes(12).toString("hex")}` }), need: "admin", project: true },
-  { m: "POST", p: "/v1/projects/{pid}/integrations/stripe/test", need: "admin", project: true },
-  { m: "PUT", p: "/v1/projects/{pid}/integrations/database", body: () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }), need: "admin", project: true },
-  { m: "POST", p: "/v1/projects/{pid}/integrations/database/test", need: "admin", project: true },
-  { m: "GET", p: "/v1/projects/{pid}/audit", need: "read", project: true },
-  { m: "GET", p: "/v1/projects/{pid}/audit/verify", need: "read", project: true },
-];
+const routes = declared
+  .filter((r) => r.guard.kind === "key")
+  .map((r) => ({ m: r.method, p: r.path, need: r.guard.need, project: r.path.includes("{pid}"), body: bodies[`${r.method} ${r.path}`] ?? (r.method === "GET" || r.method === "DELETE" ? undefined : () => ({})) }));
+
+describe("the route declaration", () => {
+  it("lists every route this suite knows a body for, and every API route needs a key or the operator token", () => {
+    const keys = new Set(declared.map((r) => `${r.method} ${r.path}`));
+    for (const k of Object.keys(bodies)) expect(keys, k).toContain(k);
+    expect(routes.length).toBeGreaterThanOrEqual(24);
+    for (const r of declared.filter((r) => r.path.startsWith("/v1/"))) {
+      expect(["key", "operator"], `${r.method} ${r.path}`).toContain(r.guard.kind);
+    }
+  });
+});
 
 function call(route, key, pid = f.project) {
   const path = route.p.replace("{pid}", pid).replace("{mid}", f.victim).replace("{kid}", f.spareKeyId);
@@ -123,6 +131,26 @@ describe.each(routes)("$m $p", (route) => {
       expect(errorOf(r)).toMatchObject({ status: 403, code: "insufficient_role" });
     });
   }
+});
+
+describe("methods and paths outside the declaration", () => {
+  const paths = [...new Set(declared.filter((r) => r.guard.kind === "key").map((r) => r.path))];
+  it.each(paths)("%s answers 405 to a method it does not declare, after authentication", async (path) => {
+    const methods = new Set(declared.filter((r) => r.path === path).map((r) => r.method));
+    const other = ["GET", "POST", "PUT", "PATCH", "DELETE"].find((m) => !methods.has(m) && !(m === "GET" && methods.has("HEAD")));
+    const concrete = path.replace("{pid}", f.project).replace("{mid}", f.victim).replace("{kid}", f.spareKeyId);
+    expect(errorOf(await w.request(other, concrete, {}))).toMatchObject({ status: 401 });
+    const body = other === "GET" ? undefined : {};
+    expect(errorOf(await w.request(other, concrete, { key: f.owner, body }))).toMatchObject({ status: 405, code: "method_not_allowed" });
+  });
+
+  it("POST /v1/org/audit is 405 and an unknown /v1 path is 401 without a key, 404 with one", async () => {
+    expect(errorOf(await w.post("/v1/org/audit", {}, { key: f.owner }))).toMatchObject({ status: 405, code: "method_not_allowed" });
+    expect(errorOf(await w.get("/v1/nothing-here"))).toMatchObject({ status: 401 });
+    expect(errorOf(await w.get("/v1/nothing-here", { key: f.owner }))).toMatchObject({ status: 404, code: "no_route" });
+    expect(errorOf(await w.get(`/v1/projects/${f.otherOrgProject}/nothing`, { key: f.owner }))).toMatchObject({ status: 404, code: "not_found" });
+    expect(errorOf(await w.get("/nothing"))).toMatchObject({ status: 404, code: "no_route" });
+  });
 });
 
 describe("the operator route", () => {

@@ -1,63 +1,64 @@
-//! Authentication and authorisation: the first thing every `/v1` handler does. It turns a
-//! request into a `Principal` (key + member + tenant) or an error, applies rate limits, and is
-//! the only place that constructs a `Tenant`. Nothing is cached: a revoked or expired key, or a
-//! removed member, fails on the very next request.
+//! Authentication and authorisation: the first thing every `/v1` route does. It turns a request
+//! into a `Principal` (who, how authenticated, which tenant) or an error, applies rate limits,
+//! and is the only place that constructs a `Tenant`. Nothing is cached: a revoked or expired key,
+//! or a removed member, fails on the very next request. The extractors in `extract.rs` run it
+//! and enforce each route's guard from the one route declaration (`api::routes`).
 
+pub mod extract;
 pub mod scope;
 
-use super::error::{ApiError, ApiResult};
-use super::http::{query_param, Ctx};
-use super::repo::{self, projects::ProjectRow};
+use super::http::{query_param, App, RequestMeta};
+use super::repo::{self, keys::KeyAuth, projects::ProjectRow};
+use super::services::Services;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::access::{self, Caller};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Actor;
-use crate::domain::ids::{KeyId, MemberId, OrgId};
-use crate::domain::ratelimit::Decision;
+use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::{self, effective_role, Need, Role};
-use crate::domain::time::Timestamp;
+use axum::http::{HeaderMap, Uri};
 use scope::Tenant;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use wasm_bindgen::JsValue;
-use worker::Request;
+
+/// How a principal proved who it is. Audit actors, rate limits and capability checks read it,
+/// so sessions (dashboard) and the system (cron, Durable Object alarms) fit in beside keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authn {
+    /// An API key (`Authorization: Bearer pr_…` or `?api_key=`).
+    ApiKey { key_id: KeyId },
+}
 
 pub struct Principal {
     pub tenant: Tenant,
-    pub key_id: KeyId,
+    pub authn: Authn,
     pub member_id: MemberId,
     pub org_role: Role,
     pub capability: Capability,
     pub environment: Environment,
     /// `Some(project id)` when the key is limited to one project.
-    pub only_project: Option<String>,
+    pub only_project: Option<ProjectId>,
 }
 
-/// A project the caller may see, with the caller's role in it after overrides.
+/// A project the caller may see, with the caller's role in it after overrides. Only
+/// `Principal::project` constructs one (the tenancy check), so a handler holding it has passed.
 pub struct ProjectScope {
     pub row: ProjectRow,
     pub role: Role,
+    id: ProjectId,
 }
 
-#[derive(Deserialize)]
-struct KeyAuthRow {
-    id: String,
-    org_id: String,
-    member_id: String,
-    environment: String,
-    project_id: Option<String>,
-    capability: String,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    last_used_at: Option<String>,
-    role: String,
+impl ProjectScope {
+    pub fn id(&self) -> &ProjectId {
+        &self.id
+    }
 }
 
 const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
 
-fn credential(req: &Request) -> Option<String> {
-    let header = req.headers().get("authorization").ok().flatten();
-    if let Some(h) = header {
+fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    if let Some(h) = headers.get("authorization") {
+        let h = h.to_str().unwrap_or("");
         let mut parts = h.splitn(2, ' ');
         let scheme = parts.next().unwrap_or("");
         let value = parts.next().unwrap_or("").trim();
@@ -66,101 +67,80 @@ fn credential(req: &Request) -> Option<String> {
         }
         return Some(String::new()); // present but malformed
     }
-    query_param(req, "api_key")
+    query_param(uri, "api_key")
 }
 
 /// Authenticates an API key and applies its rate limit. A client over its failure budget is
 /// refused before its credential is even looked at.
-pub async fn authenticate(ctx: &Ctx, req: &Request) -> ApiResult<Principal> {
-    client_gate(ctx).await?;
-    let Some(raw) = credential(req) else {
-        return Err(failed(
-            ctx,
-            ApiError::unauthorized("missing_api_key", "an API key is required"),
-        )
-        .await);
+pub async fn authenticate(
+    app: &App,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> ApiResult<Principal> {
+    let svc = &app.svc;
+    client_gate(svc, meta).await?;
+    let Some(raw) = credential(headers, uri) else {
+        let e = ApiError::unauthorized("missing_api_key", "an API key is required");
+        return Err(failed(svc, meta, e).await);
     };
-    match lookup(ctx, &raw).await {
+    match lookup(app, &raw).await {
         Ok(p) => {
-            let per_minute = ctx.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
-            check_limit(ctx, &format!("key:{}", p.key_id), per_minute).await?;
+            let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
+            let Authn::ApiKey { key_id } = &p.authn;
+            check_limit(svc, &format!("key:{key_id}"), per_minute).await?;
             Ok(p)
         }
-        Err(e) if e.status == 401 => Err(failed(ctx, e).await),
+        Err(e) if e.status == 401 => Err(failed(svc, meta, e).await),
         Err(e) => Err(e),
     }
 }
 
-async fn lookup(ctx: &Ctx, raw: &str) -> ApiResult<Principal> {
+async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
     let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
+    let svc = &app.svc;
     let key = PlainKey::parse(raw).map_err(|_| bad())?;
-    let db = ctx.env.d1("DB")?;
-    let row: Option<KeyAuthRow> = db
-        .prepare(
-            "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
-             k.revoked_at, k.last_used_at, m.role FROM api_keys k \
-             JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
-        )
-        .bind(&[JsValue::from_str(key.hash().as_str())])?
-        .first(None)
-        .await?;
-    let row = row.ok_or_else(bad)?;
-    if row.revoked_at.is_some() {
+    let db = svc.db()?;
+    let k: KeyAuth = repo::keys::by_hash(&db, key.hash().as_str())
+        .await?
+        .ok_or_else(bad)?;
+    if !access::key_is_active(k.revoked, k.expires_at, svc.now)
+        || k.environment != key.environment()
+    {
         return Err(bad());
     }
-    if let Some(exp) = &row.expires_at {
-        if Timestamp::parse(exp).map_or(true, |t| t <= ctx.now) {
-            return Err(bad());
-        }
-    }
-    let environment = Environment::parse(&row.environment).ok_or_else(bad)?;
-    if environment != key.environment() {
-        return Err(bad());
-    }
-    let tenant = Tenant::new(db, OrgId::parse(&row.org_id).map_err(|_| bad())?);
-    let principal = Principal {
-        key_id: KeyId::parse(&row.id).map_err(|_| bad())?,
-        member_id: MemberId::parse(&row.member_id).map_err(|_| bad())?,
-        org_role: Role::parse(&row.role).ok_or_else(bad)?,
-        capability: Capability::parse(&row.capability).ok_or_else(bad)?,
-        environment,
-        only_project: row.project_id,
-        tenant,
-    };
     // last_used_at has one-minute resolution so that reads do not each cost a write.
-    let stale = row
+    let stale = k
         .last_used_at
-        .as_deref()
-        .and_then(|t| Timestamp::parse(t).ok())
-        .is_none_or(|t| ctx.now.millis() - t.millis() >= 60_000);
+        .is_none_or(|t| svc.now.millis() - t.millis() >= 60_000);
     if stale {
-        let (org, id, at) = (
-            principal.tenant.org_id().clone(),
-            principal.key_id.to_string(),
-            ctx.now.to_rfc3339(),
-        );
-        let db = ctx.env.d1("DB")?;
-        ctx.wctx.wait_until(async move {
+        let (org, id, at) = (k.org.clone(), k.key_id.to_string(), svc.now.to_rfc3339());
+        let db = svc.db()?;
+        app.wctx.wait_until(async move {
             let t = Tenant::new(db, org);
             let _ = repo::keys::touch(&t, &id, &at).await;
         });
     }
-    Ok(principal)
+    Ok(Principal {
+        tenant: Tenant::new(db, k.org),
+        authn: Authn::ApiKey { key_id: k.key_id },
+        member_id: k.member,
+        org_role: k.role,
+        capability: k.capability,
+        environment: k.environment,
+        only_project: k.project,
+    })
 }
 
-fn ip_limit(ctx: &Ctx) -> u32 {
-    ctx.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60)
+fn ip_limit(svc: &Services) -> u32 {
+    svc.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60)
 }
 
 /// Refuses (`429`) every credential-bearing request from a client that is over its failure
 /// budget, until its window ends, without evaluating the credential.
-pub async fn client_gate(ctx: &Ctx) -> ApiResult<()> {
-    let d = limiter(
-        ctx,
-        &ctx.client_bucket,
-        &format!("check?limit={}", ip_limit(ctx)),
-    )
-    .await?;
+pub async fn client_gate(svc: &Services, meta: &RequestMeta) -> ApiResult<()> {
+    let op = format!("check?limit={}", ip_limit(svc));
+    let d = svc.limiter(&meta.client_bucket, &op).await?;
     if d.allowed {
         Ok(())
     } else {
@@ -170,8 +150,8 @@ pub async fn client_gate(ctx: &Ctx) -> ApiResult<()> {
 
 /// Counts a failed or unauthenticated request against the client's budget and returns `err`
 /// (or the limiter's own error when it cannot be reached: failing closed).
-pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
-    match limiter(ctx, &ctx.client_bucket, "fail").await {
+pub async fn failed(svc: &Services, meta: &RequestMeta, err: ApiError) -> ApiError {
+    match svc.limiter(&meta.client_bucket, "fail").await {
         Ok(_) => err,
         Err(unavailable) => unavailable,
     }
@@ -180,13 +160,15 @@ pub async fn failed(ctx: &Ctx, err: ApiError) -> ApiError {
 /// Calls that make ParityRail connect somewhere on a caller's behalf (testing a database URL,
 /// checking a Stripe key with Stripe) are limited per project (`RATE_LIMIT_PROBE_PER_MINUTE`,
 /// default 10), so they serve neither as a port scanner nor as a Stripe-key oracle.
-pub async fn probe_limit(ctx: &Ctx, project_id: &str) -> ApiResult<()> {
-    let per_minute = ctx.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
-    check_limit(ctx, &format!("probe:{project_id}"), per_minute).await
+pub async fn probe_limit(svc: &Services, project: &ProjectScope) -> ApiResult<()> {
+    let per_minute = svc.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
+    check_limit(svc, &format!("probe:{}", project.id()), per_minute).await
 }
 
-async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> {
-    let d = limiter(ctx, bucket, &format!("take?per_minute={per_minute}")).await?;
+async fn check_limit(svc: &Services, bucket: &str, per_minute: u32) -> ApiResult<()> {
+    let d = svc
+        .limiter(bucket, &format!("take?per_minute={per_minute}"))
+        .await?;
     if d.allowed {
         Ok(())
     } else {
@@ -194,77 +176,28 @@ async fn check_limit(ctx: &Ctx, bucket: &str, per_minute: u32) -> ApiResult<()> 
     }
 }
 
-/// One call to the bucket's `RateLimiter` object. When the limiter cannot be reached the request
-/// is refused (`503 rate_limiter_unavailable`): limits fail closed, never open.
-async fn limiter(ctx: &Ctx, bucket: &str, op: &str) -> ApiResult<Decision> {
-    let call = async {
-        let stub = ctx
-            .env
-            .durable_object("RATE_LIMITER")?
-            .id_from_name(bucket)?
-            .get_stub()?;
-        let mut res = stub
-            .fetch_with_str(&format!("https://rate-limiter/{op}"))
-            .await?;
-        res.json::<Decision>().await
-    };
-    call.await.map_err(|e| {
-        let mut err = ApiError::new(
-            503,
-            "rate_limiter_unavailable",
-            "the rate limiter is unavailable; the request was refused, retry shortly",
-        );
-        err.retry_after = Some(5);
-        err.detail = Some(format!("rate limiter: {e}"));
-        err
-    })
-}
-
-/// For scheduled jobs (no caller): one tenant per org, `after` the given org id, at most
-/// `limit`. The only other unscoped query besides the key lookup.
-pub async fn system_tenants(env: &worker::Env, after: &str, limit: u32) -> ApiResult<Vec<Tenant>> {
-    #[derive(Deserialize)]
-    struct R {
-        org_id: String,
-    }
-    let db = env.d1("DB")?;
-    let rows: Vec<R> = db
-        .prepare("SELECT org_id FROM orgs WHERE org_id > ?1 ORDER BY org_id LIMIT ?2")
-        .bind(&[
-            JsValue::from_str(after),
-            JsValue::from_f64(f64::from(limit)),
-        ])?
-        .all()
-        .await?
-        .results()?;
-    rows.into_iter()
-        .map(|r| {
-            let org = OrgId::parse(&r.org_id).map_err(|e| ApiError::internal(e.to_string()))?;
-            Ok(Tenant::new(env.d1("DB")?, org))
-        })
-        .collect()
-}
-
 /// Proof that the operator token was presented; the only way to reach an org that has no key.
 pub struct OperatorGrant(());
 
 impl OperatorGrant {
-    pub fn tenant_for(&self, ctx: &Ctx, org: OrgId) -> ApiResult<Tenant> {
-        Ok(Tenant::new(ctx.env.d1("DB")?, org))
+    pub fn tenant_for(&self, svc: &Services, org: OrgId) -> ApiResult<Tenant> {
+        Ok(Tenant::new(svc.db()?, org))
     }
 }
 
 /// Checks `Authorization: Bearer <OPERATOR_TOKEN>` in constant time (over SHA-256 digests, so
-/// neither content nor length leaks through timing).
-pub async fn operator(ctx: &Ctx, req: &Request) -> ApiResult<OperatorGrant> {
-    client_gate(ctx).await?;
-    let presented = req
-        .headers()
+/// neither content nor length leaks through timing), after the client gate.
+pub async fn operator(
+    svc: &Services,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+) -> ApiResult<OperatorGrant> {
+    client_gate(svc, meta).await?;
+    let presented = headers
         .get("authorization")
-        .ok()
-        .flatten()
-        .and_then(|h| h.strip_prefix("Bearer ").map(str::to_owned));
-    let expected = ctx.var("OPERATOR_TOKEN");
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "));
+    let expected = svc.var("OPERATOR_TOKEN");
     let ok = match (presented, expected) {
         (Some(p), Some(e)) if e.len() >= 16 => {
             bool::from(Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(e.as_bytes())))
@@ -274,11 +207,8 @@ pub async fn operator(ctx: &Ctx, req: &Request) -> ApiResult<OperatorGrant> {
     if ok {
         Ok(OperatorGrant(()))
     } else {
-        Err(failed(
-            ctx,
-            ApiError::unauthorized("invalid_operator_token", "operator token required"),
-        )
-        .await)
+        let e = ApiError::unauthorized("invalid_operator_token", "operator token required");
+        Err(failed(svc, meta, e).await)
     }
 }
 
@@ -298,9 +228,11 @@ impl Principal {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor::Member {
-            member: self.member_id.clone(),
-            key: self.key_id.clone(),
+        match &self.authn {
+            Authn::ApiKey { key_id } => Actor::Member {
+                member: self.member_id.clone(),
+                key: key_id.clone(),
+            },
         }
     }
 
@@ -324,15 +256,13 @@ impl Principal {
     /// of another org, another environment or outside the key's scope all give the same 404.
     pub async fn project(&self, pid: &str) -> ApiResult<ProjectScope> {
         let not_found = || ApiError::not_found("project");
-        if crate::domain::ids::ProjectId::parse(pid).is_err() {
-            return Err(not_found());
-        }
-        if self.only_project.as_deref().is_some_and(|only| only != pid) {
+        let id = ProjectId::parse(pid).map_err(|_| not_found())?;
+        if self.only_project.as_ref().is_some_and(|only| *only != id) {
             return Err(not_found());
         }
         let found = repo::projects::get_for_member(
             &self.tenant,
-            pid,
+            id.as_str(),
             self.environment.as_str(),
             self.member_id.as_str(),
         )
@@ -342,12 +272,40 @@ impl Principal {
             self.org_role,
             found.override_role.as_deref().and_then(Role::parse),
         );
-        let row = found.project;
-        Ok(ProjectScope { row, role })
+        Ok(ProjectScope {
+            row: found.project,
+            role,
+            id,
+        })
     }
 
     /// For project routes: the member's role in that project decides.
     pub fn require_in(&self, p: &ProjectScope, need: Need) -> ApiResult<()> {
         Ok(roles::check(need, self.capability, p.role)?)
+    }
+}
+
+/// For scheduled jobs (no caller): one tenant per org, `after` the given org id, at most
+/// `limit`. Only the system entry points (cron, Durable Object alarms) hold a `SystemGrant`.
+pub async fn system_tenants(
+    svc: &Services,
+    _grant: &SystemGrant,
+    after: &str,
+    limit: u32,
+) -> ApiResult<Vec<Tenant>> {
+    let db = svc.db()?;
+    let orgs = repo::orgs::all_after(&db, after, limit).await?;
+    orgs.into_iter()
+        .map(|org| Ok(Tenant::new(svc.db()?, org)))
+        .collect()
+}
+
+/// Proof that the caller is a system entry point (the cron handler or a Durable Object's alarm),
+/// the only code allowed to walk every tenant. Constructed only by `edge::entry`.
+pub struct SystemGrant(());
+
+impl SystemGrant {
+    pub(in crate::edge) fn for_entry_point(_: super::entry::EntryPoint) -> Self {
+        SystemGrant(())
     }
 }

@@ -4,8 +4,9 @@
 //! say `org_id = ?1`, so a query without the tenant predicate cannot be written by accident;
 //! a batch refuses statements prepared for another org.
 
-use super::super::error::{ApiError, ApiResult};
 use super::super::repo::Arg;
+use crate::api::d1::D1Failure;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::ids::OrgId;
 use crate::domain::tenancy::{batch_is_single_tenant, is_tenant_scoped};
 use serde::de::DeserializeOwned;
@@ -77,21 +78,22 @@ impl Tenant {
         self.db
             .batch(stmts.into_iter().map(|s| s.stmt).collect())
             .await
-            .map_err(|e| BatchError::D1(e.to_string()))
+            .map_err(|e| BatchError::D1(D1Failure::classify(&e.to_string())))
     }
 }
 
 #[derive(Debug)]
 pub enum BatchError {
     CrossTenant,
-    D1(String),
+    /// D1 refused the batch (classified once, in `api::d1`); nothing of it was applied.
+    D1(D1Failure),
 }
 
 impl From<BatchError> for ApiError {
     fn from(e: BatchError) -> Self {
         match e {
             BatchError::CrossTenant => ApiError::internal("a batch spanning two orgs was refused"),
-            BatchError::D1(detail) => ApiError::internal(detail),
+            BatchError::D1(f) => ApiError::internal(format!("D1 batch failed: {f:?}")),
         }
     }
 }

@@ -1,44 +1,62 @@
-//! Reading and verifying audit chains (SPEC §9).
+//! Reading and verifying audit chains (SPEC §9): a project's chain, and the org's chain (live,
+//! org-scoped keys only: it records live keys and live projects).
 
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::ChainVerifier;
 use crate::domain::input;
-use crate::domain::roles::Need;
+use crate::edge::auth::extract::InProject;
+use crate::edge::auth::scope::Tenant;
 use crate::edge::auth::Principal;
-use crate::edge::error::{ApiError, ApiResult};
-use crate::edge::http::{json, page, query_param};
+use crate::edge::http::{json, page, Query};
 use crate::edge::repo;
-use worker::{Request, Response};
+use axum::response::Response;
 
-/// Resolves the chain a route names, checking tenancy and scope first.
-async fn chain_for(p: &Principal, pid: Option<&str>) -> ApiResult<String> {
-    match pid {
-        Some(pid) => {
-            let scope = p.project(pid).await?;
-            p.require_in(&scope, Need::Read)?;
-            Ok(format!("project:{pid}"))
-        }
-        None => {
-            // The org chain records live keys and live projects: live, org-scoped keys only.
-            p.require(Need::Read)?;
-            p.require_org_scope()?;
-            p.require_live()?;
-            Ok(format!("org:{}", p.tenant.org_id()))
-        }
-    }
+fn org_chain(p: &Principal) -> ApiResult<String> {
+    p.require_org_scope()?;
+    p.require_live()?;
+    Ok(format!("org:{}", p.tenant.org_id()))
 }
 
-/// GET /v1/projects/{pid}/audit, GET /v1/org/audit — entries after `after_seq` (or `cursor`).
-pub async fn list(req: Request, p: Principal, pid: Option<&str>) -> ApiResult<Response> {
-    let chain = chain_for(&p, pid).await?;
-    let limit = input::limit(query_param(&req, "limit").as_deref())?;
-    let after = query_param(&req, "after_seq").or_else(|| query_param(&req, "cursor"));
+fn project_chain(ip: &InProject) -> String {
+    format!("project:{}", ip.project.id())
+}
+
+/// GET /v1/org/audit — entries after `after_seq` (or `cursor`).
+#[worker::send]
+pub async fn list_org(p: Principal, q: Query) -> ApiResult<Response> {
+    let chain = org_chain(&p)?;
+    list(&p.tenant, &chain, &q).await
+}
+
+/// GET /v1/projects/{pid}/audit — entries after `after_seq` (or `cursor`).
+#[worker::send]
+pub async fn list_project(ip: InProject, q: Query) -> ApiResult<Response> {
+    list(&ip.p.tenant, &project_chain(&ip), &q).await
+}
+
+/// GET /v1/org/audit/verify — recomputes the whole org chain.
+#[worker::send]
+pub async fn verify_org(p: Principal) -> ApiResult<Response> {
+    let chain = org_chain(&p)?;
+    verify(&p.tenant, &chain).await
+}
+
+/// GET /v1/projects/{pid}/audit/verify — recomputes the whole project chain.
+#[worker::send]
+pub async fn verify_project(ip: InProject) -> ApiResult<Response> {
+    verify(&ip.p.tenant, &project_chain(&ip)).await
+}
+
+async fn list(t: &Tenant, chain: &str, q: &Query) -> ApiResult<Response> {
+    let limit = input::limit(q.get("limit").as_deref())?;
+    let after = q.get("after_seq").or_else(|| q.get("cursor"));
     let after_seq = match after.as_deref() {
         None | Some("") => 0,
         Some(s) => s
             .parse::<u64>()
             .map_err(|_| ApiError::bad_field("after_seq", "must be a sequence number"))?,
     };
-    let mut rows = repo::audit::page(&p.tenant, &chain, after_seq, limit + 1).await?;
+    let mut rows = repo::audit::page(t, chain, after_seq, limit + 1).await?;
     let next = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last().map(|e| e.seq.to_string())
@@ -50,13 +68,11 @@ pub async fn list(req: Request, p: Principal, pid: Option<&str>) -> ApiResult<Re
 
 const VERIFY_PAGE: u32 = 1000;
 
-/// GET /v1/projects/{pid}/audit/verify, GET /v1/org/audit/verify — recomputes the whole chain.
-pub async fn verify(p: Principal, pid: Option<&str>) -> ApiResult<Response> {
-    let chain = chain_for(&p, pid).await?;
+async fn verify(t: &Tenant, chain: &str) -> ApiResult<Response> {
     let mut verifier = ChainVerifier::default();
     let mut after = 0;
     'pages: loop {
-        let rows = repo::audit::page(&p.tenant, &chain, after, VERIFY_PAGE).await?;
+        let rows = repo::audit::page(t, chain, after, VERIFY_PAGE).await?;
         let n = rows.len();
         for e in &rows {
             after = e.seq;

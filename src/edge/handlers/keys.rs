@@ -3,22 +3,23 @@
 //! sees and manages test keys only, and a key acting for another member needs a role above it.
 
 use super::PageQuery;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::access::{self, OldKeyEnd, RotationError};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Draft;
 use crate::domain::ids::{KeyId, ProjectId};
 use crate::domain::input;
-use crate::domain::ports::OsRng;
-use crate::domain::roles::{Need, Role};
+use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
 use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
-use crate::edge::error::{ApiError, ApiResult};
-use crate::edge::http::{json, json_body, page, Ctx};
+use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::repo::{self, keys::KeyRow};
+use crate::edge::services::Services;
+use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Request, Response};
 
 pub struct NewKeySpec {
     pub name: String,
@@ -51,10 +52,10 @@ pub fn view(row: &KeyRow) -> Value {
     v
 }
 
-pub fn mint(ctx: &Ctx, spec: NewKeySpec) -> ApiResult<NewKey> {
-    let plain = PlainKey::generate(spec.environment, &mut OsRng)?;
+pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
+    let plain = PlainKey::generate(spec.environment, &mut ctx.rng())?;
     let row = KeyRow {
-        id: KeyId::generate(&mut OsRng)?.to_string(),
+        id: KeyId::generate(&mut ctx.rng())?.to_string(),
         name: spec.name,
         prefix: plain.prefix().to_owned(),
         last4: plain.last4().to_owned(),
@@ -122,10 +123,11 @@ async fn may_mint(p: &Principal, environment: Environment, member_id: &str) -> A
 }
 
 /// POST /v1/keys
-pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
+    let ctx = &app.svc;
     p.require_org_scope()?;
-    let body: CreateKey = json_body(&mut req).await?;
+    let body: CreateKey = body.json()?;
     let name = input::name("name", &body.name)?;
     if body.expires_at.is_some_and(|t| t <= ctx.now) {
         return Err(ApiError::bad_field("expires_at", "must be in the future"));
@@ -175,16 +177,16 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
 
 /// GET /v1/keys — never shows a secret. A project-scoped key sees only its project's keys; a
 /// test key sees only test keys.
-pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Read)?;
-    let q = PageQuery::from(&req)?;
+#[worker::send]
+pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
+    let q = PageQuery::from(&q)?;
     let only_env = match p.environment {
         Environment::Test => Some(Environment::Test.as_str()),
         Environment::Live => None,
     };
     let rows = repo::keys::list(
         &p.tenant,
-        p.only_project.as_deref(),
+        p.only_project.as_ref().map(|id| id.as_str()),
         only_env,
         q.cursor.as_deref(),
         q.fetch_limit(),
@@ -201,7 +203,8 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
     let row = repo::keys::get(&p.tenant, kid)
         .await?
         .ok_or_else(not_found)?;
-    if p.only_project.is_some() && row.project_id != p.only_project {
+    let only = p.only_project.as_ref().map(|id| id.as_str());
+    if only.is_some() && row.project_id.as_deref() != only {
         return Err(not_found());
     }
     let env = Environment::parse(&row.environment).ok_or_else(not_found)?;
@@ -212,8 +215,10 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
 }
 
 /// DELETE /v1/keys/{kid} — revokes at once; the next request with that key gets 401.
-pub async fn revoke(ctx: &Ctx, p: Principal, kid: &str) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let kid = params.get("kid")?;
     p.require_org_scope()?;
     let at = ctx.now.to_rfc3339();
     let after = retrying(&p.tenant, Chain::Org, |head| async {
@@ -263,10 +268,17 @@ fn rotation_error(e: RotationError) -> ApiError {
 
 /// POST /v1/keys/{kid}/rotate — a new key with the same settings; the old one stops working
 /// after `grace_seconds` (0 = at once, at most 86400).
-pub async fn rotate(ctx: &Ctx, mut req: Request, p: Principal, kid: &str) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn rotate(
+    State(app): State<App>,
+    p: Principal,
+    params: Params,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let kid = params.get("kid")?;
     p.require_org_scope()?;
-    let body: Rotate = json_body(&mut req).await?;
+    let body: Rotate = body.json()?;
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(rotation_error(RotationError::GraceTooLong));
     }

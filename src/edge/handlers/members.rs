@@ -3,26 +3,27 @@
 //! access). Removing a member revokes its keys in the same batch, each with a `key.revoked` entry.
 
 use super::PageQuery;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
-use crate::domain::ports::OsRng;
-use crate::domain::roles::{may_change_role, Need, Role};
+use crate::domain::roles::{may_change_role, Role};
 use crate::edge::audit::{commit, record, retrying, Chain};
 use crate::edge::auth::Principal;
-use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::handlers::keys::revoked_by_removal;
-use crate::edge::http::{json, json_body, page, Ctx};
+use crate::edge::http::{json, page};
+use crate::edge::http::{App, Params, Query, RawBody};
 use crate::edge::repo::{self, members::MemberRow};
+use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Request, Response};
 
 /// GET /v1/org/members — org-scoped keys only (a project key does not list every e-mail).
-pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Read)?;
+#[worker::send]
+pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
     p.require_org_scope()?;
-    let q = PageQuery::from(&req)?;
+    let q = PageQuery::from(&q)?;
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
     page(rows, next)
@@ -36,11 +37,12 @@ struct AddMember {
 }
 
 /// POST /v1/org/members
-pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
+    let ctx = &app.svc;
     p.require_org_scope()?;
     p.require_live()?;
-    let body: AddMember = json_body(&mut req).await?;
+    let body: AddMember = body.json()?;
     let email = input::email("email", &body.email)?;
     if body.role == Role::Owner {
         return Err(ApiError::bad_field(
@@ -49,7 +51,7 @@ pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Respons
         ));
     }
     let m = MemberRow {
-        id: MemberId::generate(&mut OsRng)?.to_string(),
+        id: MemberId::generate(&mut ctx.rng())?.to_string(),
         email,
         role: body.role.as_str().to_owned(),
         created_at: ctx.now.to_rfc3339(),
@@ -70,17 +72,11 @@ pub async fn add(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Respons
         Value::Null,
         json!(m),
     );
+    // A concurrent add of the same e-mail loses on the unique index: 409 member_exists.
     record(&p.tenant, Chain::Org, &draft, ctx.now, || {
         Ok(vec![repo::members::insert(&p.tenant, &m)?])
     })
-    .await
-    .map_err(|e| {
-        if e.detail.as_deref().is_some_and(|d| d.contains("UNIQUE")) {
-            ApiError::conflict("member_exists", "a member with this e-mail already exists")
-        } else {
-            e
-        }
-    })?;
+    .await?;
     json(201, &m)
 }
 
@@ -103,12 +99,19 @@ fn role_of(m: &MemberRow) -> ApiResult<Role> {
 }
 
 /// PATCH /v1/org/members/{mid} — `{role}`; making someone `owner` transfers ownership (owner only).
-pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn update(
+    State(app): State<App>,
+    p: Principal,
+    params: Params,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let mid = params.get("mid")?;
     p.require_org_scope()?;
     p.require_live()?;
     load(&p, mid).await?;
-    let body: ChangeRole = json_body(&mut req).await?;
+    let body: ChangeRole = body.json()?;
     let after = retrying(&p.tenant, Chain::Org, |head| async {
         let target = load(&p, mid).await?;
         let from = role_of(&target)?;
@@ -153,8 +156,10 @@ pub async fn update(ctx: &Ctx, mut req: Request, p: Principal, mid: &str) -> Api
 }
 
 /// DELETE /v1/org/members/{mid} — removes the member and revokes every key it has.
-pub async fn remove(ctx: &Ctx, p: Principal, mid: &str) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let mid = params.get("mid")?;
     p.require_org_scope()?;
     p.require_live()?;
     let at = ctx.now.to_rfc3339();

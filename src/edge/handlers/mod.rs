@@ -1,5 +1,7 @@
-//! HTTP handlers, one file per resource. Each starts from an authenticated `Principal` (or the
-//! operator grant), checks tenancy and role first, and leaves HTTP statuses to `error`.
+//! HTTP handlers, one file per resource, for the routes `api::routes` declares. A handler's
+//! signature says what it needs: `Principal` (org route), `InProject` (project route, tenancy
+//! and role already checked), `Operator`; the body is parsed only after those. HTTP statuses are
+//! left to `api::error`.
 
 pub mod audit;
 pub mod integrations;
@@ -10,10 +12,9 @@ pub mod operator;
 pub mod org;
 pub mod projects;
 
-use super::error::{ApiError, ApiResult};
-use super::http::query_param;
+use super::http::Query;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::input;
-use worker::Request;
 
 /// `limit` and `cursor` of a list request.
 pub struct PageQuery {
@@ -22,9 +23,9 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    pub fn from(req: &Request) -> ApiResult<Self> {
-        let limit = input::limit(query_param(req, "limit").as_deref())?;
-        let cursor = query_param(req, "cursor").filter(|c| !c.is_empty());
+    pub fn from(q: &Query) -> ApiResult<Self> {
+        let limit = input::limit(q.get("limit").as_deref())?;
+        let cursor = q.get("cursor").filter(|c| !c.is_empty());
         if cursor.as_ref().is_some_and(|c| {
             c.len() > 64 || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
         }) {

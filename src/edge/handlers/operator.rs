@@ -1,20 +1,20 @@
 //! Operator bootstrap: the one route the operator token opens.
 
 use super::keys::{mint, NewKeySpec};
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::{Capability, Environment};
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::{MemberId, OrgId};
 use crate::domain::input;
-use crate::domain::ports::OsRng;
 use crate::domain::roles::Role;
 use crate::edge::audit::{commit, retrying, Chain};
-use crate::edge::auth::OperatorGrant;
-use crate::edge::error::ApiResult;
-use crate::edge::http::{json, json_body, Ctx};
+use crate::edge::auth::extract::Operator;
+use crate::edge::http::{json, App, RawBody};
 use crate::edge::repo::{self, members::MemberRow, orgs::OrgRow};
+use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Request, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,25 +25,31 @@ struct CreateOrg {
 
 /// POST /v1/operator/orgs — creates an org, its owner and the owner's first key (live, repair,
 /// org scope). The key's plaintext is in this response and nowhere else, ever.
-pub async fn create_org(ctx: &Ctx, mut req: Request, grant: OperatorGrant) -> ApiResult<Response> {
-    let body: CreateOrg = json_body(&mut req).await?;
+#[worker::send]
+pub async fn create_org(
+    State(app): State<App>,
+    Operator(grant): Operator,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let body: CreateOrg = body.json()?;
     let name = input::name("name", &body.name)?;
     let email = input::email("owner_email", &body.owner_email)?;
     let now = ctx.now.to_rfc3339();
     let org = OrgRow {
-        id: OrgId::generate(&mut OsRng)?.to_string(),
+        id: OrgId::generate(&mut ctx.rng())?.to_string(),
         name,
         created_at: now.clone(),
     };
     let owner = MemberRow {
-        id: MemberId::generate(&mut OsRng)?.to_string(),
+        id: MemberId::generate(&mut ctx.rng())?.to_string(),
         email,
         role: Role::Owner.as_str().to_owned(),
         created_at: now,
     };
     let t = grant.tenant_for(
         ctx,
-        OrgId::parse(&org.id).map_err(|e| crate::edge::error::ApiError::internal(e.to_string()))?,
+        OrgId::parse(&org.id).map_err(|e| ApiError::internal(e.to_string()))?,
     )?;
     let key = mint(
         ctx,

@@ -3,22 +3,23 @@
 //! since the project (and so its chain's API) is gone afterwards while its entries remain.
 
 use super::PageQuery;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::access;
 use crate::domain::apikey::Environment;
 use crate::domain::audit::Draft;
 use crate::domain::ids::{MemberId, ProjectId};
 use crate::domain::input;
-use crate::domain::ports::OsRng;
-use crate::domain::roles::{effective_role, Need, Role};
+use crate::domain::roles::{effective_role, Role};
 use crate::edge::audit::{commit, record, retrying, Chain};
+use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
-use crate::edge::error::{ApiError, ApiResult};
 use crate::edge::handlers::keys::revoked_by_removal;
-use crate::edge::http::{json, json_body, page, Ctx};
+use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::repo::{self, projects::ProjectRow};
+use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use worker::{Request, Response};
 
 const DEFAULT_RECONCILE_MINUTES: i64 = 60;
 
@@ -30,10 +31,11 @@ struct CreateProject {
 }
 
 /// POST /v1/projects — `environment` defaults to the key's and may not differ from it.
-pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Admin)?;
+#[worker::send]
+pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
+    let ctx = &app.svc;
     p.require_org_scope()?;
-    let body: CreateProject = json_body(&mut req).await?;
+    let body: CreateProject = body.json()?;
     let name = input::name("name", &body.name)?;
     let environment = body.environment.unwrap_or(p.environment);
     if environment != p.environment {
@@ -48,7 +50,7 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
     }
     let now = ctx.now.to_rfc3339();
     let row = ProjectRow {
-        id: ProjectId::generate(&mut OsRng)?.to_string(),
+        id: ProjectId::generate(&mut ctx.rng())?.to_string(),
         name,
         environment: environment.as_str().to_owned(),
         reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
@@ -71,13 +73,13 @@ pub async fn create(ctx: &Ctx, mut req: Request, p: Principal) -> ApiResult<Resp
 }
 
 /// GET /v1/projects
-pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
-    p.require(Need::Read)?;
-    let q = PageQuery::from(&req)?;
+#[worker::send]
+pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
+    let q = PageQuery::from(&q)?;
     let rows = repo::projects::list(
         &p.tenant,
         p.environment.as_str(),
-        p.only_project.as_deref(),
+        p.only_project.as_ref().map(|id| id.as_str()),
         q.cursor.as_deref(),
         q.fetch_limit(),
     )
@@ -87,10 +89,9 @@ pub async fn list(req: Request, p: Principal) -> ApiResult<Response> {
 }
 
 /// GET /v1/projects/{pid}
-pub async fn get(p: Principal, pid: &str) -> ApiResult<Response> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Read)?;
-    json(200, &scope.row)
+#[worker::send]
+pub async fn get(ip: InProject) -> ApiResult<Response> {
+    json(200, &ip.project.row)
 }
 
 #[derive(Deserialize)]
@@ -102,10 +103,11 @@ struct PatchProject {
 }
 
 /// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
-pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiResult<Response> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Admin)?;
-    let body: PatchProject = json_body(&mut req).await?;
+#[worker::send]
+pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let (p, pid) = (&ip.p, ip.project.id().as_str());
+    let body: PatchProject = body.json()?;
     if body.name.is_none()
         && body.reconcile_every_minutes.is_none()
         && body.auto_approve_grants.is_none()
@@ -171,9 +173,10 @@ pub async fn patch(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiR
 /// DELETE /v1/projects/{pid} — owner only. Revokes the project's keys (a `key.revoked` entry
 /// each), deletes its sealed credentials (a `credential.deleted` entry each), configuration and
 /// overrides, all in one batch with `project.deleted`; the project's audit chain stays.
-pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Owner)?;
+#[worker::send]
+pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let (p, pid) = (&ip.p, ip.project.id().as_str());
     let at = ctx.now.to_rfc3339();
     retrying(&p.tenant, Chain::Org, |head| async {
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
@@ -190,7 +193,7 @@ pub async fn delete(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
         let keys = repo::keys::active_for(&p.tenant, None, Some(pid)).await?;
         let credentials = repo::credentials::for_project(&p.tenant, pid).await?;
         let mut drafts = vec![draft];
-        drafts.extend(revoked_by_removal(&p, &keys, &at, &target));
+        drafts.extend(revoked_by_removal(p, &keys, &at, &target));
         drafts.extend(credentials.iter().map(|c| {
             Draft::new(
                 p.actor(),
@@ -239,21 +242,23 @@ impl<'de> Deserialize<'de> for RoleChange {
 /// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets the member's
 /// role override in this project; only an explicit `null` clears it. Overrides are set by org
 /// admins (an override alone is not enough), never on the owner, never above the caller's role.
+#[worker::send]
 pub async fn set_member_role(
-    ctx: &Ctx,
-    mut req: Request,
-    p: Principal,
-    pid: &str,
-    mid: &str,
+    State(app): State<App>,
+    ip: InProject,
+    params: Params,
+    body: RawBody,
 ) -> ApiResult<Response> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Admin)?;
+    let ctx = &app.svc;
+    let (p, scope) = (&ip.p, &ip.project);
+    let pid = scope.id().as_str();
+    let mid = params.get("mid")?;
     let not_found = || ApiError::not_found("member");
     MemberId::parse(mid).map_err(|_| not_found())?;
     let member = repo::members::get(&p.tenant, mid)
         .await?
         .ok_or_else(not_found)?;
-    let body: SetRole = json_body(&mut req).await?;
+    let body: SetRole = body.json()?;
     let grant = match body.role {
         RoleChange::Missing => {
             return Err(ApiError::bad_field(

@@ -2,10 +2,10 @@
 //! are refused by triggers in D1 itself (migrations/0001).
 
 use super::Arg;
+use crate::api::error::ApiResult;
 use crate::domain::audit::AuditEntry;
 use crate::domain::canonical::to_canonical;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -2,8 +2,8 @@
 //! the master key that sealed it and a non-secret JSON view.
 
 use super::Arg;
+use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,10 +1,92 @@
-//! API key records: hash and non-secret fields only. The lookup by hash used to authenticate
-//! lives in `auth`, which is the only code allowed to read keys without a tenant.
+//! API key records: hash and non-secret fields only. `by_hash` is the one key query that runs
+//! before a tenant is known (authentication); it parses the row into the domain's types here,
+//! at the boundary, and only `auth` calls it.
 
 use super::Arg;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::apikey::{Capability, Environment};
+use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
+use crate::domain::roles::Role;
+use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::D1Database;
+
+/// What authentication needs of a key, parsed: a stored value that does not parse is a
+/// corrupt row, and the key does not authenticate.
+pub struct KeyAuth {
+    pub key_id: KeyId,
+    pub org: OrgId,
+    pub member: MemberId,
+    pub role: Role,
+    pub environment: Environment,
+    pub project: Option<ProjectId>,
+    pub capability: Capability,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct KeyAuthRow {
+    id: String,
+    org_id: String,
+    member_id: String,
+    environment: String,
+    project_id: Option<String>,
+    capability: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    role: String,
+}
+
+impl KeyAuthRow {
+    fn parse(self) -> Option<KeyAuth> {
+        let ts = |s: Option<String>| {
+            s.map(|s| Timestamp::parse(&s).ok())
+                .map_or(Some(None), |t| t.map(Some))
+        };
+        Some(KeyAuth {
+            key_id: KeyId::parse(&self.id).ok()?,
+            org: OrgId::parse(&self.org_id).ok()?,
+            member: MemberId::parse(&self.member_id).ok()?,
+            role: Role::parse(&self.role)?,
+            environment: Environment::parse(&self.environment)?,
+            project: match self.project_id {
+                Some(p) => Some(ProjectId::parse(&p).ok()?),
+                None => None,
+            },
+            capability: Capability::parse(&self.capability)?,
+            expires_at: ts(self.expires_at)?,
+            revoked: self.revoked_at.is_some(),
+            last_used_at: ts(self.last_used_at).unwrap_or(None),
+        })
+    }
+}
+
+/// The key with this SHA-256 hash and its member's role, across all orgs (authentication).
+pub async fn by_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<KeyAuth>> {
+    let row: Option<KeyAuthRow> = db
+        .prepare(
+            "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
+             k.revoked_at, k.last_used_at, m.role FROM api_keys k \
+             JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
+        )
+        .bind(&[JsValue::from_str(key_hash)])?
+        .first(None)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(r) => r.parse().map(Some).ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_api_key",
+                "the API key is not valid (unknown, revoked or expired)",
+            )
+        }),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyRow {

@@ -1,8 +1,8 @@
 //! Members of an org.
 
 use super::Arg;
+use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,9 +1,12 @@
 //! Orgs.
 
 use super::Arg;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::ids::OrgId;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::D1Database;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrgRow {
@@ -25,4 +28,25 @@ pub fn insert(t: &Tenant, o: &OrgRow) -> ApiResult<Scoped> {
         "INSERT INTO orgs (org_id, name, created_at) VALUES (?1, ?2, ?3)",
         vec![Arg::text(&o.name), Arg::text(&o.created_at)],
     )
+}
+
+/// Org ids after `after`, in order, at most `limit`: how system jobs walk every tenant. The one
+/// org query that runs without a tenant; only `auth::system_tenants` calls it.
+pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> ApiResult<Vec<OrgId>> {
+    #[derive(Deserialize)]
+    struct R {
+        org_id: String,
+    }
+    let rows: Vec<R> = db
+        .prepare("SELECT org_id FROM orgs WHERE org_id > ?1 ORDER BY org_id LIMIT ?2")
+        .bind(&[
+            JsValue::from_str(after),
+            JsValue::from_f64(f64::from(limit)),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    rows.into_iter()
+        .map(|r| OrgId::parse(&r.org_id).map_err(|e| ApiError::internal(e.to_string())))
+        .collect()
 }

@@ -1,8 +1,8 @@
 //! Projects of an org.
 
 use super::Arg;
+use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use crate::edge::error::ApiResult;
 use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,16 +1,18 @@
 //! The database integration's routes, and the read-only session the worker uses everywhere.
 
-use super::{admin_scope, integration_error, open_credential, replace, DATABASE};
+use super::{integration_error, open_credential, replace, DATABASE};
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::integrations::DbUrl;
-use crate::edge::auth::{probe_limit, Principal};
-use crate::edge::connectors::pg_connect;
-use crate::edge::error::{ApiError, ApiResult};
-use crate::edge::http::{json, json_body, now, Ctx};
+use crate::edge::auth::extract::InProject;
+use crate::edge::auth::{probe_limit, Principal, ProjectScope};
+use crate::edge::http::{json, App, RawBody};
+use crate::edge::services::{clock, Services};
 use crate::edge::vault;
 use crate::pg::{self, PgError, PgErrorKind};
+use axum::extract::State;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-use worker::{Request, Response};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -20,9 +22,11 @@ struct PutDatabase {
 }
 
 /// PUT /v1/projects/{pid}/integrations/database — `{read_url, repair_url?}`.
-pub async fn put(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiResult<Response> {
-    admin_scope(&p, pid).await?;
-    let body: PutDatabase = json_body(&mut req).await?;
+#[worker::send]
+pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
+    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let pid = scope.id().as_str();
+    let body: PutDatabase = body.json()?;
     let read = DbUrl::parse(&body.read_url).map_err(|e| integration_error(e, "read_url"))?;
     let repair = body
         .repair_url
@@ -34,7 +38,7 @@ pub async fn put(ctx: &Ctx, mut req: Request, p: Principal, pid: &str) -> ApiRes
     if let (Some(raw), Some(parsed)) = (&body.repair_url, &repair) {
         rows.push(sealer.seal("db_repair_url", 0, raw, &json!(parsed.view()))?);
     }
-    let after = replace(ctx, &p, pid, &DATABASE, rows).await?;
+    let after = replace(ctx, p, scope, &DATABASE, rows).await?;
     json(200, &after)
 }
 
@@ -71,40 +75,28 @@ fn pg_error(e: &PgError) -> (&'static str, &'static str) {
 
 /// Opens the project's read credential as a read-only session.
 pub async fn read_session(
-    ctx: &Ctx,
+    ctx: &Services,
     p: &Principal,
-    pid: &str,
+    project: &ProjectScope,
 ) -> ApiResult<Result<tokio_postgres::Client, PgError>> {
-    let secret = open_credential(ctx, p, pid, "db_read_url", "database").await?;
+    let secret = open_credential(ctx, p, project, "db_read_url", "database").await?;
     let url = DbUrl::parse(secret.expose())
         .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
-    let timeout = ctx.var_u32("DB_TIMEOUT_MS", 10_000);
-    let client = match pg_connect(&url, timeout).await {
-        Ok(c) => c,
-        Err(e) => return Ok(Err(e)),
-    };
-    match pg::begin_read_session(
-        &client,
-        ctx.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS),
-    )
-    .await
-    {
-        Ok(()) => Ok(Ok(client)),
-        Err(e) => Ok(Err(e)),
-    }
+    Ok(ctx.pg_read(&url).await)
 }
 
 /// POST /v1/projects/{pid}/integrations/database/test →
 /// `{ok, read_only_enforced, role_can_write, latency_ms}` (+ `error` when `ok` is false).
-pub async fn test(ctx: &Ctx, p: Principal, pid: &str) -> ApiResult<Response> {
-    admin_scope(&p, pid).await?;
-    probe_limit(ctx, pid).await?;
-    let started = now();
-    let outcome = match read_session(ctx, &p, pid).await? {
+#[worker::send]
+pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
+    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    probe_limit(ctx, scope).await?;
+    let started = clock();
+    let outcome = match read_session(ctx, p, scope).await? {
         Ok(client) => pg::probe(&client).await,
         Err(e) => Err(e),
     };
-    let latency_ms = now().millis() - started.millis();
+    let latency_ms = clock().millis() - started.millis();
     let body = match outcome {
         Ok(probe) => json!({
             "ok": true,

@@ -5,18 +5,19 @@
 pub mod database;
 pub mod stripe;
 
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::Draft;
 use crate::domain::integrations::IntegrationError;
-use crate::domain::roles::Need;
 use crate::domain::vault::Secret;
 use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::auth::extract::InProject;
 use crate::edge::auth::{Principal, ProjectScope};
-use crate::edge::error::{ApiError, ApiResult};
-use crate::edge::http::{json, Ctx};
+use crate::edge::http::json;
 use crate::edge::repo::{self, credentials::CredentialRow};
+use crate::edge::services::Services;
 use crate::edge::vault;
+use axum::response::Response;
 use serde_json::{json, Value};
-use worker::Response;
 
 /// One integration's credential kinds, its audit action and its non-secret view.
 pub struct Integration {
@@ -71,12 +72,13 @@ fn database_view(rows: &[CredentialRow]) -> Value {
 /// Replaces the project's credentials of `kinds` with `rows` in one batch, recording `action`
 /// with the views `view` picks (the `before` read after the chain head, so it is exact).
 pub async fn replace(
-    ctx: &Ctx,
+    ctx: &Services,
     p: &Principal,
-    pid: &str,
+    project: &ProjectScope,
     integration: &Integration,
     rows: Vec<CredentialRow>,
 ) -> ApiResult<Value> {
+    let pid = project.id().as_str();
     let Integration {
         kinds,
         action,
@@ -114,17 +116,10 @@ async fn current(p: &Principal, pid: &str) -> ApiResult<Vec<CredentialRow>> {
     repo::credentials::for_project(&p.tenant, pid).await
 }
 
-pub async fn admin_scope(p: &Principal, pid: &str) -> ApiResult<ProjectScope> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Admin)?;
-    Ok(scope)
-}
-
 /// GET /v1/projects/{pid}/integrations — non-secret identifiers only.
-pub async fn get(p: Principal, pid: &str) -> ApiResult<Response> {
-    let scope = p.project(pid).await?;
-    p.require_in(&scope, Need::Read)?;
-    let rows = current(&p, pid).await?;
+#[worker::send]
+pub async fn get(ip: InProject) -> ApiResult<Response> {
+    let rows = current(&ip.p, ip.project.id().as_str()).await?;
     json(
         200,
         &json!({"stripe": stripe_view(&rows), "database": database_view(&rows)}),
@@ -133,18 +128,18 @@ pub async fn get(p: Principal, pid: &str) -> ApiResult<Response> {
 
 /// Opens the project's credential of `kind`; `409 integration_missing` when there is none.
 pub async fn open_credential(
-    ctx: &Ctx,
+    ctx: &Services,
     p: &Principal,
-    pid: &str,
+    project: &ProjectScope,
     kind: &str,
     what: &str,
 ) -> ApiResult<Secret> {
-    let rows = current(p, pid).await?;
+    let rows = current(p, project.id().as_str()).await?;
     let row = rows.iter().find(|r| r.kind == kind).ok_or_else(|| {
         ApiError::conflict(
             "integration_missing",
             format!("configure the {what} integration first"),
         )
     })?;
-    vault::open(&vault::keyring(ctx)?, &p.tenant, row)
+    vault::open(&ctx.keyring()?, &p.tenant, row)
 }

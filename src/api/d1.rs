@@ -1,0 +1,95 @@
+//! D1 failures, classified once. D1 reports constraint violations and trigger aborts only as
+//! message text (`D1_ERROR: UNIQUE constraint failed: audit_log.chain, audit_log.seq:
+//! SQLITE_CONSTRAINT`); this is the one place that reads that text, so callers match on a type.
+
+/// What a failed D1 statement or batch means to the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum D1Failure {
+    /// A UNIQUE or PRIMARY KEY constraint, with the columns it names (`table.col, table.col`).
+    Unique { constraint: String },
+    /// The append-only triggers of `audit_log` refused an UPDATE or DELETE.
+    AuditTrigger,
+    /// The database was busy or overloaded; the same work may succeed later.
+    Busy,
+    /// Anything else (the message is kept for the log only).
+    Other(String),
+}
+
+impl D1Failure {
+    /// Classifies a D1 error message.
+    pub fn classify(message: &str) -> Self {
+        if let Some(rest) = message
+            .split("UNIQUE constraint failed: ")
+            .nth(1)
+            .or_else(|| message.split("PRIMARY KEY constraint failed: ").nth(1))
+        {
+            let constraint = rest
+                .split([':', '\n'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            return D1Failure::Unique { constraint };
+        }
+        if message.contains("audit_log is append-only")
+            || message.contains("SQLITE_CONSTRAINT_TRIGGER")
+        {
+            return D1Failure::AuditTrigger;
+        }
+        if message.contains("SQLITE_BUSY")
+            || message.contains("database is locked")
+            || message.contains("D1_ERROR: Network connection lost")
+            || message.contains("overloaded")
+        {
+            return D1Failure::Busy;
+        }
+        D1Failure::Other(message.to_owned())
+    }
+
+    /// A unique violation on exactly these columns (in the constraint's order).
+    pub fn is_unique_on(&self, columns: &str) -> bool {
+        matches!(self, D1Failure::Unique { constraint } if constraint == columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_collision_is_a_unique_violation_on_chain_and_seq() {
+        let f = D1Failure::classify(
+            "D1_ERROR: UNIQUE constraint failed: audit_log.chain, audit_log.seq: SQLITE_CONSTRAINT",
+        );
+        assert!(f.is_unique_on("audit_log.chain, audit_log.seq"));
+        assert!(!f.is_unique_on("members.org_id, members.email"));
+    }
+
+    #[test]
+    fn a_duplicate_member_names_its_columns() {
+        let f =
+            D1Failure::classify("Error: UNIQUE constraint failed: members.org_id, members.email");
+        assert_eq!(
+            f,
+            D1Failure::Unique {
+                constraint: "members.org_id, members.email".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_audit_trigger_and_busy_are_told_apart_from_the_rest() {
+        assert_eq!(
+            D1Failure::classify("D1_ERROR: audit_log is append-only: SQLITE_CONSTRAINT_TRIGGER"),
+            D1Failure::AuditTrigger
+        );
+        assert_eq!(
+            D1Failure::classify("D1_ERROR: database is locked: SQLITE_BUSY"),
+            D1Failure::Busy
+        );
+        assert!(matches!(
+            D1Failure::classify("no such table: x"),
+            D1Failure::Other(_)
+        ));
+    }
+}

@@ -1,0 +1,105 @@
+//! The Workers entry points. `fetch`: request id and client bucket into `RequestMeta`, services
+//! from the `Env`, the one router, then the error (if any) rendered for its surface, one log line
+//! whose URL has `api_key` scrubbed, and the headers every response carries. `scheduled`: the
+//! cron jobs, with the `SystemGrant` only entry points can make.
+
+use super::auth::SystemGrant;
+use super::error::render_json;
+use super::http::{App, RequestMeta};
+use super::jobs;
+use super::services::{clock, Services};
+use crate::api::routes::router;
+use crate::domain::scrub::scrub_path_and_query;
+use axum::body::Body;
+use axum::http::{HeaderValue, Response, Uri};
+use std::sync::Arc;
+use tower_service::Service;
+use worker::{
+    console_error, console_log, event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent,
+};
+
+/// Proof of being a Workers entry point; only this module can make one.
+pub struct EntryPoint(());
+
+#[event(fetch)]
+async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<Response<Body>> {
+    let meta = RequestMeta::new(req.headers());
+    let method = req.method().to_string();
+    let logged_url = scrub_path_and_query(req.uri().path(), req.uri().query());
+    if let Some(uri) = without_trailing_slash(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    req.extensions_mut().insert(meta.clone());
+    let app = App {
+        svc: Arc::new(Services::new(env)),
+        wctx: Arc::new(wctx),
+    };
+    let started = clock();
+    let mut res = match router(app).call(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    };
+    if let Some(err) = render_json(&mut res, &meta.request_id) {
+        if let Some(detail) = &err.detail {
+            console_error!(
+                "{}",
+                serde_json::json!({"request_id": meta.request_id, "error": err.code, "detail": detail})
+            );
+        }
+    }
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&meta.request_id) {
+        headers.insert("x-request-id", v);
+    }
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    console_log!(
+        "{}",
+        serde_json::json!({
+            "request_id": meta.request_id,
+            "method": method,
+            "url": logged_url,
+            "status": res.status().as_u16(),
+            "ms": clock().millis() - started.millis(),
+        })
+    );
+    Ok(res)
+}
+
+/// `/v1/org/` is `/v1/org`: one canonical form of every path.
+fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return None;
+    }
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        t => t,
+    };
+    let pq = match uri.query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(pq.parse().ok()?);
+    Uri::from_parts(parts).ok()
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let svc = Services::new(env);
+    let grant = SystemGrant::for_entry_point(EntryPoint(()));
+    match jobs::rewrap_credentials(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "credentials_rewrapped": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.detail})
+        ),
+    }
+}

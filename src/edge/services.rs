@@ -1,0 +1,127 @@
+//! Services built from the Worker `Env` alone — D1, the vault keyring and sealer, the Stripe and
+//! Postgres connector factories, the clock, randomness, the project coordinator and the rate
+//! limiter — so the fetch handler, the cron handler and a Durable Object's `alarm()` build and
+//! use the same things. Nothing here knows about a request: request-bound facts (request id,
+//! client bucket) live in `http::RequestMeta`.
+
+use super::connectors::{pg_connect, WorkerHttp};
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::integrations::DbUrl;
+use crate::domain::ports::OsRng;
+use crate::domain::ratelimit::Decision;
+use crate::domain::time::Timestamp;
+use crate::domain::vault::{Keyring, Secret};
+use crate::pg::{self, PgError};
+use crate::stripe::{RetryPolicy, StripeClient};
+use worker::{D1Database, Env, Stub};
+
+pub struct Services {
+    env: Env,
+    /// The clock, read once per unit of work (a request, a cron run, an alarm).
+    pub now: Timestamp,
+}
+
+/// The platform clock.
+pub fn clock() -> Timestamp {
+    Timestamp::from_millis(worker::Date::now().as_millis() as i64)
+}
+
+impl Services {
+    pub fn new(env: Env) -> Self {
+        Services { env, now: clock() }
+    }
+
+    /// A plain-text variable (wrangler `[vars]` or a secret), if set and non-empty.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+
+    pub fn var_u32(&self, name: &str, default: u32) -> u32 {
+        self.var(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    pub fn rng(&self) -> OsRng {
+        OsRng
+    }
+
+    pub fn db(&self) -> ApiResult<D1Database> {
+        self.env
+            .d1("DB")
+            .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
+    }
+
+    /// The master keys from `CREDENTIALS_ENCRYPTION_KEY`.
+    pub fn keyring(&self) -> ApiResult<Keyring> {
+        let spec = self
+            .var("CREDENTIALS_ENCRYPTION_KEY")
+            .ok_or_else(|| ApiError::internal("CREDENTIALS_ENCRYPTION_KEY is not set"))?;
+        Keyring::parse(&spec).map_err(|e| ApiError::internal(e.to_string()))
+    }
+
+    /// The read-only Stripe client for `key` (`STRIPE_API_BASE`, retry and timeout variables).
+    pub fn stripe(&self, key: Secret) -> StripeClient<WorkerHttp> {
+        let base = self
+            .var("STRIPE_API_BASE")
+            .unwrap_or_else(|| "https://api.stripe.com".to_owned());
+        let d = RetryPolicy::default();
+        let policy = RetryPolicy {
+            attempts: self.var_u32("STRIPE_RETRY_ATTEMPTS", d.attempts),
+            base_delay_ms: self.var_u32("STRIPE_RETRY_BASE_MS", d.base_delay_ms),
+            max_delay_ms: self.var_u32("STRIPE_RETRY_MAX_MS", d.max_delay_ms),
+            timeout_ms: self.var_u32("STRIPE_TIMEOUT_MS", d.timeout_ms),
+        };
+        StripeClient::new(WorkerHttp, &base, key, policy)
+    }
+
+    /// A read-only session on the customer's database (`default_transaction_read_only = on`
+    /// before the first query).
+    pub async fn pg_read(&self, url: &DbUrl) -> Result<tokio_postgres::Client, PgError> {
+        let client = pg_connect(url, self.var_u32("DB_TIMEOUT_MS", 10_000)).await?;
+        let statement_ms = self.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS);
+        pg::begin_read_session(&client, statement_ms).await?;
+        Ok(client)
+    }
+
+    /// The `ProjectCoordinator` Durable Object of one project (its first callers, repair
+    /// approvals and chunked runs, arrive with the reconcile and repair issues).
+    #[allow(dead_code)]
+    pub fn coordinator(&self, project_id: &str) -> ApiResult<Stub> {
+        let stub = || -> worker::Result<Stub> {
+            let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
+            ns.id_from_name(project_id)?.get_stub()
+        };
+        stub().map_err(|e| ApiError::internal(format!("coordinator: {e}")))
+    }
+
+    /// One operation on the `RateLimiter` object of `bucket`. When the limiter cannot be reached
+    /// the answer is `503 rate_limiter_unavailable`: limits fail closed, never open.
+    pub async fn limiter(&self, bucket: &str, op: &str) -> ApiResult<Decision> {
+        let call = async {
+            let stub = self
+                .env
+                .durable_object("RATE_LIMITER")?
+                .id_from_name(bucket)?
+                .get_stub()?;
+            let mut res = stub
+                .fetch_with_str(&format!("https://rate-limiter/{op}"))
+                .await?;
+            res.json::<Decision>().await
+        };
+        call.await.map_err(|e| {
+            let mut err = ApiError::unavailable(
+                "rate_limiter_unavailable",
+                "the rate limiter is unavailable; the request was refused, retry shortly",
+                5,
+            );
+            err.detail = Some(format!("rate limiter: {e}"));
+            err
+        })
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod apikey;
+pub mod append;
 pub mod audit;
 pub mod base62;
 pub mod canonical;
@@ -16,6 +17,7 @@ pub mod roles;
 pub mod scrub;
 pub mod security_txt;
 pub mod sqlident;
+pub mod store;
 pub mod tenancy;
 pub mod time;
 pub mod vault;

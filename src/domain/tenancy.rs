@@ -1,15 +1,138 @@
-//! The tenancy rule for SQL text: every statement a tenant prepares binds the org id as `?1` and
-//! uses it — an INSERT lists `org_id` first with `?1` as its value, anything else constrains
-//! `org_id = ?1`. A lint, checked on every statement at run time, that makes an unscoped query
-//! fail loudly in the first test that runs it instead of leaking across tenants.
+//! The tenancy rule for SQL text, checked on every statement a tenant prepares, at run time. It
+//! checks structure, not a substring: the org id is bound as `?1`, and
+//!
+//! - an `INSERT` lists `org_id` as its first column with `?1` as its first value (and an
+//!   `ON CONFLICT … DO UPDATE` must itself be limited to `org_id = ?1`);
+//! - a `SELECT`, `UPDATE` or `DELETE` has a top-level `WHERE` whose top-level conjuncts include
+//!   `org_id = ?1` (or `alias.org_id = ?1`) and that has no top-level `OR` — so
+//!   `WHERE id = ?2 OR org_id = ?1` is refused;
+//! - every subquery `(SELECT …)` obeys the same rule.
+//!
+//! An unscoped query then fails loudly in the first test that runs it instead of leaking across
+//! tenants. The rule may refuse a safe statement (write it the plain way); it never accepts one
+//! whose top-level filter does not pin the org.
 
+/// Whether `sql` is scoped to the org bound as `?1`.
 pub fn is_tenant_scoped(sql: &str) -> bool {
-    let s = sql.trim_start();
-    if s.len() >= 6 && s[..6].eq_ignore_ascii_case("INSERT") {
-        s.contains("(org_id,") && s.contains("VALUES (?1,")
-    } else {
-        s.contains("org_id = ?1")
+    let s = normalize(sql);
+    let upper = s.to_ascii_uppercase();
+    if !subqueries_scoped(&s) {
+        return false;
     }
+    match upper.split(' ').next().unwrap_or("") {
+        "INSERT" => insert_scoped(&s, &upper),
+        "SELECT" | "UPDATE" | "DELETE" => match top_level(&upper, " WHERE ") {
+            Some(at) => where_scoped(&s[at + 7..]),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// One space between tokens, none around parentheses' insides: `( a )` → `(a)`.
+fn normalize(sql: &str) -> String {
+    let collapsed = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    collapsed.replace("( ", "(").replace(" )", ")")
+}
+
+/// Byte offsets at paren depth 0 (outside string literals) where `needle` (upper case) starts.
+fn top_level_all(upper: &str, needle: &str) -> Vec<usize> {
+    let bytes = upper.as_bytes();
+    let (mut depth, mut quoted, mut out) = (0i32, false, Vec::new());
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            _ if !quoted && depth == 0 && bytes[i..].starts_with(needle.as_bytes()) => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn top_level(upper: &str, needle: &str) -> Option<usize> {
+    top_level_all(upper, needle).into_iter().next()
+}
+
+/// The WHERE clause (text after `WHERE `) up to ORDER BY / GROUP BY / LIMIT / RETURNING.
+fn where_scoped(clause: &str) -> bool {
+    let upper = clause.to_ascii_uppercase();
+    let end = [" ORDER BY ", " GROUP BY ", " LIMIT ", " RETURNING "]
+        .iter()
+        .filter_map(|k| top_level(&upper, k))
+        .min()
+        .unwrap_or(clause.len());
+    let (clause, upper) = (&clause[..end], &upper[..end]);
+    if !top_level_all(upper, " OR ").is_empty() {
+        return false;
+    }
+    let mut start = 0;
+    let mut conjuncts = Vec::new();
+    for at in top_level_all(upper, " AND ") {
+        conjuncts.push(&clause[start..at]);
+        start = at + 5;
+    }
+    conjuncts.push(&clause[start..]);
+    conjuncts.iter().any(|c| pins_org(c.trim()))
+}
+
+/// `org_id = ?1` or `alias.org_id = ?1`, exactly.
+fn pins_org(conjunct: &str) -> bool {
+    let Some(column) = conjunct.strip_suffix(" = ?1") else {
+        return false;
+    };
+    match column.rsplit_once('.') {
+        Some((alias, "org_id")) => alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        None => column == "org_id",
+        _ => false,
+    }
+}
+
+fn insert_scoped(s: &str, upper: &str) -> bool {
+    // INSERT INTO name (org_id, …) VALUES (?1, …) [ON CONFLICT (…) DO NOTHING | DO UPDATE … WHERE …]
+    let Some(cols) = s.find('(') else {
+        return false;
+    };
+    let Some(values) = top_level(upper, " VALUES (") else {
+        return false;
+    };
+    let columns_ok = s[cols + 1..].starts_with("org_id,") || s[cols + 1..].starts_with("org_id)");
+    let values_ok = s[values + 9..].starts_with("?1,") || s[values + 9..].starts_with("?1)");
+    let conflict_ok = match top_level(upper, " DO UPDATE ") {
+        None => true,
+        Some(at) => match top_level(&upper[at..], " WHERE ") {
+            Some(w) => where_scoped(&s[at + w + 7..]),
+            None => false,
+        },
+    };
+    columns_ok && values_ok && conflict_ok
+}
+
+/// Every `(SELECT …)` anywhere in the statement is itself scoped.
+fn subqueries_scoped(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let mut stack = Vec::new();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'(' => stack.push(i),
+            b')' => {
+                let Some(open) = stack.pop() else {
+                    return false;
+                };
+                let inner = &s[open + 1..i];
+                if inner
+                    .get(..7)
+                    .is_some_and(|head| head.eq_ignore_ascii_case("SELECT "))
+                    && !is_tenant_scoped(inner)
+                {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.is_empty()
 }
 
 /// A batch may run only if every statement in it was prepared for the org running it
@@ -36,29 +159,61 @@ mod tests {
 
     #[test]
     fn statements_that_bind_the_org_pass() {
-        assert!(is_tenant_scoped(
-            "SELECT id FROM projects WHERE org_id = ?1 AND id = ?2"
-        ));
-        assert!(is_tenant_scoped(
-            "INSERT INTO members (org_id, id) VALUES (?1, ?2)"
-        ));
-        assert!(is_tenant_scoped(
-            "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2"
-        ));
-        assert!(is_tenant_scoped(
-            "DELETE FROM members WHERE org_id = ?1 AND id = ?2"
-        ));
+        for sql in [
+            "SELECT id FROM projects WHERE org_id = ?1 AND id = ?2",
+            "INSERT INTO members (org_id, id) VALUES (?1, ?2)",
+            "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2",
+            "DELETE FROM members WHERE org_id = ?1 AND id = ?2",
+            "SELECT a FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) AND id > ?3 ORDER BY id LIMIT ?4",
+            "SELECT c FROM credentials WHERE org_id = ?1 AND (key_id != ?2 OR format < ?5)\n   AND id > ?3 ORDER BY id LIMIT ?4",
+            "SELECT p.id, (SELECT r.role FROM project_roles r WHERE r.org_id = ?1 AND r.project_id = p.id) AS o \
+             FROM projects p WHERE p.org_id = ?1 AND p.id = ?2",
+            "INSERT INTO project_roles (org_id, project_id, role) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (project_id, member_id) DO UPDATE SET role = excluded.role WHERE org_id = ?1",
+            "SELECT org_id AS id, name FROM orgs WHERE org_id = ?1",
+        ] {
+            assert!(is_tenant_scoped(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn an_org_predicate_inside_an_or_does_not_scope_anything() {
+        for sql in [
+            "SELECT * FROM projects WHERE id = ?2 OR org_id = ?1",
+            "SELECT * FROM projects WHERE org_id = ?1 OR id = ?2",
+            "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 OR 1 = 1",
+            "DELETE FROM members WHERE (org_id = ?1 OR 1) AND id = ?2",
+        ] {
+            assert!(!is_tenant_scoped(sql), "{sql}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_text_makes_the_check_panic(sql in ".{0,200}") {
+            let _ = is_tenant_scoped(&sql);
+        }
     }
 
     #[test]
     fn statements_without_the_tenant_predicate_are_refused() {
-        assert!(!is_tenant_scoped("SELECT id FROM projects WHERE id = ?2"));
-        assert!(!is_tenant_scoped("DELETE FROM members"));
-        assert!(!is_tenant_scoped(
-            "INSERT INTO members (id, org_id) VALUES (?2, ?1)"
-        ));
-        assert!(!is_tenant_scoped(
-            "UPDATE projects SET name = ?2 WHERE org_id = ?2"
-        ));
+        for sql in [
+            "SELECT id FROM projects WHERE id = ?2",
+            "DELETE FROM members",
+            "INSERT INTO members (id, org_id) VALUES (?2, ?1)",
+            "UPDATE projects SET name = ?2 WHERE org_id = ?2",
+            "UPDATE projects SET org_id = ?1 WHERE id = ?2",
+            "SELECT id FROM projects WHERE org_id = ?10",
+            "SELECT id FROM projects WHERE org_id != ?1",
+            "SELECT id FROM projects WHERE xorg_id = ?1",
+            "SELECT id FROM projects WHERE name = 'org_id = ?1'",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT id FROM projects WHERE id = ?2)",
+            "INSERT INTO project_roles (org_id, role) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET role = ?2",
+            "INSERT INTO members (org_id, id) SELECT org_id, id FROM members",
+            "PRAGMA foreign_keys = OFF",
+            "SELECT é FROM projects WHERE ünïcode = ?1 OR (SELECTé) AND org_id = ?1",
+        ] {
+            assert!(!is_tenant_scoped(sql), "{sql}");
+        }
     }
 }

@@ -1,17 +1,15 @@
-//! Writing audit entries together with the change they record. `retrying` reads the chain head
-//! *first*, then runs the operation, which reads the state it changes and calls `commit`;
-//! `commit` seals the drafts after that head and runs the change statements and the audit
-//! inserts as one D1 batch. Every change to a chain's state appends to that chain, so if anything
-//! changed the state after our head read, it took `head + 1` first: our batch (change included)
-//! fails on the `(chain, seq)` primary key, rolls back whole, and the operation runs again from
-//! its reads. A chain never forks, no change is recorded without its entry, and an entry's
-//! `before` is always the state its change replaced.
+//! The audit log over D1: `D1Audit` implements `domain::store::AuditLog` (a commit is one D1
+//! batch: the change statements and the audit inserts; `(chain, seq)` is the primary key, so a
+//! second append at the same place fails and nothing of it applies), and `retrying` runs an
+//! operation under the protocol of `domain::append` (head first, exact `before`, no fork).
 
 use super::auth::scope::{BatchError, Scoped, Tenant};
 use super::repo;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::audit::{entry_time, AuditEntry, Draft};
+use crate::domain::append::{append, AppendError, Step};
+use crate::domain::audit::{AuditEntry, Draft};
+use crate::domain::store::{AuditLog, ChainHead, Sleep, StoreError};
 use crate::domain::time::Timestamp;
 use std::future::Future;
 use std::time::Duration;
@@ -39,54 +37,111 @@ impl Chain<'_> {
     }
 }
 
-/// How an audited change failed.
-pub enum CommitError {
-    /// Another append took this place in the chain first; run the operation again.
-    Contended,
-    Failed(ApiError),
-    /// A unique constraint other than the chain's (e.g. a duplicate e-mail): nothing applied.
-    Duplicate(String),
+/// One tenant's audit chains in D1.
+pub struct D1Audit<'a> {
+    tenant: &'a Tenant,
+    project_id: Option<&'a str>,
 }
 
-impl From<ApiError> for CommitError {
-    fn from(e: ApiError) -> Self {
-        CommitError::Failed(e)
+impl AuditLog for D1Audit<'_> {
+    type Change = Scoped;
+
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, StoreError> {
+        let head = repo::audit::head(self.tenant, chain)
+            .await
+            .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))?;
+        Ok(head.map(|h| ChainHead {
+            seq: h.seq,
+            hash: h.hash,
+            at: h.at,
+        }))
+    }
+
+    async fn commit(
+        &self,
+        chain: &str,
+        entries: &[AuditEntry],
+        mut changes: Vec<Scoped>,
+    ) -> Result<(), StoreError> {
+        for e in entries {
+            let insert = repo::audit::insert(self.tenant, chain, self.project_id, e)
+                .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))?;
+            changes.push(insert);
+        }
+        match self.tenant.batch(changes).await {
+            Ok(_) => Ok(()),
+            Err(BatchError::D1(f)) if f.is_unique_on("audit_log.chain, audit_log.seq") => {
+                Err(StoreError::Contended)
+            }
+            Err(BatchError::D1(D1Failure::Unique { constraint })) => {
+                Err(StoreError::Duplicate(constraint))
+            }
+            Err(e) => Err(StoreError::Failed(format!("{e:?}"))),
+        }
+    }
+
+    async fn page(
+        &self,
+        chain: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        repo::audit::page(self.tenant, chain, after_seq, limit)
+            .await
+            .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))
     }
 }
 
-/// The chain head an operation started from (read before any of its state): seq, hash, time.
-pub struct Head(Option<repo::audit::Head>);
+struct WorkerSleep;
 
-/// Applies `changes` and appends `drafts` (in order) to `chain` after `head`, atomically.
-pub async fn commit(
+impl Sleep for WorkerSleep {
+    async fn sleep(&self, ms: u32) {
+        worker::Delay::from(Duration::from_millis(u64::from(ms))).await;
+    }
+}
+
+fn jitter() -> u8 {
+    let mut b = [0u8; 1];
+    let _ = getrandom::getrandom(&mut b);
+    b[0]
+}
+
+/// What a unique violation (other than the chain's own) means to the caller.
+fn duplicate(constraint: &str) -> ApiError {
+    match constraint {
+        "members.org_id, members.email" => {
+            ApiError::conflict("member_exists", "a member with this e-mail already exists")
+        }
+        other => ApiError::internal(format!("unique constraint failed: {other}")),
+    }
+}
+
+/// Runs `op` under the append protocol on `chain`: `op` reads the state it changes and returns
+/// a `Step`; on contention it runs again from a fresh head.
+pub async fn retrying<T, F, Fut>(
     t: &Tenant,
     chain: Chain<'_>,
-    head: Head,
-    drafts: Vec<Draft>,
-    mut changes: Vec<Scoped>,
     now: Timestamp,
-) -> Result<Vec<AuditEntry>, CommitError> {
-    let key = chain.key(t);
-    // Never back in time: a retried append may follow an entry a later request wrote.
-    let now = entry_time(now, head.0.as_ref().map(|h| h.at.as_str()));
-    let mut prev = head.0.map(|h| (h.seq, h.hash));
-    let mut entries = Vec::with_capacity(drafts.len());
-    for d in drafts {
-        let e = d.seal(prev.as_ref().map(|(s, h)| (*s, h.as_str())), now);
-        prev = Some((e.seq, e.hash.clone()));
-        changes.push(repo::audit::insert(t, &key, chain.project_id(), &e)?);
-        entries.push(e);
-    }
-    match t.batch(changes).await {
-        Ok(_) => Ok(entries),
-        Err(BatchError::D1(f)) if f.is_unique_on("audit_log.chain, audit_log.seq") => {
-            Err(CommitError::Contended)
-        }
-        Err(BatchError::D1(D1Failure::Unique { constraint })) => {
-            Err(CommitError::Duplicate(constraint))
-        }
-        Err(e) => Err(CommitError::Failed(e.into())),
-    }
+    mut op: F,
+) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+{
+    let log = D1Audit {
+        tenant: t,
+        project_id: chain.project_id(),
+    };
+    append(&log, &WorkerSleep, &chain.key(t), now, jitter, |_head| op())
+        .await
+        .map_err(|e| match e {
+            AppendError::Op(e) => e,
+            AppendError::Store(StoreError::Duplicate(c)) => duplicate(&c),
+            AppendError::Store(e) => ApiError::internal(e.to_string()),
+            AppendError::Exhausted => {
+                ApiError::conflict("audit_contention", "too many concurrent changes; retry")
+            }
+        })
 }
 
 /// The common case: one entry, built from no state of its own (creations), recording the
@@ -101,48 +156,8 @@ pub async fn record<F>(
 where
     F: Fn() -> ApiResult<Vec<Scoped>>,
 {
-    retrying(t, chain, |head| async {
-        commit(t, chain, head, vec![draft.clone()], changes()?, now).await
+    retrying(t, chain, now, || async {
+        Ok(Step::commit(vec![draft.clone()], changes()?, ()))
     })
-    .await?;
-    Ok(())
-}
-
-/// What a unique violation (other than the chain's own) means to the caller.
-fn duplicate(constraint: &str) -> ApiError {
-    match constraint {
-        "members.org_id, members.email" => {
-            ApiError::conflict("member_exists", "a member with this e-mail already exists")
-        }
-        other => ApiError::internal(format!("unique constraint failed: {other}")),
-    }
-}
-
-/// Reads `chain`'s head, then runs `op` with it; again from the head read while another append
-/// got there first (at most 40 tries, with jittered back-off). `op` reads the state it changes
-/// itself, after it is called.
-pub async fn retrying<T, F, Fut>(t: &Tenant, chain: Chain<'_>, mut op: F) -> ApiResult<T>
-where
-    F: FnMut(Head) -> Fut,
-    Fut: Future<Output = Result<T, CommitError>>,
-{
-    let key = chain.key(t);
-    for attempt in 0u64..40 {
-        let head = repo::audit::head(t, &key).await?;
-        match op(Head(head)).await {
-            Ok(v) => return Ok(v),
-            Err(CommitError::Failed(e)) => return Err(e),
-            Err(CommitError::Duplicate(constraint)) => return Err(duplicate(&constraint)),
-            Err(CommitError::Contended) => {
-                let mut b = [0u8; 1];
-                let _ = getrandom::getrandom(&mut b);
-                let ms = (attempt.min(8) * 5) + u64::from(b[0] % 20);
-                worker::Delay::from(Duration::from_millis(ms)).await;
-            }
-        }
-    }
-    Err(ApiError::conflict(
-        "audit_contention",
-        "too many concurrent changes; retry",
-    ))
+    .await
 }

@@ -3,12 +3,13 @@
 //! `SystemGrant` only entry points hold, so even system work reaches D1 only through
 //! tenant-scoped statements. No HTTP status is decided here.
 
-use super::audit::{commit, retrying, Chain};
+use super::audit::{retrying, Chain};
 use super::auth::{scope::Tenant, system_tenants, SystemGrant};
 use super::repo;
 use super::services::Services;
 use super::vault;
 use crate::api::error::ApiResult;
+use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
@@ -74,12 +75,12 @@ async fn rewrap_one(
     now: Timestamp,
 ) -> ApiResult<bool> {
     // Re-read after the head: a credential replaced meanwhile is simply skipped.
-    retrying(t, Chain::Project(project_id), |head| async {
+    retrying(t, Chain::Project(project_id), now, || async {
         let Some(row) = repo::credentials::get(t, id).await? else {
-            return Ok(false);
+            return Ok(Step::Done(false));
         };
         let Some(new) = vault::rewrap(ring, t, &row)? else {
-            return Ok(false);
+            return Ok(Step::Done(false));
         };
         let draft = Draft::new(
             Actor::System("cron"),
@@ -89,16 +90,7 @@ async fn rewrap_one(
             json!({"kind": row.kind, "key_id": current, "format": SEALED_FORMAT}),
         );
         let change = repo::credentials::rewrap(t, &row.id, &new, current, SEALED_FORMAT)?;
-        commit(
-            t,
-            Chain::Project(&row.project_id),
-            head,
-            vec![draft],
-            vec![change],
-            now,
-        )
-        .await?;
-        Ok(true)
+        Ok(Step::commit(vec![draft], vec![change], true))
     })
     .await
 }

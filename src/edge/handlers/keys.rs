@@ -6,12 +6,13 @@ use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::access::{self, OldKeyEnd, RotationError};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
+use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::ids::{KeyId, ProjectId};
 use crate::domain::input;
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
-use crate::edge::audit::{commit, record, retrying, Chain};
+use crate::edge::audit::{record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::repo::{self, keys::KeyRow};
@@ -221,12 +222,12 @@ pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> Api
     let kid = params.get("kid")?;
     p.require_org_scope()?;
     let at = ctx.now.to_rfc3339();
-    let after = retrying(&p.tenant, Chain::Org, |head| async {
+    let after = retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
         let role = member_role(&p, &row.member_id).await?;
         access::may_revoke_key(p.caller(), env, role).map_err(ApiError::from)?;
         if row.revoked_at.is_some() {
-            return Ok(row);
+            return Ok(Step::Done(row));
         }
         let mut after = row.clone();
         after.revoked_at = Some(at.clone());
@@ -238,16 +239,7 @@ pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> Api
             view(&after),
         );
         let stmt = repo::keys::revoke(&p.tenant, &row.id, &at)?;
-        commit(
-            &p.tenant,
-            Chain::Org,
-            head,
-            vec![draft],
-            vec![stmt],
-            ctx.now,
-        )
-        .await?;
-        Ok(after)
+        Ok(Step::commit(vec![draft], vec![stmt], after))
     })
     .await?;
     json(200, &view(&after))
@@ -282,7 +274,7 @@ pub async fn rotate(
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(rotation_error(RotationError::GraceTooLong));
     }
-    let (row, old_after, new) = retrying(&p.tenant, Chain::Org, |head| async {
+    let (row, old_after, new) = retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
         may_mint(&p, env, &row.member_id).await?;
         let expires = row
@@ -328,16 +320,11 @@ pub async fn rotate(
             json!({"old": view(&old_after), "new": new.view(false)}),
         );
         let insert = repo::keys::insert(&p.tenant, &new.row, new.plain.hash().as_str())?;
-        commit(
-            &p.tenant,
-            Chain::Org,
-            head,
+        Ok(Step::commit(
             vec![draft],
             vec![old_change, insert],
-            ctx.now,
-        )
-        .await?;
-        Ok((row, old_after, new))
+            (row, old_after, new),
+        ))
     })
     .await?;
     let mut out = new.view(true);

@@ -4,11 +4,12 @@
 
 use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
+use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::{may_change_role, Role};
-use crate::edge::audit::{commit, record, retrying, Chain};
+use crate::edge::audit::{record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, page};
@@ -112,19 +113,18 @@ pub async fn update(
     p.require_live()?;
     load(&p, mid).await?;
     let body: ChangeRole = body.json()?;
-    let after = retrying(&p.tenant, Chain::Org, |head| async {
+    let after = retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
         let from = role_of(&target)?;
         may_change_role(p.org_role, from, body.role).map_err(ApiError::from)?;
         if from == body.role {
-            return Ok(target);
+            return Ok(Step::Done(target));
         }
         if from == Role::Owner {
             return Err(ApiError::conflict(
                 "owner_required",
                 "an org has exactly one owner: transfer ownership by making another member owner",
-            )
-            .into());
+            ));
         }
         let mut moves = Vec::new();
         if body.role == Role::Owner {
@@ -148,8 +148,8 @@ pub async fn update(
             changes.push(repo::members::set_role(&p.tenant, &m.id, role.as_str())?);
             last = Some(m_after);
         }
-        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await?;
-        last.ok_or_else(|| ApiError::internal("no member moved").into())
+        let last = last.ok_or_else(|| ApiError::internal("no member moved"))?;
+        Ok(Step::commit(drafts, changes, last))
     })
     .await?;
     json(200, &after)
@@ -163,14 +163,13 @@ pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> Api
     p.require_org_scope()?;
     p.require_live()?;
     let at = ctx.now.to_rfc3339();
-    retrying(&p.tenant, Chain::Org, |head| async {
+    retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
         if role_of(&target)? == Role::Owner {
             return Err(ApiError::conflict(
                 "owner_required",
                 "the owner cannot be removed; transfer ownership first",
-            )
-            .into());
+            ));
         }
         let draft = Draft::new(
             p.actor(),
@@ -189,7 +188,7 @@ pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> Api
         ));
         let mut changes = vec![repo::keys::revoke_member_keys(&p.tenant, &target.id, &at)?];
         changes.extend(repo::members::delete(&p.tenant, &target.id)?);
-        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await
+        Ok(Step::commit(drafts, changes, ()))
     })
     .await?;
     json(200, &json!({"id": mid, "deleted": true}))

@@ -3,11 +3,12 @@
 use super::keys::{mint, NewKeySpec};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::{Capability, Environment};
+use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::{MemberId, OrgId};
 use crate::domain::input;
 use crate::domain::roles::Role;
-use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::extract::Operator;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::repo::{self, members::MemberRow, orgs::OrgRow};
@@ -74,13 +75,13 @@ pub async fn create_org(
             key.view(false),
         ),
     ];
-    retrying(&t, Chain::Org, |head| async {
+    retrying(&t, Chain::Org, ctx.now, || async {
         let changes = vec![
             repo::orgs::insert(&t, &org)?,
             repo::members::insert(&t, &owner)?,
             repo::keys::insert(&t, &key.row, key.plain.hash().as_str())?,
         ];
-        commit(&t, Chain::Org, head, drafts.clone(), changes, ctx.now).await
+        Ok(Step::commit(drafts.clone(), changes, ()))
     })
     .await?;
     json(

@@ -6,11 +6,12 @@ use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::access;
 use crate::domain::apikey::Environment;
+use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::ids::{MemberId, ProjectId};
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
-use crate::edge::audit::{commit, record, retrying, Chain};
+use crate::edge::audit::{record, retrying, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -131,7 +132,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying(&p.tenant, Chain::Project(pid), |head| async {
+    let after = retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -155,16 +156,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             after: json!(after),
         };
         let update = repo::projects::update(&p.tenant, &after)?;
-        commit(
-            &p.tenant,
-            Chain::Project(pid),
-            head,
-            vec![draft],
-            vec![update],
-            ctx.now,
-        )
-        .await?;
-        Ok(after)
+        Ok(Step::commit(vec![draft], vec![update], after))
     })
     .await?;
     json(200, &after)
@@ -178,7 +170,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     let ctx = &app.svc;
     let (p, pid) = (&ip.p, ip.project.id().as_str());
     let at = ctx.now.to_rfc3339();
-    retrying(&p.tenant, Chain::Org, |head| async {
+    retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found("project"))?;
@@ -208,7 +200,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             repo::credentials::delete_project(&p.tenant, pid)?,
         ];
         changes.extend(repo::projects::delete(&p.tenant, pid)?);
-        commit(&p.tenant, Chain::Org, head, drafts, changes, ctx.now).await
+        Ok(Step::commit(drafts, changes, ()))
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))
@@ -275,7 +267,7 @@ pub async fn set_member_role(
     let target_org_role =
         Role::parse(&member.role).ok_or_else(|| ApiError::internal("stored role is invalid"))?;
     let role = grant.map(Role::as_str);
-    retrying(&p.tenant, Chain::Project(pid), |head| async {
+    retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
         let before = repo::members::get_override(&p.tenant, pid, mid).await?;
         let target_in_project =
             effective_role(target_org_role, before.as_deref().and_then(Role::parse));
@@ -295,15 +287,7 @@ pub async fn set_member_role(
             after: json!({"project_id": pid, "member_id": mid, "role": role}),
         };
         let change = repo::members::set_override(&p.tenant, pid, mid, role)?;
-        commit(
-            &p.tenant,
-            Chain::Project(pid),
-            head,
-            vec![draft],
-            vec![change],
-            ctx.now,
-        )
-        .await
+        Ok(Step::commit(vec![draft], vec![change], ()))
     })
     .await?;
     json(

@@ -6,10 +6,11 @@ pub mod database;
 pub mod stripe;
 
 use crate::api::error::{ApiError, ApiResult};
+use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::integrations::IntegrationError;
 use crate::domain::vault::Secret;
-use crate::edge::audit::{commit, retrying, Chain};
+use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::{Principal, ProjectScope};
 use crate::edge::http::json;
@@ -85,7 +86,7 @@ pub async fn replace(
         view,
     } = integration;
     let after = view(&rows);
-    retrying(&p.tenant, Chain::Project(pid), |head| async {
+    retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
         let before = view(&current(p, pid).await?);
         let draft = Draft::new(
             p.actor(),
@@ -98,15 +99,7 @@ pub async fn replace(
         for r in &rows {
             changes.push(repo::credentials::insert(&p.tenant, r)?);
         }
-        commit(
-            &p.tenant,
-            Chain::Project(pid),
-            head,
-            vec![draft],
-            changes,
-            ctx.now,
-        )
-        .await
+        Ok(Step::commit(vec![draft], changes, ()))
     })
     .await?;
     Ok(after)

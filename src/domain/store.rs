@@ -1,0 +1,177 @@
+//! Storage ports: the small traits the engines (audit appends now; reconcile runs, incidents, the
+//! outbox and exports as they land) are written against, with in-memory fakes so their state
+//! machines are tested natively. The edge implements them over D1 and R2. Each method's doc says
+//! the contract the implementation must keep.
+
+use super::audit::AuditEntry;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// The newest entry of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub hash: String,
+    pub at: String,
+}
+
+impl ChainHead {
+    pub fn of(e: &AuditEntry) -> Self {
+        ChainHead {
+            seq: e.seq,
+            hash: e.hash.clone(),
+            at: e.at.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another append took this place in the chain first; nothing of this commit was applied.
+    #[error("another append took this place in the chain first")]
+    Contended,
+    /// A unique constraint other than the chain's failed (its columns); nothing was applied.
+    #[error("a unique constraint failed: {0}")]
+    Duplicate(String),
+    /// The store failed; nothing was applied. The text is for the log only.
+    #[error("the store failed: {0}")]
+    Failed(String),
+}
+
+/// An append-only, hash-chained audit log, one chain per key (`project:<id>`, `org:<id>`).
+#[allow(async_fn_in_trait)]
+pub trait AuditLog {
+    /// A state change recorded by an append and applied atomically with it (a D1 statement; a
+    /// closure over the fake's state).
+    type Change;
+
+    /// The newest entry of `chain`, if any.
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, StoreError>;
+
+    /// Appends `entries` (sealed in order after the head they were built on) and applies
+    /// `changes`, all or nothing. Must fail with `Contended`, applying nothing, when the chain
+    /// already holds an entry at `entries[0].seq`: that is what keeps a chain from forking.
+    async fn commit(
+        &self,
+        chain: &str,
+        entries: &[AuditEntry],
+        changes: Vec<Self::Change>,
+    ) -> Result<(), StoreError>;
+
+    /// Entries of `chain` with `seq > after_seq`, in order, at most `limit`.
+    async fn page(
+        &self,
+        chain: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+/// Waiting between attempts (the platform timer on Workers, nothing in tests).
+#[allow(async_fn_in_trait)]
+pub trait Sleep {
+    async fn sleep(&self, ms: u32);
+}
+
+/// A change to the fake's state; an `Err` aborts the whole commit.
+pub type MemChange<S> = Box<dyn FnOnce(&mut S) -> Result<(), StoreError>>;
+
+/// In-memory `AuditLog` over a state `S` that changes apply to.
+#[derive(Default)]
+pub struct MemoryAudit<S> {
+    pub chains: RefCell<HashMap<String, Vec<AuditEntry>>>,
+    pub state: RefCell<S>,
+}
+
+impl<S: Clone> AuditLog for MemoryAudit<S> {
+    type Change = MemChange<S>;
+
+    async fn head(&self, chain: &str) -> Result<Option<ChainHead>, StoreError> {
+        Ok(self
+            .chains
+            .borrow()
+            .get(chain)
+            .and_then(|c| c.last())
+            .map(ChainHead::of))
+    }
+
+    async fn commit(
+        &self,
+        chain: &str,
+        entries: &[AuditEntry],
+        changes: Vec<Self::Change>,
+    ) -> Result<(), StoreError> {
+        let len = self.chains.borrow().get(chain).map_or(0, Vec::len) as u64;
+        if entries.first().is_some_and(|e| e.seq <= len) {
+            return Err(StoreError::Contended);
+        }
+        // All or nothing: apply to a copy, keep it only if every change succeeded.
+        let mut next = self.state.borrow().clone();
+        for change in changes {
+            change(&mut next)?;
+        }
+        *self.state.borrow_mut() = next;
+        self.chains
+            .borrow_mut()
+            .entry(chain.to_owned())
+            .or_default()
+            .extend_from_slice(entries);
+        Ok(())
+    }
+
+    async fn page(
+        &self,
+        chain: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(self
+            .chains
+            .borrow()
+            .get(chain)
+            .map(|c| {
+                c.iter()
+                    .filter(|e| e.seq > after_seq)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// A `Sleep` that records the delays it was asked for and returns at once.
+#[derive(Default)]
+pub struct RecordedSleep(pub RefCell<Vec<u32>>);
+
+impl Sleep for RecordedSleep {
+    async fn sleep(&self, ms: u32) {
+        self.0.borrow_mut().push(ms);
+    }
+}
+
+/// An object store (R2 for export bundles and signed checkpoints): whole objects by key.
+#[allow(async_fn_in_trait)]
+pub trait ObjectStore {
+    /// Stores `bytes` under `key`, replacing any object there.
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
+    /// The object under `key`, if any.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+/// In-memory `ObjectStore`.
+#[derive(Default)]
+pub struct MemoryObjects(pub RefCell<HashMap<String, (Vec<u8>, String)>>);
+
+impl ObjectStore for MemoryObjects {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        self.0
+            .borrow_mut()
+            .insert(key.to_owned(), (bytes, content_type.to_owned()));
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.borrow().get(key).map(|(b, _)| b.clone()))
+    }
+}

@@ -3,7 +3,7 @@
 //! second append at the same place fails and nothing of it applies), and `retrying` runs an
 //! operation under the protocol of `domain::append` (head first, exact `before`, no fork).
 
-use super::auth::scope::{BatchError, Scoped, Tenant};
+use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
 use super::repo;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
@@ -18,21 +18,21 @@ use std::time::Duration;
 #[derive(Clone, Copy)]
 pub enum Chain<'a> {
     Org,
-    Project(&'a str),
+    Project(&'a ProjectHandle),
 }
 
 impl Chain<'_> {
     fn key(&self, t: &Tenant) -> String {
         match self {
             Chain::Org => format!("org:{}", t.org_id()),
-            Chain::Project(pid) => format!("project:{pid}"),
+            Chain::Project(pr) => format!("project:{}", pr.id()),
         }
     }
 
     fn project_id(&self) -> Option<&str> {
         match self {
             Chain::Org => None,
-            Chain::Project(pid) => Some(pid),
+            Chain::Project(pr) => Some(pr.as_str()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! tenant-scoped statements. No HTTP status is decided here.
 
 use super::audit::{retrying, Chain};
-use super::auth::{scope::Tenant, system_tenants, SystemGrant};
+use super::auth::{scope::ProjectHandle, system_project, system_tenants, SystemGrant};
 use super::repo;
 use super::services::Services;
 use super::vault;
@@ -51,7 +51,11 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResul
                 cursor.clone_from(&last.id);
                 seen += page.len() as u32;
                 for stale in &page {
-                    match rewrap_one(t, &ring, &current, &stale.id, &stale.project_id, now).await {
+                    let outcome = match system_project(t, &stale.project_id, grant) {
+                        Ok(pr) => rewrap_one(&pr, &ring, &current, &stale.id, now).await,
+                        Err(e) => Err(e),
+                    };
+                    match outcome {
                         Ok(true) => done += 1,
                         Ok(false) => {}
                         Err(e) => console_error!(
@@ -67,15 +71,15 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResul
 
 /// Re-seals one credential under `current`, audited; `false` when there was nothing to do.
 async fn rewrap_one(
-    t: &Tenant,
+    pr: &ProjectHandle,
     ring: &Keyring,
     current: &str,
     id: &str,
-    project_id: &str,
     now: Timestamp,
 ) -> ApiResult<bool> {
+    let t = pr.tenant();
     // Re-read after the head: a credential replaced meanwhile is simply skipped.
-    retrying(t, Chain::Project(project_id), now, || async {
+    retrying(t, Chain::Project(pr), now, || async {
         let Some(row) = repo::credentials::get(t, id).await? else {
             return Ok(Step::Done(false));
         };

@@ -1,7 +1,7 @@
 //! The vault at the edge (the keyring comes from `Services::keyring`): sealing and opening
 //! credential rows, always bound to their org, project, kind and id.
 
-use super::auth::scope::Tenant;
+use super::auth::scope::{ProjectHandle, Tenant};
 use super::repo::credentials::CredentialRow;
 use super::services::Services;
 use crate::api::error::{ApiError, ApiResult};
@@ -22,17 +22,15 @@ fn binding<'a>(t: &'a Tenant, row: &'a CredentialRow) -> Binding<'a> {
 /// Seals new credentials of one project under the current key.
 pub struct Sealer<'a> {
     ring: Keyring,
-    tenant: &'a Tenant,
-    project_id: &'a str,
+    project: &'a ProjectHandle,
     now: String,
 }
 
 impl<'a> Sealer<'a> {
-    pub fn new(ctx: &Services, tenant: &'a Tenant, project_id: &'a str) -> ApiResult<Self> {
+    pub fn new(ctx: &Services, project: &'a ProjectHandle) -> ApiResult<Self> {
         Ok(Sealer {
             ring: ctx.keyring()?,
-            tenant,
-            project_id,
+            project,
             now: ctx.now.to_rfc3339(),
         })
     }
@@ -47,7 +45,7 @@ impl<'a> Sealer<'a> {
     ) -> ApiResult<CredentialRow> {
         let mut row = CredentialRow {
             id: CredentialId::generate(&mut OsRng)?.to_string(),
-            project_id: self.project_id.to_owned(),
+            project_id: self.project.as_str().to_owned(),
             kind: kind.to_owned(),
             slot,
             sealed: String::new(),
@@ -58,7 +56,7 @@ impl<'a> Sealer<'a> {
         };
         row.sealed = self
             .ring
-            .seal(&binding(self.tenant, &row), secret, &mut OsRng)
+            .seal(&binding(self.project.tenant(), &row), secret, &mut OsRng)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         Ok(row)
     }

@@ -17,7 +17,7 @@ use crate::domain::audit::Actor;
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::{self, effective_role, Need, Role};
 use axum::http::{HeaderMap, Uri};
-use scope::Tenant;
+use scope::{ProjectHandle, Tenant};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -45,12 +45,17 @@ pub struct Principal {
 pub struct ProjectScope {
     pub row: ProjectRow,
     pub role: Role,
-    id: ProjectId,
+    handle: ProjectHandle,
 }
 
 impl ProjectScope {
     pub fn id(&self) -> &ProjectId {
-        &self.id
+        self.handle.id()
+    }
+
+    /// What project-scoped repositories take.
+    pub fn handle(&self) -> &ProjectHandle {
+        &self.handle
     }
 }
 
@@ -275,8 +280,13 @@ impl Principal {
         Ok(ProjectScope {
             row: found.project,
             role,
-            id,
+            handle: ProjectHandle::new(self.tenant.clone(), id),
         })
+    }
+
+    /// The handle of a project this caller is creating (it has no row to resolve yet).
+    pub fn creating_project(&self, id: ProjectId) -> ProjectHandle {
+        ProjectHandle::new(self.tenant.clone(), id)
     }
 
     /// For project routes: the member's role in that project decides.
@@ -298,6 +308,12 @@ pub async fn system_tenants(
     orgs.into_iter()
         .map(|org| Ok(Tenant::new(svc.db()?, org)))
         .collect()
+}
+
+/// A project of `t` for system work, by an id read from that tenant's own rows.
+pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> ApiResult<ProjectHandle> {
+    let id = ProjectId::parse(id).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(ProjectHandle::new(t.clone(), id))
 }
 
 /// Proof that the caller is a system entry point (the cron handler or a Durable Object's alarm),

@@ -7,15 +7,45 @@
 use super::super::repo::Arg;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::ids::OrgId;
+use crate::domain::ids::{OrgId, ProjectId};
 use crate::domain::tenancy::{batch_is_single_tenant, is_tenant_scoped};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
+#[derive(Clone)]
 pub struct Tenant {
-    db: D1Database,
+    db: Arc<D1Database>,
     org: OrgId,
+}
+
+/// One project of one tenant: what project-scoped repositories take instead of a project id
+/// string. Only `auth` constructs one — after the tenancy check of a caller (`Principal::project`),
+/// for a project the caller is creating, or for a system entry point holding a `SystemGrant` —
+/// so a repository cannot be handed a project the caller was never resolved to.
+#[derive(Clone)]
+pub struct ProjectHandle {
+    tenant: Tenant,
+    id: ProjectId,
+}
+
+impl ProjectHandle {
+    pub(super) fn new(tenant: Tenant, id: ProjectId) -> Self {
+        ProjectHandle { tenant, id }
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    pub fn id(&self) -> &ProjectId {
+        &self.id
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.id.as_str()
+    }
 }
 
 /// A statement bound to one org.
@@ -27,7 +57,10 @@ pub struct Scoped {
 impl Tenant {
     /// Only `auth` constructs tenants.
     pub(super) fn new(db: D1Database, org: OrgId) -> Self {
-        Tenant { db, org }
+        Tenant {
+            db: Arc::new(db),
+            org,
+        }
     }
 
     pub fn org_id(&self) -> &OrgId {

@@ -178,7 +178,7 @@ pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> Api
             json!(target),
             Value::Null,
         );
-        let keys = repo::keys::active_for(&p.tenant, Some(&target.id), None).await?;
+        let keys = repo::keys::active_for_member(&p.tenant, &target.id).await?;
         let mut drafts = vec![draft];
         drafts.extend(revoked_by_removal(
             &p,

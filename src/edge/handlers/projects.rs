@@ -50,8 +50,9 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         ));
     }
     let now = ctx.now.to_rfc3339();
+    let handle = p.creating_project(ProjectId::generate(&mut ctx.rng())?);
     let row = ProjectRow {
-        id: ProjectId::generate(&mut ctx.rng())?.to_string(),
+        id: handle.as_str().to_owned(),
         name,
         environment: environment.as_str().to_owned(),
         reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
@@ -66,7 +67,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         Value::Null,
         json!(row),
     );
-    record(&p.tenant, Chain::Project(&row.id), &draft, ctx.now, || {
+    record(&p.tenant, Chain::Project(&handle), &draft, ctx.now, || {
         Ok(vec![repo::projects::insert(&p.tenant, &row)?])
     })
     .await?;
@@ -107,7 +108,8 @@ struct PatchProject {
 #[worker::send]
 pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let (p, pid) = (&ip.p, ip.project.id().as_str());
+    let (p, pr) = (&ip.p, ip.project.handle());
+    let pid = pr.as_str();
     let body: PatchProject = body.json()?;
     if body.name.is_none()
         && body.reconcile_every_minutes.is_none()
@@ -132,7 +134,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
+    let after = retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -155,7 +157,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             before: json!(before),
             after: json!(after),
         };
-        let update = repo::projects::update(&p.tenant, &after)?;
+        let update = repo::projects::update(pr, &after)?;
         Ok(Step::commit(vec![draft], vec![update], after))
     })
     .await?;
@@ -168,7 +170,8 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
 #[worker::send]
 pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let (p, pid) = (&ip.p, ip.project.id().as_str());
+    let (p, pr) = (&ip.p, ip.project.handle());
+    let pid = pr.as_str();
     let at = ctx.now.to_rfc3339();
     retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
@@ -182,8 +185,8 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             Value::Null,
         );
         let target = format!("project:{pid}");
-        let keys = repo::keys::active_for(&p.tenant, None, Some(pid)).await?;
-        let credentials = repo::credentials::for_project(&p.tenant, pid).await?;
+        let keys = repo::keys::active_for_project(pr).await?;
+        let credentials = repo::credentials::for_project(pr).await?;
         let mut drafts = vec![draft];
         drafts.extend(revoked_by_removal(p, &keys, &at, &target));
         drafts.extend(credentials.iter().map(|c| {
@@ -196,10 +199,10 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             )
         }));
         let mut changes = vec![
-            repo::keys::revoke_project_keys(&p.tenant, pid, &at)?,
-            repo::credentials::delete_project(&p.tenant, pid)?,
+            repo::keys::revoke_project_keys(pr, &at)?,
+            repo::credentials::delete_project(pr)?,
         ];
-        changes.extend(repo::projects::delete(&p.tenant, pid)?);
+        changes.extend(repo::projects::delete(pr)?);
         Ok(Step::commit(drafts, changes, ()))
     })
     .await?;
@@ -267,28 +270,33 @@ pub async fn set_member_role(
     let target_org_role =
         Role::parse(&member.role).ok_or_else(|| ApiError::internal("stored role is invalid"))?;
     let role = grant.map(Role::as_str);
-    retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
-        let before = repo::members::get_override(&p.tenant, pid, mid).await?;
-        let target_in_project =
-            effective_role(target_org_role, before.as_deref().and_then(Role::parse));
-        access::may_set_override(
-            p.org_role,
-            scope.role,
-            target_org_role,
-            target_in_project,
-            grant,
-        )
-        .map_err(ApiError::from)?;
-        let draft = Draft {
-            actor: p.actor(),
-            action: "project.member_role_set",
-            target: format!("member:{mid}"),
-            before: json!({"project_id": pid, "member_id": mid, "role": before}),
-            after: json!({"project_id": pid, "member_id": mid, "role": role}),
-        };
-        let change = repo::members::set_override(&p.tenant, pid, mid, role)?;
-        Ok(Step::commit(vec![draft], vec![change], ()))
-    })
+    retrying(
+        &p.tenant,
+        Chain::Project(scope.handle()),
+        ctx.now,
+        || async {
+            let before = repo::members::get_override(scope.handle(), mid).await?;
+            let target_in_project =
+                effective_role(target_org_role, before.as_deref().and_then(Role::parse));
+            access::may_set_override(
+                p.org_role,
+                scope.role,
+                target_org_role,
+                target_in_project,
+                grant,
+            )
+            .map_err(ApiError::from)?;
+            let draft = Draft {
+                actor: p.actor(),
+                action: "project.member_role_set",
+                target: format!("member:{mid}"),
+                before: json!({"project_id": pid, "member_id": mid, "role": before}),
+                after: json!({"project_id": pid, "member_id": mid, "role": role}),
+            };
+            let change = repo::members::set_override(scope.handle(), mid, role)?;
+            Ok(Step::commit(vec![draft], vec![change], ()))
+        },
+    )
     .await?;
     json(
         200,

@@ -3,7 +3,7 @@
 
 use super::Arg;
 use crate::api::error::ApiResult;
-use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,10 +22,10 @@ pub struct CredentialRow {
 
 const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at, format";
 
-pub async fn for_project(t: &Tenant, project_id: &str) -> ApiResult<Vec<CredentialRow>> {
-    t.all(
+pub async fn for_project(pr: &ProjectHandle) -> ApiResult<Vec<CredentialRow>> {
+    pr.tenant().all(
         &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND project_id = ?2 ORDER BY kind, slot"),
-        vec![Arg::text(project_id)],
+        vec![Arg::text(pr.as_str())],
     )
     .await
 }
@@ -39,20 +39,20 @@ pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<CredentialRow>> {
 }
 
 /// Deletes every credential of a project (its removal).
-pub fn delete_project(t: &Tenant, project_id: &str) -> ApiResult<Scoped> {
-    t.stmt(
+pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
         "DELETE FROM credentials WHERE org_id = ?1 AND project_id = ?2",
-        vec![Arg::text(project_id)],
+        vec![Arg::text(pr.as_str())],
     )
 }
 
-pub fn delete_kinds(t: &Tenant, project_id: &str, kinds: &[&str]) -> ApiResult<Vec<Scoped>> {
+pub fn delete_kinds(pr: &ProjectHandle, kinds: &[&str]) -> ApiResult<Vec<Scoped>> {
     kinds
         .iter()
         .map(|k| {
-            t.stmt(
+            pr.tenant().stmt(
                 "DELETE FROM credentials WHERE org_id = ?1 AND project_id = ?2 AND kind = ?3",
-                vec![Arg::text(project_id), Arg::text(*k)],
+                vec![Arg::text(pr.as_str()), Arg::text(*k)],
             )
         })
         .collect()

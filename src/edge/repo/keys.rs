@@ -8,7 +8,7 @@ use crate::domain::apikey::{Capability, Environment};
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
-use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::D1Database;
@@ -178,21 +178,27 @@ pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
     )
 }
 
-/// The unrevoked keys of one member (`member`) or one project (`project`), for the audit
-/// entries of a removal that revokes them.
-pub async fn active_for(
-    t: &Tenant,
-    member: Option<&str>,
-    project: Option<&str>,
-) -> ApiResult<Vec<KeyRow>> {
+/// The unrevoked keys of one member, for the audit entries of its removal.
+pub async fn active_for_member(t: &Tenant, member_id: &str) -> ApiResult<Vec<KeyRow>> {
     t.all(
         &format!(
-            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
-             AND (?2 IS NULL OR member_id = ?2) AND (?3 IS NULL OR project_id = ?3) ORDER BY id"
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND member_id = ?2 AND revoked_at IS NULL ORDER BY id"
         ),
-        vec![Arg::opt(member), Arg::opt(project)],
+        vec![Arg::text(member_id)],
     )
     .await
+}
+
+/// The unrevoked keys limited to one project, for the audit entries of its removal.
+pub async fn active_for_project(pr: &ProjectHandle) -> ApiResult<Vec<KeyRow>> {
+    pr.tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL ORDER BY id"
+            ),
+            vec![Arg::text(pr.as_str())],
+        )
+        .await
 }
 
 pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
@@ -202,10 +208,10 @@ pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Sc
     )
 }
 
-pub fn revoke_project_keys(t: &Tenant, project_id: &str, at: &str) -> ApiResult<Scoped> {
-    t.stmt(
+pub fn revoke_project_keys(pr: &ProjectHandle, at: &str) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL",
-        vec![Arg::text(project_id), Arg::text(at)],
+        vec![Arg::text(pr.as_str()), Arg::text(at)],
     )
 }
 

@@ -2,7 +2,7 @@
 
 use super::Arg;
 use crate::api::error::ApiResult;
-use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,12 +73,8 @@ pub fn delete(t: &Tenant, member_id: &str) -> ApiResult<Vec<Scoped>> {
 }
 
 /// Sets (or with `None` clears) a member's role override in one project.
-pub fn set_override(
-    t: &Tenant,
-    project_id: &str,
-    member_id: &str,
-    role: Option<&str>,
-) -> ApiResult<Scoped> {
+pub fn set_override(pr: &ProjectHandle, member_id: &str, role: Option<&str>) -> ApiResult<Scoped> {
+    let (t, project_id) = (pr.tenant(), pr.as_str());
     match role {
         Some(role) => t.stmt(
             "INSERT INTO project_roles (org_id, project_id, member_id, role) VALUES (?1, ?2, ?3, ?4) \
@@ -92,11 +88,8 @@ pub fn set_override(
     }
 }
 
-pub async fn get_override(
-    t: &Tenant,
-    project_id: &str,
-    member_id: &str,
-) -> ApiResult<Option<String>> {
+pub async fn get_override(pr: &ProjectHandle, member_id: &str) -> ApiResult<Option<String>> {
+    let (t, project_id) = (pr.tenant(), pr.as_str());
     #[derive(Deserialize)]
     struct R {
         role: String,

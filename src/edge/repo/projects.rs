@@ -2,7 +2,7 @@
 
 use super::Arg;
 use crate::api::error::ApiResult;
-use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,12 +101,12 @@ pub fn insert(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
     )
 }
 
-pub fn update(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
-    t.stmt(
+pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
         "UPDATE projects SET name = ?3, reconcile_every_minutes = ?4, auto_approve_grants = ?5, updated_at = ?6 \
          WHERE org_id = ?1 AND id = ?2",
         vec![
-            Arg::text(&p.id),
+            Arg::text(pr.as_str()),
             Arg::text(&p.name),
             Arg::Int(p.reconcile_every_minutes),
             Arg::Int(i64::from(p.auto_approve_grants)),
@@ -117,7 +117,8 @@ pub fn update(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
 
 /// Removes the project's configuration, sealed credentials and overrides (its audit chain stays:
 /// append-only).
-pub fn delete(t: &Tenant, id: &str) -> ApiResult<Vec<Scoped>> {
+pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
+    let (t, id) = (pr.tenant(), pr.as_str());
     Ok(vec![
         t.stmt(
             "DELETE FROM project_roles WHERE org_id = ?1 AND project_id = ?2",

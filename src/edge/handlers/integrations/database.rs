@@ -25,7 +25,6 @@ struct PutDatabase {
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
-    let pid = scope.id().as_str();
     let body: PutDatabase = body.json()?;
     let read = DbUrl::parse(&body.read_url).map_err(|e| integration_error(e, "read_url"))?;
     let repair = body
@@ -33,7 +32,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         .as_deref()
         .map(|u| DbUrl::parse(u).map_err(|e| integration_error(e, "repair_url")))
         .transpose()?;
-    let sealer = vault::Sealer::new(ctx, &p.tenant, pid)?;
+    let sealer = vault::Sealer::new(ctx, scope.handle())?;
     let mut rows = vec![sealer.seal("db_read_url", 0, &body.read_url, &json!(read.view()))?];
     if let (Some(raw), Some(parsed)) = (&body.repair_url, &repair) {
         rows.push(sealer.seal("db_repair_url", 0, raw, &json!(parsed.view()))?);

@@ -79,15 +79,15 @@ pub async fn replace(
     integration: &Integration,
     rows: Vec<CredentialRow>,
 ) -> ApiResult<Value> {
-    let pid = project.id().as_str();
+    let (pid, pr) = (project.id().as_str(), project.handle());
     let Integration {
         kinds,
         action,
         view,
     } = integration;
     let after = view(&rows);
-    retrying(&p.tenant, Chain::Project(pid), ctx.now, || async {
-        let before = view(&current(p, pid).await?);
+    retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
+        let before = view(&repo::credentials::for_project(pr).await?);
         let draft = Draft::new(
             p.actor(),
             action,
@@ -95,7 +95,7 @@ pub async fn replace(
             before,
             after.clone(),
         );
-        let mut changes = repo::credentials::delete_kinds(&p.tenant, pid, kinds.as_slice())?;
+        let mut changes = repo::credentials::delete_kinds(pr, kinds.as_slice())?;
         for r in &rows {
             changes.push(repo::credentials::insert(&p.tenant, r)?);
         }
@@ -105,14 +105,10 @@ pub async fn replace(
     Ok(after)
 }
 
-async fn current(p: &Principal, pid: &str) -> ApiResult<Vec<CredentialRow>> {
-    repo::credentials::for_project(&p.tenant, pid).await
-}
-
 /// GET /v1/projects/{pid}/integrations — non-secret identifiers only.
 #[worker::send]
 pub async fn get(ip: InProject) -> ApiResult<Response> {
-    let rows = current(&ip.p, ip.project.id().as_str()).await?;
+    let rows = repo::credentials::for_project(ip.project.handle()).await?;
     json(
         200,
         &json!({"stripe": stripe_view(&rows), "database": database_view(&rows)}),
@@ -127,7 +123,7 @@ pub async fn open_credential(
     kind: &str,
     what: &str,
 ) -> ApiResult<Secret> {
-    let rows = current(p, project.id().as_str()).await?;
+    let rows = repo::credentials::for_project(project.handle()).await?;
     let row = rows.iter().find(|r| r.kind == kind).ok_or_else(|| {
         ApiError::conflict(
             "integration_missing",

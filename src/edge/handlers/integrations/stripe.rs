@@ -51,7 +51,6 @@ struct PutStripe {
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
-    let pid = scope.id().as_str();
     let body: PutStripe = body.json()?;
     let env = Environment::parse(&scope.row.environment)
         .ok_or_else(|| ApiError::internal("bad environment"))?;
@@ -67,7 +66,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         .map_err(stripe_error)?;
     let mut view = json!(key_view);
     view["account_id"] = json!(account.map(|a| a.id));
-    let sealer = vault::Sealer::new(ctx, &p.tenant, pid)?;
+    let sealer = vault::Sealer::new(ctx, scope.handle())?;
     let mut rows = vec![sealer.seal("stripe_api_key", 0, &body.api_key, &view)?];
     for (i, s) in body.webhook_secrets.iter().enumerate() {
         rows.push(sealer.seal("stripe_webhook_secret", i as i64, s, &json!({"slot": i}))?);

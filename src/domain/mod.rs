@@ -13,6 +13,7 @@ pub mod input;
 pub mod integrations;
 pub mod ports;
 pub mod ratelimit;
+pub mod records;
 pub mod roles;
 pub mod scrub;
 pub mod security_txt;

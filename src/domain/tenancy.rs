@@ -6,7 +6,10 @@
 //! - a `SELECT`, `UPDATE` or `DELETE` has a top-level `WHERE` whose top-level conjuncts include
 //!   `org_id = ?1` (or `alias.org_id = ?1`) and that has no top-level `OR` — so
 //!   `WHERE id = ?2 OR org_id = ?1` is refused;
-//! - every subquery `(SELECT …)` obeys the same rule.
+//! - every subquery `(SELECT …)` obeys the same rule;
+//! - a `SELECT` or `DELETE` reads exactly one table (no joins, no comma lists), an `UPDATE` has
+//!   no `FROM` and never sets `org_id`, an `INSERT` is a plain `INSERT INTO` (no `OR REPLACE`);
+//! - no comments, no `;`, no `UNION`/`INTERSECT`/`EXCEPT`, no `JOIN`, anywhere.
 //!
 //! An unscoped query then fails loudly in the first test that runs it instead of leaking across
 //! tenants. The rule may refuse a safe statement (write it the plain way); it never accepts one
@@ -14,19 +17,71 @@
 
 /// Whether `sql` is scoped to the org bound as `?1`.
 pub fn is_tenant_scoped(sql: &str) -> bool {
+    if sql.contains("--") || sql.contains("/*") || sql.contains(';') || !sql.is_ascii() {
+        return false;
+    }
     let s = normalize(sql);
     let upper = s.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    if [
+        "UNION",
+        "INTERSECT",
+        "EXCEPT",
+        "JOIN",
+        "REPLACE",
+        "PRAGMA",
+        "ATTACH",
+    ]
+    .iter()
+    .any(|w| words.contains(w))
+    {
+        return false;
+    }
     if !subqueries_scoped(&s) {
         return false;
     }
+    let scoped_where = |upper: &str| match top_level(upper, " WHERE ") {
+        Some(at) => where_scoped(&s[at + 7..]),
+        None => false,
+    };
     match upper.split(' ').next().unwrap_or("") {
-        "INSERT" => insert_scoped(&s, &upper),
-        "SELECT" | "UPDATE" | "DELETE" => match top_level(&upper, " WHERE ") {
-            Some(at) => where_scoped(&s[at + 7..]),
-            None => false,
-        },
+        "INSERT" => upper.starts_with("INSERT INTO ") && insert_scoped(&s, &upper),
+        "SELECT" | "DELETE" => single_table(&upper) && scoped_where(&upper),
+        "UPDATE" => update_shape_ok(&upper) && scoped_where(&upper),
         _ => false,
     }
+}
+
+/// The top-level FROM names one table, with an optional alias: `FROM t` or `FROM t a`.
+fn single_table(upper: &str) -> bool {
+    let Some(from) = top_level(upper, " FROM ") else {
+        return false;
+    };
+    let rest = &upper[from + 6..];
+    let end = top_level(rest, " WHERE ").unwrap_or(rest.len());
+    let tables = rest[..end].trim();
+    !tables.contains(',')
+        && !tables.contains('(')
+        && tables.split(' ').count() <= 2
+        && tables
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
+}
+
+/// `UPDATE t SET … WHERE …`: no `FROM`, and the SET list never assigns `org_id`.
+fn update_shape_ok(upper: &str) -> bool {
+    if top_level(upper, " FROM ").is_some() {
+        return false;
+    }
+    let (Some(set), Some(wh)) = (top_level(upper, " SET "), top_level(upper, " WHERE ")) else {
+        return false;
+    };
+    set < wh
+        && !upper[set..wh]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == "ORG_ID")
 }
 
 /// One space between tokens, none around parentheses' insides: `( a )` → `(a)`.
@@ -121,11 +176,14 @@ fn subqueries_scoped(s: &str) -> bool {
                     return false;
                 };
                 let inner = &s[open + 1..i];
-                if inner
-                    .get(..7)
-                    .is_some_and(|head| head.eq_ignore_ascii_case("SELECT "))
-                    && !is_tenant_scoped(inner)
-                {
+                let is_select = inner
+                    .get(..6)
+                    .is_some_and(|h| h.eq_ignore_ascii_case("SELECT"))
+                    && !inner[6..]
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+                if is_select && !is_tenant_scoped(&inner.replacen(&inner[..6], "SELECT ", 1)) {
                     return false;
                 }
             }
@@ -212,6 +270,20 @@ mod tests {
             "INSERT INTO members (org_id, id) SELECT org_id, id FROM members",
             "PRAGMA foreign_keys = OFF",
             "SELECT é FROM projects WHERE ünïcode = ?1 OR (SELECTé) AND org_id = ?1",
+            // From the security review: each of these passed the first version of the rule.
+            "SELECT id FROM projects WHERE org_id = ?1 AND id = ?2 UNION SELECT key_hash FROM api_keys",
+            "SELECT k.key_hash FROM api_keys k, members m WHERE m.org_id = ?1",
+            "SELECT k.key_hash FROM api_keys k JOIN members m ON 1 = 1 WHERE m.org_id = ?1",
+            "INSERT OR REPLACE INTO members (org_id, id, email) VALUES (?1, ?2, ?3)",
+            "REPLACE INTO members (org_id, id) VALUES (?1, ?2)",
+            "UPDATE projects SET org_id = ?2 WHERE org_id = ?1 AND id = ?3",
+            "UPDATE projects SET name = ?2, org_id = ?3 WHERE org_id = ?1",
+            "UPDATE projects SET name = k.name FROM api_keys k WHERE org_id = ?1",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id = ?2 --'\nOR 1 = 1 --'",
+            "SELECT id FROM projects WHERE org_id = ?1 /* */ OR 1 = 1",
+            "SELECT id FROM projects WHERE org_id = ?1; DELETE FROM members",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT\"key_hash\"FROM api_keys)",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT\nkey_hash FROM api_keys)",
         ] {
             assert!(!is_tenant_scoped(sql), "{sql}");
         }

@@ -2,10 +2,12 @@
 //! key or client in its storage so limits hold across isolates.
 //!
 //! - Keys: a token bucket (`take`), `per_minute` requests a minute.
-//! - Clients (by IP, IPv6 by /64): a failure lockout (`Lockout`). Each failed or unauthenticated
-//!   request counts; once a client has `limit` failures in a 60 s window, *every*
-//!   credential-bearing request from it is refused before its credential is evaluated, until
-//!   the window ends. Guessing is stopped, not just counted.
+//! - Clients (by IP, IPv6 by /64): a failure lockout (`Lockout`). Every credential-bearing
+//!   request is counted as a failure *before* its credential is evaluated (`attempt`, atomic in
+//!   the client's Durable Object) and refunded once it succeeds (`refund`), so parallel guesses
+//!   cannot all slip in under the budget. Once a client has `limit` failures in a 60 s window,
+//!   every credential-bearing request from it is refused until the window ends. Guessing is
+//!   stopped, not just counted.
 
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -96,6 +98,31 @@ impl Lockout {
         }
     }
 
+    /// Checks and counts one attempt in one step: refused (nothing counted) when the client is
+    /// locked out, otherwise counted as a failure until `refund`ed.
+    pub fn attempt(state: Option<Lockout>, limit: u32, now_ms: i64) -> (Option<Lockout>, Decision) {
+        let d = Lockout::check(state, limit, now_ms);
+        if d.allowed {
+            (Some(Lockout::fail(state, now_ms)), d)
+        } else {
+            (state, d)
+        }
+    }
+
+    /// Takes back one counted attempt that turned out to succeed (within the same window).
+    pub fn refund(state: Option<Lockout>, now_ms: i64) -> Option<Lockout> {
+        state.map(|l| {
+            if now_ms < l.window_end() {
+                Lockout {
+                    failures: l.failures.saturating_sub(1),
+                    ..l
+                }
+            } else {
+                l
+            }
+        })
+    }
+
     fn window_end(&self) -> i64 {
         self.window_start_ms.saturating_add(LOCKOUT_WINDOW_MS)
     }
@@ -144,6 +171,34 @@ mod tests {
                 failures: 1
             }
         );
+    }
+
+    #[test]
+    fn parallel_attempts_cannot_exceed_the_budget_and_successes_are_refunded() {
+        // Ten attempts arrive before any outcome is known: only `limit` are let through.
+        let mut l = None;
+        let mut allowed = 0;
+        for _ in 0..10 {
+            let (next, d) = Lockout::attempt(l, 3, 1_000);
+            l = next;
+            allowed += u32::from(d.allowed);
+        }
+        assert_eq!(allowed, 3);
+        // Two of the three succeeded: refunded, so two more attempts fit in the window.
+        l = Lockout::refund(Lockout::refund(l, 1_001), 1_002);
+        assert!(Lockout::attempt(l, 3, 1_003).1.allowed);
+        // A refund never goes below zero and never reaches into a later window.
+        assert_eq!(Lockout::refund(None, 0), None);
+        let fresh = Some(Lockout {
+            window_start_ms: 0,
+            failures: 0,
+        });
+        assert_eq!(Lockout::refund(fresh, 10).map(|l| l.failures), Some(0));
+        let old = Some(Lockout {
+            window_start_ms: 0,
+            failures: 2,
+        });
+        assert_eq!(Lockout::refund(old, 60_000).map(|l| l.failures), Some(2));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! serialised by the runtime.
 //!
 //! - `take?per_minute=N` — a key's token bucket;
-//! - `check?limit=N` — whether the client is locked out (nothing is counted);
-//! - `fail` — counts one failed or unauthenticated request of the client.
+//! - `attempt?limit=N` — refuses a locked-out client, otherwise counts the attempt as a failure;
+//! - `refund` — takes back the count of an attempt that succeeded.
 
 use crate::domain::ratelimit::{take, Bucket, Decision, Lockout};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -39,13 +39,19 @@ impl DurableObject for RateLimiter {
                 storage.put("bucket", bucket).await?;
                 decision
             }
-            "/check" => {
+            "/attempt" => {
                 let lockout: Option<Lockout> = storage.get("lockout").await?;
-                Lockout::check(lockout, param(&req, "limit", 60)?, now)
+                let (next, decision) = Lockout::attempt(lockout, param(&req, "limit", 60)?, now);
+                if let Some(next) = next {
+                    storage.put("lockout", next).await?;
+                }
+                decision
             }
-            "/fail" => {
+            "/refund" => {
                 let lockout: Option<Lockout> = storage.get("lockout").await?;
-                storage.put("lockout", Lockout::fail(lockout, now)).await?;
+                if let Some(next) = Lockout::refund(lockout, now) {
+                    storage.put("lockout", next).await?;
+                }
                 Decision {
                     allowed: true,
                     retry_after_secs: 0,

@@ -42,13 +42,32 @@ describe("rate limits", () => {
     expect((await w.get("/v1/org", { key: fresh, ip: "192.0.2.9" })).status).toBe(200);
   });
 
+  it("parallel guesses from one IP cannot exceed its budget", async () => {
+    const results = await Promise.all(Array.from({ length: 12 }, () => w.get("/v1/org", { key: forgeKey(), ip: "192.0.2.99" })));
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 401).length).toBe(3);
+    expect(statuses.filter((s) => s === 429).length).toBe(9);
+  });
+
+  it("valid requests from one IP do not use up its failure budget", async () => {
+    const own = await newOrg(w); // its own org key: the shared one has a 5/min budget here
+    const k = (await newKey(w, own.key)).key;
+    const other = (await newKey(w, own.key)).key;
+    const statuses = [];
+    for (const key of [k, other, k, other, k, other]) {
+      statuses.push((await w.get("/v1/org", { key, ip: "192.0.2.150" })).status);
+      await new Promise((r) => setTimeout(r, 30)); // let the refund (after the response) land
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200]);
+  });
+
   it("the limit survives a restart of the runtime: it is not kept in isolate memory", async () => {
     const k = (await newKey(w, o.key)).key;
-    for (let i = 0; i < 5; i++) expect((await w.get("/v1/org", { key: k })).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await w.get("/v1/org", { key: k, ip: `10.1.0.${i}` })).status).toBe(200);
     const state = w.state;
     await w.dispose();
     w = await startWorker(LIMITS, { reuseState: state });
-    expect((await w.get("/v1/org", { key: k })).status).toBe(429);
-    expect((await w.get("/v1/org", { key: o.key })).status).toBe(200);
+    expect((await w.get("/v1/org", { key: k, ip: "10.1.1.1" })).status).toBe(429);
+    expect((await w.get("/v1/org", { key: o.key, ip: "10.1.1.2" })).status).toBe(200);
   });
 });

@@ -77,7 +77,7 @@ impl FromRequestParts<App> for Operator {
             return Err(ApiError::internal("operator grant on another route"));
         }
         Ok(Operator(
-            operator(&app.svc, &meta(parts)?, &parts.headers).await?,
+            operator(app, &meta(parts)?, &parts.headers).await?,
         ))
     }
 }

@@ -75,8 +75,9 @@ fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     query_param(uri, "api_key")
 }
 
-/// Authenticates an API key and applies its rate limit. A client over its failure budget is
-/// refused before its credential is even looked at.
+/// Authenticates an API key and applies its rate limit. The attempt is counted against the
+/// client's failure budget before the credential is looked at (a locked-out client is refused
+/// there), and refunded once the key turned out valid.
 pub async fn authenticate(
     app: &App,
     meta: &RequestMeta,
@@ -84,21 +85,19 @@ pub async fn authenticate(
     uri: &Uri,
 ) -> ApiResult<Principal> {
     let svc = &app.svc;
-    client_gate(svc, meta).await?;
+    client_attempt(svc, meta).await?;
     let Some(raw) = credential(headers, uri) else {
-        let e = ApiError::unauthorized("missing_api_key", "an API key is required");
-        return Err(failed(svc, meta, e).await);
+        return Err(ApiError::unauthorized(
+            "missing_api_key",
+            "an API key is required",
+        ));
     };
-    match lookup(app, &raw).await {
-        Ok(p) => {
-            let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
-            let Authn::ApiKey { key_id } = &p.authn;
-            check_limit(svc, &format!("key:{key_id}"), per_minute).await?;
-            Ok(p)
-        }
-        Err(e) if e.status == 401 => Err(failed(svc, meta, e).await),
-        Err(e) => Err(e),
-    }
+    let p = lookup(app, &raw).await?;
+    refund_attempt(app, meta);
+    let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
+    let Authn::ApiKey { key_id } = &p.authn;
+    check_limit(svc, &format!("key:{key_id}"), per_minute).await?;
+    Ok(p)
 }
 
 async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
@@ -141,10 +140,10 @@ fn ip_limit(svc: &Services) -> u32 {
     svc.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60)
 }
 
-/// Refuses (`429`) every credential-bearing request from a client that is over its failure
-/// budget, until its window ends, without evaluating the credential.
-pub async fn client_gate(svc: &Services, meta: &RequestMeta) -> ApiResult<()> {
-    let op = format!("check?limit={}", ip_limit(svc));
+/// Counts a credential-bearing request against the client's failure budget, before anything
+/// else happens; refuses (`429`) a client over its budget until its window ends.
+pub async fn client_attempt(svc: &Services, meta: &RequestMeta) -> ApiResult<()> {
+    let op = format!("attempt?limit={}", ip_limit(svc));
     let d = svc.limiter(&meta.client_bucket, &op).await?;
     if d.allowed {
         Ok(())
@@ -153,13 +152,13 @@ pub async fn client_gate(svc: &Services, meta: &RequestMeta) -> ApiResult<()> {
     }
 }
 
-/// Counts a failed or unauthenticated request against the client's budget and returns `err`
-/// (or the limiter's own error when it cannot be reached: failing closed).
-pub async fn failed(svc: &Services, meta: &RequestMeta, err: ApiError) -> ApiError {
-    match svc.limiter(&meta.client_bucket, "fail").await {
-        Ok(_) => err,
-        Err(unavailable) => unavailable,
-    }
+/// Takes back the attempt of a request whose credential was valid (after the response, off its
+/// path; a refund that fails only leaves the client one attempt shorter for the window).
+fn refund_attempt(app: &App, meta: &RequestMeta) {
+    let (svc, bucket) = (app.svc.clone(), meta.client_bucket.clone());
+    app.wctx.wait_until(async move {
+        let _ = svc.limiter(&bucket, "refund").await;
+    });
 }
 
 /// Calls that make ParityRail connect somewhere on a caller's behalf (testing a database URL,
@@ -191,13 +190,14 @@ impl OperatorGrant {
 }
 
 /// Checks `Authorization: Bearer <OPERATOR_TOKEN>` in constant time (over SHA-256 digests, so
-/// neither content nor length leaks through timing), after the client gate.
+/// neither content nor length leaks through timing), counted against the client's budget first.
 pub async fn operator(
-    svc: &Services,
+    app: &App,
     meta: &RequestMeta,
     headers: &HeaderMap,
 ) -> ApiResult<OperatorGrant> {
-    client_gate(svc, meta).await?;
+    let svc = &app.svc;
+    client_attempt(svc, meta).await?;
     let presented = headers
         .get("authorization")
         .and_then(|h| h.to_str().ok())
@@ -209,12 +209,14 @@ pub async fn operator(
         }
         _ => false,
     };
-    if ok {
-        Ok(OperatorGrant(()))
-    } else {
-        let e = ApiError::unauthorized("invalid_operator_token", "operator token required");
-        Err(failed(svc, meta, e).await)
+    if !ok {
+        return Err(ApiError::unauthorized(
+            "invalid_operator_token",
+            "operator token required",
+        ));
     }
+    refund_attempt(app, meta);
+    Ok(OperatorGrant(()))
 }
 
 impl Principal {

@@ -1,15 +1,55 @@
 #!/usr/bin/env bash
-# Starts (or stops) a throwaway PostgreSQL 15 for the tests, on a free loopback port, in .tmp/pg.
-#   scripts/pg.sh start   → prints the port (a free one unless PR_PG_PORT is set); creates database `app` with table `accounts`,
-#                           role pr_reader (SELECT only) and role pr_writer (can write)
-#   scripts/pg.sh stop
+# Starts (or stops) throwaway PostgreSQL 15 servers for the tests, on free loopback ports, in .tmp/pg.
+#   scripts/pg.sh start   → prints the main port (a free one unless PR_PG_PORT is set)
+#   scripts/pg.sh stop    → stops every server it started
+# Three servers, created and started in parallel so start-up stays short:
+#   main        PR_PG_PORT: database `app` with table `accounts`, role pr_reader (SELECT only) and
+#               role pr_writer (can write). `ssl = on` with a certificate for 127.0.0.1 and
+#               localhost signed by a private CA (PR_PG_CA_FILE); plain connections work too.
+#               It also listens on 127.0.0.2, a name its certificate does not carry.
+#   notls       PR_PG_NOTLS_PORT: `ssl = off`, so it answers 'N' to an SSLRequest.
+#   selfsigned  PR_PG_SELFSIGNED_PORT: `ssl = on` with a self-signed certificate (same names).
+# notls and selfsigned have no pr_* roles: TLS is settled before authentication, so their URLs
+# carry the reader's credentials only to have the same shape.
 # Passwords are generated per start and written to .tmp/pg/env (mode 600) for the test runners.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 DIR="$PR_ROOT/.tmp/pg"
-PORT="${PR_PG_PORT:-$(free_port)}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+CLUSTERS=(data data-notls data-selfsigned)
+
+# Private CA, a server certificate it signs, and a self-signed one, all for the loopback names.
+make_certs() {
+  local t="$DIR/tls" names="IP:127.0.0.1,DNS:localhost" ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  mkdir -p "$t"
+  openssl req -x509 "${ec[@]}" -keyout "$t/ca.key" -out "$t/ca.crt" -days 7 -subj "/CN=ParityRail test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  openssl req -new "${ec[@]}" -keyout "$t/server.key" -out "$t/server.csr" -subj "/CN=localhost" 2>/dev/null
+  printf 'subjectAltName=%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+    "$names" > "$t/server.ext"
+  openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial -days 7 \
+    -extfile "$t/server.ext" -out "$t/server.crt" 2>/dev/null
+  openssl req -x509 "${ec[@]}" -keyout "$t/selfsigned.key" -out "$t/selfsigned.crt" -days 7 -subj "/CN=localhost" \
+    -addext "subjectAltName=$names" 2>/dev/null
+  rm -f "$t/server.csr" "$t/server.ext" "$t/ca.srl"
+  chmod 600 "$t"/*.key
+  [ "$(id -u)" = 0 ] && chown -R postgres: "$t"
+  return 0
+}
+
+# configure <cluster> <port> <ssl settings>
+configure() {
+  cat >> "$DIR/$1/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1,127.0.0.2'
+port = $2
+unix_socket_directories = '$DIR'
+fsync = off
+$3
+CONF
+  echo "local all postgres trust" > "$DIR/$1/pg_hba.conf"
+  echo "host all all 127.0.0.0/8 scram-sha-256" >> "$DIR/$1/pg_hba.conf"
+}
 
 case "${1:-}" in
   start)
@@ -17,19 +57,37 @@ case "${1:-}" in
     "$0" stop >/dev/null 2>&1 || true
     rm -rf "$DIR" && mkdir -p "$DIR"
     [ "$(id -u)" = 0 ] && chown postgres: "$DIR"
+    PORT="${PR_PG_PORT:-$(free_port)}"
+    NOTLS_PORT="${PR_PG_NOTLS_PORT:-$(free_port)}"
+    SELF_PORT="${PR_PG_SELFSIGNED_PORT:-$(free_port)}"
+    make_certs & certs=$!
     (umask 077; openssl rand -hex 16 > "$DIR/pwfile")
     [ "$(id -u)" = 0 ] && chown postgres: "$DIR/pwfile"
-    as_pg "$BIN/initdb" -D "$DIR/data" -U postgres --auth=scram-sha-256 --pwfile="$DIR/pwfile" >/dev/null
+    # One initdb per server, in parallel: faster here than copying a cluster.
+    pids=()
+    for c in "${CLUSTERS[@]}"; do
+      as_pg "$BIN/initdb" -D "$DIR/$c" -U postgres --auth=scram-sha-256 --pwfile="$DIR/pwfile" \
+        --no-sync --wal-segsize=1 >/dev/null & pids+=($!)
+    done
+    for p in "${pids[@]}" "$certs"; do wait "$p"; done
     rm -f "$DIR/pwfile"
-    cat >> "$DIR/data/postgresql.conf" <<CONF
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$DIR'
-fsync = off
-CONF
-    echo "local all postgres trust" > "$DIR/data/pg_hba.conf"
-    echo "host all all 127.0.0.1/32 scram-sha-256" >> "$DIR/data/pg_hba.conf"
-    as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w start >/dev/null
+    configure data "$PORT" "ssl = on
+ssl_cert_file = '$DIR/tls/server.crt'
+ssl_key_file = '$DIR/tls/server.key'"
+    small="shared_buffers = 1MB
+max_connections = 10
+max_wal_senders = 0"
+    configure data-notls "$NOTLS_PORT" "ssl = off
+$small"
+    configure data-selfsigned "$SELF_PORT" "$small
+ssl = on
+ssl_cert_file = '$DIR/tls/selfsigned.crt'
+ssl_key_file = '$DIR/tls/selfsigned.key'"
+    pids=()
+    for c in "${CLUSTERS[@]}"; do
+      as_pg "$BIN/pg_ctl" -D "$DIR/$c" -l "$DIR/$c.log" -w start >/dev/null & pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
     READER_PW="$(openssl rand -hex 16)"; WRITER_PW="$(openssl rand -hex 16)"
     as_pg psql -h "$DIR" -p "$PORT" -U postgres -q -v ON_ERROR_STOP=1 <<SQL
 CREATE ROLE pr_reader LOGIN PASSWORD '$READER_PW';
@@ -50,16 +108,29 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO pr_writer;
 GRANT USAGE ON SEQUENCE accounts_id_seq TO pr_writer;
 SQL
     umask 077
+    READER="pr_reader:$READER_PW"
     cat > "$DIR/env" <<ENV
 PR_PG_PORT=$PORT
-PR_PG_READER_URL=postgres://pr_reader:$READER_PW@127.0.0.1:$PORT/app?sslmode=disable
+PR_PG_READER_URL=postgres://$READER@127.0.0.1:$PORT/app?sslmode=disable
 PR_PG_WRITER_URL=postgres://pr_writer:$WRITER_PW@127.0.0.1:$PORT/app?sslmode=disable
 PR_PG_ADMIN="psql -h $DIR -p $PORT -U postgres -d app"
+PR_PG_CA_FILE=$DIR/tls/ca.crt
+PR_PG_SELFSIGNED_CERT_FILE=$DIR/tls/selfsigned.crt
+PR_PG_TLS_PORT=$PORT
+PR_PG_TLS_READER_URL=postgres://$READER@127.0.0.1:$PORT/app?sslmode=require
+PR_PG_TLS_WRITER_URL=postgres://pr_writer:$WRITER_PW@127.0.0.1:$PORT/app?sslmode=require
+PR_PG_TLS_MISMATCH_URL=postgres://$READER@127.0.0.2:$PORT/app?sslmode=require
+PR_PG_NOTLS_PORT=$NOTLS_PORT
+PR_PG_NOTLS_URL=postgres://$READER@127.0.0.1:$NOTLS_PORT/app?sslmode=require
+PR_PG_SELFSIGNED_PORT=$SELF_PORT
+PR_PG_SELFSIGNED_URL=postgres://$READER@127.0.0.1:$SELF_PORT/app?sslmode=require
 ENV
     echo "$PORT"
     ;;
   stop)
-    [ -d "$DIR/data" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    for c in "${CLUSTERS[@]}"; do
+      [ -d "$DIR/$c" ] && as_pg "$BIN/pg_ctl" -D "$DIR/$c" -m immediate stop >/dev/null 2>&1 || true
+    done
     ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

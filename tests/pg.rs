@@ -1,11 +1,22 @@
 //! The pg module against a real PostgreSQL (started by `scripts/pg.sh`, which `npm test` runs):
-//! a SELECT-only role `pr_reader` and a role that can write, `pr_writer`.
+//! a SELECT-only role `pr_reader` and a role that can write, `pr_writer`, on a server with TLS on
+//! (plain connections accepted too), beside one with TLS off and one with a self-signed
+//! certificate. Client-side limits are tested through a proxy that can stop forwarding.
 
 use parityrail::domain::integrations::DbUrl;
 use parityrail::domain::sqlident::{SqlIdent, TableName};
-use parityrail::pg::{self, PgErrorKind};
+use parityrail::pg::{self, Limits, PgError, PgErrorKind, ReadSession, RuntimeTls};
 use serde_json::json;
-use tokio::net::TcpStream;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
 
 fn url(var: &str) -> DbUrl {
@@ -173,4 +184,238 @@ async fn a_slow_statement_times_out() {
         .into();
     assert_eq!(e.kind, PgErrorKind::Timeout);
     assert!(started.elapsed().as_secs() < 4);
+}
+
+/// tokio's clock and sleep for the client-side limits.
+struct TokioTimer(Instant);
+
+impl pg::Timer for TokioTimer {
+    fn now_ms(&self) -> u64 {
+        self.0.elapsed().as_millis() as u64
+    }
+    async fn sleep(&self, ms: u32) {
+        tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+    }
+}
+
+/// A read session over plain TCP to `addr` (the URL's own host and port unless a proxy's).
+async fn open_at(
+    addr: SocketAddr,
+    u: &DbUrl,
+    limits: Limits,
+) -> Result<ReadSession<TokioTimer>, PgError> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|_| PgError::new(PgErrorKind::Unreachable))?;
+    let timer = TokioTimer(Instant::now());
+    ReadSession::open(stream, NoTls, u, timer, limits, |c| {
+        tokio::spawn(c);
+    })
+    .await
+}
+
+fn addr_of(u: &DbUrl) -> SocketAddr {
+    format!("{}:{}", u.host, u.port).parse().unwrap()
+}
+
+const QUICK: Limits = Limits {
+    connect_ms: 2_000,
+    statement_ms: 300,
+    session_ms: 5_000,
+};
+
+/// Forwards to `to` both ways until `stall` is set; from then on it keeps the connections open
+/// and forwards nothing (a server that accepted the query and never answers).
+async fn proxy(to: SocketAddr) -> (SocketAddr, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stall = Arc::new(AtomicBool::new(false));
+    let flag = stall.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(to).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pump(cr, sw, flag.clone()));
+            tokio::spawn(pump(sr, cw, flag.clone()));
+        }
+    });
+    (addr, stall)
+}
+
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, stall: Arc<AtomicBool>) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        if stall.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_connection_test_runs_in_a_bounded_read_only_session() {
+    let u = url("PR_PG_WRITER_URL");
+    let s = open_at(addr_of(&u), &u, Limits::default()).await.unwrap();
+    let p = s.probe().await.unwrap();
+    assert!(p.read_only_enforced && p.role_can_write);
+    let e = s
+        .run(|c| {
+            c.execute(
+                "INSERT INTO accounts (stripe_customer_id) VALUES ('cus_no')",
+                &[],
+            )
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.sqlstate.as_deref(),
+        Some("25006"),
+        "read_only_sql_transaction"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_stops_answering_after_the_handshake_times_out_within_the_statement_limit() {
+    let u = url("PR_PG_READER_URL");
+    let (via, stall) = proxy(addr_of(&u)).await;
+    let s = open_at(via, &u, QUICK).await.unwrap();
+    assert!(s.probe().await.is_ok());
+    stall.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let e = s.probe().await.unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(
+        e,
+        PgError::new(PgErrorKind::Timeout),
+        "the client's own limit"
+    );
+    assert!(
+        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1_500),
+        "{waited:?}"
+    );
+    // The connection is in an unknown state now: nothing more is sent, nothing waits.
+    let started = Instant::now();
+    assert_eq!(s.probe().await.unwrap_err().kind, PgErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn no_statement_runs_past_the_session_limit() {
+    let u = url("PR_PG_READER_URL");
+    let limits = Limits {
+        connect_ms: 2_000,
+        statement_ms: 1_000,
+        session_ms: 900,
+    };
+    let started = Instant::now();
+    let s = open_at(addr_of(&u), &u, limits).await.unwrap();
+    let mut done = 0;
+    let e = loop {
+        // Each one alone is well inside the statement limit.
+        match s.run(|c| c.batch_execute("SELECT pg_sleep(0.25)")).await {
+            Ok(()) => done += 1,
+            Err(e) => break e,
+        }
+    };
+    let waited = started.elapsed();
+    assert_eq!(e, PgError::new(PgErrorKind::Timeout));
+    assert!(done >= 2, "{done} statements before the limit");
+    assert!(waited < Duration::from_millis(1_300), "{waited:?}");
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_completes_times_out_within_the_connect_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(socket);
+    });
+    let u = url("PR_PG_READER_URL");
+    let started = Instant::now();
+    let limits = Limits {
+        connect_ms: 300,
+        ..QUICK
+    };
+    let e = open_at(addr, &u, limits).await.err().expect("no handshake");
+    assert_eq!(e.kind, PgErrorKind::Timeout);
+    assert!(started.elapsed() < Duration::from_millis(1_500));
+    held.abort();
+}
+
+#[tokio::test]
+async fn pg_sh_serves_tls_on_the_main_server_and_on_the_self_signed_one_but_not_on_the_other() {
+    for (var, answer) in [
+        ("PR_PG_READER_URL", b'S'),
+        ("PR_PG_SELFSIGNED_URL", b'S'),
+        ("PR_PG_NOTLS_URL", b'N'),
+    ] {
+        let mut s = TcpStream::connect(addr_of(&url(var))).await.unwrap();
+        s.write_all(&[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])
+            .await
+            .unwrap();
+        assert_eq!(s.read_u8().await.unwrap(), answer, "{var}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_with_tls_off_is_tls_unsupported_under_sslmode_require() {
+    let u = url("PR_PG_NOTLS_URL");
+    let e = open_at(addr_of(&u), &u, QUICK)
+        .await
+        .err()
+        .expect("no session");
+    assert_eq!(e, PgError::new(PgErrorKind::TlsUnsupported));
+}
+
+/// What workerd's upgraded socket does with a certificate it refuses (seen in Miniflare): every
+/// read and write fails with an opaque message.
+struct RefusedByRuntime;
+
+fn opaque() -> io::Error {
+    io::Error::other("Error: internal error; reference = up34ajlfer5k76i8ncfd5m1f")
+}
+
+impl AsyncRead for RefusedByRuntime {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+}
+
+impl AsyncWrite for RefusedByRuntime {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(opaque()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_the_runtime_refuses_is_tls_untrusted() {
+    let u = url("PR_PG_SELFSIGNED_URL");
+    let stream = TcpStream::connect(addr_of(&u)).await.unwrap();
+    let tls = RuntimeTls(|_plain: TcpStream| RefusedByRuntime);
+    let timer = TokioTimer(Instant::now());
+    let e = ReadSession::open(stream, tls, &u, timer, QUICK, |c| {
+        tokio::spawn(c);
+    })
+    .await
+    .err()
+    .expect("no session");
+    assert_eq!(e, PgError::new(PgErrorKind::TlsUntrusted));
 }

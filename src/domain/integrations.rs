@@ -26,6 +26,11 @@ pub enum IntegrationError {
     BadWebhookSecret,
     #[error("{0}")]
     BadDatabaseUrl(&'static str),
+    #[error(
+        "live projects connect to their database over TLS only: remove sslmode=disable (sslmode=require is \
+         the default) and give the server a certificate from a publicly trusted CA for the host in the URL"
+    )]
+    LiveWithoutTls,
 }
 
 impl IntegrationError {
@@ -38,7 +43,7 @@ impl IntegrationError {
             IntegrationError::TooManyWebhookSecrets | IntegrationError::BadWebhookSecret => {
                 "webhook_secrets"
             }
-            IntegrationError::BadDatabaseUrl(_) => "url",
+            IntegrationError::BadDatabaseUrl(_) | IntegrationError::LiveWithoutTls => "url",
         }
     }
 }
@@ -228,6 +233,15 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A live project reaches its database over TLS only; a test project may also use
+/// `sslmode=disable` (a local database, a CI container).
+pub fn check_db_url(url: &DbUrl, project: Environment) -> Result<(), IntegrationError> {
+    if project == Environment::Live && url.sslmode == SslMode::Disable {
+        return Err(IntegrationError::LiveWithoutTls);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +361,18 @@ mod tests {
             let e = DbUrl::parse(bad).unwrap_err();
             assert!(!e.to_string().contains("topsecret"), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_live_project_refuses_a_database_url_without_tls() {
+        let plain = DbUrl::parse("postgres://u:p@db.example.com/app?sslmode=disable").unwrap();
+        let tls = DbUrl::parse("postgres://u:p@db.example.com/app").unwrap();
+        assert_eq!(
+            check_db_url(&plain, Live),
+            Err(IntegrationError::LiveWithoutTls)
+        );
+        assert_eq!(IntegrationError::LiveWithoutTls.field(), "url");
+        assert!(check_db_url(&tls, Live).is_ok());
+        assert!(check_db_url(&plain, Test).is_ok());
     }
 }

@@ -1,15 +1,14 @@
 //! Worker-side adapters for the two connectors: `WorkerHttp` implements the Stripe client's
-//! GET-only port over `fetch`, and `pg_connect` opens the customer's Postgres over a
-//! `worker::Socket` (StartTLS when `sslmode=require`). Both bound every wait with a timeout.
+//! GET-only port over `fetch`, and `pg_read` opens a read session on the customer's Postgres over
+//! a `worker::Socket` (StartTLS when `sslmode=require`). Both bound every wait with a timeout.
 
 use crate::domain::integrations::{DbUrl, SslMode};
-use crate::pg::{self, PgError, PgErrorKind};
+use crate::pg::{self, PgError, PgErrorKind, ReadSession, RuntimeTls};
 use crate::stripe::{HttpGet, HttpResponse, TransportError, MAX_BODY_BYTES};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
 use std::time::Duration;
-use tokio_postgres::Client;
-use worker::postgres_tls::PassthroughTls;
+use tokio_postgres::NoTls;
 use worker::{
     AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response,
     SecureTransport, Socket,
@@ -93,9 +92,31 @@ async fn read_capped(mut res: Response) -> Result<HttpResponse, TransportError> 
     })
 }
 
-/// Opens a connection and runs the handshake, within `timeout_ms`.
-pub async fn pg_connect(url: &DbUrl, timeout_ms: u32) -> Result<Client, PgError> {
-    let unreachable = || PgError::new(PgErrorKind::Unreachable);
+/// `pg::Timer` on the Workers clock and timers.
+pub struct WorkerTimer;
+
+impl pg::Timer for WorkerTimer {
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
+
+    async fn sleep(&self, ms: u32) {
+        Delay::from(Duration::from_millis(u64::from(ms))).await;
+    }
+}
+
+/// Drives a Postgres connection future in the background of the current request.
+fn spawn_connection<C: std::future::Future + 'static>(connection: C) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = connection.await;
+    });
+}
+
+/// Opens a read-only session on the customer's database over a `worker::Socket`, every wait
+/// bounded by `limits`. `sslmode=require` upgrades with StartTLS: the runtime verifies the
+/// certificate (chain to a trusted CA, validity, the URL's host) on the first read or write, and
+/// `RuntimeTls` turns its refusal into `TlsUntrusted` instead of an opaque I/O error.
+pub async fn pg_read(url: &DbUrl, limits: pg::Limits) -> Result<ReadSession<WorkerTimer>, PgError> {
     let transport = match url.sslmode {
         SslMode::Disable => SecureTransport::Off,
         SslMode::Require => SecureTransport::StartTls,
@@ -103,28 +124,14 @@ pub async fn pg_connect(url: &DbUrl, timeout_ms: u32) -> Result<Client, PgError>
     let socket = Socket::builder()
         .secure_transport(transport)
         .connect(url.host.clone(), url.port)
-        .map_err(|_| unreachable())?;
-    let handshake = Box::pin(async move {
-        match url.sslmode {
-            SslMode::Disable => {
-                let (client, conn) = pg::handshake(socket, tokio_postgres::NoTls, url).await?;
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
-            SslMode::Require => {
-                let (client, conn) = pg::handshake(socket, PassthroughTls, url).await?;
-                wasm_bindgen_futures::spawn_local(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
+        .map_err(|_| PgError::new(PgErrorKind::Unreachable))?;
+    match url.sslmode {
+        SslMode::Disable => {
+            ReadSession::open(socket, NoTls, url, WorkerTimer, limits, spawn_connection).await
         }
-    });
-    let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
-    match select(handshake, timer).await {
-        Either::Left((r, _)) => r,
-        Either::Right(_) => Err(PgError::new(PgErrorKind::Timeout)),
+        SslMode::Require => {
+            let tls = RuntimeTls(Socket::start_tls);
+            ReadSession::open(socket, tls, url, WorkerTimer, limits, spawn_connection).await
+        }
     }
 }

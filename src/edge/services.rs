@@ -4,7 +4,7 @@
 //! use the same things. Nothing here knows about a request: request-bound facts (request id,
 //! client bucket) live in `http::RequestMeta`.
 
-use super::connectors::{pg_connect, WorkerHttp};
+use super::connectors::{pg_read, WorkerHttp, WorkerTimer};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::integrations::DbUrl;
 use crate::domain::ports::OsRng;
@@ -81,12 +81,16 @@ impl Services {
     }
 
     /// A read-only session on the customer's database (`default_transaction_read_only = on`
-    /// before the first query).
-    pub async fn pg_read(&self, url: &DbUrl) -> Result<tokio_postgres::Client, PgError> {
-        let client = pg_connect(url, self.var_u32("DB_TIMEOUT_MS", 10_000)).await?;
-        let statement_ms = self.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS);
-        pg::begin_read_session(&client, statement_ms).await?;
-        Ok(client)
+    /// before the first query), every wait bounded on the client side: `DB_TIMEOUT_MS` for the
+    /// handshake, `DB_STATEMENT_TIMEOUT_MS` per statement (also the server's
+    /// `statement_timeout`), `DB_SESSION_TIMEOUT_MS` for the whole session.
+    pub async fn pg_read(&self, url: &DbUrl) -> Result<pg::ReadSession<WorkerTimer>, PgError> {
+        let limits = pg::Limits {
+            connect_ms: self.var_u32("DB_TIMEOUT_MS", pg::CONNECT_TIMEOUT_MS),
+            statement_ms: self.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS),
+            session_ms: self.var_u32("DB_SESSION_TIMEOUT_MS", pg::SESSION_TIMEOUT_MS),
+        };
+        pg_read(url, limits).await
     }
 
     /// The `ProjectCoordinator` Durable Object of one project (its first callers, repair

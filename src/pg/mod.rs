@@ -1,12 +1,21 @@
 //! The customer's Postgres (SPEC §4, §6): read sessions that are read-only before their first
 //! query, batched reads by key, and the connection test. Builds natively and on wasm32: the
-//! caller brings the byte stream (a `TcpStream` in tests, a `worker::Socket` at the edge) and
-//! drives the returned connection future.
+//! caller brings the byte stream (a `TcpStream` in tests, a `worker::Socket` at the edge), the
+//! executor for the connection future and a `Timer`. `ReadSession` bounds the handshake, every
+//! statement and the whole session on the client side (`session`); `classify` is the one place a
+//! driver error becomes a `PgErrorKind`, TLS failures included (`tls`).
+
+mod session;
+mod tls;
+
+pub use session::{within, Limits, ReadSession, Timer, CONNECT_TIMEOUT_MS, SESSION_TIMEOUT_MS};
+pub use tls::{RuntimeTls, TlsHandshakeFailed, TlsWatch};
 
 use crate::domain::integrations::{DbUrl, SslMode};
 use crate::domain::sqlident::{SqlIdent, TableName};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::error::Error as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::TlsConnect;
@@ -22,11 +31,18 @@ pub const MAX_KEYS_PER_QUERY: usize = 500;
 pub enum PgErrorKind {
     /// Nothing answered, or the connection broke.
     Unreachable,
+    /// `sslmode=require`, and the server answered the SSLRequest with "no": TLS is off there.
+    TlsUnsupported,
+    /// The server agreed to TLS but the handshake failed: its certificate was not accepted (not
+    /// issued by a trusted CA, expired, or not naming the host in the URL), or no common TLS
+    /// version or cipher. On Workers the runtime does not say which (see `tls`).
+    TlsUntrusted,
     /// The server refused the user or password.
     AuthFailed,
     /// The database named in the URL does not exist.
     NoDatabase,
-    /// A statement ran past the timeout.
+    /// The handshake, a statement or the session ran past its limit (the server's
+    /// `statement_timeout`, sqlstate 57014, or the client's own, no sqlstate).
     Timeout,
     /// The read-only guard could not be set up.
     NotReadOnly,
@@ -58,10 +74,21 @@ impl PgError {
 
 impl From<tokio_postgres::Error> for PgError {
     fn from(e: tokio_postgres::Error) -> Self {
-        let Some(code) = e.code() else {
-            // No SQLSTATE: I/O, closed connection or protocol trouble.
-            return PgError::new(PgErrorKind::Unreachable);
-        };
+        classify(&e)
+    }
+}
+
+/// The Display tokio-postgres gives every failure of its TLS step (its private `Kind::Tls`).
+const TLS_STEP: &str = "error performing TLS handshake";
+/// Its cause when the server answers the SSLRequest with 'N' under `sslmode=require`.
+const SERVER_REFUSED_TLS: &str = "server does not support TLS";
+
+/// The one classification of driver errors: the SQLSTATE when the server sent one; otherwise a
+/// `TlsHandshakeFailed` marker (`TlsWatch`) or tokio-postgres' TLS step means a TLS failure,
+/// and anything else (I/O, closed connection, protocol trouble) is `Unreachable`. Tokio-postgres
+/// keeps its error kinds private, so its TLS step is recognised by its two fixed strings.
+pub fn classify(e: &tokio_postgres::Error) -> PgError {
+    if let Some(code) = e.code() {
         let kind = if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
@@ -79,11 +106,22 @@ impl From<tokio_postgres::Error> for PgError {
         } else {
             PgErrorKind::Query
         };
-        PgError {
+        return PgError {
             kind,
             sqlstate: Some(code.code().to_owned()),
-        }
+        };
     }
+    let kind = if tls::handshake_failed(e) {
+        PgErrorKind::TlsUntrusted
+    } else if e.to_string().starts_with(TLS_STEP) {
+        match e.source().map(|c| c.to_string()) {
+            Some(cause) if cause == SERVER_REFUSED_TLS => PgErrorKind::TlsUnsupported,
+            _ => PgErrorKind::TlsUntrusted,
+        }
+    } else {
+        PgErrorKind::Unreachable
+    };
+    PgError::new(kind)
 }
 
 pub fn config(url: &DbUrl) -> Config {
@@ -101,7 +139,8 @@ pub fn config(url: &DbUrl) -> Config {
     c
 }
 
-/// Runs the Postgres handshake over `stream`. The caller spawns the returned connection.
+/// Runs the Postgres handshake over `stream`, without a time limit (`ReadSession::open` adds
+/// one). The caller spawns the returned connection.
 pub async fn handshake<S, T>(
     stream: S,
     tls: T,
@@ -114,8 +153,8 @@ where
     Ok(config(url).connect_raw(stream, tls).await?)
 }
 
-/// Makes the session read-only before anything else runs on it, bounds statement time, and
-/// checks the server took it.
+/// Makes the session read-only before anything else runs on it, sets the server's
+/// `statement_timeout`, and checks the server took it. Client-side limits: `ReadSession`.
 pub async fn begin_read_session(client: &Client, statement_timeout_ms: u32) -> Result<(), PgError> {
     client
         .batch_execute(&format!(
@@ -228,3 +267,6 @@ pub async fn rows_by_keys(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

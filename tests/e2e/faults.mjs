@@ -2,7 +2,7 @@
 // "real over fake": a mock only for a 429 storm, a dropped connection, a hang). Loopback only;
 // every server is closed by the test that opens it.
 import { createServer } from "node:http";
-import { createServer as createTcpServer } from "node:net";
+import { connect as connectTcp, createServer as createTcpServer } from "node:net";
 
 /** A Stripe-shaped HTTP server. `mode`: ok | storm429 | error500 | garbage | hang | slowbody
  * (headers, then a body that never ends) | huge (a 9 MiB body, streamed without a length). */
@@ -68,4 +68,31 @@ export async function closedPort() {
   const port = server.address().port;
   await new Promise((r) => server.close(r));
   return port;
+}
+
+/** A TCP proxy to 127.0.0.1:`port` that forwards both ways until a client message containing
+ * `marker` has been passed on; from then on the server's answers are dropped and the connection
+ * is held open: a server that took the query and never answers. */
+export async function stallingProxy(port, marker) {
+  const sockets = [];
+  let stalled = false;
+  const server = createTcpServer((client) => {
+    const upstream = connectTcp(port, "127.0.0.1");
+    sockets.push(client, upstream);
+    client.on("data", (d) => {
+      upstream.write(d);
+      if (d.includes(marker)) stalled = true;
+    });
+    upstream.on("data", (d) => {
+      if (!stalled) client.write(d);
+    });
+    client.on("error", () => {});
+    upstream.on("error", () => {});
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: server.address().port,
+    stalled: () => stalled,
+    close: () => new Promise((r) => { sockets.forEach((s) => s.destroy()); server.close(r); }),
+  };
 }

@@ -11,12 +11,18 @@ const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
 const D1_ID = /database_id\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
 const COMPAT_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
 
+// The private CA that signed the test PostgreSQL's certificate (scripts/pg.sh). A worker trusts it
+// through its outbound network, the way the production runtime trusts public CAs; workerd applies
+// that trust to StartTLS on `connect()` sockets too.
+const TEST_CA = process.env.PR_PG_CA_FILE ? readFileSync(process.env.PR_PG_CA_FILE, "utf8") : undefined;
+
 export const OPERATOR_TOKEN = "op_" + randomBytes(24).toString("hex");
 export const ENCRYPTION_KEY = "k1:" + randomBytes(32).toString("base64");
 
 /** `reuseState` restarts a runtime on an earlier worker's storage (a new isolate, same D1/DO/R2). */
 /** `withoutRateLimiter` leaves the RATE_LIMITER binding out (to show that limits fail closed). */
-export async function startWorker(vars = {}, { reuseState, withoutRateLimiter } = {}) {
+/** `trustTestCa: false` leaves the test CA out: the test server's certificate is then untrusted. */
+export async function startWorker(vars = {}, { reuseState, withoutRateLimiter, trustTestCa = true } = {}) {
   let state = reuseState;
   if (!state) {
     state = mkdtempSync(join(ROOT, ".tmp", "e2e", "run-"));
@@ -37,6 +43,17 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter } 
     },
     durableObjectsPersist: join(state, "v3", "do"),
     r2Buckets: ["EXPORTS"],
+    ...(TEST_CA && trustTestCa
+      ? {
+          outboundService: {
+            network: {
+              allow: ["public", "private", "240.0.0.0/4"],
+              deny: [],
+              tlsOptions: { trustBrowserCas: true, trustedCertificates: [TEST_CA] },
+            },
+          },
+        }
+      : {}),
     r2Persist: join(state, "v3", "r2"),
     bindings: {
       STRIPE_API_BASE: "http://127.0.0.1:9",
@@ -58,6 +75,11 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter } 
 }
 
 let ipCounter = 0;
+let addressCounter = 0;
+function nextAddress() {
+  addressCounter += 1;
+  return `100.64.${(addressCounter >> 8) & 255}.${addressCounter & 255}`;
+}
 
 export class Worker {
   constructor(mf, logs, state) {
@@ -68,8 +90,9 @@ export class Worker {
     this.seen = [];
   }
 
-  /** Raw request; `ip` sets CF-Connecting-IP (defaults to one fixed test address). */
-  async request(method, path, { key, body, headers = {}, ip = "203.0.113.1", raw } = {}) {
+  /** Raw request; `ip` sets CF-Connecting-IP (by default every request gets its own address, so
+   * only tests that name an address share a client's failure budget). */
+  async request(method, path, { key, body, headers = {}, ip = nextAddress(), raw } = {}) {
     const h = { "cf-connecting-ip": ip, ...headers };
     if (key) h.authorization = `Bearer ${key}`;
     let payload;

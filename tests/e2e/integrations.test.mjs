@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
 import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
-import { closedPort, fakeStripe, silentTcp } from "./faults.mjs";
+import { closedPort, fakeStripe, silentTcp, stallingProxy } from "./faults.mjs";
 
 const env = (name) => {
   const v = process.env[name];
@@ -142,19 +142,84 @@ describe("the Stripe connector from the worker", () => {
 
 describe("the database connector from the worker", () => {
   const withPassword = (url, pw) => url.replace(/:([^:@/]+)@/, `:${pw}@`);
+  const testDb = async (key, pid) => (await w.post(`/v1/projects/${pid}/integrations/database/test`, undefined, { key })).json;
+
+  it("a live project refuses sslmode=disable with a 400 naming the field; a test project may use it", async () => {
+    const lp = await newProject(w, o.key);
+    for (const [body, field] of [
+      [{ read_url: env("PR_PG_READER_URL") }, "read_url"],
+      [{ read_url: env("PR_PG_TLS_READER_URL"), repair_url: env("PR_PG_WRITER_URL") }, "repair_url"],
+    ]) {
+      const r = await put(o.key, lp.id, "database", body);
+      expect(errorOf(r)).toMatchObject({ status: 400, code: "invalid_field" });
+      expect(r.json.error.field).toBe(field);
+      expect(r.json.error.message).toMatch(/TLS only: remove sslmode=disable/);
+    }
+    expect((await integrations(o.key, lp.id)).database).toBeNull();
+    const tp = await newProject(w, testKey);
+    expect((await put(testKey, tp.id, "database", { read_url: env("PR_PG_READER_URL") })).status).toBe(200);
+    expect(await testDb(testKey, tp.id)).toMatchObject({ ok: true, read_only_enforced: true });
+  });
+
+  it("sslmode=require runs over TLS the runtime verified; a server without TLS or with a certificate it refuses gets its own code", async () => {
+    const cases = [
+      [env("PR_PG_TLS_READER_URL"), null],
+      [env("PR_PG_NOTLS_URL"), "database_tls_unsupported"],
+      [env("PR_PG_SELFSIGNED_URL"), "database_tls_untrusted"],
+      [env("PR_PG_TLS_MISMATCH_URL"), "database_tls_untrusted"], // a host the certificate does not name
+    ];
+    for (const [url, code] of cases) {
+      const p = await newProject(w, o.key);
+      expect((await put(o.key, p.id, "database", { read_url: url })).status).toBe(200);
+      const r = await testDb(o.key, p.id);
+      if (code === null) expect(r, url).toMatchObject({ ok: true, read_only_enforced: true });
+      else expect(r, code).toMatchObject({ ok: false, error: { code, message: expect.stringMatching(/TLS/) } });
+    }
+    const untrusting = await startWorker(FAST, { trustTestCa: false });
+    try {
+      const uo = await newOrg(untrusting);
+      const p = await newProject(untrusting, uo.key);
+      await untrusting.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: uo.key });
+      const r = await untrusting.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: uo.key });
+      expect(r.json).toMatchObject({ ok: false, error: { code: "database_tls_untrusted", message: expect.stringMatching(/certificate/) } });
+    } finally {
+      await untrusting.dispose();
+    }
+  });
+
+  it("a server that takes the query and never answers is a database_timeout within the statement limit", async () => {
+    const sw = await startWorker({ ...FAST, DB_STATEMENT_TIMEOUT_MS: "400" });
+    // Forwards everything until the probe's query has reached the server, then nothing back.
+    const proxy = await stallingProxy(Number(env("PR_PG_PORT")), "has_table_privilege");
+    try {
+      const so = await newOrg(sw);
+      const tk = (await newKey(sw, so.key, { environment: "test" })).key;
+      const p = await newProject(sw, tk);
+      const url = env("PR_PG_READER_URL").replace(/@127\.0\.0\.1:\d+\//, `@127.0.0.1:${proxy.port}/`);
+      await sw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: url }, { key: tk });
+      const started = Date.now();
+      const r = await sw.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: tk });
+      expect(r.json).toMatchObject({ ok: false, error: { code: "database_timeout", sqlstate: null } });
+      expect(proxy.stalled()).toBe(true);
+      expect(Date.now() - started).toBeLessThan(3_000);
+    } finally {
+      await proxy.close();
+      await sw.dispose();
+    }
+  });
 
   it("stores the URLs sealed and shows host, port, database and user only", async () => {
     const p = await newProject(w, o.key);
-    const r = await put(o.key, p.id, "database", { read_url: env("PR_PG_READER_URL"), repair_url: env("PR_PG_WRITER_URL") });
+    const r = await put(o.key, p.id, "database", { read_url: env("PR_PG_TLS_READER_URL"), repair_url: env("PR_PG_TLS_WRITER_URL") });
     expect(r.status, r.text).toBe(200);
     const port = Number(env("PR_PG_PORT"));
-    expect(r.json.read).toEqual({ host: "127.0.0.1", port, database: "app", user: "pr_reader", sslmode: "disable" });
+    expect(r.json.read).toEqual({ host: "127.0.0.1", port, database: "app", user: "pr_reader", sslmode: "require" });
     expect(r.json.repair).toMatchObject({ user: "pr_writer" });
     expect((await integrations(o.key, p.id)).database).toMatchObject({ read: { user: "pr_reader" }, repair: { user: "pr_writer" } });
   });
 
   it("the connection test reports a read-only session and flags a role that can write", async () => {
-    for (const [url, canWrite] of [[env("PR_PG_READER_URL"), false], [env("PR_PG_WRITER_URL"), true]]) {
+    for (const [url, canWrite] of [[env("PR_PG_TLS_READER_URL"), false], [env("PR_PG_TLS_WRITER_URL"), true]]) {
       const p = await newProject(w, o.key);
       await put(o.key, p.id, "database", { read_url: url });
       const r = await w.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: o.key });
@@ -169,9 +234,9 @@ describe("the database connector from the worker", () => {
     try {
       const badPw = "wrong" + randomBytes(8).toString("hex");
       const cases = [
-        [withPassword(env("PR_PG_READER_URL"), badPw), "database_auth_failed"],
-        [`postgres://pr_reader:${badPw}@127.0.0.1:${await closedPort()}/app?sslmode=disable`, "database_unreachable"],
-        [`postgres://pr_reader:${badPw}@127.0.0.1:${hung.port}/app?sslmode=disable`, "database_timeout"],
+        [withPassword(env("PR_PG_TLS_READER_URL"), badPw), "database_auth_failed"],
+        [`postgres://pr_reader:${badPw}@127.0.0.1:${await closedPort()}/app`, "database_unreachable"],
+        [`postgres://pr_reader:${badPw}@127.0.0.1:${hung.port}/app`, "database_timeout"],
       ];
       for (const [url, code] of cases) {
         const p = await newProject(w, o.key);
@@ -200,7 +265,7 @@ describe("the database connector from the worker", () => {
     const pw = "pw" + randomBytes(6).toString("hex");
     for (const [body, field] of [
       [{ read_url: `mysql://u:${pw}@h/db` }, "read_url"],
-      [{ read_url: env("PR_PG_READER_URL"), repair_url: `postgres://u:${pw}@h/db?options=-c` }, "repair_url"],
+      [{ read_url: env("PR_PG_TLS_READER_URL"), repair_url: `postgres://u:${pw}@h/db?options=-c` }, "repair_url"],
       [{ read_url: `postgres://u:${pw}@h/db`, extra: 1 }, "extra"],
     ]) {
       const r = await put(o.key, p.id, "database", body);
@@ -219,8 +284,8 @@ describe("secrets stay secret", () => {
     expect((await put(testKey, p.id, "stripe", { api_key: stripeKey, webhook_secrets: whsecs })).status).toBe(200);
     const lp = await newProject(w, o.key);
     const pw = randomBytes(12).toString("hex");
-    const url = withPw(env("PR_PG_READER_URL"), pw);
-    expect((await put(o.key, lp.id, "database", { read_url: url, repair_url: withPw(env("PR_PG_WRITER_URL"), pw) })).status).toBe(200);
+    const url = withPw(env("PR_PG_TLS_READER_URL"), pw);
+    expect((await put(o.key, lp.id, "database", { read_url: url, repair_url: withPw(env("PR_PG_TLS_WRITER_URL"), pw) })).status).toBe(200);
     // Error paths carrying the same secrets: a live project refusing a test key, a bad URL.
     expect((await put(o.key, lp.id, "stripe", { api_key: stripeKey, webhook_secrets: whsecs })).status).toBe(400);
     expect((await put(o.key, lp.id, "database", { read_url: url + "&options=x" })).status).toBe(400);
@@ -254,8 +319,8 @@ describe("secrets stay secret", () => {
 
   it("integration changes are audited with non-secret views only", async () => {
     const p = await newProject(w, o.key);
-    await put(o.key, p.id, "database", { read_url: env("PR_PG_READER_URL") });
-    await put(o.key, p.id, "database", { read_url: env("PR_PG_WRITER_URL") });
+    await put(o.key, p.id, "database", { read_url: env("PR_PG_TLS_READER_URL") });
+    await put(o.key, p.id, "database", { read_url: env("PR_PG_TLS_WRITER_URL") });
     const entries = (await w.get(`/v1/projects/${p.id}/audit`, { key: o.key })).json.data;
     const changes = entries.filter((e) => e.action === "integration.database.updated");
     expect(changes.length).toBe(2);
@@ -268,8 +333,8 @@ describe("secrets stay secret", () => {
   it("a sealed credential copied to another project does not open", async () => {
     const a = await newProject(w, o.key);
     const b = await newProject(w, o.key);
-    await put(o.key, a.id, "database", { read_url: env("PR_PG_READER_URL") });
-    await put(o.key, b.id, "database", { read_url: env("PR_PG_READER_URL") });
+    await put(o.key, a.id, "database", { read_url: env("PR_PG_TLS_READER_URL") });
+    await put(o.key, b.id, "database", { read_url: env("PR_PG_TLS_READER_URL") });
     const db = await w.d1();
     const sa = await db.prepare("SELECT sealed FROM credentials WHERE project_id = ? AND kind = 'db_read_url'").bind(a.id).first();
     await db.prepare("UPDATE credentials SET sealed = ? WHERE project_id = ? AND kind = 'db_read_url'").bind(sa.sealed, b.id).run();
@@ -287,7 +352,7 @@ describe("key rotation of the vault", () => {
     try {
       const ro = await newOrg(rw);
       const p = await newProject(rw, ro.key);
-      const url = env("PR_PG_READER_URL");
+      const url = env("PR_PG_TLS_READER_URL");
       expect((await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: url }, { key: ro.key })).status).toBe(200);
       const db = await rw.d1();
       const row = await db.prepare("SELECT id, kind, format FROM credentials WHERE project_id = ?").bind(p.id).first();
@@ -351,7 +416,7 @@ describe("key rotation of the vault", () => {
     try {
       const ro = await newOrg(rw);
       const p = await newProject(rw, ro.key);
-      await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_READER_URL"), repair_url: env("PR_PG_WRITER_URL") }, { key: ro.key });
+      await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL"), repair_url: env("PR_PG_TLS_WRITER_URL") }, { key: ro.key });
       const keyIds = async () => (await (await rw.d1()).prepare("SELECT key_id FROM credentials").all()).results.map((r) => r.key_id);
       expect(await keyIds()).toEqual(["k1", "k1"]);
 

@@ -228,7 +228,7 @@ describe("connection tests are rate-limited per project (review item 7)", () => 
       const o = await newOrg(pw);
       const [a, b] = [await newProject(pw, o.key), await newProject(pw, o.key)];
       for (const p of [a, b]) {
-        const r = await pw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:p@127.0.0.1:1/db?sslmode=disable" }, { key: o.key });
+        const r = await pw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:p@127.0.0.1:1/db" }, { key: o.key });
         expect(r.status, r.text).toBe(200);
       }
       const probe = (p) => pw.post(`/v1/projects/${p.id}/integrations/database/test`, undefined, { key: o.key });

@@ -2,9 +2,11 @@
 
 use super::{integration_error, open_credential, replace, DATABASE};
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::integrations::DbUrl;
+use crate::domain::apikey::Environment;
+use crate::domain::integrations::{check_db_url, DbUrl};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::{probe_limit, Principal, ProjectScope};
+use crate::edge::connectors::WorkerTimer;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::services::{clock, Services};
 use crate::edge::vault;
@@ -21,16 +23,24 @@ struct PutDatabase {
     repair_url: Option<String>,
 }
 
-/// PUT /v1/projects/{pid}/integrations/database — `{read_url, repair_url?}`.
+/// PUT /v1/projects/{pid}/integrations/database — `{read_url, repair_url?}`. A live project's
+/// URLs must use TLS (`sslmode=require`, the default): `sslmode=disable` is a 400.
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
     let body: PutDatabase = body.json()?;
-    let read = DbUrl::parse(&body.read_url).map_err(|e| integration_error(e, "read_url"))?;
+    let env = Environment::parse(&scope.row.environment)
+        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let parse = |raw: &str, field: &str| {
+        DbUrl::parse(raw)
+            .and_then(|u| check_db_url(&u, env).map(|()| u))
+            .map_err(|e| integration_error(e, field))
+    };
+    let read = parse(&body.read_url, "read_url")?;
     let repair = body
         .repair_url
         .as_deref()
-        .map(|u| DbUrl::parse(u).map_err(|e| integration_error(e, "repair_url")))
+        .map(|u| parse(u, "repair_url"))
         .transpose()?;
     let sealer = vault::Sealer::new(ctx, scope.handle())?;
     let mut rows = vec![sealer.seal("db_read_url", 0, &body.read_url, &json!(read.view()))?];
@@ -55,6 +65,15 @@ fn pg_error(e: &PgError) -> (&'static str, &'static str) {
             "database_not_found",
             "the database named in the URL does not exist",
         ),
+        PgErrorKind::TlsUnsupported => (
+            "database_tls_unsupported",
+            "the database refused TLS: sslmode=require (the default) needs a server with ssl = on",
+        ),
+        PgErrorKind::TlsUntrusted => (
+            "database_tls_untrusted",
+            "the TLS handshake failed: the database's certificate was not accepted (it must chain to \
+             a publicly trusted CA, be within its validity period and name the host in the URL)",
+        ),
         PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
         PgErrorKind::NotReadOnly => (
             "database_not_read_only",
@@ -72,12 +91,12 @@ fn pg_error(e: &PgError) -> (&'static str, &'static str) {
     }
 }
 
-/// Opens the project's read credential as a read-only session.
+/// Opens the project's read credential as a read-only session with client-side time limits.
 pub async fn read_session(
     ctx: &Services,
     p: &Principal,
     project: &ProjectScope,
-) -> ApiResult<Result<tokio_postgres::Client, PgError>> {
+) -> ApiResult<Result<pg::ReadSession<WorkerTimer>, PgError>> {
     let secret = open_credential(ctx, p, project, "db_read_url", "database").await?;
     let url = DbUrl::parse(secret.expose())
         .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
@@ -92,7 +111,7 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
     probe_limit(ctx, scope).await?;
     let started = clock();
     let outcome = match read_session(ctx, p, scope).await? {
-        Ok(client) => pg::probe(&client).await,
+        Ok(session) => session.probe().await,
         Err(e) => Err(e),
     };
     let latency_ms = clock().millis() - started.millis();

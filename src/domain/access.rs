@@ -117,6 +117,24 @@ pub fn may_set_override(
     Ok(())
 }
 
+/// The most a member of role `minter` can grant through a key it mints for someone else: one
+/// rank below its own (an owner's keys for others act as admin at most; an admin's as member).
+pub fn grant_ceiling(minter: Role) -> Role {
+    match minter {
+        Role::Owner => Role::Admin,
+        Role::Admin | Role::Member => Role::Member,
+    }
+}
+
+/// The role a key acts with: its member's current role (at org level, or effective in a
+/// project), but never above `cap` — the `grant_ceiling` of whoever minted it for that member
+/// (`None` for keys a member minted for itself). Checked on every request, so "demote, mint,
+/// re-promote", or an override granted after minting, never lets a minter act through a key
+/// with more than it could grant when it minted the key.
+pub fn acting_role(own: Role, cap: Option<Role>) -> Role {
+    cap.map_or(own, |c| own.min(c))
+}
+
 /// Longest grace period a rotation may give the old key.
 pub const MAX_GRACE_SECONDS: u32 = 24 * 3600;
 
@@ -282,6 +300,20 @@ mod tests {
     }
 
     #[test]
+    fn a_key_minted_by_someone_else_never_acts_above_what_its_minter_could_grant() {
+        // An admin mints for a member who is later promoted: still a member's key.
+        assert_eq!(acting_role(Admin, Some(grant_ceiling(Admin))), Member);
+        // The owner mints for an admin who becomes owner: an admin's key (it can mint an owner key).
+        assert_eq!(acting_role(Owner, Some(grant_ceiling(Owner))), Admin);
+        // The owner's key for a member with an admin override acts as admin in that project.
+        assert_eq!(acting_role(Admin, Some(grant_ceiling(Owner))), Admin);
+        // Demoted below the cap: the lower current role wins.
+        assert_eq!(acting_role(Member, Some(Admin)), Member);
+        // A member's own keys act with its current role.
+        assert_eq!(acting_role(Owner, None), Owner);
+    }
+
+    #[test]
     fn rotation_ends_the_old_key_at_once_or_after_the_grace_never_later_than_it_would_have() {
         let now = Timestamp::from_millis(1_000_000);
         assert_eq!(
@@ -335,6 +367,12 @@ mod tests {
                 prop_assert!(is_self || target < org_role);
                 prop_assert!(caller_env == Live || key_env == Test);
             }
+        }
+
+        #[test]
+        fn a_capped_key_acts_at_most_with_its_cap_and_its_current_role(own in role(), cap in role()) {
+            let acting = acting_role(own, Some(cap));
+            prop_assert!(acting <= own && acting <= cap);
         }
 
         #[test]

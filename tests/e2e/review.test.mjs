@@ -121,6 +121,56 @@ describe("role ceilings hold for project overrides and keys (review item 3)", ()
   });
 });
 
+describe("a key minted for someone else acts below its minter, on every request", () => {
+  it("demote, mint, re-promote: the admin's key for a peer still acts as a member", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const aKey = (await newKey(w, o.key, { member_id: a.id })).key;
+    const b = await addMember(w, o.key, "admin");
+    expect((await w.patch(`/v1/org/members/${b.id}`, { role: "member" }, { key: aKey })).status).toBe(200);
+    const asB = await w.post("/v1/keys", { name: "as b", environment: "live", capability: "repair", member_id: b.id }, { key: aKey });
+    expect(asB.status, asB.text).toBe(201);
+    expect(asB.json.minted_by).toBe(a.id);
+    expect((await w.patch(`/v1/org/members/${b.id}`, { role: "admin" }, { key: o.key })).status).toBe(200);
+    // B is an admin again, but the key A minted acts as a member: no admin route through it.
+    expect((await w.get("/v1/org", { key: asB.json.key })).status).toBe(200);
+    expect(errorOf(await w.post("/v1/projects", { name: "via b" }, { key: asB.json.key }))).toMatchObject({ status: 403, code: "insufficient_role" });
+    // Nor can it mint an uncapped key for B.
+    expect(errorOf(await w.post("/v1/keys", { name: "x", environment: "live", capability: "repair" }, { key: asB.json.key }))).toMatchObject({ status: 403 });
+    // A key the owner minted for B acts as B's admin role.
+    const ownerForB = (await newKey(w, o.key, { member_id: b.id })).key;
+    expect((await w.post("/v1/projects", { name: "by b" }, { key: ownerForB })).status).toBe(201);
+  });
+
+  it("removing a member also revokes the keys it minted for others (it may hold them)", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const aKey = (await newKey(w, o.key, { member_id: a.id })).key;
+    const m = await addMember(w, o.key, "member");
+    const forM = await newKey(w, aKey, { member_id: m.id, capability: "read" });
+    expect((await w.get("/v1/org", { key: forM.key })).status).toBe(200);
+    expect((await w.delete(`/v1/org/members/${a.id}`, { key: o.key })).status).toBe(200);
+    expect((await w.get("/v1/org", { key: forM.key })).status).toBe(401);
+    const revoked = (await w.get("/v1/org/audit?limit=100", { key: o.key })).json.data.filter((e) => e.action === "key.revoked");
+    expect(revoked.map((e) => e.target)).toContain(`key:${forM.id}`);
+  });
+
+  it("an admin demoted in a project cannot act there as admin through a member's key", async () => {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const a = await addMember(w, o.key, "admin");
+    const aKey = (await newKey(w, o.key, { member_id: a.id })).key;
+    const m = await addMember(w, o.key, "member");
+    expect((await w.put(`/v1/projects/${p.id}/members/${a.id}`, { role: "member" }, { key: o.key })).status).toBe(200);
+    expect((await w.put(`/v1/projects/${p.id}/members/${m.id}`, { role: "admin" }, { key: o.key })).status).toBe(200);
+    expect(errorOf(await w.patch(`/v1/projects/${p.id}`, { name: "by a" }, { key: aKey }))).toMatchObject({ status: 403 });
+    const asM = (await newKey(w, aKey, { member_id: m.id })).key;
+    expect(errorOf(await w.patch(`/v1/projects/${p.id}`, { name: "via m" }, { key: asM }))).toMatchObject({ status: 403, code: "insufficient_role" });
+    const ownerForM = (await newKey(w, o.key, { member_id: m.id })).key;
+    expect((await w.patch(`/v1/projects/${p.id}`, { name: "by m" }, { key: ownerForM })).status).toBe(200);
+  });
+});
+
 describe("guessing is stopped, not just counted (review item 4)", () => {
   let lw;
   beforeAll(async () => {

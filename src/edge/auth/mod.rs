@@ -33,7 +33,12 @@ pub struct Principal {
     pub tenant: Tenant,
     pub authn: Authn,
     pub member_id: MemberId,
+    /// The role the key acts with at org level (`domain::access::acting_role`).
     pub org_role: Role,
+    /// The most the key acts with anywhere, when another member minted it.
+    pub cap: Option<Role>,
+    /// The key's member's own org role, uncapped (overrides replace it per project).
+    member_org_role: Role,
     pub capability: Capability,
     pub environment: Environment,
     /// `Some(project id)` when the key is limited to one project.
@@ -129,7 +134,9 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
         tenant: Tenant::new(db, k.org),
         authn: Authn::ApiKey { key_id: k.key_id },
         member_id: k.member,
-        org_role: k.role,
+        org_role: access::acting_role(k.role, k.cap),
+        cap: k.cap,
+        member_org_role: k.role,
         capability: k.capability,
         environment: k.environment,
         only_project: k.project,
@@ -275,10 +282,11 @@ impl Principal {
         )
         .await?
         .ok_or_else(not_found)?;
-        let role = effective_role(
-            self.org_role,
+        let own = effective_role(
+            self.member_org_role,
             found.override_role.as_deref().and_then(Role::parse),
         );
+        let role = access::acting_role(own, self.cap);
         Ok(ProjectScope {
             row: found.project,
             role,

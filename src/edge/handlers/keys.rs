@@ -29,6 +29,9 @@ pub struct NewKeySpec {
     pub project_id: Option<String>,
     pub member_id: String,
     pub expires_at: Option<String>,
+    /// Who mints it and the most it can grant (`access::grant_ceiling`), recorded when that is
+    /// another member: the key never acts above that role (`domain::access::acting_role`).
+    pub minted_by: Option<(String, Role)>,
 }
 
 pub struct NewKey {
@@ -54,6 +57,7 @@ pub fn view(row: &KeyRow) -> Value {
 }
 
 pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
+    let minted = spec.minted_by.filter(|(m, _)| *m != spec.member_id);
     let plain = PlainKey::generate(spec.environment, &mut ctx.rng())?;
     let row = KeyRow {
         id: KeyId::generate(&mut ctx.rng())?.to_string(),
@@ -63,6 +67,8 @@ pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
         environment: spec.environment.as_str().to_owned(),
         project_id: spec.project_id,
         capability: spec.capability.as_str().to_owned(),
+        minted_by: minted.as_ref().map(|(m, _)| m.clone()),
+        minted_role: minted.map(|(_, r)| r.as_str().to_owned()),
         member_id: spec.member_id,
         created_at: ctx.now.to_rfc3339(),
         last_used_at: None,
@@ -156,6 +162,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
             project_id: body.project_id,
             member_id,
             expires_at: body.expires_at.map(Timestamp::to_rfc3339),
+            minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
         },
     )?;
     let draft = Draft::new(
@@ -299,6 +306,7 @@ pub async fn rotate(
                 project_id: row.project_id.clone(),
                 member_id: row.member_id.clone(),
                 expires_at: row.expires_at.clone(),
+                minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
             },
         )?;
         let mut old_after = row.clone();

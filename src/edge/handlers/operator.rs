@@ -61,6 +61,7 @@ pub async fn create_org(
             project_id: None,
             member_id: owner.id.clone(),
             expires_at: None,
+            minted_by: None,
         },
     )?;
     let created = |action, target: String, after| {

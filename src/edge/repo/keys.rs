@@ -26,6 +26,8 @@ pub struct KeyAuth {
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
     pub last_used_at: Option<Timestamp>,
+    /// The most this key acts with, when another member minted it.
+    pub cap: Option<Role>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,7 @@ struct KeyAuthRow {
     revoked_at: Option<String>,
     last_used_at: Option<String>,
     role: String,
+    minted_role: Option<String>,
 }
 
 impl KeyAuthRow {
@@ -62,6 +65,10 @@ impl KeyAuthRow {
             expires_at: ts(self.expires_at)?,
             revoked: self.revoked_at.is_some(),
             last_used_at: ts(self.last_used_at).unwrap_or(None),
+            cap: match self.minted_role {
+                Some(r) => Some(Role::parse(&r)?),
+                None => None,
+            },
         })
     }
 }
@@ -71,7 +78,7 @@ pub async fn by_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<KeyAut
     let row: Option<KeyAuthRow> = db
         .prepare(
             "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
-             k.revoked_at, k.last_used_at, m.role FROM api_keys k \
+             k.revoked_at, k.last_used_at, m.role, k.minted_role FROM api_keys k \
              JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
         )
         .bind(&[JsValue::from_str(key_hash)])?
@@ -98,6 +105,10 @@ pub struct KeyRow {
     pub project_id: Option<String>,
     pub capability: String,
     pub member_id: String,
+    /// The member who minted the key, when not `member_id` itself.
+    pub minted_by: Option<String>,
+    /// The most the key acts with: `grant_ceiling` of `minted_by`'s role when it minted the key.
+    pub minted_role: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
@@ -112,7 +123,7 @@ impl KeyRow {
 }
 
 const COLS: &str =
-    "id, name, prefix, last4, environment, project_id, capability, member_id, created_at, last_used_at, expires_at, revoked_at";
+    "id, name, prefix, last4, environment, project_id, capability, member_id, minted_by, minted_role, created_at, last_used_at, expires_at, revoked_at";
 
 pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<KeyRow>> {
     t.first(
@@ -147,7 +158,8 @@ pub async fn list(
 pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
     t.stmt(
         "INSERT INTO api_keys (org_id, id, key_hash, prefix, last4, name, environment, project_id, capability, \
-         member_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         member_id, created_at, expires_at, minted_by, minted_role) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         vec![
             Arg::text(&k.id),
             Arg::text(key_hash),
@@ -160,6 +172,8 @@ pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
             Arg::text(&k.member_id),
             Arg::text(&k.created_at),
             Arg::opt(k.expires_at.as_deref()),
+            Arg::opt(k.minted_by.as_deref()),
+            Arg::opt(k.minted_role.as_deref()),
         ],
     )
 }
@@ -178,11 +192,13 @@ pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
     )
 }
 
-/// The unrevoked keys of one member, for the audit entries of its removal.
+/// The unrevoked keys that act for one member or that it minted for others (its removal
+/// revokes both: it may hold either).
 pub async fn active_for_member(t: &Tenant, member_id: &str) -> ApiResult<Vec<KeyRow>> {
     t.all(
         &format!(
-            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND member_id = ?2 AND revoked_at IS NULL ORDER BY id"
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
+             AND (member_id = ?2 OR minted_by = ?2) ORDER BY id"
         ),
         vec![Arg::text(member_id)],
     )
@@ -203,7 +219,8 @@ pub async fn active_for_project(pr: &ProjectHandle) -> ApiResult<Vec<KeyRow>> {
 
 pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
     t.stmt(
-        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND member_id = ?2 AND revoked_at IS NULL",
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND revoked_at IS NULL \
+         AND (member_id = ?2 OR minted_by = ?2)",
         vec![Arg::text(member_id), Arg::text(at)],
     )
 }

@@ -63,7 +63,11 @@ pub async fn get_for_member(
              AND r.member_id = ?4) AS override_role FROM projects p \
              WHERE p.org_id = ?1 AND p.id = ?2 AND p.environment = ?3"
         ),
-        vec![Arg::text(id), Arg::text(environment), Arg::text(member_id)],
+        vec![
+            Arg::text(id),
+            Arg::text(environment),
+            Arg::text(member_id),
+        ],
     )
     .await
 }

@@ -7,7 +7,7 @@ use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
 use super::repo;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::append::{append, AppendError, Step};
+use crate::domain::append::{append, seal_after, AppendError, Step};
 use crate::domain::audit::{AuditEntry, Draft};
 use crate::domain::store::{AuditLog, ChainHead, Sleep, StoreError};
 use crate::domain::time::Timestamp;
@@ -104,6 +104,28 @@ fn jitter() -> u8 {
     let mut b = [0u8; 1];
     let _ = getrandom::getrandom(&mut b);
     b[0]
+}
+
+/// Insert statements appending `drafts` to a *second* chain, after its head as read now, for an
+/// operation that runs under `retrying` on another chain but changes state both chains guard
+/// (deleting a project). Both appends go into the one batch, so a writer on either chain
+/// contends with it, and the protocol runs the operation again from fresh heads.
+pub async fn also_on(
+    t: &Tenant,
+    chain: Chain<'_>,
+    drafts: Vec<Draft>,
+    now: Timestamp,
+) -> ApiResult<Vec<Scoped>> {
+    let key = chain.key(t);
+    let head = repo::audit::head(t, &key).await?.map(|h| ChainHead {
+        seq: h.seq,
+        hash: h.hash,
+        at: h.at,
+    });
+    seal_after(head.as_ref(), drafts, now)
+        .iter()
+        .map(|e| repo::audit::insert(t, &key, chain.project_id(), e))
+        .collect()
 }
 
 /// What a unique violation (other than the chain's own) means to the caller.

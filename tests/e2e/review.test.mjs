@@ -271,6 +271,37 @@ describe("removals leave a complete record (review item 7)", () => {
   });
 });
 
+describe("deleting a project cannot race other changes to it", () => {
+  it("changes racing a deletion either land before it or get 404, and nothing follows project.deleted", async () => {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const patches = Array.from({ length: 12 }, (_, i) => w.patch(`/v1/projects/${p.id}`, { name: `n${i}` }, { key: o.key }));
+    const deletion = w.delete(`/v1/projects/${p.id}`, { key: o.key });
+    const results = await Promise.all([...patches, deletion]);
+    expect(results.at(-1).status).toBe(200);
+    const patched = results.slice(0, -1);
+    for (const r of patched) expect([200, 404]).toContain(r.status);
+    const db = await w.d1();
+    const chain = (await db.prepare("SELECT seq, action FROM audit_log WHERE chain = ? ORDER BY seq").bind(`project:${p.id}`).all()).results;
+    expect(chain.at(-1).action).toBe("project.deleted");
+    expect(chain.filter((e) => e.action === "project.updated").length).toBe(patched.filter((r) => r.status === 200).length);
+    const org = (await db.prepare("SELECT action, target FROM audit_log WHERE chain = ? ORDER BY seq").bind(`org:${o.org.id}`).all()).results;
+    expect(org.filter((e) => e.action === "project.deleted" && e.target === `project:${p.id}`).length).toBe(1);
+  });
+
+  it("a key for a project created while it is deleted is refused, never left active for a deleted project", async () => {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const creations = Array.from({ length: 6 }, () => w.post("/v1/keys", { name: "k", environment: "live", capability: "read", project_id: p.id }, { key: o.key }));
+    const [deletion, ...created] = await Promise.all([w.delete(`/v1/projects/${p.id}`, { key: o.key }), ...creations]);
+    expect(deletion.status).toBe(200);
+    const db = await w.d1();
+    const active = (await db.prepare("SELECT id FROM api_keys WHERE project_id = ? AND revoked_at IS NULL").bind(p.id).all()).results;
+    expect(active).toEqual([]);
+    for (const r of created) expect([201, 400]).toContain(r.status);
+  });
+});
+
 describe("connection tests are rate-limited per project (review item 7)", () => {
   it("database tests and Stripe key checks stop at the project's budget; other projects are unaffected", async () => {
     const pw = await startWorker({ RATE_LIMIT_PROBE_PER_MINUTE: "2" });

@@ -12,7 +12,7 @@ use crate::domain::ids::{KeyId, ProjectId};
 use crate::domain::input;
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
-use crate::edge::audit::{record, retrying, Chain};
+use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::repo::{self, keys::KeyRow};
@@ -139,45 +139,47 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
     if body.expires_at.is_some_and(|t| t <= ctx.now) {
         return Err(ApiError::bad_field("expires_at", "must be in the future"));
     }
-    if let Some(pid) = &body.project_id {
-        let found = match ProjectId::parse(pid) {
-            Ok(_) => repo::projects::get(&p.tenant, pid, body.environment.as_str()).await?,
-            Err(_) => None,
-        };
-        if found.is_none() {
-            return Err(ApiError::bad_field(
-                "project_id",
-                "no such project in this environment",
-            ));
+    let member_id = body
+        .member_id
+        .clone()
+        .unwrap_or_else(|| p.member_id.to_string());
+    // The checks run inside the retry: a project deleted or a member removed meanwhile appends
+    // to the org chain, so this creation runs again and sees it.
+    let key = retrying(&p.tenant, Chain::Org, ctx.now, || async {
+        if let Some(pid) = &body.project_id {
+            let found = match ProjectId::parse(pid) {
+                Ok(_) => repo::projects::get(&p.tenant, pid, body.environment.as_str()).await?,
+                Err(_) => None,
+            };
+            if found.is_none() {
+                return Err(ApiError::bad_field(
+                    "project_id",
+                    "no such project in this environment",
+                ));
+            }
         }
-    }
-    let member_id = body.member_id.unwrap_or_else(|| p.member_id.to_string());
-    may_mint(&p, body.environment, &member_id).await?;
-    let key = mint(
-        ctx,
-        NewKeySpec {
-            name,
-            environment: body.environment,
-            capability: body.capability,
-            project_id: body.project_id,
-            member_id,
-            expires_at: body.expires_at.map(Timestamp::to_rfc3339),
-            minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
-        },
-    )?;
-    let draft = Draft::new(
-        p.actor(),
-        "key.created",
-        format!("key:{}", key.row.id),
-        Value::Null,
-        key.view(false),
-    );
-    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
-        Ok(vec![repo::keys::insert(
-            &p.tenant,
-            &key.row,
-            key.plain.hash().as_str(),
-        )?])
+        may_mint(&p, body.environment, &member_id).await?;
+        let key = mint(
+            ctx,
+            NewKeySpec {
+                name: name.clone(),
+                environment: body.environment,
+                capability: body.capability,
+                project_id: body.project_id.clone(),
+                member_id: member_id.clone(),
+                expires_at: body.expires_at.map(Timestamp::to_rfc3339),
+                minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
+            },
+        )?;
+        let draft = Draft::new(
+            p.actor(),
+            "key.created",
+            format!("key:{}", key.row.id),
+            Value::Null,
+            key.view(false),
+        );
+        let insert = repo::keys::insert(&p.tenant, &key.row, key.plain.hash().as_str())?;
+        Ok(Step::commit(vec![draft], vec![insert], key))
     })
     .await?;
     json(201, &key.view(true))

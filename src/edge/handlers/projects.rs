@@ -11,7 +11,7 @@ use crate::domain::audit::Draft;
 use crate::domain::ids::{MemberId, ProjectId};
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
-use crate::edge::audit::{record, retrying, Chain};
+use crate::edge::audit::{also_on, record, retrying, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -166,30 +166,34 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
 
 /// DELETE /v1/projects/{pid} — owner only. Revokes the project's keys (a `key.revoked` entry
 /// each), deletes its sealed credentials (a `credential.deleted` entry each), configuration and
-/// overrides, all in one batch with `project.deleted`; the project's audit chain stays.
+/// overrides, in one batch with `project.deleted` on the org chain *and* on the project's own
+/// chain: every other change to the project appends to that chain, so none can race the
+/// deletion. The chains stay (append-only).
 #[worker::send]
 pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
     let ctx = &app.svc;
     let (p, pr) = (&ip.p, ip.project.handle());
     let pid = pr.as_str();
     let at = ctx.now.to_rfc3339();
-    retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found("project"))?;
-        let draft = Draft::new(
-            p.actor(),
-            "project.deleted",
-            format!("project:{pid}"),
-            json!(row),
-            Value::Null,
-        );
         let target = format!("project:{pid}");
+        let deleted = || {
+            Draft::new(
+                p.actor(),
+                "project.deleted",
+                &target,
+                json!(row),
+                Value::Null,
+            )
+        };
         let keys = repo::keys::active_for_project(pr).await?;
         let credentials = repo::credentials::for_project(pr).await?;
-        let mut drafts = vec![draft];
-        drafts.extend(revoked_by_removal(p, &keys, &at, &target));
-        drafts.extend(credentials.iter().map(|c| {
+        let mut org_drafts = vec![deleted()];
+        org_drafts.extend(revoked_by_removal(p, &keys, &at, &target));
+        org_drafts.extend(credentials.iter().map(|c| {
             Draft::new(
                 p.actor(),
                 "credential.deleted",
@@ -203,7 +207,8 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             repo::credentials::delete_project(pr)?,
         ];
         changes.extend(repo::projects::delete(pr)?);
-        Ok(Step::commit(drafts, changes, ()))
+        changes.extend(also_on(&p.tenant, Chain::Org, org_drafts, ctx.now).await?);
+        Ok(Step::commit(vec![deleted()], changes, ()))
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))

@@ -8,6 +8,8 @@ use crate::domain::access::AccessDenied;
 use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::roles::Denied;
+use crate::pg::PgErrorKind;
+use crate::stripe::StripeError;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +148,74 @@ pub fn html_escape(s: &str) -> String {
     out
 }
 
+impl From<StripeError> for ApiError {
+    /// Stripe failures: a key Stripe refuses is the caller's (400 on `api_key`); everything
+    /// else is Stripe's (502/503/504), never a 500 of ours.
+    fn from(e: StripeError) -> Self {
+        let (status, code) = match e {
+            StripeError::Unauthorized => (400, "stripe_key_rejected"),
+            StripeError::Forbidden => (400, "stripe_permission_missing"),
+            StripeError::Unreachable => (502, "stripe_unreachable"),
+            StripeError::Timeout => (504, "stripe_timeout"),
+            StripeError::RateLimited => (503, "stripe_rate_limited"),
+            StripeError::Server(_) | StripeError::Client(_) => (502, "stripe_error"),
+            StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {
+                (502, "stripe_bad_response")
+            }
+        };
+        let mut err = ApiError::new(status, code, e.to_string());
+        if status == 400 {
+            err.field = Some("api_key".to_owned());
+        }
+        if e == StripeError::RateLimited {
+            err.retry_after = Some(30);
+        }
+        err
+    }
+}
+
+/// The code and message of a database failure (reported inside a `200` by the connection test,
+/// and as the error of the routes that read the app database).
+pub fn database_error(kind: PgErrorKind) -> (&'static str, &'static str) {
+    match kind {
+        PgErrorKind::Unreachable => (
+            "database_unreachable",
+            "the database could not be reached or dropped the connection",
+        ),
+        PgErrorKind::AuthFailed => (
+            "database_auth_failed",
+            "the database refused the user or password",
+        ),
+        PgErrorKind::NoDatabase => (
+            "database_not_found",
+            "the database named in the URL does not exist",
+        ),
+        PgErrorKind::TlsUnsupported => (
+            "database_tls_unsupported",
+            "the database refused TLS: sslmode=require (the default) needs a server with ssl = on",
+        ),
+        PgErrorKind::TlsUntrusted => (
+            "database_tls_untrusted",
+            "the TLS handshake failed: the database's certificate was not accepted (it must chain to \
+             a publicly trusted CA, be within its validity period and name the host in the URL)",
+        ),
+        PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
+        PgErrorKind::NotReadOnly => (
+            "database_not_read_only",
+            "the session could not be made read-only",
+        ),
+        PgErrorKind::Schema => (
+            "database_schema",
+            "a mapped table or column is missing or not readable",
+        ),
+        PgErrorKind::UnsupportedType => (
+            "database_unsupported_type",
+            "a mapped column has an unsupported type",
+        ),
+        PgErrorKind::Query => ("database_error", "the database returned an error"),
+    }
+}
+
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
         match e {
@@ -173,13 +243,15 @@ impl From<AccessDenied> for ApiError {
             AccessDenied::LiveKeyRequired => {
                 ApiError::forbidden("wrong_environment", d.to_string())
             }
-            AccessDenied::OwnerOverride => ApiError::conflict("owner_required", d.to_string()),
+            AccessDenied::OwnerOverride | AccessDenied::OneOwner => {
+                ApiError::conflict("owner_required", d.to_string())
+            }
             AccessDenied::TargetAboveCaller
             | AccessDenied::NotAboveTarget
             | AccessDenied::OrgAdminRequired
-            | AccessDenied::GrantAboveCaller => {
-                ApiError::forbidden("insufficient_role", d.to_string())
-            }
+            | AccessDenied::GrantAboveCaller
+            | AccessDenied::OwnerOnly
+            | AccessDenied::AdminOnly => ApiError::forbidden("insufficient_role", d.to_string()),
         }
     }
 }

@@ -38,6 +38,46 @@ pub enum AccessDenied {
     GrantAboveCaller,
     #[error("the owner's role cannot be overridden")]
     OwnerOverride,
+    #[error("an org has exactly one owner: transfer ownership by making another member owner")]
+    OneOwner,
+    #[error("changing the owner's role, or making someone owner, needs the owner")]
+    OwnerOnly,
+    #[error("changing a member's role needs the admin or owner role")]
+    AdminOnly,
+}
+
+/// Who a role change moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mover {
+    /// The member making the change (the owner stepping down in a transfer).
+    Caller,
+    /// The member whose role is changed.
+    Target,
+}
+
+/// A change of `target`'s org role from `from` to `to` by a caller of role `caller`, as the
+/// moves to apply in order (empty: nothing changes). Only the owner touches the owner role;
+/// making someone owner transfers ownership (the owner steps down to admin first, so the org
+/// never has two owners), and the owner cannot step down any other way.
+pub fn role_change(caller: Role, from: Role, to: Role) -> Result<Vec<(Mover, Role)>, AccessDenied> {
+    if from == Role::Owner || to == Role::Owner {
+        if caller != Role::Owner {
+            return Err(AccessDenied::OwnerOnly);
+        }
+    } else if caller < Role::Admin {
+        return Err(AccessDenied::AdminOnly);
+    }
+    if from == to {
+        return Ok(vec![]);
+    }
+    match (from, to) {
+        (Role::Owner, _) => Err(AccessDenied::OneOwner),
+        (_, Role::Owner) => Ok(vec![
+            (Mover::Caller, Role::Admin),
+            (Mover::Target, Role::Owner),
+        ]),
+        _ => Ok(vec![(Mover::Target, to)]),
+    }
 }
 
 /// Adding, changing or removing a member, or transferring ownership: a live key only (the
@@ -314,6 +354,35 @@ mod tests {
     }
 
     #[test]
+    fn only_the_owner_transfers_ownership_and_steps_down_first() {
+        assert_eq!(
+            role_change(Owner, Admin, Owner),
+            Ok(vec![(Mover::Caller, Admin), (Mover::Target, Owner)])
+        );
+        assert_eq!(
+            role_change(Admin, Member, Owner),
+            Err(AccessDenied::OwnerOnly)
+        );
+        assert_eq!(
+            role_change(Admin, Owner, Admin),
+            Err(AccessDenied::OwnerOnly)
+        );
+        assert_eq!(
+            role_change(Owner, Owner, Admin),
+            Err(AccessDenied::OneOwner)
+        );
+        assert_eq!(role_change(Owner, Owner, Owner), Ok(vec![]));
+        assert_eq!(
+            role_change(Admin, Member, Admin),
+            Ok(vec![(Mover::Target, Admin)])
+        );
+        assert_eq!(
+            role_change(Member, Member, Admin),
+            Err(AccessDenied::AdminOnly)
+        );
+    }
+
+    #[test]
     fn rotation_ends_the_old_key_at_once_or_after_the_grace_never_later_than_it_would_have() {
         let now = Timestamp::from_millis(1_000_000);
         assert_eq!(
@@ -366,6 +435,21 @@ mod tests {
             if may_mint_key(c, key_env, target, is_self).is_ok() {
                 prop_assert!(is_self || target < org_role);
                 prop_assert!(caller_env == Live || key_env == Test);
+            }
+        }
+
+        #[test]
+        fn a_role_change_never_leaves_zero_or_two_owners(caller in role(), from in role(), to in role()) {
+            if let Ok(moves) = role_change(caller, from, to) {
+                let owners_before = i32::from(caller == Owner) + i32::from(from == Owner);
+                let target_after = moves.iter().rev().find(|(m, _)| *m == Mover::Target).map_or(from, |(_, r)| *r);
+                let caller_after = moves.iter().find(|(m, _)| *m == Mover::Caller).map_or(caller, |(_, r)| *r);
+                // (caller and target are different members whenever a role actually changes)
+                if !moves.is_empty() {
+                    let owners_after = i32::from(caller_after == Owner) + i32::from(target_after == Owner);
+                    prop_assert_eq!(owners_before.min(1), owners_after.min(1));
+                    prop_assert!(owners_after <= 1);
+                }
             }
         }
 

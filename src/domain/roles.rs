@@ -83,23 +83,6 @@ pub fn check(need: Need, capability: Capability, role: Role) -> Result<(), Denie
     }
 }
 
-/// Can `actor` set `target`'s org role from `from` to `to`? Only the owner touches the owner
-/// role (transfer); nobody else can promote to or demote from owner.
-pub fn may_change_role(actor: Role, from: Role, to: Role) -> Result<(), Denied> {
-    if from == Role::Owner || to == Role::Owner {
-        return if actor == Role::Owner {
-            Ok(())
-        } else {
-            Err(Denied::NeedsOwner)
-        };
-    }
-    if actor >= Role::Admin {
-        Ok(())
-    } else {
-        Err(Denied::NeedsAdmin)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,23 +121,5 @@ mod tests {
         assert_eq!(effective_role(Admin, None), Admin);
         assert_eq!(effective_role(Owner, Some(Member)), Owner);
         assert_eq!(effective_role(Member, Some(Owner)), Member);
-    }
-
-    #[test]
-    fn only_the_owner_moves_the_owner_role() {
-        assert_eq!(
-            may_change_role(Admin, Member, Owner),
-            Err(Denied::NeedsOwner)
-        );
-        assert_eq!(
-            may_change_role(Admin, Owner, Admin),
-            Err(Denied::NeedsOwner)
-        );
-        assert_eq!(may_change_role(Owner, Admin, Owner), Ok(()));
-        assert_eq!(may_change_role(Admin, Member, Admin), Ok(()));
-        assert_eq!(
-            may_change_role(Member, Member, Admin),
-            Err(Denied::NeedsAdmin)
-        );
     }
 }

@@ -17,8 +17,11 @@ use serde_json::json;
 use worker::console_error;
 
 const ORGS_PER_PAGE: u32 = 100;
-/// At most this many credentials per org per run (the cron runs every 5 minutes).
+/// At most this many re-seals per org per run (the cron runs every 5 minutes).
 const REWRAPS_PER_ORG_PER_RUN: u32 = 1000;
+/// At most this many credentials looked at per org per run, failures included: rows that keep
+/// failing do not count against the re-seals, so they never starve the rest.
+const VISITS_PER_ORG_PER_RUN: u32 = 20_000;
 
 /// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
 /// the current key in the current format (SPEC §3), one audited batch per credential. Each org's credentials are walked in id order with a cursor
@@ -42,9 +45,8 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResul
         };
         after = last.org_id().to_string();
         for t in &tenants {
-            let mut cursor = String::new();
-            let mut seen = 0;
-            while seen < REWRAPS_PER_ORG_PER_RUN {
+            let (mut cursor, mut seen, mut sealed) = (String::new(), 0, 0);
+            while sealed < REWRAPS_PER_ORG_PER_RUN && seen < VISITS_PER_ORG_PER_RUN {
                 let page = repo::credentials::stale(t, &current, SEALED_FORMAT, &cursor, page_size)
                     .await?;
                 let Some(last) = page.last() else { break };
@@ -56,7 +58,10 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResul
                         Err(e) => Err(e),
                     };
                     match outcome {
-                        Ok(true) => done += 1,
+                        Ok(true) => {
+                            done += 1;
+                            sealed += 1;
+                        }
                         Ok(false) => {}
                         Err(e) => console_error!(
                             "{}",

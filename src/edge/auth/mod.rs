@@ -170,8 +170,12 @@ fn refund_attempt(app: &App, meta: &RequestMeta) {
 
 /// Calls that make ParityRail connect somewhere on a caller's behalf (testing a database URL,
 /// checking a Stripe key with Stripe) are limited per project (`RATE_LIMIT_PROBE_PER_MINUTE`,
-/// default 10), so they serve neither as a port scanner nor as a Stripe-key oracle.
+/// default 10) and per org (`RATE_LIMIT_PROBE_ORG_PER_MINUTE`, default 30, so new projects do
+/// not bring new budgets), so they serve neither as a port scanner nor as a Stripe-key oracle.
 pub async fn probe_limit(svc: &Services, project: &ProjectScope) -> ApiResult<()> {
+    let per_org = svc.var_u32("RATE_LIMIT_PROBE_ORG_PER_MINUTE", 30);
+    let org = project.handle().tenant().org_id();
+    check_limit(svc, &format!("probe-org:{org}"), per_org).await?;
     let per_minute = svc.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
     check_limit(svc, &format!("probe:{}", project.id()), per_minute).await
 }
@@ -294,9 +298,11 @@ impl Principal {
         })
     }
 
-    /// The handle of a project this caller is creating (it has no row to resolve yet).
-    pub fn creating_project(&self, id: ProjectId) -> ProjectHandle {
-        ProjectHandle::new(self.tenant.clone(), id)
+    /// The handle of a new project this caller creates, with a fresh id (nothing else can be
+    /// turned into a handle without the tenancy check).
+    pub fn creating_project(&self, svc: &Services) -> ApiResult<ProjectHandle> {
+        let id = ProjectId::generate(&mut svc.rng())?;
+        Ok(ProjectHandle::new(self.tenant.clone(), id))
     }
 
     /// For project routes: the member's role in that project decides.

@@ -4,11 +4,12 @@
 
 use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
+use crate::domain::access::{self, Mover};
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
-use crate::domain::roles::{may_change_role, Role};
+use crate::domain::roles::Role;
 use crate::edge::audit::{record, retrying, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -115,23 +116,19 @@ pub async fn update(
     let body: ChangeRole = body.json()?;
     let after = retrying(&p.tenant, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
-        let from = role_of(&target)?;
-        may_change_role(p.org_role, from, body.role).map_err(ApiError::from)?;
-        if from == body.role {
+        let plan = access::role_change(p.org_role, role_of(&target)?, body.role)
+            .map_err(ApiError::from)?;
+        if plan.is_empty() {
             return Ok(Step::Done(target));
         }
-        if from == Role::Owner {
-            return Err(ApiError::conflict(
-                "owner_required",
-                "an org has exactly one owner: transfer ownership by making another member owner",
-            ));
-        }
         let mut moves = Vec::new();
-        if body.role == Role::Owner {
-            // Transfer: the current owner (the caller) steps down to admin first.
-            moves.push((load(&p, p.member_id.as_str()).await?, Role::Admin));
+        for (who, role) in plan {
+            let member = match who {
+                Mover::Caller => load(&p, p.member_id.as_str()).await?,
+                Mover::Target => target.clone(),
+            };
+            moves.push((member, role));
         }
-        moves.push((target, body.role));
         let mut drafts = Vec::new();
         let mut changes = Vec::new();
         let mut last = None;

@@ -8,7 +8,7 @@ use crate::domain::access;
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
-use crate::domain::ids::{MemberId, ProjectId};
+use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
 use crate::edge::audit::{also_on, record, retrying, Chain};
@@ -50,7 +50,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         ));
     }
     let now = ctx.now.to_rfc3339();
-    let handle = p.creating_project(ProjectId::generate(&mut ctx.rng())?);
+    let handle = p.creating_project(ctx)?;
     let row = ProjectRow {
         id: handle.as_str().to_owned(),
         name,

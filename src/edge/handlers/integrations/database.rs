@@ -1,7 +1,7 @@
 //! The database integration's routes, and the read-only session the worker uses everywhere.
 
 use super::{integration_error, open_credential, replace, DATABASE};
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_db_url, DbUrl};
 use crate::edge::auth::extract::InProject;
@@ -10,7 +10,7 @@ use crate::edge::connectors::WorkerTimer;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::services::{clock, Services};
 use crate::edge::vault;
-use crate::pg::{self, PgError, PgErrorKind};
+use crate::pg::{self, PgError};
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -51,46 +51,6 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     json(200, &after)
 }
 
-fn pg_error(e: &PgError) -> (&'static str, &'static str) {
-    match e.kind {
-        PgErrorKind::Unreachable => (
-            "database_unreachable",
-            "the database could not be reached or dropped the connection",
-        ),
-        PgErrorKind::AuthFailed => (
-            "database_auth_failed",
-            "the database refused the user or password",
-        ),
-        PgErrorKind::NoDatabase => (
-            "database_not_found",
-            "the database named in the URL does not exist",
-        ),
-        PgErrorKind::TlsUnsupported => (
-            "database_tls_unsupported",
-            "the database refused TLS: sslmode=require (the default) needs a server with ssl = on",
-        ),
-        PgErrorKind::TlsUntrusted => (
-            "database_tls_untrusted",
-            "the TLS handshake failed: the database's certificate was not accepted (it must chain to \
-             a publicly trusted CA, be within its validity period and name the host in the URL)",
-        ),
-        PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
-        PgErrorKind::NotReadOnly => (
-            "database_not_read_only",
-            "the session could not be made read-only",
-        ),
-        PgErrorKind::Schema => (
-            "database_schema",
-            "a mapped table or column is missing or not readable",
-        ),
-        PgErrorKind::UnsupportedType => (
-            "database_unsupported_type",
-            "a mapped column has an unsupported type",
-        ),
-        PgErrorKind::Query => ("database_error", "the database returned an error"),
-    }
-}
-
 /// Opens the project's read credential as a read-only session with client-side time limits.
 pub async fn read_session(
     ctx: &Services,
@@ -123,7 +83,7 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
             "latency_ms": latency_ms,
         }),
         Err(e) => {
-            let (code, message) = pg_error(&e);
+            let (code, message) = database_error(e.kind);
             json!({
                 "ok": false,
                 "read_only_enforced": false,

@@ -10,33 +10,10 @@ use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::services::clock;
 use crate::edge::vault;
-use crate::stripe::StripeError;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
-
-pub fn stripe_error(e: StripeError) -> ApiError {
-    let (status, code) = match e {
-        StripeError::Unauthorized => (400, "stripe_key_rejected"),
-        StripeError::Forbidden => (400, "stripe_permission_missing"),
-        StripeError::Unreachable => (502, "stripe_unreachable"),
-        StripeError::Timeout => (504, "stripe_timeout"),
-        StripeError::RateLimited => (503, "stripe_rate_limited"),
-        StripeError::Server(_) | StripeError::Client(_) => (502, "stripe_error"),
-        StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {
-            (502, "stripe_bad_response")
-        }
-    };
-    let mut err = ApiError::new(status, code, e.to_string());
-    if status == 400 {
-        err.field = Some("api_key".to_owned());
-    }
-    if e == StripeError::RateLimited {
-        err.retry_after = Some(30);
-    }
-    err
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +40,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         .stripe(Secret::new(body.api_key.clone()))
         .account()
         .await
-        .map_err(stripe_error)?;
+        .map_err(ApiError::from)?;
     let mut view = json!(key_view);
     view["account_id"] = json!(account.map(|a| a.id));
     let sealer = vault::Sealer::new(ctx, scope.handle())?;
@@ -84,12 +61,12 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
     let key = open_credential(ctx, p, scope, "stripe_api_key", "Stripe").await?;
     let client = ctx.stripe(key);
     let started = clock();
-    let customers = client.customers_page(None).await.map_err(stripe_error)?;
+    let customers = client.customers_page(None).await.map_err(ApiError::from)?;
     let subscriptions = client
         .subscriptions_page(None, None)
         .await
-        .map_err(stripe_error)?;
-    let products = client.products_page(None).await.map_err(stripe_error)?;
+        .map_err(ApiError::from)?;
+    let products = client.products_page(None).await.map_err(ApiError::from)?;
     json(
         200,
         &json!({

@@ -1,7 +1,8 @@
 //! The one declaration of every HTTP route: method, path, who may call it, and (on wasm32) the
-//! handler. From it come the axum router (so 404 and 405 follow from it), the guard every
-//! extractor enforces (looked up by the matched path), and the list the shared security suite
-//! walks (`cargo run --example routes` prints it as JSON), so a new route cannot escape the suite.
+//! handler. From it come the axum router (so 404 and 405 follow from it), the guard the route
+//! layer enforces on every declared route before its handler runs (looked up by the matched
+//! path), and the list the shared security suite walks (`cargo run --example routes` prints it
+//! as JSON), so a new route can escape neither the guard nor the suite.
 
 use crate::domain::roles::Need;
 use serde::Serialize;
@@ -55,6 +56,10 @@ macro_rules! declare_routes {
             use crate::edge::handlers::*;
             axum::Router::new()
                 $( .route($path, on(MethodFilter::$method, $handler)) )*
+                .route_layer(axum::middleware::from_fn_with_state(
+                    app.clone(),
+                    crate::edge::auth::guard::guard,
+                ))
                 .fallback(meta::no_route)
                 .method_not_allowed_fallback(meta::method_not_allowed)
                 .with_state(app)

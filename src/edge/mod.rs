@@ -3,7 +3,7 @@
 //! routes `api::routes` declares, the D1 repositories, and the Durable Objects.
 
 mod audit;
-mod auth;
+pub(crate) mod auth;
 mod connectors;
 mod coordinator;
 mod entry;

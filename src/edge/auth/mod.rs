@@ -1,10 +1,12 @@
 //! Authentication and authorisation: the first thing every `/v1` route does. It turns a request
 //! into a `Principal` (who, how authenticated, which tenant) or an error, applies rate limits,
 //! and is the only place that constructs a `Tenant`. Nothing is cached: a revoked or expired key,
-//! or a removed member, fails on the very next request. The extractors in `extract.rs` run it
-//! and enforce each route's guard from the one route declaration (`api::routes`).
+//! or a removed member, fails on the very next request. The route guard (`guard.rs`) runs it for
+//! every declared route, enforcing that route's guard from the one route declaration
+//! (`api::routes`); the extractors (`extract.rs`) hand its result to handlers.
 
 pub mod extract;
+pub mod guard;
 pub mod scope;
 
 use super::http::{query_param, App, RequestMeta};
@@ -29,6 +31,7 @@ pub enum Authn {
     ApiKey { key_id: KeyId },
 }
 
+#[derive(Clone)]
 pub struct Principal {
     pub tenant: Tenant,
     pub authn: Authn,
@@ -47,6 +50,7 @@ pub struct Principal {
 
 /// A project the caller may see, with the caller's role in it after overrides. Only
 /// `Principal::project` constructs one (the tenancy check), so a handler holding it has passed.
+#[derive(Clone)]
 pub struct ProjectScope {
     pub row: ProjectRow,
     pub role: Role,
@@ -192,6 +196,7 @@ async fn check_limit(svc: &Services, bucket: &str, per_minute: u32) -> ApiResult
 }
 
 /// Proof that the operator token was presented; the only way to reach an org that has no key.
+#[derive(Clone)]
 pub struct OperatorGrant(());
 
 impl OperatorGrant {

@@ -1,0 +1,64 @@
+//! The route guard: a `route_layer` over every declared route that enforces the guard the one
+//! route declaration (`api::routes`) gives the matched route, before the handler runs. A handler
+//! cannot forget it: the guard runs whether or not the handler extracts anything. What it
+//! establishes goes into the request's extensions, where the extractors (`extract.rs`) take it:
+//!
+//! - `Public`: nothing;
+//! - `Operator`: the operator token checked → `OperatorGrant`;
+//! - `Key(need)` on an org route: authenticated, need checked against the org role → `Principal`;
+//! - `Key(need)` on a project route: authenticated, the project resolved through the caller's
+//!   org, environment and scope (the same 404 for every unreachable project), then the need
+//!   checked against the role in that project → `InProject`.
+
+use super::extract::InProject;
+use super::{authenticate, operator};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::routes::{self, Guard};
+use crate::edge::http::{meta, App, Params};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The middleware.
+#[worker::send]
+pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    match establish(&app, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn establish(app: &App, req: Request) -> ApiResult<Request> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .ok_or_else(|| ApiError::internal("guard outside a matched route"))?;
+    // A declared path with an undeclared method goes on to the 405 fallback (which
+    // authenticates under /v1 itself).
+    let Some(spec) = routes::lookup(parts.method.as_str(), &path) else {
+        return Ok(Request::from_parts(parts, body));
+    };
+    let meta = meta(&parts)?;
+    match spec.guard {
+        Guard::Public => {}
+        Guard::Operator => {
+            let grant = operator(app, &meta, &parts.headers).await?;
+            parts.extensions.insert(grant);
+        }
+        Guard::Key(need) => {
+            let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;
+            if spec.project_scoped() {
+                let params = Params::from_request_parts(&mut parts, app).await?;
+                let project = p.project(params.get("pid")?).await?;
+                p.require_in(&project, need)?;
+                parts.extensions.insert(InProject { p, project });
+            } else {
+                p.require(need)?;
+                parts.extensions.insert(p);
+            }
+        }
+    }
+    Ok(Request::from_parts(parts, body))
+}

@@ -58,13 +58,14 @@ pub fn delete_kinds(pr: &ProjectHandle, kinds: &[&str]) -> ApiResult<Vec<Scoped>
         .collect()
 }
 
-pub fn insert(t: &Tenant, c: &CredentialRow) -> ApiResult<Scoped> {
-    t.stmt(
+/// Inserts a credential of the project `pr` (whatever project id the row carries).
+pub fn insert(pr: &ProjectHandle, c: &CredentialRow) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
         "INSERT INTO credentials (org_id, id, project_id, kind, slot, sealed, key_id, public, created_at, format) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         vec![
             Arg::text(&c.id),
-            Arg::text(&c.project_id),
+            Arg::text(pr.as_str()),
             Arg::text(&c.kind),
             Arg::Int(c.slot),
             Arg::text(&c.sealed),

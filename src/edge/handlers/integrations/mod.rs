@@ -97,7 +97,7 @@ pub async fn replace(
         );
         let mut changes = repo::credentials::delete_kinds(pr, kinds.as_slice())?;
         for r in &rows {
-            changes.push(repo::credentials::insert(&p.tenant, r)?);
+            changes.push(repo::credentials::insert(pr, r)?);
         }
         Ok(Step::commit(vec![draft], changes, ()))
     })

@@ -5,16 +5,15 @@
 
 use parityrail::domain::integrations::DbUrl;
 use parityrail::domain::sqlident::{SqlIdent, TableName};
-use parityrail::pg::{self, Limits, PgError, PgErrorKind, ReadSession, RuntimeTls};
+use parityrail::pg::{
+    self, Limits, PgError, PgErrorKind, ReadSession, RefusedByRuntime, RuntimeTls,
+};
 use serde_json::json;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
@@ -373,36 +372,6 @@ async fn a_server_with_tls_off_is_tls_unsupported_under_sslmode_require() {
         .err()
         .expect("no session");
     assert_eq!(e, PgError::new(PgErrorKind::TlsUnsupported));
-}
-
-/// What workerd's upgraded socket does with a certificate it refuses (seen in Miniflare): every
-/// read and write fails with an opaque message.
-struct RefusedByRuntime;
-
-fn opaque() -> io::Error {
-    io::Error::other("Error: internal error; reference = up34ajlfer5k76i8ncfd5m1f")
-}
-
-impl AsyncRead for RefusedByRuntime {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        _: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
-}
-
-impl AsyncWrite for RefusedByRuntime {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(opaque()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ mod session;
 mod tls;
 
 pub use session::{within, Limits, ReadSession, Timer, CONNECT_TIMEOUT_MS, SESSION_TIMEOUT_MS};
-pub use tls::{RuntimeTls, TlsHandshakeFailed, TlsWatch};
+pub use tls::{RefusedByRuntime, RuntimeTls, TlsHandshakeFailed, TlsWatch};
 
 use crate::domain::integrations::{DbUrl, SslMode};
 use crate::domain::sqlident::{SqlIdent, TableName};

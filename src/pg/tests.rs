@@ -3,9 +3,7 @@
 
 use super::*;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream, ReadBuf};
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio_postgres::NoTls;
 
 fn url(sslmode: &str) -> DbUrl {
@@ -35,36 +33,6 @@ async fn ssl_answer(mut s: DuplexStream, answer: u8) -> DuplexStream {
     assert_eq!(req, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], "SSLRequest");
     s.write_all(&[answer]).await.unwrap();
     s
-}
-
-/// What workerd's upgraded socket does when it refuses the certificate: every operation fails
-/// with an opaque message.
-struct RefusedByRuntime;
-
-fn opaque() -> io::Error {
-    io::Error::other("Error: internal error; reference = up34ajlfer5k76i8ncfd5m1f")
-}
-
-impl AsyncRead for RefusedByRuntime {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        _: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
-}
-
-impl AsyncWrite for RefusedByRuntime {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Err(opaque()))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Err(opaque()))
-    }
 }
 
 /// A TLS library whose handshake itself fails (how a native connector reports a bad certificate).

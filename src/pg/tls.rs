@@ -150,6 +150,38 @@ pub(super) fn handshake_failed(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// A stand-in for workerd's upgraded socket after it refused the server's certificate (as seen
+/// in Miniflare): every read and write fails with an opaque message. For tests that simulate the
+/// runtime natively (unit and integration tests share it).
+#[doc(hidden)]
+pub struct RefusedByRuntime;
+
+fn opaque() -> io::Error {
+    io::Error::other("Error: internal error; reference = up34ajlfer5k76i8ncfd5m1f")
+}
+
+impl AsyncRead for RefusedByRuntime {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+}
+
+impl AsyncWrite for RefusedByRuntime {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(opaque()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(opaque()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

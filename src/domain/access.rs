@@ -166,6 +166,45 @@ pub fn grant_ceiling(minter: Role) -> Role {
     }
 }
 
+/// Who stands behind a new key and the most it acts with: `None` for a member's own key,
+/// `Some((minter, cap))` otherwise.
+pub type Origin<M> = Option<(M, Role)>;
+
+/// The origin of a key minted (or of a rotation's successor) for `target` by a caller acting
+/// for `caller` with `caller_role` (its acting role), itself holding a key of origin `calling`.
+///
+/// - A caller's own, uncapped key: a key for itself is its own; for someone else it is the
+///   caller's, capped at `grant_ceiling(caller_role)`.
+/// - A capped key (minted by someone else) passes on its minter and its cap, lowered further for
+///   someone else: it can never mint its way out of its cap, and what it mints stays on the
+///   account of the member who really holds it.
+/// - Except: the org owner is the root of trust. A key acting for the current owner may mint the
+///   owner a key of its own (after an ownership transfer, the new owner's only keys may have
+///   been minted by the previous owner). `previous` is the rotated key's own origin: a
+///   successor never acts above it.
+pub fn key_origin<M: Clone + PartialEq>(
+    caller: &M,
+    caller_role: Role,
+    caller_is_owner: bool,
+    calling: Origin<M>,
+    target: &M,
+    previous: Option<Origin<M>>,
+) -> Origin<M> {
+    let is_self = target == caller;
+    let fresh = match calling {
+        _ if is_self && caller_is_owner => None,
+        None if is_self => None,
+        None => Some((caller.clone(), grant_ceiling(caller_role))),
+        Some((minter, cap)) if is_self => Some((minter, cap)),
+        Some((minter, cap)) => Some((minter, cap.min(grant_ceiling(caller_role)))),
+    };
+    match (fresh, previous.flatten()) {
+        (Some((m, cap)), Some((_, old))) => Some((m, cap.min(old))),
+        (None, Some((m, old))) if !(is_self && caller_is_owner) => Some((m, old)),
+        (fresh, _) => fresh,
+    }
+}
+
 /// The role a key acts with: its member's current role (at org level, or effective in a
 /// project), but never above `cap` — the `grant_ceiling` of whoever minted it for that member
 /// (`None` for keys a member minted for itself). Checked on every request, so "demote, mint,
@@ -354,6 +393,46 @@ mod tests {
     }
 
     #[test]
+    fn a_capped_key_cannot_mint_or_rotate_its_way_out_of_its_cap() {
+        let (o, b, m) = ("O", "B", "M");
+        // O (owner) mints K for admin B: K is O's, capped at admin.
+        let k = key_origin(&o, Owner, true, None, &b, None);
+        assert_eq!(k, Some(("O", Admin)));
+        // Whoever holds K mints B a key with it, or rotates K: still O's, still capped.
+        assert_eq!(
+            key_origin(&b, Admin, false, k, &b, None),
+            Some(("O", Admin))
+        );
+        assert_eq!(
+            key_origin(&b, Admin, false, k, &b, Some(k)),
+            Some(("O", Admin))
+        );
+        // …and a key K mints for someone else stays on O's account, capped lower.
+        assert_eq!(
+            key_origin(&b, Admin, false, k, &m, None),
+            Some(("O", Member))
+        );
+        // Once B is the owner, a key acting for B may give B a key of its own.
+        assert_eq!(key_origin(&b, Admin, true, k, &b, Some(k)), None);
+    }
+
+    #[test]
+    fn a_rotation_never_raises_a_keys_cap() {
+        // The owner rotates a key an admin minted for member M: O holds the successor, capped
+        // no higher than before.
+        let old = Some(("A", Member));
+        assert_eq!(
+            key_origin(&"O", Owner, true, None, &"M", Some(old)),
+            Some(("O", Member))
+        );
+        // M rotating its own uncapped key keeps it its own.
+        assert_eq!(
+            key_origin(&"M", Member, false, None, &"M", Some(None)),
+            None
+        );
+    }
+
+    #[test]
     fn only_the_owner_transfers_ownership_and_steps_down_first() {
         assert_eq!(
             role_change(Owner, Admin, Owner),
@@ -450,6 +529,22 @@ mod tests {
                     prop_assert_eq!(owners_before.min(1), owners_after.min(1));
                     prop_assert!(owners_after <= 1);
                 }
+            }
+        }
+
+        #[test]
+        fn minting_never_lifts_a_cap_except_for_the_owner_itself(
+            caller_role in role(), is_owner in any::<bool>(), cap in proptest::option::of(role()),
+            to_self in any::<bool>(), prev in proptest::option::of(proptest::option::of(role())),
+        ) {
+            let calling = cap.map(|c| ("X", c));
+            let target = if to_self { "C" } else { "T" };
+            let previous = prev.map(|p| p.map(|c| ("Y", c)));
+            let out = key_origin(&"C", caller_role, is_owner, calling, &target, previous);
+            if !(to_self && is_owner) {
+                if let Some(c) = cap { prop_assert!(out.is_some_and(|(_, o)| o <= c)); }
+                if let Some(Some(p)) = prev { prop_assert!(out.is_some_and(|(_, o)| o <= p)); }
+                if !to_self { prop_assert!(out.is_some_and(|(_, o)| o <= grant_ceiling(caller_role))); }
             }
         }
 

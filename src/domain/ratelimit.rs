@@ -109,10 +109,12 @@ impl Lockout {
         }
     }
 
-    /// Takes back one counted attempt that turned out to succeed (within the same window).
-    pub fn refund(state: Option<Lockout>, now_ms: i64) -> Option<Lockout> {
+    /// Takes back one attempt counted in the window that started at `window_start_ms` and
+    /// turned out to succeed. A refund for an earlier window changes nothing: it can never
+    /// erase a failure counted in a later one.
+    pub fn refund(state: Option<Lockout>, window_start_ms: i64) -> Option<Lockout> {
         state.map(|l| {
-            if now_ms < l.window_end() {
+            if l.window_start_ms == window_start_ms {
                 Lockout {
                     failures: l.failures.saturating_sub(1),
                     ..l
@@ -185,7 +187,7 @@ mod tests {
         }
         assert_eq!(allowed, 3);
         // Two of the three succeeded: refunded, so two more attempts fit in the window.
-        l = Lockout::refund(Lockout::refund(l, 1_001), 1_002);
+        l = Lockout::refund(Lockout::refund(l, 1_000), 1_000);
         assert!(Lockout::attempt(l, 3, 1_003).1.allowed);
         // A refund never goes below zero and never reaches into a later window.
         assert_eq!(Lockout::refund(None, 0), None);
@@ -193,12 +195,12 @@ mod tests {
             window_start_ms: 0,
             failures: 0,
         });
-        assert_eq!(Lockout::refund(fresh, 10).map(|l| l.failures), Some(0));
-        let old = Some(Lockout {
-            window_start_ms: 0,
+        assert_eq!(Lockout::refund(fresh, 0).map(|l| l.failures), Some(0));
+        let later = Some(Lockout {
+            window_start_ms: 60_000,
             failures: 2,
         });
-        assert_eq!(Lockout::refund(old, 60_000).map(|l| l.failures), Some(2));
+        assert_eq!(Lockout::refund(later, 0).map(|l| l.failures), Some(2));
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! - every subquery `(SELECT …)` obeys the same rule;
 //! - a `SELECT` or `DELETE` reads exactly one table (no joins, no comma lists), an `UPDATE` has
 //!   no `FROM` and never sets `org_id`, an `INSERT` is a plain `INSERT INTO` (no `OR REPLACE`);
-//! - no comments, no `;`, no `UNION`/`INTERSECT`/`EXCEPT`, no `JOIN`, anywhere.
+//! - the pin names the statement's own table (`org_id`, `table.org_id` or `alias.org_id`), never
+//!   an outer query's alias or an upsert's `excluded.`; no `SET` (UPDATE or upsert) assigns
+//!   `org_id`;
+//! - no comments, no `;`, no quoted identifiers (`"`, `` ` ``, `[`), no `WITH`, no
+//!   `UNION`/`INTERSECT`/`EXCEPT`, no `JOIN`, anywhere.
 //!
 //! An unscoped query then fails loudly in the first test that runs it instead of leaking across
 //! tenants. The rule may refuse a safe statement (write it the plain way); it never accepts one
@@ -17,7 +21,11 @@
 
 /// Whether `sql` is scoped to the org bound as `?1`.
 pub fn is_tenant_scoped(sql: &str) -> bool {
-    if sql.contains("--") || sql.contains("/*") || sql.contains(';') || !sql.is_ascii() {
+    if ["--", "/*", ";", "\"", "`", "["]
+        .iter()
+        .any(|t| sql.contains(t))
+        || !sql.is_ascii()
+    {
         return false;
     }
     let s = normalize(sql);
@@ -42,32 +50,40 @@ pub fn is_tenant_scoped(sql: &str) -> bool {
     if !subqueries_scoped(&s) {
         return false;
     }
-    let scoped_where = |upper: &str| match top_level(upper, " WHERE ") {
-        Some(at) => where_scoped(&s[at + 7..]),
+    let scoped_where = |upper: &str, names: &[&str]| match top_level(upper, " WHERE ") {
+        Some(at) => where_scoped(&s[at + 7..], names),
         None => false,
     };
     match upper.split(' ').next().unwrap_or("") {
         "INSERT" => upper.starts_with("INSERT INTO ") && insert_scoped(&s, &upper),
-        "SELECT" | "DELETE" => single_table(&upper) && scoped_where(&upper),
-        "UPDATE" => update_shape_ok(&upper) && scoped_where(&upper),
+        "SELECT" | "DELETE" => match single_table(&upper) {
+            Some(names) => scoped_where(
+                &upper,
+                &names.iter().map(String::as_str).collect::<Vec<_>>(),
+            ),
+            None => false,
+        },
+        "UPDATE" => {
+            let table = upper.split(' ').nth(1).unwrap_or("").to_owned();
+            update_shape_ok(&upper) && scoped_where(&upper, &[table.as_str()])
+        }
         _ => false,
     }
 }
 
-/// The top-level FROM names one table, with an optional alias: `FROM t` or `FROM t a`.
-fn single_table(upper: &str) -> bool {
-    let Some(from) = top_level(upper, " FROM ") else {
-        return false;
-    };
+/// The top-level FROM names one table, with an optional alias (`FROM t` or `FROM t a`): the
+/// names (upper case) a pin may be qualified with.
+fn single_table(upper: &str) -> Option<Vec<String>> {
+    let from = top_level(upper, " FROM ")?;
     let rest = &upper[from + 6..];
     let end = top_level(rest, " WHERE ").unwrap_or(rest.len());
     let tables = rest[..end].trim();
-    !tables.contains(',')
-        && !tables.contains('(')
+    let ok = !tables.is_empty()
         && tables.split(' ').count() <= 2
         && tables
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ')
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ' ');
+    ok.then(|| tables.split(' ').map(str::to_owned).collect())
 }
 
 /// `UPDATE t SET … WHERE …`: no `FROM`, and the SET list never assigns `org_id`.
@@ -78,10 +94,13 @@ fn update_shape_ok(upper: &str) -> bool {
     let (Some(set), Some(wh)) = (top_level(upper, " SET "), top_level(upper, " WHERE ")) else {
         return false;
     };
-    set < wh
-        && !upper[set..wh]
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .any(|w| w == "ORG_ID")
+    set < wh && !mentions_org_id(&upper[set..wh])
+}
+
+fn mentions_org_id(upper: &str) -> bool {
+    upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| w == "ORG_ID")
 }
 
 /// One space between tokens, none around parentheses' insides: `( a )` → `(a)`.
@@ -110,8 +129,9 @@ fn top_level(upper: &str, needle: &str) -> Option<usize> {
     top_level_all(upper, needle).into_iter().next()
 }
 
-/// The WHERE clause (text after `WHERE `) up to ORDER BY / GROUP BY / LIMIT / RETURNING.
-fn where_scoped(clause: &str) -> bool {
+/// The WHERE clause (text after `WHERE `) up to ORDER BY / GROUP BY / LIMIT / RETURNING, pinned
+/// to the org through one of `names` (the statement's own table and alias, upper case).
+fn where_scoped(clause: &str, names: &[&str]) -> bool {
     let upper = clause.to_ascii_uppercase();
     let end = [" ORDER BY ", " GROUP BY ", " LIMIT ", " RETURNING "]
         .iter()
@@ -129,16 +149,16 @@ fn where_scoped(clause: &str) -> bool {
         start = at + 5;
     }
     conjuncts.push(&clause[start..]);
-    conjuncts.iter().any(|c| pins_org(c.trim()))
+    conjuncts.iter().any(|c| pins_org(c.trim(), names))
 }
 
-/// `org_id = ?1` or `alias.org_id = ?1`, exactly.
-fn pins_org(conjunct: &str) -> bool {
+/// `org_id = ?1`, or `name.org_id = ?1` where `name` is the statement's own table or alias.
+fn pins_org(conjunct: &str, names: &[&str]) -> bool {
     let Some(column) = conjunct.strip_suffix(" = ?1") else {
         return false;
     };
     match column.rsplit_once('.') {
-        Some((alias, "org_id")) => alias.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        Some((qualifier, "org_id")) => names.iter().any(|n| n.eq_ignore_ascii_case(qualifier)),
         None => column == "org_id",
         _ => false,
     }
@@ -154,10 +174,12 @@ fn insert_scoped(s: &str, upper: &str) -> bool {
     };
     let columns_ok = s[cols + 1..].starts_with("org_id,") || s[cols + 1..].starts_with("org_id)");
     let values_ok = s[values + 9..].starts_with("?1,") || s[values + 9..].starts_with("?1)");
+    // An upsert's update is pinned to the existing row's org (unqualified `org_id`; never
+    // `excluded.`, the proposed row) and never assigns `org_id`.
     let conflict_ok = match top_level(upper, " DO UPDATE ") {
         None => true,
         Some(at) => match top_level(&upper[at..], " WHERE ") {
-            Some(w) => where_scoped(&s[at + w + 7..]),
+            Some(w) => !mentions_org_id(&upper[at..at + w]) && where_scoped(&s[at + w + 7..], &[]),
             None => false,
         },
     };
@@ -284,6 +306,16 @@ mod tests {
             "SELECT id FROM projects WHERE org_id = ?1; DELETE FROM members",
             "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT\"key_hash\"FROM api_keys)",
             "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT\nkey_hash FROM api_keys)",
+            // From the second review.
+            "SELECT p.id, (SELECT group_concat(key_hash) FROM api_keys WHERE p.org_id = ?1) FROM projects p WHERE p.org_id = ?1",
+            "INSERT INTO project_roles (org_id, project_id, member_id, role) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (project_id, member_id) DO UPDATE SET role = excluded.role WHERE excluded.org_id = ?1",
+            "INSERT INTO project_roles (org_id, project_id, role) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (project_id) DO UPDATE SET org_id = ?5 WHERE org_id = ?1",
+            "SELECT key_hash, 1 AS \"'\", 1 AS \"'b\" FROM api_keys WHERE org_id = ?1 AND \"'\" OR 1 = 1 AND \"'b\" = 1",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id IN (WITH x AS (SELECT id FROM api_keys) SELECT id FROM x)",
+            "SELECT id FROM projects p WHERE q.org_id = ?1",
+            "SELECT id FROM [projects] WHERE org_id = ?1",
         ] {
             assert!(!is_tenant_scoped(sql), "{sql}");
         }

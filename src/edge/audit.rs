@@ -110,22 +110,32 @@ fn jitter() -> u8 {
 /// operation that runs under `retrying` on another chain but changes state both chains guard
 /// (deleting a project). Both appends go into the one batch, so a writer on either chain
 /// contends with it, and the protocol runs the operation again from fresh heads.
-pub async fn also_on(
+///
+/// Read the second chain's head (`head_of`) before reading any state it guards, as the
+/// protocol does for the first.
+pub fn also_on(
     t: &Tenant,
     chain: Chain<'_>,
+    head: Option<ChainHead>,
     drafts: Vec<Draft>,
     now: Timestamp,
 ) -> ApiResult<Vec<Scoped>> {
     let key = chain.key(t);
-    let head = repo::audit::head(t, &key).await?.map(|h| ChainHead {
-        seq: h.seq,
-        hash: h.hash,
-        at: h.at,
-    });
     seal_after(head.as_ref(), drafts, now)
         .iter()
         .map(|e| repo::audit::insert(t, &key, chain.project_id(), e))
         .collect()
+}
+
+/// The head of `chain` now (for `also_on`).
+pub async fn head_of(t: &Tenant, chain: Chain<'_>) -> ApiResult<Option<ChainHead>> {
+    Ok(repo::audit::head(t, &chain.key(t))
+        .await?
+        .map(|h| ChainHead {
+            seq: h.seq,
+            hash: h.hash,
+            at: h.at,
+        }))
 }
 
 /// What a unique violation (other than the chain's own) means to the caller.

@@ -47,8 +47,19 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResul
         for t in &tenants {
             let (mut cursor, mut seen, mut sealed) = (String::new(), 0, 0);
             while sealed < REWRAPS_PER_ORG_PER_RUN && seen < VISITS_PER_ORG_PER_RUN {
-                let page = repo::credentials::stale(t, &current, SEALED_FORMAT, &cursor, page_size)
-                    .await?;
+                // One org's failing read is logged and the job goes on with the next org.
+                let read = repo::credentials::stale(t, &current, SEALED_FORMAT, &cursor, page_size);
+                let page = match read.await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let org = t.org_id().to_string();
+                        console_error!(
+                            "{}",
+                            json!({"job": "rewrap", "org": org, "error": e.detail})
+                        );
+                        break;
+                    }
+                };
                 let Some(last) = page.last() else { break };
                 cursor.clone_from(&last.id);
                 seen += page.len() as u32;

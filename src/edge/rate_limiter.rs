@@ -4,8 +4,9 @@
 //! serialised by the runtime.
 //!
 //! - `take?per_minute=N` — a key's token bucket;
-//! - `attempt?limit=N` — refuses a locked-out client, otherwise counts the attempt as a failure;
-//! - `refund` — takes back the count of an attempt that succeeded.
+//! - `attempt?limit=N` — refuses a locked-out client, otherwise counts the attempt as a failure
+//!   and answers the window it was counted in (`window`);
+//! - `refund?window=W` — takes back the count of an attempt of window `W` that succeeded.
 
 use crate::domain::ratelimit::{take, Bucket, Decision, Lockout};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
@@ -45,12 +46,24 @@ impl DurableObject for RateLimiter {
                 if let Some(next) = next {
                     storage.put("lockout", next).await?;
                 }
-                decision
+                let window = next.map_or(0, |l| l.window_start_ms);
+                return Response::from_json(&serde_json::json!({
+                    "allowed": decision.allowed,
+                    "retry_after_secs": decision.retry_after_secs,
+                    "window": window,
+                }));
             }
             "/refund" => {
+                let window = req
+                    .url()?
+                    .query_pairs()
+                    .find(|(k, _)| k == "window")
+                    .and_then(|(_, v)| v.parse::<i64>().ok());
                 let lockout: Option<Lockout> = storage.get("lockout").await?;
-                if let Some(next) = Lockout::refund(lockout, now) {
-                    storage.put("lockout", next).await?;
+                if let (Some(w), Some(next)) = (window, lockout) {
+                    if let Some(next) = Lockout::refund(Some(next), w) {
+                        storage.put("lockout", next).await?;
+                    }
                 }
                 Decision {
                     allowed: true,

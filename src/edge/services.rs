@@ -107,6 +107,15 @@ impl Services {
     /// One operation on the `RateLimiter` object of `bucket`. When the limiter cannot be reached
     /// the answer is `503 rate_limiter_unavailable`: limits fail closed, never open.
     pub async fn limiter(&self, bucket: &str, op: &str) -> ApiResult<Decision> {
+        self.limiter_call(bucket, op).await
+    }
+
+    /// `limiter` for operations whose answer carries more than a `Decision`.
+    pub async fn limiter_call<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: &str,
+        op: &str,
+    ) -> ApiResult<T> {
         let call = async {
             let stub = self
                 .env
@@ -116,7 +125,7 @@ impl Services {
             let mut res = stub
                 .fetch_with_str(&format!("https://rate-limiter/{op}"))
                 .await?;
-            res.json::<Decision>().await
+            res.json::<T>().await
         };
         call.await.map_err(|e| {
             let mut err = ApiError::unavailable(

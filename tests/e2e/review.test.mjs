@@ -130,7 +130,9 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect((await w.patch(`/v1/org/members/${b.id}`, { role: "member" }, { key: aKey })).status).toBe(200);
     const asB = await w.post("/v1/keys", { name: "as b", environment: "live", capability: "repair", member_id: b.id }, { key: aKey });
     expect(asB.status, asB.text).toBe(201);
-    expect(asB.json.minted_by).toBe(a.id);
+    // A's key was the owner's (capped at admin): the new one stays on the owner's account, minted
+    // through A, capped at what A could grant.
+    expect(asB.json).toMatchObject({ minted_by: o.owner.id, minted_via: a.id, minted_role: "member" });
     expect((await w.patch(`/v1/org/members/${b.id}`, { role: "admin" }, { key: o.key })).status).toBe(200);
     // B is an admin again, but the key A minted acts as a member: no admin route through it.
     expect((await w.get("/v1/org", { key: asB.json.key })).status).toBe(200);
@@ -140,6 +142,53 @@ describe("a key minted for someone else acts below its minter, on every request"
     // A key the owner minted for B acts as B's admin role.
     const ownerForB = (await newKey(w, o.key, { member_id: b.id })).key;
     expect((await w.post("/v1/projects", { name: "by b" }, { key: ownerForB })).status).toBe(201);
+  });
+
+  it("a capped key can neither rotate nor mint its way out of its cap", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const forA = await newKey(w, o.key, { member_id: a.id }); // the owner's, capped at admin
+    expect(forA.view).toMatchObject({ minted_by: o.owner.id, minted_role: "admin" });
+    const rotated = await w.post(`/v1/keys/${forA.id}/rotate`, { grace_seconds: 0 }, { key: forA.key });
+    expect(rotated.status, rotated.text).toBe(201);
+    expect(rotated.json).toMatchObject({ minted_by: o.owner.id, minted_role: "admin" });
+    const self = await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: rotated.json.key });
+    expect(self.json).toMatchObject({ minted_by: o.owner.id, minted_role: "admin" });
+    const m = await addMember(w, o.key, "member");
+    const forM = await w.post("/v1/keys", { name: "m", environment: "live", capability: "read", member_id: m.id }, { key: self.json.key });
+    expect(forM.json).toMatchObject({ minted_by: o.owner.id, minted_role: "member" });
+  });
+
+  it("after a transfer the new owner can give itself a key of its own", async () => {
+    const o = await newOrg(w);
+    const b = await addMember(w, o.key, "admin");
+    const forB = (await newKey(w, o.key, { member_id: b.id })).key;
+    expect((await w.patch(`/v1/org/members/${b.id}`, { role: "owner" }, { key: o.key })).status).toBe(200);
+    const own = await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: forB });
+    expect(own.status).toBe(201);
+    expect(own.json).toMatchObject({ minted_by: null, minted_role: null });
+    const p = await newProject(w, own.json.key);
+    expect((await w.delete(`/v1/projects/${p.id}`, { key: own.json.key })).status).toBe(200);
+  });
+
+  it("keys minted for others before origins were recorded are capped by the backfill", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const mine = await newKey(w, o.key); // the owner's own
+    const forA = await newKey(w, o.key, { member_id: a.id });
+    const rotatedFrom = await newKey(w, o.key, { member_id: a.id });
+    const successor = (await w.post(`/v1/keys/${rotatedFrom.id}/rotate`, { grace_seconds: 0 }, { key: o.key })).json;
+    const db = await w.d1();
+    await db.prepare("UPDATE api_keys SET minted_by = NULL, minted_role = NULL WHERE org_id = ?").bind(o.org.id).run();
+    const { readFileSync } = await import("node:fs");
+    const sql = readFileSync(new URL("../../migrations/0005_backfill_key_origin.sql", import.meta.url), "utf8");
+    await db.prepare(sql.replace(/^--.*$/gm, "")).run();
+    const row = async (id) => db.prepare("SELECT minted_by, minted_role FROM api_keys WHERE id = ?").bind(id).first();
+    expect(await row(forA.id)).toEqual({ minted_by: o.owner.id, minted_role: "member" });
+    expect(await row(successor.id)).toEqual({ minted_by: o.owner.id, minted_role: "member" });
+    expect(await row(mine.id)).toEqual({ minted_by: null, minted_role: null });
+    expect(await row(o.keyId)).toEqual({ minted_by: null, minted_role: null });
+    expect(errorOf(await w.post("/v1/projects", { name: "x" }, { key: forA.key }))).toMatchObject({ status: 403 });
   });
 
   it("removing a member also revokes the keys it minted for others (it may hold them)", async () => {

@@ -35,11 +35,9 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned())
         .ok_or_else(|| ApiError::internal("guard outside a matched route"))?;
-    // A declared path with an undeclared method goes on to the 405 fallback (which
-    // authenticates under /v1 itself).
-    let Some(spec) = routes::lookup(parts.method.as_str(), &path) else {
-        return Ok(Request::from_parts(parts, body));
-    };
+    // The layer wraps declared routes only; anything else is a bug, refused.
+    let spec = routes::lookup(parts.method.as_str(), &path)
+        .ok_or_else(|| ApiError::internal(format!("route {path} is not declared")))?;
     let meta = meta(&parts)?;
     match spec.guard {
         Guard::Public => {}

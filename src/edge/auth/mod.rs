@@ -38,8 +38,8 @@ pub struct Principal {
     pub member_id: MemberId,
     /// The role the key acts with at org level (`domain::access::acting_role`).
     pub org_role: Role,
-    /// The most the key acts with anywhere, when another member minted it.
-    pub cap: Option<Role>,
+    /// Who minted the calling key and the most it acts with anywhere, when another member did.
+    pub origin: Option<(MemberId, Role)>,
     /// The key's member's own org role, uncapped (overrides replace it per project).
     member_org_role: Role,
     pub capability: Capability,
@@ -94,7 +94,7 @@ pub async fn authenticate(
     uri: &Uri,
 ) -> ApiResult<Principal> {
     let svc = &app.svc;
-    client_attempt(svc, meta).await?;
+    let attempt = client_attempt(svc, meta).await?;
     let Some(raw) = credential(headers, uri) else {
         return Err(ApiError::unauthorized(
             "missing_api_key",
@@ -102,7 +102,7 @@ pub async fn authenticate(
         ));
     };
     let p = lookup(app, &raw).await?;
-    refund_attempt(app, meta);
+    refund_attempt(app, meta, &attempt);
     let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
     let Authn::ApiKey { key_id } = &p.authn;
     check_limit(svc, &format!("key:{key_id}"), per_minute).await?;
@@ -138,8 +138,8 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
         tenant: Tenant::new(db, k.org),
         authn: Authn::ApiKey { key_id: k.key_id },
         member_id: k.member,
-        org_role: access::acting_role(k.role, k.cap),
-        cap: k.cap,
+        org_role: access::acting_role(k.role, k.origin.as_ref().map(|(_, c)| *c)),
+        origin: k.origin,
         member_org_role: k.role,
         capability: k.capability,
         environment: k.environment,
@@ -151,24 +151,34 @@ fn ip_limit(svc: &Services) -> u32 {
     svc.var_u32("RATE_LIMIT_IP_PER_MINUTE", 60)
 }
 
+/// The window a counted attempt belongs to (for its refund).
+#[derive(serde::Deserialize)]
+pub struct Attempt {
+    allowed: bool,
+    retry_after_secs: u32,
+    window: i64,
+}
+
 /// Counts a credential-bearing request against the client's failure budget, before anything
 /// else happens; refuses (`429`) a client over its budget until its window ends.
-pub async fn client_attempt(svc: &Services, meta: &RequestMeta) -> ApiResult<()> {
+pub async fn client_attempt(svc: &Services, meta: &RequestMeta) -> ApiResult<Attempt> {
     let op = format!("attempt?limit={}", ip_limit(svc));
-    let d = svc.limiter(&meta.client_bucket, &op).await?;
-    if d.allowed {
-        Ok(())
+    let a: Attempt = svc.limiter_call(&meta.client_bucket, &op).await?;
+    if a.allowed {
+        Ok(a)
     } else {
-        Err(ApiError::rate_limited(d.retry_after_secs))
+        Err(ApiError::rate_limited(a.retry_after_secs))
     }
 }
 
 /// Takes back the attempt of a request whose credential was valid (after the response, off its
-/// path; a refund that fails only leaves the client one attempt shorter for the window).
-fn refund_attempt(app: &App, meta: &RequestMeta) {
+/// path; only within the window it was counted in; a refund that fails only leaves the client
+/// one attempt shorter for that window).
+fn refund_attempt(app: &App, meta: &RequestMeta, attempt: &Attempt) {
     let (svc, bucket) = (app.svc.clone(), meta.client_bucket.clone());
+    let op = format!("refund?window={}", attempt.window);
     app.wctx.wait_until(async move {
-        let _ = svc.limiter(&bucket, "refund").await;
+        let _ = svc.limiter(&bucket, &op).await;
     });
 }
 
@@ -177,11 +187,12 @@ fn refund_attempt(app: &App, meta: &RequestMeta) {
 /// default 10) and per org (`RATE_LIMIT_PROBE_ORG_PER_MINUTE`, default 30, so new projects do
 /// not bring new budgets), so they serve neither as a port scanner nor as a Stripe-key oracle.
 pub async fn probe_limit(svc: &Services, project: &ProjectScope) -> ApiResult<()> {
+    // The project's own budget first, so one project cannot drain its org's.
+    let per_minute = svc.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
+    check_limit(svc, &format!("probe:{}", project.id()), per_minute).await?;
     let per_org = svc.var_u32("RATE_LIMIT_PROBE_ORG_PER_MINUTE", 30);
     let org = project.handle().tenant().org_id();
-    check_limit(svc, &format!("probe-org:{org}"), per_org).await?;
-    let per_minute = svc.var_u32("RATE_LIMIT_PROBE_PER_MINUTE", 10);
-    check_limit(svc, &format!("probe:{}", project.id()), per_minute).await
+    check_limit(svc, &format!("probe-org:{org}"), per_org).await
 }
 
 async fn check_limit(svc: &Services, bucket: &str, per_minute: u32) -> ApiResult<()> {
@@ -213,7 +224,7 @@ pub async fn operator(
     headers: &HeaderMap,
 ) -> ApiResult<OperatorGrant> {
     let svc = &app.svc;
-    client_attempt(svc, meta).await?;
+    let attempt = client_attempt(svc, meta).await?;
     let presented = headers
         .get("authorization")
         .and_then(|h| h.to_str().ok())
@@ -231,7 +242,7 @@ pub async fn operator(
             "operator token required",
         ));
     }
-    refund_attempt(app, meta);
+    refund_attempt(app, meta, &attempt);
     Ok(OperatorGrant(()))
 }
 
@@ -248,6 +259,24 @@ impl Principal {
     /// live key.
     pub fn require_live(&self) -> ApiResult<()> {
         Ok(access::may_change_members(self.caller())?)
+    }
+
+    /// The origin (`access::key_origin`) of a key this caller mints or rotates for `target`;
+    /// `previous` is the rotated key's own origin.
+    pub fn origin_for(
+        &self,
+        target: &str,
+        previous: Option<Option<(String, Role)>>,
+    ) -> Option<(String, Role)> {
+        let calling = self.origin.as_ref().map(|(m, c)| (m.to_string(), *c));
+        access::key_origin(
+            &self.member_id.to_string(),
+            self.org_role,
+            self.member_org_role == Role::Owner,
+            calling,
+            &target.to_owned(),
+            previous,
+        )
     }
 
     pub fn actor(&self) -> Actor {
@@ -295,7 +324,7 @@ impl Principal {
             self.member_org_role,
             found.override_role.as_deref().and_then(Role::parse),
         );
-        let role = access::acting_role(own, self.cap);
+        let role = access::acting_role(own, self.origin.as_ref().map(|(_, c)| *c));
         Ok(ProjectScope {
             row: found.project,
             role,

@@ -29,9 +29,11 @@ pub struct NewKeySpec {
     pub project_id: Option<String>,
     pub member_id: String,
     pub expires_at: Option<String>,
-    /// Who mints it and the most it can grant (`access::grant_ceiling`), recorded when that is
-    /// another member: the key never acts above that role (`domain::access::acting_role`).
-    pub minted_by: Option<(String, Role)>,
+    /// Who stands behind it and the most it acts with (`access::key_origin`); `None` for a
+    /// member's own key.
+    pub origin: Option<(String, Role)>,
+    /// The member the minting request acts as (recorded when the key is for someone else).
+    pub via: Option<String>,
 }
 
 pub struct NewKey {
@@ -57,7 +59,7 @@ pub fn view(row: &KeyRow) -> Value {
 }
 
 pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
-    let minted = spec.minted_by.filter(|(m, _)| *m != spec.member_id);
+    let minted = spec.origin;
     let plain = PlainKey::generate(spec.environment, &mut ctx.rng())?;
     let row = KeyRow {
         id: KeyId::generate(&mut ctx.rng())?.to_string(),
@@ -69,6 +71,7 @@ pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
         capability: spec.capability.as_str().to_owned(),
         minted_by: minted.as_ref().map(|(m, _)| m.clone()),
         minted_role: minted.map(|(_, r)| r.as_str().to_owned()),
+        minted_via: spec.via.filter(|v| *v != spec.member_id),
         member_id: spec.member_id,
         created_at: ctx.now.to_rfc3339(),
         last_used_at: None,
@@ -115,6 +118,17 @@ async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
         .as_ref()
         .and_then(|m| Role::parse(&m.role))
         .ok_or_else(|| ApiError::bad_field("member_id", "no such member"))
+}
+
+/// A stored key's own origin (who minted it for its member, and its cap).
+fn previous_origin(row: &KeyRow) -> Option<(String, Role)> {
+    match (
+        &row.minted_by,
+        row.minted_role.as_deref().and_then(Role::parse),
+    ) {
+        (Some(m), Some(r)) => Some((m.clone(), r)),
+        _ => None,
+    }
 }
 
 /// Minting (or rotating) a key of `environment` acting for `member_id`.
@@ -168,7 +182,8 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
                 project_id: body.project_id.clone(),
                 member_id: member_id.clone(),
                 expires_at: body.expires_at.map(Timestamp::to_rfc3339),
-                minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
+                origin: p.origin_for(&member_id, None),
+                via: Some(p.member_id.to_string()),
             },
         )?;
         let draft = Draft::new(
@@ -308,7 +323,8 @@ pub async fn rotate(
                 project_id: row.project_id.clone(),
                 member_id: row.member_id.clone(),
                 expires_at: row.expires_at.clone(),
-                minted_by: Some((p.member_id.to_string(), access::grant_ceiling(p.org_role))),
+                origin: p.origin_for(&row.member_id, Some(previous_origin(&row))),
+                via: Some(p.member_id.to_string()),
             },
         )?;
         let mut old_after = row.clone();

@@ -61,7 +61,8 @@ pub async fn create_org(
             project_id: None,
             member_id: owner.id.clone(),
             expires_at: None,
-            minted_by: None,
+            origin: None,
+            via: None,
         },
     )?;
     let created = |action, target: String, after| {

@@ -11,7 +11,7 @@ use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
-use crate::edge::audit::{also_on, record, retrying, Chain};
+use crate::edge::audit::{also_on, head_of, record, retrying, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -176,6 +176,8 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     let pid = pr.as_str();
     let at = ctx.now.to_rfc3339();
     retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
+        // The org chain guards the keys this revokes: its head before reading them.
+        let org_head = head_of(&p.tenant, Chain::Org).await?;
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found("project"))?;
@@ -207,7 +209,13 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             repo::credentials::delete_project(pr)?,
         ];
         changes.extend(repo::projects::delete(pr)?);
-        changes.extend(also_on(&p.tenant, Chain::Org, org_drafts, ctx.now).await?);
+        changes.extend(also_on(
+            &p.tenant,
+            Chain::Org,
+            org_head,
+            org_drafts,
+            ctx.now,
+        )?);
         Ok(Step::commit(vec![deleted()], changes, ()))
     })
     .await?;
@@ -280,6 +288,10 @@ pub async fn set_member_role(
         Chain::Project(scope.handle()),
         ctx.now,
         || async {
+            // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
+            repo::projects::get(&p.tenant, pid, p.environment.as_str())
+                .await?
+                .ok_or_else(|| ApiError::not_found("project"))?;
             let before = repo::members::get_override(scope.handle(), mid).await?;
             let target_in_project =
                 effective_role(target_org_role, before.as_deref().and_then(Role::parse));

@@ -26,8 +26,8 @@ pub struct KeyAuth {
     pub expires_at: Option<Timestamp>,
     pub revoked: bool,
     pub last_used_at: Option<Timestamp>,
-    /// The most this key acts with, when another member minted it.
-    pub cap: Option<Role>,
+    /// Who minted the key and the most it acts with, when another member minted it.
+    pub origin: Option<(MemberId, Role)>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +42,7 @@ struct KeyAuthRow {
     revoked_at: Option<String>,
     last_used_at: Option<String>,
     role: String,
+    minted_by: Option<String>,
     minted_role: Option<String>,
 }
 
@@ -65,9 +66,10 @@ impl KeyAuthRow {
             expires_at: ts(self.expires_at)?,
             revoked: self.revoked_at.is_some(),
             last_used_at: ts(self.last_used_at).unwrap_or(None),
-            cap: match self.minted_role {
-                Some(r) => Some(Role::parse(&r)?),
-                None => None,
+            origin: match (self.minted_by, self.minted_role) {
+                (Some(m), Some(r)) => Some((MemberId::parse(&m).ok()?, Role::parse(&r)?)),
+                (None, None) => None,
+                _ => return None,
             },
         })
     }
@@ -78,7 +80,7 @@ pub async fn by_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<KeyAut
     let row: Option<KeyAuthRow> = db
         .prepare(
             "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
-             k.revoked_at, k.last_used_at, m.role, k.minted_role FROM api_keys k \
+             k.revoked_at, k.last_used_at, m.role, k.minted_by, k.minted_role FROM api_keys k \
              JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
         )
         .bind(&[JsValue::from_str(key_hash)])?
@@ -107,8 +109,10 @@ pub struct KeyRow {
     pub member_id: String,
     /// The member who minted the key, when not `member_id` itself.
     pub minted_by: Option<String>,
-    /// The most the key acts with: `grant_ceiling` of `minted_by`'s role when it minted the key.
+    /// The most the key acts with (`access::key_origin`).
     pub minted_role: Option<String>,
+    /// The member the minting request acted as, when the key is for someone else.
+    pub minted_via: Option<String>,
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
@@ -123,7 +127,7 @@ impl KeyRow {
 }
 
 const COLS: &str =
-    "id, name, prefix, last4, environment, project_id, capability, member_id, minted_by, minted_role, created_at, last_used_at, expires_at, revoked_at";
+    "id, name, prefix, last4, environment, project_id, capability, member_id, minted_by, minted_role, minted_via, created_at, last_used_at, expires_at, revoked_at";
 
 pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<KeyRow>> {
     t.first(
@@ -158,8 +162,8 @@ pub async fn list(
 pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
     t.stmt(
         "INSERT INTO api_keys (org_id, id, key_hash, prefix, last4, name, environment, project_id, capability, \
-         member_id, created_at, expires_at, minted_by, minted_role) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         member_id, created_at, expires_at, minted_by, minted_role, minted_via) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         vec![
             Arg::text(&k.id),
             Arg::text(key_hash),
@@ -174,6 +178,7 @@ pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
             Arg::opt(k.expires_at.as_deref()),
             Arg::opt(k.minted_by.as_deref()),
             Arg::opt(k.minted_role.as_deref()),
+            Arg::opt(k.minted_via.as_deref()),
         ],
     )
 }
@@ -192,13 +197,13 @@ pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
     )
 }
 
-/// The unrevoked keys that act for one member or that it minted for others (its removal
-/// revokes both: it may hold either).
+/// The unrevoked keys that act for one member, that it minted, or that were minted through its
+/// keys (its removal revokes all three: it may hold any of them).
 pub async fn active_for_member(t: &Tenant, member_id: &str) -> ApiResult<Vec<KeyRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
-             AND (member_id = ?2 OR minted_by = ?2) ORDER BY id"
+             AND (member_id = ?2 OR minted_by = ?2 OR minted_via = ?2) ORDER BY id"
         ),
         vec![Arg::text(member_id)],
     )
@@ -220,7 +225,7 @@ pub async fn active_for_project(pr: &ProjectHandle) -> ApiResult<Vec<KeyRow>> {
 pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
     t.stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND revoked_at IS NULL \
-         AND (member_id = ?2 OR minted_by = ?2)",
+         AND (member_id = ?2 OR minted_by = ?2 OR minted_via = ?2)",
         vec![Arg::text(member_id), Arg::text(at)],
     )
 }

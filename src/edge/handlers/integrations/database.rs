@@ -60,6 +60,10 @@ pub async fn read_session(
     let secret = open_credential(ctx, p, project, "db_read_url", "database").await?;
     let url = DbUrl::parse(secret.expose())
         .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
+    // A URL stored before live projects required TLS is refused here too.
+    let env = Environment::parse(&project.row.environment)
+        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    check_db_url(&url, env).map_err(|e| integration_error(e, "read_url"))?;
     Ok(ctx.pg_read(&url).await)
 }
 

@@ -87,6 +87,10 @@ pub async fn replace(
     } = integration;
     let after = view(&rows);
     retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
+        // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
+        repo::projects::get(&p.tenant, pid, p.environment.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("project"))?;
         let before = view(&repo::credentials::for_project(pr).await?);
         let draft = Draft::new(
             p.actor(),

@@ -4,7 +4,10 @@
 //! tenant-scoped statements. No HTTP status is decided here.
 
 use super::audit::{retrying, Chain};
-use super::auth::{scope::ProjectHandle, system_project, system_tenants, SystemGrant};
+use super::auth::scope::{ProjectHandle, Tenant};
+use super::auth::{
+    job_cursor, save_job_cursor, system_project, system_tenant, system_tenants, SystemGrant,
+};
 use super::repo;
 use super::services::Services;
 use super::vault;
@@ -17,70 +20,114 @@ use serde_json::json;
 use worker::console_error;
 
 const ORGS_PER_PAGE: u32 = 100;
-/// At most this many re-seals per org per run (the cron runs every 5 minutes).
-const REWRAPS_PER_ORG_PER_RUN: u32 = 1000;
-/// At most this many credentials looked at per org per run, failures included: rows that keep
-/// failing do not count against the re-seals, so they never starve the rest.
-const VISITS_PER_ORG_PER_RUN: u32 = 20_000;
+const JOB: &str = "rewrap";
 
 /// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
-/// the current key in the current format (SPEC §3), one audited batch per credential. Each org's credentials are walked in id order with a cursor
-/// (`REWRAP_PAGE_SIZE` a page): a credential that fails is logged and passed over, so it never
-/// blocks the ones after it; it is tried again on the next run.
+/// the current key in the current format (SPEC §3), one audited batch per credential.
+///
+/// The walk goes org by org, credential by credential in id order, and looks at no more than
+/// `REWRAP_VISITS_PER_RUN` credentials per run (default 2000, failures included), `REWRAP_PAGE_SIZE`
+/// a page. Its position is saved after every page (`job_state`), so the next run continues where
+/// this one stopped: a credential that fails is logged and passed over, never blocking the ones
+/// after it, and is tried again on the next pass.
 pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResult<u32> {
-    let now = svc.now;
     let ring = svc.keyring()?;
-    let current = ring.current_kid().to_owned();
-    let page_size = svc
-        .var("REWRAP_PAGE_SIZE")
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=500).contains(n))
-        .unwrap_or(100);
-    let mut done = 0;
-    let mut after = String::new();
+    let mut walk = Walk {
+        svc,
+        grant,
+        ring: &ring,
+        current: ring.current_kid().to_owned(),
+        page_size: svc
+            .var("REWRAP_PAGE_SIZE")
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| (1..=500).contains(n))
+            .unwrap_or(100),
+        budget: svc
+            .var("REWRAP_VISITS_PER_RUN")
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| (1..=20_000).contains(n))
+            .unwrap_or(2000),
+        done: 0,
+    };
+    let saved = job_cursor(svc, grant, JOB).await?;
+    let mut org_after = String::new();
+    // A position that does not parse (it never should) restarts the pass.
+    let resume = saved
+        .split_once('|')
+        .and_then(|(org, cred)| Some((system_tenant(svc, grant, org).ok()?, cred.to_owned())));
+    if let Some((t, credential)) = resume {
+        if !walk.org(&t, credential).await? {
+            return Ok(walk.done);
+        }
+        org_after = t.org_id().to_string();
+    }
     loop {
-        let tenants = system_tenants(svc, grant, &after, ORGS_PER_PAGE).await?;
+        let tenants = system_tenants(svc, grant, &org_after, ORGS_PER_PAGE).await?;
         let Some(last) = tenants.last() else {
-            return Ok(done);
+            // A full pass is over: the next run starts from the first org again.
+            save_job_cursor(svc, grant, JOB, "").await?;
+            return Ok(walk.done);
         };
-        after = last.org_id().to_string();
+        org_after = last.org_id().to_string();
         for t in &tenants {
-            let (mut cursor, mut seen, mut sealed) = (String::new(), 0, 0);
-            while sealed < REWRAPS_PER_ORG_PER_RUN && seen < VISITS_PER_ORG_PER_RUN {
-                // One org's failing read is logged and the job goes on with the next org.
-                let read = repo::credentials::stale(t, &current, SEALED_FORMAT, &cursor, page_size);
-                let page = match read.await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let org = t.org_id().to_string();
-                        console_error!(
-                            "{}",
-                            json!({"job": "rewrap", "org": org, "error": e.detail})
-                        );
-                        break;
+            if !walk.org(t, String::new()).await? {
+                return Ok(walk.done);
+            }
+        }
+    }
+}
+
+struct Walk<'a> {
+    svc: &'a Services,
+    grant: &'a SystemGrant,
+    ring: &'a Keyring,
+    current: String,
+    page_size: u32,
+    budget: u32,
+    done: u32,
+}
+
+impl Walk<'_> {
+    /// Walks one org's stale credentials after `cursor`; `false` once the run's budget is spent
+    /// (the position is saved).
+    async fn org(&mut self, t: &Tenant, mut cursor: String) -> ApiResult<bool> {
+        let org = t.org_id().to_string();
+        loop {
+            if self.budget == 0 {
+                return Ok(false);
+            }
+            let limit = self.page_size.min(self.budget);
+            let read = repo::credentials::stale(t, &self.current, SEALED_FORMAT, &cursor, limit);
+            let page = match read.await {
+                Ok(page) => page,
+                Err(e) => {
+                    // One org's failing read is logged and the walk goes on with the next org.
+                    console_error!("{}", json!({"job": JOB, "org": org, "error": e.detail}));
+                    return Ok(true);
+                }
+            };
+            let Some(last) = page.last() else {
+                return Ok(true);
+            };
+            cursor.clone_from(&last.id);
+            self.budget -= page.len() as u32;
+            for stale in &page {
+                let outcome = match system_project(t, &stale.project_id, self.grant) {
+                    Ok(pr) => {
+                        rewrap_one(&pr, self.ring, &self.current, &stale.id, self.svc.now).await
                     }
+                    Err(e) => Err(e),
                 };
-                let Some(last) = page.last() else { break };
-                cursor.clone_from(&last.id);
-                seen += page.len() as u32;
-                for stale in &page {
-                    let outcome = match system_project(t, &stale.project_id, grant) {
-                        Ok(pr) => rewrap_one(&pr, &ring, &current, &stale.id, now).await,
-                        Err(e) => Err(e),
-                    };
-                    match outcome {
-                        Ok(true) => {
-                            done += 1;
-                            sealed += 1;
-                        }
-                        Ok(false) => {}
-                        Err(e) => console_error!(
-                            "{}",
-                            json!({"job": "rewrap", "credential": stale.id, "error": e.detail})
-                        ),
-                    }
+                match outcome {
+                    Ok(true) => self.done += 1,
+                    Ok(false) => {}
+                    Err(e) => console_error!(
+                        "{}",
+                        json!({"job": JOB, "credential": stale.id, "error": e.detail})
+                    ),
                 }
             }
+            save_job_cursor(self.svc, self.grant, JOB, &format!("{org}|{cursor}")).await?;
         }
     }
 }

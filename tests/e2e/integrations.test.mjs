@@ -345,6 +345,38 @@ describe("secrets stay secret", () => {
 });
 
 describe("key rotation of the vault", () => {
+  it("each cron run continues the re-wrap where the last one stopped", async () => {
+    const k1 = "k1:" + randomBytes(32).toString("base64");
+    const k2 = "k2:" + randomBytes(32).toString("base64");
+    const budget = { REWRAP_VISITS_PER_RUN: "1", REWRAP_PAGE_SIZE: "1", ...FAST };
+    let rw = await startWorker({ CREDENTIALS_ENCRYPTION_KEY: k1, ...budget });
+    try {
+      const ro = await newOrg(rw);
+      for (let i = 0; i < 3; i++) {
+        const p = await newProject(rw, ro.key);
+        expect((await rw.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:p@db.example.com/app" }, { key: ro.key })).status).toBe(200);
+      }
+      const db = await rw.d1();
+      const ids = (await db.prepare("SELECT id FROM credentials ORDER BY id").all()).results.map((r) => r.id);
+      await db.prepare("UPDATE credentials SET sealed = 'AQJrMQ' WHERE id = ?").bind(ids[0]).run();
+      const state = rw.state;
+      await rw.dispose();
+      rw = await startWorker({ CREDENTIALS_ENCRYPTION_KEY: `${k2},${k1}`, ...budget }, { reuseState: state });
+      const keyIds = async () => (await (await rw.d1()).prepare("SELECT key_id FROM credentials ORDER BY id").all()).results.map((r) => r.key_id);
+      // One credential per run: the damaged first one, then each of the others in turn.
+      await rw.scheduled();
+      expect(await keyIds()).toEqual(["k1", "k1", "k1"]);
+      await rw.scheduled();
+      expect(await keyIds()).toEqual(["k1", "k2", "k1"]);
+      await rw.scheduled();
+      expect(await keyIds()).toEqual(["k1", "k2", "k2"]);
+      const pos = await (await rw.d1()).prepare("SELECT cursor FROM job_state WHERE job = 'rewrap'").first();
+      expect(pos.cursor).toBe(`${ro.org.id}|${ids[2]}`);
+    } finally {
+      await rw.dispose();
+    }
+  });
+
   it("a legacy v1 blob still opens, and the cron upgrades it to v2 under the same key", async () => {
     const raw = randomBytes(32);
     const k1 = "k1:" + raw.toString("base64");

@@ -360,6 +360,27 @@ pub async fn system_tenants(
         .collect()
 }
 
+/// One org's tenant for system work, by an id the system itself stored (a job's position).
+pub fn system_tenant(svc: &Services, _grant: &SystemGrant, org: &str) -> ApiResult<Tenant> {
+    let org = OrgId::parse(org).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(Tenant::new(svc.db()?, org))
+}
+
+/// Where the scheduled job `job` stopped ("" for the start).
+pub async fn job_cursor(svc: &Services, _grant: &SystemGrant, job: &str) -> ApiResult<String> {
+    repo::jobs::cursor(&svc.db()?, job).await
+}
+
+/// Saves where `job` stopped.
+pub async fn save_job_cursor(
+    svc: &Services,
+    _grant: &SystemGrant,
+    job: &str,
+    cursor: &str,
+) -> ApiResult<()> {
+    repo::jobs::save_cursor(&svc.db()?, job, cursor, &svc.now.to_rfc3339()).await
+}
+
 /// A project of `t` for system work, by an id read from that tenant's own rows.
 pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> ApiResult<ProjectHandle> {
     let id = ProjectId::parse(id).map_err(|e| ApiError::internal(e.to_string()))?;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod jobs;
 pub mod keys;
 pub mod members;
 pub mod orgs;

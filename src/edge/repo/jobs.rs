@@ -1,0 +1,36 @@
+//! Scheduled jobs' positions (`job_state`): no tenant data, so these are unscoped statements;
+//! only `auth`'s system helpers (which need a `SystemGrant`) call them.
+
+use crate::api::error::ApiResult;
+use serde::Deserialize;
+use wasm_bindgen::JsValue;
+use worker::D1Database;
+
+/// The saved position of `job` ("" when it has none or finished a full pass).
+pub async fn cursor(db: &D1Database, job: &str) -> ApiResult<String> {
+    #[derive(Deserialize)]
+    struct R {
+        cursor: String,
+    }
+    let row: Option<R> = db
+        .prepare("SELECT cursor FROM job_state WHERE job = ?1")
+        .bind(&[JsValue::from_str(job)])?
+        .first(None)
+        .await?;
+    Ok(row.map(|r| r.cursor).unwrap_or_default())
+}
+
+pub async fn save_cursor(db: &D1Database, job: &str, cursor: &str, at: &str) -> ApiResult<()> {
+    db.prepare(
+        "INSERT INTO job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+    )
+    .bind(&[
+        JsValue::from_str(job),
+        JsValue::from_str(cursor),
+        JsValue::from_str(at),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}

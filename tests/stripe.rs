@@ -6,10 +6,10 @@
 use parityrail::domain::vault::Secret;
 use parityrail::stripe::{
     HttpGet, HttpResponse, PaginationFault, RetryPolicy, StripeClient, StripeError, TransportError,
-    MAX_BODY_BYTES, MAX_PAGES,
+    WalkBudget, MAX_BODY_BYTES, MAX_PAGES,
 };
 use serde_json::Value;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::time::Duration;
@@ -75,6 +75,12 @@ impl HttpGet for Ureq {
 
     async fn sleep(&self, ms: u32) {
         tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+    }
+
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
     }
 }
 
@@ -173,8 +179,10 @@ async fn an_account_the_key_cannot_read_is_none() {
     assert_eq!(localstripe("sk_test_parityrail").account().await, Ok(None));
 }
 
-/// Scripted responses, recorded sleeps.
+/// Scripted responses, recorded sleeps; its clock is the sum of the sleeps plus `latency_ms` for
+/// every request (simulated time).
 struct Script {
+    latency_ms: Cell<u64>,
     responses: RefCell<Vec<Result<HttpResponse, TransportError>>>,
     sleeps: RefCell<Vec<u32>>,
     urls: RefCell<Vec<String>>,
@@ -196,6 +204,7 @@ fn script(items: Vec<Step>) -> Script {
         .collect();
     responses.reverse();
     Script {
+        latency_ms: Cell::new(0),
         responses: RefCell::new(responses),
         sleeps: RefCell::new(vec![]),
         urls: RefCell::new(vec![]),
@@ -217,6 +226,11 @@ impl HttpGet for &Script {
     }
     async fn sleep(&self, ms: u32) {
         self.sleeps.borrow_mut().push(ms);
+    }
+
+    fn now_ms(&self) -> u64 {
+        let slept: u64 = self.sleeps.borrow().iter().map(|&ms| u64::from(ms)).sum();
+        slept + self.latency_ms.get() * self.urls.borrow().len() as u64
     }
 }
 
@@ -473,6 +487,39 @@ async fn the_page_cap_also_bounds_a_subscriptions_item_pages() {
     let c = scripted(&s).with_page_cap(3);
     assert_eq!(c.all_subscriptions().await.err(), Some(CAPPED));
     assert_eq!(c.requests(), 4);
+}
+
+#[tokio::test]
+async fn a_walk_stops_once_it_has_read_more_bytes_than_its_budget() {
+    let pages = endless(10);
+    let s = script(pages.iter().map(|p| Ok((200, p.as_str(), None))).collect());
+    let per_page = pages[0].len() as u64;
+    let c = scripted(&s).with_walk_budget(WalkBudget {
+        max_bytes: per_page * 3,
+        max_ms: u64::MAX,
+    });
+    assert_eq!(
+        c.all_customers().await.err(),
+        Some(StripeError::Pagination(PaginationFault::TooMuchData))
+    );
+    // Three pages fit the budget exactly; the fourth goes over it and ends the walk.
+    assert_eq!(c.requests(), 4);
+}
+
+#[tokio::test]
+async fn a_walk_stops_once_it_has_taken_longer_than_its_budget() {
+    let pages = endless(10);
+    let s = script(pages.iter().map(|p| Ok((200, p.as_str(), None))).collect());
+    s.latency_ms.set(400); // every request takes 400 ms on the script's clock
+    let c = scripted(&s).with_walk_budget(WalkBudget {
+        max_bytes: u64::MAX,
+        max_ms: 1_000,
+    });
+    assert_eq!(
+        c.all_customers().await.err(),
+        Some(StripeError::Pagination(PaginationFault::TooSlow))
+    );
+    assert_eq!(c.requests(), 3);
 }
 
 #[tokio::test]

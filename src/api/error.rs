@@ -9,7 +9,7 @@ use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::roles::Denied;
 use crate::pg::PgErrorKind;
-use crate::stripe::StripeError;
+use crate::stripe::{PaginationFault, StripeError};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,9 @@ impl From<StripeError> for ApiError {
             StripeError::Unauthorized => (400, "stripe_key_rejected"),
             StripeError::Forbidden => (400, "stripe_permission_missing"),
             StripeError::Unreachable => (502, "stripe_unreachable"),
-            StripeError::Timeout => (504, "stripe_timeout"),
+            StripeError::Timeout | StripeError::Pagination(PaginationFault::TooSlow) => {
+                (504, "stripe_timeout")
+            }
             StripeError::RateLimited => (503, "stripe_rate_limited"),
             StripeError::Server(_) | StripeError::Client(_) => (502, "stripe_error"),
             StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {

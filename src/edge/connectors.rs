@@ -56,6 +56,10 @@ impl HttpGet for WorkerHttp {
     async fn sleep(&self, ms: u32) {
         Delay::from(Duration::from_millis(u64::from(ms))).await;
     }
+
+    fn now_ms(&self) -> u64 {
+        worker::Date::now().as_millis()
+    }
 }
 
 /// Status, `Retry-After` and a body of at most `MAX_BODY_BYTES`: refused early on a larger

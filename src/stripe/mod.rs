@@ -54,6 +54,9 @@ pub trait HttpGet {
         timeout_ms: u32,
     ) -> Result<HttpResponse, TransportError>;
     async fn sleep(&self, ms: u32);
+    /// Milliseconds on a clock that only moves forward (the platform clock at the edge): what
+    /// a list walk's time budget is measured on.
+    fn now_ms(&self) -> u64;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +105,30 @@ pub enum PaginationFault {
     /// The walk read its page cap (`MAX_PAGES` unless lowered) and the list went on.
     #[error("the list went on past the page cap")]
     PageCap,
+    /// The walk read more response bytes than one walk may hold (`WalkBudget::max_bytes`).
+    #[error("the list is larger than one walk may read")]
+    TooMuchData,
+    /// The walk took longer than one walk may take (`WalkBudget::max_ms`).
+    #[error("the list took longer to read than one walk may take")]
+    TooSlow,
+}
+
+/// What one list walk (a whole list, or one subscription's items) may cost at most, besides
+/// its page cap: the response bytes it reads (so a large account cannot exhaust the isolate's
+/// memory) and its wall-clock time, retries and back-offs included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalkBudget {
+    pub max_bytes: u64,
+    pub max_ms: u64,
+}
+
+impl Default for WalkBudget {
+    fn default() -> Self {
+        WalkBudget {
+            max_bytes: 32 * 1024 * 1024,
+            max_ms: 60_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -147,6 +174,8 @@ pub struct StripeClient<H> {
     key: Secret,
     policy: RetryPolicy,
     page_cap: u32,
+    budget: WalkBudget,
+    bytes_read: Cell<u64>,
     requests: Cell<u32>,
     last_retry_after: Cell<Option<u32>>,
 }
@@ -165,6 +194,8 @@ impl<H: HttpGet> StripeClient<H> {
             key,
             policy,
             page_cap: MAX_PAGES,
+            budget: WalkBudget::default(),
+            bytes_read: Cell::new(0),
             requests: Cell::new(0),
             last_retry_after: Cell::new(None),
         }
@@ -174,6 +205,12 @@ impl<H: HttpGet> StripeClient<H> {
     /// `PaginationFault::PageCap`; `MAX_PAGES` by default, at least 1.
     pub fn with_page_cap(mut self, pages: u32) -> Self {
         self.page_cap = pages.max(1);
+        self
+    }
+
+    /// Sets what one list walk may cost (bytes read, wall-clock time); see `WalkBudget`.
+    pub fn with_walk_budget(mut self, budget: WalkBudget) -> Self {
+        self.budget = budget;
         self
     }
 
@@ -310,9 +347,16 @@ impl<H: HttpGet> StripeClient<H> {
         let mut cursors = Cursors::new(self.page_cap, start.as_deref());
         let mut out = Vec::new();
         let mut after = start;
+        let (started_ms, started_bytes) = (self.http.now_ms(), self.bytes_read.get());
         loop {
             let p = page(after.take()).await?;
             out.extend(p.data);
+            if self.bytes_read.get().saturating_sub(started_bytes) > self.budget.max_bytes {
+                return Err(StripeError::Pagination(PaginationFault::TooMuchData));
+            }
+            if self.http.now_ms().saturating_sub(started_ms) > self.budget.max_ms {
+                return Err(StripeError::Pagination(PaginationFault::TooSlow));
+            }
             match cursors.advance(p.next)? {
                 Some(n) => after = Some(n),
                 None => return Ok(out),
@@ -389,6 +433,8 @@ impl<H: HttpGet> StripeClient<H> {
         if res.body.len() > MAX_BODY_BYTES {
             return Err(StripeError::TooLarge);
         }
+        self.bytes_read
+            .set(self.bytes_read.get().saturating_add(res.body.len() as u64));
         match res.status {
             200..=299 => Ok(res.body),
             429 => {

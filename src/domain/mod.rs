@@ -14,6 +14,7 @@ pub mod integrations;
 pub mod ports;
 pub mod ratelimit;
 pub mod records;
+pub mod rewrap;
 pub mod roles;
 pub mod scrub;
 pub mod security_txt;

@@ -99,7 +99,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         ),
         Err(e) => console_error!(
             "{}",
-            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.detail})
+            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.to_string()})
         ),
     }
 }

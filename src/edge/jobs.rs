@@ -1,134 +1,116 @@
 //! Scheduled jobs (the cron handler delegates here), built on `Services` like every other
 //! surface. Each job walks every org through `auth::system_tenants`, which needs the
 //! `SystemGrant` only entry points hold, so even system work reaches D1 only through
-//! tenant-scoped statements. No HTTP status is decided here.
+//! tenant-scoped statements. Jobs answer `StoreError`s, never an HTTP status; their walks are
+//! pure state machines in `domain` (`domain::rewrap`) over ports implemented here.
 
 use super::audit::{retrying, Chain};
-use super::auth::scope::{ProjectHandle, Tenant};
+use super::auth::scope::ProjectHandle;
 use super::auth::{
     job_cursor, save_job_cursor, system_project, system_tenant, system_tenants, SystemGrant,
 };
 use super::repo;
 use super::services::Services;
 use super::vault;
-use crate::api::error::ApiResult;
+use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
+use crate::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
+use crate::domain::store::StoreError;
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
 use serde_json::json;
 use worker::console_error;
 
-const ORGS_PER_PAGE: u32 = 100;
 const JOB: &str = "rewrap";
 
 /// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
-/// the current key in the current format (SPEC §3), one audited batch per credential.
-///
-/// The walk goes org by org, credential by credential in id order, and looks at no more than
-/// `REWRAP_VISITS_PER_RUN` credentials per run (default 2000, failures included), `REWRAP_PAGE_SIZE`
-/// a page. Its position is saved after every page (`job_state`), so the next run continues where
-/// this one stopped: a credential that fails is logged and passed over, never blocking the ones
-/// after it, and is tried again on the next pass.
-pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> ApiResult<u32> {
-    let ring = svc.keyring()?;
-    let mut walk = Walk {
+/// the current key in the current format (SPEC §3), one audited batch per credential. The walk
+/// (budget, saved position, failures passed over) is `domain::rewrap`; this is its D1 and vault
+/// side. `REWRAP_PAGE_SIZE` (default 100) and `REWRAP_VISITS_PER_RUN` (default 2000) bound it.
+pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
+    let ring = svc.keyring().map_err(failed)?;
+    let var = |name: &str, max: u32, default: u32| {
+        svc.var(name)
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| (1..=max).contains(n))
+            .unwrap_or(default)
+    };
+    let limits = RewrapLimits {
+        page_size: var("REWRAP_PAGE_SIZE", 500, 100),
+        budget: var("REWRAP_VISITS_PER_RUN", 20_000, 2000),
+        orgs_per_page: 100,
+    };
+    let ports = D1Rewrap {
         svc,
         grant,
-        ring: &ring,
         current: ring.current_kid().to_owned(),
-        page_size: svc
-            .var("REWRAP_PAGE_SIZE")
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|n| (1..=500).contains(n))
-            .unwrap_or(100),
-        budget: svc
-            .var("REWRAP_VISITS_PER_RUN")
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|n| (1..=20_000).contains(n))
-            .unwrap_or(2000),
-        done: 0,
+        ring,
     };
-    let saved = job_cursor(svc, grant, JOB).await?;
-    let mut org_after = String::new();
-    // A position that does not parse (it never should) restarts the pass.
-    let resume = saved
-        .split_once('|')
-        .and_then(|(org, cred)| Some((system_tenant(svc, grant, org).ok()?, cred.to_owned())));
-    if let Some((t, credential)) = resume {
-        if !walk.org(&t, credential).await? {
-            return Ok(walk.done);
-        }
-        org_after = t.org_id().to_string();
-    }
-    loop {
-        let tenants = system_tenants(svc, grant, &org_after, ORGS_PER_PAGE).await?;
-        let Some(last) = tenants.last() else {
-            // A full pass is over: the next run starts from the first org again.
-            save_job_cursor(svc, grant, JOB, "").await?;
-            return Ok(walk.done);
-        };
-        org_after = last.org_id().to_string();
-        for t in &tenants {
-            if !walk.org(t, String::new()).await? {
-                return Ok(walk.done);
-            }
-        }
-    }
+    rewrap_run(&ports, limits).await
 }
 
-struct Walk<'a> {
+fn failed(e: ApiError) -> StoreError {
+    StoreError::Failed(e.detail.unwrap_or_else(|| e.message.clone()))
+}
+
+struct D1Rewrap<'a> {
     svc: &'a Services,
     grant: &'a SystemGrant,
-    ring: &'a Keyring,
+    ring: Keyring,
     current: String,
-    page_size: u32,
-    budget: u32,
-    done: u32,
 }
 
-impl Walk<'_> {
-    /// Walks one org's stale credentials after `cursor`; `false` once the run's budget is spent
-    /// (the position is saved).
-    async fn org(&mut self, t: &Tenant, mut cursor: String) -> ApiResult<bool> {
-        let org = t.org_id().to_string();
-        loop {
-            if self.budget == 0 {
-                return Ok(false);
-            }
-            let limit = self.page_size.min(self.budget);
-            let read = repo::credentials::stale(t, &self.current, SEALED_FORMAT, &cursor, limit);
-            let page = match read.await {
-                Ok(page) => page,
-                Err(e) => {
-                    // One org's failing read is logged and the walk goes on with the next org.
-                    console_error!("{}", json!({"job": JOB, "org": org, "error": e.detail}));
-                    return Ok(true);
-                }
-            };
-            let Some(last) = page.last() else {
-                return Ok(true);
-            };
-            cursor.clone_from(&last.id);
-            self.budget -= page.len() as u32;
-            for stale in &page {
-                let outcome = match system_project(t, &stale.project_id, self.grant) {
-                    Ok(pr) => {
-                        rewrap_one(&pr, self.ring, &self.current, &stale.id, self.svc.now).await
-                    }
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(true) => self.done += 1,
-                    Ok(false) => {}
-                    Err(e) => console_error!(
-                        "{}",
-                        json!({"job": JOB, "credential": stale.id, "error": e.detail})
-                    ),
-                }
-            }
-            save_job_cursor(self.svc, self.grant, JOB, &format!("{org}|{cursor}")).await?;
-        }
+impl RewrapPorts for D1Rewrap<'_> {
+    async fn orgs_after(&self, after: &str, limit: u32) -> Result<Vec<String>, StoreError> {
+        let tenants = system_tenants(self.svc, self.grant, after, limit)
+            .await
+            .map_err(failed)?;
+        Ok(tenants.iter().map(|t| t.org_id().to_string()).collect())
+    }
+
+    async fn stale(
+        &self,
+        org: &str,
+        after_id: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, StoreError> {
+        let t = system_tenant(self.svc, self.grant, org).map_err(failed)?;
+        let rows = repo::credentials::stale(&t, &self.current, SEALED_FORMAT, after_id, limit)
+            .await
+            .map_err(failed)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn rewrap(&self, org: &str, credential: &str) -> Result<bool, StoreError> {
+        let t = system_tenant(self.svc, self.grant, org).map_err(failed)?;
+        let Some(row) = repo::credentials::get(&t, credential)
+            .await
+            .map_err(failed)?
+        else {
+            return Ok(false);
+        };
+        let pr = system_project(&t, &row.project_id, self.grant).map_err(failed)?;
+        rewrap_one(&pr, &self.ring, &self.current, credential, self.svc.now)
+            .await
+            .map_err(failed)
+    }
+
+    async fn position(&self) -> Result<String, StoreError> {
+        job_cursor(self.svc, self.grant, JOB).await.map_err(failed)
+    }
+
+    async fn save_position(&self, position: &str) -> Result<(), StoreError> {
+        save_job_cursor(self.svc, self.grant, JOB, position)
+            .await
+            .map_err(failed)
+    }
+
+    fn failed(&self, org: &str, credential: Option<&str>, error: &StoreError) {
+        console_error!(
+            "{}",
+            json!({"job": JOB, "org": org, "credential": credential, "error": error.to_string()})
+        );
     }
 }
 

@@ -172,6 +172,11 @@ fn insert_scoped(s: &str, upper: &str) -> bool {
     let Some(values) = top_level(upper, " VALUES (") else {
         return false;
     };
+    // One row only: a second `(…)` after VALUES would not be pinned to ?1.
+    let values_end = s[values + 9..].find(')').map(|e| values + 9 + e);
+    if values_end.is_some_and(|e| s[e + 1..].trim_start().starts_with(',')) {
+        return false;
+    }
     let columns_ok = s[cols + 1..].starts_with("org_id,") || s[cols + 1..].starts_with("org_id)");
     let values_ok = s[values + 9..].starts_with("?1,") || s[values + 9..].starts_with("?1)");
     // An upsert's update is pinned to the existing row's org (unqualified `org_id`; never
@@ -316,6 +321,8 @@ mod tests {
             "SELECT id FROM projects WHERE org_id = ?1 AND id IN (WITH x AS (SELECT id FROM api_keys) SELECT id FROM x)",
             "SELECT id FROM projects p WHERE q.org_id = ?1",
             "SELECT id FROM [projects] WHERE org_id = ?1",
+            "INSERT INTO members (org_id, id) VALUES (?1, ?2), (?3, ?4)",
+            "INSERT INTO members (org_id, id) VALUES (?1, ?2) , (?3, ?4)",
         ] {
             assert!(!is_tenant_scoped(sql), "{sql}");
         }

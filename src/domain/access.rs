@@ -179,9 +179,11 @@ pub type Origin<M> = Option<(M, Role)>;
 ///   someone else: it can never mint its way out of its cap, and what it mints stays on the
 ///   account of the member who really holds it.
 /// - Except: the org owner is the root of trust. A key acting for the current owner may mint the
-///   owner a key of its own (after an ownership transfer, the new owner's only keys may have
-///   been minted by the previous owner). `previous` is the rotated key's own origin: a
-///   successor never acts above it.
+///   owner a key without a cap (after an ownership transfer, the new owner's only keys may have
+///   been minted by the previous owner) — but it keeps its provenance: when the calling key was
+///   someone else's, so is the new one (its minter stays `minted_by`, the cap is lifted to
+///   `Owner`), so it is listed as theirs and revoked with them. `previous` is the rotated key's
+///   own origin: a successor never acts above it.
 pub fn key_origin<M: Clone + PartialEq>(
     caller: &M,
     caller_role: Role,
@@ -192,15 +194,15 @@ pub fn key_origin<M: Clone + PartialEq>(
 ) -> Origin<M> {
     let is_self = target == caller;
     let fresh = match calling {
-        _ if is_self && caller_is_owner => None,
         None if is_self => None,
+        Some((minter, _)) if is_self && caller_is_owner => Some((minter, Role::Owner)),
         None => Some((caller.clone(), grant_ceiling(caller_role))),
         Some((minter, cap)) if is_self => Some((minter, cap)),
         Some((minter, cap)) => Some((minter, cap.min(grant_ceiling(caller_role)))),
     };
     match (fresh, previous.flatten()) {
         (Some((m, cap)), Some((_, old))) => Some((m, cap.min(old))),
-        (None, Some((m, old))) if !(is_self && caller_is_owner) => Some((m, old)),
+        (None, Some((m, old))) => Some((m, old)),
         (fresh, _) => fresh,
     }
 }
@@ -412,8 +414,15 @@ mod tests {
             key_origin(&b, Admin, false, k, &m, None),
             Some(("O", Member))
         );
-        // Once B is the owner, a key acting for B may give B a key of its own.
-        assert_eq!(key_origin(&b, Admin, true, k, &b, Some(k)), None);
+        // Once B is the owner, a key acting for B may mint B an uncapped key, but it stays O's:
+        // listed as O's and revoked with O. A rotation of K still never lifts its cap.
+        assert_eq!(key_origin(&b, Admin, true, k, &b, None), Some(("O", Owner)));
+        assert_eq!(
+            key_origin(&b, Admin, true, k, &b, Some(k)),
+            Some(("O", Admin))
+        );
+        // The owner's own key mints the owner a key of its own.
+        assert_eq!(key_origin(&b, Owner, true, None, &b, None), None);
     }
 
     #[test]
@@ -541,6 +550,8 @@ mod tests {
             let target = if to_self { "C" } else { "T" };
             let previous = prev.map(|p| p.map(|c| ("Y", c)));
             let out = key_origin(&"C", caller_role, is_owner, calling, &target, previous);
+            // Provenance is never lost: a capped caller's key stays its minter's.
+            if cap.is_some() { prop_assert!(out.is_some_and(|(m, _)| m == "X")); }
             if !(to_self && is_owner) {
                 if let Some(c) = cap { prop_assert!(out.is_some_and(|(_, o)| o <= c)); }
                 if let Some(Some(p)) = prev { prop_assert!(out.is_some_and(|(_, o)| o <= p)); }

@@ -12,8 +12,11 @@
 //! - the pin names the statement's own table (`org_id`, `table.org_id` or `alias.org_id`), never
 //!   an outer query's alias or an upsert's `excluded.`; no `SET` (UPDATE or upsert) assigns
 //!   `org_id`;
-//! - no comments, no `;`, no quoted identifiers (`"`, `` ` ``, `[`), no `WITH`, no
-//!   `UNION`/`INTERSECT`/`EXCEPT`, no `JOIN`, anywhere.
+//! - every table named is a tenant table (one with an `org_id` column);
+//! - no comments, no `;`, no quoted identifiers (`"`, `` ` ``, `[`), no `WITH`, `CASE` or
+//!   `BETWEEN` (whose `AND` is not a conjunction), no `UNION`/`INTERSECT`/`EXCEPT`, no `JOIN`,
+//!   no second `ON CONFLICT`, no output column named `org_id`, no multi-row `VALUES`, anywhere;
+//!   a top-level `OR` is found as a word, spaced or not.
 //!
 //! An unscoped query then fails loudly in the first test that runs it instead of leaking across
 //! tenants. The rule may refuse a safe statement (write it the plain way); it never accepts one
@@ -41,10 +44,19 @@ pub fn is_tenant_scoped(sql: &str) -> bool {
         "REPLACE",
         "PRAGMA",
         "ATTACH",
+        "WITH",
+        "CASE",
+        "BETWEEN",
     ]
     .iter()
     .any(|w| words.contains(w))
     {
+        return false;
+    }
+    let tokens: Vec<&str> = words.iter().copied().filter(|w| !w.is_empty()).collect();
+    let conflicts = tokens.iter().filter(|w| **w == "CONFLICT").count();
+    let aliased_org = tokens.windows(2).any(|w| w == ["AS", "ORG_ID"]);
+    if conflicts > 1 || aliased_org || !tables_are_tenant_tables(&tokens) {
         return false;
     }
     if !subqueries_scoped(&s) {
@@ -129,6 +141,51 @@ fn top_level(upper: &str, needle: &str) -> Option<usize> {
     top_level_all(upper, needle).into_iter().next()
 }
 
+/// Whether the word `word` (upper case) stands at paren depth 0, outside strings, bounded by
+/// anything that cannot continue an identifier (`0 OR(1)`, `'a'OR 1`, `(0)OR 1` all count).
+fn top_level_word(upper: &str, word: &str) -> bool {
+    let bytes = upper.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let (mut depth, mut quoted) = (0i32, false);
+    for i in 0..bytes.len() {
+        match bytes[i] {
+            b'\'' => quoted = !quoted,
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            _ if !quoted
+                && depth == 0
+                && bytes[i..].starts_with(word.as_bytes())
+                && (i == 0 || !ident(bytes[i - 1]))
+                && bytes.get(i + word.len()).is_none_or(|b| !ident(*b)) =>
+            {
+                return true
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Tables with an `org_id` column: the only ones a tenant statement may name.
+const TENANT_TABLES: [&str; 7] = [
+    "ORGS",
+    "MEMBERS",
+    "PROJECTS",
+    "PROJECT_ROLES",
+    "API_KEYS",
+    "AUDIT_LOG",
+    "CREDENTIALS",
+];
+
+/// Every word after FROM, INTO or UPDATE (not an upsert's `DO UPDATE`) names a tenant table.
+fn tables_are_tenant_tables(tokens: &[&str]) -> bool {
+    tokens.iter().enumerate().all(|(i, t)| {
+        let names_table =
+            matches!(*t, "FROM" | "INTO") || (*t == "UPDATE" && (i == 0 || tokens[i - 1] != "DO"));
+        !names_table || tokens.get(i + 1).is_some_and(|n| TENANT_TABLES.contains(n))
+    })
+}
+
 /// The WHERE clause (text after `WHERE `) up to ORDER BY / GROUP BY / LIMIT / RETURNING, pinned
 /// to the org through one of `names` (the statement's own table and alias, upper case).
 fn where_scoped(clause: &str, names: &[&str]) -> bool {
@@ -139,7 +196,7 @@ fn where_scoped(clause: &str, names: &[&str]) -> bool {
         .min()
         .unwrap_or(clause.len());
     let (clause, upper) = (&clause[..end], &upper[..end]);
-    if !top_level_all(upper, " OR ").is_empty() {
+    if top_level_word(upper, "OR") {
         return false;
     }
     let mut start = 0;
@@ -173,9 +230,24 @@ fn insert_scoped(s: &str, upper: &str) -> bool {
         return false;
     };
     // One row only: a second `(…)` after VALUES would not be pinned to ?1.
-    let values_end = s[values + 9..].find(')').map(|e| values + 9 + e);
-    if values_end.is_some_and(|e| s[e + 1..].trim_start().starts_with(',')) {
-        return false;
+    let mut depth = 0i32;
+    let mut row_end = None;
+    for (i, b) in s.as_bytes()[values + 8..].iter().enumerate() {
+        match b {
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    row_end = Some(values + 8 + i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    match row_end {
+        Some(e) if !s[e + 1..].trim_start().starts_with(',') => {}
+        _ => return false,
     }
     let columns_ok = s[cols + 1..].starts_with("org_id,") || s[cols + 1..].starts_with("org_id)");
     let values_ok = s[values + 9..].starts_with("?1,") || s[values + 9..].starts_with("?1)");
@@ -323,6 +395,19 @@ mod tests {
             "SELECT id FROM [projects] WHERE org_id = ?1",
             "INSERT INTO members (org_id, id) VALUES (?1, ?2), (?3, ?4)",
             "INSERT INTO members (org_id, id) VALUES (?1, ?2) , (?3, ?4)",
+            // From the third review.
+            "SELECT key_hash FROM api_keys WHERE org_id = ?1 AND 0 OR(1)",
+            "SELECT key_hash FROM api_keys WHERE org_id = ?1 AND 0 OR'1'",
+            "SELECT key_hash FROM api_keys WHERE org_id = ?1 AND (0)OR 1",
+            "UPDATE api_keys SET revoked_at = ?2 WHERE org_id = ?1 AND 0 OR(1)",
+            "SELECT key_hash FROM api_keys WHERE CASE WHEN 0 AND org_id = ?1 AND 0 THEN 0 ELSE 1 END",
+            "SELECT key_hash FROM api_keys WHERE NOT 1 BETWEEN 0 AND org_id = ?1",
+            "INSERT INTO members (org_id, id, email) VALUES (?1, ?2, lower(?5)), ('org_B', ?3, ?4)",
+            "INSERT INTO members (org_id, id, email) VALUES (?1, ?2, ?3) ON CONFLICT (email) DO UPDATE SET role = role \
+             WHERE org_id = ?1 ON CONFLICT (id) DO UPDATE SET org_id = ?1, email = ?3 AND org_id = ?1",
+            "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT cursor FROM job_state WHERE org_id = ?1)",
+            "SELECT cursor, ?1 AS org_id FROM job_state WHERE org_id = ?1",
+            "SELECT key_hash, ?1 AS org_id FROM api_keys WHERE org_id = ?1",
         ] {
             assert!(!is_tenant_scoped(sql), "{sql}");
         }

@@ -27,7 +27,8 @@ const JOB: &str = "rewrap";
 /// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
 /// the current key in the current format (SPEC §3), one audited batch per credential. The walk
 /// (budget, saved position, failures passed over) is `domain::rewrap`; this is its D1 and vault
-/// side. `REWRAP_PAGE_SIZE` (default 100) and `REWRAP_VISITS_PER_RUN` (default 2000) bound it.
+/// side. `REWRAP_PAGE_SIZE` (default 100) and `REWRAP_VISITS_PER_RUN` (default 200: each visit
+/// costs about four D1 queries, and one invocation may make about 1,000) bound it.
 pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
     let ring = svc.keyring().map_err(failed)?;
     let var = |name: &str, max: u32, default: u32| {
@@ -38,7 +39,7 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> Result<u
     };
     let limits = RewrapLimits {
         page_size: var("REWRAP_PAGE_SIZE", 500, 100),
-        budget: var("REWRAP_VISITS_PER_RUN", 20_000, 2000),
+        budget: var("REWRAP_VISITS_PER_RUN", 20_000, 200),
         orgs_per_page: 100,
     };
     let ports = D1Rewrap {

@@ -159,16 +159,19 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect(forM.json).toMatchObject({ minted_by: o.owner.id, minted_role: "member" });
   });
 
-  it("after a transfer the new owner can give itself a key of its own", async () => {
+  it("after a transfer the new owner can mint itself an uncapped key, which stays on its minter's account", async () => {
     const o = await newOrg(w);
     const b = await addMember(w, o.key, "admin");
     const forB = (await newKey(w, o.key, { member_id: b.id })).key;
     expect((await w.patch(`/v1/org/members/${b.id}`, { role: "owner" }, { key: o.key })).status).toBe(200);
     const own = await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: forB });
     expect(own.status).toBe(201);
-    expect(own.json).toMatchObject({ minted_by: null, minted_role: null });
+    expect(own.json).toMatchObject({ minted_by: o.owner.id, minted_role: "owner" });
     const p = await newProject(w, own.json.key);
     expect((await w.delete(`/v1/projects/${p.id}`, { key: own.json.key })).status).toBe(200);
+    // Removing the previous owner revokes every key minted from its keys, this one included.
+    expect((await w.delete(`/v1/org/members/${o.owner.id}`, { key: own.json.key })).status).toBe(200);
+    expect((await w.get("/v1/org", { key: own.json.key })).status).toBe(401);
   });
 
   it("keys minted for others before origins were recorded are capped by the backfill", async () => {

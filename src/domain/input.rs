@@ -81,7 +81,7 @@ fn data_error(path: String, message: &str) -> InputError {
 
 /// The field path as it may appear in an error: JSON keys come from the request, so only a short
 /// path of identifier characters is echoed; anything else is replaced by where it stands.
-fn safe_field(path: &str) -> String {
+pub fn safe_field(path: &str) -> String {
     let ok = path.len() <= 64
         && path
             .chars()

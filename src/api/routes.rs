@@ -75,6 +75,7 @@ declare_routes! {
     GET "/.well-known/security.txt" => Public, meta::security_txt;
     GET "/security-policy" => Public, meta::security_policy;
     POST "/v1/operator/orgs" => Operator, operator::create_org;
+    POST "/v1/operator/orgs/{oid}/owner-key" => Operator, operator::owner_key;
     GET "/v1/org" => Key(Read), org::get;
     GET "/v1/org/members" => Key(Read), members::list;
     POST "/v1/org/members" => Key(Admin), members::add;
@@ -122,7 +123,7 @@ mod tests {
         for r in ROUTES.iter().filter(|r| r.path.starts_with("/v1/")) {
             match r.guard {
                 Guard::Key(_) => {}
-                Guard::Operator => assert_eq!(r.path, "/v1/operator/orgs"),
+                Guard::Operator => assert!(r.path.starts_with("/v1/operator/orgs")),
                 Guard::Public => panic!("{} {} is public", r.method, r.path),
             }
         }

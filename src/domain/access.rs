@@ -178,16 +178,14 @@ pub type Origin<M> = Option<(M, Role)>;
 /// - A capped key (minted by someone else) passes on its minter and its cap, lowered further for
 ///   someone else: it can never mint its way out of its cap, and what it mints stays on the
 ///   account of the member who really holds it.
-/// - Except: the org owner is the root of trust. A key acting for the current owner may mint the
-///   owner a key without a cap (after an ownership transfer, the new owner's only keys may have
-///   been minted by the previous owner) — but it keeps its provenance: when the calling key was
-///   someone else's, so is the new one (its minter stays `minted_by`, the cap is lifted to
-///   `Owner`), so it is listed as theirs and revoked with them. `previous` is the rotated key's
-///   own origin: a successor never acts above it.
+/// - No exception, not even for the owner: whoever minted a capped key may still hold it, so a
+///   key minted with it never acts above the cap (after an ownership transfer, the new owner
+///   gets an uncapped key from the operator: `POST /v1/operator/orgs/{oid}/owner-key`).
+///
+/// `previous` is the rotated key's own origin: a successor never acts above it.
 pub fn key_origin<M: Clone + PartialEq>(
     caller: &M,
     caller_role: Role,
-    caller_is_owner: bool,
     calling: Origin<M>,
     target: &M,
     previous: Option<Origin<M>>,
@@ -195,7 +193,6 @@ pub fn key_origin<M: Clone + PartialEq>(
     let is_self = target == caller;
     let fresh = match calling {
         None if is_self => None,
-        Some((minter, _)) if is_self && caller_is_owner => Some((minter, Role::Owner)),
         None => Some((caller.clone(), grant_ceiling(caller_role))),
         Some((minter, cap)) if is_self => Some((minter, cap)),
         Some((minter, cap)) => Some((minter, cap.min(grant_ceiling(caller_role)))),
@@ -398,31 +395,18 @@ mod tests {
     fn a_capped_key_cannot_mint_or_rotate_its_way_out_of_its_cap() {
         let (o, b, m) = ("O", "B", "M");
         // O (owner) mints K for admin B: K is O's, capped at admin.
-        let k = key_origin(&o, Owner, true, None, &b, None);
+        let k = key_origin(&o, Owner, None, &b, None);
         assert_eq!(k, Some(("O", Admin)));
         // Whoever holds K mints B a key with it, or rotates K: still O's, still capped.
-        assert_eq!(
-            key_origin(&b, Admin, false, k, &b, None),
-            Some(("O", Admin))
-        );
-        assert_eq!(
-            key_origin(&b, Admin, false, k, &b, Some(k)),
-            Some(("O", Admin))
-        );
+        assert_eq!(key_origin(&b, Admin, k, &b, None), Some(("O", Admin)));
+        assert_eq!(key_origin(&b, Admin, k, &b, Some(k)), Some(("O", Admin)));
         // …and a key K mints for someone else stays on O's account, capped lower.
-        assert_eq!(
-            key_origin(&b, Admin, false, k, &m, None),
-            Some(("O", Member))
-        );
-        // Once B is the owner, a key acting for B may mint B an uncapped key, but it stays O's:
-        // listed as O's and revoked with O. A rotation of K still never lifts its cap.
-        assert_eq!(key_origin(&b, Admin, true, k, &b, None), Some(("O", Owner)));
-        assert_eq!(
-            key_origin(&b, Admin, true, k, &b, Some(k)),
-            Some(("O", Admin))
-        );
+        assert_eq!(key_origin(&b, Admin, k, &m, None), Some(("O", Member)));
+        // Once B is the owner, K (which O may still hold) still mints B nothing above admin.
+        assert_eq!(key_origin(&b, Owner, k, &b, None), Some(("O", Admin)));
+        assert_eq!(key_origin(&b, Owner, k, &b, Some(k)), Some(("O", Admin)));
         // The owner's own key mints the owner a key of its own.
-        assert_eq!(key_origin(&b, Owner, true, None, &b, None), None);
+        assert_eq!(key_origin(&b, Owner, None, &b, None), None);
     }
 
     #[test]
@@ -431,14 +415,11 @@ mod tests {
         // no higher than before.
         let old = Some(("A", Member));
         assert_eq!(
-            key_origin(&"O", Owner, true, None, &"M", Some(old)),
+            key_origin(&"O", Owner, None, &"M", Some(old)),
             Some(("O", Member))
         );
         // M rotating its own uncapped key keeps it its own.
-        assert_eq!(
-            key_origin(&"M", Member, false, None, &"M", Some(None)),
-            None
-        );
+        assert_eq!(key_origin(&"M", Member, None, &"M", Some(None)), None);
     }
 
     #[test]
@@ -542,21 +523,19 @@ mod tests {
         }
 
         #[test]
-        fn minting_never_lifts_a_cap_except_for_the_owner_itself(
-            caller_role in role(), is_owner in any::<bool>(), cap in proptest::option::of(role()),
+        fn minting_never_lifts_a_cap(
+            caller_role in role(), cap in proptest::option::of(role()),
             to_self in any::<bool>(), prev in proptest::option::of(proptest::option::of(role())),
         ) {
             let calling = cap.map(|c| ("X", c));
             let target = if to_self { "C" } else { "T" };
             let previous = prev.map(|p| p.map(|c| ("Y", c)));
-            let out = key_origin(&"C", caller_role, is_owner, calling, &target, previous);
+            let out = key_origin(&"C", caller_role, calling, &target, previous);
             // Provenance is never lost: a capped caller's key stays its minter's.
             if cap.is_some() { prop_assert!(out.is_some_and(|(m, _)| m == "X")); }
-            if !(to_self && is_owner) {
-                if let Some(c) = cap { prop_assert!(out.is_some_and(|(_, o)| o <= c)); }
-                if let Some(Some(p)) = prev { prop_assert!(out.is_some_and(|(_, o)| o <= p)); }
-                if !to_self { prop_assert!(out.is_some_and(|(_, o)| o <= grant_ceiling(caller_role))); }
-            }
+            if let Some(c) = cap { prop_assert!(out.is_some_and(|(_, o)| o <= c)); }
+            if let Some(Some(p)) = prev { prop_assert!(out.is_some_and(|(_, o)| o <= p)); }
+            if !to_self { prop_assert!(out.is_some_and(|(_, o)| o <= grant_ceiling(caller_role))); }
         }
 
         #[test]

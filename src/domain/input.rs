@@ -50,22 +50,39 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, InputError> {
 
 fn data_error(path: String, message: &str) -> InputError {
     // serde reports "unknown field `x`, expected …" and "missing field `x`" at the parent path.
-    let named = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|p| message.strip_prefix(p))
-        .and_then(|rest| rest.split('`').next());
-    let field = match named {
-        Some(name) if path == "." => name.to_owned(),
-        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path,
-        Some(name) => format!("{path}.{name}"),
-        None => path,
+    // A missing field is one of ours and is named; an unknown one is the client's own text and
+    // is not echoed: the error names where it stands (its parent, or `body`).
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
     };
+    let missing = named("missing field `");
+    let unknown = named("unknown field `");
+    let field = match (missing, unknown) {
+        (Some(name), _) if path == "." => name.to_owned(),
+        (Some(name), _) if path == name || path.ends_with(&format!(".{name}")) => path,
+        (Some(name), _) => format!("{path}.{name}"),
+        (None, Some(name)) => match path.strip_suffix(name) {
+            Some("") | None if path == name || path == "." => "body".to_owned(),
+            Some(parent) => parent.trim_end_matches('.').to_owned(),
+            None => path,
+        },
+        (None, None) => path,
+    };
+    let unknown = unknown.is_some();
     let field = safe_field(&field);
     // Keep only what serde says it *expected* (our own types' vocabulary); never the input it
     // quotes ("invalid value: string \"…\"", "unknown variant `…`") or its position.
     let message = message.split(" at line ").next().unwrap_or(message);
-    let message = if message.starts_with("unknown field") {
-        "unknown field".to_owned()
+    let message = if unknown {
+        match message.split_once(", expected") {
+            Some((_, expected)) => format!(
+                "unknown field; expected{}",
+                expected.chars().take(160).collect::<String>()
+            ),
+            None => "unknown field".to_owned(),
+        }
     } else if message.starts_with("missing field") {
         "is required".to_owned()
     } else if let Some((_, expected)) = message.split_once(", expected") {
@@ -194,9 +211,10 @@ mod tests {
             matches!(e, InputError::InvalidField { ref field, .. } if field == "n"),
             "{e:?}"
         );
-        let e = parse_json::<Body>(br#"{"name":"a","admin":true}"#).unwrap_err();
+        // An unknown field is not echoed (it is the client's text, maybe a secret): `body`.
+        let e = parse_json::<Body>(br#"{"name":"a","pr_live_looks_like_a_key":true}"#).unwrap_err();
         assert!(
-            matches!(e, InputError::InvalidField { ref field, .. } if field == "admin"),
+            matches!(e, InputError::InvalidField { ref field, ref message } if field == "body" && !message.contains("pr_live")),
             "{e:?}"
         );
         let e = parse_json::<Body>(br#"{"n":1}"#).unwrap_err();

@@ -114,6 +114,13 @@ pub struct Mapping {
     pub grace: Grace,
 }
 
+/// One way the mapping does not fit the live table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnProblem {
+    pub field: String,
+    pub message: String,
+}
+
 /// How a column is used, for the live check of its type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnUse {
@@ -324,6 +331,78 @@ impl Mapping {
             return Some(0);
         }
         self.plans.values().find(|r| r.plan == plan).map(|r| r.rank)
+    }
+
+    /// Checks the mapping against the live table's columns (`(name, data_type)` as
+    /// `information_schema` reports them; empty when the table is missing or unreadable).
+    /// Every problem is listed, each naming the mapping field at fault; `Ok` when all fit.
+    pub fn check_columns(&self, found: &[(String, String)]) -> Result<(), Vec<ColumnProblem>> {
+        let table = self.table.to_string().replace('"', "");
+        if found.is_empty() {
+            return Err(vec![ColumnProblem {
+                field: "table".into(),
+                message: format!(
+                    "table {table} does not exist, or the read role cannot see it (grant it SELECT)"
+                ),
+            }]);
+        }
+        let mut problems = Vec::new();
+        let mut uses = vec![
+            (
+                "customer_column".to_owned(),
+                &self.customer_column,
+                ColumnUse::Key,
+            ),
+            ("plan_column".to_owned(), &self.plan_column, ColumnUse::Text),
+        ];
+        uses.extend(
+            self.premium_column
+                .iter()
+                .map(|c| ("premium_column".to_owned(), c, ColumnUse::Flag)),
+        );
+        uses.extend(
+            self.trial_column
+                .iter()
+                .map(|c| ("trial_column".to_owned(), c, ColumnUse::Flag)),
+        );
+        uses.extend(
+            self.entitlements
+                .iter()
+                .map(|(k, c)| (safe_field(&format!("entitlements.{k}")), c, ColumnUse::Flag)),
+        );
+        for (field, col, usage) in uses {
+            let name = col.as_str();
+            let Some((_, ty)) = found.iter().find(|(n, _)| n == name) else {
+                problems.push(ColumnProblem {
+                    field,
+                    message: format!("column {name} does not exist in table {table}"),
+                });
+                continue;
+            };
+            let (fits, wanted) = match usage {
+                ColumnUse::Key | ColumnUse::Text => (
+                    matches!(ty.as_str(), "text" | "character varying" | "character"),
+                    "text (text, varchar or char)",
+                ),
+                ColumnUse::Flag => (ty == "boolean", "boolean"),
+            };
+            if !fits {
+                let ty: String = ty
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == ' ')
+                    .take(40)
+                    .collect();
+                problems.push(ColumnProblem {
+                    field,
+                    message: format!("column {name} is {ty}; it must be {wanted}"),
+                });
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 
     /// The SPEC §15 JSON shape, every grace rule spelled out.

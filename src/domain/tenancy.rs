@@ -24,7 +24,9 @@
 
 /// Whether `sql` is scoped to the org bound as `?1`.
 pub fn is_tenant_scoped(sql: &str) -> bool {
-    if ["--", "/*", ";", "\"", "`", "["]
+    // No string literals at all: every value is a bound parameter, and quotes are where a
+    // scanner could be told that a parenthesis or a keyword is not there.
+    if ["--", "/*", ";", "\"", "`", "[", "'"]
         .iter()
         .any(|t| sql.contains(t))
         || !sql.is_ascii()
@@ -364,6 +366,10 @@ mod tests {
             "SELECT id FROM projects WHERE org_id != ?1",
             "SELECT id FROM projects WHERE xorg_id = ?1",
             "SELECT id FROM projects WHERE name = 'org_id = ?1'",
+            // Parentheses inside literals once hid a subquery's OR and a second VALUES row.
+            "SELECT id, (SELECT group_concat(key_hash) FROM api_keys WHERE org_id = ?1 AND name = ')' OR 1 = 1 OR name = '(') AS leak FROM projects WHERE org_id = ?1",
+            "INSERT INTO members (org_id, id, email) VALUES (?1, ')(', ?2), ('org_B', ?3, ?4)",
+            "SELECT id FROM projects WHERE org_id = ?1 AND name = 'x'",
             "SELECT id FROM projects WHERE org_id = ?1 AND id IN (SELECT id FROM projects WHERE id = ?2)",
             "INSERT INTO project_roles (org_id, role) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET role = ?2",
             "INSERT INTO members (org_id, id) SELECT org_id, id FROM members",

@@ -4,6 +4,7 @@
 //! operation under the protocol of `domain::append` (head first, exact `before`, no fork).
 
 use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
+use super::auth::Principal;
 use super::repo;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
@@ -176,10 +177,34 @@ where
         })
 }
 
-/// The common case: one entry, built from no state of its own (creations), recording the
-/// statements `changes` builds (again on each try, so statements are always fresh).
-pub async fn record<F>(
-    t: &Tenant,
+/// `retrying` for a change a caller makes: every attempt first re-checks the caller
+/// (`Principal::recheck`), after the chain head was read, so a key revoked, a member removed or
+/// demoted meanwhile cannot still land a change it authenticated for before.
+pub async fn retrying_as<T, F, Fut>(
+    p: &Principal,
+    chain: Chain<'_>,
+    now: Timestamp,
+    mut op: F,
+) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+{
+    retrying(&p.tenant, chain, now, || {
+        let attempt = op();
+        async move {
+            p.recheck(now).await?;
+            attempt.await
+        }
+    })
+    .await
+}
+
+/// The common case for a caller: one entry, built from no state of its own (creations),
+/// recording the statements `changes` builds (again on each try, so statements are always
+/// fresh); re-checked like `retrying_as`.
+pub async fn record_as<F>(
+    p: &Principal,
     chain: Chain<'_>,
     draft: &Draft,
     now: Timestamp,
@@ -188,7 +213,7 @@ pub async fn record<F>(
 where
     F: Fn() -> ApiResult<Vec<Scoped>>,
 {
-    retrying(t, chain, now, || async {
+    retrying_as(p, chain, now, || async {
         Ok(Step::commit(vec![draft.clone()], changes()?, ()))
     })
     .await

@@ -106,10 +106,15 @@ pub fn classify(e: &tokio_postgres::Error) -> PgError {
         } else {
             PgErrorKind::Query
         };
-        return PgError {
-            kind,
-            sqlstate: Some(code.code().to_owned()),
-        };
+        // The code comes from the server: passed on only in SQLSTATE's own shape.
+        let sqlstate = Some(code.code())
+            .filter(|c| {
+                c.len() == 5
+                    && c.bytes()
+                        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            })
+            .map(str::to_owned);
+        return PgError { kind, sqlstate };
     }
     let kind = if tls::handshake_failed(e) {
         PgErrorKind::TlsUntrusted
@@ -266,6 +271,26 @@ pub async fn rows_by_keys(
         }
     }
     Ok(out)
+}
+
+/// The columns of `table` the session's role can see, as `(name, data_type)` in column order
+/// (`information_schema`, so a table the role may not read looks like no table: empty).
+pub async fn table_columns(
+    client: &Client,
+    table: &TableName,
+) -> Result<Vec<(String, String)>, PgError> {
+    let schema = table.schema.as_ref().map(|s| s.as_str().to_owned());
+    let rows = client
+        .query(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns \
+             WHERE table_schema = COALESCE($1::text, current_schema()) AND table_name = $2::text \
+             ORDER BY ordinal_position",
+            &[&schema, &table.table.as_str()],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
 }
 
 #[cfg(test)]

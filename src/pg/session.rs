@@ -148,6 +148,11 @@ impl<T: Timer> ReadSession<T> {
             .await
     }
 
+    /// `table_columns`, within the limits.
+    pub async fn table_columns(&self, table: &TableName) -> Result<Vec<(String, String)>, PgError> {
+        self.run(|c| super::table_columns(c, table)).await
+    }
+
     /// The time this statement may take, or `Timeout` when the session has none left.
     fn budget(&self) -> Result<u32, PgError> {
         let left = self.deadline_ms.saturating_sub(self.timer.now_ms());

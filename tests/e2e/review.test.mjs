@@ -159,19 +159,49 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect(forM.json).toMatchObject({ minted_by: o.owner.id, minted_role: "member" });
   });
 
-  it("after a transfer the new owner can mint itself an uncapped key, which stays on its minter's account", async () => {
+  it("after a transfer, keys the previous owner minted for the new owner stay capped; the operator issues the uncapped one", async () => {
     const o = await newOrg(w);
     const b = await addMember(w, o.key, "admin");
-    const forB = (await newKey(w, o.key, { member_id: b.id })).key;
+    const forB = (await newKey(w, o.key, { member_id: b.id })).key; // A holds this plaintext too
     expect((await w.patch(`/v1/org/members/${b.id}`, { role: "owner" }, { key: o.key })).status).toBe(200);
+    // With forB, nobody (A included) mints B a key above admin, or acts as owner.
     const own = await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: forB });
     expect(own.status).toBe(201);
-    expect(own.json).toMatchObject({ minted_by: o.owner.id, minted_role: "owner" });
+    expect(own.json).toMatchObject({ minted_by: o.owner.id, minted_role: "admin" });
     const p = await newProject(w, own.json.key);
-    expect((await w.delete(`/v1/projects/${p.id}`, { key: own.json.key })).status).toBe(200);
-    // Removing the previous owner revokes every key minted from its keys, this one included.
-    expect((await w.delete(`/v1/org/members/${o.owner.id}`, { key: own.json.key })).status).toBe(200);
+    expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: own.json.key }))).toMatchObject({ status: 403 });
+    expect(errorOf(await w.patch(`/v1/org/members/${o.owner.id}`, { role: "owner" }, { key: forB }))).toMatchObject({ status: 403 });
+    // The operator issues the current owner a key nobody else has seen.
+    const issued = await w.post(`/v1/operator/orgs/${o.org.id}/owner-key`, {}, { key: OPERATOR_TOKEN });
+    expect(issued.status, issued.text).toBe(201);
+    expect(issued.json).toMatchObject({ member_id: b.id, environment: "live", capability: "repair", minted_by: null });
+    const bKey = issued.json.key;
+    expect((await w.delete(`/v1/projects/${p.id}`, { key: bKey })).status).toBe(200);
+    // B removes A: everything minted from A's keys dies, B's operator key lives.
+    expect((await w.delete(`/v1/org/members/${o.owner.id}`, { key: bKey })).status).toBe(200);
     expect((await w.get("/v1/org", { key: own.json.key })).status).toBe(401);
+    expect((await w.get("/v1/org", { key: bKey })).status).toBe(200);
+    const audit = (await w.get("/v1/org/audit?limit=100", { key: bKey })).json.data;
+    expect(audit.some((e) => e.action === "key.created" && e.actor === "operator" && e.after.id === issued.json.id)).toBe(true);
+    // An org that does not exist: 404; a malformed id: 404.
+    expect(errorOf(await w.post("/v1/operator/orgs/org_0000000000000000000000/owner-key", {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.post("/v1/operator/orgs/nope/owner-key", {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 404 });
+  });
+
+  it("a member removed while its requests run leaves no key minted through it alive", async () => {
+    const o = await newOrg(w);
+    const x = await addMember(w, o.key, "admin");
+    const xKey = (await newKey(w, o.key, { member_id: x.id })).key;
+    const m = await addMember(w, o.key, "member");
+    const mints = Array.from({ length: 10 }, () =>
+      w.post("/v1/keys", { name: "k", environment: "live", capability: "read", member_id: m.id }, { key: xKey }));
+    const removal = w.delete(`/v1/org/members/${x.id}`, { key: o.key });
+    const results = await Promise.all([...mints, removal]);
+    expect(results.at(-1).status).toBe(200);
+    const keys = (await w.get("/v1/keys?limit=100", { key: o.key })).json.data;
+    expect(keys.filter((k) => k.minted_via === x.id && !k.revoked_at)).toEqual([]);
+    // A request with the removed member's key after the removal is refused outright.
+    expect((await w.post("/v1/keys", { name: "late", environment: "live", capability: "read", member_id: m.id }, { key: xKey })).status).toBe(401);
   });
 
   it("keys minted for others before origins were recorded are capped by the backfill", async () => {

@@ -153,13 +153,21 @@ describe("methods and paths outside the declaration", () => {
   });
 });
 
-describe("the operator route", () => {
-  it("accepts only the operator token, and the operator token opens nothing else", async () => {
+describe("the operator routes", () => {
+  const operatorRoutes = declared.filter((r) => r.guard.kind === "operator");
+  it("are declared, and each accepts only the operator token", async () => {
+    expect(operatorRoutes.length).toBeGreaterThanOrEqual(2);
     const body = { name: "X", owner_email: "x@example.com" };
-    for (const key of [undefined, "wrong-token-of-some-length", f.owner]) {
-      const r = await w.post("/v1/operator/orgs", body, { key });
-      expect(errorOf(r)).toMatchObject({ status: 401, code: "invalid_operator_token" });
+    const org = (await w.get("/v1/org", { key: f.owner })).json.id;
+    for (const route of operatorRoutes) {
+      const path = route.path.replace("{oid}", org);
+      for (const key of [undefined, "wrong-token-of-some-length", f.owner]) {
+        const r = await w.request(route.method, path, { key, body: route.path.endsWith("/orgs") ? body : {} });
+        expect(errorOf(r), `${route.method} ${route.path}`).toMatchObject({ status: 401, code: "invalid_operator_token" });
+      }
     }
+  });
+  it("the operator token opens nothing else", async () => {
     const { OPERATOR_TOKEN } = await import("./harness.mjs");
     const r = await w.get("/v1/org", { key: OPERATOR_TOKEN });
     expect(errorOf(r)).toMatchObject({ status: 401, code: "invalid_api_key" });

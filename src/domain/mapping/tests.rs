@@ -176,3 +176,44 @@ fn ranks_come_from_the_plan_table_and_the_free_plan_is_zero() {
     assert_eq!(m.rank_of("team"), Some(3));
     assert_eq!(m.rank_of("legacy"), None);
 }
+
+fn cols(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_live_table_check_names_every_column_that_does_not_fit() {
+    let m = parse(sample()).unwrap();
+    let good = cols(&[
+        ("id", "integer"),
+        ("stripe_customer_id", "text"),
+        ("plan", "character varying"),
+        ("is_premium", "boolean"),
+        ("on_trial", "boolean"),
+        ("feature_sso", "boolean"),
+        ("feature_audit", "boolean"),
+    ]);
+    assert_eq!(m.check_columns(&good), Ok(()));
+    let bad = cols(&[
+        ("stripe_customer_id", "text"),
+        ("plan", "integer"),
+        ("is_premium", "boolean"),
+        ("feature_sso", "text"),
+        ("feature_audit", "boolean"),
+    ]);
+    let problems = m.check_columns(&bad).unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(fields, ["plan_column", "trial_column", "entitlements.sso"]);
+    assert_eq!(
+        problems[0].message,
+        "column plan is integer; it must be text (text, varchar or char)"
+    );
+    assert_eq!(
+        problems[1].message,
+        "column on_trial does not exist in table public.accounts"
+    );
+    let none = m.check_columns(&[]).unwrap_err();
+    assert_eq!(none[0].field, "table");
+}

@@ -272,7 +272,6 @@ impl Principal {
         access::key_origin(
             &self.member_id.to_string(),
             self.org_role,
-            self.member_org_role == Role::Owner,
             calling,
             &target.to_owned(),
             previous,
@@ -285,6 +284,34 @@ impl Principal {
                 member: self.member_id.clone(),
                 key: key_id.clone(),
             },
+        }
+    }
+
+    /// Re-reads what authentication established — the key is still active, its member still
+    /// exists with the same org role — for a change about to commit. `retrying_as` runs it at the
+    /// start of every attempt, after the chain head was read: key revocation, member removal and
+    /// role changes all append to the org chain, so for org-chain changes this is exact (a
+    /// concurrent one makes the attempt contend and run again, and then fail here).
+    pub async fn recheck(&self, now: crate::domain::time::Timestamp) -> ApiResult<()> {
+        let Authn::ApiKey { key_id } = &self.authn;
+        let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
+        let expired = |k: &repo::keys::KeyRow| {
+            k.expires_at.as_deref().is_some_and(|e| {
+                crate::domain::time::Timestamp::parse(e).map_or(true, |t| t <= now)
+            })
+        };
+        if !key.is_some_and(|k| k.revoked_at.is_none() && !expired(&k)) {
+            return Err(ApiError::unauthorized("invalid_api_key", BAD_KEY));
+        }
+        match repo::members::get(&self.tenant, self.member_id.as_str()).await? {
+            None => Err(ApiError::unauthorized("invalid_api_key", BAD_KEY)),
+            Some(m) if Role::parse(&m.role) != Some(self.member_org_role) => {
+                Err(ApiError::conflict(
+                    "caller_changed",
+                    "the calling key's member changed role while this request ran; retry",
+                ))
+            }
+            Some(_) => Ok(()),
         }
     }
 

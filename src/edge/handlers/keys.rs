@@ -12,7 +12,7 @@ use crate::domain::ids::{KeyId, ProjectId};
 use crate::domain::input;
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
-use crate::edge::audit::{retrying, Chain};
+use crate::edge::audit::{retrying_as, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::repo::{self, keys::KeyRow};
@@ -159,7 +159,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         .unwrap_or_else(|| p.member_id.to_string());
     // The checks run inside the retry: a project deleted or a member removed meanwhile appends
     // to the org chain, so this creation runs again and sees it.
-    let key = retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    let key = retrying_as(&p, Chain::Org, ctx.now, || async {
         if let Some(pid) = &body.project_id {
             let found = match ProjectId::parse(pid) {
                 Ok(_) => repo::projects::get(&p.tenant, pid, body.environment.as_str()).await?,
@@ -246,7 +246,7 @@ pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> Api
     let kid = params.get("kid")?;
     p.require_org_scope()?;
     let at = ctx.now.to_rfc3339();
-    let after = retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    let after = retrying_as(&p, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
         let role = member_role(&p, &row.member_id).await?;
         access::may_revoke_key(p.caller(), env, role).map_err(ApiError::from)?;
@@ -298,7 +298,7 @@ pub async fn rotate(
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(rotation_error(RotationError::GraceTooLong));
     }
-    let (row, old_after, new) = retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    let (row, old_after, new) = retrying_as(&p, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
         may_mint(&p, env, &row.member_id).await?;
         let expires = row

@@ -10,7 +10,7 @@ use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::Role;
-use crate::edge::audit::{record, retrying, Chain};
+use crate::edge::audit::{record_as, retrying_as, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, page};
@@ -75,7 +75,7 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
         json!(m),
     );
     // A concurrent add of the same e-mail loses on the unique index: 409 member_exists.
-    record(&p.tenant, Chain::Org, &draft, ctx.now, || {
+    record_as(&p, Chain::Org, &draft, ctx.now, || {
         Ok(vec![repo::members::insert(&p.tenant, &m)?])
     })
     .await?;
@@ -114,7 +114,7 @@ pub async fn update(
     p.require_live()?;
     load(&p, mid).await?;
     let body: ChangeRole = body.json()?;
-    let after = retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    let after = retrying_as(&p, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
         let plan = access::role_change(p.org_role, role_of(&target)?, body.role)
             .map_err(ApiError::from)?;
@@ -160,7 +160,7 @@ pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> Api
     p.require_org_scope()?;
     p.require_live()?;
     let at = ctx.now.to_rfc3339();
-    retrying(&p.tenant, Chain::Org, ctx.now, || async {
+    retrying_as(&p, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
         if role_of(&target)? == Role::Owner {
             return Err(ApiError::conflict(

@@ -10,7 +10,7 @@ use crate::domain::input;
 use crate::domain::roles::Role;
 use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::extract::Operator;
-use crate::edge::http::{json, App, RawBody};
+use crate::edge::http::{json, App, Params, RawBody};
 use crate::edge::repo::{self, members::MemberRow, orgs::OrgRow};
 use axum::extract::State;
 use axum::response::Response;
@@ -90,4 +90,61 @@ pub async fn create_org(
         201,
         &json!({"org": org, "owner": owner, "key": key.view(true)}),
     )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OwnerKey {
+    name: Option<String>,
+}
+
+/// POST /v1/operator/orgs/{oid}/owner-key — a fresh live repair key for the org's *current*
+/// owner, minted by nobody but the operator (so uncapped). After an ownership transfer this is
+/// how the new owner gets owner powers that the previous owner cannot share: every key it held
+/// for the new owner stays capped below owner. The plaintext is in this response only.
+#[worker::send]
+pub async fn owner_key(
+    State(app): State<App>,
+    Operator(grant): Operator,
+    params: Params,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let ctx = &app.svc;
+    let body: OwnerKey = body.json()?;
+    let name = input::name(
+        "name",
+        body.name.as_deref().unwrap_or("owner key (operator)"),
+    )?;
+    let org = OrgId::parse(params.get("oid")?).map_err(|_| ApiError::not_found("org"))?;
+    let t = grant.tenant_for(ctx, org)?;
+    let key = retrying(&t, Chain::Org, ctx.now, || async {
+        // The owner as of the chain head: a transfer racing this appends to the same chain.
+        let owner = repo::members::owner(&t)
+            .await?
+            .ok_or_else(|| ApiError::not_found("org"))?;
+        let key = mint(
+            ctx,
+            NewKeySpec {
+                name: name.clone(),
+                environment: Environment::Live,
+                capability: Capability::Repair,
+                project_id: None,
+                member_id: owner.id.clone(),
+                expires_at: None,
+                origin: None,
+                via: None,
+            },
+        )?;
+        let draft = Draft::new(
+            Actor::Operator,
+            "key.created",
+            format!("key:{}", key.row.id),
+            Value::Null,
+            key.view(false),
+        );
+        let insert = repo::keys::insert(&t, &key.row, key.plain.hash().as_str())?;
+        Ok(Step::commit(vec![draft], vec![insert], key))
+    })
+    .await?;
+    json(201, &key.view(true))
 }

@@ -11,7 +11,7 @@ use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
-use crate::edge::audit::{also_on, head_of, record, retrying, Chain};
+use crate::edge::audit::{also_on, head_of, record_as, retrying_as, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -67,7 +67,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         Value::Null,
         json!(row),
     );
-    record(&p.tenant, Chain::Project(&handle), &draft, ctx.now, || {
+    record_as(&p, Chain::Project(&handle), &draft, ctx.now, || {
         Ok(vec![repo::projects::insert(&p.tenant, &row)?])
     })
     .await?;
@@ -134,7 +134,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
+    let after = retrying_as(p, Chain::Project(pr), ctx.now, || async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -175,7 +175,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     let (p, pr) = (&ip.p, ip.project.handle());
     let pid = pr.as_str();
     let at = ctx.now.to_rfc3339();
-    retrying(&p.tenant, Chain::Project(pr), ctx.now, || async {
+    retrying_as(p, Chain::Project(pr), ctx.now, || async {
         // The org chain guards the keys this revokes: its head before reading them.
         let org_head = head_of(&p.tenant, Chain::Org).await?;
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
@@ -263,7 +263,7 @@ pub async fn set_member_role(
     let mid = params.get("mid")?;
     let not_found = || ApiError::not_found("member");
     MemberId::parse(mid).map_err(|_| not_found())?;
-    let member = repo::members::get(&p.tenant, mid)
+    repo::members::get(&p.tenant, mid)
         .await?
         .ok_or_else(not_found)?;
     let body: SetRole = body.json()?;
@@ -280,40 +280,39 @@ pub async fn set_member_role(
         }
         RoleChange::Set(r) => Some(r),
     };
-    let target_org_role =
-        Role::parse(&member.role).ok_or_else(|| ApiError::internal("stored role is invalid"))?;
     let role = grant.map(Role::as_str);
-    retrying(
-        &p.tenant,
-        Chain::Project(scope.handle()),
-        ctx.now,
-        || async {
-            // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
-            repo::projects::get(&p.tenant, pid, p.environment.as_str())
-                .await?
-                .ok_or_else(|| ApiError::not_found("project"))?;
-            let before = repo::members::get_override(scope.handle(), mid).await?;
-            let target_in_project =
-                effective_role(target_org_role, before.as_deref().and_then(Role::parse));
-            access::may_set_override(
-                p.org_role,
-                scope.role,
-                target_org_role,
-                target_in_project,
-                grant,
-            )
-            .map_err(ApiError::from)?;
-            let draft = Draft {
-                actor: p.actor(),
-                action: "project.member_role_set",
-                target: format!("member:{mid}"),
-                before: json!({"project_id": pid, "member_id": mid, "role": before}),
-                after: json!({"project_id": pid, "member_id": mid, "role": role}),
-            };
-            let change = repo::members::set_override(scope.handle(), mid, role)?;
-            Ok(Step::commit(vec![draft], vec![change], ()))
-        },
-    )
+    retrying_as(p, Chain::Project(scope.handle()), ctx.now, || async {
+        // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
+        repo::projects::get(&p.tenant, pid, p.environment.as_str())
+            .await?
+            .ok_or_else(|| ApiError::not_found("project"))?;
+        // The target's org role as of now, not as of the request's start.
+        let member = repo::members::get(&p.tenant, mid)
+            .await?
+            .ok_or_else(not_found)?;
+        let target_org_role = Role::parse(&member.role)
+            .ok_or_else(|| ApiError::internal("stored role is invalid"))?;
+        let before = repo::members::get_override(scope.handle(), mid).await?;
+        let target_in_project =
+            effective_role(target_org_role, before.as_deref().and_then(Role::parse));
+        access::may_set_override(
+            p.org_role,
+            scope.role,
+            target_org_role,
+            target_in_project,
+            grant,
+        )
+        .map_err(ApiError::from)?;
+        let draft = Draft {
+            actor: p.actor(),
+            action: "project.member_role_set",
+            target: format!("member:{mid}"),
+            before: json!({"project_id": pid, "member_id": mid, "role": before}),
+            after: json!({"project_id": pid, "member_id": mid, "role": role}),
+        };
+        let change = repo::members::set_override(scope.handle(), mid, role)?;
+        Ok(Step::commit(vec![draft], vec![change], ()))
+    })
     .await?;
     json(
         200,

@@ -23,6 +23,15 @@ pub async fn get(t: &Tenant, member_id: &str) -> ApiResult<Option<MemberRow>> {
     .await
 }
 
+/// The org's owner (exactly one, by the `members_one_owner` index).
+pub async fn owner(t: &Tenant) -> ApiResult<Option<MemberRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND role = ?2"),
+        vec![Arg::text("owner")],
+    )
+    .await
+}
+
 pub async fn list(t: &Tenant, after: Option<&str>, limit: u32) -> ApiResult<Vec<MemberRow>> {
     t.all(
         &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),

@@ -98,12 +98,15 @@ declare_routes! {
     POST "/v1/projects/{pid}/integrations/stripe/test" => Key(Admin), integrations::stripe::test;
     PUT "/v1/projects/{pid}/integrations/database" => Key(Admin), integrations::database::put;
     POST "/v1/projects/{pid}/integrations/database/test" => Key(Admin), integrations::database::test;
+    PUT "/v1/projects/{pid}/mapping" => Key(Admin), mapping::put;
+    GET "/v1/projects/{pid}/mapping" => Key(Read), mapping::get;
+    POST "/v1/projects/{pid}/customers/{cus}/check" => Key(Write), customers::check;
+    GET "/v1/projects/{pid}/incidents" => Key(Read), incidents::list;
+    GET "/v1/projects/{pid}/incidents/{iid}" => Key(Read), incidents::get;
+    POST "/v1/projects/{pid}/incidents/{iid}/ignore" => Key(Admin), incidents::ignore;
     GET "/v1/projects/{pid}/audit" => Key(Read), audit::list_project;
     GET "/v1/projects/{pid}/audit/verify" => Key(Read), audit::verify_project;
 }
-
-// `Write` (a repair key, any role) is the need of routes still to come (runs, checks).
-const _: Need = Write;
 
 #[cfg(test)]
 mod tests {

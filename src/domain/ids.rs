@@ -63,6 +63,8 @@ id_type!(MemberId, "mem_", "member");
 id_type!(KeyId, "key_", "key");
 id_type!(RequestId, "req_", "request");
 id_type!(CredentialId, "cred_", "credential");
+id_type!(IncidentId, "inc_", "incident");
+id_type!(SnapshotId, "snap_", "snapshot");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

@@ -122,6 +122,20 @@ pub fn name(field: &str, s: &str) -> Result<String, InputError> {
     Ok(t.to_owned())
 }
 
+/// A reason a person gives (ignoring an incident, rejecting a repair): 1..=500 characters, no
+/// control characters but newlines and tabs, trimmed.
+pub fn reason(field: &str, s: &str) -> Result<String, InputError> {
+    let t = s.trim();
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if t.is_empty() || t.chars().count() > 500 || t.chars().any(bad) {
+        return Err(InputError::field(
+            field,
+            "must be 1 to 500 characters without control characters",
+        ));
+    }
+    Ok(t.to_owned())
+}
+
 /// An e-mail address, normalised to lower case. Deliberately simple: one `@`, non-empty parts,
 /// a dot in the domain, no spaces or controls, at most 254 bytes.
 pub fn email(field: &str, s: &str) -> Result<String, InputError> {

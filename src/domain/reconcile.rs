@@ -113,6 +113,12 @@ pub struct Drift {
     pub actual: Option<Access>,
 }
 
+/// A Stripe customer id as it may appear in a path: 1..=255 of `[A-Za-z0-9_]` (Stripe's own
+/// ids are `cus_` and base62). Anything else names no customer.
+pub fn is_customer_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 255 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
 /// What the customer should have. Never reads the app row. `None` for `stripe` means Stripe has
 /// no such customer (deleted or never existed).
 pub fn expected(m: &Mapping, stripe: &StripeCustomer, features: &ProductFeatures) -> Expected {

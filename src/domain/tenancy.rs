@@ -169,7 +169,7 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 7] = [
+const TENANT_TABLES: [&str; 10] = [
     "ORGS",
     "MEMBERS",
     "PROJECTS",
@@ -177,6 +177,9 @@ const TENANT_TABLES: [&str; 7] = [
     "API_KEYS",
     "AUDIT_LOG",
     "CREDENTIALS",
+    "MAPPINGS",
+    "INCIDENTS",
+    "SNAPSHOTS",
 ];
 
 /// Every word after FROM, INTO or UPDATE (not an upsert's `DO UPDATE`) names a tenant table.

@@ -228,6 +228,19 @@ impl<H: HttpGet> StripeClient<H> {
         }
     }
 
+    /// One customer; `None` when Stripe has no such customer (404) or it was deleted.
+    pub async fn customer(&self, id: &str) -> Result<Option<Customer>, StripeError> {
+        match self
+            .get_json::<Customer>(&format!("/v1/customers/{}", encode(id)))
+            .await
+        {
+            Ok(c) if c.deleted => Ok(None),
+            Ok(c) => Ok(Some(c)),
+            Err(StripeError::Client(404)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn customers_page(
         &self,
         starting_after: Option<&str>,

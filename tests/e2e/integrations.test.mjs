@@ -266,7 +266,7 @@ describe("the database connector from the worker", () => {
     for (const [body, field] of [
       [{ read_url: `mysql://u:${pw}@h/db` }, "read_url"],
       [{ read_url: env("PR_PG_TLS_READER_URL"), repair_url: `postgres://u:${pw}@h/db?options=-c` }, "repair_url"],
-      [{ read_url: `postgres://u:${pw}@h/db`, extra: 1 }, "extra"],
+      [{ read_url: `postgres://u:${pw}@h/db`, extra: 1 }, "body"], // unknown names are not echoed
     ]) {
       const r = await put(o.key, p.id, "database", body);
       expect(errorOf(r)).toMatchObject({ status: 400 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker } from "./harness.mjs";
+import { OPERATOR_TOKEN, startWorker } from "./harness.mjs";
 import { addMember, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 
 let w;
@@ -49,13 +49,15 @@ describe("orgs and members", () => {
     expect(members.filter((m) => m.role === "owner").map((m) => m.id)).toEqual([admin.id]);
     expect(members.find((m) => m.id === o.owner.id).role).toBe("admin");
     // The new owner can now delete projects; the old one cannot. The key the old owner minted
-    // for the new one acts as admin at most (what its minter could grant), so the new owner
-    // mints its own key first.
+    // for the new one acts as admin at most (what its minter could grant), and so does any key
+    // minted with it: the new owner's uncapped key comes from the operator.
     const p = await newProject(w, o.key);
     expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: o.key }))).toMatchObject({ status: 403 });
     expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: adminKey }))).toMatchObject({ status: 403 });
     const ownKey = (await newKey(w, adminKey)).key;
-    expect((await w.delete(`/v1/projects/${p.id}`, { key: ownKey })).status).toBe(200);
+    expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: ownKey }))).toMatchObject({ status: 403 });
+    const issued = await w.post(`/v1/operator/orgs/${o.org.id}/owner-key`, {}, { key: OPERATOR_TOKEN });
+    expect((await w.delete(`/v1/projects/${p.id}`, { key: issued.json.key })).status).toBe(200);
   });
 
   it("the owner cannot step down without naming a successor", async () => {

@@ -4,8 +4,11 @@
 //! left to `api::error`.
 
 pub mod audit;
+pub mod customers;
+pub mod incidents;
 pub mod integrations;
 pub mod keys;
+pub mod mapping;
 pub mod members;
 pub mod meta;
 pub mod operator;

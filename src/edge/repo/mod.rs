@@ -3,8 +3,10 @@
 
 pub mod audit;
 pub mod credentials;
+pub mod incidents;
 pub mod jobs;
 pub mod keys;
+pub mod mappings;
 pub mod members;
 pub mod orgs;
 pub mod projects;

@@ -1,16 +1,15 @@
 //! The database integration's routes, and the read-only session the worker uses everywhere.
 
-use super::{integration_error, open_credential, replace, DATABASE};
+use super::{integration_error, replace, DATABASE};
 use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_db_url, DbUrl};
 use crate::edge::auth::extract::InProject;
-use crate::edge::auth::{probe_limit, Principal, ProjectScope};
-use crate::edge::connectors::WorkerTimer;
+use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
-use crate::edge::services::{clock, Services};
+use crate::edge::project_io;
+use crate::edge::services::clock;
 use crate::edge::vault;
-use crate::pg::{self, PgError};
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -51,30 +50,16 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     json(200, &after)
 }
 
-/// Opens the project's read credential as a read-only session with client-side time limits.
-pub async fn read_session(
-    ctx: &Services,
-    p: &Principal,
-    project: &ProjectScope,
-) -> ApiResult<Result<pg::ReadSession<WorkerTimer>, PgError>> {
-    let secret = open_credential(ctx, p, project, "db_read_url", "database").await?;
-    let url = DbUrl::parse(secret.expose())
-        .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
-    // A URL stored before live projects required TLS is refused here too.
-    let env = Environment::parse(&project.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
-    check_db_url(&url, env).map_err(|e| integration_error(e, "read_url"))?;
-    Ok(ctx.pg_read(&url).await)
-}
-
 /// POST /v1/projects/{pid}/integrations/database/test →
 /// `{ok, read_only_enforced, role_can_write, latency_ms}` (+ `error` when `ok` is false).
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (ctx, scope) = (&app.svc, &ip.project);
     probe_limit(ctx, scope).await?;
     let started = clock();
-    let outcome = match read_session(ctx, p, scope).await? {
+    let env = Environment::parse(&scope.row.environment)
+        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let outcome = match project_io::read_session(ctx, scope.handle(), env).await? {
         Ok(session) => session.probe().await,
         Err(e) => Err(e),
     };

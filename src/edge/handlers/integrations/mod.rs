@@ -9,14 +9,12 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::integrations::IntegrationError;
-use crate::domain::vault::Secret;
 use crate::edge::audit::{retrying_as, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::{Principal, ProjectScope};
 use crate::edge::http::json;
 use crate::edge::repo::{self, credentials::CredentialRow};
 use crate::edge::services::Services;
-use crate::edge::vault;
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -117,22 +115,4 @@ pub async fn get(ip: InProject) -> ApiResult<Response> {
         200,
         &json!({"stripe": stripe_view(&rows), "database": database_view(&rows)}),
     )
-}
-
-/// Opens the project's credential of `kind`; `409 integration_missing` when there is none.
-pub async fn open_credential(
-    ctx: &Services,
-    p: &Principal,
-    project: &ProjectScope,
-    kind: &str,
-    what: &str,
-) -> ApiResult<Secret> {
-    let rows = repo::credentials::for_project(project.handle()).await?;
-    let row = rows.iter().find(|r| r.kind == kind).ok_or_else(|| {
-        ApiError::conflict(
-            "integration_missing",
-            format!("configure the {what} integration first"),
-        )
-    })?;
-    vault::open(&ctx.keyring()?, &p.tenant, row)
 }

@@ -1,6 +1,6 @@
 //! The Stripe integration's routes, and the Stripe client the worker uses everywhere.
 
-use super::{integration_error, open_credential, replace, STRIPE};
+use super::{integration_error, replace, STRIPE};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_stripe_key, check_webhook_secrets};
@@ -8,6 +8,7 @@ use crate::domain::vault::Secret;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
+use crate::edge::project_io;
 use crate::edge::services::clock;
 use crate::edge::vault;
 use axum::extract::State;
@@ -56,10 +57,9 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
 /// subscriptions and products with the stored key (an extension to SPEC §14).
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (ctx, scope) = (&app.svc, &ip.project);
     probe_limit(ctx, scope).await?;
-    let key = open_credential(ctx, p, scope, "stripe_api_key", "Stripe").await?;
-    let client = ctx.stripe(key);
+    let client = project_io::stripe(ctx, scope.handle()).await?;
     let started = clock();
     let customers = client.customers_page(None).await.map_err(ApiError::from)?;
     let subscriptions = client

@@ -1,0 +1,128 @@
+//! Incidents (SPEC §6, §15): list with `status`, `kind` and `customer` filters; get one (with
+//! the snapshots it was decided on); ignore one with a reason (audited).
+
+use super::PageQuery;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::append::Step;
+use crate::domain::audit::Draft;
+use crate::domain::ids::IncidentId;
+use crate::domain::incidents::{self, IncidentStatus};
+use crate::domain::input;
+use crate::domain::reconcile::{is_customer_id, IncidentKind};
+use crate::edge::audit::{retrying_as, Chain};
+use crate::edge::auth::extract::InProject;
+use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::reconcile::view;
+use crate::edge::repo::{self, incidents::Filter};
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::json;
+
+/// GET /v1/projects/{pid}/incidents — `?status=`, `?kind=`, `?customer=`, `limit`, `cursor`.
+#[worker::send]
+pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
+    let pq = PageQuery::from(&q)?;
+    let filter = Filter {
+        status: q
+            .get("status")
+            .map(|s| {
+                IncidentStatus::parse(&s).ok_or_else(|| {
+                    ApiError::bad_field("status", "must be open, resolved or ignored")
+                })
+            })
+            .transpose()?,
+        kind: q
+            .get("kind")
+            .map(|s| {
+                IncidentKind::parse(&s)
+                    .ok_or_else(|| ApiError::bad_field("kind", "not an incident kind"))
+            })
+            .transpose()?,
+        customer: q
+            .get("customer")
+            .map(|c| {
+                if is_customer_id(&c) {
+                    Ok(c)
+                } else {
+                    Err(ApiError::bad_field("customer", "not a Stripe customer id"))
+                }
+            })
+            .transpose()?,
+    };
+    let rows = repo::incidents::list(
+        ip.project.handle(),
+        &filter,
+        pq.cursor.as_deref().unwrap_or(""),
+        pq.fetch_limit(),
+    )
+    .await?;
+    let (rows, next) = pq.finish(rows, |i| i.id.clone());
+    page(rows.iter().map(view).collect(), next)
+}
+
+/// GET /v1/projects/{pid}/incidents/{iid}
+#[worker::send]
+pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
+    let pr = ip.project.handle();
+    let id = params.get("iid")?;
+    IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
+    let i = repo::incidents::get(pr, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    let snapshots: Vec<_> = repo::incidents::snapshots_of(pr, id)
+        .await?
+        .into_iter()
+        .map(|s| {
+            json!({
+                "stripe": serde_json::from_str::<serde_json::Value>(&s.stripe).unwrap_or_default(),
+                "app": serde_json::from_str::<serde_json::Value>(&s.app).unwrap_or_default(),
+                "taken_at": s.taken_at,
+            })
+        })
+        .collect();
+    let mut v = view(&i);
+    v["snapshots"] = json!(snapshots);
+    json(200, &v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ignore {
+    reason: String,
+}
+
+/// POST /v1/projects/{pid}/incidents/{iid}/ignore — `{reason}`; only an open incident.
+#[worker::send]
+pub async fn ignore(
+    State(app): State<App>,
+    ip: InProject,
+    params: Params,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let (ctx, p, pr) = (&app.svc, &ip.p, ip.project.handle());
+    let id = params.get("iid")?;
+    IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
+    let body: Ignore = body.json()?;
+    let reason = input::reason("reason", &body.reason)?;
+    let now = ctx.now;
+    let after = retrying_as(p, Chain::Project(pr), now, || async {
+        let before = repo::incidents::get(pr, id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("incident"))?;
+        let after = incidents::ignore(&before, &reason, now).ok_or_else(|| {
+            ApiError::conflict("incident_not_open", "only an open incident can be ignored")
+        })?;
+        let draft = Draft::new(
+            p.actor(),
+            "incident.ignored",
+            format!("incident:{id}"),
+            view(&before),
+            view(&after),
+        );
+        let stmt = repo::incidents::update(pr, &before, &after)?;
+        Ok(Step::commit(vec![draft], vec![stmt], after))
+    })
+    .await?;
+    json(200, &view(&after))
+}

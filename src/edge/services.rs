@@ -51,7 +51,9 @@ impl Services {
         OsRng
     }
 
-    pub fn db(&self) -> ApiResult<D1Database> {
+    /// Raw D1, unscoped. Only the auth layer can call this (only it can make a `RawDb`): every
+    /// other module reaches D1 through a `Tenant` or `ProjectHandle` that auth hands out.
+    pub fn db(&self, _: &super::auth::RawDb) -> ApiResult<D1Database> {
         self.env
             .d1("DB")
             .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))

@@ -113,7 +113,7 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
     let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
     let svc = &app.svc;
     let key = PlainKey::parse(raw).map_err(|_| bad())?;
-    let db = svc.db()?;
+    let db = svc.db(&RAW)?;
     let k: KeyAuth = repo::keys::by_hash(&db, key.hash().as_str())
         .await?
         .ok_or_else(bad)?;
@@ -128,7 +128,7 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
         .is_none_or(|t| svc.now.millis() - t.millis() >= 60_000);
     if stale {
         let (org, id, at) = (k.org.clone(), k.key_id.to_string(), svc.now.to_rfc3339());
-        let db = svc.db()?;
+        let db = svc.db(&RAW)?;
         app.wctx.wait_until(async move {
             let t = Tenant::new(db, org);
             let _ = repo::keys::touch(&t, &id, &at).await;
@@ -212,7 +212,7 @@ pub struct OperatorGrant(());
 
 impl OperatorGrant {
     pub fn tenant_for(&self, svc: &Services, org: OrgId) -> ApiResult<Tenant> {
-        Ok(Tenant::new(svc.db()?, org))
+        Ok(Tenant::new(svc.db(&RAW)?, org))
     }
 }
 
@@ -380,22 +380,22 @@ pub async fn system_tenants(
     after: &str,
     limit: u32,
 ) -> ApiResult<Vec<Tenant>> {
-    let db = svc.db()?;
+    let db = svc.db(&RAW)?;
     let orgs = repo::orgs::all_after(&db, after, limit).await?;
     orgs.into_iter()
-        .map(|org| Ok(Tenant::new(svc.db()?, org)))
+        .map(|org| Ok(Tenant::new(svc.db(&RAW)?, org)))
         .collect()
 }
 
 /// One org's tenant for system work, by an id the system itself stored (a job's position).
 pub fn system_tenant(svc: &Services, _grant: &SystemGrant, org: &str) -> ApiResult<Tenant> {
     let org = OrgId::parse(org).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Tenant::new(svc.db()?, org))
+    Ok(Tenant::new(svc.db(&RAW)?, org))
 }
 
 /// Where the scheduled job `job` stopped ("" for the start).
 pub async fn job_cursor(svc: &Services, _grant: &SystemGrant, job: &str) -> ApiResult<String> {
-    repo::jobs::cursor(&svc.db()?, job).await
+    repo::jobs::cursor(&svc.db(&RAW)?, job).await
 }
 
 /// Saves where `job` stopped.
@@ -405,7 +405,7 @@ pub async fn save_job_cursor(
     job: &str,
     cursor: &str,
 ) -> ApiResult<()> {
-    repo::jobs::save_cursor(&svc.db()?, job, cursor, &svc.now.to_rfc3339()).await
+    repo::jobs::save_cursor(&svc.db(&RAW)?, job, cursor, &svc.now.to_rfc3339()).await
 }
 
 /// A project of `t` for system work, by an id read from that tenant's own rows.
@@ -413,6 +413,10 @@ pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> ApiResult<P
     let id = ProjectId::parse(id).map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(ProjectHandle::new(t.clone(), id))
 }
+
+/// Permission to open raw D1 (`Services::db`); only this module holds one.
+pub struct RawDb(());
+const RAW: RawDb = RawDb(());
 
 /// Proof that the caller is a system entry point (the cron handler or a Durable Object's alarm),
 /// the only code allowed to walk every tenant. Constructed only by `edge::entry`.

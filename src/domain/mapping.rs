@@ -381,8 +381,9 @@ impl Mapping {
             };
             let (fits, wanted) = match usage {
                 ColumnUse::Key | ColumnUse::Text => (
-                    matches!(ty.as_str(), "text" | "character varying" | "character"),
-                    "text (text, varchar or char)",
+                    // Not `character(n)`: its blank padding would read as another plan.
+                    matches!(ty.as_str(), "text" | "character varying"),
+                    "text (text or varchar)",
                 ),
                 ColumnUse::Flag => (ty == "boolean", "boolean"),
             };

@@ -228,46 +228,45 @@ pub fn diff(
         (Some(e), Some(a)) => (e, a),
     };
     let mut out = Vec::new();
-    let exp = &e.access;
+    // Under hold (a `keep` state or an unmapped price) the target never takes anything away:
+    // each field is the greater of what Stripe implies and what the app grants.
+    let merged = e.hold.then(|| hold_target(m, &e.access, a));
+    let exp = merged.as_ref().unwrap_or(&e.access);
+    let drift = |kind| Drift {
+        customer: customer.to_owned(),
+        kind,
+        expected: Some(exp.clone()),
+        actual: Some(a.clone()),
+    };
     if exp.premium && !a.premium {
         out.push(drift(IncidentKind::MissingAccess));
     } else if !exp.premium && a.premium {
-        if !e.hold {
-            out.push(drift(IncidentKind::UnpaidAccess));
-        }
+        out.push(drift(IncidentKind::UnpaidAccess));
     } else if exp.plan != a.plan {
-        let downgrade = match (m.rank_of(&exp.plan), m.rank_of(&a.plan)) {
-            (Some(x), Some(y)) => x < y,
-            _ => true,
-        };
-        if !(e.hold && downgrade) {
-            out.push(drift(IncidentKind::PlanMismatch));
-        }
+        out.push(drift(IncidentKind::PlanMismatch));
     }
-    if m.trial_column.is_some() && exp.trial != a.trial && !(e.hold && a.trial) {
+    if m.trial_column.is_some() && exp.trial != a.trial {
         out.push(drift(IncidentKind::TrialMismatch));
     }
-    let missing = exp
-        .entitlements
-        .difference(&a.entitlements)
-        .next()
-        .is_some();
-    let extra = a
-        .entitlements
-        .difference(&exp.entitlements)
-        .next()
-        .is_some();
-    if missing && e.hold {
-        // Grant what is missing, take nothing away: the target keeps what the app grants.
-        let mut d = drift(IncidentKind::EntitlementMismatch);
-        if let Some(target) = d.expected.as_mut() {
-            target.entitlements.extend(a.entitlements.iter().cloned());
-        }
-        out.push(d);
-    } else if missing || (extra && !e.hold) {
+    if exp.entitlements != a.entitlements {
         out.push(drift(IncidentKind::EntitlementMismatch));
     }
     out
+}
+
+/// The target under hold: the higher-ranked plan (the app's on a tie or an unknown rank),
+/// premium and trial if either side has them, the union of entitlements.
+fn hold_target(m: &Mapping, exp: &Access, a: &Access) -> Access {
+    let plan = match (m.rank_of(&exp.plan), m.rank_of(&a.plan)) {
+        (Some(x), Some(y)) if x > y => exp.plan.clone(),
+        _ => a.plan.clone(),
+    };
+    Access {
+        premium: exp.premium || a.premium,
+        trial: exp.trial || a.trial,
+        entitlements: exp.entitlements.union(&a.entitlements).cloned().collect(),
+        plan,
+    }
 }
 
 /// Whether fixing `d` would take access away (what a `keep` grace state forbids).

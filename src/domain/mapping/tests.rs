@@ -208,7 +208,7 @@ fn the_live_table_check_names_every_column_that_does_not_fit() {
     assert_eq!(fields, ["plan_column", "trial_column", "entitlements.sso"]);
     assert_eq!(
         problems[0].message,
-        "column plan is integer; it must be text (text, varchar or char)"
+        "column plan is integer; it must be text (text or varchar)"
     );
     assert_eq!(
         problems[1].message,

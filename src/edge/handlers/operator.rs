@@ -54,16 +54,7 @@ pub async fn create_org(
     )?;
     let key = mint(
         ctx,
-        NewKeySpec {
-            name: "owner bootstrap key".to_owned(),
-            environment: Environment::Live,
-            capability: Capability::Repair,
-            project_id: None,
-            member_id: owner.id.clone(),
-            expires_at: None,
-            origin: None,
-            via: None,
-        },
+        owner_key_spec("owner bootstrap key".to_owned(), &owner.id),
     )?;
     let created = |action, target: String, after| {
         Draft::new(Actor::Operator, action, target, Value::Null, after)
@@ -90,6 +81,21 @@ pub async fn create_org(
         201,
         &json!({"org": org, "owner": owner, "key": key.view(true)}),
     )
+}
+
+/// A live, org-scoped repair key for the owner, minted by nobody (no cap): what only the
+/// operator hands out.
+fn owner_key_spec(name: String, owner: &str) -> NewKeySpec {
+    NewKeySpec {
+        name,
+        environment: Environment::Live,
+        capability: Capability::Repair,
+        project_id: None,
+        member_id: owner.to_owned(),
+        expires_at: None,
+        origin: None,
+        via: None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -122,19 +128,7 @@ pub async fn owner_key(
         let owner = repo::members::owner(&t)
             .await?
             .ok_or_else(|| ApiError::not_found("org"))?;
-        let key = mint(
-            ctx,
-            NewKeySpec {
-                name: name.clone(),
-                environment: Environment::Live,
-                capability: Capability::Repair,
-                project_id: None,
-                member_id: owner.id.clone(),
-                expires_at: None,
-                origin: None,
-                via: None,
-            },
-        )?;
+        let key = mint(ctx, owner_key_spec(name.clone(), &owner.id))?;
         let draft = Draft::new(
             Actor::Operator,
             "key.created",

@@ -9,6 +9,8 @@ pub enum D1Failure {
     Unique { constraint: String },
     /// The append-only triggers of `audit_log` refused an UPDATE or DELETE.
     AuditTrigger,
+    /// The caller guard (migration 0009) found the calling key, member or override changed.
+    CallerChanged,
     /// The database was busy or overloaded; the same work may succeed later.
     Busy,
     /// Anything else (the message is kept for the log only).
@@ -30,6 +32,9 @@ impl D1Failure {
                 .trim()
                 .to_owned();
             return D1Failure::Unique { constraint };
+        }
+        if message.contains("caller_changed") {
+            return D1Failure::CallerChanged;
         }
         if message.contains("audit_log is append-only")
             || message.contains("SQLITE_CONSTRAINT_TRIGGER")
@@ -82,6 +87,10 @@ mod tests {
         assert_eq!(
             D1Failure::classify("D1_ERROR: audit_log is append-only: SQLITE_CONSTRAINT_TRIGGER"),
             D1Failure::AuditTrigger
+        );
+        assert_eq!(
+            D1Failure::classify("D1_ERROR: caller_changed: SQLITE_CONSTRAINT_TRIGGER"),
+            D1Failure::CallerChanged
         );
         assert_eq!(
             D1Failure::classify("D1_ERROR: database is locked: SQLITE_BUSY"),

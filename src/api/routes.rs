@@ -18,6 +18,22 @@ pub enum Guard {
     /// An API key with at least this need; for project routes (`{pid}` in the path), in that
     /// project after overrides and only once the project resolved (tenancy first).
     Key(Need),
+    /// An org route that changes or reveals the whole org (members, keys, new projects): a key
+    /// with at least this need that is not limited to one project.
+    OrgKey(Need),
+    /// `OrgKey` that also changes live access or shows org-wide history (members, the org
+    /// chain): a live key (SPEC §2: a test key never changes live access).
+    LiveOrgKey(Need),
+}
+
+impl Guard {
+    /// The need of a key-guarded route.
+    pub fn need(&self) -> Option<Need> {
+        match self {
+            Guard::Key(n) | Guard::OrgKey(n) | Guard::LiveOrgKey(n) => Some(*n),
+            Guard::Public | Guard::Operator => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,7 +83,7 @@ macro_rules! declare_routes {
     };
 }
 
-use Guard::{Key, Operator, Public};
+use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public};
 use Need::{Admin, Owner, Read, Write};
 
 declare_routes! {
@@ -77,18 +93,18 @@ declare_routes! {
     POST "/v1/operator/orgs" => Operator, operator::create_org;
     POST "/v1/operator/orgs/{oid}/owner-key" => Operator, operator::owner_key;
     GET "/v1/org" => Key(Read), org::get;
-    GET "/v1/org/members" => Key(Read), members::list;
-    POST "/v1/org/members" => Key(Admin), members::add;
-    PATCH "/v1/org/members/{mid}" => Key(Admin), members::update;
-    DELETE "/v1/org/members/{mid}" => Key(Admin), members::remove;
-    GET "/v1/org/audit" => Key(Read), audit::list_org;
-    GET "/v1/org/audit/verify" => Key(Read), audit::verify_org;
+    GET "/v1/org/members" => OrgKey(Read), members::list;
+    POST "/v1/org/members" => LiveOrgKey(Admin), members::add;
+    PATCH "/v1/org/members/{mid}" => LiveOrgKey(Admin), members::update;
+    DELETE "/v1/org/members/{mid}" => LiveOrgKey(Admin), members::remove;
+    GET "/v1/org/audit" => LiveOrgKey(Read), audit::list_org;
+    GET "/v1/org/audit/verify" => LiveOrgKey(Read), audit::verify_org;
     GET "/v1/keys" => Key(Read), keys::list;
-    POST "/v1/keys" => Key(Admin), keys::create;
-    DELETE "/v1/keys/{kid}" => Key(Admin), keys::revoke;
-    POST "/v1/keys/{kid}/rotate" => Key(Admin), keys::rotate;
+    POST "/v1/keys" => OrgKey(Admin), keys::create;
+    DELETE "/v1/keys/{kid}" => OrgKey(Admin), keys::revoke;
+    POST "/v1/keys/{kid}/rotate" => OrgKey(Admin), keys::rotate;
     GET "/v1/projects" => Key(Read), projects::list;
-    POST "/v1/projects" => Key(Admin), projects::create;
+    POST "/v1/projects" => OrgKey(Admin), projects::create;
     GET "/v1/projects/{pid}" => Key(Read), projects::get;
     PATCH "/v1/projects/{pid}" => Key(Admin), projects::patch;
     DELETE "/v1/projects/{pid}" => Key(Owner), projects::delete;
@@ -125,7 +141,7 @@ mod tests {
     fn every_v1_route_but_operator_bootstrap_needs_a_key() {
         for r in ROUTES.iter().filter(|r| r.path.starts_with("/v1/")) {
             match r.guard {
-                Guard::Key(_) => {}
+                Guard::Key(_) | Guard::OrgKey(_) | Guard::LiveOrgKey(_) => {}
                 Guard::Operator => assert!(r.path.starts_with("/v1/operator/orgs")),
                 Guard::Public => panic!("{} {} is public", r.method, r.path),
             }
@@ -135,7 +151,30 @@ mod tests {
     #[test]
     fn writes_are_never_guarded_as_reads() {
         for r in ROUTES.iter().filter(|r| r.method != "GET") {
-            assert_ne!(r.guard, Guard::Key(Need::Read), "{} {}", r.method, r.path);
+            assert_ne!(r.guard.need(), Some(Need::Read), "{} {}", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn org_scope_is_declared_for_org_routes_only_and_member_changes_need_live() {
+        for r in ROUTES {
+            let org_only = matches!(r.guard, Guard::OrgKey(_) | Guard::LiveOrgKey(_));
+            assert!(!(org_only && r.project_scoped()), "{} {}", r.method, r.path);
+            let changes_members = r.path.starts_with("/v1/org/members") && r.method != "GET";
+            if changes_members || r.path.starts_with("/v1/org/audit") {
+                assert!(
+                    matches!(r.guard, Guard::LiveOrgKey(_)),
+                    "{} {}",
+                    r.method,
+                    r.path
+                );
+            }
+            // Every org-wide change (members, keys) and the member list are org-scoped.
+            if r.path.starts_with("/v1/org/members")
+                || (r.path.starts_with("/v1/keys") && r.method != "GET")
+            {
+                assert!(org_only, "{} {}", r.method, r.path);
+            }
         }
     }
 

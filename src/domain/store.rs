@@ -33,6 +33,9 @@ pub enum StoreError {
     /// A unique constraint other than the chain's failed (its columns); nothing was applied.
     #[error("a unique constraint failed: {0}")]
     Duplicate(String),
+    /// A precondition the commit carried (the caller guard) no longer held; nothing was applied.
+    #[error("a precondition of the commit no longer held")]
+    Precondition,
     /// The store failed; nothing was applied. The text is for the log only.
     #[error("the store failed: {0}")]
     Failed(String),

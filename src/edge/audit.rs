@@ -4,7 +4,7 @@
 //! operation under the protocol of `domain::append` (head first, exact `before`, no fork).
 
 use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
-use super::auth::Principal;
+use super::auth::{Principal, ProjectScope};
 use super::repo;
 use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
@@ -74,6 +74,7 @@ impl AuditLog for D1Audit<'_> {
             Err(BatchError::D1(f)) if f.is_unique_on("audit_log.chain, audit_log.seq") => {
                 Err(StoreError::Contended)
             }
+            Err(BatchError::D1(D1Failure::CallerChanged)) => Err(StoreError::Precondition),
             Err(BatchError::D1(D1Failure::Unique { constraint })) => {
                 Err(StoreError::Duplicate(constraint))
             }
@@ -170,6 +171,7 @@ where
         .map_err(|e| match e {
             AppendError::Op(e) => e,
             AppendError::Store(StoreError::Duplicate(c)) => duplicate(&c),
+            AppendError::Store(StoreError::Precondition) => caller_changed(),
             AppendError::Store(e) => ApiError::internal(e.to_string()),
             AppendError::Exhausted => {
                 ApiError::conflict("audit_contention", "too many concurrent changes; retry")
@@ -177,12 +179,94 @@ where
         })
 }
 
-/// `retrying` for a change a caller makes: every attempt first re-checks the caller
-/// (`Principal::recheck`), after the chain head was read, so a key revoked, a member removed or
-/// demoted meanwhile cannot still land a change it authenticated for before.
+/// What a caller's change is told when the caller changed under it.
+pub fn caller_changed() -> ApiError {
+    ApiError::conflict(
+        "caller_changed",
+        "the calling key, its member's role or its project role changed while this request ran; retry",
+    )
+}
+
+/// `retrying` for a change a caller makes on the org chain (or creating a project): every
+/// attempt first re-checks the caller (`Principal::recheck`), after the chain head was read, and
+/// its batch carries the caller guard (`Principal::guard`), so a key revoked, a member removed or
+/// demoted meanwhile, on whatever chain, cannot still land a change it authenticated for before.
 pub async fn retrying_as<T, F, Fut>(
     p: &Principal,
     chain: Chain<'_>,
+    now: Timestamp,
+    op: F,
+) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+{
+    checked(p, chain, None, now, op).await
+}
+
+/// `retrying_as` for a change inside a project the caller reached through the tenancy check:
+/// the re-check and the guard also cover the project (still there) and the caller's role in it
+/// (its override unchanged).
+pub async fn retrying_in<T, F, Fut>(
+    p: &Principal,
+    scope: &ProjectScope,
+    now: Timestamp,
+    op: F,
+) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+{
+    checked(p, Chain::Project(scope.handle()), Some(scope), now, op).await
+}
+
+/// Who changes a project's state: a caller that reached it through the tenancy check (re-checked
+/// and guarded, `retrying_in`), or the system (a cron job, a Durable Object's alarm, a verified
+/// webhook), which has no key to re-check and holds the project through a `SystemGrant`.
+#[derive(Clone, Copy)]
+#[allow(dead_code)] // `System`: its first user is the coordinator's run (issue 7).
+pub enum By<'a> {
+    Caller(&'a Principal, &'a ProjectScope),
+    System {
+        project: &'a ProjectHandle,
+        job: &'static str,
+    },
+}
+
+impl By<'_> {
+    pub fn project(&self) -> &ProjectHandle {
+        match self {
+            By::Caller(_, scope) => scope.handle(),
+            By::System { project, .. } => project,
+        }
+    }
+
+    pub fn actor(&self) -> crate::domain::audit::Actor {
+        match self {
+            By::Caller(p, _) => p.actor(),
+            By::System { job, .. } => crate::domain::audit::Actor::System(job),
+        }
+    }
+
+    /// `retrying_in` for a caller, `retrying` on the project chain for the system.
+    pub async fn retrying<T, F, Fut>(&self, now: Timestamp, op: F) -> ApiResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+    {
+        match self {
+            By::Caller(p, scope) => retrying_in(p, scope, now, op).await,
+            By::System { project, .. } => {
+                retrying(project.tenant(), Chain::Project(project), now, op).await
+            }
+        }
+    }
+}
+
+async fn checked<T, F, Fut>(
+    p: &Principal,
+    chain: Chain<'_>,
+    scope: Option<&ProjectScope>,
     now: Timestamp,
     mut op: F,
 ) -> ApiResult<T>
@@ -193,8 +277,23 @@ where
     retrying(&p.tenant, chain, now, || {
         let attempt = op();
         async move {
-            p.recheck(now).await?;
-            attempt.await
+            p.recheck(scope, now).await?;
+            Ok(match attempt.await? {
+                Step::Commit {
+                    drafts,
+                    mut changes,
+                    value,
+                } => {
+                    // First in the batch: it checks the caller as it was before this change.
+                    changes.insert(0, p.guard(scope, now)?);
+                    Step::Commit {
+                        drafts,
+                        changes,
+                        value,
+                    }
+                }
+                done => done,
+            })
         }
     })
     .await

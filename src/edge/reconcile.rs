@@ -3,7 +3,7 @@
 //! entry per change and a snapshot per opened incident, all in one batch on the project chain.
 //! Used by `POST …/customers/{cus}/check` now, and by runs and webhooks as they land.
 
-use super::audit::{retrying, Chain};
+use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::project_io;
 use super::repo;
@@ -11,7 +11,7 @@ use super::services::Services;
 use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
-use crate::domain::audit::{Actor, Draft};
+use crate::domain::audit::Draft;
 use crate::domain::ids::{IncidentId, SnapshotId};
 use crate::domain::incidents::{self, Incident};
 use crate::domain::mapping::Mapping;
@@ -51,11 +51,11 @@ pub fn facts(s: &Subscription) -> SubFacts {
 /// after the check.
 pub async fn check_customer(
     ctx: &Services,
-    pr: &ProjectHandle,
+    by: By<'_>,
     env: Environment,
     customer: &str,
-    actor: &Actor,
 ) -> ApiResult<Vec<Incident>> {
+    let pr = by.project();
     let m = mapping(pr).await?;
     let client = project_io::stripe(ctx, pr).await?;
     let stripe_side = match client.customer(customer).await.map_err(ApiError::from)? {
@@ -109,7 +109,7 @@ pub async fn check_customer(
         stripe: json!(stripe_side),
         app: json!(app_values),
     };
-    apply(ctx, pr, customer, &drifts, &snapshot, actor).await?;
+    apply(ctx, by, customer, &drifts, &snapshot).await?;
     repo::incidents::live_for_customer(pr, customer).await
 }
 
@@ -131,14 +131,13 @@ pub fn db_error(e: crate::pg::PgError) -> ApiError {
 /// run again from fresh state (an ignore is never lost or undone).
 pub async fn apply(
     ctx: &Services,
-    pr: &ProjectHandle,
+    by: By<'_>,
     customer: &str,
     drifts: &[reconcile::Drift],
     snapshot: &Snapshot,
-    actor: &Actor,
 ) -> ApiResult<Vec<incidents::Change>> {
-    let now = ctx.now;
-    retrying(pr.tenant(), Chain::Project(pr), now, || async {
+    let (now, pr, actor) = (ctx.now, by.project(), by.actor());
+    by.retrying(now, || async {
         let existing = repo::incidents::live_for_customer(pr, customer).await?;
         let mut ids = Vec::new();
         for _ in drifts {

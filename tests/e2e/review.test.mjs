@@ -176,6 +176,14 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect(issued.status, issued.text).toBe(201);
     expect(issued.json).toMatchObject({ member_id: b.id, environment: "live", capability: "repair", minted_by: null });
     const bKey = issued.json.key;
+    // Bounded: the key expires within a day, and while B holds an uncapped key the operator
+    // issues no other (B mints its own).
+    const ttl = Date.parse(issued.json.expires_at) - Date.now();
+    expect(ttl).toBeGreaterThan(23 * 3600e3);
+    expect(ttl).toBeLessThanOrEqual(24 * 3600e3);
+    expect(errorOf(await w.post(`/v1/operator/orgs/${o.org.id}/owner-key`, {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 409, code: "owner_has_key" });
+    const lasting = await w.post("/v1/keys", { name: "b's own", environment: "live", capability: "repair" }, { key: bKey });
+    expect(lasting.json).toMatchObject({ minted_by: null, expires_at: null });
     expect((await w.delete(`/v1/projects/${p.id}`, { key: bKey })).status).toBe(200);
     // B removes A: everything minted from A's keys dies, B's operator key lives.
     expect((await w.delete(`/v1/org/members/${o.owner.id}`, { key: bKey })).status).toBe(200);
@@ -183,6 +191,9 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect((await w.get("/v1/org", { key: bKey })).status).toBe(200);
     const audit = (await w.get("/v1/org/audit?limit=100", { key: bKey })).json.data;
     expect(audit.some((e) => e.action === "key.created" && e.actor === "operator" && e.after.id === issued.json.id)).toBe(true);
+    // An owner with its own uncapped key (every new org's) gets nothing from the operator.
+    const fresh = await newOrg(w);
+    expect(errorOf(await w.post(`/v1/operator/orgs/${fresh.org.id}/owner-key`, {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 409, code: "owner_has_key" });
     // An org that does not exist: 404; a malformed id: 404.
     expect(errorOf(await w.post("/v1/operator/orgs/org_0000000000000000000000/owner-key", {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 404 });
     expect(errorOf(await w.post("/v1/operator/orgs/nope/owner-key", {}, { key: OPERATOR_TOKEN }))).toMatchObject({ status: 404 });
@@ -250,6 +261,79 @@ describe("a key minted for someone else acts below its minter, on every request"
     expect(errorOf(await w.patch(`/v1/projects/${p.id}`, { name: "via m" }, { key: asM }))).toMatchObject({ status: 403, code: "insufficient_role" });
     const ownerForM = (await newKey(w, o.key, { member_id: m.id })).key;
     expect((await w.patch(`/v1/projects/${p.id}`, { name: "by m" }, { key: ownerForM })).status).toBe(200);
+  });
+});
+
+describe("a caller's change commits only while the caller is what authentication found", () => {
+  const INSERT =
+    "INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+  it("the caller guard in the batch refuses a key revoked or expired, a member demoted or removed, an override changed or a project deleted", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const k = await newKey(w, o.key, { member_id: a.id });
+    const p = await newProject(w, o.key);
+    const db = await w.d1();
+    const now = new Date().toISOString();
+    const check = (over = {}) => {
+      const c = { key: k.id, member: a.id, role: "admin", project: null, override: null, at: now, ...over };
+      return db.prepare(INSERT).bind(o.org.id, c.key, c.member, c.role, c.project, c.override, c.at).run();
+    };
+    await check();
+    await check({ project: p.id });
+    expect((await db.prepare("SELECT count(*) AS n FROM caller_checks").first()).n).toBe(0); // never stored
+    await expect(check({ role: "owner" })).rejects.toThrow(/caller_changed/);
+    await expect(check({ project: p.id, override: "member" })).rejects.toThrow(/caller_changed/);
+    await expect(check({ key: o.keyId })).rejects.toThrow(/caller_changed/); // another member's key
+    // An override set meanwhile: what authentication read (none) no longer holds.
+    expect((await w.put(`/v1/projects/${p.id}/members/${a.id}`, { role: "member" }, { key: o.key })).status).toBe(200);
+    await expect(check({ project: p.id })).rejects.toThrow(/caller_changed/);
+    await check({ project: p.id, override: "member" });
+    // A project deleted meanwhile.
+    expect((await w.delete(`/v1/projects/${p.id}`, { key: o.key })).status).toBe(200);
+    await expect(check({ project: p.id, override: "member" })).rejects.toThrow(/caller_changed/);
+    // Expired by the time of the change.
+    await db.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(now, k.id).run();
+    await expect(check()).rejects.toThrow(/caller_changed/);
+    await db.prepare("UPDATE api_keys SET expires_at = NULL WHERE id = ?").bind(k.id).run();
+    await check();
+    // Demoted, then removed.
+    expect((await w.patch(`/v1/org/members/${a.id}`, { role: "member" }, { key: o.key })).status).toBe(200);
+    await expect(check()).rejects.toThrow(/caller_changed/);
+    await check({ role: "member" });
+    expect((await w.delete(`/v1/org/members/${a.id}`, { key: o.key })).status).toBe(200);
+    await expect(check({ role: "member" })).rejects.toThrow(/caller_changed/);
+  });
+
+  it("project changes racing the revocation of their key land before it or are refused, never half-applied or a 500", async () => {
+    const o = await newOrg(w);
+    const p = await newProject(w, o.key);
+    const k = await newKey(w, o.key);
+    const changes = Array.from({ length: 12 }, (_, i) => w.patch(`/v1/projects/${p.id}`, { name: `n${i}` }, { key: k.key }));
+    const revoke = w.delete(`/v1/keys/${k.id}`, { key: o.key });
+    const results = await Promise.all([...changes, revoke]);
+    expect(results.at(-1).status).toBe(200);
+    for (const r of results.slice(0, -1)) expect([200, 401, 409], r.text).toContain(r.status);
+    const landed = results.slice(0, -1).filter((r) => r.status === 200).length;
+    const entries = (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data;
+    expect(entries.filter((e) => e.action === "project.updated" && e.actor.endsWith(`/key:${k.id}`)).length).toBe(landed);
+    expect((await w.patch(`/v1/projects/${p.id}`, { name: "late" }, { key: k.key })).status).toBe(401);
+  });
+
+  it("keys another member minted with an owner cap are capped at admin by migration 0010", async () => {
+    const o = await newOrg(w);
+    const a = await addMember(w, o.key, "admin");
+    const forA = await newKey(w, o.key, { member_id: a.id });
+    const db = await w.d1();
+    await db.prepare("UPDATE api_keys SET minted_role = 'owner' WHERE id = ?").bind(forA.id).run();
+    await db.prepare("UPDATE api_keys SET minted_role = 'owner' WHERE id = ?").bind(o.keyId).run(); // its own: untouched
+    const { readFileSync } = await import("node:fs");
+    const sql = readFileSync(new URL("../../migrations/0010_cap_owner_origin.sql", import.meta.url), "utf8");
+    await db.prepare(sql.replace(/^--.*$/gm, "")).run();
+    const row = async (id) => db.prepare("SELECT minted_role FROM api_keys WHERE id = ?").bind(id).first();
+    expect(await row(forA.id)).toEqual({ minted_role: "admin" });
+    expect(await row(o.keyId)).toEqual({ minted_role: "owner" });
+    await db.prepare("UPDATE api_keys SET minted_role = NULL WHERE id = ?").bind(o.keyId).run();
   });
 });
 

@@ -20,6 +20,7 @@ beforeAll(async () => {
   f.project = (await newProject(w, a.key)).id;
   f.readKey = (await newKey(w, a.key, { capability: "read" })).key;
   f.testKey = (await newKey(w, a.key, { environment: "test" })).key;
+  f.projectKey = (await newKey(w, a.key, { project_id: f.project })).key;
   const member = await addMember(w, a.key, "member");
   f.memberKey = (await newKey(w, a.key, { member_id: member.id })).key;
   const admin = await addMember(w, a.key, "admin");
@@ -56,9 +57,10 @@ const bodies = {
 };
 
 // need: read | write (repair key, any role) | admin | owner
+const KEY_GUARDS = ["key", "org_key", "live_org_key"];
 const routes = declared
-  .filter((r) => r.guard.kind === "key")
-  .map((r) => ({ m: r.method, p: r.path, need: r.guard.need, project: r.path.includes("{pid}"), body: bodies[`${r.method} ${r.path}`] ?? (r.method === "GET" || r.method === "DELETE" ? undefined : () => ({})) }));
+  .filter((r) => KEY_GUARDS.includes(r.guard.kind))
+  .map((r) => ({ m: r.method, p: r.path, need: r.guard.need, kind: r.guard.kind, project: r.path.includes("{pid}"), body: bodies[`${r.method} ${r.path}`] ?? (r.method === "GET" || r.method === "DELETE" ? undefined : () => ({})) }));
 
 describe("the route declaration", () => {
   it("lists every route this suite knows a body for, and every API route needs a key or the operator token", () => {
@@ -66,7 +68,7 @@ describe("the route declaration", () => {
     for (const k of Object.keys(bodies)) expect(keys, k).toContain(k);
     expect(routes.length).toBeGreaterThanOrEqual(24);
     for (const r of declared.filter((r) => r.path.startsWith("/v1/"))) {
-      expect(["key", "operator"], `${r.method} ${r.path}`).toContain(r.guard.kind);
+      expect([...KEY_GUARDS, "operator"], `${r.method} ${r.path}`).toContain(r.guard.kind);
     }
   });
 });
@@ -111,6 +113,20 @@ describe.each(routes)("$m $p", (route) => {
     });
   }
 
+  if (route.kind === "org_key" || route.kind === "live_org_key") {
+    it("refuses a key limited to one project with 403", async () => {
+      const r = await call(route, f.projectKey);
+      expect(errorOf(r)).toMatchObject({ status: 403, code: "key_scope" });
+    });
+  }
+
+  if (route.kind === "live_org_key") {
+    it("refuses the owner's test key with 403", async () => {
+      const r = await call(route, f.testKey);
+      expect(errorOf(r)).toMatchObject({ status: 403, code: "wrong_environment" });
+    });
+  }
+
   if (route.need !== "read") {
     it("refuses a read key with 403", async () => {
       const r = await call(route, f.readKey);
@@ -134,7 +150,7 @@ describe.each(routes)("$m $p", (route) => {
 });
 
 describe("methods and paths outside the declaration", () => {
-  const paths = [...new Set(declared.filter((r) => r.guard.kind === "key").map((r) => r.path))];
+  const paths = [...new Set(declared.filter((r) => KEY_GUARDS.includes(r.guard.kind)).map((r) => r.path))];
   it.each(paths)("%s answers 405 to a method it does not declare, after authentication", async (path) => {
     const methods = new Set(declared.filter((r) => r.path === path).map((r) => r.method));
     const other = ["GET", "POST", "PUT", "PATCH", "DELETE"].find((m) => !methods.has(m) && !(m === "GET" && methods.has("HEAD")));

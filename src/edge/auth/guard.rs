@@ -6,6 +6,8 @@
 //! - `Public`: nothing;
 //! - `Operator`: the operator token checked → `OperatorGrant`;
 //! - `Key(need)` on an org route: authenticated, need checked against the org role → `Principal`;
+//!   `OrgKey(need)` also refuses a key limited to one project (`403 key_scope`), `LiveOrgKey(need)`
+//!   also a test key (`403 wrong_environment`);
 //! - `Key(need)` on a project route: authenticated, the project resolved through the caller's
 //!   org, environment and scope (the same 404 for every unreachable project), then the need
 //!   checked against the role in that project → `InProject`.
@@ -45,7 +47,7 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
             let grant = operator(app, &meta, &parts.headers).await?;
             parts.extensions.insert(grant);
         }
-        Guard::Key(need) => {
+        Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
             let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;
             if spec.project_scoped() {
                 let params = Params::from_request_parts(&mut parts, app).await?;
@@ -54,6 +56,12 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
                 parts.extensions.insert(InProject { p, project });
             } else {
                 p.require(need)?;
+                if matches!(spec.guard, Guard::OrgKey(_) | Guard::LiveOrgKey(_)) {
+                    p.require_org_scope()?;
+                }
+                if matches!(spec.guard, Guard::LiveOrgKey(_)) {
+                    p.require_live()?;
+                }
                 parts.extensions.insert(p);
             }
         }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod guard;
 pub mod scope;
 
+use super::audit::caller_changed;
 use super::http::{query_param, App, RequestMeta};
 use super::repo::{self, keys::KeyAuth, projects::ProjectRow};
 use super::services::Services;
@@ -18,8 +19,9 @@ use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Actor;
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::{self, effective_role, Need, Role};
+use crate::domain::time::Timestamp;
 use axum::http::{HeaderMap, Uri};
-use scope::{ProjectHandle, Tenant};
+use scope::{ProjectHandle, Scoped, Tenant};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -54,6 +56,9 @@ pub struct Principal {
 pub struct ProjectScope {
     pub row: ProjectRow,
     pub role: Role,
+    /// The member's override in this project as authentication read it (the caller guard
+    /// re-checks it).
+    override_role: Option<Role>,
     handle: ProjectHandle,
 }
 
@@ -288,31 +293,54 @@ impl Principal {
     }
 
     /// Re-reads what authentication established — the key is still active, its member still
-    /// exists with the same org role — for a change about to commit. `retrying_as` runs it at the
-    /// start of every attempt, after the chain head was read: key revocation, member removal and
-    /// role changes all append to the org chain, so for org-chain changes this is exact (a
-    /// concurrent one makes the attempt contend and run again, and then fail here).
-    pub async fn recheck(&self, now: crate::domain::time::Timestamp) -> ApiResult<()> {
+    /// exists with the same org role and, inside a project, the project is still there and the
+    /// caller's role in it is unchanged — for a change about to commit. `retrying_as` and
+    /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
+    /// clear answer; the caller guard in the batch (`guard`) makes it exact.
+    pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> ApiResult<()> {
         let Authn::ApiKey { key_id } = &self.authn;
         let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
         let expired = |k: &repo::keys::KeyRow| {
-            k.expires_at.as_deref().is_some_and(|e| {
-                crate::domain::time::Timestamp::parse(e).map_or(true, |t| t <= now)
-            })
+            k.expires_at
+                .as_deref()
+                .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= now))
         };
         if !key.is_some_and(|k| k.revoked_at.is_none() && !expired(&k)) {
             return Err(ApiError::unauthorized("invalid_api_key", BAD_KEY));
         }
         match repo::members::get(&self.tenant, self.member_id.as_str()).await? {
-            None => Err(ApiError::unauthorized("invalid_api_key", BAD_KEY)),
+            None => return Err(ApiError::unauthorized("invalid_api_key", BAD_KEY)),
             Some(m) if Role::parse(&m.role) != Some(self.member_org_role) => {
-                Err(ApiError::conflict(
-                    "caller_changed",
-                    "the calling key's member changed role while this request ran; retry",
-                ))
+                return Err(caller_changed())
             }
-            Some(_) => Ok(()),
+            Some(_) => {}
         }
+        if let Some(scope) = scope {
+            let now_in = self.project(scope.id().as_str()).await?;
+            if now_in.override_role != scope.override_role || now_in.role != scope.role {
+                return Err(caller_changed());
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller guard (migration 0009) for a caller's batch: the batch aborts unless the key,
+    /// the member's org role and (inside `scope`) the project and the override are still what
+    /// authentication read.
+    pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> ApiResult<Scoped> {
+        let Authn::ApiKey { key_id } = &self.authn;
+        let at = now.to_rfc3339();
+        let project = scope.map(|s| (s.id().as_str(), s.override_role.map(Role::as_str)));
+        repo::callers::check(
+            &self.tenant,
+            &repo::callers::CallerCheck {
+                key_id: key_id.as_str(),
+                member_id: self.member_id.as_str(),
+                role: self.member_org_role.as_str(),
+                project,
+                at: &at,
+            },
+        )
     }
 
     /// For org-level routes: the member's org role decides.
@@ -347,14 +375,13 @@ impl Principal {
         )
         .await?
         .ok_or_else(not_found)?;
-        let own = effective_role(
-            self.member_org_role,
-            found.override_role.as_deref().and_then(Role::parse),
-        );
+        let override_role = found.override_role.as_deref().and_then(Role::parse);
+        let own = effective_role(self.member_org_role, override_role);
         let role = access::acting_role(own, self.origin.as_ref().map(|(_, c)| *c));
         Ok(ProjectScope {
             row: found.project,
             role,
+            override_role,
             handle: ProjectHandle::new(self.tenant.clone(), id),
         })
     }

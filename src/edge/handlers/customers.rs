@@ -3,6 +3,7 @@
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::reconcile::is_customer_id;
+use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
 use crate::edge::http::{json, App, Params};
 use crate::edge::reconcile::{check_customer, view};
@@ -21,8 +22,8 @@ pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> Api
     }
     let env = Environment::parse(&scope.row.environment)
         .ok_or_else(|| ApiError::internal("bad environment"))?;
-    p.recheck(ctx.now).await?;
-    let incidents = check_customer(ctx, scope.handle(), env, customer, &p.actor()).await?;
+    p.recheck(Some(scope), ctx.now).await?;
+    let incidents = check_customer(ctx, By::Caller(p, scope), env, customer).await?;
     json(
         200,
         &json!({"customer": customer, "incidents": incidents.iter().map(view).collect::<Vec<_>>()}),

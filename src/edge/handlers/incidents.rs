@@ -9,7 +9,7 @@ use crate::domain::ids::IncidentId;
 use crate::domain::incidents::{self, IncidentStatus};
 use crate::domain::input;
 use crate::domain::reconcile::{is_customer_id, IncidentKind};
-use crate::edge::audit::{retrying_as, Chain};
+use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
 use crate::edge::http::{json, page, App, Params, Query, RawBody};
 use crate::edge::reconcile::view;
@@ -106,7 +106,7 @@ pub async fn ignore(
     let body: Ignore = body.json()?;
     let reason = input::reason("reason", &body.reason)?;
     let now = ctx.now;
-    let after = retrying_as(p, Chain::Project(pr), now, || async {
+    let after = retrying_in(p, &ip.project, now, || async {
         let before = repo::incidents::get(pr, id)
             .await?
             .ok_or_else(|| ApiError::not_found("incident"))?;

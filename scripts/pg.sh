@@ -106,6 +106,10 @@ CREATE TABLE accounts (
 GRANT SELECT ON accounts TO pr_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO pr_writer;
 GRANT USAGE ON SEQUENCE accounts_id_seq TO pr_writer;
+-- Tables tests and benchmarks create for themselves, readable by the reader.
+CREATE SCHEMA scratch AUTHORIZATION pr_writer;
+GRANT USAGE ON SCHEMA scratch TO pr_reader;
+ALTER DEFAULT PRIVILEGES FOR ROLE pr_writer IN SCHEMA scratch GRANT SELECT ON TABLES TO pr_reader;
 SQL
     umask 077
     READER="pr_reader:$READER_PW"

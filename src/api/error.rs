@@ -19,6 +19,9 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u32>,
+    /// One id the caller needs to act on the error (`run_id` of the run already going), rendered
+    /// beside `code`.
+    pub related: Option<(&'static str, String)>,
     /// Logged with the request id, never rendered.
     pub detail: Option<String>,
 }
@@ -33,6 +36,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             retry_after: None,
+            related: None,
             detail: None,
         }
     }
@@ -100,6 +104,9 @@ impl ApiError {
         if let Some(field) = &self.field {
             body["field"] = json!(field);
         }
+        if let Some((name, id)) = &self.related {
+            body[*name] = json!(id);
+        }
         json!({ "error": body })
     }
 
@@ -115,6 +122,9 @@ impl ApiError {
         let mut data = json!({"status": self.status, "code": self.code, "request_id": request_id});
         if let Some(field) = &self.field {
             data["field"] = json!(field);
+        }
+        if let Some((name, id)) = &self.related {
+            data[*name] = json!(id);
         }
         json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": self.message, "data": data}})
     }

@@ -166,6 +166,14 @@ pub fn grant_ceiling(minter: Role) -> Role {
     }
 }
 
+/// The cap a key minted by (or through) a member keeps once that member's role fell to
+/// `minter_now`: the member may still hold the key, so it acts with no more than the member
+/// could grant now. `None` when the key's cap is already within that.
+pub fn recap(minter_now: Role, key_cap: Role) -> Option<Role> {
+    let ceiling = grant_ceiling(minter_now);
+    (key_cap > ceiling).then_some(ceiling)
+}
+
 /// Who stands behind a new key and the most it acts with: `None` for a member's own key,
 /// `Some((minter, cap))` otherwise.
 pub type Origin<M> = Option<(M, Role)>;
@@ -281,6 +289,16 @@ mod tests {
 
     fn env() -> impl Strategy<Value = Environment> {
         prop_oneof![Just(Live), Just(Test)]
+    }
+
+    #[test]
+    fn a_demoted_minter_pulls_the_caps_of_its_keys_down_to_what_it_can_grant_now() {
+        use Role::{Admin, Member, Owner};
+        assert_eq!(recap(Admin, Admin), Some(Member));
+        assert_eq!(recap(Admin, Owner), Some(Member));
+        assert_eq!(recap(Member, Admin), Some(Member));
+        assert_eq!(recap(Admin, Member), None);
+        assert_eq!(recap(Owner, Admin), None);
     }
 
     #[test]

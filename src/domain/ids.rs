@@ -65,6 +65,7 @@ id_type!(RequestId, "req_", "request");
 id_type!(CredentialId, "cred_", "credential");
 id_type!(IncidentId, "inc_", "incident");
 id_type!(SnapshotId, "snap_", "snapshot");
+id_type!(RunId, "run_", "run");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

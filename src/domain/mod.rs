@@ -19,6 +19,7 @@ pub mod reconcile;
 pub mod records;
 pub mod rewrap;
 pub mod roles;
+pub mod runs;
 pub mod scrub;
 pub mod security_txt;
 pub mod sqlident;

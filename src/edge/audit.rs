@@ -146,6 +146,10 @@ fn duplicate(constraint: &str) -> ApiError {
         "members.org_id, members.email" => {
             ApiError::conflict("member_exists", "a member with this e-mail already exists")
         }
+        "runs.project_id" => ApiError::conflict(
+            "run_in_progress",
+            "a full run of this project is already going; watch it or wait for it to finish",
+        ),
         other => ApiError::internal(format!("unique constraint failed: {other}")),
     }
 }
@@ -284,8 +288,9 @@ where
                     mut changes,
                     value,
                 } => {
-                    // First in the batch: it checks the caller as it was before this change.
-                    changes.insert(0, p.guard(scope, now)?);
+                    // First in the batch: it checks the caller as it was before this change,
+                    // and the key's expiry against the clock at commit, not at the request.
+                    changes.insert(0, p.guard(scope, super::services::clock())?);
                     Step::Commit {
                         drafts,
                         changes,

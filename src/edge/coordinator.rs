@@ -1,20 +1,170 @@
-//! `ProjectCoordinator` Durable Object, one per project (named by project id). It will be the
-//! single writer for that project's repair approvals and drive chunked reconcile runs (SPEC §6,
-//! §8). Until those capabilities land it only answers that nothing is routed to it yet.
+//! `ProjectCoordinator` Durable Object, one per project (named by project id): it drives the
+//! project's full reconcile runs step by step (SPEC §6), and will be the single writer of its
+//! repair approvals (SPEC §8). Thin by design: the run's logic is `edge::runs` (and the pure
+//! `domain::runs`); this object only keeps which run it drives, schedules the next step with
+//! its alarm, and builds the same `Services` the fetch and cron handlers build.
+//!
+//! Only ParityRail's own worker reaches it (Durable Objects have no public address): it takes
+//! `POST /runs/start` with the run's org, project and id, checks that the project is the one it
+//! is named for, and answers `202`. The alarm then does one step per invocation. A step that
+//! fails on ParityRail's side (D1, the vault) is tried again with backoff; after
+//! `MAX_FAILURES` in a row the run is ended `failed`, so a project is never stuck "running".
 
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use super::auth::{system_project, system_tenant, SystemGrant};
+use super::entry::EntryPoint;
+use super::runs::{self, Assignment, Facts, Next};
+use super::services::Services;
+use serde::Deserialize;
+use worker::{
+    console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
+    SqlStorageValue, State,
+};
+
+/// ParityRail-side failures in a row before a run is given up.
+const MAX_FAILURES: i64 = 5;
 
 #[durable_object]
 pub struct ProjectCoordinator {
-    _state: State,
+    state: State,
+    env: Env,
+}
+
+#[derive(Deserialize)]
+struct Current {
+    org: String,
+    project: String,
+    run: String,
+    failures: i64,
+}
+
+impl ProjectCoordinator {
+    fn tables(&self) -> Result<()> {
+        self.state.storage().sql().exec(
+            "CREATE TABLE IF NOT EXISTS current (one INTEGER PRIMARY KEY CHECK (one = 1), \
+             org TEXT NOT NULL, project TEXT NOT NULL, run TEXT NOT NULL, failures INTEGER NOT NULL)",
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn current(&self) -> Result<Option<Current>> {
+        self.tables()?;
+        let rows: Vec<Current> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT org, project, run, failures FROM current", None)?
+            .to_array()?;
+        Ok(rows.into_iter().next())
+    }
+
+    fn set_failures(&self, n: i64) -> Result<()> {
+        self.state.storage().sql().exec(
+            "UPDATE current SET failures = ?",
+            vec![SqlStorageValue::Integer(n)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether this object is the one named for `project`.
+    fn is_named_for(&self, project: &str) -> Result<bool> {
+        let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
+        Ok(ns.id_from_name(project)? == self.state.id())
+    }
+
+    async fn start(&self, mut req: Request) -> Result<Response> {
+        let a: Assignment = match req.json().await {
+            Ok(a) => a,
+            Err(_) => return Response::error("bad assignment", 400),
+        };
+        if !self.is_named_for(&a.project)? {
+            return Response::error("not this project's coordinator", 409);
+        }
+        self.tables()?;
+        let s = |v: &str| SqlStorageValue::String(v.to_owned());
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO current (one, org, project, run, failures) VALUES (1, ?, ?, ?, 0)",
+            vec![s(&a.org), s(&a.project), s(&a.run)],
+        )?;
+        Facts::new(self.state.storage().sql())?.forget_except(&a.run)?;
+        self.state.storage().set_alarm(0).await?;
+        Ok(Response::empty()?.with_status(202))
+    }
 }
 
 impl DurableObject for ProjectCoordinator {
-    fn new(state: State, _env: Env) -> Self {
-        Self { _state: state }
+    fn new(state: State, env: Env) -> Self {
+        Self { state, env }
     }
 
-    async fn fetch(&self, _req: Request) -> Result<Response> {
-        Response::error("no coordinator operation is routed here yet", 404)
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        match (req.method(), req.path().as_str()) {
+            (Method::Post, "/runs/start") => self.start(req).await,
+            _ => Response::error("no such coordinator operation", 404),
+        }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let Some(cur) = self.current()? else {
+            return Response::ok("idle");
+        };
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        let facts = Facts::new(self.state.storage().sql())?;
+        let outcome = async {
+            let t = system_tenant(&svc, &grant, &cur.org)?;
+            let pr = system_project(&t, &cur.project, &grant)?;
+            let next = runs::step(&svc, &pr, &facts, &cur.run).await;
+            Ok::<_, crate::api::error::ApiError>((pr, next))
+        }
+        .await;
+        match outcome {
+            Ok((_, Ok(Next::More))) => {
+                if cur.failures > 0 {
+                    self.set_failures(0)?;
+                }
+                self.state.storage().set_alarm(0).await?;
+            }
+            Ok((_, Ok(Next::Stop))) => {
+                self.state
+                    .storage()
+                    .sql()
+                    .exec("DELETE FROM current", None)?;
+                facts.forget_except("")?;
+            }
+            Ok((pr, Err(e))) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"run": cur.run, "error": e.code, "detail": e.detail})
+                );
+                let failures = cur.failures + 1;
+                if failures >= MAX_FAILURES {
+                    let message =
+                        "ParityRail could not continue the run (storage failures); start another";
+                    if runs::abandon(&svc, &pr, &cur.run, message).await.is_ok() {
+                        self.state
+                            .storage()
+                            .sql()
+                            .exec("DELETE FROM current", None)?;
+                        facts.forget_except("")?;
+                        return Response::ok("abandoned");
+                    }
+                }
+                self.set_failures(failures)?;
+                // 2, 4, 8, 16 … seconds.
+                self.state
+                    .storage()
+                    .set_alarm(1000i64 << failures.min(8))
+                    .await?;
+            }
+            Err(e) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"run": cur.run, "error": e.code, "detail": e.detail})
+                );
+                self.state.storage().set_alarm(30_000).await?;
+            }
+        }
+        Response::ok("")
     }
 }

@@ -18,8 +18,15 @@ use worker::{
     console_error, console_log, event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent,
 };
 
-/// Proof of being a Workers entry point; only this module can make one.
+/// Proof of being a Workers entry point; only this module can make one, and a Durable Object
+/// handler (with the `State` only the runtime hands out).
 pub struct EntryPoint(());
+
+impl EntryPoint {
+    pub(super) fn durable_object(_: &worker::State) -> Self {
+        EntryPoint(())
+    }
+}
 
 #[event(fetch)]
 async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<Response<Body>> {

@@ -15,6 +15,7 @@ mod project_io;
 mod rate_limiter;
 mod reconcile;
 mod repo;
+mod runs;
 mod services;
 mod vault;
 

@@ -4,21 +4,23 @@
 //! Used by `POST …/customers/{cus}/check` now, and by runs and webhooks as they land.
 
 use super::audit::By;
-use super::auth::scope::ProjectHandle;
+use super::auth::scope::{ProjectHandle, Scoped};
 use super::project_io;
 use super::repo;
 use super::services::Services;
 use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
-use crate::domain::audit::Draft;
+use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::{IncidentId, SnapshotId};
 use crate::domain::incidents::{self, Incident};
 use crate::domain::mapping::Mapping;
 use crate::domain::reconcile::{self, ItemFacts, ProductFeatures, StripeCustomer, SubFacts};
+use crate::domain::runs::{Decided, Range};
 use crate::stripe::model::Subscription;
 use crate::stripe::StripeError;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// The project's mapping; `409 mapping_missing` without one.
 pub async fn mapping(pr: &ProjectHandle) -> ApiResult<Mapping> {
@@ -139,44 +141,145 @@ pub async fn apply(
     let (now, pr, actor) = (ctx.now, by.project(), by.actor());
     by.retrying(now, || async {
         let existing = repo::incidents::live_for_customer(pr, customer).await?;
-        let mut ids = Vec::new();
-        for _ in drifts {
-            ids.push(IncidentId::generate(&mut ctx.rng())?.to_string());
-        }
-        let mut fresh = ids.into_iter();
-        let changes = incidents::plan(&existing, drifts, now, || fresh.next().unwrap_or_default());
+        let mut ids = fresh_ids(ctx, drifts.len())?;
+        let changes = incidents::plan(&existing, drifts, now, || ids.next().unwrap_or_default());
         if changes.is_empty() {
             return Ok(Step::Done(changes));
         }
-        let mut drafts = Vec::new();
-        let mut stmts = Vec::new();
-        for c in &changes {
-            let after = c.after();
-            drafts.push(Draft::new(
-                actor.clone(),
-                c.action(),
-                format!("incident:{}", after.id),
-                c.before().map_or(Value::Null, view),
-                view(after),
-            ));
-            match c.before() {
-                None => {
-                    stmts.push(repo::incidents::insert(pr, after)?);
-                    let sid = SnapshotId::generate(&mut ctx.rng())?.to_string();
-                    stmts.push(repo::incidents::snapshot(
-                        pr,
-                        &sid,
-                        after,
-                        &snapshot.stripe,
-                        &snapshot.app,
-                    )?);
-                }
-                Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
-            }
-        }
+        let planned: Vec<_> = changes.iter().map(|c| (c, snapshot)).collect();
+        let (drafts, stmts) = statements(ctx, pr, &actor, &planned)?;
         Ok(Step::commit(drafts, stmts, changes))
     })
     .await
+}
+
+fn fresh_ids(ctx: &Services, n: usize) -> ApiResult<std::vec::IntoIter<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(IncidentId::generate(&mut ctx.rng())?.to_string());
+    }
+    Ok(ids.into_iter())
+}
+
+/// The audit drafts and D1 statements of planned changes: an entry per change, an insert and a
+/// snapshot per opened incident, an update per changed one.
+fn statements(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    actor: &Actor,
+    planned: &[(&incidents::Change, &Snapshot)],
+) -> ApiResult<(Vec<Draft>, Vec<Scoped>)> {
+    let mut drafts = Vec::new();
+    let mut stmts = Vec::new();
+    for (c, snapshot) in planned {
+        let after = c.after();
+        drafts.push(Draft::new(
+            actor.clone(),
+            c.action(),
+            format!("incident:{}", after.id),
+            c.before().map_or(Value::Null, view),
+            view(after),
+        ));
+        match c.before() {
+            None => {
+                stmts.push(repo::incidents::insert(pr, after)?);
+                let sid = SnapshotId::generate(&mut ctx.rng())?.to_string();
+                stmts.push(repo::incidents::snapshot(
+                    pr,
+                    &sid,
+                    after,
+                    &snapshot.stripe,
+                    &snapshot.app,
+                )?);
+            }
+            Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
+        }
+    }
+    Ok((drafts, stmts))
+}
+
+/// Changes committed per batch when a run applies a range (each with its audit entry).
+const CHANGES_PER_BATCH: usize = 100;
+
+/// What applying a range changed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    pub opened: u64,
+    pub resolved: u64,
+}
+
+/// Applies the plans of every customer a run decided in `range`, against the live incidents of
+/// the range as read after the chain head, in batches of `CHANGES_PER_BATCH` changes. Each
+/// batch re-plans from what the previous ones committed, so repeating this (a step retried
+/// after a crash) opens nothing twice. Customers whose incidents appeared in the range after the
+/// run decided it are left to the next check.
+pub async fn plan_and_apply(
+    ctx: &Services,
+    by: By<'_>,
+    range: &Range,
+    decided: &BTreeMap<String, Decided>,
+) -> ApiResult<Applied> {
+    let (now, pr, actor) = (ctx.now, by.project(), by.actor());
+    let snapshots: BTreeMap<&str, Snapshot> = decided
+        .iter()
+        .map(|(c, d)| {
+            let s = Snapshot {
+                stripe: json!(d.stripe),
+                app: json!(d.app),
+            };
+            (c.as_str(), s)
+        })
+        .collect();
+    let drift_count = decided.values().map(|d| d.drifts.len()).sum();
+    let mut total = Applied::default();
+    // Each batch commits at least one change and a re-plan never repeats a committed one, so
+    // this ends; the bound only guards against a bug looping forever.
+    for _ in 0..=(decided.len() * 7 / CHANGES_PER_BATCH + 2) {
+        let (applied, more) = by
+            .retrying(now, || async {
+                let existing =
+                    repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
+                let mut ids = fresh_ids(ctx, drift_count)?;
+                let mut planned = Vec::new();
+                for (customer, d) in decided {
+                    let mine: Vec<_> = existing
+                        .iter()
+                        .filter(|i| &i.customer == customer)
+                        .cloned()
+                        .collect();
+                    let changes =
+                        incidents::plan(&mine, &d.drifts, now, || ids.next().unwrap_or_default());
+                    planned.extend(changes.into_iter().map(|c| (c, customer.as_str())));
+                }
+                let more = planned.len() > CHANGES_PER_BATCH;
+                planned.truncate(CHANGES_PER_BATCH);
+                if planned.is_empty() {
+                    return Ok(Step::Done((Applied::default(), false)));
+                }
+                let mut applied = Applied::default();
+                let mut with_snapshots = Vec::new();
+                for (c, customer) in &planned {
+                    match c {
+                        incidents::Change::Opened(_) => applied.opened += 1,
+                        incidents::Change::Resolved { .. } => applied.resolved += 1,
+                        incidents::Change::Updated { .. } => {}
+                    }
+                    let snapshot = snapshots
+                        .get(customer)
+                        .ok_or_else(|| ApiError::internal("a planned customer has no snapshot"))?;
+                    with_snapshots.push((c, snapshot));
+                }
+                let (drafts, stmts) = statements(ctx, pr, &actor, &with_snapshots)?;
+                Ok(Step::commit(drafts, stmts, (applied, more)))
+            })
+            .await?;
+        total.opened += applied.opened;
+        total.resolved += applied.resolved;
+        if !more {
+            return Ok(total);
+        }
+    }
+    Err(ApiError::internal("applying a range did not settle"))
 }
 
 /// The API and audit view of an incident (SPEC §15 fields).

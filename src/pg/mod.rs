@@ -232,6 +232,32 @@ pub async fn rows_by_keys(
     }
     let sql = format!("{select} FROM {table} WHERE {key_col} = ANY($1)");
     let rows = client.query(&sql, &[&keys]).await?;
+    decode(rows, columns)
+}
+
+/// Up to `limit` rows whose `key_col` comes after `after` in byte order (`COLLATE "C"`), in that
+/// order: one round trip of a keyset scan. Rows whose key is NULL are never returned.
+pub async fn rows_after(
+    client: &Client,
+    table: &TableName,
+    key_col: &SqlIdent,
+    columns: &[SqlIdent],
+    after: &str,
+    limit: u32,
+) -> Result<Vec<AppRow>, PgError> {
+    let mut select = format!("SELECT {key_col}::text AS \"__key\"");
+    for c in columns {
+        select.push_str(&format!(", {c}"));
+    }
+    let sql = format!(
+        "{select} FROM {table} WHERE {key_col}::text COLLATE \"C\" > $1 \
+         ORDER BY {key_col}::text COLLATE \"C\" LIMIT $2"
+    );
+    let rows = client.query(&sql, &[&after, &i64::from(limit)]).await?;
+    decode(rows, columns)
+}
+
+fn decode(rows: Vec<tokio_postgres::Row>, columns: &[SqlIdent]) -> Result<Vec<AppRow>, PgError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let key: Option<String> = row.try_get(0)?;

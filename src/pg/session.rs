@@ -148,6 +148,19 @@ impl<T: Timer> ReadSession<T> {
             .await
     }
 
+    /// `rows_after` (a keyset scan step), within the limits.
+    pub async fn rows_after(
+        &self,
+        table: &TableName,
+        key_col: &SqlIdent,
+        columns: &[SqlIdent],
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<AppRow>, PgError> {
+        self.run(|c| super::rows_after(c, table, key_col, columns, after, limit))
+            .await
+    }
+
     /// `table_columns`, within the limits.
     pub async fn table_columns(&self, table: &TableName) -> Result<Vec<(String, String)>, PgError> {
         self.run(|c| super::table_columns(c, table)).await

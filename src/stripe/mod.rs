@@ -11,7 +11,7 @@ pub mod model;
 mod paging;
 
 use crate::domain::vault::Secret;
-use model::{Account, ActiveEntitlement, Customer, List, Product, Subscription};
+use model::{Account, ActiveEntitlement, Customer, List, Product, ProductFeature, Subscription};
 pub use paging::MAX_PAGES;
 use paging::{next_cursor, Cursors};
 use serde::de::DeserializeOwned;
@@ -335,6 +335,33 @@ impl<H: HttpGet> StripeClient<H> {
             .await
         })
         .await
+    }
+
+    /// The lookup keys of the features attached to `product` (all pages); `None` when this
+    /// Stripe API has no product-features endpoint (404: localstripe), so none are known.
+    pub async fn product_features(
+        &self,
+        product: &str,
+    ) -> Result<Option<Vec<String>>, StripeError> {
+        let path = format!("/v1/products/{}/features", encode(product));
+        let listed = self
+            .all(|after| {
+                let path = path.clone();
+                async move {
+                    self.page::<ProductFeature>(&path, &[], after.as_deref())
+                        .await
+                }
+            })
+            .await;
+        match listed {
+            Ok(list) => Ok(Some(
+                list.into_iter()
+                    .map(|f| f.entitlement_feature.lookup_key)
+                    .collect(),
+            )),
+            Err(StripeError::Client(404)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Follows `next` from the first page until the list ends; fails with

@@ -110,6 +110,18 @@ pub struct ActiveEntitlement {
     pub feature: Option<IdOrObject>,
 }
 
+/// A feature attached to a product (`GET /v1/products/{id}/features`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct ProductFeature {
+    pub id: String,
+    pub entitlement_feature: FeatureRef,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct FeatureRef {
+    pub lookup_key: String,
+}
+
 macro_rules! has_id {
     ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> &str { &self.id } })* };
 }
@@ -118,7 +130,8 @@ has_id!(
     Subscription,
     SubscriptionItem,
     Product,
-    ActiveEntitlement
+    ActiveEntitlement,
+    ProductFeature
 );
 
 #[cfg(test)]

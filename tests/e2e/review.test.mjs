@@ -162,15 +162,20 @@ describe("a key minted for someone else acts below its minter, on every request"
   it("after a transfer, keys the previous owner minted for the new owner stay capped; the operator issues the uncapped one", async () => {
     const o = await newOrg(w);
     const b = await addMember(w, o.key, "admin");
-    const forB = (await newKey(w, o.key, { member_id: b.id })).key; // A holds this plaintext too
+    const forB = await newKey(w, o.key, { member_id: b.id }); // A holds this plaintext too
     expect((await w.patch(`/v1/org/members/${b.id}`, { role: "owner" }, { key: o.key })).status).toBe(200);
-    // With forB, nobody (A included) mints B a key above admin, or acts as owner.
-    const own = await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: forB });
-    expect(own.status).toBe(201);
-    expect(own.json).toMatchObject({ minted_by: o.owner.id, minted_role: "admin" });
-    const p = await newProject(w, own.json.key);
-    expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: own.json.key }))).toMatchObject({ status: 403 });
-    expect(errorOf(await w.patch(`/v1/org/members/${o.owner.id}`, { role: "owner" }, { key: forB }))).toMatchObject({ status: 403 });
+    // A is an admin now and can grant no more than member: the keys it minted (it may hold
+    // them) are capped there, each recorded.
+    const keys = (await w.get("/v1/keys?limit=100", { key: o.key })).json.data;
+    expect(keys.find((k) => k.id === forB.id)).toMatchObject({ minted_by: o.owner.id, minted_role: "member" });
+    const capped = (await w.get("/v1/org/audit?limit=100", { key: o.key })).json.data.filter((e) => e.action === "key.capped");
+    expect(capped.map((e) => [e.target, e.before.minted_role, e.after.minted_role])).toEqual([[`key:${forB.id}`, "admin", "member"]]);
+    // With forB, nobody (A included) mints B a key, acts as owner, or changes a role.
+    expect(errorOf(await w.post("/v1/keys", { name: "mine", environment: "live", capability: "repair" }, { key: forB.key }))).toMatchObject({ status: 403 });
+    const p = await newProject(w, o.key);
+    expect(errorOf(await w.delete(`/v1/projects/${p.id}`, { key: forB.key }))).toMatchObject({ status: 403 });
+    expect(errorOf(await w.patch(`/v1/org/members/${o.owner.id}`, { role: "owner" }, { key: forB.key }))).toMatchObject({ status: 403 });
+    const own = { json: { key: forB.key } };
     // The operator issues the current owner a key nobody else has seen.
     const issued = await w.post(`/v1/operator/orgs/${o.org.id}/owner-key`, {}, { key: OPERATOR_TOKEN });
     expect(issued.status, issued.text).toBe(201);
@@ -185,6 +190,10 @@ describe("a key minted for someone else acts below its minter, on every request"
     const lasting = await w.post("/v1/keys", { name: "b's own", environment: "live", capability: "repair" }, { key: bKey });
     expect(lasting.json).toMatchObject({ minted_by: null, expires_at: null });
     expect((await w.delete(`/v1/projects/${p.id}`, { key: bKey })).status).toBe(200);
+    // B demotes A to member: A cannot climb back through the key it minted for B.
+    expect((await w.patch(`/v1/org/members/${o.owner.id}`, { role: "member" }, { key: bKey })).status).toBe(200);
+    expect(errorOf(await w.patch(`/v1/org/members/${o.owner.id}`, { role: "admin" }, { key: forB.key }))).toMatchObject({ status: 403 });
+    expect((await w.get("/v1/org/members", { key: bKey })).json.data.find((m) => m.id === o.owner.id).role).toBe("member");
     // B removes A: everything minted from A's keys dies, B's operator key lives.
     expect((await w.delete(`/v1/org/members/${o.owner.id}`, { key: bKey })).status).toBe(200);
     expect((await w.get("/v1/org", { key: own.json.key })).status).toBe(401);

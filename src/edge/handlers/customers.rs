@@ -5,6 +5,7 @@ use crate::domain::apikey::Environment;
 use crate::domain::reconcile::is_customer_id;
 use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
+use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, Params};
 use crate::edge::reconcile::{check_customer, view};
 use axum::extract::State;
@@ -22,6 +23,9 @@ pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> Api
     }
     let env = Environment::parse(&scope.row.environment)
         .ok_or_else(|| ApiError::internal("bad environment"))?;
+    // A check connects to the customer's database and Stripe: limited like the connection
+    // tests, so it serves neither as a port scanner nor as a drain on the Stripe quota.
+    probe_limit(ctx, scope).await?;
     p.recheck(Some(scope), ctx.now).await?;
     let incidents = check_customer(ctx, By::Caller(p, scope), env, customer).await?;
     json(

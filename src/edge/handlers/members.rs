@@ -138,6 +138,9 @@ pub async fn update(
                 json!(m_after),
             ));
             changes.push(repo::members::set_role(&p.tenant, &m.id, role.as_str())?);
+            if role < role_of(&m)? {
+                recap_minted(&p, &m.id, role, &mut drafts, &mut changes).await?;
+            }
             last = Some(m_after);
         }
         let last = last.ok_or_else(|| ApiError::internal("no member moved"))?;
@@ -145,6 +148,40 @@ pub async fn update(
     })
     .await?;
     json(200, &after)
+}
+
+/// A demoted member may still hold the keys it minted for others (or that were minted through
+/// its keys): each whose cap is above what the member can grant now is capped there, recorded as
+/// `key.capped`, in the demotion's batch.
+async fn recap_minted(
+    p: &Principal,
+    member: &str,
+    now_role: Role,
+    drafts: &mut Vec<Draft>,
+    changes: &mut Vec<crate::edge::auth::scope::Scoped>,
+) -> ApiResult<()> {
+    for k in repo::keys::active_for_member(&p.tenant, member).await? {
+        if k.member_id == member {
+            continue;
+        }
+        let Some(cap) = k.minted_role.as_deref().and_then(Role::parse) else {
+            continue;
+        };
+        let Some(lower) = access::recap(now_role, cap) else {
+            continue;
+        };
+        let mut after = k.clone();
+        after.minted_role = Some(lower.as_str().to_owned());
+        drafts.push(Draft::new(
+            p.actor(),
+            "key.capped",
+            format!("key:{}", k.id),
+            json!({"id": k.id, "minted_role": k.minted_role}),
+            json!({"id": k.id, "minted_role": after.minted_role}),
+        ));
+        changes.push(repo::keys::set_cap(&p.tenant, &k.id, lower.as_str())?);
+    }
+    Ok(())
 }
 
 /// DELETE /v1/org/members/{mid} — removes the member and revokes every key it has.

@@ -86,6 +86,33 @@ pub async fn live_for_customer(pr: &ProjectHandle, customer: &str) -> ApiResult<
     parse_all(rows)
 }
 
+/// The `open` and `ignored` incidents of the customers in `(after, upto]` (`upto: None`: to the
+/// end), by customer: what one step of a run plans against.
+pub async fn live_in_range(
+    pr: &ProjectHandle,
+    after: &str,
+    upto: Option<&str>,
+) -> ApiResult<Vec<Incident>> {
+    let rows: Vec<Row> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM incidents WHERE org_id = ?1 AND project_id = ?2 \
+                 AND customer > ?3 AND (?4 IS NULL OR customer <= ?4) AND status IN (?5, ?6) \
+                 ORDER BY customer, id"
+            ),
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(after),
+                Arg::opt(upto),
+                Arg::text("open"),
+                Arg::text("ignored"),
+            ],
+        )
+        .await?;
+    parse_all(rows)
+}
+
 /// Filters of `GET …/incidents`.
 #[derive(Default)]
 pub struct Filter {

@@ -190,6 +190,14 @@ pub fn revoke(t: &Tenant, id: &str, at: &str) -> ApiResult<Scoped> {
     )
 }
 
+/// Lowers the most a key acts with (its minter was demoted).
+pub fn set_cap(t: &Tenant, id: &str, cap: &str) -> ApiResult<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET minted_role = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(cap)],
+    )
+}
+
 pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
     t.stmt(
         "UPDATE api_keys SET expires_at = ?3 WHERE org_id = ?1 AND id = ?2",

@@ -43,6 +43,28 @@ pub async fn get(t: &Tenant, id: &str, environment: &str) -> ApiResult<Option<Pr
     .await
 }
 
+/// The project a handle names (system work: its environment is what the project says).
+pub async fn of_handle(pr: &ProjectHandle) -> ApiResult<Option<ProjectRow>> {
+    pr.tenant()
+        .first(
+            &format!("SELECT {COLS} FROM projects WHERE org_id = ?1 AND id = ?2"),
+            vec![Arg::text(pr.as_str())],
+        )
+        .await
+}
+
+/// The org's projects that have a mapping (what the cron may reconcile), after `after`.
+pub async fn with_mapping(t: &Tenant, after: &str, limit: u32) -> ApiResult<Vec<ProjectRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM projects WHERE org_id = ?1 AND id > ?2 \
+             AND id IN (SELECT project_id FROM mappings WHERE org_id = ?1) ORDER BY id LIMIT ?3"
+        ),
+        vec![Arg::text(after), Arg::Int(i64::from(limit))],
+    )
+    .await
+}
+
 /// A project and the member's role override in it, in one round trip.
 #[derive(Debug, Deserialize)]
 pub struct ProjectForMember {

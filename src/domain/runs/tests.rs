@@ -1,0 +1,193 @@
+use super::*;
+use crate::domain::mapping::MappingInput;
+use crate::domain::reconcile::{IncidentKind, ItemFacts, SubFacts};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn mapping() -> Mapping {
+    let input: MappingInput =
+        serde_json::from_value(crate::domain::mapping::tests_sample()).unwrap();
+    input.validate().unwrap()
+}
+
+fn paying(price: &str) -> StripeCustomer {
+    StripeCustomer {
+        subscriptions: vec![SubFacts {
+            id: format!("sub_{price}"),
+            status: "active".into(),
+            items: vec![ItemFacts {
+                price: Some(price.into()),
+                product: None,
+            }],
+        }],
+        active_entitlements: None,
+    }
+}
+
+fn row(plan: &str, premium: bool) -> AppValues {
+    [
+        ("plan", json!(plan)),
+        ("is_premium", json!(premium)),
+        ("on_trial", json!(false)),
+        ("feature_sso", json!(plan == "pro")),
+        ("feature_audit", json!(false)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn all() -> Range {
+    Range {
+        after: String::new(),
+        upto: None,
+    }
+}
+
+fn kinds(d: &BTreeMap<String, Decided>, c: &str) -> Vec<IncidentKind> {
+    d[c].drifts.iter().map(|d| d.kind).collect()
+}
+
+#[test]
+fn a_range_is_open_below_and_closed_above() {
+    let r = Range {
+        after: "cus_b".into(),
+        upto: Some("cus_d".into()),
+    };
+    assert!(!r.contains("cus_b"));
+    assert!(r.contains("cus_c"));
+    assert!(r.contains("cus_d"));
+    assert!(!r.contains("cus_e"));
+    assert!(all().contains("cus_zzz"));
+}
+
+#[test]
+fn a_step_stops_at_the_nearer_full_batch_and_runs_to_the_end_otherwise() {
+    let r = step_range("a", Some("m"), true, Some("k"), true);
+    assert_eq!(r.upto.as_deref(), Some("k"));
+    let r = step_range("a", Some("m"), true, Some("z"), false);
+    assert_eq!(r.upto.as_deref(), Some("m"));
+    let r = step_range("a", Some("m"), false, Some("k"), false);
+    assert_eq!(r.upto, None);
+    let r = step_range("a", None, false, None, false);
+    assert_eq!(
+        r,
+        Range {
+            after: "a".into(),
+            upto: None
+        }
+    );
+}
+
+#[test]
+fn stripe_only_payers_app_rows_stripe_lacks_and_leftover_incidents_are_all_decided() {
+    let m = mapping();
+    let stripe: BTreeMap<_, _> = [
+        ("cus_parity".to_owned(), paying("price_pro")),
+        ("cus_stripe_only".to_owned(), paying("price_pro")),
+        ("cus_free_only".to_owned(), StripeCustomer::default()),
+    ]
+    .into();
+    let app = vec![
+        ("cus_parity".to_owned(), row("pro", true)),
+        ("cus_ghost".to_owned(), row("pro", true)),
+    ];
+    let incidents: BTreeSet<String> = ["cus_gone".to_owned()].into();
+    let (d, dup) = decide(
+        &m,
+        &all(),
+        &app,
+        &stripe,
+        &ProductFeatures::new(),
+        &incidents,
+    );
+    assert!(dup.is_empty());
+    assert!(kinds(&d, "cus_parity").is_empty());
+    assert_eq!(
+        kinds(&d, "cus_stripe_only"),
+        [IncidentKind::UnknownCustomer]
+    );
+    assert_eq!(kinds(&d, "cus_ghost"), [IncidentKind::UnknownCustomer]);
+    assert!(kinds(&d, "cus_free_only").is_empty());
+    // Neither side knows it any more: decided with no drift, so its incidents resolve.
+    assert!(kinds(&d, "cus_gone").is_empty());
+    assert_eq!(d["cus_stripe_only"].app, None);
+    assert_eq!(d["cus_ghost"].stripe, None);
+}
+
+#[test]
+fn keys_outside_the_range_are_left_for_their_own_step_and_duplicates_are_reported() {
+    let m = mapping();
+    let r = Range {
+        after: "cus_a".into(),
+        upto: Some("cus_m".into()),
+    };
+    let app = vec![
+        ("cus_a".to_owned(), row("pro", true)),
+        ("cus_b".to_owned(), row("pro", true)),
+        ("cus_b".to_owned(), row("free", false)),
+        ("cus_z".to_owned(), row("pro", true)),
+    ];
+    let stripe: BTreeMap<_, _> = [
+        ("cus_b".to_owned(), paying("price_pro")),
+        ("cus_y".to_owned(), paying("price_pro")),
+    ]
+    .into();
+    let (d, dup) = decide(
+        &m,
+        &r,
+        &app,
+        &stripe,
+        &ProductFeatures::new(),
+        &BTreeSet::new(),
+    );
+    assert_eq!(d.keys().collect::<Vec<_>>(), ["cus_b"]);
+    // The first row decides.
+    assert!(kinds(&d, "cus_b").is_empty());
+    assert_eq!(dup, ["cus_b"]);
+}
+
+fn key() -> impl Strategy<Value = String> {
+    (0u8..40).prop_map(|n| format!("cus_{n:02}"))
+}
+
+proptest! {
+    /// Splitting the key space into consecutive ranges (as steps do) decides every customer
+    /// exactly once, the same way as deciding it whole.
+    #[test]
+    fn any_split_into_ranges_decides_like_the_whole(
+        app_keys in prop::collection::btree_set(key(), 0..20),
+        stripe_keys in prop::collection::btree_set(key(), 0..20),
+        incident_keys in prop::collection::btree_set(key(), 0..6),
+        cuts in prop::collection::btree_set(key(), 0..6),
+    ) {
+        let m = mapping();
+        let app: Vec<_> = app_keys.iter().map(|k| (k.clone(), row("pro", true))).collect();
+        let stripe: BTreeMap<_, _> =
+            stripe_keys.iter().map(|k| (k.clone(), paying("price_basic"))).collect();
+        let f = ProductFeatures::new();
+        let (whole, _) = decide(&m, &all(), &app, &stripe, &f, &incident_keys);
+        let mut pieces = BTreeMap::new();
+        let mut after = String::new();
+        let bounds: Vec<Option<String>> =
+            cuts.iter().cloned().map(Some).chain(std::iter::once(None)).collect();
+        for upto in bounds {
+            let r = Range { after: after.clone(), upto: upto.clone() };
+            let (part, _) = decide(&m, &r, &app, &stripe, &f, &incident_keys);
+            for (k, v) in part {
+                prop_assert!(pieces.insert(k, v).is_none(), "decided twice");
+            }
+            if let Some(u) = upto { after = u; }
+        }
+        prop_assert_eq!(pieces, whole);
+    }
+}
+
+#[test]
+fn a_project_is_due_every_so_many_minutes_after_its_last_start() {
+    let t = |m: i64| Timestamp::from_millis(m * 60_000);
+    assert!(due(None, 60, t(0)));
+    assert!(!due(Some(t(0)), 60, t(59)));
+    assert!(due(Some(t(0)), 60, t(60)));
+    assert!(due(Some(t(0)), 5, t(7)));
+}

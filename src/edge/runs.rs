@@ -1,0 +1,608 @@
+//! Full reconcile runs at the edge (SPEC §6): starting one (`start`, for the API and the cron)
+//! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases
+//! and the merge of a key range are pure (`domain::runs`); this is their Stripe, PostgreSQL, D1
+//! and Durable Object storage side.
+//!
+//! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
+//! the coordinator's own SQLite storage (`Facts`), keyed by run id. Its position and counts are
+//! the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number (in
+//! the same batch as the step's last incident changes), so a step that is repeated after a crash
+//! re-plans against what the first attempt committed, opens nothing twice and counts nothing
+//! twice.
+
+use super::audit::By;
+use super::auth::scope::ProjectHandle;
+use super::project_io;
+use super::reconcile::{db_error, facts, mapping, plan_and_apply, Applied};
+use super::repo::{self, runs::Counts, runs::Position};
+use super::services::Services;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::apikey::Environment;
+use crate::domain::append::Step;
+use crate::domain::audit::{Actor, Draft};
+use crate::domain::ids::RunId;
+use crate::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
+use crate::domain::records::{Run, RunStatus, RunTrigger};
+use crate::domain::runs::{decide, step_range, Phase, APP_BATCH, STRIPE_BATCH};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use worker::{SqlStorage, SqlStorageValue};
+
+/// At most this many errors are kept on a run (the first ones).
+const MAX_ERRORS: usize = 20;
+
+/// The API and audit view of a run (SPEC §15 fields).
+pub fn view(r: &Run) -> Value {
+    json!(r)
+}
+
+/// Starts a full run of the project: records it (`running`, audited as `run.started`) and hands
+/// it to the project's coordinator. `409 run_in_progress` (with `run_id`) while one is going;
+/// `409 mapping_missing` / `integration_missing` when it could not run at all.
+pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult<Run> {
+    let pr = by.project();
+    mapping(pr).await?;
+    let kinds: BTreeSet<String> = repo::credentials::for_project(pr)
+        .await?
+        .into_iter()
+        .map(|c| c.kind)
+        .collect();
+    for (kind, what) in [("stripe_api_key", "Stripe"), ("db_read_url", "database")] {
+        if !kinds.contains(kind) {
+            return Err(ApiError::conflict(
+                "integration_missing",
+                format!("configure the {what} integration first"),
+            ));
+        }
+    }
+    let run = Run {
+        id: RunId::generate(&mut ctx.rng())?.to_string(),
+        status: RunStatus::Running,
+        trigger,
+        customers_checked: 0,
+        incidents_opened: 0,
+        incidents_resolved: 0,
+        stripe_requests: 0,
+        db_round_trips: 0,
+        errors: Vec::new(),
+        started_at: ctx.now,
+        finished_at: None,
+    };
+    let draft = Draft::new(
+        by.actor(),
+        "run.started",
+        format!("run:{}", run.id),
+        Value::Null,
+        view(&run),
+    );
+    let started = by
+        .retrying(ctx.now, || async {
+            let insert = repo::runs::insert(pr, &run)?;
+            Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
+        })
+        .await;
+    if let Err(mut e) = started {
+        if e.code == "run_in_progress" {
+            if let Some(going) = repo::runs::running(pr).await? {
+                e.message = format!("run {} of this project is going", going.id);
+                e.related = Some(("run_id", going.id));
+            }
+        }
+        return Err(e);
+    }
+    if let Err(e) = hand_over(ctx, pr, &run.id).await {
+        let failed = finish(
+            ctx,
+            pr,
+            &run,
+            RunStatus::Failed,
+            vec!["the run could not be handed to the project's coordinator".to_owned()],
+            Counts::default(),
+        )
+        .await;
+        if let Err(f) = failed {
+            worker::console_error!("{}", json!({"run": run.id, "error": f.detail}));
+        }
+        return Err(e);
+    }
+    Ok(run)
+}
+
+/// What the coordinator needs to run `run`: whose it is.
+#[derive(serde::Serialize, Deserialize)]
+pub struct Assignment {
+    pub org: String,
+    pub project: String,
+    pub run: String,
+}
+
+async fn hand_over(ctx: &Services, pr: &ProjectHandle, run: &str) -> ApiResult<()> {
+    let a = Assignment {
+        org: pr.tenant().org_id().to_string(),
+        project: pr.as_str().to_owned(),
+        run: run.to_owned(),
+    };
+    let stub = ctx.coordinator(pr.as_str())?;
+    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_body(Some(body.into()));
+    let req = worker::Request::new_with_init("https://coordinator/runs/start", &init)?;
+    let res = stub.fetch_with_request(req).await?;
+    if res.status_code() == 202 {
+        Ok(())
+    } else {
+        let mut e = ApiError::unavailable(
+            "coordinator_unavailable",
+            "the project's coordinator did not take the run; retry shortly",
+            5,
+        );
+        e.detail = Some(format!("coordinator answered {}", res.status_code()));
+        Err(e)
+    }
+}
+
+/// Ends `run` as `status`, audited as `run.finished` by the system.
+async fn finish(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    run: &Run,
+    status: RunStatus,
+    errors: Vec<String>,
+    counts: Counts,
+) -> ApiResult<()> {
+    let by = By::System {
+        project: pr,
+        job: "reconcile",
+    };
+    let mut after = run.clone();
+    after.status = status;
+    after.errors = errors;
+    after.finished_at = Some(ctx.now);
+    add(&mut after, counts);
+    by.retrying(ctx.now, || async {
+        let Some((current, _)) = repo::runs::get(pr, &run.id).await? else {
+            return Ok(Step::Done(()));
+        };
+        if current.status != RunStatus::Running {
+            return Ok(Step::Done(()));
+        }
+        let draft = Draft::new(
+            Actor::System("reconcile"),
+            "run.finished",
+            format!("run:{}", run.id),
+            view(&current),
+            view(&after),
+        );
+        let change = repo::runs::finish(pr, &run.id, status, &after.errors, counts, ctx.now)?;
+        Ok(Step::commit(vec![draft], vec![change], ()))
+    })
+    .await
+}
+
+/// Ends a running run `failed` with `message` (the coordinator gave up on it).
+pub async fn abandon(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    run_id: &str,
+    message: &str,
+) -> ApiResult<()> {
+    let Some((run, _)) = repo::runs::get(pr, run_id).await? else {
+        return Ok(());
+    };
+    let mut errors = run.errors.clone();
+    errors.push(message.to_owned());
+    finish(ctx, pr, &run, RunStatus::Failed, errors, Counts::default()).await
+}
+
+fn add(r: &mut Run, c: Counts) {
+    r.customers_checked += c.customers_checked;
+    r.incidents_opened += c.incidents_opened;
+    r.incidents_resolved += c.incidents_resolved;
+    r.stripe_requests += c.stripe_requests;
+    r.db_round_trips += c.db_round_trips;
+}
+
+/// What the coordinator does after a step.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Schedule the next step.
+    More,
+    /// The run is over (finished now, earlier, or gone): forget it.
+    Stop,
+}
+
+/// Does one step of `run_id`. A Stripe or database failure ends the run `failed` with a clear
+/// error (incidents already recorded stay); an `Err` is ParityRail's own failure (D1, the
+/// vault), after which the coordinator tries the same step again.
+pub async fn step(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    facts: &Facts,
+    run_id: &str,
+) -> ApiResult<Next> {
+    let Some((run, pos)) = repo::runs::get(pr, run_id).await? else {
+        return Ok(Next::Stop);
+    };
+    if run.status != RunStatus::Running {
+        return Ok(Next::Stop);
+    }
+    match do_step(ctx, pr, facts, &run, &pos).await {
+        Ok(next) => Ok(next),
+        Err(e) if e.status == 500 => Err(e),
+        Err(e) => {
+            // Stripe (4xx/5xx from Stripe, timeouts), the database, a missing mapping or
+            // credential: the run cannot go on.
+            let mut errors = run.errors.clone();
+            errors.push(format!(
+                "{} during {}: {}",
+                e.code,
+                pos.phase.as_str(),
+                e.message
+            ));
+            finish(ctx, pr, &run, RunStatus::Failed, errors, Counts::default()).await?;
+            Ok(Next::Stop)
+        }
+    }
+}
+
+async fn do_step(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    facts: &Facts,
+    run: &Run,
+    pos: &Position,
+) -> ApiResult<Next> {
+    let client = project_io::stripe(ctx, pr).await?;
+    let mut counts = Counts::default();
+    let next = match pos.phase {
+        Phase::Subscriptions => {
+            let page = client
+                .subscriptions_page(None, pos.cursor.as_deref())
+                .await
+                .map_err(ApiError::from)?;
+            facts.put_subscriptions(&run.id, &page.data)?;
+            Some(match page.next {
+                Some(c) => at(Phase::Subscriptions, Some(c)),
+                None => at(Phase::Customers, None),
+            })
+        }
+        Phase::Customers => {
+            let page = client
+                .customers_page(pos.cursor.as_deref())
+                .await
+                .map_err(ApiError::from)?;
+            let ids: Vec<&str> = page
+                .data
+                .iter()
+                .filter(|c| !c.deleted)
+                .map(|c| c.id.as_str())
+                .collect();
+            facts.put_customers(&run.id, &ids)?;
+            Some(match page.next {
+                Some(c) => at(Phase::Customers, Some(c)),
+                None => at(Phase::Features, None),
+            })
+        }
+        Phase::Features => {
+            match facts.product_after(&run.id, pos.cursor.as_deref().unwrap_or(""))? {
+                None => Some(at(Phase::App, None)),
+                Some(product) => {
+                    let keys = client
+                        .product_features(&product)
+                        .await
+                        .map_err(ApiError::from)?
+                        .unwrap_or_default();
+                    facts.put_features(&run.id, &product, &keys)?;
+                    Some(at(Phase::Features, Some(product)))
+                }
+            }
+        }
+        Phase::App => {
+            let (next, c) = app_step(ctx, pr, facts, run, pos).await?;
+            counts = c;
+            next
+        }
+    };
+    counts.stripe_requests += u64::from(client.requests());
+    let mut errors = run.errors.clone();
+    errors.extend(facts.take_notes());
+    errors.truncate(MAX_ERRORS);
+    match next {
+        Some(next) => {
+            let advance =
+                repo::runs::advance(pr, &run.id, pos.step, &next, &errors, counts, ctx.now)?;
+            pr.tenant().batch(vec![advance]).await?;
+            Ok(Next::More)
+        }
+        None => {
+            finish(ctx, pr, run, RunStatus::Succeeded, errors, counts).await?;
+            Ok(Next::Stop)
+        }
+    }
+}
+
+fn at(phase: Phase, cursor: Option<String>) -> Position {
+    Position {
+        step: 0,
+        phase,
+        cursor,
+    }
+}
+
+/// One `app` step: a keyset read of the app table, the Stripe customers of the same range from
+/// `Facts`, the live incidents there from D1; decided and applied. `None`: the key space is done.
+async fn app_step(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    facts: &Facts,
+    run: &Run,
+    pos: &Position,
+) -> ApiResult<(Option<Position>, Counts)> {
+    let m = mapping(pr).await?;
+    let project = repo::projects::of_handle(pr)
+        .await?
+        .ok_or_else(|| ApiError::conflict("project_gone", "the project was deleted"))?;
+    let env = Environment::parse(&project.environment)
+        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let session = project_io::read_session(ctx, pr, env)
+        .await?
+        .map_err(db_error)?;
+    let columns: Vec<_> = m
+        .columns()
+        .into_iter()
+        .skip(1)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let after = pos.cursor.clone().unwrap_or_default();
+    let rows = session
+        .rows_after(&m.table, &m.customer_column, &columns, &after, APP_BATCH)
+        .await
+        .map_err(db_error)?;
+    let stripe_ids = facts.customers_after(&run.id, &after, STRIPE_BATCH)?;
+    let range = step_range(
+        &after,
+        rows.last().map(|r| r.key.as_str()),
+        rows.len() == APP_BATCH as usize,
+        stripe_ids.last().map(String::as_str),
+        stripe_ids.len() == STRIPE_BATCH as usize,
+    );
+    let stripe = facts.stripe_customers(&run.id, &stripe_ids, |c| range.contains(c))?;
+    let features = facts.features(&run.id)?;
+    let existing = repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
+    let with_incidents: BTreeSet<String> = existing.iter().map(|i| i.customer.clone()).collect();
+    let app: Vec<_> = rows
+        .into_iter()
+        .filter(|r| {
+            let ok = crate::domain::reconcile::is_customer_id(&r.key);
+            if !ok {
+                facts.note(
+                    "an app row's customer key is not a Stripe customer id; skipped".to_owned(),
+                );
+            }
+            ok
+        })
+        .map(|r| (r.key, r.values))
+        .collect();
+    let (decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
+    for key in duplicated {
+        facts.note(format!(
+            "the app table has more than one row for customer {key}; the first was used"
+        ));
+    }
+    let by = By::System {
+        project: pr,
+        job: "reconcile",
+    };
+    let Applied { opened, resolved } = plan_and_apply(ctx, by, &range, &decided).await?;
+    let counts = Counts {
+        customers_checked: decided.len() as u64,
+        incidents_opened: opened,
+        incidents_resolved: resolved,
+        stripe_requests: 0,
+        db_round_trips: 1,
+    };
+    let next = range.upto.map(|u| at(Phase::App, Some(u)));
+    Ok((next, counts))
+}
+
+/// The coordinator's SQLite storage: what a run learned from Stripe, keyed by run id, and the
+/// notes (non-fatal errors) of the current step.
+pub struct Facts {
+    sql: SqlStorage,
+    notes: std::cell::RefCell<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct SubRow {
+    customer: String,
+    facts: String,
+}
+
+#[derive(Deserialize)]
+struct FeatureRow {
+    id: String,
+    features: Option<String>,
+}
+
+fn text(s: &str) -> SqlStorageValue {
+    SqlStorageValue::String(s.to_owned())
+}
+
+impl Facts {
+    pub fn new(sql: SqlStorage) -> worker::Result<Self> {
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS subs (run TEXT NOT NULL, id TEXT NOT NULL, customer TEXT NOT NULL, \
+             facts TEXT NOT NULL, PRIMARY KEY (run, id))",
+            None,
+        )?;
+        sql.exec(
+            "CREATE INDEX IF NOT EXISTS subs_by_customer ON subs (run, customer)",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS customers (run TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (run, id))",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS products (run TEXT NOT NULL, id TEXT NOT NULL, features TEXT, \
+             PRIMARY KEY (run, id))",
+            None,
+        )?;
+        Ok(Facts {
+            sql,
+            notes: std::cell::RefCell::new(Vec::new()),
+        })
+    }
+
+    /// Forgets everything but `keep`'s facts (a new run starts, or a run ended).
+    pub fn forget_except(&self, keep: &str) -> worker::Result<()> {
+        for table in ["subs", "customers", "products"] {
+            self.sql.exec(
+                &format!("DELETE FROM {table} WHERE run != ?"),
+                vec![text(keep)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn note(&self, message: String) {
+        let mut notes = self.notes.borrow_mut();
+        if !notes.contains(&message) {
+            notes.push(message);
+        }
+    }
+
+    fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.borrow_mut())
+    }
+
+    fn put_subscriptions(
+        &self,
+        run: &str,
+        subs: &[crate::stripe::model::Subscription],
+    ) -> ApiResult<()> {
+        for s in subs {
+            let f = facts(s);
+            let json = serde_json::to_string(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+            self.sql.exec(
+                "INSERT OR REPLACE INTO subs (run, id, customer, facts) VALUES (?, ?, ?, ?)",
+                vec![text(run), text(&s.id), text(s.customer.id()), text(&json)],
+            )?;
+            for product in f.items.iter().filter_map(|i| i.product.as_deref()) {
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO products (run, id, features) VALUES (?, ?, NULL)",
+                    vec![text(run), text(product)],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_customers(&self, run: &str, ids: &[&str]) -> ApiResult<()> {
+        for id in ids {
+            self.sql.exec(
+                "INSERT OR IGNORE INTO customers (run, id) VALUES (?, ?)",
+                vec![text(run), text(id)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn product_after(&self, run: &str, after: &str) -> ApiResult<Option<String>> {
+        let rows: Vec<IdRow> = self
+            .sql
+            .exec(
+                "SELECT id FROM products WHERE run = ? AND id > ? ORDER BY id LIMIT 1",
+                vec![text(run), text(after)],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.id))
+    }
+
+    fn put_features(&self, run: &str, product: &str, keys: &[String]) -> ApiResult<()> {
+        let json = serde_json::to_string(keys).map_err(|e| ApiError::internal(e.to_string()))?;
+        self.sql.exec(
+            "UPDATE products SET features = ? WHERE run = ? AND id = ?",
+            vec![text(&json), text(run), text(product)],
+        )?;
+        Ok(())
+    }
+
+    fn features(&self, run: &str) -> ApiResult<ProductFeatures> {
+        let rows: Vec<FeatureRow> = self
+            .sql
+            .exec(
+                "SELECT id, features FROM products WHERE run = ?",
+                vec![text(run)],
+            )?
+            .to_array()?;
+        let mut out = ProductFeatures::new();
+        for r in rows {
+            let keys: Vec<String> = match r.features {
+                Some(f) => {
+                    serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?
+                }
+                None => Vec::new(),
+            };
+            out.insert(r.id, keys.into_iter().collect());
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` customer ids after `after`, in byte order.
+    fn customers_after(&self, run: &str, after: &str, limit: u32) -> ApiResult<Vec<String>> {
+        let rows: Vec<IdRow> = self
+            .sql
+            .exec(
+                "SELECT id FROM customers WHERE run = ? AND id > ? ORDER BY id LIMIT ?",
+                vec![
+                    text(run),
+                    text(after),
+                    SqlStorageValue::Integer(i64::from(limit)),
+                ],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    /// The customers among `ids` that `keep` accepts, with their subscriptions.
+    fn stripe_customers(
+        &self,
+        run: &str,
+        ids: &[String],
+        keep: impl Fn(&str) -> bool,
+    ) -> ApiResult<BTreeMap<String, StripeCustomer>> {
+        let mut out: BTreeMap<String, StripeCustomer> = ids
+            .iter()
+            .filter(|c| keep(c))
+            .map(|c| (c.clone(), StripeCustomer::default()))
+            .collect();
+        let (Some(first), Some(last)) = (out.keys().next().cloned(), out.keys().last().cloned())
+        else {
+            return Ok(out);
+        };
+        let rows: Vec<SubRow> = self
+            .sql
+            .exec(
+                "SELECT customer, facts FROM subs WHERE run = ? AND customer >= ? AND customer <= ? \
+                 ORDER BY customer, id",
+                vec![text(run), text(&first), text(&last)],
+            )?
+            .to_array()?;
+        for r in rows {
+            if let Some(c) = out.get_mut(&r.customer) {
+                let f: SubFacts = serde_json::from_str(&r.facts)
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                c.subscriptions.push(f);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -120,6 +120,9 @@ declare_routes! {
     GET "/v1/projects/{pid}/incidents" => Key(Read), incidents::list;
     GET "/v1/projects/{pid}/incidents/{iid}" => Key(Read), incidents::get;
     POST "/v1/projects/{pid}/incidents/{iid}/ignore" => Key(Admin), incidents::ignore;
+    POST "/v1/projects/{pid}/runs" => Key(Write), runs::create;
+    GET "/v1/projects/{pid}/runs" => Key(Read), runs::list;
+    GET "/v1/projects/{pid}/runs/{rid}" => Key(Read), runs::get;
     GET "/v1/projects/{pid}/audit" => Key(Read), audit::list_project;
     GET "/v1/projects/{pid}/audit/verify" => Key(Read), audit::verify_project;
 }

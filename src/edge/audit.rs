@@ -228,7 +228,6 @@ where
 /// and guarded, `retrying_in`), or the system (a cron job, a Durable Object's alarm, a verified
 /// webhook), which has no key to re-check and holds the project through a `SystemGrant`.
 #[derive(Clone, Copy)]
-#[allow(dead_code)] // `System`: its first user is the coordinator's run (issue 7).
 pub enum By<'a> {
     Caller(&'a Principal, &'a ProjectScope),
     System {

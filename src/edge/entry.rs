@@ -99,6 +99,27 @@ fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let svc = Services::new(env);
     let grant = SystemGrant::for_entry_point(EntryPoint(()));
+    // Each job on its own: one failing leaves the others to run.
+    match jobs::start_due_runs(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "runs_started": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "runs", "error": e.to_string()})
+        ),
+    }
+    match jobs::prune_snapshots(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "snapshots_pruned": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "snapshots", "error": e.to_string()})
+        ),
+    }
     match jobs::rewrap_credentials(&svc, &grant).await {
         Ok(n) => console_log!(
             "{}",

@@ -4,18 +4,21 @@
 //! tenant-scoped statements. Jobs answer `StoreError`s, never an HTTP status; their walks are
 //! pure state machines in `domain` (`domain::rewrap`) over ports implemented here.
 
-use super::audit::{retrying, Chain};
+use super::audit::{retrying, By, Chain};
 use super::auth::scope::ProjectHandle;
 use super::auth::{
     job_cursor, save_job_cursor, system_project, system_tenant, system_tenants, SystemGrant,
 };
 use super::repo;
+use super::runs;
 use super::services::Services;
 use super::vault;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
+use crate::domain::records::RunTrigger;
 use crate::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
+use crate::domain::runs::due;
 use crate::domain::store::StoreError;
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
@@ -143,4 +146,85 @@ async fn rewrap_one(
         Ok(Step::commit(vec![draft], vec![change], true))
     })
     .await
+}
+
+/// How long a snapshot is kept (SPEC §6).
+const SNAPSHOT_DAYS: i64 = 90;
+
+/// Deletes every org's snapshots older than 90 days; how many.
+pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+    let before = svc.now.plus_seconds(-SNAPSHOT_DAYS * 86_400).to_rfc3339();
+    let mut pruned = 0;
+    let mut after = String::new();
+    loop {
+        let tenants = system_tenants(svc, grant, &after, 100)
+            .await
+            .map_err(failed)?;
+        let Some(last) = tenants.last() else {
+            return Ok(pruned);
+        };
+        after = last.org_id().to_string();
+        for t in &tenants {
+            pruned += repo::incidents::prune_snapshots(t, &before)
+                .await
+                .map_err(failed)?;
+        }
+    }
+}
+
+/// Starts a run for every project whose schedule (`reconcile_every_minutes` since its last
+/// start) is due, at most `CRON_RUNS_PER_TICK` (default 50) a tick: the rest are still due at the
+/// next. Each run is handed to its project's coordinator; the cron does no project's reconcile
+/// work itself. A project that cannot run (no integration) or is running already is passed over.
+pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
+    let budget = svc
+        .var("CRON_RUNS_PER_TICK")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(50);
+    let mut started = 0;
+    let mut after_org = String::new();
+    loop {
+        let tenants = system_tenants(svc, grant, &after_org, 100)
+            .await
+            .map_err(failed)?;
+        let Some(last) = tenants.last() else {
+            return Ok(started);
+        };
+        after_org = last.org_id().to_string();
+        for t in &tenants {
+            let mut after = String::new();
+            loop {
+                let projects = repo::projects::with_mapping(t, &after, 100)
+                    .await
+                    .map_err(failed)?;
+                let Some(last) = projects.last() else {
+                    break;
+                };
+                after = last.id.clone();
+                for p in &projects {
+                    let pr = system_project(t, &p.id, grant).map_err(failed)?;
+                    let last_started = repo::runs::last_started(&pr).await.map_err(failed)?;
+                    if !due(last_started, p.reconcile_every_minutes, svc.now) {
+                        continue;
+                    }
+                    let by = By::System {
+                        project: &pr,
+                        job: "cron",
+                    };
+                    match runs::start(svc, by, RunTrigger::Cron).await {
+                        Ok(_) => started += 1,
+                        Err(e) if e.status == 409 => {}
+                        Err(e) => console_error!(
+                            "{}",
+                            json!({"job": "runs", "project": p.id, "error": e.code, "detail": e.detail})
+                        ),
+                    }
+                    if started >= budget {
+                        return Ok(started);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -356,17 +356,22 @@ async fn app_step(
         .map(|(c, _)| c.clone())
         .collect();
     let after = pos.cursor.clone().unwrap_or_default();
+    // Smaller batches only (tests walk many steps with them).
+    let app_batch = ctx.var_u32("RUN_APP_BATCH", APP_BATCH).clamp(1, APP_BATCH);
+    let stripe_batch = ctx
+        .var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH)
+        .clamp(1, STRIPE_BATCH);
     let rows = session
-        .rows_after(&m.table, &m.customer_column, &columns, &after, APP_BATCH)
+        .rows_after(&m.table, &m.customer_column, &columns, &after, app_batch)
         .await
         .map_err(db_error)?;
-    let stripe_ids = facts.customers_after(&run.id, &after, STRIPE_BATCH)?;
+    let stripe_ids = facts.customers_after(&run.id, &after, stripe_batch)?;
     let range = step_range(
         &after,
         rows.last().map(|r| r.key.as_str()),
-        rows.len() == APP_BATCH as usize,
+        rows.len() == app_batch as usize,
         stripe_ids.last().map(String::as_str),
-        stripe_ids.len() == STRIPE_BATCH as usize,
+        stripe_ids.len() == stripe_batch as usize,
     );
     let stripe = facts.stripe_customers(&run.id, &stripe_ids, |c| range.contains(c))?;
     let features = facts.features(&run.id)?;

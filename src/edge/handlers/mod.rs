@@ -14,6 +14,7 @@ pub mod meta;
 pub mod operator;
 pub mod org;
 pub mod projects;
+pub mod runs;
 
 use super::http::Query;
 use crate::api::error::{ApiError, ApiResult};

@@ -6,7 +6,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::incidents::{Incident, IncidentStatus};
 use crate::domain::reconcile::IncidentKind;
 use crate::domain::time::Timestamp;
-use crate::edge::auth::scope::{ProjectHandle, Scoped};
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -242,4 +242,20 @@ pub struct SnapshotRow {
     pub stripe: String,
     pub app: String,
     pub taken_at: String,
+}
+
+/// Deletes the org's snapshots taken before `before` (SPEC §6: kept 90 days); how many.
+pub async fn prune_snapshots(t: &Tenant, before: &str) -> ApiResult<u64> {
+    let done = t
+        .batch(vec![t.stmt(
+            "DELETE FROM snapshots WHERE org_id = ?1 AND taken_at < ?2",
+            vec![Arg::text(before)],
+        )?])
+        .await?;
+    let changes = done
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0);
+    Ok(changes as u64)
 }

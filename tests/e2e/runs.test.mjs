@@ -1,0 +1,250 @@
+// Full reconcile runs against real components: localstripe (shared with other files, so only
+// this file's customers are asserted exactly), a table of this file's own in PostgreSQL, and the
+// built worker with its ProjectCoordinator Durable Object doing the run step by step on alarms.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { startWorker } from "./harness.mjs";
+import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the suite through npm test`);
+  return v;
+};
+// Small batches (3 app rows, 40 Stripe customers a step) so a run takes many steps and ranges
+// split between this file's customers.
+const FAST = { RUN_APP_BATCH: "3", RUN_STRIPE_BATCH: "40",  STRIPE_RETRY_ATTEMPTS: "3", STRIPE_RETRY_BASE_MS: "5", STRIPE_RETRY_MAX_MS: "20", STRIPE_TIMEOUT_MS: "5000", RATE_LIMIT_PROBE_PER_MINUTE: "1000", RATE_LIMIT_PROBE_ORG_PER_MINUTE: "1000" };
+const VENV = process.env.PARITYRAIL_VENV ?? `${homedir()}/.cache/parityrail/venv`;
+const TABLE = `scratch.run_accounts_${randomBytes(4).toString("hex")}`;
+
+function sql(statement) {
+  return execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement], { encoding: "utf8" });
+}
+
+const MAPPING = {
+  table: TABLE,
+  customer_column: "stripe_customer_id",
+  plan_column: "plan",
+  premium_column: "is_premium",
+  trial_column: "on_trial",
+  entitlements: { sso: "feature_sso" },
+  plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
+  free_plan: "free",
+};
+
+const EXPECTED = {
+  parity: [],
+  missing: ["entitlement_mismatch", "missing_access"],
+  canceled_granted: ["entitlement_mismatch", "unpaid_access"],
+  grace: [], // incomplete keeps current access: never a revocation
+  downgrade: ["entitlement_mismatch", "plan_mismatch"],
+  stripe_only: ["unknown_customer"], // paying, no app row
+  no_subscription: [],
+  ghost: ["unknown_customer"], // an app row naming a customer Stripe does not have
+};
+
+let w, o, p, c;
+beforeAll(async () => {
+  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST });
+  o = await newOrg(w);
+  o.key = (await newKey(w, o.key, { environment: "test" })).key; // localstripe takes sk_test_ only
+  p = await newProject(w, o.key);
+  expect((await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key })).status).toBe(200);
+  const r = await w.put(`/v1/projects/${p.id}/integrations/stripe`, { api_key: `sk_test_${randomBytes(12).toString("hex")}`, webhook_secrets: [] }, { key: o.key });
+  expect(r.status, r.text).toBe(200);
+  c = JSON.parse(execFileSync(`${VENV}/bin/python`, ["tests/stripe/scenario.py", env("PR_STRIPE_BASE")], { encoding: "utf8" }));
+  c.ghost = `cus_ghost${randomBytes(6).toString("hex")}`;
+  sql(`CREATE TABLE ${TABLE} (stripe_customer_id text, plan text NOT NULL DEFAULT 'free', is_premium boolean NOT NULL DEFAULT false, on_trial boolean NOT NULL DEFAULT false, feature_sso boolean NOT NULL DEFAULT false)`);
+  const row = (cus, plan, premium, sso) => `('${cus}', '${plan}', ${premium}, false, ${sso})`;
+  sql(`INSERT INTO ${TABLE} VALUES ${[
+    row(c.parity, "pro", true, true),
+    row(c.missing, "free", false, false),
+    row(c.canceled_granted, "pro", true, true),
+    row(c.grace, "pro", true, true),
+    row(c.downgrade, "pro", true, true),
+    row(c.no_subscription, "free", false, false),
+    row(c.ghost, "free", false, false),
+  ].join(", ")}`);
+  const m = await w.put(`/v1/projects/${p.id}/mapping`, MAPPING, { key: o.key });
+  expect(m.status, m.text).toBe(200);
+}, 120_000);
+afterAll(async () => {
+  await w?.dispose();
+  try { sql(`DROP TABLE IF EXISTS ${TABLE}`); } catch { /* the server may be gone */ }
+});
+
+const start = () => w.post(`/v1/projects/${p.id}/runs`, undefined, { key: o.key });
+const getRun = (id) => w.get(`/v1/projects/${p.id}/runs/${id}`, { key: o.key });
+
+async function finished(id, timeoutMs = 90_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await getRun(id);
+    expect(r.status, r.text).toBe(200);
+    if (r.json.status !== "running") return r.json;
+    if (Date.now() > until) throw new Error(`run ${id} still running: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+async function incidentsOf(cus, status) {
+  const q = status ? `&status=${status}` : "";
+  const r = await w.get(`/v1/projects/${p.id}/incidents?customer=${cus}&limit=100${q}`, { key: o.key });
+  expect(r.status, r.text).toBe(200);
+  return r.json.data;
+}
+
+const openKinds = async (cus) => (await incidentsOf(cus, "open")).map((i) => i.kind).sort();
+
+async function auditEntries() {
+  const out = [];
+  let cursor = "";
+  do {
+    const r = await w.get(`/v1/projects/${p.id}/audit?limit=100${cursor ? `&cursor=${cursor}` : ""}`, { key: o.key });
+    expect(r.status, r.text).toBe(200);
+    out.push(...r.json.data);
+    cursor = r.json.next_cursor;
+  } while (cursor);
+  return out;
+}
+
+async function verifyChain() {
+  const v = await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key });
+  expect(v.status, v.text).toBe(200);
+  expect(v.json).toMatchObject({ ok: true });
+}
+
+describe("a full run", () => {
+  let first;
+
+  it("answers 202 with a running run, and a second start while it goes is 409 with its id", async () => {
+    const r = await start();
+    expect(r.status, r.text).toBe(202);
+    expect(r.json).toMatchObject({ status: "running", trigger: "api", customers_checked: 0, finished_at: null });
+    expect(r.json.id).toMatch(/^run_/);
+    first = r.json.id;
+    const again = await start();
+    expect(errorOf(again)).toMatchObject({ status: 409, code: "run_in_progress" });
+    expect(again.json.error.run_id).toBe(first);
+  });
+
+  it("finds exactly the expected incidents for every kind of customer, without a request per customer", async () => {
+    const run = await finished(first);
+    expect(run.status, JSON.stringify(run)).toBe("succeeded");
+    expect(run.errors).toEqual([]);
+    expect(run.customers_checked).toBeGreaterThanOrEqual(Object.keys(EXPECTED).length);
+    expect(run.db_round_trips).toBeGreaterThanOrEqual(1);
+    // Pages of 100, not one request per customer: far fewer requests than customers checked.
+    expect(run.stripe_requests).toBeGreaterThan(0);
+    expect(run.stripe_requests).toBeLessThan(run.customers_checked);
+    expect(run.finished_at).not.toBeNull();
+    for (const [name, want] of Object.entries(EXPECTED)) {
+      expect(await openKinds(c[name]), name).toEqual(want);
+    }
+    const opened = (await incidentsOf(c.missing, "open")).find((i) => i.kind === "missing_access");
+    expect(opened).toMatchObject({ severity: "high", expected: { plan: "pro", premium: true }, actual: { plan: "free", premium: false } });
+    await verifyChain();
+  });
+
+  it("a second run opens nothing new for these customers", async () => {
+    const before = {};
+    for (const name of Object.keys(EXPECTED)) before[name] = (await incidentsOf(c[name])).map((i) => i.id).sort();
+    const r = await start();
+    expect(r.status, r.text).toBe(202);
+    const run = await finished(r.json.id);
+    expect(run.status).toBe("succeeded");
+    for (const name of Object.keys(EXPECTED)) {
+      expect((await incidentsOf(c[name])).map((i) => i.id).sort(), name).toEqual(before[name]);
+    }
+    await verifyChain();
+  });
+
+  it("a row fixed by hand resolves its incidents at the next check", async () => {
+    sql(`UPDATE ${TABLE} SET plan = 'pro', is_premium = true, feature_sso = true WHERE stripe_customer_id = '${c.missing}'`);
+    const r = await w.post(`/v1/projects/${p.id}/customers/${c.missing}/check`, undefined, { key: o.key });
+    expect(r.status, r.text).toBe(200);
+    expect(await openKinds(c.missing)).toEqual([]);
+    const resolved = await incidentsOf(c.missing, "resolved");
+    expect(resolved.map((i) => i.kind).sort()).toEqual(["entitlement_mismatch", "missing_access"]);
+  });
+
+  it("an ignore made while a run goes is neither lost nor undone by it", async () => {
+    const target = (await incidentsOf(c.downgrade, "open")).find((i) => i.kind === "plan_mismatch");
+    const r = await start();
+    expect(r.status, r.text).toBe(202);
+    const ig = await w.post(`/v1/projects/${p.id}/incidents/${target.id}/ignore`, { reason: "grandfathered" }, { key: o.key });
+    expect(ig.status, ig.text).toBe(200);
+    const run = await finished(r.json.id);
+    expect(run.status).toBe("succeeded");
+    const now = await incidentsOf(c.downgrade);
+    expect(now.find((i) => i.id === target.id)).toMatchObject({ status: "ignored", reason: "grandfathered" });
+    expect(now.filter((i) => i.kind === "plan_mismatch" && i.status === "open")).toEqual([]);
+    await verifyChain();
+  });
+
+  it("lists runs newest first and audits each start and finish", async () => {
+    const list = await w.get(`/v1/projects/${p.id}/runs?limit=2`, { key: o.key });
+    expect(list.status, list.text).toBe(200);
+    expect(list.json.data).toHaveLength(2);
+    expect(list.json.next_cursor).not.toBeNull();
+    const rest = await w.get(`/v1/projects/${p.id}/runs?cursor=${list.json.next_cursor}`, { key: o.key });
+    const ids = [...list.json.data, ...rest.json.data].map((r) => r.id);
+    expect(ids.at(-1)).toBe(first);
+    expect(new Set(ids).size).toBe(ids.length);
+    const audit = await auditEntries();
+    expect(audit.filter((e) => e.action === "run.started" && e.target === `run:${first}`)).toHaveLength(1);
+    const done = audit.filter((e) => e.action === "run.finished" && e.target === `run:${first}`);
+    expect(done).toHaveLength(1);
+    expect(done[0]).toMatchObject({ actor: "system:reconcile", after: { status: "succeeded" } });
+    expect(errorOf(await getRun("run_0000000000000000000000"))).toMatchObject({ status: 404 });
+    expect(errorOf(await getRun("nope"))).toMatchObject({ status: 404 });
+  });
+
+  it("a database failure mid-run ends it failed with a clear error and keeps earlier incidents", async () => {
+    const kept = await openKinds(c.canceled_granted);
+    expect(kept.length).toBeGreaterThan(0);
+    const put = await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: "postgres://u:secret-pw@127.0.0.1:1/app?sslmode=disable" }, { key: o.key });
+    expect(put.status, put.text).toBe(200);
+    try {
+      const r = await start();
+      expect(r.status, r.text).toBe(202);
+      const run = await finished(r.json.id);
+      expect(run.status).toBe("failed");
+      expect(run.errors.join(" ")).toMatch(/database_unreachable during app/);
+      expect(JSON.stringify(run)).not.toContain("secret-pw");
+      expect(await openKinds(c.canceled_granted)).toEqual(kept);
+      // Another run may start once this one failed.
+    } finally {
+      const back = await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key });
+      expect(back.status).toBe(200);
+    }
+    await verifyChain();
+  });
+});
+
+describe("the cron", () => {
+  it("starts a run for a project whose schedule is due and prunes snapshots older than 90 days", async () => {
+    const db = await w.d1();
+    // Make the project due: its runs started long ago.
+    await db.prepare("UPDATE runs SET started_at = '2001-01-01T00:00:00.000Z' WHERE project_id = ?").bind(p.id).run();
+    const old = await db.prepare("SELECT id FROM snapshots WHERE project_id = ? LIMIT 1").bind(p.id).first();
+    expect(old).not.toBeNull();
+    await db.prepare("UPDATE snapshots SET taken_at = '2001-01-01T00:00:00.000Z' WHERE id = ?").bind(old.id).run();
+    const recent = (await db.prepare("SELECT count(*) AS n FROM snapshots WHERE project_id = ?").bind(p.id).first()).n;
+    await w.scheduled();
+    const runs = (await w.get(`/v1/projects/${p.id}/runs?limit=100`, { key: o.key })).json.data;
+    const cron = runs.filter((r) => r.trigger === "cron");
+    expect(cron).toHaveLength(1);
+    expect((await finished(cron[0].id)).status).toBe("succeeded");
+    expect(await db.prepare("SELECT id FROM snapshots WHERE id = ?").bind(old.id).first()).toBeNull();
+    expect((await db.prepare("SELECT count(*) AS n FROM snapshots WHERE project_id = ?").bind(p.id).first()).n).toBe(recent - 1);
+    // Not due again right after.
+    await w.scheduled();
+    const after = (await w.get(`/v1/projects/${p.id}/runs?limit=100`, { key: o.key })).json.data;
+    expect(after.filter((r) => r.trigger === "cron")).toHaveLength(1);
+    const audit = await auditEntries();
+    expect(audit.find((e) => e.action === "run.started" && e.target === `run:${cron[0].id}`)).toMatchObject({ actor: "system:cron" });
+  });
+});

@@ -3,7 +3,10 @@
 # local state, then prints:
 #   1. authenticated requests/s and p50/p99 latency (GET /v1/org with a real key);
 #   2. audit-chain verification entries/s, natively and through GET …/audit/verify, for a
-#      100,000-entry chain.
+#      100,000-entry chain;
+#   3. the cold start and wasm size;
+#   4. a full reconcile run of 10,000 customers against the naive per-customer walk, with and
+#      without 25 ms of Stripe latency (scripts/bench-reconcile.mjs, on its own PostgreSQL).
 # Per-key rate limits are raised for the run (otherwise they would cap it at 600/min).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -55,3 +58,9 @@ node -e '
 
 say "cold start of the built worker in Miniflare, and wasm size"
 node scripts/bench-coldstart.mjs 2>/dev/null | grep -v '^{'
+
+say "reconcile: a full run against the naive walk (10,000 customers)"
+bash scripts/pg.sh start >/dev/null
+set -a; source "$TMPDIR/pg/env"; set +a
+node scripts/bench-reconcile.mjs | grep -v '^{'
+bash scripts/pg.sh stop >/dev/null

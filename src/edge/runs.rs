@@ -401,6 +401,13 @@ async fn app_step(
         job: "reconcile",
     };
     let Applied { opened, resolved } = plan_and_apply(ctx, by, &range, &decided).await?;
+    // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1): the step's
+    // incident changes are committed, then the step dies before it records itself, once.
+    if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
+        && facts.first_time("crash_after_apply")?
+    {
+        return Err(ApiError::internal("injected crash after apply"));
+    }
     let counts = Counts {
         customers_checked: decided.len() as u64,
         incidents_opened: opened,
@@ -475,6 +482,27 @@ impl Facts {
             )?;
         }
         Ok(())
+    }
+
+    /// `true` the first time `name` is asked for in this object (then remembered).
+    fn first_time(&self, name: &str) -> ApiResult<bool> {
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS once (name TEXT PRIMARY KEY)",
+            None,
+        )?;
+        let seen: Vec<IdRow> = self
+            .sql
+            .exec(
+                "SELECT name AS id FROM once WHERE name = ?",
+                vec![text(name)],
+            )?
+            .to_array()?;
+        if !seen.is_empty() {
+            return Ok(false);
+        }
+        self.sql
+            .exec("INSERT INTO once (name) VALUES (?)", vec![text(name)])?;
+        Ok(true)
     }
 
     fn note(&self, message: String) {

@@ -135,17 +135,6 @@ pub fn plan(
                     });
                 }
             }
-            (Some(before), None) => {
-                let mut after = before.clone();
-                after.status = IncidentStatus::Resolved;
-                after.resolved_at = Some(now);
-                after.updated_at = now;
-                after.reason = Some(RESOLVED_REASON.to_owned());
-                changes.push(Change::Resolved {
-                    before: before.clone(),
-                    after,
-                });
-            }
             (None, Some(d)) => {
                 let fp = fingerprint(d);
                 let still_ignored = existing
@@ -171,10 +160,32 @@ pub fn plan(
                     }));
                 }
             }
-            (None, None) => {}
+            (_, None) => {
+                // The drift is gone: the open incident of this kind resolves, and ignored ones
+                // close too, so the same drift coming back later is news again.
+                let live = existing.iter().filter(|i| {
+                    i.kind == kind
+                        && matches!(i.status, IncidentStatus::Open | IncidentStatus::Ignored)
+                });
+                for before in live {
+                    changes.push(Change::Resolved {
+                        before: before.clone(),
+                        after: resolved(before, now),
+                    });
+                }
+            }
         }
     }
     changes
+}
+
+fn resolved(before: &Incident, now: Timestamp) -> Incident {
+    let mut after = before.clone();
+    after.status = IncidentStatus::Resolved;
+    after.resolved_at = Some(now);
+    after.updated_at = now;
+    after.reason = Some(RESOLVED_REASON.to_owned());
+    after
 }
 
 /// An open incident ignored with `reason` (`None` when it is not open: nothing to ignore).

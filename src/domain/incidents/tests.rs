@@ -90,7 +90,13 @@ fn an_ignored_drift_stays_ignored_while_unchanged_and_a_different_one_opens_anew
     let i = opened(plan(&[], std::slice::from_ref(&d), at(1), ids()));
     let ignored = ignore(&i, "legacy contract", at(2)).unwrap();
     assert_eq!(ignored.status, IncidentStatus::Ignored);
-    assert!(plan(std::slice::from_ref(&ignored), &[d], at(3), ids()).is_empty());
+    assert!(plan(
+        std::slice::from_ref(&ignored),
+        std::slice::from_ref(&d),
+        at(3),
+        ids()
+    )
+    .is_empty());
     let different = drift(IncidentKind::PlanMismatch, "team", "basic");
     let again = opened(plan(
         std::slice::from_ref(&ignored),
@@ -103,9 +109,27 @@ fn an_ignored_drift_stays_ignored_while_unchanged_and_a_different_one_opens_anew
     // Another kind on the same customer is not covered by the ignore either.
     let other = drift(IncidentKind::TrialMismatch, "pro", "pro");
     assert_eq!(
-        opened(plan(&[ignored], &[other], at(4), ids())).kind,
+        opened(plan(&[ignored], &[d, other], at(4), ids())).kind,
         IncidentKind::TrialMismatch
     );
+}
+
+#[test]
+fn an_ignored_incident_closes_when_its_drift_is_gone_and_the_drift_returning_is_news() {
+    let d = drift(IncidentKind::PlanMismatch, "pro", "basic");
+    let i = opened(plan(&[], std::slice::from_ref(&d), at(1), ids()));
+    let ignored = ignore(&i, "legacy contract", at(2)).unwrap();
+    let gone = plan(std::slice::from_ref(&ignored), &[], at(3), ids());
+    assert_eq!(gone.len(), 1);
+    let Change::Resolved { before, after } = &gone[0] else {
+        panic!("expected a resolve, got {gone:?}");
+    };
+    assert_eq!(before.status, IncidentStatus::Ignored);
+    assert_eq!(after.status, IncidentStatus::Resolved);
+    assert_eq!(after.resolved_at, Some(at(3)));
+    // Once closed it no longer covers the drift: the same drift back opens a new incident.
+    let back = opened(plan(std::slice::from_ref(after), &[d], at(4), ids()));
+    assert_eq!(back.status, IncidentStatus::Open);
 }
 
 #[test]

@@ -111,9 +111,18 @@ pub fn safe_field(path: &str) -> String {
 }
 
 /// A display name: 1..=100 characters, no control characters, trimmed.
+/// Invisible characters that change how the text around them reads (bidirectional overrides
+/// and isolates, zero-width characters, the BOM, the soft hyphen): refused in names and reasons
+/// so a key or org name cannot be made to look like another.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 pub fn name(field: &str, s: &str) -> Result<String, InputError> {
     let t = s.trim();
-    if t.is_empty() || t.chars().count() > 100 || t.chars().any(char::is_control) {
+    if t.is_empty() || t.chars().count() > 100 || t.chars().any(|c| c.is_control() || invisible(c))
+    {
         return Err(InputError::field(
             field,
             "must be 1 to 100 printable characters",
@@ -126,7 +135,7 @@ pub fn name(field: &str, s: &str) -> Result<String, InputError> {
 /// control characters but newlines and tabs, trimmed.
 pub fn reason(field: &str, s: &str) -> Result<String, InputError> {
     let t = s.trim();
-    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    let bad = |c: char| (c.is_control() && c != '\n' && c != '\t') || invisible(c);
     if t.is_empty() || t.chars().count() > 500 || t.chars().any(bad) {
         return Err(InputError::field(
             field,
@@ -274,6 +283,17 @@ mod tests {
         assert!(name("name", "").is_err());
         assert!(name("name", "a\u{0}b").is_err());
         assert!(name("name", &"x".repeat(101)).is_err());
+        // Bidi overrides and zero-width characters would let one name pass for another.
+        for spoof in [
+            "prod\u{202E}yek",
+            "admin\u{200B}",
+            "\u{2067}x",
+            "a\u{FEFF}b",
+        ] {
+            assert!(name("name", spoof).is_err(), "{spoof:?}");
+            assert!(reason("reason", spoof).is_err(), "{spoof:?}");
+        }
+        assert_eq!(name("name", "Zürich Café ✓"), Ok("Zürich Café ✓".into()));
         assert_eq!(
             email("email", "Ada@Example.com"),
             Ok("ada@example.com".into())

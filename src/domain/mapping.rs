@@ -170,6 +170,16 @@ impl MappingInput {
     pub fn validate(self) -> Result<Mapping, InputError> {
         let table = TableName::parse(&self.table)
             .map_err(|_| bad("table", "must be `table` or `schema.table` of SQL identifiers (letters, digits and _, starting with a letter or _, at most 63 each)"))?;
+        // PostgreSQL's own catalogs are never an app table (an unqualified `pg_…` name resolves
+        // to pg_catalog first).
+        let system = |n: &str| n.starts_with("pg_") || n == "information_schema";
+        if table.schema.as_ref().is_some_and(|s| system(s.as_str())) || system(table.table.as_str())
+        {
+            return Err(bad(
+                "table",
+                "must be an app table, not a PostgreSQL system catalog",
+            ));
+        }
         let customer_column = ident("customer_column", &self.customer_column)?;
         let plan_column = ident("plan_column", &self.plan_column)?;
         let premium_column = self

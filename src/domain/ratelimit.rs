@@ -67,15 +67,19 @@ pub const LOCKOUT_WINDOW_MS: i64 = 60_000;
 pub struct Lockout {
     pub window_start_ms: i64,
     pub failures: u32,
+    /// Set when the budget ran out: the lockout lasts a full window from then, so a client
+    /// cannot spend one budget at the end of a window and the next at the start of the next.
+    #[serde(default)]
+    pub locked_until_ms: i64,
 }
 
 impl Lockout {
     /// Whether a credential from this client may be evaluated at `now_ms`.
     pub fn check(state: Option<Lockout>, limit: u32, now_ms: i64) -> Decision {
         match state {
-            Some(l) if l.failures >= limit.max(1) && now_ms < l.window_end() => Decision {
+            Some(l) if l.failures >= limit.max(1) && now_ms < l.end() => Decision {
                 allowed: false,
-                retry_after_secs: ((l.window_end() - now_ms + 999) / 1000).max(1) as u32,
+                retry_after_secs: ((l.end() - now_ms + 999) / 1000).max(1) as u32,
             },
             _ => Decision {
                 allowed: true,
@@ -87,13 +91,14 @@ impl Lockout {
     /// Counts one failure at `now_ms` (a new window starts when the last one has ended).
     pub fn fail(state: Option<Lockout>, now_ms: i64) -> Lockout {
         match state {
-            Some(l) if now_ms < l.window_end() && now_ms >= l.window_start_ms => Lockout {
+            Some(l) if now_ms < l.end() && now_ms >= l.window_start_ms => Lockout {
                 failures: l.failures.saturating_add(1),
                 ..l
             },
             _ => Lockout {
                 window_start_ms: now_ms,
                 failures: 1,
+                locked_until_ms: 0,
             },
         }
     }
@@ -103,7 +108,11 @@ impl Lockout {
     pub fn attempt(state: Option<Lockout>, limit: u32, now_ms: i64) -> (Option<Lockout>, Decision) {
         let d = Lockout::check(state, limit, now_ms);
         if d.allowed {
-            (Some(Lockout::fail(state, now_ms)), d)
+            let mut next = Lockout::fail(state, now_ms);
+            if next.failures >= limit.max(1) {
+                next.locked_until_ms = now_ms.saturating_add(LOCKOUT_WINDOW_MS);
+            }
+            (Some(next), d)
         } else {
             (state, d)
         }
@@ -127,6 +136,11 @@ impl Lockout {
 
     fn window_end(&self) -> i64 {
         self.window_start_ms.saturating_add(LOCKOUT_WINDOW_MS)
+    }
+
+    /// When the current window, or a lockout it ran into, ends.
+    fn end(&self) -> i64 {
+        self.window_end().max(self.locked_until_ms)
     }
 }
 
@@ -170,7 +184,8 @@ mod tests {
             Lockout::fail(l, 61_000),
             Lockout {
                 window_start_ms: 61_000,
-                failures: 1
+                failures: 1,
+                locked_until_ms: 0
             }
         );
     }
@@ -194,13 +209,32 @@ mod tests {
         let fresh = Some(Lockout {
             window_start_ms: 0,
             failures: 0,
+            locked_until_ms: 0,
         });
         assert_eq!(Lockout::refund(fresh, 0).map(|l| l.failures), Some(0));
         let later = Some(Lockout {
             window_start_ms: 60_000,
             failures: 2,
+            locked_until_ms: 0,
         });
         assert_eq!(Lockout::refund(later, 0).map(|l| l.failures), Some(2));
+    }
+
+    #[test]
+    fn a_budget_spent_at_the_end_of_a_window_locks_for_a_full_window_from_then() {
+        // One failure opens the window at 0; the rest of the budget goes just before it ends.
+        let (mut l, _) = Lockout::attempt(None, 60, 0);
+        for _ in 0..59 {
+            let (next, d) = Lockout::attempt(l, 60, 59_900);
+            assert!(d.allowed);
+            l = next;
+        }
+        // The window of 0 has ended, but the lockout lasts 60 s from 59.9 s: no second budget.
+        let (_, d) = Lockout::attempt(l, 60, 60_000);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after_secs, 60);
+        assert!(!Lockout::check(l, 60, 119_899).allowed);
+        assert!(Lockout::check(l, 60, 119_900).allowed);
     }
 
     #[test]

@@ -188,14 +188,27 @@ fn statements(
                     pr,
                     &sid,
                     after,
-                    &snapshot.stripe,
-                    &snapshot.app,
+                    &capped(&snapshot.stripe),
+                    &capped(&snapshot.app),
                 )?);
             }
             Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
         }
     }
     Ok((drafts, stmts))
+}
+
+/// The most of one side's state a snapshot keeps (a customer with hundreds of subscriptions
+/// must not make one D1 row, or one batch, huge).
+const SNAPSHOT_MAX_BYTES: usize = 32 * 1024;
+
+fn capped(v: &Value) -> Value {
+    let bytes = v.to_string().len();
+    if bytes <= SNAPSHOT_MAX_BYTES {
+        v.clone()
+    } else {
+        json!({"truncated": true, "bytes": bytes})
+    }
 }
 
 /// Changes committed per batch when a run applies a range (each with its audit entry).

@@ -97,7 +97,8 @@ describe("routes", () => {
     expect(errorOf(await w.get("/nope"))).toMatchObject({ status: 404, code: "no_route" });
     expect(errorOf(await w.get("/v1/nope", { key: o.key }))).toMatchObject({ status: 404, code: "no_route" });
     expect(errorOf(await w.request("PUT", "/v1/org", { key: o.key }))).toMatchObject({ status: 405, code: "method_not_allowed" });
-    expect(errorOf(await w.get("/v1/operator/orgs"))).toMatchObject({ status: 405 });
+    // An operator path says nothing (not even 405) without the operator token.
+    expect(errorOf(await w.get("/v1/operator/orgs"))).toMatchObject({ status: 401, code: "invalid_operator_token" });
   });
 });
 

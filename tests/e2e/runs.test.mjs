@@ -202,6 +202,22 @@ describe("a full run", () => {
     expect(errorOf(await getRun("nope"))).toMatchObject({ status: 404 });
   });
 
+  it("another project of the same org sees none of this project's runs or incidents", async () => {
+    const q = await newProject(w, o.key);
+    const inc = (await incidentsOf(c.canceled_granted, "open"))[0];
+    expect(errorOf(await w.get(`/v1/projects/${q.id}/runs/${first}`, { key: o.key }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.get(`/v1/projects/${q.id}/incidents/${inc.id}`, { key: o.key }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.post(`/v1/projects/${q.id}/incidents/${inc.id}/ignore`, { reason: "x" }, { key: o.key }))).toMatchObject({ status: 404 });
+    expect((await w.get(`/v1/projects/${q.id}/runs`, { key: o.key })).json.data).toEqual([]);
+    expect((await w.get(`/v1/projects/${q.id}/incidents?customer=${c.canceled_granted}`, { key: o.key })).json.data).toEqual([]);
+    // Without a mapping and integrations it cannot run at all.
+    expect(errorOf(await w.post(`/v1/projects/${q.id}/runs`, undefined, { key: o.key }))).toMatchObject({ status: 409, code: "mapping_missing" });
+    // A key limited to the other project does not reach this one.
+    const scoped = (await newKey(w, o.key, { environment: "test", project_id: q.id })).key;
+    expect(errorOf(await w.get(`/v1/projects/${p.id}/runs/${first}`, { key: scoped }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.post(`/v1/projects/${p.id}/runs`, undefined, { key: scoped }))).toMatchObject({ status: 404 });
+  });
+
   it("a database failure mid-run ends it failed with a clear error and keeps earlier incidents", async () => {
     const kept = await openKinds(c.canceled_granted);
     expect(kept.length).toBeGreaterThan(0);

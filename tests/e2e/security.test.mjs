@@ -183,6 +183,17 @@ describe("the operator routes", () => {
       }
     }
   });
+  it("an undeclared method on an operator path answers 405 only to the operator token", async () => {
+    const { OPERATOR_TOKEN } = await import("./harness.mjs");
+    for (const route of operatorRoutes) {
+      const path = route.path.replace("{oid}", "org_0000000000000000000000");
+      for (const key of [undefined, f.owner]) {
+        expect(errorOf(await w.request("PATCH", path, { key, body: {} })), path).toMatchObject({ status: 401, code: "invalid_operator_token" });
+      }
+      expect(errorOf(await w.request("PATCH", path, { key: OPERATOR_TOKEN, body: {} })), path).toMatchObject({ status: 405 });
+    }
+  });
+
   it("the operator token opens nothing else", async () => {
     const { OPERATOR_TOKEN } = await import("./harness.mjs");
     const r = await w.get("/v1/org", { key: OPERATOR_TOKEN });

@@ -217,3 +217,20 @@ fn the_live_table_check_names_every_column_that_does_not_fit() {
     let none = m.check_columns(&[]).unwrap_err();
     assert_eq!(none[0].field, "table");
 }
+
+#[test]
+fn system_catalogs_are_not_app_tables() {
+    for t in [
+        "pg_catalog.pg_authid",
+        "pg_user",
+        "information_schema.tables",
+        "pg_toast.x",
+    ] {
+        let mut v = sample();
+        v["table"] = serde_json::json!(t);
+        assert_eq!(field_of(parse(v)), "table", "{t}");
+    }
+    let mut v = sample();
+    v["table"] = serde_json::json!("app.pgusers");
+    assert!(parse(v).is_ok());
+}

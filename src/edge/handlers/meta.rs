@@ -5,7 +5,7 @@
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::security_txt;
-use crate::edge::auth::authenticate;
+use crate::edge::auth::{authenticate, operator};
 use crate::edge::http::{json, meta, text, App};
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -52,10 +52,15 @@ pub async fn security_policy(State(app): State<App>) -> ApiResult<Response> {
 /// Authenticates (and resolves the project of) a `/v1` request that matched no route.
 async fn gate(app: &App, req: Request) -> ApiResult<()> {
     let path = req.uri().path().to_owned();
-    if !path.starts_with("/v1/") || path.starts_with("/v1/operator/") {
+    if !path.starts_with("/v1/") {
         return Ok(());
     }
     let (parts, _) = req.into_parts();
+    if path.starts_with("/v1/operator/") {
+        // Operator paths answer only to the operator token, even about what exists there.
+        operator(app, &meta(&parts)?, &parts.headers).await?;
+        return Ok(());
+    }
     let p = authenticate(app, &meta(&parts)?, &parts.headers, &parts.uri).await?;
     if let Some(pid) = path
         .strip_prefix("/v1/projects/")

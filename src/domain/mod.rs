@@ -27,3 +27,4 @@ pub mod store;
 pub mod tenancy;
 pub mod time;
 pub mod vault;
+pub mod webhook;

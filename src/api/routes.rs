@@ -15,6 +15,9 @@ pub enum Guard {
     Public,
     /// The operator token only.
     Operator,
+    /// A Stripe webhook delivery: the `Stripe-Signature` over the raw body checked against the
+    /// project's webhook secrets (the body is read, at most 1 MiB, by the guard).
+    StripeWebhook,
     /// An API key with at least this need; for project routes (`{pid}` in the path), in that
     /// project after overrides and only once the project resolved (tenancy first).
     Key(Need),
@@ -31,7 +34,7 @@ impl Guard {
     pub fn need(&self) -> Option<Need> {
         match self {
             Guard::Key(n) | Guard::OrgKey(n) | Guard::LiveOrgKey(n) => Some(*n),
-            Guard::Public | Guard::Operator => None,
+            Guard::Public | Guard::Operator | Guard::StripeWebhook => None,
         }
     }
 }
@@ -83,13 +86,14 @@ macro_rules! declare_routes {
     };
 }
 
-use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public};
+use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public, StripeWebhook};
 use Need::{Admin, Owner, Read, Write};
 
 declare_routes! {
     GET "/healthz" => Public, meta::healthz;
     GET "/.well-known/security.txt" => Public, meta::security_txt;
     GET "/security-policy" => Public, meta::security_policy;
+    POST "/webhooks/stripe/{pid}" => StripeWebhook, webhooks::receive;
     POST "/v1/operator/orgs" => Operator, operator::create_org;
     POST "/v1/operator/orgs/{oid}/owner-key" => Operator, operator::owner_key;
     GET "/v1/org" => Key(Read), org::get;
@@ -123,6 +127,7 @@ declare_routes! {
     POST "/v1/projects/{pid}/runs" => Key(Write), runs::create;
     GET "/v1/projects/{pid}/runs" => Key(Read), runs::list;
     GET "/v1/projects/{pid}/runs/{rid}" => Key(Read), runs::get;
+    GET "/v1/projects/{pid}/webhooks/health" => Key(Read), webhooks::health;
     GET "/v1/projects/{pid}/audit" => Key(Read), audit::list_project;
     GET "/v1/projects/{pid}/audit/verify" => Key(Read), audit::verify_project;
 }
@@ -146,7 +151,9 @@ mod tests {
             match r.guard {
                 Guard::Key(_) | Guard::OrgKey(_) | Guard::LiveOrgKey(_) => {}
                 Guard::Operator => assert!(r.path.starts_with("/v1/operator/orgs")),
-                Guard::Public => panic!("{} {} is public", r.method, r.path),
+                Guard::Public | Guard::StripeWebhook => {
+                    panic!("{} {} is public", r.method, r.path)
+                }
             }
         }
     }

@@ -66,6 +66,7 @@ id_type!(CredentialId, "cred_", "credential");
 id_type!(IncidentId, "inc_", "incident");
 id_type!(SnapshotId, "snap_", "snapshot");
 id_type!(RunId, "run_", "run");
+id_type!(OutboxId, "obx_", "outbox row");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

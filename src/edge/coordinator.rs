@@ -14,6 +14,7 @@ use super::auth::{system_project, system_tenant, SystemGrant};
 use super::entry::EntryPoint;
 use super::runs::{self, Assignment, Facts, Next};
 use super::services::Services;
+use super::webhooks;
 use serde::Deserialize;
 use worker::{
     console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
@@ -39,12 +40,65 @@ struct Current {
 
 impl ProjectCoordinator {
     fn tables(&self) -> Result<()> {
-        self.state.storage().sql().exec(
+        let sql = self.state.storage().sql();
+        sql.exec(
             "CREATE TABLE IF NOT EXISTS current (one INTEGER PRIMARY KEY CHECK (one = 1), \
              org TEXT NOT NULL, project TEXT NOT NULL, run TEXT NOT NULL, failures INTEGER NOT NULL)",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS drain (one INTEGER PRIMARY KEY CHECK (one = 1), \
+             org TEXT NOT NULL, project TEXT NOT NULL)",
+            None,
+        )?;
         Ok(())
+    }
+
+    /// The project whose outbox this object drains, once woken.
+    fn drain_target(&self) -> Result<Option<(String, String)>> {
+        #[derive(Deserialize)]
+        struct Target {
+            org: String,
+            project: String,
+        }
+        self.tables()?;
+        let rows: Vec<Target> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT org, project FROM drain", None)?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|t| (t.org, t.project)))
+    }
+
+    /// `POST /outbox/wake`: drain the project's outbox at the next alarm (now, unless one is
+    /// due sooner).
+    async fn wake(&self, mut req: Request) -> Result<Response> {
+        let a: Assignment = match req.json().await {
+            Ok(a) => a,
+            Err(_) => return Response::error("bad wake", 400),
+        };
+        if !self.is_named_for(&a.project)? {
+            return Response::error("not this project's coordinator", 409);
+        }
+        self.tables()?;
+        let s = |v: &str| SqlStorageValue::String(v.to_owned());
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO drain (one, org, project) VALUES (1, ?, ?)",
+            vec![s(&a.org), s(&a.project)],
+        )?;
+        self.alarm_within(0).await?;
+        Ok(Response::empty()?.with_status(202))
+    }
+
+    /// Sets the alarm `ms` from now unless it is already set sooner.
+    async fn alarm_within(&self, ms: i64) -> Result<()> {
+        let now = worker::Date::now().as_millis() as i64;
+        let at = now + ms.max(0);
+        match self.state.storage().get_alarm().await? {
+            Some(existing) if existing <= at => Ok(()),
+            _ => self.state.storage().set_alarm(ms.max(0)).await,
+        }
     }
 
     fn current(&self) -> Result<Option<Current>> {
@@ -100,13 +154,52 @@ impl DurableObject for ProjectCoordinator {
     async fn fetch(&self, req: Request) -> Result<Response> {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/runs/start") => self.start(req).await,
+            (Method::Post, "/outbox/wake") => self.wake(req).await,
             _ => Response::error("no such coordinator operation", 404),
         }
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.run_step().await?;
+        self.drain_step().await?;
+        Response::ok("")
+    }
+}
+
+impl ProjectCoordinator {
+    /// One drain of the outbox, when woken: the next alarm is when something is due again.
+    async fn drain_step(&self) -> Result<()> {
+        let Some((org, project)) = self.drain_target()? else {
+            return Ok(());
+        };
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        let outcome = async {
+            let t = system_tenant(&svc, &grant, &org)?;
+            let pr = system_project(&t, &project, &grant)?;
+            webhooks::drain(&svc, &pr).await
+        }
+        .await;
+        match outcome {
+            Ok(None) => {
+                self.state.storage().sql().exec("DELETE FROM drain", None)?;
+            }
+            Ok(Some(due)) => self.alarm_within(due.millis() - svc.now.millis()).await?,
+            Err(e) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"drain": project, "error": e.code, "detail": e.detail})
+                );
+                self.alarm_within(30_000).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One step of the run this object drives, if any.
+    async fn run_step(&self) -> Result<()> {
         let Some(cur) = self.current()? else {
-            return Response::ok("idle");
+            return Ok(());
         };
         let svc = Services::new(self.env.clone());
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
@@ -147,7 +240,7 @@ impl DurableObject for ProjectCoordinator {
                             .sql()
                             .exec("DELETE FROM current", None)?;
                         facts.forget_except("")?;
-                        return Response::ok("abandoned");
+                        return Ok(());
                     }
                 }
                 self.set_failures(failures)?;
@@ -165,6 +258,6 @@ impl DurableObject for ProjectCoordinator {
                 self.state.storage().set_alarm(30_000).await?;
             }
         }
-        Response::ok("")
+        Ok(())
     }
 }

@@ -110,6 +110,16 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             serde_json::json!({"cron": event.cron(), "job": "runs", "error": e.to_string()})
         ),
     }
+    match jobs::wake_due_outboxes(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "outboxes_woken": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "outbox", "error": e.to_string()})
+        ),
+    }
     match jobs::prune_snapshots(&svc, &grant).await {
         Ok(n) => console_log!(
             "{}",

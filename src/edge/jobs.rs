@@ -13,6 +13,7 @@ use super::repo;
 use super::runs;
 use super::services::Services;
 use super::vault;
+use super::webhooks;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
@@ -223,6 +224,37 @@ pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, 
                     if started >= budget {
                         return Ok(started);
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Wakes the coordinator of every project whose outbox has rows due (checks that failed and
+/// wait for their retry, or a wake that was lost): the cron does no check itself.
+pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
+    let mut woken = 0;
+    let mut after = String::new();
+    loop {
+        let tenants = system_tenants(svc, grant, &after, 100)
+            .await
+            .map_err(failed)?;
+        let Some(last) = tenants.last() else {
+            return Ok(woken);
+        };
+        after = last.org_id().to_string();
+        for t in &tenants {
+            for pid in repo::webhooks::projects_with_due(t, svc.now)
+                .await
+                .map_err(failed)?
+            {
+                let pr = system_project(t, &pid, grant).map_err(failed)?;
+                match webhooks::wake(svc, &pr).await {
+                    Ok(()) => woken += 1,
+                    Err(e) => console_error!(
+                        "{}",
+                        json!({"job": "outbox", "project": pid, "error": e.code, "detail": e.detail})
+                    ),
                 }
             }
         }

@@ -18,5 +18,6 @@ mod repo;
 mod runs;
 mod services;
 mod vault;
+mod webhooks;
 
 pub(crate) use http::App;

@@ -4,7 +4,7 @@
 //! They only hand over what the route guard (`guard.rs`) established for the matched route; a
 //! handler asking for something its route's guard does not give fails loudly (500), never open.
 
-use super::{OperatorGrant, Principal, ProjectScope};
+use super::{OperatorGrant, Principal, ProjectScope, VerifiedWebhook};
 use crate::api::error::ApiError;
 use crate::edge::http::App;
 use axum::extract::FromRequestParts;
@@ -48,5 +48,13 @@ impl FromRequestParts<App> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
         take(parts, "operator grant").map(Operator)
+    }
+}
+
+impl FromRequestParts<App> for VerifiedWebhook {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        take(parts, "verified webhook")
     }
 }

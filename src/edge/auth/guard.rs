@@ -5,6 +5,8 @@
 //!
 //! - `Public`: nothing;
 //! - `Operator`: the operator token checked → `OperatorGrant`;
+//! - `StripeWebhook`: the body read (at most 1 MiB) and its signature verified against the
+//!   project's webhook secrets → `VerifiedWebhook` (every failure: one `400 invalid_webhook`);
 //! - `Key(need)` on an org route: authenticated, need checked against the org role → `Principal`;
 //!   `OrgKey(need)` also refuses a key limited to one project (`403 key_scope`), `LiveOrgKey(need)`
 //!   also a test key (`403 wrong_environment`);
@@ -13,9 +15,10 @@
 //!   checked against the role in that project → `InProject`.
 
 use super::extract::InProject;
-use super::{authenticate, operator};
+use super::{authenticate, operator, webhook_refused};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::routes::{self, Guard};
+use crate::domain::webhook;
 use crate::edge::http::{meta, App, Params};
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -46,6 +49,25 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
         Guard::Operator => {
             let grant = operator(app, &meta, &parts.headers).await?;
             parts.extensions.insert(grant);
+        }
+        Guard::StripeWebhook => {
+            let params = Params::from_request_parts(&mut parts, app).await?;
+            let declared = parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            // Over 1 MiB: refused before the body is read (the same answer as any failure).
+            if declared.is_some_and(|n| n > webhook::MAX_BODY_BYTES as u64) {
+                return Err(webhook_refused());
+            }
+            let bytes = axum::body::to_bytes(body, webhook::MAX_BODY_BYTES)
+                .await
+                .map_err(|_| webhook_refused())?;
+            let verified =
+                super::webhook(app, &meta, params.get("pid")?, &parts.headers, &bytes).await?;
+            parts.extensions.insert(verified);
+            return Ok(Request::from_parts(parts, axum::body::Body::empty()));
         }
         Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
             let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;

@@ -441,6 +441,67 @@ pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> ApiResult<P
     Ok(ProjectHandle::new(t.clone(), id))
 }
 
+/// A Stripe delivery whose signature checked out against one of its project's webhook secrets.
+/// Only `webhook` makes one.
+#[derive(Clone)]
+pub struct VerifiedWebhook {
+    pub project: ProjectHandle,
+    pub event: crate::domain::webhook::EventFacts,
+}
+
+/// The one answer to every delivery that does not verify (SPEC §7: it does not say which check
+/// failed).
+pub fn webhook_refused() -> ApiError {
+    ApiError::new(
+        400,
+        "invalid_webhook",
+        "the webhook delivery could not be verified",
+    )
+}
+
+/// Verifies a delivery to `POST /webhooks/stripe/{pid}`: the project exists, has webhook
+/// secrets, and the `Stripe-Signature` header signs `body` under one of them within 300 s; the
+/// body is a Stripe event. Counted against the client's failure budget first (refunded when it
+/// verifies), so a flood of forgeries is stopped, not just refused.
+pub async fn webhook(
+    app: &App,
+    meta: &RequestMeta,
+    pid: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<VerifiedWebhook> {
+    use crate::domain::webhook;
+    let svc = &app.svc;
+    let attempt = client_attempt(svc, meta).await?;
+    let refused = webhook_refused;
+    let header = headers
+        .get("stripe-signature")
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(refused)?;
+    // Cheap checks before any lookup: the header parses and is fresh.
+    webhook::parse_header(header).ok_or_else(refused)?;
+    let id = ProjectId::parse(pid).map_err(|_| refused())?;
+    let db = svc.db(&RAW)?;
+    let org = repo::projects::org_of(&db, id.as_str())
+        .await?
+        .ok_or_else(refused)?;
+    let org = OrgId::parse(&org).map_err(|_| refused())?;
+    let project = ProjectHandle::new(Tenant::new(db, org), id);
+    let ring = svc.keyring()?;
+    let mut secrets = Vec::new();
+    for row in repo::credentials::for_project(&project).await? {
+        if row.kind == "stripe_webhook_secret" {
+            secrets.push(super::vault::open(&ring, project.tenant(), &row)?);
+        }
+    }
+    let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
+    let now_secs = svc.now.millis() / 1000;
+    webhook::verify(header, body, &keys, now_secs).map_err(|_| refused())?;
+    let event = webhook::event_facts(body).ok_or_else(refused)?;
+    refund_attempt(app, meta, &attempt);
+    Ok(VerifiedWebhook { project, event })
+}
+
 /// Permission to open raw D1 (`Services::db`); only this module holds one.
 pub struct RawDb(());
 const RAW: RawDb = RawDb(());

@@ -15,6 +15,7 @@ pub mod operator;
 pub mod org;
 pub mod projects;
 pub mod runs;
+pub mod webhooks;
 
 use super::http::Query;
 use crate::api::error::{ApiError, ApiResult};

@@ -12,6 +12,7 @@ pub mod members;
 pub mod orgs;
 pub mod projects;
 pub mod runs;
+pub mod webhooks;
 
 use wasm_bindgen::JsValue;
 

@@ -156,3 +156,18 @@ pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
         )?,
     ])
 }
+
+/// The org of project `id`, across all orgs: what a webhook delivery (which names only the
+/// project) is verified against. Only `auth` calls it, before the signature is checked.
+pub async fn org_of(db: &worker::D1Database, id: &str) -> ApiResult<Option<String>> {
+    #[derive(Deserialize)]
+    struct Org {
+        org_id: String,
+    }
+    let row: Option<Org> = db
+        .prepare("SELECT org_id FROM projects WHERE id = ?1")
+        .bind(&[wasm_bindgen::JsValue::from_str(id)])?
+        .first(None)
+        .await?;
+    Ok(row.map(|r| r.org_id))
+}

@@ -1,0 +1,251 @@
+//! Webhook events and the outbox (migration 0012).
+
+use super::Arg;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::EventFacts;
+use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
+use serde::Deserialize;
+
+/// Where ParityRail learned of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Webhook,
+    EventsApi,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Webhook => "webhook",
+            Source::EventsApi => "events_api",
+        }
+    }
+}
+
+/// The statements recording `e` (a unique violation on `webhook_events.project_id,
+/// webhook_events.event_id` when it was recorded before) and, with `outbox_id`, the outbox row
+/// asking for a check of its customer.
+pub fn record(
+    pr: &ProjectHandle,
+    e: &EventFacts,
+    source: Source,
+    outbox_id: Option<&str>,
+    now: Timestamp,
+) -> ApiResult<Vec<Scoped>> {
+    let t = pr.tenant();
+    let at = now.to_rfc3339();
+    let mut out = vec![t.stmt(
+        "INSERT INTO webhook_events (org_id, project_id, event_id, kind, customer, created, source, received_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(&e.id),
+            Arg::text(&e.kind),
+            Arg::opt(e.customer.as_deref()),
+            Arg::Int(e.created),
+            Arg::text(source.as_str()),
+            Arg::text(&at),
+        ],
+    )?];
+    if let (Some(id), Some(customer)) = (outbox_id, e.customer.as_deref()) {
+        out.push(t.stmt(
+            "INSERT INTO outbox (org_id, id, project_id, customer, event_id, status, created_at, next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            vec![
+                Arg::text(id),
+                Arg::text(pr.as_str()),
+                Arg::text(customer),
+                Arg::text(&e.id),
+                Arg::text("pending"),
+                Arg::text(&at),
+            ],
+        )?);
+    }
+    Ok(out)
+}
+
+/// One pending outbox row.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pending {
+    pub id: String,
+    pub customer: String,
+    pub attempts: i64,
+}
+
+/// The project's pending rows due by `now`, oldest customers first, at most `limit`.
+pub async fn due(pr: &ProjectHandle, now: Timestamp, limit: u32) -> ApiResult<Vec<Pending>> {
+    pr.tenant()
+        .all(
+            "SELECT id, customer, attempts FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
+             AND status = ?3 AND next_attempt_at <= ?4 ORDER BY next_attempt_at, id LIMIT ?5",
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text("pending"),
+                Arg::text(now.to_rfc3339()),
+                Arg::Int(i64::from(limit)),
+            ],
+        )
+        .await
+}
+
+/// Every pending row of one customer (the drain marks them all once its check succeeded).
+pub async fn pending_of(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Pending>> {
+    pr.tenant()
+        .all(
+            "SELECT id, customer, attempts FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
+             AND status = ?3 AND customer = ?4 ORDER BY id",
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text("pending"),
+                Arg::text(customer),
+            ],
+        )
+        .await
+}
+
+/// When the project's next pending row is due, if any.
+pub async fn next_due(pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
+    #[derive(Deserialize)]
+    struct At {
+        next_attempt_at: String,
+    }
+    let row: Option<At> = pr
+        .tenant()
+        .first(
+            "SELECT next_attempt_at FROM outbox WHERE org_id = ?1 AND project_id = ?2 AND status = ?3 \
+             ORDER BY next_attempt_at LIMIT 1",
+            vec![Arg::text(pr.as_str()), Arg::text("pending")],
+        )
+        .await?;
+    row.map(|r| {
+        Timestamp::parse(&r.next_attempt_at).map_err(|_| ApiError::internal("outbox: bad time"))
+    })
+    .transpose()
+}
+
+/// Marks `id` done (its customer's check succeeded).
+pub fn done(pr: &ProjectHandle, id: &str, now: Timestamp) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE outbox SET status = ?4, done_at = ?5 WHERE org_id = ?1 AND project_id = ?2 AND id = ?3",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(id),
+            Arg::text("done"),
+            Arg::text(now.to_rfc3339()),
+        ],
+    )
+}
+
+/// Leaves `id` pending after a failed check: one more attempt, the next not before `next`.
+pub fn retry_later(
+    pr: &ProjectHandle,
+    id: &str,
+    error: &str,
+    next: Timestamp,
+) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = ?4, next_attempt_at = ?5 \
+         WHERE org_id = ?1 AND project_id = ?2 AND id = ?3 AND status = ?6",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(id),
+            Arg::text(error),
+            Arg::text(next.to_rfc3339()),
+            Arg::text("pending"),
+        ],
+    )
+}
+
+/// The newest event (by Stripe's `created`) recorded for the project.
+pub async fn newest_created(pr: &ProjectHandle) -> ApiResult<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Newest {
+        created: i64,
+    }
+    let row: Option<Newest> = pr
+        .tenant()
+        .first(
+            "SELECT created FROM webhook_events WHERE org_id = ?1 AND project_id = ?2 \
+             ORDER BY created DESC LIMIT 1",
+            vec![Arg::text(pr.as_str())],
+        )
+        .await?;
+    Ok(row.map(|r| r.created))
+}
+
+/// Whether the project has recorded event `id`.
+pub async fn known(pr: &ProjectHandle, id: &str) -> ApiResult<bool> {
+    #[derive(Deserialize)]
+    struct One {
+        #[allow(dead_code)]
+        event_id: String,
+    }
+    let row: Option<One> = pr
+        .tenant()
+        .first(
+            "SELECT event_id FROM webhook_events WHERE org_id = ?1 AND project_id = ?2 AND event_id = ?3",
+            vec![Arg::text(pr.as_str()), Arg::text(id)],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
+/// What `GET …/webhooks/health` reports.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct Health {
+    pub events_received: i64,
+    pub events_recovered: i64,
+    pub newest_event_created: Option<i64>,
+    pub outbox_pending: i64,
+}
+
+pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
+    #[derive(Deserialize)]
+    struct N {
+        n: i64,
+        newest: Option<i64>,
+    }
+    let count = |source: &'static str| async move {
+        let r: Option<N> = pr
+            .tenant()
+            .first(
+                "SELECT count(*) AS n, max(created) AS newest FROM webhook_events \
+                 WHERE org_id = ?1 AND project_id = ?2 AND source = ?3",
+                vec![Arg::text(pr.as_str()), Arg::text(source)],
+            )
+            .await?;
+        Ok::<_, ApiError>(r.map_or((0, None), |r| (r.n, r.newest)))
+    };
+    let (received, newest_r) = count("webhook").await?;
+    let (recovered, newest_a) = count("events_api").await?;
+    let pending: Option<N> = pr
+        .tenant()
+        .first(
+            "SELECT count(*) AS n, NULL AS newest FROM outbox WHERE org_id = ?1 AND project_id = ?2 AND status = ?3",
+            vec![Arg::text(pr.as_str()), Arg::text("pending")],
+        )
+        .await?;
+    Ok(Health {
+        events_received: received,
+        events_recovered: recovered,
+        newest_event_created: newest_r.max(newest_a),
+        outbox_pending: pending.map_or(0, |p| p.n),
+    })
+}
+
+/// The org's projects with pending outbox rows due by `now` (for the cron).
+pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> ApiResult<Vec<String>> {
+    #[derive(Deserialize)]
+    struct P {
+        project_id: String,
+    }
+    let rows: Vec<P> = t
+        .all(
+            "SELECT DISTINCT project_id FROM outbox WHERE org_id = ?1 AND status = ?2 \
+             AND next_attempt_at <= ?3 LIMIT 100",
+            vec![Arg::text("pending"), Arg::text(now.to_rfc3339())],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.project_id).collect())
+}

@@ -1,0 +1,140 @@
+//! Stripe webhooks at the edge (SPEC §7): recording a verified delivery durably before it is
+//! acknowledged, waking the project's coordinator, and the coordinator's drain of the outbox
+//! (every pending row of one customer answered by one check, a row done only when its check
+//! succeeded). Events are hints: the drain re-reads the customer from Stripe and the app, so an
+//! out-of-order or stale event cannot regress anything.
+
+use super::audit::By;
+use super::auth::scope::{BatchError, ProjectHandle};
+use super::reconcile::check_customer;
+use super::repo::{self, webhooks::Source};
+use super::runs::Assignment;
+use super::services::Services;
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::apikey::Environment;
+use crate::domain::ids::OutboxId;
+use crate::domain::time::Timestamp;
+use crate::domain::webhook::{triggers_check, EventFacts};
+use std::collections::BTreeSet;
+
+/// Customers one drain checks at most (each is one Stripe re-read and one app-row read).
+pub const CUSTOMERS_PER_DRAIN: usize = 25;
+
+/// What recording an event did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// New; `true` when it asked for a check.
+    New(bool),
+    /// Recorded before (a duplicate delivery, or found through the Events API first).
+    Duplicate,
+}
+
+/// Records `e` once (by its id) with, when it can change access, an outbox row asking for a
+/// check of its customer, in one D1 batch.
+pub async fn record(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    e: &EventFacts,
+    source: Source,
+) -> ApiResult<Recorded> {
+    let check = triggers_check(&e.kind) && e.customer.is_some();
+    let outbox = if check {
+        Some(OutboxId::generate(&mut ctx.rng())?.to_string())
+    } else {
+        None
+    };
+    let stmts = repo::webhooks::record(pr, e, source, outbox.as_deref(), ctx.now)?;
+    match pr.tenant().batch(stmts).await {
+        Ok(_) => Ok(Recorded::New(check)),
+        Err(BatchError::D1(f))
+            if f.is_unique_on("webhook_events.project_id, webhook_events.event_id") =>
+        {
+            Ok(Recorded::Duplicate)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Asks the project's coordinator to drain its outbox soon.
+pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> ApiResult<()> {
+    let a = Assignment {
+        org: pr.tenant().org_id().to_string(),
+        project: pr.as_str().to_owned(),
+        run: String::new(),
+    };
+    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_body(Some(body.into()));
+    let req = worker::Request::new_with_init("https://coordinator/outbox/wake", &init)?;
+    let res = ctx
+        .coordinator(pr.as_str())?
+        .fetch_with_request(req)
+        .await?;
+    if res.status_code() == 202 {
+        Ok(())
+    } else {
+        Err(ApiError::internal(format!(
+            "coordinator answered {} to a wake",
+            res.status_code()
+        )))
+    }
+}
+
+/// The wait before attempt `attempts + 1` of a failed check: 10 s doubling, at most an hour.
+fn backoff_secs(attempts: i64) -> i64 {
+    (10i64 << attempts.clamp(0, 9)).min(3600)
+}
+
+/// One drain: up to `CUSTOMERS_PER_DRAIN` customers with due rows, each checked once (actor
+/// `system:webhook`); the rows read before its check are done when it succeeds, and retried
+/// later with backoff when it fails (Stripe or the database down). Returns when the outbox next
+/// has something due, if ever.
+pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
+    let Some(project) = repo::projects::of_handle(pr).await? else {
+        return Ok(None); // deleted: nothing to check any more
+    };
+    let env = Environment::parse(&project.environment)
+        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let due = repo::webhooks::due(pr, ctx.now, 500).await?;
+    let mut customers = BTreeSet::new();
+    for row in &due {
+        if customers.len() == CUSTOMERS_PER_DRAIN {
+            break;
+        }
+        customers.insert(row.customer.clone());
+    }
+    let by = By::System {
+        project: pr,
+        job: "webhook",
+    };
+    for customer in customers {
+        // Rows that arrive while the check runs are not in this list: they stay pending and are
+        // checked again, so no event is answered by a read that may predate it.
+        let rows = repo::webhooks::pending_of(pr, &customer).await?;
+        let outcome = check_customer(ctx, by, env, &customer).await;
+        let stmts = match &outcome {
+            Ok(_) => rows
+                .iter()
+                .map(|r| repo::webhooks::done(pr, &r.id, ctx.now))
+                .collect::<ApiResult<Vec<_>>>()?,
+            Err(e) => rows
+                .iter()
+                .map(|r| {
+                    let next = ctx.now.plus_seconds(backoff_secs(r.attempts));
+                    repo::webhooks::retry_later(pr, &r.id, e.code, next)
+                })
+                .collect::<ApiResult<Vec<_>>>()?,
+        };
+        if !stmts.is_empty() {
+            pr.tenant().batch(stmts).await?;
+        }
+        if let Err(e) = outcome {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"job": "webhook", "project": pr.as_str(), "error": e.code, "detail": e.detail})
+            );
+        }
+    }
+    repo::webhooks::next_due(pr).await
+}

@@ -1,0 +1,206 @@
+// Stripe webhooks against the built worker: deliveries signed here with node:crypto (an
+// implementation independent of ours), customers and subscriptions in localstripe, the app
+// table in PostgreSQL, the outbox drained by the project's coordinator.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFileSync } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { homedir } from "node:os";
+import { startWorker } from "./harness.mjs";
+import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the suite through npm test`);
+  return v;
+};
+const FAST = { STRIPE_RETRY_ATTEMPTS: "3", STRIPE_RETRY_BASE_MS: "5", STRIPE_RETRY_MAX_MS: "20", STRIPE_TIMEOUT_MS: "5000", RATE_LIMIT_PROBE_PER_MINUTE: "1000", RATE_LIMIT_PROBE_ORG_PER_MINUTE: "1000" };
+const VENV = process.env.PARITYRAIL_VENV ?? `${homedir()}/.cache/parityrail/venv`;
+const TABLE = `scratch.hook_accounts_${randomBytes(4).toString("hex")}`;
+const SECRET = `whsec_${randomBytes(16).toString("hex")}`;
+const OLD_SECRET = `whsec_${randomBytes(16).toString("hex")}`;
+
+function sql(statement) {
+  return execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement], { encoding: "utf8" });
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+const v1 = (secret, body, t) => createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
+const signature = (body, { secret = SECRET, t = now() } = {}) => `t=${t},v1=${v1(secret, body, t)}`;
+
+function event(type, object, id = `evt_${randomBytes(10).toString("hex")}`) {
+  return JSON.stringify({ id, object: "event", type, created: now(), data: { object } });
+}
+
+let w, o, p, bare, c;
+const deliver = (body, sig, pid = p.id, headers = {}) =>
+  w.request("POST", `/webhooks/stripe/${pid}`, { raw: body, headers: { "content-type": "application/json", ...(sig === undefined ? {} : { "stripe-signature": sig }), ...headers } });
+
+beforeAll(async () => {
+  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST });
+  o = await newOrg(w);
+  o.key = (await newKey(w, o.key, { environment: "test" })).key;
+  p = await newProject(w, o.key);
+  bare = await newProject(w, o.key); // no webhook secret
+  expect((await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key })).status).toBe(200);
+  const stripeKey = `sk_test_${randomBytes(12).toString("hex")}`;
+  const r = await w.put(`/v1/projects/${p.id}/integrations/stripe`, { api_key: stripeKey, webhook_secrets: [OLD_SECRET, SECRET] }, { key: o.key });
+  expect(r.status, r.text).toBe(200);
+  expect((await w.put(`/v1/projects/${bare.id}/integrations/stripe`, { api_key: stripeKey, webhook_secrets: [] }, { key: o.key })).status).toBe(200);
+  c = JSON.parse(execFileSync(`${VENV}/bin/python`, ["tests/stripe/scenario.py", env("PR_STRIPE_BASE")], { encoding: "utf8" }));
+  sql(`CREATE TABLE ${TABLE} (stripe_customer_id text, plan text NOT NULL DEFAULT 'free', is_premium boolean NOT NULL DEFAULT false, on_trial boolean NOT NULL DEFAULT false, feature_sso boolean NOT NULL DEFAULT false)`);
+  const row = (cus, plan, premium, sso) => `('${cus}', '${plan}', ${premium}, false, ${sso})`;
+  sql(`INSERT INTO ${TABLE} VALUES ${[
+    row(c.parity, "pro", true, true),
+    row(c.missing, "free", false, false),
+    row(c.canceled_granted, "pro", true, true),
+    row(c.downgrade, "pro", true, true),
+  ].join(", ")}`);
+  const m = await w.put(`/v1/projects/${p.id}/mapping`, {
+    table: TABLE,
+    customer_column: "stripe_customer_id",
+    plan_column: "plan",
+    premium_column: "is_premium",
+    trial_column: "on_trial",
+    entitlements: { sso: "feature_sso" },
+    plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
+    free_plan: "free",
+  }, { key: o.key });
+  expect(m.status, m.text).toBe(200);
+}, 120_000);
+afterAll(async () => {
+  await w?.dispose();
+  try { sql(`DROP TABLE IF EXISTS ${TABLE}`); } catch { /* the server may be gone */ }
+});
+
+async function counts() {
+  const db = await w.d1();
+  const ev = await db.prepare("SELECT count(*) AS n FROM webhook_events").first();
+  const ob = await db.prepare("SELECT count(*) AS n FROM outbox").first();
+  return { events: ev.n, outbox: ob.n };
+}
+
+async function openKinds(cus) {
+  const r = await w.get(`/v1/projects/${p.id}/incidents?customer=${cus}&status=open`, { key: o.key });
+  return r.json.data.map((i) => i.kind).sort();
+}
+
+async function eventually(fn, timeoutMs = 20_000) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const withoutRequestId = (r) => {
+  const e = structuredClone(r.json);
+  delete e.error.request_id;
+  return JSON.stringify(e);
+};
+
+describe("verification", () => {
+  it("refuses every bad delivery with one identical 400, stores nothing and triggers nothing", async () => {
+    const body = event("customer.subscription.deleted", { id: "sub_x", customer: c.canceled_granted });
+    const t = now();
+    const big = JSON.stringify({ id: "evt_big", type: "x", created: t, pad: "x".repeat(1024 * 1024) });
+    const cases = [
+      ["no signature", deliver(body, undefined)],
+      ["malformed", deliver(body, "nonsense")],
+      ["wrong secret", deliver(body, signature(body, { secret: "whsec_not_the_one" }))],
+      ["tampered body", deliver(body.replace(c.canceled_granted, c.parity), signature(body))],
+      ["301 s old", deliver(body, signature(body, { t: t - 301 }))],
+      ["301 s ahead", deliver(body, signature(body, { t: t + 301 }))],
+      ["unknown project", deliver(body, signature(body), "prj_0000000000000000000000")],
+      ["malformed project", deliver(body, signature(body), "prj_../../x")],
+      ["project without a secret", deliver(body, signature(body), bare.id)],
+      ["over 1 MiB", deliver(big, signature(big))],
+      ["not an event", deliver("{}", signature("{}"))],
+    ];
+    const seen = new Set();
+    for (const [name, pending] of cases) {
+      const r = await pending;
+      expect(errorOf(r), name).toMatchObject({ status: 400, code: "invalid_webhook" });
+      seen.add(withoutRequestId(r));
+    }
+    expect(seen.size).toBe(1);
+    expect(await counts()).toEqual({ events: 0, outbox: 0 });
+  });
+
+  it("accepts any v1 value under either secret while the secrets rotate", async () => {
+    const body = event("charge.succeeded", { id: "ch_1", customer: c.parity });
+    const t = now();
+    const several = `t=${t},v1=${"0".repeat(64)},v1=${v1(OLD_SECRET, body, t)}`;
+    const r = await deliver(body, several);
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toEqual({ received: true, duplicate: false });
+  });
+});
+
+describe("durable acknowledgement and processing", () => {
+  it("a cancellation opens the unpaid_access incident with no API call, as system:webhook", async () => {
+    const body = event("customer.subscription.deleted", { id: "sub_c", object: "subscription", customer: c.canceled_granted });
+    const before = await counts();
+    const r = await deliver(body, signature(body));
+    expect(r.status, r.text).toBe(200);
+    expect(await counts()).toEqual({ events: before.events + 1, outbox: before.outbox + 1 });
+    const kinds = await eventually(async () => {
+      const k = await openKinds(c.canceled_granted);
+      return k.length ? k : null;
+    });
+    expect(kinds).toEqual(["entitlement_mismatch", "unpaid_access"]);
+    const audit = (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data;
+    expect(audit.filter((e) => e.action === "incident.opened").every((e) => e.actor === "system:webhook")).toBe(true);
+    // Done only after the check: nothing pending.
+    const h = await eventually(async () => {
+      const x = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json;
+      return x.outbox_pending === 0 ? x : null;
+    });
+    expect(h.events_received).toBeGreaterThanOrEqual(2);
+    expect(h.events_recovered).toBe(0);
+  });
+
+  it("a duplicate delivery is acknowledged and does nothing; an event that cannot change access asks for no check", async () => {
+    const body = event("customer.subscription.updated", { id: "sub_d", customer: c.downgrade });
+    const first = await deliver(body, signature(body));
+    const before = await counts();
+    const again = await deliver(body, signature(body));
+    expect(first.json).toEqual({ received: true, duplicate: false });
+    expect(again.json).toEqual({ received: true, duplicate: true });
+    expect(await counts()).toEqual(before);
+    const quiet = event("product.updated", { id: "prod_x" });
+    expect((await deliver(quiet, signature(quiet))).status).toBe(200);
+    expect(await counts()).toEqual({ events: before.events + 1, outbox: before.outbox });
+  });
+
+  it("the payload decides nothing: a stale 'active' event for a canceled customer does not resolve its incident", async () => {
+    const stale = event("customer.subscription.created", { id: "sub_old", status: "active", customer: c.canceled_granted });
+    expect((await deliver(stale, signature(stale))).status).toBe(200);
+    await eventually(async () => (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json.outbox_pending === 0);
+    expect(await openKinds(c.canceled_granted)).toEqual(["entitlement_mismatch", "unpaid_access"]);
+  });
+
+  it("200 concurrent events for a few customers are all acknowledged, none lost, the chain valid", async () => {
+    const customers = [c.parity, c.missing, c.downgrade, c.canceled_granted];
+    const bodies = Array.from({ length: 200 }, (_, i) => event("customer.subscription.updated", { id: `sub_${i}`, customer: customers[i % customers.length] }));
+    const before = await counts();
+    const results = await Promise.all(bodies.map((b) => deliver(b, signature(b))));
+    for (const r of results) expect(r.status, r.text).toBe(200);
+    expect(results.filter((r) => r.json.duplicate)).toEqual([]);
+    expect(await counts()).toEqual({ events: before.events + 200, outbox: before.outbox + 200 });
+    await eventually(async () => (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json.outbox_pending === 0, 60_000);
+    const db = await w.d1();
+    expect((await db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'done'").first()).n).toBe(before.outbox + 200);
+    expect(await openKinds(c.missing)).toEqual(["entitlement_mismatch", "missing_access"]);
+    const v = await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key });
+    expect(v.json).toMatchObject({ ok: true });
+    expect(w.logs.join("")).not.toContain("audit_contention");
+  }, 90_000);
+
+  it("health is a read route of the project only", async () => {
+    expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);
+    const other = await newOrg(w);
+    expect(errorOf(await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: other.key }))).toMatchObject({ status: 404 });
+  });
+});

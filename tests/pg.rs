@@ -112,7 +112,7 @@ async fn rows_are_read_by_key_in_batches_with_their_types() {
         ident("seats"),
         ident("feature_sso"),
     ];
-    let rows = pg::rows_by_keys(&r, &table, &ident("stripe_customer_id"), &cols, &keys)
+    let rows = pg::rows_by_keys(&r, &table, &ident("stripe_customer_id"), &cols, &[], &keys)
         .await
         .unwrap();
     assert_eq!(rows.len(), 500);
@@ -122,11 +122,16 @@ async fn rows_are_read_by_key_in_batches_with_their_types() {
         json!({"plan": "pro", "is_premium": true, "seats": 2, "feature_sso": false})
     );
     let too_many: Vec<String> = (0..501).map(|i| format!("k{i}")).collect();
-    assert!(
-        pg::rows_by_keys(&r, &table, &ident("stripe_customer_id"), &cols, &too_many)
-            .await
-            .is_err()
-    );
+    assert!(pg::rows_by_keys(
+        &r,
+        &table,
+        &ident("stripe_customer_id"),
+        &cols,
+        &[],
+        &too_many
+    )
+    .await
+    .is_err());
 }
 
 #[tokio::test]
@@ -147,9 +152,17 @@ async fn a_keyset_scan_walks_the_table_in_byte_order_without_gaps_or_repeats() {
     let table = TableName::parse("scratch.keyset_probe").unwrap();
     let (mut after, mut seen, mut trips) = (String::new(), Vec::new(), 0);
     loop {
-        let rows = pg::rows_after(&r, &table, &ident("k"), &[ident("plan")], &after, 500)
-            .await
-            .unwrap();
+        let rows = pg::rows_after(
+            &r,
+            &table,
+            &ident("k"),
+            &[ident("plan")],
+            &[ident("plan")],
+            &after,
+            500,
+        )
+        .await
+        .unwrap();
         trips += 1;
         let full = rows.len() == 500;
         if let Some(last) = rows.last() {
@@ -169,6 +182,26 @@ async fn a_keyset_scan_walks_the_table_in_byte_order_without_gaps_or_repeats() {
     assert_eq!(seen, sorted);
     assert_eq!(seen.first().map(String::as_str), Some("CUS_upper"));
     assert_eq!(seen.last().map(String::as_str), Some("cus_\u{e9}"));
+    // A capped text column is read cut to MAX_TEXT_CHARS characters.
+    w.batch_execute("UPDATE scratch.keyset_probe SET plan = repeat('p', 100000) WHERE k = 'cus_1'")
+        .await
+        .unwrap();
+    let rows = pg::rows_after(
+        &r,
+        &table,
+        &ident("k"),
+        &[ident("plan")],
+        &[ident("plan")],
+        "cus_0",
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0].key, "cus_1");
+    assert_eq!(
+        rows[0].values["plan"].as_str().map(|s| s.chars().count()),
+        Some(pg::MAX_TEXT_CHARS as usize)
+    );
 }
 
 #[tokio::test]
@@ -183,6 +216,7 @@ async fn a_missing_table_or_column_is_a_schema_error() {
         &TableName::parse("nope").unwrap(),
         &ident("stripe_customer_id"),
         &[],
+        &[],
         &keys,
     )
     .await
@@ -194,6 +228,7 @@ async fn a_missing_table_or_column_is_a_schema_error() {
         &t,
         &ident("stripe_customer_id"),
         &[ident("nope")],
+        &[],
         &keys,
     )
     .await

@@ -17,7 +17,6 @@
 
 use super::mapping::Mapping;
 use super::reconcile::{self, AppValues, Drift, ProductFeatures, StripeCustomer};
-use super::time::Timestamp;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,8 +103,9 @@ pub struct Decided {
 /// Decides every customer of `range`: each app row's key, each Stripe customer and each
 /// customer with live incidents in it. A customer Stripe does not list is `None` on the
 /// expected side; one without an app row `None` on the actual side. Keys outside the range are
-/// ignored (the caller may have read past it). When the app has two rows for one key, the first
-/// decides and the key is reported in the second value.
+/// ignored (the caller may have read past it). A key with more than one app row is not decided
+/// at all (which row grants access is ambiguous, and picking one would make its incidents flap):
+/// it is reported in the second value, and its incidents are left as they are.
 pub fn decide(
     m: &Mapping,
     range: &Range,
@@ -123,12 +123,13 @@ pub fn decide(
             rows.insert(key, values);
         }
     }
+    duplicated.dedup();
     let customers: BTreeSet<&str> = rows
         .keys()
         .copied()
         .chain(stripe.keys().map(String::as_str))
         .chain(with_incidents.iter().map(String::as_str))
-        .filter(|k| range.contains(k))
+        .filter(|k| range.contains(k) && !duplicated.iter().any(|d| d == k))
         .collect();
     let decided = customers
         .into_iter()
@@ -146,14 +147,7 @@ pub fn decide(
             (c.to_owned(), d)
         })
         .collect();
-    duplicated.dedup();
     (decided, duplicated)
-}
-
-/// Whether a project's scheduled run is due: `every_minutes` after its last start (a project
-/// that never ran is due now).
-pub fn due(last_started: Option<Timestamp>, every_minutes: i64, now: Timestamp) -> bool {
-    last_started.is_none_or(|t| now.millis() - t.millis() >= every_minutes.saturating_mul(60_000))
 }
 
 #[cfg(test)]

@@ -120,6 +120,16 @@ impl ProjectCoordinator {
         Ok(())
     }
 
+    /// Forgets run `run` (ended): only if it is still the current one (a new run may have
+    /// arrived while its last step waited on D1), and only its own facts.
+    fn forget(&self, run: &str, facts: &Facts) -> Result<()> {
+        self.state.storage().sql().exec(
+            "DELETE FROM current WHERE run = ?",
+            vec![SqlStorageValue::String(run.to_owned())],
+        )?;
+        facts.forget_run(run)
+    }
+
     /// Whether this object is the one named for `project`.
     fn is_named_for(&self, project: &str) -> Result<bool> {
         let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
@@ -219,11 +229,7 @@ impl ProjectCoordinator {
                 self.state.storage().set_alarm(0).await?;
             }
             Ok((_, Ok(Next::Stop))) => {
-                self.state
-                    .storage()
-                    .sql()
-                    .exec("DELETE FROM current", None)?;
-                facts.forget_except("")?;
+                self.forget(&cur.run, &facts)?;
             }
             Ok((pr, Err(e))) => {
                 console_error!(
@@ -235,11 +241,7 @@ impl ProjectCoordinator {
                     let message =
                         "ParityRail could not continue the run (storage failures); start another";
                     if runs::abandon(&svc, &pr, &cur.run, message).await.is_ok() {
-                        self.state
-                            .storage()
-                            .sql()
-                            .exec("DELETE FROM current", None)?;
-                        facts.forget_except("")?;
+                        self.forget(&cur.run, &facts)?;
                         return Ok(());
                     }
                 }

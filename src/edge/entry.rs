@@ -99,7 +99,18 @@ fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let svc = Services::new(env);
     let grant = SystemGrant::for_entry_point(EntryPoint(()));
-    // Each job on its own: one failing leaves the others to run.
+    // Each job on its own: one failing leaves the others to run. The re-wrap (security)
+    // goes first.
+    match jobs::rewrap_credentials(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "credentials_rewrapped": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.to_string()})
+        ),
+    }
     match jobs::start_due_runs(&svc, &grant).await {
         Ok(n) => console_log!(
             "{}",
@@ -128,16 +139,6 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(e) => console_error!(
             "{}",
             serde_json::json!({"cron": event.cron(), "job": "snapshots", "error": e.to_string()})
-        ),
-    }
-    match jobs::rewrap_credentials(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "credentials_rewrapped": n})
-        ),
-        Err(e) => console_error!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.to_string()})
         ),
     }
 }

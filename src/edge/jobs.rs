@@ -19,7 +19,6 @@ use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::records::RunTrigger;
 use crate::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
-use crate::domain::runs::due;
 use crate::domain::store::StoreError;
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
@@ -27,6 +26,7 @@ use serde_json::json;
 use worker::console_error;
 
 const JOB: &str = "rewrap";
+const RUNS_JOB: &str = "runs";
 
 /// Re-seals credentials that an older master key sealed, or an older sealed format holds, under
 /// the current key in the current format (SPEC §3), one audited batch per credential. The walk
@@ -152,8 +152,11 @@ async fn rewrap_one(
 /// How long a snapshot is kept (SPEC §6).
 const SNAPSHOT_DAYS: i64 = 90;
 
-/// Deletes every org's snapshots older than 90 days; how many.
+/// Deletes every org's snapshots older than 90 days, at most 500 a statement and
+/// `PRUNE_BATCHES_PER_ORG` statements an org a tick (the rest goes next tick); an org whose
+/// delete fails is logged and passed over. How many were deleted.
 pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+    const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let before = svc.now.plus_seconds(-SNAPSHOT_DAYS * 86_400).to_rfc3339();
     let mut pruned = 0;
     let mut after = String::new();
@@ -166,66 +169,94 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
         };
         after = last.org_id().to_string();
         for t in &tenants {
-            pruned += repo::incidents::prune_snapshots(t, &before)
-                .await
-                .map_err(failed)?;
+            for _ in 0..PRUNE_BATCHES_PER_ORG {
+                match repo::incidents::prune_snapshots(t, &before, 500).await {
+                    Ok(n) => {
+                        pruned += n;
+                        if n < 500 {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        console_error!(
+                            "{}",
+                            json!({"job": "snapshots", "org": t.org_id().to_string(), "error": e.detail})
+                        );
+                        break;
+                    }
+                }
+            }
         }
     }
 }
 
 /// Starts a run for every project whose schedule (`reconcile_every_minutes` since its last
-/// start) is due, at most `CRON_RUNS_PER_TICK` (default 50) a tick: the rest are still due at the
-/// next. Each run is handed to its project's coordinator; the cron does no project's reconcile
-/// work itself. A project that cannot run (no integration) or is running already is passed over.
+/// start) is due, handing each to its coordinator: the cron does no project's reconcile work
+/// itself. One D1 query per org finds its due projects; at most `CRON_RUNS_PER_TICK` (default
+/// 50) runs start and `CRON_ORGS_PER_TICK` (default 200) orgs are visited a tick, and the next
+/// tick goes on from the saved position, so the walk fits one invocation however many orgs
+/// there are. A project that cannot run (no integration) is passed over.
 pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
-    let budget = svc
-        .var("CRON_RUNS_PER_TICK")
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=1000).contains(n))
-        .unwrap_or(50);
-    let mut started = 0;
-    let mut after_org = String::new();
+    let bounded = |name: &str, default: u32| {
+        svc.var(name)
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|n| (1..=1000).contains(n))
+            .unwrap_or(default)
+    };
+    let (budget, org_budget) = (
+        bounded("CRON_RUNS_PER_TICK", 50),
+        bounded("CRON_ORGS_PER_TICK", 200),
+    );
+    let now = svc.now.to_rfc3339();
+    let mut after = job_cursor(svc, grant, RUNS_JOB).await.map_err(failed)?;
+    let (mut started, mut visited) = (0, 0);
     loop {
-        let tenants = system_tenants(svc, grant, &after_org, 100)
+        let tenants = system_tenants(svc, grant, &after, 100)
             .await
             .map_err(failed)?;
-        let Some(last) = tenants.last() else {
+        if tenants.is_empty() {
+            // The end of the walk: the next tick starts from the first org.
+            save_job_cursor(svc, grant, RUNS_JOB, "")
+                .await
+                .map_err(failed)?;
             return Ok(started);
-        };
-        after_org = last.org_id().to_string();
+        }
         for t in &tenants {
-            let mut after = String::new();
-            loop {
-                let projects = repo::projects::with_mapping(t, &after, 100)
+            if started >= budget || visited >= org_budget {
+                save_job_cursor(svc, grant, RUNS_JOB, &after)
                     .await
                     .map_err(failed)?;
-                let Some(last) = projects.last() else {
-                    break;
+                return Ok(started);
+            }
+            visited += 1;
+            let left = budget - started;
+            let due = match repo::projects::due_for_run(t, &now, left).await {
+                Ok(due) => due,
+                Err(e) => {
+                    console_error!(
+                        "{}",
+                        json!({"job": RUNS_JOB, "org": t.org_id().to_string(), "error": e.detail})
+                    );
+                    after = t.org_id().to_string();
+                    continue;
+                }
+            };
+            for p in &due {
+                let pr = system_project(t, &p.id, grant).map_err(failed)?;
+                let by = By::System {
+                    project: &pr,
+                    job: "cron",
                 };
-                after = last.id.clone();
-                for p in &projects {
-                    let pr = system_project(t, &p.id, grant).map_err(failed)?;
-                    let last_started = repo::runs::last_started(&pr).await.map_err(failed)?;
-                    if !due(last_started, p.reconcile_every_minutes, svc.now) {
-                        continue;
-                    }
-                    let by = By::System {
-                        project: &pr,
-                        job: "cron",
-                    };
-                    match runs::start(svc, by, RunTrigger::Cron).await {
-                        Ok(_) => started += 1,
-                        Err(e) if e.status == 409 => {}
-                        Err(e) => console_error!(
-                            "{}",
-                            json!({"job": "runs", "project": p.id, "error": e.code, "detail": e.detail})
-                        ),
-                    }
-                    if started >= budget {
-                        return Ok(started);
-                    }
+                match runs::start(svc, by, RunTrigger::Cron).await {
+                    Ok(_) => started += 1,
+                    Err(e) if e.status == 409 => {}
+                    Err(e) => console_error!(
+                        "{}",
+                        json!({"job": RUNS_JOB, "project": p.id, "error": e.code, "detail": e.detail})
+                    ),
                 }
             }
+            after = t.org_id().to_string();
         }
     }
 }

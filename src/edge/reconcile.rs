@@ -60,6 +60,7 @@ pub async fn check_customer(
     let pr = by.project();
     let m = mapping(pr).await?;
     let client = project_io::stripe(ctx, pr).await?;
+    let mut features = ProductFeatures::new();
     let stripe_side = match client.customer(customer).await.map_err(ApiError::from)? {
         None => None,
         Some(_) => {
@@ -77,8 +78,25 @@ pub async fn check_customer(
                     Err(e) => return Err(e.into()),
                 }
             };
+            let subscriptions: Vec<SubFacts> = subs.iter().map(facts).collect();
+            // The features of the products the customer's subscriptions bill, as a full run
+            // reads them, so a check and a run decide the same way.
+            if !m.entitlements.is_empty() {
+                let products: std::collections::BTreeSet<&str> = subscriptions
+                    .iter()
+                    .flat_map(|s| s.items.iter().filter_map(|i| i.product.as_deref()))
+                    .collect();
+                for p in products {
+                    let keys = client
+                        .product_features(p)
+                        .await
+                        .map_err(ApiError::from)?
+                        .unwrap_or_default();
+                    features.insert(p.to_owned(), keys.into_iter().collect());
+                }
+            }
             Some(StripeCustomer {
-                subscriptions: subs.iter().map(facts).collect(),
+                subscriptions,
                 active_entitlements,
             })
         }
@@ -97,14 +115,22 @@ pub async fn check_customer(
             &m.table,
             &m.customer_column,
             &columns,
+            std::slice::from_ref(&m.plan_column),
             &[customer.to_owned()],
         )
         .await
         .map_err(db_error)?;
+    if rows.len() > 1 {
+        // Which row grants access is ambiguous: decide nothing (a full run skips it too).
+        return Err(ApiError::conflict(
+            "duplicate_app_rows",
+            "the app table has more than one row for this customer; nothing was decided",
+        ));
+    }
     let app_values = rows.into_iter().next().map(|r| r.values);
     let expected = stripe_side
         .as_ref()
-        .map(|s| reconcile::expected(&m, s, &ProductFeatures::new()));
+        .map(|s| reconcile::expected(&m, s, &features));
     let actual = app_values.as_ref().map(|v| reconcile::actual(&m, v));
     let drifts = reconcile::diff(&m, customer, expected.as_ref(), actual.as_ref());
     let snapshot = Snapshot {
@@ -231,6 +257,7 @@ pub async fn plan_and_apply(
     by: By<'_>,
     range: &Range,
     decided: &BTreeMap<String, Decided>,
+    counted: &dyn Fn(Applied) -> ApiResult<Scoped>,
 ) -> ApiResult<Applied> {
     let (now, pr, actor) = (ctx.now, by.project(), by.actor());
     let snapshots: BTreeMap<&str, Snapshot> = decided
@@ -282,7 +309,8 @@ pub async fn plan_and_apply(
                         .ok_or_else(|| ApiError::internal("a planned customer has no snapshot"))?;
                     with_snapshots.push((c, snapshot));
                 }
-                let (drafts, stmts) = statements(ctx, pr, &actor, &with_snapshots)?;
+                let (drafts, mut stmts) = statements(ctx, pr, &actor, &with_snapshots)?;
+                stmts.push(counted(applied)?);
                 Ok(Step::commit(drafts, stmts, (applied, more)))
             })
             .await?;

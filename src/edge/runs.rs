@@ -29,6 +29,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use worker::{SqlStorage, SqlStorageValue};
 
+/// A running run that recorded no step for this long is handed to its coordinator again.
+const STALE_MS: i64 = 10 * 60 * 1000;
+
 /// At most this many errors are kept on a run (the first ones).
 const MAX_ERRORS: usize = 20;
 
@@ -84,7 +87,15 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult
         .await;
     if let Err(mut e) = started {
         if e.code == "run_in_progress" {
-            if let Some(going) = repo::runs::running(pr).await? {
+            if let Some((going, pos)) = repo::runs::running(pr).await? {
+                // A run that recorded nothing for a while lost its coordinator (a hand-over
+                // cut short, a coordinator that gave up mid-alarm): hand it over again. Its
+                // position is in D1, so it goes on where it stood.
+                if ctx.now.millis() - pos.updated_at.millis() > STALE_MS {
+                    if let Err(h) = hand_over(ctx, pr, &going.id).await {
+                        worker::console_error!("{}", json!({"run": going.id, "resume": h.detail}));
+                    }
+                }
                 e.message = format!("run {} of this project is going", going.id);
                 e.related = Some(("run_id", going.id));
             }
@@ -264,7 +275,10 @@ async fn do_step(
                 .map_err(ApiError::from)?;
             facts.put_subscriptions(&run.id, &page.data)?;
             Some(match page.next {
-                Some(c) => at(Phase::Subscriptions, Some(c)),
+                Some(c) => {
+                    stalled(facts, run, Phase::Subscriptions, &c)?;
+                    at(Phase::Subscriptions, Some(c))
+                }
                 None => at(Phase::Customers, None),
             })
         }
@@ -281,7 +295,10 @@ async fn do_step(
                 .collect();
             facts.put_customers(&run.id, &ids)?;
             Some(match page.next {
-                Some(c) => at(Phase::Customers, Some(c)),
+                Some(c) => {
+                    stalled(facts, run, Phase::Customers, &c)?;
+                    at(Phase::Customers, Some(c))
+                }
                 None => at(Phase::Features, None),
             })
         }
@@ -323,11 +340,33 @@ async fn do_step(
     }
 }
 
+/// The most pages one listing phase may take (as one `StripeClient` walk may).
+const MAX_PAGES_PER_PHASE: usize = crate::stripe::MAX_PAGES as usize;
+
+/// Fails the run when Stripe hands a listing phase a cursor it handed it before (the list would
+/// never end), or the phase passed its page cap.
+fn stalled(facts: &Facts, run: &Run, phase: Phase, cursor: &str) -> ApiResult<()> {
+    let stall = || {
+        ApiError::new(
+            502,
+            "stripe_pagination",
+            "Stripe's list did not end (a page cursor came back, or the page cap was reached)",
+        )
+    };
+    if facts.cursor_repeats(&run.id, phase, cursor)?
+        || facts.cursor_count(&run.id, phase)? > MAX_PAGES_PER_PHASE
+    {
+        return Err(stall());
+    }
+    Ok(())
+}
+
 fn at(phase: Phase, cursor: Option<String>) -> Position {
     Position {
         step: 0,
         phase,
         cursor,
+        updated_at: crate::domain::time::Timestamp::from_millis(0),
     }
 }
 
@@ -362,7 +401,14 @@ async fn app_step(
         .var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH)
         .clamp(1, STRIPE_BATCH);
     let rows = session
-        .rows_after(&m.table, &m.customer_column, &columns, &after, app_batch)
+        .rows_after(
+            &m.table,
+            &m.customer_column,
+            &columns,
+            std::slice::from_ref(&m.plan_column),
+            &after,
+            app_batch,
+        )
         .await
         .map_err(db_error)?;
     let stripe_ids = facts.customers_after(&run.id, &after, stripe_batch)?;
@@ -393,14 +439,17 @@ async fn app_step(
     let (decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
     for key in duplicated {
         facts.note(format!(
-            "the app table has more than one row for customer {key}; the first was used"
+            "the app table has more than one row for customer {key}; it was not decided"
         ));
     }
     let by = By::System {
         project: pr,
         job: "reconcile",
     };
-    let Applied { opened, resolved } = plan_and_apply(ctx, by, &range, &decided).await?;
+    // Each batch of incident changes counts itself (guarded by this step's number).
+    let count =
+        |a: Applied| repo::runs::add_incident_counts(pr, &run.id, pos.step, a.opened, a.resolved);
+    plan_and_apply(ctx, by, &range, &decided, &count).await?;
     // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1): the step's
     // incident changes are committed, then the step dies before it records itself, once.
     if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
@@ -410,8 +459,8 @@ async fn app_step(
     }
     let counts = Counts {
         customers_checked: decided.len() as u64,
-        incidents_opened: opened,
-        incidents_resolved: resolved,
+        incidents_opened: 0,
+        incidents_resolved: 0,
         stripe_requests: 0,
         db_round_trips: 1,
     };
@@ -467,15 +516,66 @@ impl Facts {
              PRIMARY KEY (run, id))",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS cursors (run TEXT NOT NULL, phase TEXT NOT NULL, cursor TEXT NOT NULL, \
+             PRIMARY KEY (run, phase, cursor))",
+            None,
+        )?;
         Ok(Facts {
             sql,
             notes: std::cell::RefCell::new(Vec::new()),
         })
     }
 
+    /// Forgets what run `run` learned (it ended).
+    pub fn forget_run(&self, run: &str) -> worker::Result<()> {
+        for table in ["subs", "customers", "products", "cursors"] {
+            self.sql.exec(
+                &format!("DELETE FROM {table} WHERE run = ?"),
+                vec![text(run)],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records that `phase` of `run` was handed `cursor`; `true` when it was handed it before
+    /// (a Stripe list going round in circles).
+    fn cursor_repeats(&self, run: &str, phase: Phase, cursor: &str) -> ApiResult<bool> {
+        let seen: Vec<IdRow> = self
+            .sql
+            .exec(
+                "SELECT cursor AS id FROM cursors WHERE run = ? AND phase = ? AND cursor = ?",
+                vec![text(run), text(phase.as_str()), text(cursor)],
+            )?
+            .to_array()?;
+        if !seen.is_empty() {
+            return Ok(true);
+        }
+        self.sql.exec(
+            "INSERT INTO cursors (run, phase, cursor) VALUES (?, ?, ?)",
+            vec![text(run), text(phase.as_str()), text(cursor)],
+        )?;
+        Ok(false)
+    }
+
+    fn cursor_count(&self, run: &str, phase: Phase) -> ApiResult<usize> {
+        #[derive(Deserialize)]
+        struct N {
+            n: i64,
+        }
+        let rows: Vec<N> = self
+            .sql
+            .exec(
+                "SELECT count(*) AS n FROM cursors WHERE run = ? AND phase = ?",
+                vec![text(run), text(phase.as_str())],
+            )?
+            .to_array()?;
+        Ok(rows.first().map_or(0, |r| r.n.max(0) as usize))
+    }
+
     /// Forgets everything but `keep`'s facts (a new run starts, or a run ended).
     pub fn forget_except(&self, keep: &str) -> worker::Result<()> {
-        for table in ["subs", "customers", "products"] {
+        for table in ["subs", "customers", "products", "cursors"] {
             self.sql.exec(
                 &format!("DELETE FROM {table} WHERE run != ?"),
                 vec![text(keep)],

@@ -218,6 +218,7 @@ pub async fn rows_by_keys(
     table: &TableName,
     key_col: &SqlIdent,
     columns: &[SqlIdent],
+    capped: &[SqlIdent],
     keys: &[String],
 ) -> Result<Vec<AppRow>, PgError> {
     if keys.is_empty() {
@@ -226,10 +227,7 @@ pub async fn rows_by_keys(
     if keys.len() > MAX_KEYS_PER_QUERY {
         return Err(PgError::new(PgErrorKind::Query));
     }
-    let mut select = format!("SELECT {key_col}::text AS \"__key\"");
-    for c in columns {
-        select.push_str(&format!(", {c}"));
-    }
+    let select = select_list(key_col, columns, capped);
     let sql = format!("{select} FROM {table} WHERE {key_col} = ANY($1)");
     let rows = client.query(&sql, &[&keys]).await?;
     decode(rows, columns)
@@ -242,19 +240,35 @@ pub async fn rows_after(
     table: &TableName,
     key_col: &SqlIdent,
     columns: &[SqlIdent],
+    capped: &[SqlIdent],
     after: &str,
     limit: u32,
 ) -> Result<Vec<AppRow>, PgError> {
-    let mut select = format!("SELECT {key_col}::text AS \"__key\"");
-    for c in columns {
-        select.push_str(&format!(", {c}"));
-    }
+    let select = select_list(key_col, columns, capped);
+    // No cast on the key: an index on `(key COLLATE "C")` (or a key column whose collation is
+    // "C") serves both the filter and the order.
     let sql = format!(
-        "{select} FROM {table} WHERE {key_col}::text COLLATE \"C\" > $1 \
-         ORDER BY {key_col}::text COLLATE \"C\" LIMIT $2"
+        "{select} FROM {table} WHERE {key_col} COLLATE \"C\" > $1 \
+         ORDER BY {key_col} COLLATE \"C\" LIMIT $2"
     );
     let rows = client.query(&sql, &[&after, &i64::from(limit)]).await?;
     decode(rows, columns)
+}
+
+/// The most of a text value read from the app (`capped` columns): a hostile or broken row
+/// cannot make a read, an incident or an audit entry huge.
+pub const MAX_TEXT_CHARS: u32 = 256;
+
+fn select_list(key_col: &SqlIdent, columns: &[SqlIdent], capped: &[SqlIdent]) -> String {
+    let mut select = format!("SELECT {key_col}::text AS \"__key\"");
+    for c in columns {
+        if capped.contains(c) {
+            select.push_str(&format!(", left({c}, {MAX_TEXT_CHARS}) AS {c}"));
+        } else {
+            select.push_str(&format!(", {c}"));
+        }
+    }
+    select
 }
 
 fn decode(rows: Vec<tokio_postgres::Row>, columns: &[SqlIdent]) -> Result<Vec<AppRow>, PgError> {

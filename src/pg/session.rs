@@ -142,9 +142,10 @@ impl<T: Timer> ReadSession<T> {
         table: &TableName,
         key_col: &SqlIdent,
         columns: &[SqlIdent],
+        capped: &[SqlIdent],
         keys: &[String],
     ) -> Result<Vec<AppRow>, PgError> {
-        self.run(|c| rows_by_keys(c, table, key_col, columns, keys))
+        self.run(|c| rows_by_keys(c, table, key_col, columns, capped, keys))
             .await
     }
 
@@ -154,10 +155,11 @@ impl<T: Timer> ReadSession<T> {
         table: &TableName,
         key_col: &SqlIdent,
         columns: &[SqlIdent],
+        capped: &[SqlIdent],
         after: &str,
         limit: u32,
     ) -> Result<Vec<AppRow>, PgError> {
-        self.run(|c| super::rows_after(c, table, key_col, columns, after, limit))
+        self.run(|c| super::rows_after(c, table, key_col, columns, capped, after, limit))
             .await
     }
 

@@ -277,10 +277,95 @@ describe("a step that dies after committing its incidents", () => {
       expect(clean.status).toBe("succeeded");
       expect(run.customers_checked).toBeGreaterThan(0);
       expect(run.customers_checked).toBeLessThanOrEqual(clean.customers_checked);
+      // Each opened incident counted exactly once, by the run that opened it (the crashed
+      // step's batch counted itself; its repeat re-planned to nothing).
+      const db = await cw.d1();
+      const openedBy = async (cmp) =>
+        (await db.prepare(`SELECT count(*) AS n FROM incidents WHERE project_id = ? AND opened_at ${cmp} ?`).bind(cp.id, run.finished_at).first()).n;
+      expect(run.incidents_opened).toBeGreaterThan(0);
+      expect(run.incidents_opened).toBe(await openedBy("<="));
+      // (Other files may add Stripe customers between the runs: the clean run counts those.)
+      expect(clean.incidents_opened).toBe(await openedBy(">"));
+      const v = await cw.get(`/v1/projects/${cp.id}/audit/verify`, { key });
+      expect(v.json).toMatchObject({ ok: true });
     } finally {
       await cw.dispose();
     }
   }, 120_000);
+});
+
+describe("a run its coordinator lost", () => {
+  it("is handed over again by the next start, which answers 409 with its id, and then finishes", async () => {
+    // A run recorded as going whose hand-over never happened (a request cut short after the
+    // insert), silent for more than ten minutes.
+    const db = await w.d1();
+    const lost = `run_${"L".repeat(22)}`;
+    await db.prepare(
+      "INSERT INTO runs (id, org_id, project_id, status, trigger_kind, phase, started_at, updated_at) VALUES (?, ?, ?, 'running', 'api', 'subscriptions', '2001-01-01T00:00:00.000Z', '2001-01-01T00:00:00.000Z')",
+    ).bind(lost, o.org.id, p.id).run();
+    const r = await start();
+    expect(errorOf(r)).toMatchObject({ status: 409, code: "run_in_progress" });
+    expect(r.json.error.run_id).toBe(lost);
+    const run = await finished(lost);
+    expect(run.status, JSON.stringify(run)).toBe("succeeded");
+    expect((await start()).status).toBe(202);
+    const again = (await w.get(`/v1/projects/${p.id}/runs?limit=1`, { key: o.key })).json.data[0];
+    await finished(again.id);
+  });
+});
+
+describe("a Stripe that fails or goes round in circles mid-run", () => {
+  // A Stripe-shaped server: one customer with a subscription; `mode` decides what the second
+  // page of subscriptions does.
+  async function stripeThat(mode) {
+    const { createServer } = await import("node:http");
+    const server = createServer((req, res) => {
+      const url = new URL(req.url, "http://x");
+      const send = (status, body) => { res.writeHead(status, { "content-type": "application/json" }); res.end(JSON.stringify(body)); };
+      if (url.pathname === "/v1/account") return send(200, { id: "acct_fake" });
+      if (url.pathname === "/v1/subscriptions") {
+        const sub = { id: "sub_loop", customer: "cus_loop", status: "active", items: { data: [{ id: "si_1", price: { id: "plan_pro", product: "prod_x" } }], has_more: false } };
+        if (!url.searchParams.get("starting_after")) return send(200, { data: [sub], has_more: true });
+        if (mode === "error500") return send(500, { error: { type: "api_error" } });
+        return send(200, { data: [sub], has_more: true }); // the same cursor again, forever
+      }
+      return send(404, { error: { type: "invalid_request_error" } });
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    return server;
+  }
+
+  for (const [mode, code] of [["error500", /stripe_\w+ during subscriptions/], ["loop", /stripe_pagination during subscriptions/]]) {
+    it(`${mode}: the run ends failed with a clear error`, async () => {
+      const server = await stripeThat(mode);
+      const fw = await startWorker({ ...FAST, STRIPE_API_BASE: `http://127.0.0.1:${server.address().port}` });
+      try {
+        const owner = (await fw.post("/v1/operator/orgs", { name: "Fake", owner_email: "f@example.com" }, { key: OPERATOR_TOKEN })).json;
+        const key = (await newKey(fw, owner.key.key, { environment: "test" })).key;
+        const fp = await newProject(fw, key);
+        expect((await fw.put(`/v1/projects/${fp.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key })).status).toBe(200);
+        const s = await fw.put(`/v1/projects/${fp.id}/integrations/stripe`, { api_key: `sk_test_${randomBytes(12).toString("hex")}`, webhook_secrets: [] }, { key });
+        expect(s.status, s.text).toBe(200);
+        expect((await fw.put(`/v1/projects/${fp.id}/mapping`, MAPPING, { key })).status).toBe(200);
+        const r = await fw.post(`/v1/projects/${fp.id}/runs`, undefined, { key });
+        expect(r.status, r.text).toBe(202);
+        let run;
+        for (const until = Date.now() + 60_000; ; ) {
+          run = (await fw.get(`/v1/projects/${fp.id}/runs/${r.json.id}`, { key })).json;
+          if (run.status !== "running" || Date.now() > until) break;
+          await new Promise((res) => setTimeout(res, 200));
+        }
+        expect(run.status, JSON.stringify(run)).toBe("failed");
+        expect(run.errors.join(" ")).toMatch(code);
+        expect(run.stripe_requests).toBeLessThan(20);
+        // The project is free again.
+        expect((await fw.post(`/v1/projects/${fp.id}/runs`, undefined, { key })).status).toBe(202);
+      } finally {
+        await fw.dispose();
+        server.close();
+      }
+    }, 90_000);
+  }
 });
 
 describe("the cron", () => {

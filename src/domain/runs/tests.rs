@@ -116,7 +116,7 @@ fn stripe_only_payers_app_rows_stripe_lacks_and_leftover_incidents_are_all_decid
 }
 
 #[test]
-fn keys_outside_the_range_are_left_for_their_own_step_and_duplicates_are_reported() {
+fn keys_outside_the_range_are_left_for_their_own_step_and_duplicated_keys_are_not_decided() {
     let m = mapping();
     let r = Range {
         after: "cus_a".into(),
@@ -141,10 +141,14 @@ fn keys_outside_the_range_are_left_for_their_own_step_and_duplicates_are_reporte
         &ProductFeatures::new(),
         &BTreeSet::new(),
     );
-    assert_eq!(d.keys().collect::<Vec<_>>(), ["cus_b"]);
-    // The first row decides.
-    assert!(kinds(&d, "cus_b").is_empty());
+    // cus_a is outside (a, m]; cus_y and cus_z are past it; cus_b has two rows: not decided.
+    assert!(d.is_empty());
     assert_eq!(dup, ["cus_b"]);
+    let single = vec![("cus_b".to_owned(), row("pro", true))];
+    let none = BTreeSet::new();
+    let (d, dup) = decide(&m, &r, &single, &stripe, &ProductFeatures::new(), &none);
+    assert_eq!(d.keys().collect::<Vec<_>>(), ["cus_b"]);
+    assert!(dup.is_empty());
 }
 
 fn key() -> impl Strategy<Value = String> {
@@ -181,13 +185,4 @@ proptest! {
         }
         prop_assert_eq!(pieces, whole);
     }
-}
-
-#[test]
-fn a_project_is_due_every_so_many_minutes_after_its_last_start() {
-    let t = |m: i64| Timestamp::from_millis(m * 60_000);
-    assert!(due(None, 60, t(0)));
-    assert!(!due(Some(t(0)), 60, t(59)));
-    assert!(due(Some(t(0)), 60, t(60)));
-    assert!(due(Some(t(0)), 5, t(7)));
 }

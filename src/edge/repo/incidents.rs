@@ -244,12 +244,14 @@ pub struct SnapshotRow {
     pub taken_at: String,
 }
 
-/// Deletes the org's snapshots taken before `before` (SPEC §6: kept 90 days); how many.
-pub async fn prune_snapshots(t: &Tenant, before: &str) -> ApiResult<u64> {
+/// Deletes up to `limit` of the org's snapshots taken before `before` (SPEC §6: kept 90
+/// days); how many.
+pub async fn prune_snapshots(t: &Tenant, before: &str, limit: u32) -> ApiResult<u64> {
     let done = t
         .batch(vec![t.stmt(
-            "DELETE FROM snapshots WHERE org_id = ?1 AND taken_at < ?2",
-            vec![Arg::text(before)],
+            "DELETE FROM snapshots WHERE org_id = ?1 AND id IN \
+             (SELECT id FROM snapshots WHERE org_id = ?1 AND taken_at < ?2 LIMIT ?3)",
+            vec![Arg::text(before), Arg::Int(i64::from(limit))],
         )?])
         .await?;
     let changes = done

@@ -53,14 +53,23 @@ pub async fn of_handle(pr: &ProjectHandle) -> ApiResult<Option<ProjectRow>> {
         .await
 }
 
-/// The org's projects that have a mapping (what the cron may reconcile), after `after`.
-pub async fn with_mapping(t: &Tenant, after: &str, limit: u32) -> ApiResult<Vec<ProjectRow>> {
+/// The org's projects due for a scheduled run at `now`, in one query: with a mapping, no run
+/// going, and no run started within their `reconcile_every_minutes`.
+pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> ApiResult<Vec<ProjectRow>> {
     t.all(
         &format!(
-            "SELECT {COLS} FROM projects WHERE org_id = ?1 AND id > ?2 \
-             AND id IN (SELECT project_id FROM mappings WHERE org_id = ?1) ORDER BY id LIMIT ?3"
+            "SELECT {COLS} FROM projects WHERE org_id = ?1 \
+             AND id IN (SELECT project_id FROM mappings WHERE org_id = ?1) \
+             AND id NOT IN (SELECT project_id FROM runs WHERE org_id = ?1 AND status = ?2) \
+             AND id NOT IN (SELECT r.project_id FROM runs r WHERE r.org_id = ?1 \
+               AND julianday(?3) - julianday(r.started_at) < reconcile_every_minutes / 1440.0) \
+             ORDER BY id LIMIT ?4"
         ),
-        vec![Arg::text(after), Arg::Int(i64::from(limit))],
+        vec![
+            Arg::text("running"),
+            Arg::text(now),
+            Arg::Int(i64::from(limit)),
+        ],
     )
     .await
 }

@@ -25,12 +25,13 @@ struct Row {
     phase: String,
     cursor: Option<String>,
     started_at: String,
+    updated_at: String,
     finished_at: Option<String>,
 }
 
 const COLS: &str = "id, status, trigger_kind, customers_checked, incidents_opened, \
                     incidents_resolved, stripe_requests, db_round_trips, errors, step, phase, \
-                    cursor, started_at, finished_at";
+                    cursor, started_at, updated_at, finished_at";
 
 /// Where a running run stands: the steps it has recorded, and the phase and cursor of the next.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct Position {
     pub step: i64,
     pub phase: Phase,
     pub cursor: Option<String>,
+    /// When the run last recorded a step (or started).
+    pub updated_at: Timestamp,
 }
 
 /// What one step adds to a run's counts.
@@ -83,6 +86,7 @@ fn parse(r: Row) -> ApiResult<(Run, Position)> {
         step: r.step,
         phase: Phase::parse(&r.phase).ok_or_else(|| bad("phase"))?,
         cursor: r.cursor,
+        updated_at: time(&r.updated_at)?,
     };
     Ok((run, pos))
 }
@@ -125,8 +129,8 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<(Run, Positio
     row.map(parse).transpose()
 }
 
-/// The project's running run, if any.
-pub async fn running(pr: &ProjectHandle) -> ApiResult<Option<Run>> {
+/// The project's running run and where it stands, if any.
+pub async fn running(pr: &ProjectHandle) -> ApiResult<Option<(Run, Position)>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -136,7 +140,7 @@ pub async fn running(pr: &ProjectHandle) -> ApiResult<Option<Run>> {
             vec![Arg::text(pr.as_str()), Arg::text("running")],
         )
         .await?;
-    Ok(row.map(parse).transpose()?.map(|(r, _)| r))
+    row.map(parse).transpose()
 }
 
 /// A page of the project's runs, newest first (ids are random: by start, then id).
@@ -165,26 +169,6 @@ pub async fn list(
     rows.into_iter()
         .map(|r| parse(r).map(|(run, _)| run))
         .collect()
-}
-
-/// When the project's newest run started, if it ever ran.
-pub async fn last_started(pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
-    #[derive(Deserialize)]
-    struct At {
-        started_at: String,
-    }
-    let row: Option<At> = pr
-        .tenant()
-        .first(
-            "SELECT started_at FROM runs WHERE org_id = ?1 AND project_id = ?2 \
-             ORDER BY started_at DESC LIMIT 1",
-            vec![Arg::text(pr.as_str())],
-        )
-        .await?;
-    row.map(|r| {
-        Timestamp::parse(&r.started_at).map_err(|_| ApiError::internal("run: bad timestamp"))
-    })
-    .transpose()
 }
 
 /// Records step `step` as done: the next phase and cursor, and its counts. Changes nothing when
@@ -219,6 +203,31 @@ pub fn advance(
             Arg::text(now.to_rfc3339()),
             Arg::text("running"),
             Arg::text(errors),
+        ],
+    )
+}
+
+/// Adds incident counts to a running run whose step `step` has not been recorded yet: in the
+/// batch of the incident changes they count, so a step repeated after a crash (whose committed
+/// changes re-plan to nothing) counts each change exactly once.
+pub fn add_incident_counts(
+    pr: &ProjectHandle,
+    id: &str,
+    step: i64,
+    opened: u64,
+    resolved: u64,
+) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE runs SET incidents_opened = incidents_opened + ?5, \
+         incidents_resolved = incidents_resolved + ?6 \
+         WHERE org_id = ?1 AND project_id = ?2 AND id = ?3 AND step = ?4 AND status = ?7",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(id),
+            Arg::Int(step),
+            int(opened),
+            int(resolved),
+            Arg::text("running"),
         ],
     )
 }

@@ -158,6 +158,11 @@ pub fn triggers_check(kind: &str) -> bool {
 /// when it looks like a customer id.
 pub fn event_facts(body: &[u8]) -> Option<EventFacts> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    facts_of(&v)
+}
+
+/// `event_facts` of an event already parsed (one listed by the Events API).
+pub fn facts_of(v: &serde_json::Value) -> Option<EventFacts> {
     let id = v.get("id")?.as_str()?;
     let kind = v.get("type")?.as_str()?;
     let created = v.get("created")?.as_i64()?;

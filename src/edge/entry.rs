@@ -131,6 +131,16 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             serde_json::json!({"cron": event.cron(), "job": "outbox", "error": e.to_string()})
         ),
     }
+    match jobs::recover_events(&svc, &grant).await {
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "events_recovered": n})
+        ),
+        Err(e) => console_error!(
+            "{}",
+            serde_json::json!({"cron": event.cron(), "job": "events", "error": e.to_string()})
+        ),
+    }
     match jobs::prune_snapshots(&svc, &grant).await {
         Ok(n) => console_log!(
             "{}",

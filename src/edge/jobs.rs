@@ -291,3 +291,51 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
         }
     }
 }
+
+/// Recovers dropped webhook deliveries for every project with a mapping and a Stripe key
+/// (`webhooks::recover`), at most `CRON_EVENT_PROJECTS_PER_TICK` (default 50) projects a tick,
+/// going on from a saved position.
+pub async fn recover_events(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
+    let budget = svc
+        .var("CRON_EVENT_PROJECTS_PER_TICK")
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(50);
+    const JOB_NAME: &str = "events";
+    let mut after = job_cursor(svc, grant, JOB_NAME).await.map_err(failed)?;
+    let (mut visited, mut recovered) = (0, 0);
+    loop {
+        let tenants = system_tenants(svc, grant, &after, 100)
+            .await
+            .map_err(failed)?;
+        if tenants.is_empty() {
+            save_job_cursor(svc, grant, JOB_NAME, "")
+                .await
+                .map_err(failed)?;
+            return Ok(recovered);
+        }
+        for t in &tenants {
+            if visited >= budget {
+                save_job_cursor(svc, grant, JOB_NAME, &after)
+                    .await
+                    .map_err(failed)?;
+                return Ok(recovered);
+            }
+            let projects = repo::projects::with_stripe_and_mapping(t)
+                .await
+                .map_err(failed)?;
+            for pid in projects {
+                visited += 1;
+                let pr = system_project(t, &pid, grant).map_err(failed)?;
+                match webhooks::recover(svc, &pr, grant).await {
+                    Ok(r) => recovered += r.events,
+                    Err(e) => console_error!(
+                        "{}",
+                        json!({"job": JOB_NAME, "project": pid, "error": e.code, "detail": e.detail})
+                    ),
+                }
+            }
+            after = t.org_id().to_string();
+        }
+    }
+}

@@ -436,7 +436,13 @@ async fn app_step(
         })
         .map(|r| (r.key, r.values))
         .collect();
-    let (decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
+    let (mut decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
+    // What this run read from Stripe may predate a check or a webhook that decided about a
+    // customer since the run started: that decision is fresher, and stands.
+    let since = run.started_at.to_rfc3339();
+    let fresher =
+        repo::incidents::touched_since(pr, &range.after, range.upto.as_deref(), &since).await?;
+    decided.retain(|c, _| !fresher.contains(c));
     for key in duplicated {
         facts.note(format!(
             "the app table has more than one row for customer {key}; it was not decided"

@@ -138,3 +138,94 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
     }
     repo::webhooks::next_due(pr).await
 }
+
+/// Stripe keeps events for 30 days: a gap older than that cannot be read back.
+const EVENTS_KEPT_SECS: i64 = 30 * 86_400;
+/// Pages of events one recovery reads at most (it starts again from the same place next time
+/// when it had to stop, so nothing is skipped; duplicates are recognised by event id).
+const RECOVERY_PAGES: u32 = 50;
+
+/// What one recovery did.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Events recorded now that no webhook had delivered.
+    pub events: u32,
+    /// The gap was older than Stripe keeps: a full run was started instead.
+    pub unrecoverable: bool,
+}
+
+/// Dropped deliveries (SPEC §7): reads Stripe's Events API from the newest event the project
+/// has seen (`created >= since`, paged, about 20 requests/s at most) and records every
+/// access-relevant event no webhook delivered, with its outbox row (source `events_api`); then
+/// wakes the drain. A project that has seen no event starts an hour back (a full run covers the
+/// past). A gap older than Stripe's 30 days is reported as unrecoverable and answered by a full
+/// run. The position is kept per project in the job state, moved only after a complete walk.
+pub async fn recover(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    grant: &super::auth::SystemGrant,
+) -> ApiResult<Recovered> {
+    use super::auth::{job_cursor, save_job_cursor};
+    let job = format!("events:{}", pr.as_str());
+    let now = ctx.now.millis() / 1000;
+    let saved = job_cursor(ctx, grant, &job).await?.parse::<i64>().ok();
+    let newest = repo::webhooks::newest_created(pr).await?;
+    let mut since = saved.max(newest).unwrap_or(now - 3600);
+    let mut out = Recovered::default();
+    if now - since > EVENTS_KEPT_SECS {
+        out.unrecoverable = true;
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - since})
+        );
+        let by = By::System {
+            project: pr,
+            job: "cron",
+        };
+        match super::runs::start(ctx, by, crate::domain::records::RunTrigger::Cron).await {
+            Ok(_) => {}
+            Err(e) if e.status == 409 => {}
+            Err(e) => return Err(e),
+        }
+        since = now - EVENTS_KEPT_SECS + 60;
+    }
+    let client = super::project_io::stripe(ctx, pr).await?;
+    let mut after: Option<String> = None;
+    let mut newest_seen = since;
+    let mut complete = false;
+    for page_no in 0..RECOVERY_PAGES {
+        if page_no > 0 {
+            // Stripe allows about 25 requests/s per endpoint.
+            worker::Delay::from(std::time::Duration::from_millis(50)).await;
+        }
+        let page = client
+            .events_page(since, after.as_deref())
+            .await
+            .map_err(ApiError::from)?;
+        for e in &page.data {
+            let Some(facts) = crate::domain::webhook::facts_of(&e.to_value()) else {
+                continue;
+            };
+            newest_seen = newest_seen.max(facts.created);
+            if triggers_check(&facts.kind) && facts.customer.is_some() {
+                if let Recorded::New(_) = record(ctx, pr, &facts, Source::EventsApi).await? {
+                    out.events += 1;
+                }
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => {
+                complete = true;
+                break;
+            }
+        }
+    }
+    if complete {
+        save_job_cursor(ctx, grant, &job, &newest_seen.to_string()).await?;
+    }
+    if out.events > 0 {
+        wake(ctx, pr).await?;
+    }
+    Ok(out)
+}

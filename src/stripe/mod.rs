@@ -11,7 +11,9 @@ pub mod model;
 mod paging;
 
 use crate::domain::vault::Secret;
-use model::{Account, ActiveEntitlement, Customer, List, Product, ProductFeature, Subscription};
+use model::{
+    Account, ActiveEntitlement, Customer, Event, List, Product, ProductFeature, Subscription,
+};
 pub use paging::MAX_PAGES;
 use paging::{next_cursor, Cursors};
 use serde::de::DeserializeOwned;
@@ -334,6 +336,22 @@ impl<H: HttpGet> StripeClient<H> {
             )
             .await
         })
+        .await
+    }
+
+    /// One page of events created at or after `since` (unix seconds), from the Events API
+    /// (Stripe keeps 30 days).
+    pub async fn events_page(
+        &self,
+        since: i64,
+        starting_after: Option<&str>,
+    ) -> Result<Page<Event>, StripeError> {
+        let since = since.to_string();
+        self.page(
+            "/v1/events",
+            &[("created[gte]", since.as_str())],
+            starting_after,
+        )
         .await
     }
 

@@ -110,6 +110,23 @@ pub struct ActiveEntitlement {
     pub feature: Option<IdOrObject>,
 }
 
+/// An event as the Events API lists it (kept whole: `domain::webhook::facts_of` reads it).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct Event {
+    pub id: String,
+    #[serde(flatten)]
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Event {
+    /// The event as one JSON object, id included.
+    pub fn to_value(&self) -> serde_json::Value {
+        let mut m = self.rest.clone();
+        m.insert("id".into(), serde_json::Value::String(self.id.clone()));
+        serde_json::Value::Object(m)
+    }
+}
+
 /// A feature attached to a product (`GET /v1/products/{id}/features`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ProductFeature {
@@ -131,7 +148,8 @@ has_id!(
     SubscriptionItem,
     Product,
     ActiveEntitlement,
-    ProductFeature
+    ProductFeature,
+    Event
 );
 
 #[cfg(test)]

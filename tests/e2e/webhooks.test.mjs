@@ -198,6 +198,29 @@ describe("durable acknowledgement and processing", () => {
     expect(w.logs.join("")).not.toContain("audit_contention");
   }, 90_000);
 
+  it("a change whose webhook never arrived is found through the Events API by the cron", async () => {
+    const base = env("PR_STRIPE_BASE");
+    const auth = { authorization: "Bearer sk_test_parityrail_events" };
+    const subs = await (await fetch(`${base}/v1/subscriptions?customer=${c.downgrade}`, { headers: auth })).json();
+    expect(subs.data.length).toBeGreaterThan(0);
+    for (const s of subs.data) {
+      const d = await fetch(`${base}/v1/subscriptions/${s.id}`, { method: "DELETE", headers: auth });
+      expect(d.status).toBe(200);
+    }
+    await w.scheduled();
+    const kinds = await eventually(async () => {
+      const k = await openKinds(c.downgrade);
+      return k.includes("unpaid_access") ? k : null;
+    }, 60_000);
+    expect(kinds).toContain("unpaid_access");
+    const h = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json;
+    expect(h.events_recovered).toBeGreaterThanOrEqual(1);
+    expect(h.newest_event_created).toBeGreaterThan(0);
+    const db = await w.d1();
+    const found = await db.prepare("SELECT source FROM webhook_events WHERE customer = ? AND kind = 'customer.subscription.deleted' AND source = 'events_api'").bind(c.downgrade).first();
+    expect(found).not.toBeNull();
+  }, 90_000);
+
   it("health is a read route of the project only", async () => {
     expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);
     const other = await newOrg(w);

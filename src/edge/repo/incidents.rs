@@ -113,6 +113,50 @@ pub async fn live_in_range(
     parse_all(rows)
 }
 
+/// The customers in `(after, upto]` that something fresher than a run started at `since` has
+/// decided about: an incident of theirs changed since, or an event of theirs arrived since (its
+/// check re-reads Stripe after the run did). A run leaves them alone.
+pub async fn touched_since(
+    pr: &ProjectHandle,
+    after: &str,
+    upto: Option<&str>,
+    since: &str,
+) -> ApiResult<std::collections::BTreeSet<String>> {
+    #[derive(Deserialize)]
+    struct C {
+        customer: String,
+    }
+    let args = || {
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(after),
+            Arg::opt(upto),
+            Arg::text(since),
+        ]
+    };
+    let incidents: Vec<C> = pr
+        .tenant()
+        .all(
+            "SELECT DISTINCT customer FROM incidents WHERE org_id = ?1 AND project_id = ?2 \
+             AND customer > ?3 AND (?4 IS NULL OR customer <= ?4) AND updated_at >= ?5",
+            args(),
+        )
+        .await?;
+    let events: Vec<C> = pr
+        .tenant()
+        .all(
+            "SELECT DISTINCT customer FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
+             AND customer > ?3 AND (?4 IS NULL OR customer <= ?4) AND created_at >= ?5",
+            args(),
+        )
+        .await?;
+    Ok(incidents
+        .into_iter()
+        .chain(events)
+        .map(|c| c.customer)
+        .collect())
+}
+
 /// Filters of `GET …/incidents`.
 #[derive(Default)]
 pub struct Filter {

@@ -180,3 +180,21 @@ pub async fn org_of(db: &worker::D1Database, id: &str) -> ApiResult<Option<Strin
         .await?;
     Ok(row.map(|r| r.org_id))
 }
+
+/// The org's projects with a mapping and a Stripe key (what the Events API recovery visits).
+pub async fn with_stripe_and_mapping(t: &Tenant) -> ApiResult<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let rows: Vec<Id> = t
+        .all(
+            "SELECT id FROM projects WHERE org_id = ?1 \
+             AND id IN (SELECT project_id FROM mappings WHERE org_id = ?1) \
+             AND id IN (SELECT project_id FROM credentials WHERE org_id = ?1 AND kind = ?2) \
+             ORDER BY id LIMIT 1000",
+            vec![Arg::text("stripe_api_key")],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}

@@ -174,23 +174,6 @@ pub async fn newest_created(pr: &ProjectHandle) -> ApiResult<Option<i64>> {
     Ok(row.map(|r| r.created))
 }
 
-/// Whether the project has recorded event `id`.
-pub async fn known(pr: &ProjectHandle, id: &str) -> ApiResult<bool> {
-    #[derive(Deserialize)]
-    struct One {
-        #[allow(dead_code)]
-        event_id: String,
-    }
-    let row: Option<One> = pr
-        .tenant()
-        .first(
-            "SELECT event_id FROM webhook_events WHERE org_id = ?1 AND project_id = ?2 AND event_id = ?3",
-            vec![Arg::text(pr.as_str()), Arg::text(id)],
-        )
-        .await?;
-    Ok(row.is_some())
-}
-
 /// What `GET …/webhooks/health` reports.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct Health {

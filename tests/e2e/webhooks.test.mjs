@@ -221,6 +221,50 @@ describe("durable acknowledgement and processing", () => {
     expect(found).not.toBeNull();
   }, 90_000);
 
+  it("localstripe delivers signed webhooks: an upgrade resolves plan_mismatch and a cancellation opens unpaid_access, with no API call", async () => {
+    const base = env("PR_STRIPE_BASE");
+    const hook = `parityrail_${randomBytes(6).toString("hex")}`;
+    const register = (url, events) => fetch(`${base}/_config/webhooks/${hook}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams([["url", url], ["secret", SECRET], ...events.map((e) => ["events[]", e])]),
+    });
+    const url = new URL(`/webhooks/stripe/${p.id}`, await w.mf.ready).toString();
+    const types = ["customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted"];
+    expect((await register(url, types)).status).toBe(200);
+    const py = (...args) => JSON.parse(execFileSync(`${VENV}/bin/python`, ["tests/stripe/hook_scenario.py", base, ...args], { encoding: "utf8" }));
+    try {
+      const before = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json.events_received;
+      const x = py("customers");
+      const row = (cus) => `('${cus}', 'pro', true, false, true)`;
+      sql(`INSERT INTO ${TABLE} VALUES ${row(x.a)}, ${row(x.b)}`);
+      // a pays basic and is granted pro: the created event's check opens plan_mismatch.
+      const a = py("subscribe", x.a, "plan_basic").subscription;
+      await eventually(async () => (await openKinds(x.a)).includes("plan_mismatch"), 30_000);
+      // The upgrade's event resolves it.
+      py("upgrade", a);
+      await eventually(async () => (await openKinds(x.a)).length === 0, 30_000);
+      const resolved = (await w.get(`/v1/projects/${p.id}/incidents?customer=${x.a}&status=resolved`, { key: o.key })).json.data;
+      expect(resolved.map((i) => i.kind)).toContain("plan_mismatch");
+      // b pays pro and is granted pro: parity until the subscription is canceled.
+      const b = py("subscribe", x.b, "plan_pro").subscription;
+      await eventually(async () => (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json.outbox_pending === 0, 30_000);
+      expect(await openKinds(x.b)).toEqual([]);
+      py("cancel", b);
+      const kinds = await eventually(async () => {
+        const k = await openKinds(x.b);
+        return k.includes("unpaid_access") ? k : null;
+      }, 30_000);
+      expect(kinds).toEqual(["entitlement_mismatch", "unpaid_access"]);
+      const after = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json.events_received;
+      expect(after).toBeGreaterThan(before);
+      expect((await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key })).json).toMatchObject({ ok: true });
+    } finally {
+      // Stop this hook: localstripe is shared and outlives this worker.
+      await register("http://127.0.0.1:9/", ["nothing.ever"]);
+    }
+  }, 90_000);
+
   it("health is a read route of the project only", async () => {
     expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);
     const other = await newOrg(w);

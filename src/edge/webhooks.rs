@@ -108,6 +108,7 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
         project: pr,
         job: "webhook",
     };
+    let checked = customers.len();
     for customer in customers {
         // Rows that arrive while the check runs are not in this list: they stay pending and are
         // checked again, so no event is answered by a read that may predate it.
@@ -136,6 +137,10 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
             );
         }
     }
+    worker::console_log!(
+        "{}",
+        serde_json::json!({"drain": pr.as_str(), "customers": checked})
+    );
     repo::webhooks::next_due(pr).await
 }
 

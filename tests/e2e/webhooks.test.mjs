@@ -31,6 +31,17 @@ function event(type, object, id = `evt_${randomBytes(10).toString("hex")}`) {
   return JSON.stringify({ id, object: "event", type, created: now(), data: { object } });
 }
 
+const MAPPING = {
+  table: TABLE,
+  customer_column: "stripe_customer_id",
+  plan_column: "plan",
+  premium_column: "is_premium",
+  trial_column: "on_trial",
+  entitlements: { sso: "feature_sso" },
+  plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
+  free_plan: "free",
+};
+
 let w, o, p, bare, c;
 const deliver = (body, sig, pid = p.id, headers = {}) =>
   w.request("POST", `/webhooks/stripe/${pid}`, { raw: body, headers: { "content-type": "application/json", ...(sig === undefined ? {} : { "stripe-signature": sig }), ...headers } });
@@ -55,16 +66,7 @@ beforeAll(async () => {
     row(c.canceled_granted, "pro", true, true),
     row(c.downgrade, "pro", true, true),
   ].join(", ")}`);
-  const m = await w.put(`/v1/projects/${p.id}/mapping`, {
-    table: TABLE,
-    customer_column: "stripe_customer_id",
-    plan_column: "plan",
-    premium_column: "is_premium",
-    trial_column: "on_trial",
-    entitlements: { sso: "feature_sso" },
-    plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
-    free_plan: "free",
-  }, { key: o.key });
+  const m = await w.put(`/v1/projects/${p.id}/mapping`, MAPPING, { key: o.key });
   expect(m.status, m.text).toBe(200);
 }, 120_000);
 afterAll(async () => {
@@ -136,6 +138,55 @@ describe("verification", () => {
     expect(r.status, r.text).toBe(200);
     expect(r.json).toEqual({ received: true, duplicate: false });
   });
+});
+
+describe("a storm of events", () => {
+  it("reads Stripe at most once per customer per drain (50 events for each of 4 customers)", async () => {
+    // A proxy in front of localstripe that counts each customer's re-reads.
+    const { createServer, request } = await import("node:http");
+    const upstream = new URL(env("PR_STRIPE_BASE"));
+    const reads = new Map();
+    const proxy = createServer((req, res) => {
+      const m = /^\/v1\/customers\/(cus_\w+)$/.exec(req.url.split("?")[0]);
+      if (m) reads.set(m[1], (reads.get(m[1]) ?? 0) + 1);
+      const up = request({ host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+    const sw = await startWorker({ ...FAST, STRIPE_API_BASE: `http://127.0.0.1:${proxy.address().port}` });
+    try {
+      const owner = (await sw.post("/v1/operator/orgs", { name: "Storm", owner_email: "s@example.com" }, { key: (await import("./harness.mjs")).OPERATOR_TOKEN })).json;
+      const key = (await newKey(sw, owner.key.key, { environment: "test" })).key;
+      const sp = await newProject(sw, key);
+      expect((await sw.put(`/v1/projects/${sp.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key })).status).toBe(200);
+      expect((await sw.put(`/v1/projects/${sp.id}/integrations/stripe`, { api_key: `sk_test_${randomBytes(12).toString("hex")}`, webhook_secrets: [SECRET] }, { key })).status).toBe(200);
+      expect((await sw.put(`/v1/projects/${sp.id}/mapping`, MAPPING, { key })).status).toBe(200);
+      const customers = [c.parity, c.missing, c.canceled_granted, c.stripe_only];
+      const bodies = Array.from({ length: 200 }, (_, i) => event("customer.subscription.updated", { id: `sub_s${i}`, customer: customers[i % 4] }));
+      const results = await Promise.all(bodies.map((b) => sw.request("POST", `/webhooks/stripe/${sp.id}`, { raw: b, headers: { "content-type": "application/json", "stripe-signature": signature(b) } })));
+      for (const r of results) expect(r.status, r.text).toBe(200);
+      const until = Date.now() + 60_000;
+      while ((await sw.get(`/v1/projects/${sp.id}/webhooks/health`, { key })).json.outbox_pending > 0) {
+        if (Date.now() > until) throw new Error("outbox not drained");
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const drains = sw.logs.join("").split("\n").filter((l) => l.includes(`"drain":"${sp.id}"`) && !l.includes('"customers":0')).length;
+      const perCustomer = customers.map((cus) => reads.get(cus) ?? 0);
+      for (const n of perCustomer) {
+        expect(n).toBeGreaterThan(0);
+        expect(n).toBeLessThanOrEqual(drains);
+      }
+      const total = perCustomer.reduce((a, b) => a + b, 0);
+      console.log(JSON.stringify({ storm: { events: 200, customers: 4, drains, customer_reads: total, reads_per_event: total / 200 } }));
+      expect(total).toBeLessThan(200 / 5);
+    } finally {
+      await sw.dispose();
+      proxy.close();
+    }
+  }, 120_000);
 });
 
 describe("durable acknowledgement and processing", () => {

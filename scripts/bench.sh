@@ -6,7 +6,9 @@
 #      100,000-entry chain;
 #   3. the cold start and wasm size;
 #   4. a full reconcile run of 10,000 customers against the naive per-customer walk, with and
-#      without 25 ms of Stripe latency (scripts/bench-reconcile.mjs, on its own PostgreSQL).
+#      without 25 ms of Stripe latency (scripts/bench-reconcile.mjs, on its own PostgreSQL);
+#   5. webhook acknowledgement latency, serial and 16 in flight, and Stripe reads per event
+#      under a storm (scripts/bench-webhooks.mjs, its own wrangler dev).
 # Per-key rate limits are raised for the run (otherwise they would cap it at 600/min).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -63,4 +65,10 @@ say "reconcile: a full run against the naive walk (10,000 customers)"
 bash scripts/pg.sh start >/dev/null
 set -a; source "$TMPDIR/pg/env"; set +a
 node scripts/bench-reconcile.mjs | grep -v '^{'
+bash scripts/pg.sh stop >/dev/null
+
+say "webhooks: acknowledgement latency and Stripe reads per event (through wrangler dev)"
+bash scripts/pg.sh start >/dev/null
+set -a; source "$TMPDIR/pg/env"; set +a
+node scripts/bench-webhooks.mjs | grep -v '^{'
 bash scripts/pg.sh stop >/dev/null

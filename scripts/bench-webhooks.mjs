@@ -1,0 +1,174 @@
+// Webhook benchmark (a script that prints figures, not a test), through `wrangler dev`:
+//   1. acknowledgement latency (p50/p99) of BENCH_EVENTS (2,000) signed deliveries, serially
+//      and with 16 in flight (each a new event asking for a check);
+//   2. Stripe reads per event under a storm: 50 events for each of 20 customers, 16 in flight,
+//      then the outbox drained by the project's coordinator.
+// Stripe is a generated Stripe-shaped server that counts reads; the app table is in the test
+// PostgreSQL (scripts/pg.sh; PR_PG_* in the environment). Target: p99 <= 20 ms serially.
+import { createServer } from "node:http";
+import { execFileSync, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const N = Number(process.env.BENCH_EVENTS ?? 2000);
+const PORT = Number(process.env.BENCH_WEBHOOK_PORT ?? 8798);
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: start PostgreSQL with scripts/pg.sh and source .tmp/pg/env`);
+  return v;
+};
+const SECRET = `whsec_${randomBytes(16).toString("hex")}`;
+const OP = `op_${randomBytes(24).toString("hex")}`;
+const TABLE = "scratch.bench_hooks";
+const CUSTOMERS = Array.from({ length: 20 }, (_, i) => `cus_hook${String(i).padStart(4, "0")}`);
+
+// ---- Stripe-shaped server ------------------------------------------------------------------
+const reads = { customer: 0, subscriptions: 0, other: 0 };
+const stripe = createServer((req, res) => {
+  const url = new URL(req.url, "http://x");
+  const send = (status, body) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  };
+  let m;
+  if (url.pathname === "/v1/account") return send(200, { id: "acct_bench" });
+  if ((m = /^\/v1\/customers\/(cus_\w+)$/.exec(url.pathname))) {
+    reads.customer += 1;
+    return send(200, { id: m[1], object: "customer" });
+  }
+  if (url.pathname === "/v1/subscriptions") {
+    reads.subscriptions += 1;
+    const c = url.searchParams.get("customer");
+    return send(200, { object: "list", has_more: false, data: [{ id: `sub_${c}`, customer: c, status: "active", items: { object: "list", has_more: false, data: [{ id: `si_${c}`, price: { id: "price_pro", product: "prod_pro" } }] } }] });
+  }
+  reads.other += 1;
+  return send(404, { error: { type: "invalid_request_error" } });
+});
+await new Promise((r) => stripe.listen(0, "127.0.0.1", r));
+
+// ---- the app table ---------------------------------------------------------------------------
+const psql = (sql) => execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql], { encoding: "utf8" });
+psql(`DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (stripe_customer_id text PRIMARY KEY, plan text NOT NULL, is_premium boolean NOT NULL)`);
+psql(`INSERT INTO ${TABLE} VALUES ${CUSTOMERS.map((c) => `('${c}', 'pro', true)`).join(", ")}`);
+
+// ---- wrangler dev --------------------------------------------------------------------------
+const state = mkdtempSync(join(ROOT, ".tmp", "bench-hooks-"));
+execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
+const vars = {
+  OPERATOR_TOKEN: OP,
+  CREDENTIALS_ENCRYPTION_KEY: `k1:${randomBytes(32).toString("base64")}`,
+  STRIPE_API_BASE: `http://127.0.0.1:${stripe.address().port}`,
+  RATE_LIMIT_KEY_PER_MINUTE: "100000000",
+  RATE_LIMIT_IP_PER_MINUTE: "100000000",
+  RATE_LIMIT_PROBE_PER_MINUTE: "100000",
+  RATE_LIMIT_PROBE_ORG_PER_MINUTE: "100000",
+};
+const base = `http://127.0.0.1:${PORT}`;
+try {
+  await fetch(`${base}/healthz`);
+  throw new Error(`port ${PORT} is taken (an earlier wrangler dev?): set BENCH_WEBHOOK_PORT`);
+} catch (e) {
+  if (String(e.message).startsWith("port")) throw e;
+}
+const wrangler = spawn(
+  join(ROOT, "node_modules/.bin/wrangler"),
+  ["dev", "--local", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", state, "--log-level", "warn", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+  { cwd: ROOT, detached: true, stdio: "ignore" },
+);
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${base}/healthz`)).ok) break;
+  } catch { /* not yet */ }
+  if (i > 120) throw new Error("wrangler dev did not start");
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+async function call(method, path, key, body) {
+  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
+  const json = await r.json();
+  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+try {
+  const org = await call("POST", "/v1/operator/orgs", OP, { name: "Bench", owner_email: "hooks@example.com" });
+  const key = (await call("POST", "/v1/keys", org.key.key, { name: "bench", environment: "test", capability: "repair" })).key;
+  const pid = (await call("POST", "/v1/projects", key, { name: "hooks" })).id;
+  await call("PUT", `/v1/projects/${pid}/integrations/database`, key, { read_url: env("PR_PG_READER_URL") });
+  await call("PUT", `/v1/projects/${pid}/integrations/stripe`, key, { api_key: `sk_test_${randomBytes(12).toString("hex")}`, webhook_secrets: [SECRET] });
+  await call("PUT", `/v1/projects/${pid}/mapping`, key, { table: TABLE, customer_column: "stripe_customer_id", plan_column: "plan", premium_column: "is_premium", plans: { price_pro: { plan: "pro", rank: 1 } }, free_plan: "free" });
+
+  const deliver = async (customer) => {
+    const t = Math.floor(Date.now() / 1000);
+    const body = JSON.stringify({ id: `evt_${randomBytes(12).toString("hex")}`, object: "event", type: process.env.BENCH_EVENT_TYPE ?? "customer.subscription.updated", created: t, data: { object: { id: "sub_x", customer } } });
+    const sig = `t=${t},v1=${createHmac("sha256", SECRET).update(`${t}.${body}`).digest("hex")}`;
+    const s = performance.now();
+    const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sig }, body });
+    await r.arrayBuffer();
+    if (r.status !== 200) throw new Error(`delivery answered ${r.status}`);
+    return performance.now() - s;
+  };
+  const pct = (xs, p) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+  };
+  const drained = async () => {
+    for (;;) {
+      const h = await call("GET", `/v1/projects/${pid}/webhooks/health`, key);
+      if (h.outbox_pending === 0) return h;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  };
+  const atConcurrency = async (count, c, pick) => {
+    const lat = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: c }, async () => {
+      while (next < count) {
+        const i = next++;
+        lat.push(await deliver(pick(i)));
+      }
+    }));
+    return lat;
+  };
+
+  const baseline = [];
+  for (let i = 0; i < 200; i++) {
+    const s0 = performance.now();
+    await (await fetch(`${base}/v1/org`, { headers: { authorization: `Bearer ${key}` } })).arrayBuffer();
+    baseline.push(performance.now() - s0);
+  }
+  for (let i = 0; i < 50; i++) await deliver(CUSTOMERS[i % CUSTOMERS.length]); // warm-up
+  await drained();
+  const serial = [];
+  for (let i = 0; i < N; i++) serial.push(await deliver(CUSTOMERS[i % CUSTOMERS.length]));
+  await drained();
+  const t0 = performance.now();
+  const parallel = await atConcurrency(N, 16, (i) => CUSTOMERS[i % CUSTOMERS.length]);
+  const parallelSecs = (performance.now() - t0) / 1000;
+  await drained();
+  const before = { ...reads };
+  const storm = CUSTOMERS.length * 50;
+  await atConcurrency(storm, 16, (i) => CUSTOMERS[i % CUSTOMERS.length]);
+  await drained();
+  const customerReads = reads.customer - before.customer;
+  const subReads = reads.subscriptions - before.subscriptions;
+
+  console.log(`webhooks through wrangler dev: ${N} signed deliveries, each asking for a check`);
+  console.log(`  (baseline: an authenticated GET /v1/org, serially: p50 ${pct(baseline, 50).toFixed(1)} ms, p99 ${pct(baseline, 99).toFixed(1)} ms)`);
+  console.log(`  serial:          p50 ${pct(serial, 50).toFixed(1)} ms, p99 ${pct(serial, 99).toFixed(1)} ms (target p99 <= 20 ms)`);
+  console.log(`  16 in flight:    p50 ${pct(parallel, 50).toFixed(1)} ms, p99 ${pct(parallel, 99).toFixed(1)} ms, ${(N / parallelSecs).toFixed(0)} deliveries/s`);
+  console.log(`  storm: ${storm} events for ${CUSTOMERS.length} customers -> ${customerReads} customer re-reads + ${subReads} subscription lists = ${((customerReads + subReads) / storm).toFixed(3)} Stripe reads per event`);
+  console.log(JSON.stringify({ serial_p50: pct(serial, 50), serial_p99: pct(serial, 99), parallel_p50: pct(parallel, 50), parallel_p99: pct(parallel, 99), storm, customerReads, subReads }));
+} finally {
+  // wrangler dev and its workerd form one process group: end all of it.
+  for (const sig of ["SIGINT", "SIGKILL"]) {
+    try { process.kill(-wrangler.pid, sig); } catch { /* gone */ }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  stripe.close();
+  psql(`DROP TABLE IF EXISTS ${TABLE}`);
+  rmSync(state, { recursive: true, force: true });
+}
+process.exit(0);

@@ -133,6 +133,8 @@ pub struct EventFacts {
     pub created: i64,
     /// The customer to re-read, when the event names one.
     pub customer: Option<String>,
+    /// Stripe's `livemode`, when the event says.
+    pub livemode: Option<bool>,
 }
 
 /// Whether an event of this type can change a customer's access (and so asks for a check).
@@ -189,6 +191,7 @@ pub fn facts_of(v: &serde_json::Value) -> Option<EventFacts> {
         kind: kind.to_owned(),
         created,
         customer,
+        livemode: v.get("livemode").and_then(serde_json::Value::as_bool),
     })
 }
 

@@ -146,9 +146,12 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
 
 /// Stripe keeps events for 30 days: a gap older than that cannot be read back.
 const EVENTS_KEPT_SECS: i64 = 30 * 86_400;
-/// Pages of events one recovery reads at most (it starts again from the same place next time
-/// when it had to stop, so nothing is skipped; duplicates are recognised by event id).
+/// Pages of events one recovery reads at most; a longer walk goes on from where it stopped at
+/// the next tick (its bounds and position are saved).
 const RECOVERY_PAGES: u32 = 50;
+/// Each walk starts this far before the end of the last one: Stripe can list an event a little
+/// after its `created` time. Events seen twice are recognised by id.
+const OVERLAP_SECS: i64 = 300;
 
 /// What one recovery did.
 #[derive(Debug, Default)]
@@ -159,12 +162,25 @@ pub struct Recovered {
     pub unrecoverable: bool,
 }
 
-/// Dropped deliveries (SPEC §7): reads Stripe's Events API from the newest event the project
-/// has seen (`created >= since`, paged, about 20 requests/s at most) and records every
-/// access-relevant event no webhook delivered, with its outbox row (source `events_api`); then
-/// wakes the drain. A project that has seen no event starts an hour back (a full run covers the
-/// past). A gap older than Stripe's 30 days is reported as unrecoverable and answered by a full
-/// run. The position is kept per project in the job state, moved only after a complete walk.
+/// Where a project's Events API walk stands (kept in the job state as JSON).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct Walk {
+    /// Events created at or after this (unix seconds) are looked at.
+    since: i64,
+    /// The walk in progress: its upper bound and the last event id it passed.
+    upto: Option<i64>,
+    after: Option<String>,
+}
+
+/// Dropped deliveries (SPEC §7): walks Stripe's Events API over `[since, upto]` (paged, about
+/// 20 requests/s at most), recording every access-relevant event no webhook delivered, with its
+/// outbox row (source `events_api`), then wakes the drain. Its own position decides where it
+/// looks, never the events webhooks delivered (a later delivery must not hide an earlier
+/// dropped one). A walk longer than `RECOVERY_PAGES` goes on from its saved position at the
+/// next tick; a finished walk moves `since` to its end less `OVERLAP_SECS`. A project seen for
+/// the first time starts an hour back (a full run covers the past); a position older than
+/// Stripe's 30 days is an unrecoverable gap: logged, answered by a full run, and the walk
+/// starts again from now.
 pub async fn recover(
     ctx: &Services,
     pr: &ProjectHandle,
@@ -173,15 +189,18 @@ pub async fn recover(
     use super::auth::{job_cursor, save_job_cursor};
     let job = format!("events:{}", pr.as_str());
     let now = ctx.now.millis() / 1000;
-    let saved = job_cursor(ctx, grant, &job).await?.parse::<i64>().ok();
-    let newest = repo::webhooks::newest_created(pr).await?;
-    let mut since = saved.max(newest).unwrap_or(now - 3600);
+    let mut walk: Walk =
+        serde_json::from_str(&job_cursor(ctx, grant, &job).await?).unwrap_or(Walk {
+            since: now - 3600,
+            upto: None,
+            after: None,
+        });
     let mut out = Recovered::default();
-    if now - since > EVENTS_KEPT_SECS {
+    if now - walk.since > EVENTS_KEPT_SECS {
         out.unrecoverable = true;
         worker::console_error!(
             "{}",
-            serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - since})
+            serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - walk.since})
         );
         let by = By::System {
             project: pr,
@@ -192,26 +211,28 @@ pub async fn recover(
             Err(e) if e.status == 409 => {}
             Err(e) => return Err(e),
         }
-        since = now - EVENTS_KEPT_SECS + 60;
+        walk = Walk {
+            since: now - OVERLAP_SECS,
+            upto: None,
+            after: None,
+        };
     }
+    let upto = *walk.upto.get_or_insert(now);
     let client = super::project_io::stripe(ctx, pr).await?;
-    let mut after: Option<String> = None;
-    let mut newest_seen = since;
-    let mut complete = false;
+    let mut finished = false;
     for page_no in 0..RECOVERY_PAGES {
         if page_no > 0 {
             // Stripe allows about 25 requests/s per endpoint.
             worker::Delay::from(std::time::Duration::from_millis(50)).await;
         }
         let page = client
-            .events_page(since, after.as_deref())
+            .events_page(walk.since, upto, walk.after.as_deref())
             .await
             .map_err(ApiError::from)?;
         for e in &page.data {
             let Some(facts) = crate::domain::webhook::facts_of(&e.to_value()) else {
                 continue;
             };
-            newest_seen = newest_seen.max(facts.created);
             if triggers_check(&facts.kind) && facts.customer.is_some() {
                 if let Recorded::New(_) = record(ctx, pr, &facts, Source::EventsApi).await? {
                     out.events += 1;
@@ -219,16 +240,22 @@ pub async fn recover(
             }
         }
         match page.next {
-            Some(next) => after = Some(next),
+            Some(next) => walk.after = Some(next),
             None => {
-                complete = true;
+                finished = true;
                 break;
             }
         }
     }
-    if complete {
-        save_job_cursor(ctx, grant, &job, &newest_seen.to_string()).await?;
+    if finished {
+        walk = Walk {
+            since: (upto - OVERLAP_SECS).max(walk.since),
+            upto: None,
+            after: None,
+        };
     }
+    let saved = serde_json::to_string(&walk).map_err(|e| ApiError::internal(e.to_string()))?;
+    save_job_cursor(ctx, grant, &job, &saved).await?;
     if out.events > 0 {
         wake(ctx, pr).await?;
     }

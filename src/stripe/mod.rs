@@ -339,20 +339,20 @@ impl<H: HttpGet> StripeClient<H> {
         .await
     }
 
-    /// One page of events created at or after `since` (unix seconds), from the Events API
+    /// One page of the events created in `[since, upto]` (unix seconds), from the Events API
     /// (Stripe keeps 30 days).
     pub async fn events_page(
         &self,
         since: i64,
+        upto: i64,
         starting_after: Option<&str>,
     ) -> Result<Page<Event>, StripeError> {
-        let since = since.to_string();
-        self.page(
-            "/v1/events",
-            &[("created[gte]", since.as_str())],
-            starting_after,
-        )
-        .await
+        let (since, upto) = (since.to_string(), upto.to_string());
+        let q = [
+            ("created[gte]", since.as_str()),
+            ("created[lte]", upto.as_str()),
+        ];
+        self.page("/v1/events", &q, starting_after).await
     }
 
     /// The lookup keys of the features attached to `product` (all pages); `None` when this

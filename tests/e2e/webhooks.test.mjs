@@ -47,7 +47,8 @@ const deliver = (body, sig, pid = p.id, headers = {}) =>
   w.request("POST", `/webhooks/stripe/${pid}`, { raw: body, headers: { "content-type": "application/json", ...(sig === undefined ? {} : { "stripe-signature": sig }), ...headers } });
 
 beforeAll(async () => {
-  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST });
+  // A low failure budget per address: webhooks must not be subject to it.
+  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, RATE_LIMIT_IP_PER_MINUTE: "5" });
   o = await newOrg(w);
   o.key = (await newKey(w, o.key, { environment: "test" })).key;
   p = await newProject(w, o.key);
@@ -96,6 +97,16 @@ async function eventually(fn, timeoutMs = 20_000) {
   }
 }
 
+// After a cron tick: wait until the runs it started ended and the outbox drained, so the next
+// test does not race them.
+async function settle() {
+  await eventually(async () => {
+    const runs = (await w.get(`/v1/projects/${p.id}/runs?limit=100`, { key: o.key })).json.data;
+    const h = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json;
+    return runs.every((r) => r.status !== "running") && h.outbox_pending === 0;
+  }, 90_000);
+}
+
 const withoutRequestId = (r) => {
   const e = structuredClone(r.json);
   delete e.error.request_id;
@@ -128,6 +139,25 @@ describe("verification", () => {
     }
     expect(seen.size).toBe(1);
     expect(await counts()).toEqual({ events: 0, outbox: 0 });
+  });
+
+  it("one sender's failures never lock out deliveries from the same address (Stripe's are shared)", async () => {
+    const ip = "198.51.100.7";
+    const bad = event("customer.subscription.updated", { id: "sub_f", customer: c.parity });
+    for (let i = 0; i < 10; i++) {
+      expect((await w.request("POST", `/webhooks/stripe/${p.id}`, { raw: bad, ip, headers: { "stripe-signature": signature(bad, { secret: "whsec_wrong" }) } })).status).toBe(400);
+    }
+    const good = event("charge.refunded", { id: "ch_2", customer: c.parity });
+    const r = await w.request("POST", `/webhooks/stripe/${p.id}`, { raw: good, ip, headers: { "stripe-signature": signature(good) } });
+    expect(r.status, r.text).toBe(200);
+  });
+
+  it("a live-mode event is refused by a test project, with the same 400", async () => {
+    const live = JSON.stringify({ id: `evt_${randomBytes(8).toString("hex")}`, object: "event", type: "customer.subscription.deleted", livemode: true, created: now(), data: { object: { id: "sub_l", customer: c.parity } } });
+    const r = await deliver(live, signature(live));
+    expect(errorOf(r)).toMatchObject({ status: 400, code: "invalid_webhook" });
+    const test = live.replace('"livemode":true', '"livemode":false');
+    expect((await deliver(test, signature(test))).status).toBe(200);
   });
 
   it("accepts any v1 value under either secret while the secrets rotate", async () => {
@@ -270,7 +300,35 @@ describe("durable acknowledgement and processing", () => {
     const db = await w.d1();
     const found = await db.prepare("SELECT source FROM webhook_events WHERE customer = ? AND kind = 'customer.subscription.deleted' AND source = 'events_api'").bind(c.downgrade).first();
     expect(found).not.toBeNull();
-  }, 90_000);
+    // A dropped event followed by a delivered later one: the delivery does not hide it.
+    const parity = await (await fetch(`${base}/v1/subscriptions?customer=${c.parity}`, { headers: auth })).json();
+    for (const s of parity.data) expect((await fetch(`${base}/v1/subscriptions/${s.id}`, { method: "DELETE", headers: auth })).status).toBe(200);
+    const later = JSON.stringify({ id: `evt_${randomBytes(8).toString("hex")}`, object: "event", type: "customer.updated", created: now() + 5, data: { object: { id: c.missing } } });
+    expect((await deliver(later, signature(later))).status).toBe(200);
+    await w.scheduled();
+    await eventually(async () => (await openKinds(c.parity)).includes("unpaid_access"), 60_000);
+    expect(await db.prepare("SELECT source FROM webhook_events WHERE customer = ? AND kind = 'customer.subscription.deleted' AND source = 'events_api'").bind(c.parity).first()).not.toBeNull();
+    await settle();
+  }, 180_000);
+
+  it("a gap older than Stripe's 30 days starts one full run and the walk starts again from now", async () => {
+    const db = await w.d1();
+    const old = Math.floor(Date.now() / 1000) - 31 * 86_400;
+    await db.prepare("UPDATE job_state SET cursor = ? WHERE job = ?").bind(JSON.stringify({ since: old }), `events:${p.id}`).run();
+    const gaps = () => w.logs.join("").split("\n").filter((l) => l.includes("unrecoverable_gap_secs") && l.includes(p.id)).length;
+    expect(gaps()).toBe(0);
+    await w.scheduled();
+    expect(gaps()).toBe(1);
+    // A full run answers it (started now, or already going).
+    const runs = (await w.get(`/v1/projects/${p.id}/runs?limit=100`, { key: o.key })).json.data;
+    expect(runs.some((r) => r.trigger === "cron")).toBe(true);
+    const state = JSON.parse((await db.prepare("SELECT cursor FROM job_state WHERE job = ?").bind(`events:${p.id}`).first()).cursor);
+    expect(Math.floor(Date.now() / 1000) - state.since).toBeLessThan(3600);
+    // The walk starts again from now: the next tick finds no gap.
+    await w.scheduled();
+    expect(gaps()).toBe(1);
+    await settle();
+  }, 180_000);
 
   it("localstripe delivers signed webhooks: an upgrade resolves plan_mismatch and a cancellation opens unpaid_access, with no API call", async () => {
     const base = env("PR_STRIPE_BASE");

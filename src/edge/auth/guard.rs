@@ -51,21 +51,39 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
             parts.extensions.insert(grant);
         }
         Guard::StripeWebhook => {
-            let params = Params::from_request_parts(&mut parts, app).await?;
+            // Every failure, whatever its cause (a path that does not decode, storage), is the
+            // one `400 invalid_webhook`; the cause goes to the log only.
+            let refused = |e: ApiError| {
+                if e.code != "invalid_webhook" {
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({"webhook": "refused", "error": e.code, "detail": e.detail})
+                    );
+                }
+                webhook_refused()
+            };
+            let params = Params::from_request_parts(&mut parts, app)
+                .await
+                .map_err(refused)?;
+            let pid = params.get("pid").map_err(refused)?.to_owned();
+            // Cheap checks before any I/O: the header parses and is fresh, the id is one.
+            let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
             let declared = parts
                 .headers
                 .get(axum::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
-            // Over 1 MiB: refused before the body is read (the same answer as any failure).
+            // Over 1 MiB: refused before the body is read (and a body without a length is read
+            // only up to the limit).
             if declared.is_some_and(|n| n > webhook::MAX_BODY_BYTES as u64) {
                 return Err(webhook_refused());
             }
             let bytes = axum::body::to_bytes(body, webhook::MAX_BODY_BYTES)
                 .await
                 .map_err(|_| webhook_refused())?;
-            let verified =
-                super::webhook(app, &meta, params.get("pid")?, &parts.headers, &bytes).await?;
+            let verified = super::webhook(app, &pid, &header, &bytes)
+                .await
+                .map_err(refused)?;
             parts.extensions.insert(verified);
             return Ok(Request::from_parts(parts, axum::body::Body::empty()));
         }

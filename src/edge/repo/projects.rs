@@ -154,7 +154,7 @@ pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> ApiResult<Scoped> {
 /// append-only).
 pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
     let (t, id) = (pr.tenant(), pr.as_str());
-    Ok(vec![
+    let mut stmts = vec![
         t.stmt(
             "DELETE FROM project_roles WHERE org_id = ?1 AND project_id = ?2",
             vec![Arg::text(id)],
@@ -163,22 +163,25 @@ pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
             "DELETE FROM projects WHERE org_id = ?1 AND id = ?2",
             vec![Arg::text(id)],
         )?,
-    ])
+    ];
+    stmts.extend(super::webhooks::delete_project(pr)?);
+    Ok(stmts)
 }
 
 /// The org of project `id`, across all orgs: what a webhook delivery (which names only the
 /// project) is verified against. Only `auth` calls it, before the signature is checked.
-pub async fn org_of(db: &worker::D1Database, id: &str) -> ApiResult<Option<String>> {
+pub async fn org_of(db: &worker::D1Database, id: &str) -> ApiResult<Option<(String, String)>> {
     #[derive(Deserialize)]
     struct Org {
         org_id: String,
+        environment: String,
     }
     let row: Option<Org> = db
-        .prepare("SELECT org_id FROM projects WHERE id = ?1")
+        .prepare("SELECT org_id, environment FROM projects WHERE id = ?1")
         .bind(&[wasm_bindgen::JsValue::from_str(id)])?
         .first(None)
         .await?;
-    Ok(row.map(|r| r.org_id))
+    Ok(row.map(|r| (r.org_id, r.environment)))
 }
 
 /// The org's projects with a mapping and a Stripe key (what the Events API recovery visits).

@@ -157,23 +157,6 @@ pub fn retry_later(
     )
 }
 
-/// The newest event (by Stripe's `created`) recorded for the project.
-pub async fn newest_created(pr: &ProjectHandle) -> ApiResult<Option<i64>> {
-    #[derive(Deserialize)]
-    struct Newest {
-        created: i64,
-    }
-    let row: Option<Newest> = pr
-        .tenant()
-        .first(
-            "SELECT created FROM webhook_events WHERE org_id = ?1 AND project_id = ?2 \
-             ORDER BY created DESC LIMIT 1",
-            vec![Arg::text(pr.as_str())],
-        )
-        .await?;
-    Ok(row.map(|r| r.created))
-}
-
 /// What `GET …/webhooks/health` reports.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct Health {
@@ -231,4 +214,18 @@ pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> ApiResult<Vec<Stri
         )
         .await?;
     Ok(rows.into_iter().map(|r| r.project_id).collect())
+}
+
+/// Deletes the project's recorded events and outbox rows (its deletion: nothing is left to
+/// check, and the cron must not wake a coordinator for it again).
+pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
+    ["webhook_events", "outbox"]
+        .iter()
+        .map(|table| {
+            pr.tenant().stmt(
+                &format!("DELETE FROM {table} WHERE org_id = ?1 AND project_id = ?2"),
+                vec![Arg::text(pr.as_str())],
+            )
+        })
+        .collect()
 }

@@ -47,19 +47,84 @@ pub fn facts(s: &Subscription) -> SubFacts {
     }
 }
 
-/// Checks one customer now: re-reads it (subscriptions and, when entitlements are mapped, its
-/// active entitlements) from Stripe and its row from the app over the read connection, then
-/// opens, updates and resolves its incidents. Returns the customer's open and ignored incidents
-/// after the check.
+/// Checks one customer now: re-reads it (subscriptions, the features of their products and,
+/// when entitlements are mapped, its active entitlements) from Stripe and its row from the app
+/// over the read connection, then opens, updates and resolves its incidents. Returns the
+/// customer's open and ignored incidents after the check.
 pub async fn check_customer(
     ctx: &Services,
     by: By<'_>,
     env: Environment,
     customer: &str,
 ) -> ApiResult<Vec<Incident>> {
+    let mut outcomes = check_customers(ctx, by, env, &[customer.to_owned()]).await?;
+    outcomes
+        .remove(customer)
+        .unwrap_or_else(|| Err(ApiError::internal("the customer was not checked")))?;
+    repo::incidents::live_for_customer(by.project(), customer).await
+}
+
+/// Checks several customers (a drain of the outbox) with one read of their app rows (`= ANY`,
+/// one session, one round trip) and, per customer, one re-read from Stripe. The outer error is
+/// one that stops every check (no mapping, the database down); the inner ones are each
+/// customer's own (Stripe, several app rows).
+pub async fn check_customers(
+    ctx: &Services,
+    by: By<'_>,
+    env: Environment,
+    customers: &[String],
+) -> ApiResult<BTreeMap<String, ApiResult<()>>> {
     let pr = by.project();
     let m = mapping(pr).await?;
     let client = project_io::stripe(ctx, pr).await?;
+    let session = project_io::read_session(ctx, pr, env)
+        .await?
+        .map_err(db_error)?;
+    let columns: Vec<_> = m
+        .columns()
+        .into_iter()
+        .skip(1)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let rows = session
+        .rows_by_keys(
+            &m.table,
+            &m.customer_column,
+            &columns,
+            std::slice::from_ref(&m.plan_column),
+            customers,
+        )
+        .await
+        .map_err(db_error)?;
+    let mut by_key: BTreeMap<&str, Vec<&reconcile::AppValues>> = BTreeMap::new();
+    for r in &rows {
+        by_key.entry(r.key.as_str()).or_default().push(&r.values);
+    }
+    let mut out = BTreeMap::new();
+    for customer in customers {
+        let found = by_key.get(customer.as_str()).map_or(&[][..], Vec::as_slice);
+        let outcome = check_one(ctx, by, &m, &client, customer, found).await;
+        out.insert(customer.clone(), outcome);
+    }
+    Ok(out)
+}
+
+/// One customer of `check_customers`, its app rows already read.
+async fn check_one(
+    ctx: &Services,
+    by: By<'_>,
+    m: &Mapping,
+    client: &crate::stripe::StripeClient<super::connectors::WorkerHttp>,
+    customer: &str,
+    rows: &[&reconcile::AppValues],
+) -> ApiResult<()> {
+    if rows.len() > 1 {
+        // Which row grants access is ambiguous: decide nothing (a full run skips it too).
+        return Err(ApiError::conflict(
+            "duplicate_app_rows",
+            "the app table has more than one row for this customer; nothing was decided",
+        ));
+    }
     let mut features = ProductFeatures::new();
     let stripe_side = match client.customer(customer).await.map_err(ApiError::from)? {
         None => None,
@@ -101,44 +166,18 @@ pub async fn check_customer(
             })
         }
     };
-    let session = project_io::read_session(ctx, pr, env)
-        .await?
-        .map_err(db_error)?;
-    let columns: Vec<_> = m
-        .columns()
-        .into_iter()
-        .skip(1)
-        .map(|(c, _)| c.clone())
-        .collect();
-    let rows = session
-        .rows_by_keys(
-            &m.table,
-            &m.customer_column,
-            &columns,
-            std::slice::from_ref(&m.plan_column),
-            &[customer.to_owned()],
-        )
-        .await
-        .map_err(db_error)?;
-    if rows.len() > 1 {
-        // Which row grants access is ambiguous: decide nothing (a full run skips it too).
-        return Err(ApiError::conflict(
-            "duplicate_app_rows",
-            "the app table has more than one row for this customer; nothing was decided",
-        ));
-    }
-    let app_values = rows.into_iter().next().map(|r| r.values);
+    let app_values = rows.first().map(|v| (*v).clone());
     let expected = stripe_side
         .as_ref()
-        .map(|s| reconcile::expected(&m, s, &features));
-    let actual = app_values.as_ref().map(|v| reconcile::actual(&m, v));
-    let drifts = reconcile::diff(&m, customer, expected.as_ref(), actual.as_ref());
+        .map(|s| reconcile::expected(m, s, &features));
+    let actual = app_values.as_ref().map(|v| reconcile::actual(m, v));
+    let drifts = reconcile::diff(m, customer, expected.as_ref(), actual.as_ref());
     let snapshot = Snapshot {
         stripe: json!(stripe_side),
         app: json!(app_values),
     };
     apply(ctx, by, customer, &drifts, &snapshot).await?;
-    repo::incidents::live_for_customer(pr, customer).await
+    Ok(())
 }
 
 /// The states a check decided on, kept with each incident it opens.

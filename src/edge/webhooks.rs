@@ -6,7 +6,7 @@
 
 use super::audit::By;
 use super::auth::scope::{BatchError, ProjectHandle};
-use super::reconcile::check_customer;
+use super::reconcile::check_customers;
 use super::repo::{self, webhooks::Source};
 use super::runs::Assignment;
 use super::services::Services;
@@ -109,13 +109,25 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
         job: "webhook",
     };
     let checked = customers.len();
-    for customer in customers {
-        // Rows that arrive while the check runs are not in this list: they stay pending and are
-        // checked again, so no event is answered by a read that may predate it.
-        let rows = repo::webhooks::pending_of(pr, &customer).await?;
-        let outcome = check_customer(ctx, by, env, &customer).await;
-        let stmts = match &outcome {
-            Ok(_) => rows
+    let customers: Vec<String> = customers.into_iter().collect();
+    // Rows that arrive while the checks run are not in these lists: they stay pending and are
+    // checked again, so no event is answered by a read that may predate it.
+    let mut rows = Vec::new();
+    for customer in &customers {
+        rows.push(repo::webhooks::pending_of(pr, customer).await?);
+    }
+    let outcomes = check_customers(ctx, by, env, &customers).await;
+    for (customer, rows) in customers.iter().zip(rows) {
+        let outcome: Result<(), &ApiError> = match &outcomes {
+            Err(e) => Err(e),
+            Ok(map) => match map.get(customer) {
+                Some(Ok(())) => Ok(()),
+                Some(Err(e)) => Err(e),
+                None => continue,
+            },
+        };
+        let stmts = match outcome {
+            Ok(()) => rows
                 .iter()
                 .map(|r| repo::webhooks::done(pr, &r.id, ctx.now))
                 .collect::<ApiResult<Vec<_>>>()?,
@@ -133,7 +145,7 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
         if let Err(e) = outcome {
             worker::console_error!(
                 "{}",
-                serde_json::json!({"job": "webhook", "project": pr.as_str(), "error": e.code, "detail": e.detail})
+                serde_json::json!({"job": "webhook", "project": pr.as_str(), "customer": customer, "error": e.code, "detail": e.detail})
             );
         }
     }

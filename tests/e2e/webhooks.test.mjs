@@ -374,6 +374,30 @@ describe("durable acknowledgement and processing", () => {
     }
   }, 90_000);
 
+  it("a check that fails stays pending with backoff, and the cron's wake retries it once it can succeed", async () => {
+    const put = (read_url) => w.put(`/v1/projects/${p.id}/integrations/database`, { read_url }, { key: o.key });
+    expect((await put("postgres://u:pw@127.0.0.1:1/app?sslmode=disable")).status).toBe(200);
+    const db = await w.d1();
+    const body = event("customer.subscription.updated", { id: "sub_r", customer: c.missing });
+    const id = JSON.parse(body).id;
+    try {
+      expect((await deliver(body, signature(body))).status).toBe(200);
+      const row = await eventually(async () => {
+        const r = await db.prepare("SELECT status, attempts, last_error, next_attempt_at FROM outbox WHERE event_id = ?").bind(id).first();
+        return r && r.attempts > 0 ? r : null;
+      });
+      expect(row).toMatchObject({ status: "pending", last_error: "database_unreachable" });
+      expect(Date.parse(row.next_attempt_at)).toBeGreaterThan(Date.now());
+    } finally {
+      expect((await put(env("PR_PG_TLS_READER_URL"))).status).toBe(200);
+    }
+    // Due now: the cron wakes the coordinator, the check succeeds, the row is done.
+    await db.prepare("UPDATE outbox SET next_attempt_at = '2001-01-01T00:00:00.000Z' WHERE event_id = ?").bind(id).run();
+    await w.scheduled();
+    await eventually(async () => (await db.prepare("SELECT status FROM outbox WHERE event_id = ?").bind(id).first()).status === "done", 60_000);
+    await settle();
+  }, 120_000);
+
   it("health is a read route of the project only", async () => {
     expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);
     const other = await newOrg(w);

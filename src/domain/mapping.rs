@@ -335,6 +335,15 @@ impl Mapping {
         cols
     }
 
+    /// The columns a read of app rows selects besides the customer key.
+    pub fn value_columns(&self) -> Vec<SqlIdent> {
+        self.columns()
+            .into_iter()
+            .skip(1)
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
     /// The rank of an app plan name: 0 for the free plan, `None` for a name the mapping lacks.
     pub fn rank_of(&self, plan: &str) -> Option<i64> {
         if plan == self.free_plan {

@@ -73,15 +73,11 @@ impl ProjectCoordinator {
 
     /// `POST /outbox/wake`: drain the project's outbox at the next alarm (now, unless one is
     /// due sooner).
-    async fn wake(&self, mut req: Request) -> Result<Response> {
-        let a: Assignment = match req.json().await {
+    async fn wake(&self, req: Request) -> Result<Response> {
+        let a = match self.assignment(req).await? {
             Ok(a) => a,
-            Err(_) => return Response::error("bad wake", 400),
+            Err(refused) => return Ok(refused),
         };
-        if !self.is_named_for(&a.project)? {
-            return Response::error("not this project's coordinator", 409);
-        }
-        self.tables()?;
         let s = |v: &str| SqlStorageValue::String(v.to_owned());
         self.state.storage().sql().exec(
             "INSERT OR REPLACE INTO drain (one, org, project) VALUES (1, ?, ?)",
@@ -130,21 +126,34 @@ impl ProjectCoordinator {
         facts.forget_run(run)
     }
 
+    /// The assignment a request carries, for this object's own project only (a refusal
+    /// otherwise); the tables exist once it returns.
+    async fn assignment(
+        &self,
+        mut req: Request,
+    ) -> Result<std::result::Result<Assignment, Response>> {
+        let a: Assignment = match req.json().await {
+            Ok(a) => a,
+            Err(_) => return Ok(Err(Response::error("bad assignment", 400)?)),
+        };
+        if !self.is_named_for(&a.project)? {
+            return Ok(Err(Response::error("not this project's coordinator", 409)?));
+        }
+        self.tables()?;
+        Ok(Ok(a))
+    }
+
     /// Whether this object is the one named for `project`.
     fn is_named_for(&self, project: &str) -> Result<bool> {
         let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
         Ok(ns.id_from_name(project)? == self.state.id())
     }
 
-    async fn start(&self, mut req: Request) -> Result<Response> {
-        let a: Assignment = match req.json().await {
+    async fn start(&self, req: Request) -> Result<Response> {
+        let a = match self.assignment(req).await? {
             Ok(a) => a,
-            Err(_) => return Response::error("bad assignment", 400),
+            Err(refused) => return Ok(refused),
         };
-        if !self.is_named_for(&a.project)? {
-            return Response::error("not this project's coordinator", 409);
-        }
-        self.tables()?;
         let s = |v: &str| SqlStorageValue::String(v.to_owned());
         self.state.storage().sql().exec(
             "INSERT OR REPLACE INTO current (one, org, project, run, failures) VALUES (1, ?, ?, ?, 0)",

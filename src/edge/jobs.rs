@@ -59,6 +59,70 @@ fn failed(e: ApiError) -> StoreError {
     StoreError::Failed(e.detail.unwrap_or_else(|| e.message.clone()))
 }
 
+/// A `[1, max]` number from the variable `name`, else `default`.
+fn bounded(svc: &Services, name: &str, max: u32, default: u32) -> u32 {
+    svc.var(name)
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| (1..=max).contains(n))
+        .unwrap_or(default)
+}
+
+/// A walk over every org that a job spreads over several ticks: it resumes after the org the
+/// last tick stopped at (`pause`), and at the end of the orgs starts again from the first.
+struct OrgWalk<'a> {
+    svc: &'a Services,
+    grant: &'a SystemGrant,
+    job: &'static str,
+    after: String,
+    ahead: std::collections::VecDeque<super::auth::scope::Tenant>,
+}
+
+impl<'a> OrgWalk<'a> {
+    async fn resume(
+        svc: &'a Services,
+        grant: &'a SystemGrant,
+        job: &'static str,
+    ) -> Result<OrgWalk<'a>, StoreError> {
+        let after = job_cursor(svc, grant, job).await.map_err(failed)?;
+        Ok(OrgWalk {
+            svc,
+            grant,
+            job,
+            after,
+            ahead: Default::default(),
+        })
+    }
+
+    /// The next org; `None` at the end (the next tick starts from the first).
+    async fn next(&mut self) -> Result<Option<super::auth::scope::Tenant>, StoreError> {
+        if self.ahead.is_empty() {
+            let page = system_tenants(self.svc, self.grant, &self.after, 100)
+                .await
+                .map_err(failed)?;
+            if page.is_empty() {
+                save_job_cursor(self.svc, self.grant, self.job, "")
+                    .await
+                    .map_err(failed)?;
+                return Ok(None);
+            }
+            self.ahead.extend(page);
+        }
+        Ok(self.ahead.pop_front())
+    }
+
+    /// Marks `t` visited: a pause resumes after it.
+    fn visited(&mut self, t: &super::auth::scope::Tenant) {
+        self.after = t.org_id().to_string();
+    }
+
+    /// Stops here for this tick; the next resumes after the last org visited.
+    async fn pause(self) -> Result<(), StoreError> {
+        save_job_cursor(self.svc, self.grant, self.job, &self.after)
+            .await
+            .map_err(failed)
+    }
+}
+
 struct D1Rewrap<'a> {
     svc: &'a Services,
     grant: &'a SystemGrant,
@@ -197,68 +261,46 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
 /// tick goes on from the saved position, so the walk fits one invocation however many orgs
 /// there are. A project that cannot run (no integration) is passed over.
 pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
-    let bounded = |name: &str, default: u32| {
-        svc.var(name)
-            .and_then(|v| v.parse::<u32>().ok())
-            .filter(|n| (1..=1000).contains(n))
-            .unwrap_or(default)
-    };
-    let (budget, org_budget) = (
-        bounded("CRON_RUNS_PER_TICK", 50),
-        bounded("CRON_ORGS_PER_TICK", 200),
-    );
+    let budget = bounded(svc, "CRON_RUNS_PER_TICK", 1000, 50);
+    let org_budget = bounded(svc, "CRON_ORGS_PER_TICK", 1000, 200);
     let now = svc.now.to_rfc3339();
-    let mut after = job_cursor(svc, grant, RUNS_JOB).await.map_err(failed)?;
+    let mut walk = OrgWalk::resume(svc, grant, RUNS_JOB).await?;
     let (mut started, mut visited) = (0, 0);
-    loop {
-        let tenants = system_tenants(svc, grant, &after, 100)
-            .await
-            .map_err(failed)?;
-        if tenants.is_empty() {
-            // The end of the walk: the next tick starts from the first org.
-            save_job_cursor(svc, grant, RUNS_JOB, "")
-                .await
-                .map_err(failed)?;
+    while let Some(t) = walk.next().await? {
+        if started >= budget || visited >= org_budget {
+            walk.pause().await?;
             return Ok(started);
         }
-        for t in &tenants {
-            if started >= budget || visited >= org_budget {
-                save_job_cursor(svc, grant, RUNS_JOB, &after)
-                    .await
-                    .map_err(failed)?;
-                return Ok(started);
+        visited += 1;
+        let due = match repo::projects::due_for_run(&t, &now, budget - started).await {
+            Ok(due) => due,
+            Err(e) => {
+                console_error!(
+                    "{}",
+                    json!({"job": RUNS_JOB, "org": t.org_id().to_string(), "error": e.detail})
+                );
+                walk.visited(&t);
+                continue;
             }
-            visited += 1;
-            let left = budget - started;
-            let due = match repo::projects::due_for_run(t, &now, left).await {
-                Ok(due) => due,
-                Err(e) => {
-                    console_error!(
-                        "{}",
-                        json!({"job": RUNS_JOB, "org": t.org_id().to_string(), "error": e.detail})
-                    );
-                    after = t.org_id().to_string();
-                    continue;
-                }
+        };
+        for p in &due {
+            let pr = system_project(&t, &p.id, grant).map_err(failed)?;
+            let by = By::System {
+                project: &pr,
+                job: "cron",
             };
-            for p in &due {
-                let pr = system_project(t, &p.id, grant).map_err(failed)?;
-                let by = By::System {
-                    project: &pr,
-                    job: "cron",
-                };
-                match runs::start(svc, by, RunTrigger::Cron).await {
-                    Ok(_) => started += 1,
-                    Err(e) if e.status == 409 => {}
-                    Err(e) => console_error!(
-                        "{}",
-                        json!({"job": RUNS_JOB, "project": p.id, "error": e.code, "detail": e.detail})
-                    ),
-                }
+            match runs::start(svc, by, RunTrigger::Cron).await {
+                Ok(_) => started += 1,
+                Err(e) if e.status == 409 => {}
+                Err(e) => console_error!(
+                    "{}",
+                    json!({"job": RUNS_JOB, "project": p.id, "error": e.code, "detail": e.detail})
+                ),
             }
-            after = t.org_id().to_string();
         }
+        walk.visited(&t);
     }
+    Ok(started)
 }
 
 /// Wakes the coordinator of every project whose outbox has rows due (checks that failed and
@@ -296,46 +338,29 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
 /// (`webhooks::recover`), at most `CRON_EVENT_PROJECTS_PER_TICK` (default 50) projects a tick,
 /// going on from a saved position.
 pub async fn recover_events(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
-    let budget = svc
-        .var("CRON_EVENT_PROJECTS_PER_TICK")
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|n| (1..=1000).contains(n))
-        .unwrap_or(50);
-    const JOB_NAME: &str = "events";
-    let mut after = job_cursor(svc, grant, JOB_NAME).await.map_err(failed)?;
+    let budget = bounded(svc, "CRON_EVENT_PROJECTS_PER_TICK", 1000, 50);
+    let mut walk = OrgWalk::resume(svc, grant, "events").await?;
     let (mut visited, mut recovered) = (0, 0);
-    loop {
-        let tenants = system_tenants(svc, grant, &after, 100)
-            .await
-            .map_err(failed)?;
-        if tenants.is_empty() {
-            save_job_cursor(svc, grant, JOB_NAME, "")
-                .await
-                .map_err(failed)?;
+    while let Some(t) = walk.next().await? {
+        if visited >= budget {
+            walk.pause().await?;
             return Ok(recovered);
         }
-        for t in &tenants {
-            if visited >= budget {
-                save_job_cursor(svc, grant, JOB_NAME, &after)
-                    .await
-                    .map_err(failed)?;
-                return Ok(recovered);
+        let projects = repo::projects::with_stripe_and_mapping(&t)
+            .await
+            .map_err(failed)?;
+        for pid in projects {
+            visited += 1;
+            let pr = system_project(&t, &pid, grant).map_err(failed)?;
+            match webhooks::recover(svc, &pr, grant).await {
+                Ok(r) => recovered += r.events,
+                Err(e) => console_error!(
+                    "{}",
+                    json!({"job": "events", "project": pid, "error": e.code, "detail": e.detail})
+                ),
             }
-            let projects = repo::projects::with_stripe_and_mapping(t)
-                .await
-                .map_err(failed)?;
-            for pid in projects {
-                visited += 1;
-                let pr = system_project(t, &pid, grant).map_err(failed)?;
-                match webhooks::recover(svc, &pr, grant).await {
-                    Ok(r) => recovered += r.events,
-                    Err(e) => console_error!(
-                        "{}",
-                        json!({"job": JOB_NAME, "project": pid, "error": e.code, "detail": e.detail})
-                    ),
-                }
-            }
-            after = t.org_id().to_string();
         }
+        walk.visited(&t);
     }
+    Ok(recovered)
 }

@@ -80,12 +80,7 @@ pub async fn check_customers(
     let session = project_io::read_session(ctx, pr, env)
         .await?
         .map_err(db_error)?;
-    let columns: Vec<_> = m
-        .columns()
-        .into_iter()
-        .skip(1)
-        .map(|(c, _)| c.clone())
-        .collect();
+    let columns = m.value_columns();
     let rows = session
         .rows_by_keys(
             &m.table,

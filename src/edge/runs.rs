@@ -388,12 +388,7 @@ async fn app_step(
     let session = project_io::read_session(ctx, pr, env)
         .await?
         .map_err(db_error)?;
-    let columns: Vec<_> = m
-        .columns()
-        .into_iter()
-        .skip(1)
-        .map(|(c, _)| c.clone())
-        .collect();
+    let columns = m.value_columns();
     let after = pos.cursor.clone().unwrap_or_default();
     // Smaller batches only (tests walk many steps with them).
     let app_batch = ctx.var_u32("RUN_APP_BATCH", APP_BATCH).clamp(1, APP_BATCH);

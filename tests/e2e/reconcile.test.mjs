@@ -5,21 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { startWorker } from "./harness.mjs";
 import { addMember, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the suite through npm test`);
-  return v;
-};
-const FAST = { STRIPE_RETRY_ATTEMPTS: "3", STRIPE_RETRY_BASE_MS: "5", STRIPE_RETRY_MAX_MS: "20", STRIPE_TIMEOUT_MS: "2000", RATE_LIMIT_PROBE_PER_MINUTE: "1000", RATE_LIMIT_PROBE_ORG_PER_MINUTE: "1000" };
-const VENV = process.env.PARITYRAIL_VENV ?? `${homedir()}/.cache/parityrail/venv`;
-
-function sql(statement) {
-  return execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement], { encoding: "utf8" });
-}
+import { FAST, VENV, env, sql } from "./reconcile-fixtures.mjs";
 
 const MAPPING = {
   table: "accounts",

@@ -2,37 +2,15 @@
 // this file's customers are asserted exactly), a table of this file's own in PostgreSQL, and the
 // built worker with its ProjectCoordinator Durable Object doing the run step by step on alarms.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { OPERATOR_TOKEN, startWorker } from "./harness.mjs";
-import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+import { errorOf, newKey, newProject } from "./fixtures.mjs";
+import { FAST as FAST_STRIPE, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the suite through npm test`);
-  return v;
-};
 // Small batches (3 app rows, 40 Stripe customers a step) so a run takes many steps and ranges
 // split between this file's customers.
-const FAST = { RUN_APP_BATCH: "3", RUN_STRIPE_BATCH: "40",  STRIPE_RETRY_ATTEMPTS: "3", STRIPE_RETRY_BASE_MS: "5", STRIPE_RETRY_MAX_MS: "20", STRIPE_TIMEOUT_MS: "5000", RATE_LIMIT_PROBE_PER_MINUTE: "1000", RATE_LIMIT_PROBE_ORG_PER_MINUTE: "1000" };
-const VENV = process.env.PARITYRAIL_VENV ?? `${homedir()}/.cache/parityrail/venv`;
-const TABLE = `scratch.run_accounts_${randomBytes(4).toString("hex")}`;
-
-function sql(statement) {
-  return execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement], { encoding: "utf8" });
-}
-
-const MAPPING = {
-  table: TABLE,
-  customer_column: "stripe_customer_id",
-  plan_column: "plan",
-  premium_column: "is_premium",
-  trial_column: "on_trial",
-  entitlements: { sso: "feature_sso" },
-  plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
-  free_plan: "free",
-};
+const FAST = { ...FAST_STRIPE, RUN_APP_BATCH: "3", RUN_STRIPE_BATCH: "40" };
+let TABLE, MAPPING;
 
 const EXPECTED = {
   parity: [],
@@ -48,27 +26,20 @@ const EXPECTED = {
 let w, o, p, c;
 beforeAll(async () => {
   w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST });
-  o = await newOrg(w);
-  o.key = (await newKey(w, o.key, { environment: "test" })).key; // localstripe takes sk_test_ only
-  p = await newProject(w, o.key);
-  expect((await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key })).status).toBe(200);
-  const r = await w.put(`/v1/projects/${p.id}/integrations/stripe`, { api_key: `sk_test_${randomBytes(12).toString("hex")}`, webhook_secrets: [] }, { key: o.key });
-  expect(r.status, r.text).toBe(200);
-  c = JSON.parse(execFileSync(`${VENV}/bin/python`, ["tests/stripe/scenario.py", env("PR_STRIPE_BASE")], { encoding: "utf8" }));
+  c = scenarioCustomers();
   c.ghost = `cus_ghost${randomBytes(6).toString("hex")}`;
-  sql(`CREATE TABLE ${TABLE} (stripe_customer_id text, plan text NOT NULL DEFAULT 'free', is_premium boolean NOT NULL DEFAULT false, on_trial boolean NOT NULL DEFAULT false, feature_sso boolean NOT NULL DEFAULT false)`);
-  const row = (cus, plan, premium, sso) => `('${cus}', '${plan}', ${premium}, false, ${sso})`;
+  TABLE = scratchTable("run_accounts");
+  MAPPING = mappingFor(TABLE);
   sql(`INSERT INTO ${TABLE} VALUES ${[
-    row(c.parity, "pro", true, true),
-    row(c.missing, "free", false, false),
-    row(c.canceled_granted, "pro", true, true),
-    row(c.grace, "pro", true, true),
-    row(c.downgrade, "pro", true, true),
-    row(c.no_subscription, "free", false, false),
-    row(c.ghost, "free", false, false),
+    appRow(c.parity, "pro", true, true),
+    appRow(c.missing, "free", false, false),
+    appRow(c.canceled_granted, "pro", true, true),
+    appRow(c.grace, "pro", true, true),
+    appRow(c.downgrade, "pro", true, true),
+    appRow(c.no_subscription, "free", false, false),
+    appRow(c.ghost, "free", false, false),
   ].join(", ")}`);
-  const m = await w.put(`/v1/projects/${p.id}/mapping`, MAPPING, { key: o.key });
-  expect(m.status, m.text).toBe(200);
+  ({ o, p } = await wiredProject(w, { mapping: MAPPING }));
 }, 120_000);
 afterAll(async () => {
   await w?.dispose();

@@ -4,24 +4,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { homedir } from "node:os";
 import { startWorker } from "./harness.mjs";
 import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+import { FAST, VENV, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: run the suite through npm test`);
-  return v;
-};
-const FAST = { STRIPE_RETRY_ATTEMPTS: "3", STRIPE_RETRY_BASE_MS: "5", STRIPE_RETRY_MAX_MS: "20", STRIPE_TIMEOUT_MS: "5000", RATE_LIMIT_PROBE_PER_MINUTE: "1000", RATE_LIMIT_PROBE_ORG_PER_MINUTE: "1000" };
-const VENV = process.env.PARITYRAIL_VENV ?? `${homedir()}/.cache/parityrail/venv`;
-const TABLE = `scratch.hook_accounts_${randomBytes(4).toString("hex")}`;
 const SECRET = `whsec_${randomBytes(16).toString("hex")}`;
 const OLD_SECRET = `whsec_${randomBytes(16).toString("hex")}`;
-
-function sql(statement) {
-  return execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", statement], { encoding: "utf8" });
-}
+let TABLE, MAPPING;
 
 const now = () => Math.floor(Date.now() / 1000);
 const v1 = (secret, body, t) => createHmac("sha256", secret).update(`${t}.${body}`).digest("hex");
@@ -31,17 +20,6 @@ function event(type, object, id = `evt_${randomBytes(10).toString("hex")}`) {
   return JSON.stringify({ id, object: "event", type, created: now(), data: { object } });
 }
 
-const MAPPING = {
-  table: TABLE,
-  customer_column: "stripe_customer_id",
-  plan_column: "plan",
-  premium_column: "is_premium",
-  trial_column: "on_trial",
-  entitlements: { sso: "feature_sso" },
-  plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
-  free_plan: "free",
-};
-
 let w, o, p, bare, c;
 const deliver = (body, sig, pid = p.id, headers = {}) =>
   w.request("POST", `/webhooks/stripe/${pid}`, { raw: body, headers: { "content-type": "application/json", ...(sig === undefined ? {} : { "stripe-signature": sig }), ...headers } });
@@ -49,26 +27,19 @@ const deliver = (body, sig, pid = p.id, headers = {}) =>
 beforeAll(async () => {
   // A low failure budget per address: webhooks must not be subject to it.
   w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, RATE_LIMIT_IP_PER_MINUTE: "5" });
-  o = await newOrg(w);
-  o.key = (await newKey(w, o.key, { environment: "test" })).key;
-  p = await newProject(w, o.key);
-  bare = await newProject(w, o.key); // no webhook secret
-  expect((await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key })).status).toBe(200);
-  const stripeKey = `sk_test_${randomBytes(12).toString("hex")}`;
-  const r = await w.put(`/v1/projects/${p.id}/integrations/stripe`, { api_key: stripeKey, webhook_secrets: [OLD_SECRET, SECRET] }, { key: o.key });
-  expect(r.status, r.text).toBe(200);
-  expect((await w.put(`/v1/projects/${bare.id}/integrations/stripe`, { api_key: stripeKey, webhook_secrets: [] }, { key: o.key })).status).toBe(200);
-  c = JSON.parse(execFileSync(`${VENV}/bin/python`, ["tests/stripe/scenario.py", env("PR_STRIPE_BASE")], { encoding: "utf8" }));
-  sql(`CREATE TABLE ${TABLE} (stripe_customer_id text, plan text NOT NULL DEFAULT 'free', is_premium boolean NOT NULL DEFAULT false, on_trial boolean NOT NULL DEFAULT false, feature_sso boolean NOT NULL DEFAULT false)`);
-  const row = (cus, plan, premium, sso) => `('${cus}', '${plan}', ${premium}, false, ${sso})`;
+  c = scenarioCustomers();
+  TABLE = scratchTable("hook_accounts");
+  MAPPING = mappingFor(TABLE);
   sql(`INSERT INTO ${TABLE} VALUES ${[
-    row(c.parity, "pro", true, true),
-    row(c.missing, "free", false, false),
-    row(c.canceled_granted, "pro", true, true),
-    row(c.downgrade, "pro", true, true),
+    appRow(c.parity, "pro", true, true),
+    appRow(c.missing, "free", false, false),
+    appRow(c.canceled_granted, "pro", true, true),
+    appRow(c.downgrade, "pro", true, true),
   ].join(", ")}`);
-  const m = await w.put(`/v1/projects/${p.id}/mapping`, MAPPING, { key: o.key });
-  expect(m.status, m.text).toBe(200);
+  ({ o, p } = await wiredProject(w, { webhookSecrets: [OLD_SECRET, SECRET], mapping: MAPPING }));
+  bare = await newProject(w, o.key); // no webhook secret
+  const stripeKey = `sk_test_${randomBytes(12).toString("hex")}`;
+  expect((await w.put(`/v1/projects/${bare.id}/integrations/stripe`, { api_key: stripeKey, webhook_secrets: [] }, { key: o.key })).status).toBe(200);
 }, 120_000);
 afterAll(async () => {
   await w?.dispose();

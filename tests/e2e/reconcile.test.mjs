@@ -7,18 +7,9 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
 import { addMember, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
-import { FAST, VENV, env, sql } from "./reconcile-fixtures.mjs";
+import { FAST, VENV, env, mappingFor, sql } from "./reconcile-fixtures.mjs";
 
-const MAPPING = {
-  table: "accounts",
-  customer_column: "stripe_customer_id",
-  plan_column: "plan",
-  premium_column: "is_premium",
-  trial_column: "on_trial",
-  entitlements: { sso: "feature_sso" },
-  plans: { plan_pro: { plan: "pro", rank: 2, entitlements: ["sso"] }, plan_basic: { plan: "basic", rank: 1 } },
-  free_plan: "free",
-};
+const MAPPING = mappingFor("accounts");
 
 let w, o, p, c, ghost;
 beforeAll(async () => {

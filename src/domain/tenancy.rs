@@ -169,7 +169,8 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 14] = [
+const TENANT_TABLES: [&str; 15] = [
+    "WEBHOOK_GAPS",
     "WEBHOOK_EVENTS",
     "OUTBOX",
     "RUNS",

@@ -214,6 +214,9 @@ pub async fn recover(
             "{}",
             serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - walk.since})
         );
+        pr.tenant()
+            .batch(vec![repo::webhooks::record_gap(pr, walk.since, ctx.now)?])
+            .await?;
         let by = By::System {
             project: pr,
             job: "cron",

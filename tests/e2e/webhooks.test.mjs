@@ -290,6 +290,8 @@ describe("durable acknowledgement and processing", () => {
     expect(gaps()).toBe(0);
     await w.scheduled();
     expect(gaps()).toBe(1);
+    const h = (await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).json;
+    expect(h.unrecoverable_gap).toMatchObject({ gap_from: old });
     // A full run answers it (started now, or already going).
     const runs = (await w.get(`/v1/projects/${p.id}/runs?limit=100`, { key: o.key })).json.data;
     expect(runs.some((r) => r.trigger === "cron")).toBe(true);

@@ -157,6 +157,18 @@ pub fn retry_later(
     )
 }
 
+/// Records a gap older than Stripe's event history, from `gap_from` (unix seconds).
+pub fn record_gap(pr: &ProjectHandle, gap_from: i64, now: Timestamp) -> ApiResult<Scoped> {
+    pr.tenant().stmt(
+        "INSERT INTO webhook_gaps (org_id, project_id, detected_at, gap_from) VALUES (?1, ?2, ?3, ?4)",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(now.to_rfc3339()),
+            Arg::Int(gap_from),
+        ],
+    )
+}
+
 /// What `GET …/webhooks/health` reports.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct Health {
@@ -164,6 +176,14 @@ pub struct Health {
     pub events_recovered: i64,
     pub newest_event_created: Option<i64>,
     pub outbox_pending: i64,
+    /// The newest gap the Events API could no longer fill (answered by a full run).
+    pub unrecoverable_gap: Option<Gap>,
+}
+
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub struct Gap {
+    pub detected_at: String,
+    pub gap_from: i64,
 }
 
 pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
@@ -192,7 +212,16 @@ pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
             vec![Arg::text(pr.as_str()), Arg::text("pending")],
         )
         .await?;
+    let gap: Option<Gap> = pr
+        .tenant()
+        .first(
+            "SELECT detected_at, gap_from FROM webhook_gaps WHERE org_id = ?1 AND project_id = ?2 \
+             ORDER BY detected_at DESC LIMIT 1",
+            vec![Arg::text(pr.as_str())],
+        )
+        .await?;
     Ok(Health {
+        unrecoverable_gap: gap,
         events_received: received,
         events_recovered: recovered,
         newest_event_created: newest_r.max(newest_a),
@@ -219,7 +248,7 @@ pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> ApiResult<Vec<Stri
 /// Deletes the project's recorded events and outbox rows (its deletion: nothing is left to
 /// check, and the cron must not wake a coordinator for it again).
 pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
-    ["webhook_events", "outbox"]
+    ["webhook_events", "outbox", "webhook_gaps"]
         .iter()
         .map(|table| {
             pr.tenant().stmt(

@@ -81,7 +81,7 @@ for (let i = 0; ; i++) {
   try {
     if ((await fetch(`${base}/healthz`)).ok) break;
   } catch { /* not yet */ }
-  if (i > 120) throw new Error("wrangler dev did not start");
+  if (i > 600) throw new Error("wrangler dev did not start (it runs the build first)");
   await new Promise((r) => setTimeout(r, 500));
 }
 

@@ -94,8 +94,10 @@ describe("verification", () => {
       ["malformed", deliver(body, "nonsense")],
       ["wrong secret", deliver(body, signature(body, { secret: "whsec_not_the_one" }))],
       ["tampered body", deliver(body.replace(c.canceled_granted, c.parity), signature(body))],
-      ["301 s old", deliver(body, signature(body, { t: t - 301 }))],
-      ["301 s ahead", deliver(body, signature(body, { t: t + 301 }))],
+      // (The exact 300 s boundary is a native test; here a margin absorbs the request's own
+      // delay under load.)
+      ["400 s old", deliver(body, signature(body, { t: t - 400 }))],
+      ["400 s ahead", deliver(body, signature(body, { t: t + 400 }))],
       ["unknown project", deliver(body, signature(body), "prj_0000000000000000000000")],
       ["malformed project", deliver(body, signature(body), "prj_../../x")],
       ["project without a secret", deliver(body, signature(body), bare.id)],

@@ -493,17 +493,17 @@ pub async fn webhook(
     let refused = webhook_refused;
     let id = ProjectId::parse(pid).map_err(|_| refused())?;
     let db = svc.db(&RAW)?;
-    let (org, environment) = repo::projects::org_of(&db, id.as_str())
+    // One round trip: the project's org and environment and its sealed webhook secrets.
+    let (org, environment, rows) = repo::projects::webhook_target(&db, id.as_str())
         .await?
         .ok_or_else(refused)?;
     let org = OrgId::parse(&org).map_err(|_| refused())?;
     let project = ProjectHandle::new(Tenant::new(db, org), id);
     let ring = svc.keyring()?;
     let mut secrets = Vec::new();
-    for row in repo::credentials::for_project(&project).await? {
-        if row.kind == "stripe_webhook_secret" {
-            secrets.push(super::vault::open(&ring, project.tenant(), &row)?);
-        }
+    for row in &rows {
+        // Opened with the project's own binding: a row of another project does not open.
+        secrets.push(super::vault::open(&ring, project.tenant(), row)?);
     }
     let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let now_secs = svc.now.millis() / 1000;

@@ -168,20 +168,61 @@ pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
     Ok(stmts)
 }
 
-/// The org of project `id`, across all orgs: what a webhook delivery (which names only the
-/// project) is verified against. Only `auth` calls it, before the signature is checked.
-pub async fn org_of(db: &worker::D1Database, id: &str) -> ApiResult<Option<(String, String)>> {
+/// What a webhook delivery to project `id` is verified against, across all orgs, in one round
+/// trip: the project's org and environment and its sealed webhook secrets. Only `auth` calls
+/// it, before the signature is checked.
+pub async fn webhook_target(
+    db: &worker::D1Database,
+    id: &str,
+) -> ApiResult<Option<(String, String, Vec<super::credentials::CredentialRow>)>> {
     #[derive(Deserialize)]
-    struct Org {
+    struct Row {
         org_id: String,
         environment: String,
+        id: Option<String>,
+        project_id: Option<String>,
+        kind: Option<String>,
+        slot: Option<i64>,
+        sealed: Option<String>,
+        key_id: Option<String>,
+        public: Option<String>,
+        created_at: Option<String>,
+        format: Option<i64>,
     }
-    let row: Option<Org> = db
-        .prepare("SELECT org_id, environment FROM projects WHERE id = ?1")
-        .bind(&[wasm_bindgen::JsValue::from_str(id)])?
-        .first(None)
-        .await?;
-    Ok(row.map(|r| (r.org_id, r.environment)))
+    let rows: Vec<Row> = db
+        .prepare(
+            "SELECT p.org_id, p.environment, c.id, c.project_id, c.kind, c.slot, c.sealed, c.key_id, \
+             c.public, c.created_at, c.format FROM projects p LEFT JOIN credentials c \
+             ON c.org_id = p.org_id AND c.project_id = p.id AND c.kind = ?2 WHERE p.id = ?1",
+        )
+        .bind(&[
+            wasm_bindgen::JsValue::from_str(id),
+            wasm_bindgen::JsValue::from_str("stripe_webhook_secret"),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let (org, env) = (first.org_id.clone(), first.environment.clone());
+    let secrets = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(super::credentials::CredentialRow {
+                id: r.id?,
+                project_id: r.project_id?,
+                kind: r.kind?,
+                slot: r.slot?,
+                sealed: r.sealed?,
+                key_id: r.key_id?,
+                public: r.public?,
+                created_at: r.created_at?,
+                format: r.format?,
+            })
+        })
+        .collect();
+    Ok(Some((org, env, secrets)))
 }
 
 /// The org's projects with a mapping and a Stripe key (what the Events API recovery visits).

@@ -86,6 +86,23 @@ fn backoff_secs(attempts: i64) -> i64 {
     (10i64 << attempts.clamp(0, 9)).min(3600)
 }
 
+/// Failures that only a person can end (the project is not configured for checks, or its app
+/// table is ambiguous for the customer): the rows stay pending, retried daily, not hourly.
+const NEEDS_A_PERSON: [&str; 4] = [
+    "mapping_missing",
+    "integration_missing",
+    "duplicate_app_rows",
+    "project_gone",
+];
+
+fn retry_after_secs(code: &str, attempts: i64) -> i64 {
+    if NEEDS_A_PERSON.contains(&code) {
+        86_400
+    } else {
+        backoff_secs(attempts)
+    }
+}
+
 /// One drain: up to `CUSTOMERS_PER_DRAIN` customers with due rows, each checked once (actor
 /// `system:webhook`); the rows read before its check are done when it succeeds, and retried
 /// later with backoff when it fails (Stripe or the database down). Returns when the outbox next
@@ -134,7 +151,7 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
             Err(e) => rows
                 .iter()
                 .map(|r| {
-                    let next = ctx.now.plus_seconds(backoff_secs(r.attempts));
+                    let next = ctx.now.plus_seconds(retry_after_secs(e.code, r.attempts));
                     repo::webhooks::retry_later(pr, &r.id, e.code, next)
                 })
                 .collect::<ApiResult<Vec<_>>>()?,
@@ -244,14 +261,18 @@ pub async fn recover(
             .events_page(walk.since, upto, walk.after.as_deref())
             .await
             .map_err(ApiError::from)?;
-        for e in &page.data {
-            let Some(facts) = crate::domain::webhook::facts_of(&e.to_value()) else {
-                continue;
-            };
-            if triggers_check(&facts.kind) && facts.customer.is_some() {
-                if let Recorded::New(_) = record(ctx, pr, &facts, Source::EventsApi).await? {
-                    out.events += 1;
-                }
+        let relevant: Vec<EventFacts> = page
+            .data
+            .iter()
+            .filter_map(|e| crate::domain::webhook::facts_of(&e.to_value()))
+            .filter(|f| triggers_check(&f.kind) && f.customer.is_some())
+            .collect();
+        // One query for the page: only the events no delivery recorded cost a write.
+        let ids: Vec<&str> = relevant.iter().map(|f| f.id.as_str()).collect();
+        let known = repo::webhooks::known_among(pr, &ids).await?;
+        for facts in relevant.iter().filter(|f| !known.contains(&f.id)) {
+            if let Recorded::New(_) = record(ctx, pr, facts, Source::EventsApi).await? {
+                out.events += 1;
             }
         }
         match page.next {

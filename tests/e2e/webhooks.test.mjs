@@ -373,6 +373,22 @@ describe("durable acknowledgement and processing", () => {
     await settle();
   }, 120_000);
 
+  it("a check only a person can unblock (two app rows for the customer) is retried daily, not hourly", async () => {
+    const dup = `cus_dup${randomBytes(6).toString("hex")}`;
+    sql(`INSERT INTO ${TABLE} VALUES ${appRow(dup, "pro", true, true)}, ${appRow(dup, "free", false, false)}`);
+    const body = event("customer.updated", { id: dup });
+    const id = JSON.parse(body).id;
+    expect((await deliver(body, signature(body))).status).toBe(200);
+    const db = await w.d1();
+    const row = await eventually(async () => {
+      const r = await db.prepare("SELECT status, attempts, last_error, next_attempt_at FROM outbox WHERE event_id = ?").bind(id).first();
+      return r && r.attempts > 0 ? r : null;
+    });
+    expect(row).toMatchObject({ status: "pending", last_error: "duplicate_app_rows" });
+    expect(Date.parse(row.next_attempt_at) - Date.now()).toBeGreaterThan(23 * 3600e3);
+    expect(await openKinds(dup)).toEqual([]);
+  });
+
   it("health is a read route of the project only", async () => {
     expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);
     const other = await newOrg(w);

@@ -169,6 +169,39 @@ pub fn record_gap(pr: &ProjectHandle, gap_from: i64, now: Timestamp) -> ApiResul
     )
 }
 
+/// Which of `ids` the project has recorded (a page of the Events API at a time: 90 ids a query,
+/// within D1's bound parameters).
+pub async fn known_among(
+    pr: &ProjectHandle,
+    ids: &[&str],
+) -> ApiResult<std::collections::BTreeSet<String>> {
+    #[derive(Deserialize)]
+    struct Id {
+        event_id: String,
+    }
+    let mut known = std::collections::BTreeSet::new();
+    for chunk in ids.chunks(90) {
+        let marks = (0..chunk.len())
+            .map(|i| format!("?{}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut args = vec![Arg::text(pr.as_str())];
+        args.extend(chunk.iter().map(|id| Arg::text(*id)));
+        let rows: Vec<Id> = pr
+            .tenant()
+            .all(
+                &format!(
+                    "SELECT event_id FROM webhook_events WHERE org_id = ?1 AND project_id = ?2 \
+                     AND event_id IN ({marks})"
+                ),
+                args,
+            )
+            .await?;
+        known.extend(rows.into_iter().map(|r| r.event_id));
+    }
+    Ok(known)
+}
+
 /// What `GET …/webhooks/health` reports.
 #[derive(Debug, Deserialize, serde::Serialize)]
 pub struct Health {

@@ -64,10 +64,12 @@ pub async fn check_customer(
     repo::incidents::live_for_customer(by.project(), customer).await
 }
 
-/// Checks several customers (a drain of the outbox) with one read of their app rows (`= ANY`,
-/// one session, one round trip) and, per customer, one re-read from Stripe. The outer error is
-/// one that stops every check (no mapping, the database down); the inner ones are each
-/// customer's own (Stripe, several app rows).
+/// Checks several customers (a drain of the outbox): first each is re-read from Stripe, then
+/// the app rows of all of them in one read (`= ANY`, one session, one round trip). Stripe
+/// first: the app state a check decides on is then never older than the Stripe state, so a
+/// grant the app made in answer to a Stripe change is seen (and a Stripe change after the read
+/// comes with its own event and check). The outer error stops every check (no mapping, the
+/// database down); the inner ones are each customer's own (Stripe, several app rows).
 pub async fn check_customers(
     ctx: &Services,
     by: By<'_>,
@@ -77,6 +79,10 @@ pub async fn check_customers(
     let pr = by.project();
     let m = mapping(pr).await?;
     let client = project_io::stripe(ctx, pr).await?;
+    let mut stripe = Vec::with_capacity(customers.len());
+    for customer in customers {
+        stripe.push(read_stripe(&m, &client, customer).await);
+    }
     let session = project_io::read_session(ctx, pr, env)
         .await?
         .map_err(db_error)?;
@@ -96,21 +102,79 @@ pub async fn check_customers(
         by_key.entry(r.key.as_str()).or_default().push(&r.values);
     }
     let mut out = BTreeMap::new();
-    for customer in customers {
+    for (customer, side) in customers.iter().zip(stripe) {
         let found = by_key.get(customer.as_str()).map_or(&[][..], Vec::as_slice);
-        let outcome = check_one(ctx, by, &m, &client, customer, found).await;
+        let outcome = match side {
+            Ok((side, features)) => decide_one(ctx, by, &m, customer, side, &features, found).await,
+            Err(e) => Err(e),
+        };
         out.insert(customer.clone(), outcome);
     }
     Ok(out)
 }
 
-/// One customer of `check_customers`, its app rows already read.
-async fn check_one(
-    ctx: &Services,
-    by: By<'_>,
+/// What Stripe says of one customer now (`None`: no such customer), with the features of the
+/// products its subscriptions bill.
+async fn read_stripe(
     m: &Mapping,
     client: &crate::stripe::StripeClient<super::connectors::WorkerHttp>,
     customer: &str,
+) -> ApiResult<(Option<StripeCustomer>, ProductFeatures)> {
+    let mut features = ProductFeatures::new();
+    if client
+        .customer(customer)
+        .await
+        .map_err(ApiError::from)?
+        .is_none()
+    {
+        return Ok((None, features));
+    }
+    let subs = client
+        .subscriptions_of(customer)
+        .await
+        .map_err(ApiError::from)?;
+    let active_entitlements = if m.entitlements.is_empty() {
+        None
+    } else {
+        match client.active_entitlements(customer).await {
+            Ok(list) => Some(list.into_iter().map(|e| e.lookup_key).collect()),
+            // A Stripe API without the Entitlements endpoint (localstripe): none known.
+            Err(StripeError::Client(404)) => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let subscriptions: Vec<SubFacts> = subs.iter().map(facts).collect();
+    // The features of the products the customer's subscriptions bill, as a full run reads them,
+    // so a check and a run decide the same way.
+    if !m.entitlements.is_empty() {
+        let products: std::collections::BTreeSet<&str> = subscriptions
+            .iter()
+            .flat_map(|s| s.items.iter().filter_map(|i| i.product.as_deref()))
+            .collect();
+        for p in products {
+            let keys = client
+                .product_features(p)
+                .await
+                .map_err(ApiError::from)?
+                .unwrap_or_default();
+            features.insert(p.to_owned(), keys.into_iter().collect());
+        }
+    }
+    let side = StripeCustomer {
+        subscriptions,
+        active_entitlements,
+    };
+    Ok((Some(side), features))
+}
+
+/// Decides one customer of `check_customers` from what was read, and applies the plan.
+async fn decide_one(
+    ctx: &Services,
+    by: By<'_>,
+    m: &Mapping,
+    customer: &str,
+    stripe_side: Option<StripeCustomer>,
+    features: &ProductFeatures,
     rows: &[&reconcile::AppValues],
 ) -> ApiResult<()> {
     if rows.len() > 1 {
@@ -120,51 +184,10 @@ async fn check_one(
             "the app table has more than one row for this customer; nothing was decided",
         ));
     }
-    let mut features = ProductFeatures::new();
-    let stripe_side = match client.customer(customer).await.map_err(ApiError::from)? {
-        None => None,
-        Some(_) => {
-            let subs = client
-                .subscriptions_of(customer)
-                .await
-                .map_err(ApiError::from)?;
-            let active_entitlements = if m.entitlements.is_empty() {
-                None
-            } else {
-                match client.active_entitlements(customer).await {
-                    Ok(list) => Some(list.into_iter().map(|e| e.lookup_key).collect()),
-                    // A Stripe API without the Entitlements endpoint (localstripe): none known.
-                    Err(StripeError::Client(404)) => None,
-                    Err(e) => return Err(e.into()),
-                }
-            };
-            let subscriptions: Vec<SubFacts> = subs.iter().map(facts).collect();
-            // The features of the products the customer's subscriptions bill, as a full run
-            // reads them, so a check and a run decide the same way.
-            if !m.entitlements.is_empty() {
-                let products: std::collections::BTreeSet<&str> = subscriptions
-                    .iter()
-                    .flat_map(|s| s.items.iter().filter_map(|i| i.product.as_deref()))
-                    .collect();
-                for p in products {
-                    let keys = client
-                        .product_features(p)
-                        .await
-                        .map_err(ApiError::from)?
-                        .unwrap_or_default();
-                    features.insert(p.to_owned(), keys.into_iter().collect());
-                }
-            }
-            Some(StripeCustomer {
-                subscriptions,
-                active_entitlements,
-            })
-        }
-    };
     let app_values = rows.first().map(|v| (*v).clone());
     let expected = stripe_side
         .as_ref()
-        .map(|s| reconcile::expected(m, s, &features));
+        .map(|s| reconcile::expected(m, s, features));
     let actual = app_values.as_ref().map(|v| reconcile::actual(m, v));
     let drifts = reconcile::diff(m, customer, expected.as_ref(), actual.as_ref());
     let snapshot = Snapshot {

@@ -109,7 +109,12 @@ fn retry_after_secs(code: &str, attempts: i64) -> i64 {
 /// has something due, if ever.
 pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
     let Some(project) = repo::projects::of_handle(pr).await? else {
-        return Ok(None); // deleted: nothing to check any more
+        // Deleted (a delivery verified just before may have added rows since): nothing is
+        // left to check, and nothing must wake this coordinator again.
+        pr.tenant()
+            .batch(repo::webhooks::delete_project(pr)?)
+            .await?;
+        return Ok(None);
     };
     let env = Environment::parse(&project.environment)
         .ok_or_else(|| ApiError::internal("bad environment"))?;
@@ -218,12 +223,13 @@ pub async fn recover(
     use super::auth::{job_cursor, save_job_cursor};
     let job = format!("events:{}", pr.as_str());
     let now = ctx.now.millis() / 1000;
-    let mut walk: Walk =
-        serde_json::from_str(&job_cursor(ctx, grant, &job).await?).unwrap_or(Walk {
-            since: now - 3600,
-            upto: None,
-            after: None,
-        });
+    let saved = job_cursor(ctx, grant, &job).await?;
+    let mut walk: Walk = serde_json::from_str(&saved).unwrap_or(Walk {
+        // A position saved as a bare number (before walks kept their bounds) is still `since`.
+        since: saved.parse::<i64>().unwrap_or(now - 3600),
+        upto: None,
+        after: None,
+    });
     let mut out = Recovered::default();
     if now - walk.since > EVENTS_KEPT_SECS {
         out.unrecoverable = true;
@@ -257,10 +263,19 @@ pub async fn recover(
             // Stripe allows about 25 requests/s per endpoint.
             worker::Delay::from(std::time::Duration::from_millis(50)).await;
         }
-        let page = client
+        let page = match client
             .events_page(walk.since, upto, walk.after.as_deref())
             .await
-            .map_err(ApiError::from)?;
+        {
+            Ok(page) => page,
+            // The saved position names an event Stripe no longer has (another account's key,
+            // say): walk the same window again from its start; events seen twice are skipped.
+            Err(crate::stripe::StripeError::Client(404)) if walk.after.is_some() => {
+                walk.after = None;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let relevant: Vec<EventFacts> = page
             .data
             .iter()
@@ -276,8 +291,9 @@ pub async fn recover(
             }
         }
         match page.next {
-            Some(next) => walk.after = Some(next),
-            None => {
+            // A cursor that does not move would walk forever: the list is treated as ended.
+            Some(next) if walk.after.as_deref() != Some(next.as_str()) => walk.after = Some(next),
+            _ => {
                 finished = true;
                 break;
             }

@@ -387,7 +387,16 @@ describe("durable acknowledgement and processing", () => {
     expect(row).toMatchObject({ status: "pending", last_error: "duplicate_app_rows" });
     expect(Date.parse(row.next_attempt_at) - Date.now()).toBeGreaterThan(23 * 3600e3);
     expect(await openKinds(dup)).toEqual([]);
-  });
+    // Someone fixes it and saves the mapping: the row is due at once, and the cron's wake
+    // checks it.
+    sql(`DELETE FROM ${TABLE} WHERE stripe_customer_id = '${dup}' AND plan = 'free'`);
+    expect((await w.put(`/v1/projects/${p.id}/mapping`, MAPPING, { key: o.key })).status).toBe(200);
+    const due = await db.prepare("SELECT next_attempt_at FROM outbox WHERE event_id = ?").bind(id).first();
+    expect(Date.parse(due.next_attempt_at)).toBeLessThanOrEqual(Date.now());
+    await w.scheduled();
+    await eventually(async () => (await db.prepare("SELECT status FROM outbox WHERE event_id = ?").bind(id).first()).status === "done", 60_000);
+    await settle();
+  }, 120_000);
 
   it("health is a read route of the project only", async () => {
     expect((await w.get(`/v1/projects/${p.id}/webhooks/health`, { key: o.key })).status).toBe(200);

@@ -502,8 +502,16 @@ pub async fn webhook(
     let ring = svc.keyring()?;
     let mut secrets = Vec::new();
     for row in &rows {
-        // Opened with the project's own binding: a row of another project does not open.
-        secrets.push(super::vault::open(&ring, project.tenant(), row)?);
+        // Opened with the project's own binding: a row of another project does not open. One
+        // that does not open (sealed under a retired key) is skipped, so the other secret of a
+        // rotation still verifies.
+        match super::vault::open(&ring, project.tenant(), row) {
+            Ok(s) => secrets.push(s),
+            Err(e) => worker::console_error!(
+                "{}",
+                serde_json::json!({"webhook": "secret", "credential": row.id, "detail": e.detail})
+            ),
+        }
     }
     let keys: Vec<&[u8]> = secrets.iter().map(|s| s.expose().as_bytes()).collect();
     let now_secs = svc.now.millis() / 1000;

@@ -65,6 +65,8 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         ))
     })
     .await?;
+    // Webhook checks that waited for a mapping may succeed now.
+    repo::webhooks::due_now(pr, ctx.now).await?;
     json(
         200,
         &json!({"mapping": after, "repair_columns": repair_columns(&m), "updated_at": at}),

@@ -137,6 +137,22 @@ pub fn done(pr: &ProjectHandle, id: &str, now: Timestamp) -> ApiResult<Scoped> {
     )
 }
 
+/// Makes every pending row of the project due now (its configuration changed: checks that
+/// waited for a person may succeed).
+pub async fn due_now(pr: &ProjectHandle, now: Timestamp) -> ApiResult<()> {
+    pr.tenant()
+        .batch(vec![pr.tenant().stmt(
+            "UPDATE outbox SET next_attempt_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND status = ?4",
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(now.to_rfc3339()),
+                Arg::text("pending"),
+            ],
+        )?])
+        .await?;
+    Ok(())
+}
+
 /// Leaves `id` pending after a failed check: one more attempt, the next not before `next`.
 pub fn retry_later(
     pr: &ProjectHandle,

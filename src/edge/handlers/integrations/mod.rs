@@ -104,6 +104,8 @@ pub async fn replace(
         Ok(Step::commit(vec![draft], changes, ()))
     })
     .await?;
+    // Webhook checks that waited for this integration may succeed now.
+    repo::webhooks::due_now(pr, ctx.now).await?;
     Ok(after)
 }
 

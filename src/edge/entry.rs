@@ -101,54 +101,51 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let grant = SystemGrant::for_entry_point(EntryPoint(()));
     // Each job on its own: one failing leaves the others to run. The re-wrap (security)
     // goes first.
-    match jobs::rewrap_credentials(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "credentials_rewrapped": n})
-        ),
+    let cron = event.cron();
+    report(
+        &cron,
+        "rewrap",
+        "credentials_rewrapped",
+        jobs::rewrap_credentials(&svc, &grant).await,
+    );
+    report(
+        &cron,
+        "runs",
+        "runs_started",
+        jobs::start_due_runs(&svc, &grant).await,
+    );
+    report(
+        &cron,
+        "outbox",
+        "outboxes_woken",
+        jobs::wake_due_outboxes(&svc, &grant).await,
+    );
+    report(
+        &cron,
+        "events",
+        "events_recovered",
+        jobs::recover_events(&svc, &grant).await,
+    );
+    report(
+        &cron,
+        "snapshots",
+        "snapshots_pruned",
+        jobs::prune_snapshots(&svc, &grant).await,
+    );
+}
+
+/// One log line for a cron job: what it did (`what: n`), or its error.
+fn report<N: serde::Serialize>(
+    cron: &str,
+    job: &str,
+    what: &str,
+    outcome: Result<N, crate::domain::store::StoreError>,
+) {
+    match outcome {
+        Ok(n) => console_log!("{}", serde_json::json!({"cron": cron, what: n})),
         Err(e) => console_error!(
             "{}",
-            serde_json::json!({"cron": event.cron(), "job": "rewrap", "error": e.to_string()})
-        ),
-    }
-    match jobs::start_due_runs(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "runs_started": n})
-        ),
-        Err(e) => console_error!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "job": "runs", "error": e.to_string()})
-        ),
-    }
-    match jobs::wake_due_outboxes(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "outboxes_woken": n})
-        ),
-        Err(e) => console_error!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "job": "outbox", "error": e.to_string()})
-        ),
-    }
-    match jobs::recover_events(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "events_recovered": n})
-        ),
-        Err(e) => console_error!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "job": "events", "error": e.to_string()})
-        ),
-    }
-    match jobs::prune_snapshots(&svc, &grant).await {
-        Ok(n) => console_log!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "snapshots_pruned": n})
-        ),
-        Err(e) => console_error!(
-            "{}",
-            serde_json::json!({"cron": event.cron(), "job": "snapshots", "error": e.to_string()})
+            serde_json::json!({"cron": cron, "job": job, "error": e.to_string()})
         ),
     }
 }

@@ -72,8 +72,12 @@ fn bounded(svc: &Services, name: &str, max: u32, default: u32) -> u32 {
 struct OrgWalk<'a> {
     svc: &'a Services,
     grant: &'a SystemGrant,
-    job: &'static str,
+    /// The job whose position is saved; `None` for a walk done whole within one tick.
+    job: Option<&'static str>,
+    /// Where the next page of orgs starts.
     after: String,
+    /// The last org visited (where a paused walk resumes).
+    visited_after: String,
     ahead: std::collections::VecDeque<super::auth::scope::Tenant>,
 }
 
@@ -87,10 +91,23 @@ impl<'a> OrgWalk<'a> {
         Ok(OrgWalk {
             svc,
             grant,
-            job,
+            job: Some(job),
+            visited_after: after.clone(),
             after,
             ahead: Default::default(),
         })
+    }
+
+    /// A walk over every org from the first, saving no position.
+    fn whole(svc: &'a Services, grant: &'a SystemGrant) -> OrgWalk<'a> {
+        OrgWalk {
+            svc,
+            grant,
+            job: None,
+            after: String::new(),
+            visited_after: String::new(),
+            ahead: Default::default(),
+        }
     }
 
     /// The next org; `None` at the end (the next tick starts from the first).
@@ -100,10 +117,15 @@ impl<'a> OrgWalk<'a> {
                 .await
                 .map_err(failed)?;
             if page.is_empty() {
-                save_job_cursor(self.svc, self.grant, self.job, "")
-                    .await
-                    .map_err(failed)?;
+                if let Some(job) = self.job {
+                    save_job_cursor(self.svc, self.grant, job, "")
+                        .await
+                        .map_err(failed)?;
+                }
                 return Ok(None);
+            }
+            if let Some(last) = page.last() {
+                self.after = last.org_id().to_string();
             }
             self.ahead.extend(page);
         }
@@ -112,14 +134,17 @@ impl<'a> OrgWalk<'a> {
 
     /// Marks `t` visited: a pause resumes after it.
     fn visited(&mut self, t: &super::auth::scope::Tenant) {
-        self.after = t.org_id().to_string();
+        self.visited_after = t.org_id().to_string();
     }
 
     /// Stops here for this tick; the next resumes after the last org visited.
     async fn pause(self) -> Result<(), StoreError> {
-        save_job_cursor(self.svc, self.grant, self.job, &self.after)
-            .await
-            .map_err(failed)
+        match self.job {
+            Some(job) => save_job_cursor(self.svc, self.grant, job, &self.visited_after)
+                .await
+                .map_err(failed),
+            None => Ok(()),
+        }
     }
 }
 
@@ -223,35 +248,27 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
     const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let before = svc.now.plus_seconds(-SNAPSHOT_DAYS * 86_400).to_rfc3339();
     let mut pruned = 0;
-    let mut after = String::new();
-    loop {
-        let tenants = system_tenants(svc, grant, &after, 100)
-            .await
-            .map_err(failed)?;
-        let Some(last) = tenants.last() else {
-            return Ok(pruned);
-        };
-        after = last.org_id().to_string();
-        for t in &tenants {
-            for _ in 0..PRUNE_BATCHES_PER_ORG {
-                match repo::incidents::prune_snapshots(t, &before, 500).await {
-                    Ok(n) => {
-                        pruned += n;
-                        if n < 500 {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        console_error!(
-                            "{}",
-                            json!({"job": "snapshots", "org": t.org_id().to_string(), "error": e.detail})
-                        );
+    let mut walk = OrgWalk::whole(svc, grant);
+    while let Some(t) = walk.next().await? {
+        for _ in 0..PRUNE_BATCHES_PER_ORG {
+            match repo::incidents::prune_snapshots(&t, &before, 500).await {
+                Ok(n) => {
+                    pruned += n;
+                    if n < 500 {
                         break;
                     }
+                }
+                Err(e) => {
+                    console_error!(
+                        "{}",
+                        json!({"job": "snapshots", "org": t.org_id().to_string(), "error": e.detail})
+                    );
+                    break;
                 }
             }
         }
     }
+    Ok(pruned)
 }
 
 /// Starts a run for every project whose schedule (`reconcile_every_minutes` since its last
@@ -307,31 +324,23 @@ pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, 
 /// wait for their retry, or a wake that was lost): the cron does no check itself.
 pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
     let mut woken = 0;
-    let mut after = String::new();
-    loop {
-        let tenants = system_tenants(svc, grant, &after, 100)
+    let mut walk = OrgWalk::whole(svc, grant);
+    while let Some(t) = walk.next().await? {
+        for pid in repo::webhooks::projects_with_due(&t, svc.now)
             .await
-            .map_err(failed)?;
-        let Some(last) = tenants.last() else {
-            return Ok(woken);
-        };
-        after = last.org_id().to_string();
-        for t in &tenants {
-            for pid in repo::webhooks::projects_with_due(t, svc.now)
-                .await
-                .map_err(failed)?
-            {
-                let pr = system_project(t, &pid, grant).map_err(failed)?;
-                match webhooks::wake(svc, &pr).await {
-                    Ok(()) => woken += 1,
-                    Err(e) => console_error!(
-                        "{}",
-                        json!({"job": "outbox", "project": pid, "error": e.code, "detail": e.detail})
-                    ),
-                }
+            .map_err(failed)?
+        {
+            let pr = system_project(&t, &pid, grant).map_err(failed)?;
+            match webhooks::wake(svc, &pr).await {
+                Ok(()) => woken += 1,
+                Err(e) => console_error!(
+                    "{}",
+                    json!({"job": "outbox", "project": pid, "error": e.code, "detail": e.detail})
+                ),
             }
         }
     }
+    Ok(woken)
 }
 
 /// Recovers dropped webhook deliveries for every project with a mapping and a Stripe key

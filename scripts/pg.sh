@@ -3,8 +3,9 @@
 #   scripts/pg.sh start   → prints the main port (a free one unless PR_PG_PORT is set)
 #   scripts/pg.sh stop    → stops every server it started
 # Three servers, created and started in parallel so start-up stays short:
-#   main        PR_PG_PORT: database `app` with table `accounts`, role pr_reader (SELECT only) and
-#               role pr_writer (can write). `ssl = on` with a certificate for 127.0.0.1 and
+#   main        PR_PG_PORT: database `app` with table `accounts`, role pr_reader (SELECT only),
+#               role pr_writer (can write) and role pr_repairer (SELECT, and UPDATE of the
+#               mapped columns only). `ssl = on` with a certificate for 127.0.0.1 and
 #               localhost signed by a private CA (PR_PG_CA_FILE); plain connections work too.
 #               It also listens on 127.0.0.2, a name its certificate does not carry.
 #   notls       PR_PG_NOTLS_PORT: `ssl = off`, so it answers 'N' to an SSLRequest.
@@ -88,10 +89,13 @@ ssl_key_file = '$DIR/tls/selfsigned.key'"
       as_pg "$BIN/pg_ctl" -D "$DIR/$c" -l "$DIR/$c.log" -w start >/dev/null & pids+=($!)
     done
     for p in "${pids[@]}"; do wait "$p"; done
-    READER_PW="$(openssl rand -hex 16)"; WRITER_PW="$(openssl rand -hex 16)"
+    READER_PW="$(openssl rand -hex 16)"; WRITER_PW="$(openssl rand -hex 16)"; REPAIRER_PW="$(openssl rand -hex 16)"
     as_pg psql -h "$DIR" -p "$PORT" -U postgres -q -v ON_ERROR_STOP=1 <<SQL
 CREATE ROLE pr_reader LOGIN PASSWORD '$READER_PW';
 CREATE ROLE pr_writer LOGIN PASSWORD '$WRITER_PW';
+CREATE ROLE pr_repairer LOGIN PASSWORD '$REPAIRER_PW';
+-- The repair tests end a repair session mid-transaction (pg_terminate_backend).
+GRANT pg_signal_backend TO pr_writer;
 CREATE DATABASE app;
 \c app
 CREATE TABLE accounts (
@@ -106,9 +110,11 @@ CREATE TABLE accounts (
 GRANT SELECT ON accounts TO pr_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON accounts TO pr_writer;
 GRANT USAGE ON SEQUENCE accounts_id_seq TO pr_writer;
+-- A repair role as the README advises: read, and update only the mapped columns.
+GRANT SELECT, UPDATE (plan, is_premium, on_trial, feature_sso) ON accounts TO pr_repairer;
 -- Tables tests and benchmarks create for themselves, readable by the reader.
 CREATE SCHEMA scratch AUTHORIZATION pr_writer;
-GRANT USAGE ON SCHEMA scratch TO pr_reader;
+GRANT USAGE ON SCHEMA scratch TO pr_reader, pr_repairer;
 ALTER DEFAULT PRIVILEGES FOR ROLE pr_writer IN SCHEMA scratch GRANT SELECT ON TABLES TO pr_reader;
 SQL
     umask 077
@@ -117,6 +123,7 @@ SQL
 PR_PG_PORT=$PORT
 PR_PG_READER_URL=postgres://$READER@127.0.0.1:$PORT/app?sslmode=disable
 PR_PG_WRITER_URL=postgres://pr_writer:$WRITER_PW@127.0.0.1:$PORT/app?sslmode=disable
+PR_PG_REPAIRER_URL=postgres://pr_repairer:$REPAIRER_PW@127.0.0.1:$PORT/app?sslmode=disable
 PR_PG_ADMIN="psql -h $DIR -p $PORT -U postgres -d app"
 PR_PG_CA_FILE=$DIR/tls/ca.crt
 PR_PG_SELFSIGNED_CERT_FILE=$DIR/tls/selfsigned.crt

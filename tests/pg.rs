@@ -18,6 +18,9 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::{Client, NoTls};
 
+#[path = "pg/repair.rs"]
+mod repair;
+
 fn url(var: &str) -> DbUrl {
     let raw = std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run the tests with `npm test` (it starts PostgreSQL)")

@@ -224,6 +224,14 @@ pub fn database_error(kind: PgErrorKind) -> (&'static str, &'static str) {
             "database_unsupported_type",
             "a mapped column has an unsupported type",
         ),
+        PgErrorKind::Locked => (
+            "database_row_locked",
+            "another session held the row's lock past the lock timeout; nothing was written",
+        ),
+        PgErrorKind::NotPermitted => (
+            "database_not_permitted",
+            "the repair role may not update the mapped table or column: grant it UPDATE on the mapped columns",
+        ),
         PgErrorKind::Query => ("database_error", "the database returned an error"),
     }
 }

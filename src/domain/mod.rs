@@ -17,6 +17,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod records;
+pub mod repairs;
 pub mod rewrap;
 pub mod roles;
 pub mod runs;

@@ -55,6 +55,10 @@ pub struct Expected {
     pub unmapped: BTreeSet<String>,
 }
 
+/// The most of a text value read from the app (the plan column): a hostile or broken row
+/// cannot make a read, an incident or an audit entry huge.
+pub const MAX_TEXT_CHARS: u32 = 256;
+
 /// The app row's mapped columns, as read (JSON values; `null` where the column is NULL).
 pub type AppValues = BTreeMap<String, Value>;
 

@@ -5,10 +5,14 @@
 //! statement and the whole session on the client side (`session`); `classify` is the one place a
 //! driver error becomes a `PgErrorKind`, TLS failures included (`tls`).
 
+mod repair;
 mod session;
 mod tls;
 
-pub use session::{within, Limits, ReadSession, Timer, CONNECT_TIMEOUT_MS, SESSION_TIMEOUT_MS};
+pub use repair::{Outcome, RepairSession, LOCK_TIMEOUT_MS};
+pub use session::{
+    within, Bounded, Limits, ReadSession, Timer, CONNECT_TIMEOUT_MS, SESSION_TIMEOUT_MS,
+};
 pub use tls::{RefusedByRuntime, RuntimeTls, TlsHandshakeFailed, TlsWatch};
 
 use crate::domain::integrations::{DbUrl, SslMode};
@@ -50,6 +54,10 @@ pub enum PgErrorKind {
     Schema,
     /// A column has a type the mapping cannot use.
     UnsupportedType,
+    /// The row a repair must lock is locked by another session past the lock timeout.
+    Locked,
+    /// The repair role may not lock or update the mapped table or a column (its grants).
+    NotPermitted,
     /// Anything else the server said.
     Query,
 }
@@ -255,9 +263,7 @@ pub async fn rows_after(
     decode(rows, columns)
 }
 
-/// The most of a text value read from the app (`capped` columns): a hostile or broken row
-/// cannot make a read, an incident or an audit entry huge.
-pub const MAX_TEXT_CHARS: u32 = 256;
+pub use crate::domain::reconcile::MAX_TEXT_CHARS;
 
 fn select_list(key_col: &SqlIdent, columns: &[SqlIdent], capped: &[SqlIdent]) -> String {
     let mut select = format!("SELECT {key_col}::text AS \"__key\"");
@@ -275,42 +281,49 @@ fn decode(rows: Vec<tokio_postgres::Row>, columns: &[SqlIdent]) -> Result<Vec<Ap
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let key: Option<String> = row.try_get(0)?;
-        let mut values = BTreeMap::new();
-        for (i, c) in columns.iter().enumerate() {
-            let idx = i + 1;
-            let ty = row.columns()[idx].type_().clone();
-            let v = if ty == Type::BOOL {
-                row.try_get::<_, Option<bool>>(idx)?
-                    .map_or(Value::Null, Value::Bool)
-            } else if ty == Type::TEXT
-                || ty == Type::VARCHAR
-                || ty == Type::BPCHAR
-                || ty == Type::NAME
-            {
-                row.try_get::<_, Option<String>>(idx)?
-                    .map_or(Value::Null, Value::String)
-            } else if ty == Type::INT2 {
-                row.try_get::<_, Option<i16>>(idx)?
-                    .map_or(Value::Null, |n| n.into())
-            } else if ty == Type::INT4 {
-                row.try_get::<_, Option<i32>>(idx)?
-                    .map_or(Value::Null, |n| n.into())
-            } else if ty == Type::INT8 {
-                row.try_get::<_, Option<i64>>(idx)?
-                    .map_or(Value::Null, |n| n.into())
-            } else {
-                return Err(PgError {
-                    kind: PgErrorKind::UnsupportedType,
-                    sqlstate: None,
-                });
-            };
-            values.insert(c.as_str().to_owned(), v);
-        }
+        let values = values_from(&row, 1, columns)?;
         if let Some(key) = key {
             out.push(AppRow { key, values });
         }
     }
     Ok(out)
+}
+
+/// The mapped `columns` of `row`, starting at index `first`, as JSON values.
+fn values_from(
+    row: &tokio_postgres::Row,
+    first: usize,
+    columns: &[SqlIdent],
+) -> Result<BTreeMap<String, Value>, PgError> {
+    let mut values = BTreeMap::new();
+    for (i, c) in columns.iter().enumerate() {
+        let idx = i + first;
+        let ty = row.columns()[idx].type_().clone();
+        let v = if ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(idx)?
+                .map_or(Value::Null, Value::Bool)
+        } else if ty == Type::TEXT || ty == Type::VARCHAR || ty == Type::BPCHAR || ty == Type::NAME
+        {
+            row.try_get::<_, Option<String>>(idx)?
+                .map_or(Value::Null, Value::String)
+        } else if ty == Type::INT2 {
+            row.try_get::<_, Option<i16>>(idx)?
+                .map_or(Value::Null, |n| n.into())
+        } else if ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(idx)?
+                .map_or(Value::Null, |n| n.into())
+        } else if ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(idx)?
+                .map_or(Value::Null, |n| n.into())
+        } else {
+            return Err(PgError {
+                kind: PgErrorKind::UnsupportedType,
+                sqlstate: None,
+            });
+        };
+        values.insert(c.as_str().to_owned(), v);
+    }
+    Ok(values)
 }
 
 /// The columns of `table` the session's role can see, as `(name, data_type)` in column order

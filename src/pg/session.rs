@@ -70,11 +70,11 @@ pub async fn within<T: Timer, R>(
     .await
 }
 
-/// A read-only session whose every wait is bounded. It exists only once the handshake and
-/// `begin_read_session` succeeded, so nothing runs on it before the read-only guard. Each
-/// statement gets `min(statement_ms, time left in the session)`; after a client-side timeout
+/// A connection whose every wait is bounded: the handshake within `connect_ms`, each
+/// statement within `min(statement_ms, time left in the session)`. After a client-side timeout
 /// the connection is in an unknown state and every later statement fails at once (`Timeout`).
-pub struct ReadSession<T> {
+/// `ReadSession` and `RepairSession` are the two things built on it.
+pub struct Bounded<T> {
     client: Client,
     timer: T,
     statement_ms: u32,
@@ -82,11 +82,10 @@ pub struct ReadSession<T> {
     timed_out: Cell<bool>,
 }
 
-impl<T: Timer> ReadSession<T> {
-    /// Runs the Postgres handshake over `stream` (within `connect_ms`), hands the connection to
-    /// `spawn` (the caller's executor), and makes the session read-only; the session limit
-    /// starts now.
-    pub async fn open<S, Tls, Sp>(
+impl<T: Timer> Bounded<T> {
+    /// Runs the Postgres handshake over `stream` (within `connect_ms`) and hands the connection
+    /// to `spawn` (the caller's executor); the session limit starts now.
+    pub async fn connect<S, Tls, Sp>(
         stream: S,
         tls: Tls,
         url: &DbUrl,
@@ -103,17 +102,17 @@ impl<T: Timer> ReadSession<T> {
         let connect_ms = limits.connect_ms.min(limits.session_ms);
         let (client, connection) = within(&timer, connect_ms, handshake(stream, tls, url)).await?;
         spawn(connection);
-        let session = ReadSession {
+        Ok(Bounded {
             client,
             timer,
             statement_ms: limits.statement_ms,
             deadline_ms,
             timed_out: Cell::new(false),
-        };
-        session
-            .run(|c| begin_read_session(c, limits.statement_ms))
-            .await?;
-        Ok(session)
+        })
+    }
+
+    pub fn statement_ms(&self) -> u32 {
+        self.statement_ms
     }
 
     /// Runs one statement (or a few, pipelined) on the session's client within the limits.
@@ -129,6 +128,52 @@ impl<T: Timer> ReadSession<T> {
             self.timed_out.set(true);
         }
         outcome
+    }
+
+    /// The time this statement may take, or `Timeout` when the session has none left.
+    fn budget(&self) -> Result<u32, PgError> {
+        let left = self.deadline_ms.saturating_sub(self.timer.now_ms());
+        if self.timed_out.get() || left == 0 {
+            self.timed_out.set(true);
+            return Err(PgError::new(PgErrorKind::Timeout));
+        }
+        Ok(left.min(u64::from(self.statement_ms)) as u32)
+    }
+}
+
+/// A read-only session whose every wait is bounded. It exists only once the handshake and
+/// `begin_read_session` succeeded, so nothing runs on it before the read-only guard.
+pub struct ReadSession<T>(Bounded<T>);
+
+impl<T: Timer> ReadSession<T> {
+    /// Connects (`Bounded::connect`) and makes the session read-only.
+    pub async fn open<S, Tls, Sp>(
+        stream: S,
+        tls: Tls,
+        url: &DbUrl,
+        timer: T,
+        limits: Limits,
+        spawn: Sp,
+    ) -> Result<Self, PgError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        Tls: TlsConnect<S>,
+        Sp: FnOnce(Connection<S, Tls::Stream>),
+    {
+        let session = ReadSession(Bounded::connect(stream, tls, url, timer, limits, spawn).await?);
+        session
+            .run(|c| begin_read_session(c, limits.statement_ms))
+            .await?;
+        Ok(session)
+    }
+
+    /// Runs one statement (or a few, pipelined) on the session's client within the limits.
+    pub async fn run<'a, R, E, F>(&'a self, op: impl FnOnce(&'a Client) -> F) -> Result<R, PgError>
+    where
+        F: Future<Output = Result<R, E>>,
+        E: Into<PgError>,
+    {
+        self.0.run(op).await
     }
 
     /// The connection test (`probe`), within the limits.
@@ -166,15 +211,5 @@ impl<T: Timer> ReadSession<T> {
     /// `table_columns`, within the limits.
     pub async fn table_columns(&self, table: &TableName) -> Result<Vec<(String, String)>, PgError> {
         self.run(|c| super::table_columns(c, table)).await
-    }
-
-    /// The time this statement may take, or `Timeout` when the session has none left.
-    fn budget(&self) -> Result<u32, PgError> {
-        let left = self.deadline_ms.saturating_sub(self.timer.now_ms());
-        if self.timed_out.get() || left == 0 {
-            self.timed_out.set(true);
-            return Err(PgError::new(PgErrorKind::Timeout));
-        }
-        Ok(left.min(u64::from(self.statement_ms)) as u32)
     }
 }

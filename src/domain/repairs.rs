@@ -1,0 +1,548 @@
+//! Repairs (SPEC §8, §15) as pure rules: which one-row change fixes an incident (`suggest`),
+//! whether it only grants (`Effect`), how a repair follows its incident as checks change it
+//! (`follow`), the status machine (`RepairStatus::may_become`, mirrored by a D1 trigger), and the
+//! validated statement a repair runs (`ExecPlan`): identifiers from the mapping only, columns
+//! from its allowlist only, values only as parameters. Nothing here does I/O.
+
+use super::incidents::{Change, Incident, IncidentStatus};
+use super::mapping::Mapping;
+use super::reconcile::{Access, AppValues, IncidentKind};
+use super::sqlident::{SqlIdent, TableName};
+use super::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairStatus {
+    Pending,
+    Executing,
+    Executed,
+    Verified,
+    Unverified,
+    Rejected,
+    Stale,
+    Failed,
+}
+
+impl RepairStatus {
+    pub const ALL: [RepairStatus; 8] = [
+        RepairStatus::Pending,
+        RepairStatus::Executing,
+        RepairStatus::Executed,
+        RepairStatus::Verified,
+        RepairStatus::Unverified,
+        RepairStatus::Rejected,
+        RepairStatus::Stale,
+        RepairStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepairStatus::Pending => "pending",
+            RepairStatus::Executing => "executing",
+            RepairStatus::Executed => "executed",
+            RepairStatus::Verified => "verified",
+            RepairStatus::Unverified => "unverified",
+            RepairStatus::Rejected => "rejected",
+            RepairStatus::Stale => "stale",
+            RepairStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        RepairStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// SPEC §8: `pending → executing → executed → verified | unverified`, `pending → rejected`,
+    /// `executing → stale | failed`. Nothing else, and nothing leaves a final status.
+    pub fn may_become(self, next: RepairStatus) -> bool {
+        use RepairStatus::*;
+        matches!(
+            (self, next),
+            (Pending, Executing | Rejected)
+                | (Executing, Executed | Stale | Failed)
+                | (Executed, Verified | Unverified)
+        )
+    }
+
+    /// Waiting for a person, or running now.
+    pub fn is_live(self) -> bool {
+        matches!(self, RepairStatus::Pending | RepairStatus::Executing)
+    }
+}
+
+/// One column a repair writes: the value it must still hold, and the value it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnChange {
+    pub column: String,
+    pub before: Value,
+    pub after: Value,
+}
+
+/// What a repair does to the customer's access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Only gives: flags to true, the plan to a higher-ranked one.
+    Grant,
+    /// Only takes away: flags to false, the plan to a lower-ranked (or unranked) one.
+    Revocation,
+    /// Some of both.
+    Change,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Grant => "grant",
+            Effect::Revocation => "revocation",
+            Effect::Change => "change",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Effect::Grant, Effect::Revocation, Effect::Change]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
+/// A repair (SPEC §15 field names, plus what a reviewer needs: the table, the key column, the
+/// effect and the reason a repair was rejected or withdrawn).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Repair {
+    pub id: String,
+    pub incident_id: String,
+    pub customer: String,
+    pub status: RepairStatus,
+    pub effect: Effect,
+    pub table: String,
+    pub key_column: String,
+    pub changes: Vec<ColumnChange>,
+    pub row_before: Option<AppValues>,
+    pub row_after: Option<AppValues>,
+    pub approved_by: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub executed_at: Option<Timestamp>,
+    pub verified_at: Option<Timestamp>,
+    pub error: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Repair {
+    /// This repair moved to `next` at `now` (the caller checked `may_become`).
+    pub fn moved(&self, next: RepairStatus, now: Timestamp) -> Repair {
+        let mut r = self.clone();
+        r.status = next;
+        r.updated_at = now;
+        r
+    }
+}
+
+/// Why a pending repair was withdrawn, in words (its `reason`).
+pub const WITHDRAWN_RESOLVED: &str = "withdrawn: the incident resolved on its own";
+pub const WITHDRAWN_CHANGED: &str = "withdrawn: the drift changed; a new repair replaces this one";
+pub const WITHDRAWN_IGNORED: &str = "withdrawn: the incident was ignored";
+
+/// How a flag column reads as access: NULL (or absent, or not a bool) is false.
+fn flag(row: &AppValues, col: &str) -> bool {
+    row.get(col).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The plan name a row grants, as `reconcile::actual` reads it.
+fn plan_of(m: &Mapping, row: &AppValues) -> String {
+    match row.get(m.plan_column.as_str()) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => m.free_plan.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The one-row change that makes `row` grant `target` for an incident of `kind`, with each
+/// column's value as read (`before`) and as it must become (`after`). Only the columns that
+/// incident is about, and only those that differ. `None` when no column of the row can fix it
+/// (`unknown_customer`, or nothing differs).
+pub fn changes_for(
+    m: &Mapping,
+    kind: IncidentKind,
+    target: &Access,
+    row: &AppValues,
+) -> Vec<ColumnChange> {
+    let mut out = Vec::new();
+    let mut set = |col: &SqlIdent, after: Value| {
+        out.push(ColumnChange {
+            column: col.as_str().to_owned(),
+            before: row.get(col.as_str()).cloned().unwrap_or(Value::Null),
+            after,
+        });
+    };
+    match kind {
+        IncidentKind::MissingAccess | IncidentKind::UnpaidAccess | IncidentKind::PlanMismatch => {
+            if plan_of(m, row) != target.plan {
+                set(&m.plan_column, Value::String(target.plan.clone()));
+            }
+            if let Some(c) = &m.premium_column {
+                if flag(row, c.as_str()) != target.premium {
+                    set(c, Value::Bool(target.premium));
+                }
+            }
+        }
+        IncidentKind::TrialMismatch => {
+            if let Some(c) = &m.trial_column {
+                if flag(row, c.as_str()) != target.trial {
+                    set(c, Value::Bool(target.trial));
+                }
+            }
+        }
+        IncidentKind::EntitlementMismatch => {
+            for (key, c) in &m.entitlements {
+                let want = target.entitlements.contains(key);
+                if flag(row, c.as_str()) != want {
+                    set(c, Value::Bool(want));
+                }
+            }
+        }
+        IncidentKind::UnknownCustomer => {}
+    }
+    out
+}
+
+/// Whether a set of changes only gives, only takes, or both. A flag going to true gives; to
+/// false takes. A plan change gives only when both plans are ranked and the new rank is higher.
+pub fn effect(m: &Mapping, changes: &[ColumnChange]) -> Effect {
+    let (mut gives, mut takes) = (false, false);
+    for c in changes {
+        let up = match &c.after {
+            Value::Bool(b) => *b,
+            Value::String(new) if c.column == m.plan_column.as_str() => {
+                let old = match &c.before {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Null => Some(m.free_plan.as_str()),
+                    _ => None,
+                };
+                let old_rank = old.and_then(|o| m.rank_of(o));
+                matches!((old_rank, m.rank_of(new)), (Some(o), Some(n)) if n > o)
+            }
+            _ => false,
+        };
+        gives |= up;
+        takes |= !up;
+    }
+    match (gives, takes) {
+        (true, false) => Effect::Grant,
+        (false, true) => Effect::Revocation,
+        _ => Effect::Change,
+    }
+}
+
+/// What a check knows of the customer when it suggests repairs.
+pub struct Context<'a> {
+    pub mapping: &'a Mapping,
+    /// The customer's app row as read (`None`: no row, so nothing to repair).
+    pub row: Option<&'a AppValues>,
+    /// A subscription of the customer is in a `keep` grace state: nothing may be taken away.
+    pub in_keep: bool,
+    pub now: Timestamp,
+}
+
+/// The repair for an open incident, if a one-row change can fix it. Never one that takes
+/// anything away while the customer is in a `keep` grace state.
+pub fn suggest(ctx: &Context<'_>, i: &Incident, id: String) -> Option<Repair> {
+    let (row, target) = (ctx.row?, i.expected.as_ref()?);
+    if i.status != IncidentStatus::Open || i.actual.is_none() {
+        return None;
+    }
+    let changes = changes_for(ctx.mapping, i.kind, target, row);
+    if changes.is_empty() {
+        return None;
+    }
+    let effect = effect(ctx.mapping, &changes);
+    if ctx.in_keep && effect != Effect::Grant {
+        return None;
+    }
+    Some(Repair {
+        id,
+        incident_id: i.id.clone(),
+        customer: i.customer.clone(),
+        status: RepairStatus::Pending,
+        effect,
+        table: ctx.mapping.table.to_string().replace('"', ""),
+        key_column: ctx.mapping.customer_column.as_str().to_owned(),
+        changes,
+        row_before: None,
+        row_after: None,
+        approved_by: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+        executed_at: None,
+        verified_at: None,
+        error: None,
+        reason: None,
+    })
+}
+
+/// What a check does to repairs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RepairChange {
+    Created(Repair),
+    /// A pending repair withdrawn (`rejected`, with the reason) because its incident resolved,
+    /// changed or was ignored.
+    Withdrawn {
+        before: Repair,
+        after: Repair,
+    },
+}
+
+impl RepairChange {
+    pub fn action(&self) -> &'static str {
+        match self {
+            RepairChange::Created(_) => "repair.created",
+            RepairChange::Withdrawn { .. } => "repair.rejected",
+        }
+    }
+
+    pub fn after(&self) -> &Repair {
+        match self {
+            RepairChange::Created(r) | RepairChange::Withdrawn { after: r, .. } => r,
+        }
+    }
+}
+
+/// A pending repair withdrawn with `reason`.
+pub fn withdrawn(r: &Repair, reason: &str, now: Timestamp) -> RepairChange {
+    let mut after = r.moved(RepairStatus::Rejected, now);
+    after.reason = Some(reason.to_owned());
+    RepairChange::Withdrawn {
+        before: r.clone(),
+        after,
+    }
+}
+
+/// How repairs follow one customer's incident plan. `live` are the customer's open and ignored
+/// incidents before the plan, `changes` the plan (each opened or changed incident's `repair_id`
+/// is set here), `latest` the repairs the live incidents name, by id.
+///
+/// - an incident that resolves withdraws its pending repair;
+/// - an incident whose drift changed withdraws its pending repair and gets a new one;
+/// - an opened incident gets one;
+/// - an unchanged open incident gets one when it has none yet, or when its latest ended
+///   `stale` or `failed` (the row moved on, or the database failed: suggest again from the
+///   row as read now). One whose latest was rejected by a person, or ran and did not verify,
+///   gets none: suggesting it again would repeat what a person or the app already refused.
+///
+/// Returns the repair changes and, for unchanged incidents that got a repair, the incident as
+/// it was and with its new `repair_id` (a link, not an incident change: it is not audited as
+/// one, the `repair.created` entry names the incident).
+pub fn follow(
+    ctx: &Context<'_>,
+    live: &[Incident],
+    changes: &mut [Change],
+    latest: &BTreeMap<String, Repair>,
+    mut new_id: impl FnMut() -> String,
+) -> (Vec<RepairChange>, Vec<(Incident, Incident)>) {
+    let pending_of = |i: &Incident| {
+        i.repair_id
+            .as_ref()
+            .and_then(|id| latest.get(id))
+            .filter(|r| r.status == RepairStatus::Pending)
+    };
+    let mut out = Vec::new();
+    let mut links = Vec::new();
+    for c in changes.iter_mut() {
+        match c {
+            Change::Opened(i) => {
+                if let Some(r) = suggest(ctx, i, new_id()) {
+                    i.repair_id = Some(r.id.clone());
+                    out.push(RepairChange::Created(r));
+                }
+            }
+            Change::Updated { before, after } => {
+                if let Some(p) = pending_of(before) {
+                    out.push(withdrawn(p, WITHDRAWN_CHANGED, ctx.now));
+                }
+                if let Some(r) = suggest(ctx, after, new_id()) {
+                    after.repair_id = Some(r.id.clone());
+                    out.push(RepairChange::Created(r));
+                }
+            }
+            Change::Resolved { before, .. } => {
+                if let Some(p) = pending_of(before) {
+                    out.push(withdrawn(p, WITHDRAWN_RESOLVED, ctx.now));
+                }
+            }
+        }
+    }
+    let changed: Vec<&str> = changes.iter().map(|c| c.after().id.as_str()).collect();
+    for i in live {
+        if i.status != IncidentStatus::Open || changed.contains(&i.id.as_str()) {
+            continue;
+        }
+        let again = match i.repair_id.as_ref() {
+            None => true,
+            Some(id) => latest
+                .get(id)
+                .is_some_and(|r| matches!(r.status, RepairStatus::Stale | RepairStatus::Failed)),
+        };
+        if !again {
+            continue;
+        }
+        if let Some(r) = suggest(ctx, i, new_id()) {
+            let mut after = i.clone();
+            after.repair_id = Some(r.id.clone());
+            links.push((i.clone(), after));
+            out.push(RepairChange::Created(r));
+        }
+    }
+    (out, links)
+}
+
+/// Why a repair cannot run as stored (checked before any SQL is sent).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the mapping's table or customer column changed since this repair was suggested")]
+    MappingChanged,
+    #[error("column {0:?} is not one a repair may write (the mapping's plan, premium, trial and entitlement columns)")]
+    ColumnNotAllowed(String),
+    #[error("column {0:?} is named twice")]
+    ColumnRepeated(String),
+    #[error("the new value of column {0:?} has the wrong type")]
+    WrongType(String),
+    #[error("the repair changes nothing")]
+    Empty,
+}
+
+/// A repair ready to run: every identifier validated against the current mapping, every
+/// column in its allowlist, every new value of the column's kind. The only input the database
+/// layer takes for a write, so nothing unchecked reaches SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecPlan {
+    pub table: TableName,
+    pub key_column: SqlIdent,
+    pub key: String,
+    /// The mapped columns, read before and after (the repair's `row_before` / `row_after`).
+    pub read: Vec<SqlIdent>,
+    /// The plan column (its reads are capped like every read of it).
+    pub capped: SqlIdent,
+    /// The columns written, with their expected and new values.
+    pub writes: Vec<(SqlIdent, ColumnChange)>,
+}
+
+impl ExecPlan {
+    pub fn new(r: &Repair, m: &Mapping) -> Result<ExecPlan, Refusal> {
+        let table = m.table.to_string().replace('"', "");
+        if r.table != table || r.key_column != m.customer_column.as_str() {
+            return Err(Refusal::MappingChanged);
+        }
+        if r.changes.is_empty() {
+            return Err(Refusal::Empty);
+        }
+        let allowed = m.repair_columns();
+        let mut writes: Vec<(SqlIdent, ColumnChange)> = Vec::new();
+        for c in &r.changes {
+            let Some(col) = allowed.iter().find(|a| a.as_str() == c.column) else {
+                return Err(Refusal::ColumnNotAllowed(c.column.clone()));
+            };
+            if writes.iter().any(|(w, _)| w.as_str() == c.column) {
+                return Err(Refusal::ColumnRepeated(c.column.clone()));
+            }
+            let is_plan = **col == m.plan_column;
+            let typed = matches!(
+                (&c.after, is_plan),
+                (Value::String(_), true) | (Value::Bool(_), false)
+            );
+            if !typed {
+                return Err(Refusal::WrongType(c.column.clone()));
+            }
+            writes.push(((*col).clone(), c.clone()));
+        }
+        Ok(ExecPlan {
+            table: m.table.clone(),
+            key_column: m.customer_column.clone(),
+            key: r.customer.clone(),
+            read: m.value_columns(),
+            capped: m.plan_column.clone(),
+            writes,
+        })
+    }
+
+    /// The columns every read of the row selects, the plan column capped like every read.
+    fn select_list(&self) -> String {
+        self.read
+            .iter()
+            .map(|c| {
+                if *c == self.capped {
+                    format!("left({c}, {}) AS {c}", super::reconcile::MAX_TEXT_CHARS)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Locks the rows with the key (at most two: one is required, a second is enough to
+    /// refuse) and reads them with their physical address. `$1` is the key.
+    pub fn lock_sql(&self) -> String {
+        format!(
+            "SELECT ctid::text AS \"__ctid\", {} FROM {} WHERE {} = $1 LIMIT 2 FOR UPDATE",
+            self.select_list(),
+            self.table,
+            self.key_column
+        )
+    }
+
+    /// Writes exactly the locked row (its address and its key) and returns it as written.
+    /// `$1…$n` are the new values in `writes` order, `$n+1` the row's address, `$n+2` the key.
+    pub fn update_sql(&self) -> String {
+        let sets: Vec<String> = self
+            .writes
+            .iter()
+            .enumerate()
+            .map(|(i, (col, c))| {
+                let ty = if c.after.is_boolean() {
+                    "boolean"
+                } else {
+                    "text"
+                };
+                format!("{col} = ${}::{ty}", i + 1)
+            })
+            .collect();
+        let n = self.writes.len();
+        format!(
+            "UPDATE {} SET {} WHERE ctid = ${}::text::tid AND {} = ${} RETURNING {}",
+            self.table,
+            sets.join(", "),
+            n + 1,
+            self.key_column,
+            n + 2,
+            self.select_list()
+        )
+    }
+
+    /// The statement and its parameters as a reviewer reads them: values apart, never in the SQL.
+    pub fn preview(&self) -> Value {
+        let mut params: Vec<Value> = self.writes.iter().map(|(_, c)| c.after.clone()).collect();
+        params.push(Value::String("<the locked row's ctid>".to_owned()));
+        params.push(Value::String(self.key.clone()));
+        serde_json::json!({
+            "lock": self.lock_sql(),
+            "update": self.update_sql(),
+            "params": params,
+        })
+    }
+
+    /// The columns whose live value differs from the expected `before` (empty: not stale).
+    pub fn stale_columns(&self, live: &AppValues) -> Vec<String> {
+        self.writes
+            .iter()
+            .filter(|(col, c)| live.get(col.as_str()).unwrap_or(&Value::Null) != &c.before)
+            .map(|(col, _)| col.as_str().to_owned())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -291,8 +291,8 @@ pub enum RepairChange {
     /// A pending repair withdrawn (`rejected`, with the reason) because its incident resolved,
     /// changed or was ignored.
     Withdrawn {
-        before: Repair,
-        after: Repair,
+        before: Box<Repair>,
+        after: Box<Repair>,
     },
 }
 
@@ -306,7 +306,8 @@ impl RepairChange {
 
     pub fn after(&self) -> &Repair {
         match self {
-            RepairChange::Created(r) | RepairChange::Withdrawn { after: r, .. } => r,
+            RepairChange::Created(r) => r,
+            RepairChange::Withdrawn { after, .. } => after,
         }
     }
 }
@@ -316,8 +317,8 @@ pub fn withdrawn(r: &Repair, reason: &str, now: Timestamp) -> RepairChange {
     let mut after = r.moved(RepairStatus::Rejected, now);
     after.reason = Some(reason.to_owned());
     RepairChange::Withdrawn {
-        before: r.clone(),
-        after,
+        before: Box::new(r.clone()),
+        after: Box::new(after),
     }
 }
 

@@ -287,7 +287,7 @@ pub fn suggest(ctx: &Context<'_>, i: &Incident, id: String) -> Option<Repair> {
 /// What a check does to repairs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RepairChange {
-    Created(Repair),
+    Created(Box<Repair>),
     /// A pending repair withdrawn (`rejected`, with the reason) because its incident resolved,
     /// changed or was ignored.
     Withdrawn {
@@ -357,7 +357,7 @@ pub fn follow(
             Change::Opened(i) => {
                 if let Some(r) = suggest(ctx, i, new_id()) {
                     i.repair_id = Some(r.id.clone());
-                    out.push(RepairChange::Created(r));
+                    out.push(RepairChange::Created(Box::new(r)));
                 }
             }
             Change::Updated { before, after } => {
@@ -366,7 +366,7 @@ pub fn follow(
                 }
                 if let Some(r) = suggest(ctx, after, new_id()) {
                     after.repair_id = Some(r.id.clone());
-                    out.push(RepairChange::Created(r));
+                    out.push(RepairChange::Created(Box::new(r)));
                 }
             }
             Change::Resolved { before, .. } => {
@@ -394,7 +394,7 @@ pub fn follow(
             let mut after = i.clone();
             after.repair_id = Some(r.id.clone());
             links.push((i.clone(), after));
-            out.push(RepairChange::Created(r));
+            out.push(RepairChange::Created(Box::new(r)));
         }
     }
     (out, links)

@@ -84,7 +84,7 @@ fn first_check(
 fn created(rc: &[RepairChange]) -> Vec<&Repair> {
     rc.iter()
         .filter_map(|c| match c {
-            RepairChange::Created(r) => Some(r),
+            RepairChange::Created(r) => Some(r.as_ref()),
             RepairChange::Withdrawn { .. } => None,
         })
         .collect()

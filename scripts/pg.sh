@@ -130,6 +130,7 @@ PR_PG_SELFSIGNED_CERT_FILE=$DIR/tls/selfsigned.crt
 PR_PG_TLS_PORT=$PORT
 PR_PG_TLS_READER_URL=postgres://$READER@127.0.0.1:$PORT/app?sslmode=require
 PR_PG_TLS_WRITER_URL=postgres://pr_writer:$WRITER_PW@127.0.0.1:$PORT/app?sslmode=require
+PR_PG_TLS_REPAIRER_URL=postgres://pr_repairer:$REPAIRER_PW@127.0.0.1:$PORT/app?sslmode=require
 PR_PG_TLS_MISMATCH_URL=postgres://$READER@127.0.0.2:$PORT/app?sslmode=require
 PR_PG_NOTLS_PORT=$NOTLS_PORT
 PR_PG_NOTLS_URL=postgres://$READER@127.0.0.1:$NOTLS_PORT/app?sslmode=require

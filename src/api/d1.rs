@@ -11,6 +11,9 @@ pub enum D1Failure {
     AuditTrigger,
     /// The caller guard (migration 0009) found the calling key, member or override changed.
     CallerChanged,
+    /// A repair was no longer in the status its change was decided on, or a change of its
+    /// status is not one SPEC §8 allows (migration 0014).
+    RepairChanged,
     /// The database was busy or overloaded; the same work may succeed later.
     Busy,
     /// Anything else (the message is kept for the log only).
@@ -35,6 +38,9 @@ impl D1Failure {
         }
         if message.contains("caller_changed") {
             return D1Failure::CallerChanged;
+        }
+        if message.contains("repair_changed") || message.contains("repair_transition") {
+            return D1Failure::RepairChanged;
         }
         if message.contains("audit_log is append-only")
             || message.contains("SQLITE_CONSTRAINT_TRIGGER")

@@ -11,11 +11,12 @@ use crate::domain::roles::Denied;
 use crate::pg::PgErrorKind;
 use crate::stripe::{PaginationFault, StripeError};
 use serde_json::{json, Value};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub message: String,
     pub field: Option<String>,
     pub retry_after: Option<u32>,
@@ -28,11 +29,48 @@ pub struct ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// An error as it crosses from a Durable Object back to the worker that called it: what a client
+/// may see (the detail stays in the object's log).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Relayed {
+    status: u16,
+    code: String,
+    message: String,
+    field: Option<String>,
+    retry_after: Option<u32>,
+}
+
+impl From<&ApiError> for Relayed {
+    fn from(e: &ApiError) -> Self {
+        Relayed {
+            status: e.status,
+            code: e.code.to_string(),
+            message: e.message.clone(),
+            field: e.field.clone(),
+            retry_after: e.retry_after,
+        }
+    }
+}
+
+impl From<Relayed> for ApiError {
+    fn from(r: Relayed) -> Self {
+        ApiError {
+            status: r.status,
+            code: Cow::Owned(r.code),
+            message: r.message,
+            field: r.field,
+            retry_after: r.retry_after,
+            related: None,
+            detail: None,
+        }
+    }
+}
+
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
             field: None,
             retry_after: None,
@@ -136,7 +174,7 @@ impl ApiError {
              <body><main><h1>{status}</h1><p>{message}</p><p><small>code {code} · request {rid}</small></p></main></body></html>",
             status = self.status,
             message = html_escape(&self.message),
-            code = html_escape(self.code),
+            code = html_escape(&self.code),
             rid = html_escape(request_id),
         )
     }

@@ -124,6 +124,10 @@ declare_routes! {
     GET "/v1/projects/{pid}/incidents" => Key(Read), incidents::list;
     GET "/v1/projects/{pid}/incidents/{iid}" => Key(Read), incidents::get;
     POST "/v1/projects/{pid}/incidents/{iid}/ignore" => Key(Admin), incidents::ignore;
+    GET "/v1/projects/{pid}/repairs" => Key(Read), repairs::list;
+    GET "/v1/projects/{pid}/repairs/{rid}" => Key(Read), repairs::get;
+    POST "/v1/projects/{pid}/repairs/{rid}/approve" => Key(Admin), repairs::approve;
+    POST "/v1/projects/{pid}/repairs/{rid}/reject" => Key(Admin), repairs::reject;
     POST "/v1/projects/{pid}/runs" => Key(Write), runs::create;
     GET "/v1/projects/{pid}/runs" => Key(Read), runs::list;
     GET "/v1/projects/{pid}/runs/{rid}" => Key(Read), runs::get;

@@ -67,6 +67,7 @@ id_type!(IncidentId, "inc_", "incident");
 id_type!(SnapshotId, "snap_", "snapshot");
 id_type!(RunId, "run_", "run");
 id_type!(OutboxId, "obx_", "outbox row");
+id_type!(RepairId, "rep_", "repair");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

@@ -327,7 +327,8 @@ pub fn withdrawn(r: &Repair, reason: &str, now: Timestamp) -> RepairChange {
 /// is set here), `latest` the repairs the live incidents name, by id.
 ///
 /// - an incident that resolves withdraws its pending repair;
-/// - an incident whose drift changed withdraws its pending repair and gets a new one;
+/// - an incident whose drift changed withdraws its pending repair and gets a new one, unless
+///   the new one would make exactly the same changes (then the pending one stays);
 /// - an opened incident gets one;
 /// - an unchanged open incident gets one when it has none yet, or when its latest ended
 ///   `stale` or `failed` (the row moved on, or the database failed: suggest again from the
@@ -361,10 +362,21 @@ pub fn follow(
                 }
             }
             Change::Updated { before, after } => {
-                if let Some(p) = pending_of(before) {
+                let fresh = suggest(ctx, after, new_id());
+                let pending = pending_of(before);
+                // The drift changed in a way the repair does not touch (another column of the
+                // row moved): the pending repair still says exactly what to do, and stays.
+                let same = |p: &Repair, r: &Repair| p.changes == r.changes && p.effect == r.effect;
+                if let (Some(p), Some(r)) = (pending, fresh.as_ref()) {
+                    if same(p, r) {
+                        after.repair_id = Some(p.id.clone());
+                        continue;
+                    }
+                }
+                if let Some(p) = pending {
                     out.push(withdrawn(p, WITHDRAWN_CHANGED, ctx.now));
                 }
-                if let Some(r) = suggest(ctx, after, new_id()) {
+                if let Some(r) = fresh {
                     after.repair_id = Some(r.id.clone());
                     out.push(RepairChange::Created(Box::new(r)));
                 }

@@ -33,12 +33,22 @@ pub enum StoreError {
     /// A unique constraint other than the chain's failed (its columns); nothing was applied.
     #[error("a unique constraint failed: {0}")]
     Duplicate(String),
-    /// A precondition the commit carried (the caller guard) no longer held; nothing was applied.
-    #[error("a precondition of the commit no longer held")]
-    Precondition,
+    /// A precondition the commit carried (the caller guard, a repair's status) no longer held;
+    /// nothing was applied.
+    #[error("a precondition of the commit no longer held: {0:?}")]
+    Precondition(Guarded),
     /// The store failed; nothing was applied. The text is for the log only.
     #[error("the store failed: {0}")]
     Failed(String),
+}
+
+/// What a failed precondition guarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guarded {
+    /// The calling key, its member's role or its project role.
+    Caller,
+    /// A repair's status.
+    Repair,
 }
 
 /// An append-only, hash-chained audit log, one chain per key (`project:<id>`, `org:<id>`).

@@ -10,7 +10,7 @@ use crate::api::d1::D1Failure;
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::{append, seal_after, AppendError, Step};
 use crate::domain::audit::{AuditEntry, Draft};
-use crate::domain::store::{AuditLog, ChainHead, Sleep, StoreError};
+use crate::domain::store::{AuditLog, ChainHead, Guarded, Sleep, StoreError};
 use crate::domain::time::Timestamp;
 use std::future::Future;
 use std::time::Duration;
@@ -74,7 +74,12 @@ impl AuditLog for D1Audit<'_> {
             Err(BatchError::D1(f)) if f.is_unique_on("audit_log.chain, audit_log.seq") => {
                 Err(StoreError::Contended)
             }
-            Err(BatchError::D1(D1Failure::CallerChanged)) => Err(StoreError::Precondition),
+            Err(BatchError::D1(D1Failure::CallerChanged)) => {
+                Err(StoreError::Precondition(Guarded::Caller))
+            }
+            Err(BatchError::D1(D1Failure::RepairChanged)) => {
+                Err(StoreError::Precondition(Guarded::Repair))
+            }
             Err(BatchError::D1(D1Failure::Unique { constraint })) => {
                 Err(StoreError::Duplicate(constraint))
             }
@@ -175,7 +180,11 @@ where
         .map_err(|e| match e {
             AppendError::Op(e) => e,
             AppendError::Store(StoreError::Duplicate(c)) => duplicate(&c),
-            AppendError::Store(StoreError::Precondition) => caller_changed(),
+            AppendError::Store(StoreError::Precondition(Guarded::Caller)) => caller_changed(),
+            AppendError::Store(StoreError::Precondition(Guarded::Repair)) => ApiError::conflict(
+                "repair_not_pending",
+                "the repair changed while this request ran; read it again",
+            ),
             AppendError::Store(e) => ApiError::internal(e.to_string()),
             AppendError::Exhausted => {
                 ApiError::conflict("audit_contention", "too many concurrent changes; retry")

@@ -3,7 +3,7 @@
 //! a `worker::Socket` (StartTLS when `sslmode=require`). Both bound every wait with a timeout.
 
 use crate::domain::integrations::{DbUrl, SslMode};
-use crate::pg::{self, PgError, PgErrorKind, ReadSession, RuntimeTls};
+use crate::pg::{self, PgError, PgErrorKind, ReadSession, RepairSession, RuntimeTls};
 use crate::stripe::{HttpGet, HttpResponse, TransportError, MAX_BODY_BYTES};
 use futures_util::future::{select, Either};
 use futures_util::StreamExt;
@@ -121,14 +121,7 @@ fn spawn_connection<C: std::future::Future + 'static>(connection: C) {
 /// certificate (chain to a trusted CA, validity, the URL's host) on the first read or write, and
 /// `RuntimeTls` turns its refusal into `TlsUntrusted` instead of an opaque I/O error.
 pub async fn pg_read(url: &DbUrl, limits: pg::Limits) -> Result<ReadSession<WorkerTimer>, PgError> {
-    let transport = match url.sslmode {
-        SslMode::Disable => SecureTransport::Off,
-        SslMode::Require => SecureTransport::StartTls,
-    };
-    let socket = Socket::builder()
-        .secure_transport(transport)
-        .connect(url.host.clone(), url.port)
-        .map_err(|_| PgError::new(PgErrorKind::Unreachable))?;
+    let socket = socket(url)?;
     match url.sslmode {
         SslMode::Disable => {
             ReadSession::open(socket, NoTls, url, WorkerTimer, limits, spawn_connection).await
@@ -138,4 +131,36 @@ pub async fn pg_read(url: &DbUrl, limits: pg::Limits) -> Result<ReadSession<Work
             ReadSession::open(socket, tls, url, WorkerTimer, limits, spawn_connection).await
         }
     }
+}
+
+/// `pg_read` for the repair credential: a session that may write, only through
+/// `RepairSession::execute`; `lock_ms` bounds waiting for another session's row lock.
+pub async fn pg_repair(
+    url: &DbUrl,
+    limits: pg::Limits,
+    lock_ms: u32,
+) -> Result<RepairSession<WorkerTimer>, PgError> {
+    let socket = socket(url)?;
+    match url.sslmode {
+        SslMode::Disable => {
+            let spawn = spawn_connection;
+            RepairSession::open(socket, NoTls, url, WorkerTimer, limits, lock_ms, spawn).await
+        }
+        SslMode::Require => {
+            let tls = RuntimeTls(Socket::start_tls);
+            let spawn = spawn_connection;
+            RepairSession::open(socket, tls, url, WorkerTimer, limits, lock_ms, spawn).await
+        }
+    }
+}
+
+fn socket(url: &DbUrl) -> Result<Socket, PgError> {
+    let transport = match url.sslmode {
+        SslMode::Disable => SecureTransport::Off,
+        SslMode::Require => SecureTransport::StartTls,
+    };
+    Socket::builder()
+        .secure_transport(transport)
+        .connect(url.host.clone(), url.port)
+        .map_err(|_| PgError::new(PgErrorKind::Unreachable))
 }

@@ -1,6 +1,6 @@
 //! `ProjectCoordinator` Durable Object, one per project (named by project id): it drives the
-//! project's full reconcile runs step by step (SPEC §6), and will be the single writer of its
-//! repair approvals (SPEC §8). Thin by design: the run's logic is `edge::runs` (and the pure
+//! project's full reconcile runs step by step (SPEC §6), drains its webhook outbox (SPEC §7),
+//! and runs its repair approvals (SPEC §8), one per repair at a time. Thin by design: the run's logic is `edge::runs` (and the pure
 //! `domain::runs`); this object only keeps which run it drives, schedules the next step with
 //! its alarm, and builds the same `Services` the fetch and cron handlers build.
 //!
@@ -15,7 +15,11 @@ use super::entry::EntryPoint;
 use super::runs::{self, Assignment, Facts, Next};
 use super::services::Services;
 use super::webhooks;
+use super::{repairs, repo};
+use crate::api::error::{ApiError, Relayed};
 use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use worker::{
     console_error, durable_object, DurableObject, Env, Method, Request, Response, Result,
     SqlStorageValue, State,
@@ -28,6 +32,9 @@ const MAX_FAILURES: i64 = 5;
 pub struct ProjectCoordinator {
     state: State,
     env: Env,
+    /// Repairs whose approval this object is running now: a second approval of one of them is
+    /// answered `409` at once, before it reads anything.
+    approving: RefCell<BTreeSet<String>>,
 }
 
 #[derive(Deserialize)]
@@ -167,13 +174,18 @@ impl ProjectCoordinator {
 
 impl DurableObject for ProjectCoordinator {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            approving: RefCell::new(BTreeSet::new()),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         match (req.method(), req.path().as_str()) {
             (Method::Post, "/runs/start") => self.start(req).await,
             (Method::Post, "/outbox/wake") => self.wake(req).await,
+            (Method::Post, "/repairs/approve") => self.approve(req).await,
             _ => Response::error("no such coordinator operation", 404),
         }
     }
@@ -186,6 +198,50 @@ impl DurableObject for ProjectCoordinator {
 }
 
 impl ProjectCoordinator {
+    /// `POST /repairs/approve`: approves, executes and verifies one repair of this object's
+    /// project (`edge::repairs::approve`); `200` with the final repair, or the error as the
+    /// worker renders it. One approval per repair at a time: a second one while it runs is
+    /// refused here, and one after it ends is refused by the repair's status in D1.
+    async fn approve(&self, mut req: Request) -> Result<Response> {
+        let a: repairs::Approval = match req.json().await {
+            Ok(a) => a,
+            Err(_) => return Response::error("bad approval", 400),
+        };
+        if !self.is_named_for(&a.project)? {
+            return Response::error("not this project's coordinator", 409);
+        }
+        if !self.approving.borrow_mut().insert(a.repair.clone()) {
+            let e = ApiError::conflict(
+                "repair_not_pending",
+                "another approval of this repair is running",
+            );
+            return Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status));
+        }
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        let outcome = async {
+            let t = system_tenant(&svc, &grant, &a.org)?;
+            let pr = system_project(&t, &a.project, &grant)?;
+            let m = repo::mappings::get(&pr).await?.map(|(m, _)| m);
+            let r = repairs::approve(&svc, &pr, &a).await?;
+            Ok::<_, ApiError>(repairs::view(&r, m.as_ref()))
+        }
+        .await;
+        self.approving.borrow_mut().remove(&a.repair);
+        match outcome {
+            Ok(view) => Response::from_json(&view),
+            Err(e) => {
+                if e.status >= 500 {
+                    console_error!(
+                        "{}",
+                        serde_json::json!({"repair": a.repair, "error": e.code, "detail": e.detail})
+                    );
+                }
+                Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status))
+            }
+        }
+    }
+
     /// One drain of the outbox, when woken: the next alarm is when something is due again.
     async fn drain_step(&self) -> Result<()> {
         let Some((org, project)) = self.drain_target()? else {

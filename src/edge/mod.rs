@@ -14,6 +14,7 @@ mod jobs;
 mod project_io;
 mod rate_limiter;
 mod reconcile;
+mod repairs;
 mod repo;
 mod runs;
 mod services;

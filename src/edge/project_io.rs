@@ -38,6 +38,15 @@ pub async fn stripe(ctx: &Services, pr: &ProjectHandle) -> ApiResult<StripeClien
     Ok(ctx.stripe(key))
 }
 
+/// The project's repair URL, checked like the read URL (a live project requires TLS).
+pub async fn repair_url(ctx: &Services, pr: &ProjectHandle, env: Environment) -> ApiResult<DbUrl> {
+    let secret = open_credential(ctx, pr, "db_repair_url", "database repair_url").await?;
+    let url = DbUrl::parse(secret.expose())
+        .map_err(|_| ApiError::internal("stored database URL does not parse"))?;
+    check_db_url(&url, env).map_err(|e| integration_error(e, "repair_url"))?;
+    Ok(url)
+}
+
 /// Opens the project's read credential as a read-only session with client-side time limits.
 /// The outer error is ParityRail's (no credential, vault); the inner one the database's.
 pub async fn read_session(

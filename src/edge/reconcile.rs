@@ -12,10 +12,13 @@ use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
-use crate::domain::ids::{IncidentId, SnapshotId};
+use crate::domain::ids::{IncidentId, RepairId, SnapshotId};
 use crate::domain::incidents::{self, Incident};
-use crate::domain::mapping::Mapping;
-use crate::domain::reconcile::{self, ItemFacts, ProductFeatures, StripeCustomer, SubFacts};
+use crate::domain::mapping::{GraceRule, Mapping};
+use crate::domain::reconcile::{
+    self, AppValues, ItemFacts, ProductFeatures, StripeCustomer, SubFacts,
+};
+use crate::domain::repairs::{self, Repair, RepairChange};
 use crate::domain::runs::{Decided, Range};
 use crate::stripe::model::Subscription;
 use crate::stripe::StripeError;
@@ -191,17 +194,29 @@ async fn decide_one(
     let actual = app_values.as_ref().map(|v| reconcile::actual(m, v));
     let drifts = reconcile::diff(m, customer, expected.as_ref(), actual.as_ref());
     let snapshot = Snapshot {
-        stripe: json!(stripe_side),
-        app: json!(app_values),
+        stripe: stripe_side,
+        app: app_values,
     };
-    apply(ctx, by, customer, &drifts, &snapshot).await?;
+    apply(ctx, by, m, customer, &drifts, &snapshot).await?;
     Ok(())
 }
 
-/// The states a check decided on, kept with each incident it opens.
+/// The states a check decided on: kept with each incident it opens, and what repairs are
+/// suggested from.
 pub struct Snapshot {
-    pub stripe: Value,
-    pub app: Value,
+    pub stripe: Option<StripeCustomer>,
+    pub app: Option<AppValues>,
+}
+
+impl Snapshot {
+    /// A subscription of the customer is in a `keep` grace state.
+    fn in_keep(&self, m: &Mapping) -> bool {
+        self.stripe.as_ref().is_some_and(|s| {
+            s.subscriptions
+                .iter()
+                .any(|sub| m.grace.rule(&sub.status) == GraceRule::Keep)
+        })
+    }
 }
 
 pub fn db_error(e: crate::pg::PgError) -> ApiError {
@@ -211,12 +226,66 @@ pub fn db_error(e: crate::pg::PgError) -> ApiError {
     err
 }
 
+/// What one check does to one customer: its incident changes, the repairs that follow them,
+/// and the unchanged incidents that got a repair (their `repair_id` moves).
+struct CustomerPlan<'a> {
+    incidents: Vec<incidents::Change>,
+    repairs: Vec<RepairChange>,
+    links: Vec<(Incident, Incident)>,
+    snapshot: &'a Snapshot,
+}
+
+impl CustomerPlan<'_> {
+    fn len(&self) -> usize {
+        self.incidents.len() + self.repairs.len() + self.links.len()
+    }
+}
+
+/// Plans one customer against its live incidents and the repairs they name.
+#[allow(clippy::too_many_arguments)]
+fn plan_customer<'a>(
+    ctx: &Services,
+    m: &Mapping,
+    existing: &[Incident],
+    latest: &BTreeMap<String, Repair>,
+    drifts: &[reconcile::Drift],
+    snapshot: &'a Snapshot,
+    incident_ids: &mut impl FnMut() -> String,
+) -> CustomerPlan<'a> {
+    let now = ctx.now;
+    let mut changes = incidents::plan(existing, drifts, now, &mut *incident_ids);
+    let rctx = repairs::Context {
+        mapping: m,
+        row: snapshot.app.as_ref(),
+        in_keep: snapshot.in_keep(m),
+        now,
+    };
+    let repair_id = || {
+        RepairId::generate(&mut ctx.rng())
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
+    let (repairs, links) = repairs::follow(&rctx, existing, &mut changes, latest, repair_id);
+    CustomerPlan {
+        incidents: changes,
+        repairs,
+        links,
+        snapshot,
+    }
+}
+
+fn by_id(repairs: Vec<Repair>) -> BTreeMap<String, Repair> {
+    repairs.into_iter().map(|r| (r.id.clone(), r)).collect()
+}
+
 /// Applies the plan for one customer's drifts under the project chain: the customer's open and
-/// ignored incidents are read after the chain head, so a concurrent ignore or check makes this
-/// run again from fresh state (an ignore is never lost or undone).
+/// ignored incidents (and the repairs they name) are read after the chain head, so a concurrent
+/// ignore, approval or check makes this run again from fresh state (an ignore is never lost or
+/// undone, a repair never withdrawn once approved).
 pub async fn apply(
     ctx: &Services,
     by: By<'_>,
+    m: &Mapping,
     customer: &str,
     drifts: &[reconcile::Drift],
     snapshot: &Snapshot,
@@ -224,14 +293,19 @@ pub async fn apply(
     let (now, pr, actor) = (ctx.now, by.project(), by.actor());
     by.retrying(now, || async {
         let existing = repo::incidents::live_for_customer(pr, customer).await?;
+        let latest = if existing.iter().any(|i| i.repair_id.is_some()) {
+            by_id(repo::repairs::named_by_customer(pr, customer).await?)
+        } else {
+            BTreeMap::new()
+        };
         let mut ids = fresh_ids(ctx, drifts.len())?;
-        let changes = incidents::plan(&existing, drifts, now, || ids.next().unwrap_or_default());
-        if changes.is_empty() {
-            return Ok(Step::Done(changes));
+        let mut next = || ids.next().unwrap_or_default();
+        let plan = plan_customer(ctx, m, &existing, &latest, drifts, snapshot, &mut next);
+        if plan.len() == 0 {
+            return Ok(Step::Done(Vec::new()));
         }
-        let planned: Vec<_> = changes.iter().map(|c| (c, snapshot)).collect();
-        let (drafts, stmts) = statements(ctx, pr, &actor, &planned)?;
-        Ok(Step::commit(drafts, stmts, changes))
+        let (drafts, stmts) = statements(ctx, pr, &actor, std::slice::from_ref(&plan))?;
+        Ok(Step::commit(drafts, stmts, plan.incidents))
     })
     .await
 }
@@ -244,38 +318,67 @@ fn fresh_ids(ctx: &Services, n: usize) -> ApiResult<std::vec::IntoIter<String>> 
     Ok(ids.into_iter())
 }
 
-/// The audit drafts and D1 statements of planned changes: an entry per change, an insert and a
-/// snapshot per opened incident, an update per changed one.
+/// The audit drafts and D1 statements of planned changes: an entry per incident change, an
+/// insert and a snapshot per opened incident, an update per changed one; an entry and an
+/// insert or a transition per repair change; an update per incident linked to a new repair.
 fn statements(
     ctx: &Services,
     pr: &ProjectHandle,
     actor: &Actor,
-    planned: &[(&incidents::Change, &Snapshot)],
+    plans: &[CustomerPlan<'_>],
 ) -> ApiResult<(Vec<Draft>, Vec<Scoped>)> {
     let mut drafts = Vec::new();
     let mut stmts = Vec::new();
-    for (c, snapshot) in planned {
-        let after = c.after();
-        drafts.push(Draft::new(
-            actor.clone(),
-            c.action(),
-            format!("incident:{}", after.id),
-            c.before().map_or(Value::Null, view),
-            view(after),
-        ));
-        match c.before() {
-            None => {
-                stmts.push(repo::incidents::insert(pr, after)?);
-                let sid = SnapshotId::generate(&mut ctx.rng())?.to_string();
-                stmts.push(repo::incidents::snapshot(
-                    pr,
-                    &sid,
-                    after,
-                    &capped(&snapshot.stripe),
-                    &capped(&snapshot.app),
-                )?);
+    for plan in plans {
+        for c in &plan.incidents {
+            let after = c.after();
+            drafts.push(Draft::new(
+                actor.clone(),
+                c.action(),
+                format!("incident:{}", after.id),
+                c.before().map_or(Value::Null, view),
+                view(after),
+            ));
+            match c.before() {
+                None => {
+                    stmts.push(repo::incidents::insert(pr, after)?);
+                    let sid = SnapshotId::generate(&mut ctx.rng())?.to_string();
+                    stmts.push(repo::incidents::snapshot(
+                        pr,
+                        &sid,
+                        after,
+                        &capped(&json!(plan.snapshot.stripe)),
+                        &capped(&json!(plan.snapshot.app)),
+                    )?);
+                }
+                Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
             }
-            Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
+        }
+        for (before, after) in &plan.links {
+            stmts.push(repo::incidents::update(pr, before, after)?);
+        }
+        for rc in &plan.repairs {
+            let after = rc.after();
+            if after.id.is_empty() {
+                return Err(ApiError::internal("no randomness for a repair id"));
+            }
+            let before = match rc {
+                RepairChange::Created(r) => {
+                    stmts.push(repo::repairs::insert(pr, r)?);
+                    Value::Null
+                }
+                RepairChange::Withdrawn { before, after } => {
+                    stmts.extend(repo::repairs::transition(pr, before, after)?);
+                    json!(before)
+                }
+            };
+            drafts.push(Draft::new(
+                actor.clone(),
+                rc.action(),
+                format!("repair:{}", after.id),
+                before,
+                json!(after),
+            ));
         }
     }
     Ok((drafts, stmts))
@@ -305,13 +408,15 @@ pub struct Applied {
 }
 
 /// Applies the plans of every customer a run decided in `range`, against the live incidents of
-/// the range as read after the chain head, in batches of `CHANGES_PER_BATCH` changes. Each
-/// batch re-plans from what the previous ones committed, so repeating this (a step retried
-/// after a crash) opens nothing twice. Customers whose incidents appeared in the range after the
-/// run decided it are left to the next check.
+/// the range (and the repairs they name) as read after the chain head, whole customers at a
+/// time, about `CHANGES_PER_BATCH` changes a batch. Each batch re-plans from what the previous
+/// ones committed, so repeating this (a step retried after a crash) opens nothing twice.
+/// Customers whose incidents appeared in the range after the run decided it are left to the
+/// next check.
 pub async fn plan_and_apply(
     ctx: &Services,
     by: By<'_>,
+    m: &Mapping,
     range: &Range,
     decided: &BTreeMap<String, Decided>,
     counted: &dyn Fn(Applied) -> ApiResult<Scoped>,
@@ -321,52 +426,67 @@ pub async fn plan_and_apply(
         .iter()
         .map(|(c, d)| {
             let s = Snapshot {
-                stripe: json!(d.stripe),
-                app: json!(d.app),
+                stripe: d.stripe.clone(),
+                app: d.app.clone(),
             };
             (c.as_str(), s)
         })
         .collect();
     let drift_count = decided.values().map(|d| d.drifts.len()).sum();
     let mut total = Applied::default();
-    // Each batch commits at least one change and a re-plan never repeats a committed one, so
-    // this ends; the bound only guards against a bug looping forever.
-    for _ in 0..=(decided.len() * 7 / CHANGES_PER_BATCH + 2) {
+    // Each batch commits at least one customer's changes and a re-plan never repeats a
+    // committed one, so this ends; the bound only guards against a bug looping forever.
+    for _ in 0..=(decided.len() + 2) {
         let (applied, more) = by
             .retrying(now, || async {
                 let existing =
                     repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
+                let latest = if existing.iter().any(|i| i.repair_id.is_some()) {
+                    by_id(
+                        repo::repairs::named_in_range(pr, &range.after, range.upto.as_deref())
+                            .await?,
+                    )
+                } else {
+                    BTreeMap::new()
+                };
                 let mut ids = fresh_ids(ctx, drift_count)?;
-                let mut planned = Vec::new();
+                let mut next = || ids.next().unwrap_or_default();
+                let mut plans = Vec::new();
+                let mut size = 0;
+                let mut more = false;
                 for (customer, d) in decided {
                     let mine: Vec<_> = existing
                         .iter()
                         .filter(|i| &i.customer == customer)
                         .cloned()
                         .collect();
-                    let changes =
-                        incidents::plan(&mine, &d.drifts, now, || ids.next().unwrap_or_default());
-                    planned.extend(changes.into_iter().map(|c| (c, customer.as_str())));
+                    let snapshot = snapshots
+                        .get(customer.as_str())
+                        .ok_or_else(|| ApiError::internal("a planned customer has no snapshot"))?;
+                    let plan =
+                        plan_customer(ctx, m, &mine, &latest, &d.drifts, snapshot, &mut next);
+                    if plan.len() == 0 {
+                        continue;
+                    }
+                    if size >= CHANGES_PER_BATCH {
+                        more = true;
+                        break;
+                    }
+                    size += plan.len();
+                    plans.push(plan);
                 }
-                let more = planned.len() > CHANGES_PER_BATCH;
-                planned.truncate(CHANGES_PER_BATCH);
-                if planned.is_empty() {
+                if plans.is_empty() {
                     return Ok(Step::Done((Applied::default(), false)));
                 }
                 let mut applied = Applied::default();
-                let mut with_snapshots = Vec::new();
-                for (c, customer) in &planned {
+                for c in plans.iter().flat_map(|p| &p.incidents) {
                     match c {
                         incidents::Change::Opened(_) => applied.opened += 1,
                         incidents::Change::Resolved { .. } => applied.resolved += 1,
                         incidents::Change::Updated { .. } => {}
                     }
-                    let snapshot = snapshots
-                        .get(customer)
-                        .ok_or_else(|| ApiError::internal("a planned customer has no snapshot"))?;
-                    with_snapshots.push((c, snapshot));
                 }
-                let (drafts, mut stmts) = statements(ctx, pr, &actor, &with_snapshots)?;
+                let (drafts, mut stmts) = statements(ctx, pr, &actor, &plans)?;
                 stmts.push(counted(applied)?);
                 Ok(Step::commit(drafts, stmts, (applied, more)))
             })

@@ -450,7 +450,7 @@ async fn app_step(
     // Each batch of incident changes counts itself (guarded by this step's number).
     let count =
         |a: Applied| repo::runs::add_incident_counts(pr, &run.id, pos.step, a.opened, a.resolved);
-    plan_and_apply(ctx, by, &range, &decided, &count).await?;
+    plan_and_apply(ctx, by, &m, &range, &decided, &count).await?;
     // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1): the step's
     // incident changes are committed, then the step dies before it records itself, once.
     if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")

@@ -4,7 +4,7 @@
 //! use the same things. Nothing here knows about a request: request-bound facts (request id,
 //! client bucket) live in `http::RequestMeta`.
 
-use super::connectors::{pg_read, WorkerHttp, WorkerTimer};
+use super::connectors::{pg_read, pg_repair, WorkerHttp, WorkerTimer};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::integrations::DbUrl;
 use crate::domain::ports::OsRng;
@@ -87,17 +87,25 @@ impl Services {
     /// handshake, `DB_STATEMENT_TIMEOUT_MS` per statement (also the server's
     /// `statement_timeout`), `DB_SESSION_TIMEOUT_MS` for the whole session.
     pub async fn pg_read(&self, url: &DbUrl) -> Result<pg::ReadSession<WorkerTimer>, PgError> {
-        let limits = pg::Limits {
+        pg_read(url, self.pg_limits()).await
+    }
+
+    /// A session on the repair credential, bounded like `pg_read`, whose row locks wait at most
+    /// `DB_LOCK_TIMEOUT_MS`.
+    pub async fn pg_repair(&self, url: &DbUrl) -> Result<pg::RepairSession<WorkerTimer>, PgError> {
+        let lock_ms = self.var_u32("DB_LOCK_TIMEOUT_MS", pg::LOCK_TIMEOUT_MS);
+        pg_repair(url, self.pg_limits(), lock_ms).await
+    }
+
+    fn pg_limits(&self) -> pg::Limits {
+        pg::Limits {
             connect_ms: self.var_u32("DB_TIMEOUT_MS", pg::CONNECT_TIMEOUT_MS),
             statement_ms: self.var_u32("DB_STATEMENT_TIMEOUT_MS", pg::STATEMENT_TIMEOUT_MS),
             session_ms: self.var_u32("DB_SESSION_TIMEOUT_MS", pg::SESSION_TIMEOUT_MS),
-        };
-        pg_read(url, limits).await
+        }
     }
 
-    /// The `ProjectCoordinator` Durable Object of one project (its first callers, repair
-    /// approvals and chunked runs, arrive with the reconcile and repair issues).
-    #[allow(dead_code)]
+    /// The `ProjectCoordinator` Durable Object of one project.
     pub fn coordinator(&self, project_id: &str) -> ApiResult<Stub> {
         let stub = || -> worker::Result<Stub> {
             let ns = self.env.durable_object("PROJECT_COORDINATOR")?;

@@ -156,8 +156,8 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
             Err(e) => rows
                 .iter()
                 .map(|r| {
-                    let next = ctx.now.plus_seconds(retry_after_secs(e.code, r.attempts));
-                    repo::webhooks::retry_later(pr, &r.id, e.code, next)
+                    let next = ctx.now.plus_seconds(retry_after_secs(&e.code, r.attempts));
+                    repo::webhooks::retry_later(pr, &r.id, &e.code, next)
                 })
                 .collect::<ApiResult<Vec<_>>>()?,
         };

@@ -58,9 +58,10 @@ export function scenarioCustomers() {
 
 /** A test project (localstripe takes sk_test_ keys only) of a new org, wired to the read
  * database and a Stripe key (with `webhookSecrets`), with `mapping` when given. Returns the
- * org with its test key as `key`, and the project. */
+ * org with its test key as `key` (its owner's live key as `liveKey`), and the project. */
 export async function wiredProject(w, { webhookSecrets = [], mapping } = {}) {
   const o = await newOrg(w);
+  o.liveKey = o.key;
   o.key = (await newKey(w, o.key, { environment: "test" })).key;
   const p = await newProject(w, o.key);
   const db = await w.put(`/v1/projects/${p.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: o.key });

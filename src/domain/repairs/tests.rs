@@ -323,6 +323,46 @@ fn a_pending_repair_is_withdrawn_when_its_incident_resolves_or_changes() {
 }
 
 #[test]
+fn a_pending_repair_stays_when_the_drift_changed_only_in_columns_it_does_not_write() {
+    let m = mapping();
+    // Canceled, still pro with SSO: a revocation of plan/premium and one of SSO.
+    let granted = row(Some("pro"), true, false, true);
+    let (mut first, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &granted);
+    let sso = created(&rc)
+        .into_iter()
+        .find(|r| r.changes[0].column == "feature_sso")
+        .unwrap()
+        .clone();
+    let live: Vec<Incident> = first.drain(..).map(|c| c.after().clone()).collect();
+    let latest: BTreeMap<String, Repair> = created(&rc)
+        .into_iter()
+        .map(|r| (r.id.clone(), r.clone()))
+        .collect();
+    // The plan repair ran: the SSO incident's `actual` changed (plan, premium), its fix did not.
+    let revoked = row(Some("free"), false, false, true);
+    let (d, _) = drifts(&m, vec![sub("canceled", "price_pro")], &revoked);
+    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
+    let ctx = Context {
+        mapping: &m,
+        row: Some(&revoked),
+        in_keep: false,
+        now: at(2),
+    };
+    let (rc, links) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
+    assert!(links.is_empty());
+    assert!(
+        rc.iter().all(|c| c.after().id != sso.id),
+        "the SSO repair was withdrawn: {rc:?}"
+    );
+    let updated = changes
+        .iter()
+        .find(|c| c.after().kind == IncidentKind::EntitlementMismatch)
+        .unwrap();
+    assert!(matches!(updated, Change::Updated { .. }));
+    assert_eq!(updated.after().repair_id.as_deref(), Some(sso.id.as_str()));
+}
+
+#[test]
 fn an_unchanged_incident_gets_a_repair_when_it_has_none_or_its_last_went_stale() {
     let m = mapping();
     let app = row(None, false, false, true);

@@ -343,6 +343,19 @@ impl Principal {
         )
     }
 
+    /// What a change made on this caller's behalf elsewhere (the project's Durable Object
+    /// executing an approval) needs to record and guard it as this caller's: the audit actor and
+    /// the caller guard, exactly as authentication read them.
+    pub fn seal(&self, scope: &ProjectScope) -> CallerSeal {
+        let Authn::ApiKey { key_id } = &self.authn;
+        CallerSeal {
+            member: self.member_id.to_string(),
+            key: key_id.to_string(),
+            role: self.member_org_role.as_str().to_owned(),
+            override_role: scope.override_role.map(|r| r.as_str().to_owned()),
+        }
+    }
+
     /// For org-level routes: the member's org role decides.
     pub fn require(&self, need: Need) -> ApiResult<()> {
         Ok(roles::check(need, self.capability, self.org_role)?)
@@ -396,6 +409,41 @@ impl Principal {
     /// For project routes: the member's role in that project decides.
     pub fn require_in(&self, p: &ProjectScope, need: Need) -> ApiResult<()> {
         Ok(roles::check(need, self.capability, p.role)?)
+    }
+}
+
+/// A caller as authentication read it, carried to where its change commits (`Principal::seal`).
+/// Only ParityRail's own worker sends one to a Durable Object; it is never read from a client.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CallerSeal {
+    member: String,
+    key: String,
+    role: String,
+    override_role: Option<String>,
+}
+
+impl CallerSeal {
+    pub fn actor(&self) -> ApiResult<Actor> {
+        let bad = |e: crate::domain::ids::IdError| ApiError::internal(e.to_string());
+        Ok(Actor::Member {
+            member: MemberId::parse(&self.member).map_err(bad)?,
+            key: KeyId::parse(&self.key).map_err(bad)?,
+        })
+    }
+
+    /// The caller guard (migration 0009) inside `pr`: the batch aborts unless the key, the
+    /// member's org role and its override in the project are still what authentication read.
+    pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> ApiResult<Scoped> {
+        repo::callers::check(
+            pr.tenant(),
+            &repo::callers::CallerCheck {
+                key_id: &self.key,
+                member_id: &self.member,
+                role: &self.role,
+                project: Some((pr.as_str(), self.override_role.as_deref())),
+                at: &now.to_rfc3339(),
+            },
+        )
     }
 }
 

@@ -9,6 +9,7 @@ use crate::domain::ids::IncidentId;
 use crate::domain::incidents::{self, IncidentStatus};
 use crate::domain::input;
 use crate::domain::reconcile::{is_customer_id, IncidentKind};
+use crate::domain::repairs::{self, RepairChange, RepairStatus};
 use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
 use crate::edge::http::{json, page, App, Params, Query, RawBody};
@@ -120,8 +121,29 @@ pub async fn ignore(
             view(&before),
             view(&after),
         );
-        let stmt = repo::incidents::update(pr, &before, &after)?;
-        Ok(Step::commit(vec![draft], vec![stmt], after))
+        let mut drafts = vec![draft];
+        let mut stmts = vec![repo::incidents::update(pr, &before, &after)?];
+        // Its pending repair is withdrawn in the same batch: nobody approves a fix for a drift
+        // a person decided to accept.
+        if let Some(rid) = &before.repair_id {
+            let pending = repo::repairs::get(pr, rid)
+                .await?
+                .filter(|r| r.status == RepairStatus::Pending);
+            if let Some(r) = pending {
+                let w = repairs::withdrawn(&r, repairs::WITHDRAWN_IGNORED, now);
+                if let RepairChange::Withdrawn { before, after } = &w {
+                    stmts.extend(repo::repairs::transition(pr, before, after)?);
+                    drafts.push(Draft::new(
+                        p.actor(),
+                        w.action(),
+                        format!("repair:{rid}"),
+                        json!(before),
+                        json!(after),
+                    ));
+                }
+            }
+        }
+        Ok(Step::commit(drafts, stmts, after))
     })
     .await?;
     json(200, &view(&after))

@@ -14,6 +14,7 @@ pub mod meta;
 pub mod operator;
 pub mod org;
 pub mod projects;
+pub mod repairs;
 pub mod runs;
 pub mod webhooks;
 

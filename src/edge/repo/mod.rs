@@ -11,6 +11,7 @@ pub mod mappings;
 pub mod members;
 pub mod orgs;
 pub mod projects;
+pub mod repairs;
 pub mod runs;
 pub mod webhooks;
 

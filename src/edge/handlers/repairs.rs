@@ -1,0 +1,145 @@
+//! Repairs (SPEC §8, §15): list (`status`, `customer`, `incident` filters) and get, with the
+//! statements each runs; approve (through the project's coordinator, which executes and
+//! verifies it and answers with the final repair); reject with a reason.
+
+use super::PageQuery;
+use crate::api::error::{ApiError, ApiResult, Relayed};
+use crate::domain::ids::{IncidentId, RepairId};
+use crate::domain::input;
+use crate::domain::reconcile::is_customer_id;
+use crate::domain::repairs::RepairStatus;
+use crate::edge::audit::By;
+use crate::edge::auth::extract::InProject;
+use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::repairs::{reject as reject_repair, view, Approval};
+use crate::edge::repo::{self, repairs::Filter};
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+
+/// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
+#[worker::send]
+pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
+    let pq = PageQuery::from(&q)?;
+    let filter = Filter {
+        status: q
+            .get("status")
+            .map(|s| {
+                RepairStatus::parse(&s)
+                    .ok_or_else(|| ApiError::bad_field("status", "not a repair status"))
+            })
+            .transpose()?,
+        customer: q
+            .get("customer")
+            .map(|c| {
+                if is_customer_id(&c) {
+                    Ok(c)
+                } else {
+                    Err(ApiError::bad_field("customer", "not a Stripe customer id"))
+                }
+            })
+            .transpose()?,
+        incident: q
+            .get("incident")
+            .map(|i| {
+                IncidentId::parse(&i)
+                    .map(|_| i)
+                    .map_err(|_| ApiError::bad_field("incident", "not an incident id"))
+            })
+            .transpose()?,
+    };
+    let pr = ip.project.handle();
+    let rows = repo::repairs::list(
+        pr,
+        &filter,
+        pq.cursor.as_deref().unwrap_or(""),
+        pq.fetch_limit(),
+    )
+    .await?;
+    let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
+    let (rows, next) = pq.finish(rows, |r| r.id.clone());
+    page(rows.iter().map(|r| view(r, m.as_ref())).collect(), next)
+}
+
+fn repair_id(params: &Params) -> ApiResult<&str> {
+    let id = params.get("rid")?;
+    RepairId::parse(id).map_err(|_| ApiError::not_found("repair"))?;
+    Ok(id)
+}
+
+/// GET /v1/projects/{pid}/repairs/{rid}
+#[worker::send]
+pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
+    let pr = ip.project.handle();
+    let r = repo::repairs::get(pr, repair_id(&params)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("repair"))?;
+    let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
+    json(200, &view(&r, m.as_ref()))
+}
+
+/// POST /v1/projects/{pid}/repairs/{rid}/approve — executes and verifies the repair through
+/// the project's coordinator; `200` with the final repair (`verified`, `unverified`, `stale` or
+/// `failed`), `409 repair_not_pending` when it is not pending (or another approval of it is
+/// running).
+#[worker::send]
+pub async fn approve(State(app): State<App>, ip: InProject, params: Params) -> ApiResult<Response> {
+    let (ctx, pr) = (&app.svc, ip.project.handle());
+    let rid = repair_id(&params)?;
+    // Another tenant's, or no such repair: the same 404, before the coordinator is involved.
+    repo::repairs::get(pr, rid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("repair"))?;
+    let approval = Approval {
+        org: pr.tenant().org_id().to_string(),
+        project: pr.as_str().to_owned(),
+        repair: rid.to_owned(),
+        environment: ip.project.row.environment.clone(),
+        caller: ip.p.seal(&ip.project),
+    };
+    let body = serde_json::to_string(&approval).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_body(Some(body.into()));
+    let req = worker::Request::new_with_init("https://coordinator/repairs/approve", &init)?;
+    let mut res = ctx
+        .coordinator(pr.as_str())?
+        .fetch_with_request(req)
+        .await?;
+    let status = res.status_code();
+    let value: serde_json::Value = res.json().await?;
+    if status == 200 {
+        return json(200, &value);
+    }
+    match serde_json::from_value::<Relayed>(value) {
+        Ok(relayed) => Err(relayed.into()),
+        Err(e) => Err(ApiError::internal(format!(
+            "coordinator answered {status}: {e}"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Reject {
+    reason: String,
+}
+
+/// POST /v1/projects/{pid}/repairs/{rid}/reject — `{reason}`; only a pending repair.
+#[worker::send]
+pub async fn reject(
+    State(app): State<App>,
+    ip: InProject,
+    params: Params,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let rid = repair_id(&params)?;
+    let body: Reject = body.json()?;
+    let reason = input::reason("reason", &body.reason)?;
+    let by = By::Caller(&ip.p, &ip.project);
+    let r = reject_repair(&app.svc, by, rid, &reason).await?;
+    let m = repo::mappings::get(ip.project.handle())
+        .await?
+        .map(|(m, _)| m);
+    json(200, &view(&r, m.as_ref()))
+}

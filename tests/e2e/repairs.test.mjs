@@ -1,0 +1,264 @@
+// Repairs end to end (SPEC §8): suggestions from checks against localstripe and a real
+// PostgreSQL table, approval through the project's coordinator, execution on the repair
+// credential (a role that may update the mapped columns only), verification, rejection, the
+// failure paths, who may approve, and the audit chain after all of it.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { startWorker } from "./harness.mjs";
+import { addMember, errorOf, newKey, newOrg } from "./fixtures.mjs";
+import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
+
+let w, o, p, c, table, ghost;
+
+const COLUMNS = "stripe_customer_id, plan, is_premium, on_trial, feature_sso";
+
+/** Grants the repair role what the README advises: the mapped columns only. */
+function grantRepairer(t) {
+  sql(`GRANT SELECT, UPDATE (plan, is_premium, on_trial, feature_sso) ON ${t} TO pr_repairer`);
+}
+
+async function setDatabase(project, key, repair_url) {
+  const body = { read_url: env("PR_PG_TLS_READER_URL"), ...(repair_url ? { repair_url } : {}) };
+  const r = await w.put(`/v1/projects/${project}/integrations/database`, body, { key });
+  expect(r.status, r.text).toBe(200);
+}
+
+beforeAll(async () => {
+  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), DB_LOCK_TIMEOUT_MS: "500", ...FAST });
+  c = scenarioCustomers();
+  table = scratchTable("repairs");
+  grantRepairer(table);
+  ghost = `cus_ghost${randomBytes(6).toString("hex")}`;
+  sql(`INSERT INTO ${table} (${COLUMNS}) VALUES ${[
+    appRow(c.missing, "free", false, false),
+    appRow(c.canceled_granted, "pro", true, true),
+    appRow(c.downgrade, "pro", true, true),
+    appRow(c.parity, "pro", true, true),
+    appRow(ghost, "free", false, false),
+  ].join(", ")}`);
+  // Every write to the table is counted, so "written once" is a fact, not a guess.
+  sql(`CREATE TABLE ${table}_writes (n serial, cus text);
+       CREATE FUNCTION ${table}_count() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN INSERT INTO ${table}_writes (cus) VALUES (NEW.stripe_customer_id); RETURN NEW; END $$;
+       CREATE TRIGGER count_writes AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_count();
+       GRANT INSERT ON ${table}_writes TO pr_repairer; GRANT USAGE ON SEQUENCE ${table}_writes_n_seq TO pr_repairer`);
+  ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
+  await setDatabase(p.id, o.key, env("PR_PG_TLS_REPAIRER_URL"));
+}, 90_000);
+afterAll(async () => w?.dispose());
+
+const check = (cus) => w.post(`/v1/projects/${p.id}/customers/${cus}/check`, undefined, { key: o.key });
+const repairsOf = async (cus, status) =>
+  (await w.get(`/v1/projects/${p.id}/repairs?customer=${cus}${status ? `&status=${status}` : ""}`, { key: o.key })).json.data;
+const incidentOf = async (id) => (await w.get(`/v1/projects/${p.id}/incidents/${id}`, { key: o.key })).json;
+const approve = (rid, key = o.key) => w.post(`/v1/projects/${p.id}/repairs/${rid}/approve`, undefined, { key });
+const rowOf = (cus) => sql(`SELECT plan, is_premium, feature_sso FROM ${table} WHERE stripe_customer_id = '${cus}'`).trim();
+const writesOf = (cus) => Number(sql(`SELECT count(*) FROM ${table}_writes WHERE cus = '${cus}'`).trim());
+const logs = (r) => (r.status >= 500 ? w.logs.join("").split("\n").filter((l) => l.includes(r.json?.error?.request_id)).join(" ") : "");
+
+describe("suggestions", () => {
+  it("a locked-out payer gets a grant per incident, each showing its statement with the values apart", async () => {
+    const r = await check(c.missing);
+    expect(r.status, r.text + logs(r)).toBe(200);
+    const incidents = r.json.incidents.filter((i) => i.status === "open");
+    expect(incidents.map((i) => i.kind).sort()).toEqual(["entitlement_mismatch", "missing_access"]);
+    const repairs = await repairsOf(c.missing);
+    expect(repairs).toHaveLength(2);
+    for (const i of incidents) expect(repairs.map((x) => x.id)).toContain(i.repair_id);
+    const grant = repairs.find((x) => x.incident_id === incidents.find((i) => i.kind === "missing_access").id);
+    expect(grant).toMatchObject({
+      status: "pending",
+      effect: "grant",
+      customer: c.missing,
+      table,
+      key_column: "stripe_customer_id",
+      changes: [
+        { column: "plan", before: "free", after: "pro" },
+        { column: "is_premium", before: false, after: true },
+      ],
+      approved_by: null,
+      executed_at: null,
+    });
+    const [schema, name] = table.split(".");
+    expect(grant.statement.update).toBe(
+      `UPDATE "${schema}"."${name}" SET "plan" = $1::text, "is_premium" = $2::boolean WHERE ctid = $3::text::tid AND "stripe_customer_id" = $4 RETURNING left("plan", 256) AS "plan", "is_premium", "on_trial", "feature_sso"`,
+    );
+    expect(grant.statement.lock).toMatch(/FOR UPDATE$/);
+    expect(grant.statement.params).toEqual(["pro", true, "<the locked row's ctid>", c.missing]);
+    expect(grant.statement.update).not.toContain(c.missing);
+    const sso = repairs.find((x) => x !== grant);
+    expect(sso).toMatchObject({ effect: "grant", changes: [{ column: "feature_sso", before: false, after: true }] });
+    // A second check suggests nothing more.
+    await check(c.missing);
+    expect(await repairsOf(c.missing)).toHaveLength(2);
+  });
+
+  it("an unknown customer gets an incident and no repair", async () => {
+    const r = await check(ghost);
+    expect(r.json.incidents).toMatchObject([{ kind: "unknown_customer", repair_id: null }]);
+    expect(await repairsOf(ghost)).toEqual([]);
+  });
+});
+
+describe("approval", () => {
+  it("needs an admin's repair key in the project; other tenants get the same 404 as a missing repair", async () => {
+    const [rep] = await repairsOf(c.missing, "pending");
+    const read = (await newKey(w, o.key, { capability: "read", environment: "test" })).key;
+    expect(errorOf(await approve(rep.id, read))).toMatchObject({ status: 403 });
+    const m = await addMember(w, o.liveKey, "member");
+    const memberKey = (await newKey(w, o.key, { member_id: m.id, environment: "test" })).key;
+    expect(errorOf(await approve(rep.id, memberKey))).toMatchObject({ status: 403 });
+    expect(errorOf(await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, { reason: "no" }, { key: memberKey }))).toMatchObject({ status: 403 });
+    const other = await newOrg(w);
+    const otherKey = (await newKey(w, other.key, { environment: "test" })).key;
+    for (const path of [`/repairs/${rep.id}`, `/repairs`]) {
+      expect(errorOf(await w.get(`/v1/projects/${p.id}${path}`, { key: otherKey }))).toMatchObject({ status: 404 });
+    }
+    expect(errorOf(await approve(rep.id, otherKey))).toMatchObject({ status: 404 });
+    const missing = "rep_" + "0".repeat(22);
+    expect(errorOf(await approve(missing))).toMatchObject({ status: 404, code: "not_found" });
+    expect(errorOf(await approve("rep_x'; drop"))).toMatchObject({ status: 404 });
+    expect((await repairsOf(c.missing, "pending")).length).toBe(2);
+    expect(writesOf(c.missing)).toBe(0);
+  });
+
+  it("of 20 concurrent approvals exactly one executes: one 200, nineteen 409, one write, one repair.executed", async () => {
+    const mine = await repairsOf(c.missing, "pending");
+    const rep = mine.find((x) => x.changes[0].column === "plan");
+    const answers = await Promise.all(Array.from({ length: 20 }, () => approve(rep.id)));
+    const statuses = answers.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200), JSON.stringify(answers.map((a) => a.json))).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+    for (const r of answers.filter((a) => a.status === 409)) expect(r.json.error.code).toBe("repair_not_pending");
+    const done = answers.find((r) => r.status === 200).json;
+    expect(done).toMatchObject({ id: rep.id, status: "verified", error: null });
+    expect(done.approved_by).toMatch(/^member:mem_.+\/key:key_/);
+    expect(done.row_before).toMatchObject({ plan: "free", is_premium: false });
+    expect(done.row_after).toMatchObject({ plan: "pro", is_premium: true, feature_sso: false });
+    expect(done.executed_at).toBeTruthy();
+    expect(done.verified_at).toBeTruthy();
+    expect(writesOf(c.missing)).toBe(1);
+    expect(rowOf(c.missing)).toBe("pro|t|f");
+    const inc = await incidentOf(rep.incident_id);
+    expect(inc.status).toBe("resolved");
+    const audit = (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data.filter((e) => e.target === `repair:${rep.id}`);
+    expect(audit.map((e) => e.action)).toEqual(["repair.created", "repair.approved", "repair.executed", "repair.verified"]);
+    expect(audit[1].actor).toBe(done.approved_by);
+    expect(audit[2].actor).toBe("system:repair");
+    expect(audit[2].after.row_after).toMatchObject({ plan: "pro" });
+    // A later approval of the same repair: 409, nothing written.
+    expect(errorOf(await approve(rep.id))).toMatchObject({ status: 409, code: "repair_not_pending" });
+    expect(writesOf(c.missing)).toBe(1);
+  });
+
+  it("the customer's other repair completes parity, and then nothing is left open", async () => {
+    const [sso] = await repairsOf(c.missing, "pending");
+    const r = await approve(sso.id);
+    expect(r.status, r.text + logs(r)).toBe(200);
+    expect(r.json.status).toBe("verified");
+    expect(rowOf(c.missing)).toBe("pro|t|t");
+    const open = (await w.get(`/v1/projects/${p.id}/incidents?customer=${c.missing}&status=open`, { key: o.key })).json.data;
+    expect(open).toEqual([]);
+  });
+
+  it("a canceled customer still granted is revoked the same way", async () => {
+    await check(c.canceled_granted);
+    const repairs = await repairsOf(c.canceled_granted, "pending");
+    expect(repairs.map((r) => r.effect)).toEqual(["revocation", "revocation"]);
+    for (const rep of repairs) {
+      const r = await approve(rep.id);
+      expect(r.status, r.text + logs(r)).toBe(200);
+      expect(r.json.status).toBe("verified");
+    }
+    expect(rowOf(c.canceled_granted)).toBe("free|f|f");
+  });
+});
+
+describe("what does not execute", () => {
+  it("a rejected repair is never executed", async () => {
+    await check(c.downgrade);
+    const rep = (await repairsOf(c.downgrade, "pending")).find((r) => r.changes[0].column === "feature_sso");
+    expect(errorOf(await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, {}, { key: o.key }))).toMatchObject({ status: 400 });
+    const r = await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, { reason: "customer is on a negotiated plan" }, { key: o.key });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ status: "rejected", reason: "customer is on a negotiated plan" });
+    expect(errorOf(await approve(rep.id))).toMatchObject({ status: 409, code: "repair_not_pending" });
+    expect(writesOf(c.downgrade)).toBe(0);
+  });
+
+  it("a row that moved since the suggestion goes stale, nothing is written, and a fresh repair is suggested", async () => {
+    const [rep] = await repairsOf(c.downgrade, "pending");
+    const col = rep.changes[0].column;
+    expect(col).toBe("plan");
+    // Someone moves the row to a plan nobody suggested: the drift stays, the expected value is gone.
+    sql(`UPDATE ${table} SET plan = 'team' WHERE stripe_customer_id = '${c.downgrade}'`);
+    const writes = writesOf(c.downgrade);
+    const r = await approve(rep.id);
+    expect(r.status, r.text + logs(r)).toBe(200);
+    expect(r.json.status).toBe("stale");
+    expect(r.json.error).toContain(col);
+    expect(writesOf(c.downgrade)).toBe(writes);
+    await check(c.downgrade);
+    expect((await repairsOf(c.downgrade, "pending")).length).toBeGreaterThan(0);
+  });
+
+  it("a repair role without the UPDATE grant fails with a clear error and nothing is written", async () => {
+    const t = scratchTable("repairs_nogrant");
+    sql(`GRANT SELECT ON ${t} TO pr_repairer; INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, false)}`);
+    const { o: o2, p: p2 } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(p2.id, o2.key, env("PR_PG_TLS_REPAIRER_URL"));
+    await w.post(`/v1/projects/${p2.id}/customers/${c.missing}/check`, undefined, { key: o2.key });
+    const [rep] = (await w.get(`/v1/projects/${p2.id}/repairs?status=pending`, { key: o2.key })).json.data;
+    const r = await w.post(`/v1/projects/${p2.id}/repairs/${rep.id}/approve`, undefined, { key: o2.key });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.status).toBe("failed");
+    expect(r.json.error).toMatch(/^database_not_permitted: .*grant it UPDATE/);
+    expect(sql(`SELECT plan FROM ${t}`).trim()).toBe("free");
+  });
+
+  it("without a repair credential the approval is refused and the repair stays pending", async () => {
+    const { o: o3, p: p3 } = await wiredProject(w, { mapping: mappingFor(table) });
+    await w.post(`/v1/projects/${p3.id}/customers/${ghost}/check`, undefined, { key: o3.key });
+    sql(`UPDATE ${table} SET plan = 'free', is_premium = false, feature_sso = false WHERE stripe_customer_id = '${c.parity}'`);
+    const writes = writesOf(c.parity);
+    await w.post(`/v1/projects/${p3.id}/customers/${c.parity}/check`, undefined, { key: o3.key });
+    const [rep] = (await w.get(`/v1/projects/${p3.id}/repairs?status=pending`, { key: o3.key })).json.data;
+    const r = await w.post(`/v1/projects/${p3.id}/repairs/${rep.id}/approve`, undefined, { key: o3.key });
+    expect(errorOf(r)).toMatchObject({ status: 409, code: "integration_missing" });
+    const again = await w.get(`/v1/projects/${p3.id}/repairs/${rep.id}`, { key: o3.key });
+    expect(again.json.status).toBe("pending");
+    expect(writesOf(c.parity)).toBe(writes);
+  });
+
+  it("a stored repair naming a column outside the allowlist is refused before any SQL is sent", async () => {
+    const inc = (await w.get(`/v1/projects/${p.id}/incidents?customer=${ghost}`, { key: o.key })).json.data[0];
+    const writes = writesOf(c.parity);
+    const db = await w.d1();
+    const id = "rep_" + randomBytes(11).toString("hex").slice(0, 22);
+    const now = new Date().toISOString();
+    await db
+      .prepare(
+        `INSERT INTO repairs (id, org_id, project_id, incident_id, customer, status, effect, table_name, key_column, changes, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', 'grant', ?, 'stripe_customer_id', ?, ?, ?)`,
+      )
+      .bind(id, o.org.id, p.id, inc.id, c.parity, table, JSON.stringify([{ column: "stripe_customer_id", before: c.parity, after: ghost }]), now, now)
+      .run();
+    const got = await w.get(`/v1/projects/${p.id}/repairs/${id}`, { key: o.key });
+    expect(got.json.statement.refused).toMatch(/not one a repair may write/);
+    const r = await approve(id);
+    expect(errorOf(r)).toMatchObject({ status: 409, code: "repair_not_executable" });
+    expect((await w.get(`/v1/projects/${p.id}/repairs/${id}`, { key: o.key })).json.status).toBe("pending");
+    expect(writesOf(c.parity)).toBe(writes);
+  });
+});
+
+describe("the record", () => {
+  it("records every step, and the chain verifies", async () => {
+    const v = await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key });
+    expect(v.json).toMatchObject({ ok: true });
+    const actions = new Set((await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data.map((e) => e.action));
+    for (const a of ["repair.created", "repair.approved", "repair.executed", "repair.verified", "repair.rejected", "repair.stale"]) {
+      expect(actions.has(a), a).toBe(true);
+    }
+  });
+});

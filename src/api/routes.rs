@@ -121,6 +121,7 @@ declare_routes! {
     PUT "/v1/projects/{pid}/mapping" => Key(Admin), mapping::put;
     GET "/v1/projects/{pid}/mapping" => Key(Read), mapping::get;
     POST "/v1/projects/{pid}/customers/{cus}/check" => Key(Write), customers::check;
+    GET "/v1/projects/{pid}/customers/{cus}/ledger" => Key(Read), customers::ledger;
     GET "/v1/projects/{pid}/incidents" => Key(Read), incidents::list;
     GET "/v1/projects/{pid}/incidents/{iid}" => Key(Read), incidents::get;
     POST "/v1/projects/{pid}/incidents/{iid}/ignore" => Key(Admin), incidents::ignore;

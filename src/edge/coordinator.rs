@@ -58,11 +58,21 @@ impl ProjectCoordinator {
              org TEXT NOT NULL, project TEXT NOT NULL)",
             None,
         )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS auto (one INTEGER PRIMARY KEY CHECK (one = 1), \
+             org TEXT NOT NULL, project TEXT NOT NULL)",
+            None,
+        )?;
         Ok(())
     }
 
     /// The project whose outbox this object drains, once woken.
     fn drain_target(&self) -> Result<Option<(String, String)>> {
+        self.target("drain")
+    }
+
+    /// The org and project stored in `table` (`drain` or `auto`), if any.
+    fn target(&self, table: &str) -> Result<Option<(String, String)>> {
         #[derive(Deserialize)]
         struct Target {
             org: String,
@@ -73,7 +83,7 @@ impl ProjectCoordinator {
             .state
             .storage()
             .sql()
-            .exec("SELECT org, project FROM drain", None)?
+            .exec(&format!("SELECT org, project FROM {table}"), None)?
             .to_array()?;
         Ok(rows.into_iter().next().map(|t| (t.org, t.project)))
     }
@@ -90,6 +100,30 @@ impl ProjectCoordinator {
             "INSERT OR REPLACE INTO drain (one, org, project) VALUES (1, ?, ?)",
             vec![s(&a.org), s(&a.project)],
         )?;
+        self.mark_auto(&a.org, &a.project)?;
+        self.alarm_within(0).await?;
+        Ok(Response::empty()?.with_status(202))
+    }
+
+    /// Look for pending grants to approve automatically at the next alarms (what a check, a
+    /// drain or a run may have suggested).
+    fn mark_auto(&self, org: &str, project: &str) -> Result<()> {
+        let s = |v: &str| SqlStorageValue::String(v.to_owned());
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO auto (one, org, project) VALUES (1, ?, ?)",
+            vec![s(org), s(project)],
+        )?;
+        Ok(())
+    }
+
+    /// `POST /repairs/wake`: a check suggested repairs in a project that approves grants
+    /// automatically.
+    async fn wake_auto(&self, req: Request) -> Result<Response> {
+        let a = match self.assignment(req).await? {
+            Ok(a) => a,
+            Err(refused) => return Ok(refused),
+        };
+        self.mark_auto(&a.org, &a.project)?;
         self.alarm_within(0).await?;
         Ok(Response::empty()?.with_status(202))
     }
@@ -167,6 +201,7 @@ impl ProjectCoordinator {
             vec![s(&a.org), s(&a.project), s(&a.run)],
         )?;
         Facts::new(self.state.storage().sql())?.forget_except(&a.run)?;
+        self.mark_auto(&a.org, &a.project)?;
         self.state.storage().set_alarm(0).await?;
         Ok(Response::empty()?.with_status(202))
     }
@@ -186,6 +221,7 @@ impl DurableObject for ProjectCoordinator {
             (Method::Post, "/runs/start") => self.start(req).await,
             (Method::Post, "/outbox/wake") => self.wake(req).await,
             (Method::Post, "/repairs/approve") => self.approve(req).await,
+            (Method::Post, "/repairs/wake") => self.wake_auto(req).await,
             _ => Response::error("no such coordinator operation", 404),
         }
     }
@@ -193,6 +229,7 @@ impl DurableObject for ProjectCoordinator {
     async fn alarm(&self) -> Result<Response> {
         self.run_step().await?;
         self.drain_step().await?;
+        self.auto_step().await?;
         Response::ok("")
     }
 }
@@ -210,36 +247,101 @@ impl ProjectCoordinator {
         if !self.is_named_for(&a.project)? {
             return Response::error("not this project's coordinator", 409);
         }
+        let svc = Services::new(self.env.clone());
+        match self.approve_one(&svc, &a).await {
+            Ok(view) => Response::from_json(&view),
+            Err(e) => Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status)),
+        }
+    }
+
+    /// One approval, unless one of the same repair is running in this object.
+    async fn approve_one(
+        &self,
+        svc: &Services,
+        a: &repairs::Approval,
+    ) -> std::result::Result<serde_json::Value, ApiError> {
         if !self.approving.borrow_mut().insert(a.repair.clone()) {
-            let e = ApiError::conflict(
+            return Err(ApiError::conflict(
                 "repair_not_pending",
                 "another approval of this repair is running",
-            );
-            return Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status));
+            ));
         }
-        let svc = Services::new(self.env.clone());
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
         let outcome = async {
-            let t = system_tenant(&svc, &grant, &a.org)?;
+            let t = system_tenant(svc, &grant, &a.org)?;
             let pr = system_project(&t, &a.project, &grant)?;
             let m = repo::mappings::get(&pr).await?.map(|(m, _)| m);
-            let r = repairs::approve(&svc, &pr, &a).await?;
+            let r = repairs::approve(svc, &pr, a).await?;
             Ok::<_, ApiError>(repairs::view(&r, m.as_ref()))
         }
         .await;
         self.approving.borrow_mut().remove(&a.repair);
-        match outcome {
-            Ok(view) => Response::from_json(&view),
-            Err(e) => {
-                if e.status >= 500 {
-                    console_error!(
-                        "{}",
-                        serde_json::json!({"repair": a.repair, "error": e.code, "detail": e.detail})
-                    );
-                }
-                Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status))
+        if let Err(e) = &outcome {
+            if e.status >= 500 {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"repair": a.repair, "error": e.code, "detail": e.detail})
+                );
             }
         }
+        outcome
+    }
+
+    /// Approves the project's pending grants automatically, a few per alarm, when the project
+    /// says so (`auto_approve_grants`). Looks again at the next alarm while a run or a drain
+    /// may still suggest more.
+    async fn auto_step(&self) -> Result<()> {
+        let Some((org, project)) = self.target("auto")? else {
+            return Ok(());
+        };
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        let found = async {
+            let t = system_tenant(&svc, &grant, &org)?;
+            let pr = system_project(&t, &project, &grant)?;
+            let Some(row) = repo::projects::of_handle(&pr).await? else {
+                return Ok((None, Vec::new(), false));
+            };
+            if !row.auto_approve_grants {
+                return Ok((None, Vec::new(), false));
+            }
+            let (grants, more) = repairs::auto_approvable(&pr).await?;
+            Ok::<_, ApiError>((Some(row.environment), grants, more))
+        }
+        .await;
+        let (environment, grants, more) = match found {
+            Ok(f) => f,
+            Err(e) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"auto_approve": project, "error": e.code, "detail": e.detail})
+                );
+                return self.alarm_within(30_000).await;
+            }
+        };
+        for r in grants {
+            let a = repairs::Approval {
+                org: org.clone(),
+                project: project.clone(),
+                repair: r.id.clone(),
+                environment: environment.clone().unwrap_or_default(),
+                caller: None,
+            };
+            if let Err(e) = self.approve_one(&svc, &a).await {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"auto_approve": r.id, "error": e.code, "message": e.message})
+                );
+            }
+        }
+        if more {
+            return self.alarm_within(0).await;
+        }
+        let busy = self.current()?.is_some() || self.drain_target()?.is_some();
+        if !busy {
+            self.state.storage().sql().exec("DELETE FROM auto", None)?;
+        }
+        Ok(())
     }
 
     /// One drain of the outbox, when woken: the next alarm is when something is due again.

@@ -25,7 +25,7 @@ use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::incidents::IncidentStatus;
 use crate::domain::mapping::Mapping;
-use crate::domain::repairs::{ExecPlan, Repair, RepairStatus};
+use crate::domain::repairs::{Effect, ExecPlan, Repair, RepairStatus};
 use crate::pg::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -37,11 +37,57 @@ pub struct Approval {
     pub project: String,
     pub repair: String,
     pub environment: String,
-    pub caller: CallerSeal,
+    /// The approving caller; `None` for the project's automatic approval of grants
+    /// (`auto_approve_grants`), recorded as `system:auto_approve`.
+    pub caller: Option<CallerSeal>,
 }
 
 /// The actor of everything ParityRail does on its own once a repair is approved.
 const SYSTEM: &str = "repair";
+/// The approver of grants a project approves automatically.
+pub const AUTO: &str = "auto_approve";
+
+/// Pending grants approved automatically per coordinator alarm.
+const AUTO_PER_ALARM: usize = 5;
+
+/// The project's pending grants that may be approved automatically now (at most
+/// `AUTO_PER_ALARM`), and whether more wait. A grant whose incident already had a repair fail
+/// is left to a person: approving it again would fail again, on every check.
+pub async fn auto_approvable(pr: &ProjectHandle) -> ApiResult<(Vec<Repair>, bool)> {
+    let pending = repo::repairs::list(
+        pr,
+        &repo::repairs::Filter {
+            status: Some(RepairStatus::Pending),
+            ..Default::default()
+        },
+        "",
+        100,
+    )
+    .await?;
+    let mut out = Vec::new();
+    let mut more = false;
+    for r in pending.into_iter().filter(|r| r.effect == Effect::Grant) {
+        if out.len() == AUTO_PER_ALARM {
+            more = true;
+            break;
+        }
+        let failed = repo::repairs::list(
+            pr,
+            &repo::repairs::Filter {
+                status: Some(RepairStatus::Failed),
+                incident: Some(r.incident_id.clone()),
+                ..Default::default()
+            },
+            "",
+            1,
+        )
+        .await?;
+        if failed.is_empty() {
+            out.push(r);
+        }
+    }
+    Ok((out, more))
+}
 
 /// The API view of a repair (SPEC §15 fields) with the statements it runs, values apart, as the
 /// current mapping builds them; `refused` says why it cannot run as stored.
@@ -110,17 +156,27 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
     // Everything that can refuse without touching the repair refuses first: no repair
     // credential, a repair that no longer fits the mapping.
     let url = project_io::repair_url(ctx, pr, env).await?;
-    let approver = a.caller.actor()?;
+    let approver = match &a.caller {
+        Some(c) => c.actor()?,
+        None => Actor::System(AUTO),
+    };
     let claimed = move_repair(
         ctx,
         pr,
         &a.repair,
         &approver,
         "repair.approved",
-        Some(&a.caller),
+        a.caller.as_ref(),
         |r| {
             if r.status != RepairStatus::Pending {
                 return Err(not_pending(r));
+            }
+            // Automatic approval takes grants only: never a revocation or a plan downgrade.
+            if a.caller.is_none() && r.effect != Effect::Grant {
+                return Err(ApiError::conflict(
+                    "repair_needs_a_person",
+                    "only grants are approved automatically",
+                ));
             }
             ExecPlan::new(r, &m)
                 .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;

@@ -57,6 +57,12 @@ pub async fn record(
 
 /// Asks the project's coordinator to drain its outbox soon.
 pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> ApiResult<()> {
+    poke(ctx, pr, "/outbox/wake").await
+}
+
+/// Asks the project's coordinator to do `op` (`/outbox/wake`, `/repairs/wake`) at its next
+/// alarm, now.
+pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> ApiResult<()> {
     let a = Assignment {
         org: pr.tenant().org_id().to_string(),
         project: pr.as_str().to_owned(),
@@ -66,7 +72,7 @@ pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> ApiResult<()> {
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post)
         .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init("https://coordinator/outbox/wake", &init)?;
+    let req = worker::Request::new_with_init(&format!("https://coordinator{op}"), &init)?;
     let res = ctx
         .coordinator(pr.as_str())?
         .fetch_with_request(req)
@@ -75,7 +81,7 @@ pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::internal(format!(
-            "coordinator answered {} to a wake",
+            "coordinator answered {} to {op}",
             res.status_code()
         )))
     }

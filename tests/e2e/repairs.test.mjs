@@ -252,6 +252,82 @@ describe("what does not execute", () => {
   });
 });
 
+describe("automatic approval of grants", () => {
+  it("approves grants at once and leaves revocations and downgrades to a person", async () => {
+    const t = scratchTable("repairs_auto");
+    grantRepairer(t);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${[
+      appRow(c.missing, "free", false, false),
+      appRow(c.canceled_granted, "pro", true, true),
+      appRow(c.downgrade, "pro", true, false),
+    ].join(", ")}`);
+    const { o: o5, p: p5 } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(p5.id, o5.key, env("PR_PG_TLS_REPAIRER_URL"));
+    const patch = await w.patch(`/v1/projects/${p5.id}`, { auto_approve_grants: true }, { key: o5.key });
+    expect(patch.status, patch.text).toBe(200);
+    for (const cus of [c.missing, c.canceled_granted, c.downgrade]) {
+      const r = await w.post(`/v1/projects/${p5.id}/customers/${cus}/check`, undefined, { key: o5.key });
+      expect(r.status, r.text).toBe(200);
+    }
+    const all = async () => (await w.get(`/v1/projects/${p5.id}/repairs?limit=100`, { key: o5.key })).json.data;
+    let repairs = await all();
+    for (let i = 0; i < 100 && repairs.some((r) => r.effect === "grant" && r.status !== "verified"); i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      repairs = await all();
+    }
+    const grants = repairs.filter((r) => r.effect === "grant");
+    expect(grants.length).toBeGreaterThan(0);
+    for (const g of grants) expect(g, JSON.stringify(g)).toMatchObject({ status: "verified", approved_by: "system:auto_approve", customer: c.missing });
+    expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t} WHERE stripe_customer_id = '${c.missing}'`).trim()).toBe("pro|t|t");
+    const others = repairs.filter((r) => r.effect !== "grant");
+    expect(others.map((r) => r.customer).sort()).toEqual([c.canceled_granted, c.canceled_granted, c.downgrade].sort());
+    for (const r of others) expect(r.status).toBe("pending");
+    // The project never approves automatically unless asked: this suite's main project did not.
+    const mainPending = (await w.get(`/v1/projects/${p.id}/repairs?status=pending&limit=100`, { key: o.key })).json.data;
+    expect(mainPending.length).toBeGreaterThan(0);
+  });
+});
+
+describe("the access ledger", () => {
+  it("tells the locked-out customer's whole story from the audit log, each entry checkable against the chain", async () => {
+    const r = await w.get(`/v1/projects/${p.id}/customers/${c.missing}/ledger?limit=100`, { key: o.key });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.customer).toBe(c.missing);
+    const entries = r.json.data;
+    const seqs = entries.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    const actions = entries.map((e) => e.action);
+    for (const a of ["incident.opened", "repair.created", "repair.approved", "repair.executed", "repair.verified", "incident.resolved"]) {
+      expect(actions, a).toContain(a);
+    }
+    expect(actions.indexOf("repair.approved")).toBeLessThan(actions.indexOf("repair.executed"));
+    expect(actions.lastIndexOf("incident.resolved")).toBeGreaterThan(actions.indexOf("repair.executed"));
+    const executed = entries.find((e) => e.action === "repair.executed");
+    expect(executed.after.row_before).toMatchObject({ plan: "free" });
+    expect(executed.after.row_after).toMatchObject({ plan: "pro" });
+    // Every entry is the chain's own: same seq, same hash.
+    const chain = new Map((await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data.map((e) => [e.seq, e]));
+    for (const e of entries) expect(chain.get(e.seq)).toEqual(e);
+    // Nothing about other customers.
+    expect(entries.every((e) => e.after.customer === c.missing)).toBe(true);
+    // Paged by seq.
+    const first = await w.get(`/v1/projects/${p.id}/customers/${c.missing}/ledger?limit=2`, { key: o.key });
+    expect(first.json.data.map((e) => e.seq)).toEqual(seqs.slice(0, 2));
+    const second = await w.get(`/v1/projects/${p.id}/customers/${c.missing}/ledger?limit=2&cursor=${first.json.next_cursor}`, { key: o.key });
+    expect(second.json.data.map((e) => e.seq)).toEqual(seqs.slice(2, 4));
+  });
+
+  it("is the same 404 for an unknown customer and for another tenant's", async () => {
+    const unknown = errorOf(await w.get(`/v1/projects/${p.id}/customers/cus_nobody${randomBytes(4).toString("hex")}/ledger`, { key: o.key }));
+    expect(unknown).toMatchObject({ status: 404, code: "not_found" });
+    const { o: o4, p: p4 } = await wiredProject(w, { mapping: mappingFor(table) });
+    const theirs = errorOf(await w.get(`/v1/projects/${p4.id}/customers/${c.missing}/ledger`, { key: o4.key }));
+    expect(theirs).toEqual(unknown);
+    expect(errorOf(await w.get(`/v1/projects/${p.id}/customers/${c.missing}/ledger`, { key: o4.key }))).toMatchObject({ status: 404 });
+    expect(errorOf(await w.get(`/v1/projects/${p.id}/customers/bad'id/ledger`, { key: o.key }))).toEqual(unknown);
+  });
+});
+
 describe("the record", () => {
   it("records every step, and the chain verifies", async () => {
     const v = await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key });

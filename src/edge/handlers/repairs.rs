@@ -95,7 +95,7 @@ pub async fn approve(State(app): State<App>, ip: InProject, params: Params) -> A
         project: pr.as_str().to_owned(),
         repair: rid.to_owned(),
         environment: ip.project.row.environment.clone(),
-        caller: ip.p.seal(&ip.project),
+        caller: Some(ip.p.seal(&ip.project)),
     };
     let body = serde_json::to_string(&approval).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut init = worker::RequestInit::new();

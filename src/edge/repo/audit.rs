@@ -100,3 +100,29 @@ pub async fn page(
         .await?;
     Ok(rows.into_iter().map(Row::into_entry).collect())
 }
+
+/// The entries of `chain` after `after_seq` whose `after` names `customer` (incidents and repairs
+/// carry their customer): the access ledger of SPEC §9, built from the audit log alone.
+pub async fn page_for_customer(
+    t: &Tenant,
+    chain: &str,
+    customer: &str,
+    after_seq: u64,
+    limit: u32,
+) -> ApiResult<Vec<AuditEntry>> {
+    let rows: Vec<Row> = t
+        .all(
+            "SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM audit_log \
+             WHERE org_id = ?1 AND chain = ?2 AND seq > ?3 AND json_valid(after) \
+             AND json_extract(after, ?4) = ?5 ORDER BY seq LIMIT ?6",
+            vec![
+                Arg::text(chain),
+                Arg::Int(after_seq as i64),
+                Arg::text("$.customer"),
+                Arg::text(customer),
+                Arg::Int(i64::from(limit)),
+            ],
+        )
+        .await?;
+    Ok(rows.into_iter().map(Row::into_entry).collect())
+}

@@ -211,6 +211,81 @@ pub async fn probe(client: &Client) -> Result<Probe, PgError> {
     })
 }
 
+/// What the repair credential may write, from the database's own privileges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairGrants {
+    /// The allowlisted columns the role may update.
+    pub can_update: Vec<String>,
+    /// The allowlisted columns it may not (a repair writing them fails).
+    pub cannot_update: Vec<String>,
+    /// What it may write beyond the allowlist (other columns of the table, rows of other
+    /// tables, insert/delete on the table, superuser): should be empty.
+    pub beyond: Vec<String>,
+}
+
+const COLUMN_GRANTS: &str = "SELECT a.attname::text AS col, \
+    has_column_privilege(a.attrelid, a.attnum, 'UPDATE') AS can_update \
+    FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 \
+    AND NOT a.attisdropped ORDER BY a.attnum";
+
+const WIDER_GRANTS: &str = "SELECT \
+    COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser, \
+    COALESCE(has_table_privilege(to_regclass($1), 'INSERT, DELETE, TRUNCATE'), false) AS table_rows, \
+    (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+       WHERE c.relkind IN ('r', 'p') AND c.oid IS DISTINCT FROM to_regclass($1) \
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+       AND (has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') \
+            OR has_any_column_privilege(c.oid, 'UPDATE'))) AS other_tables";
+
+/// The repair credential's grants on `table` against the repair allowlist (SPEC §5): read on
+/// any session of that role (a read-only one suffices: this only reads the catalogs).
+pub async fn repair_grants(
+    client: &Client,
+    table: &TableName,
+    allowlist: &[SqlIdent],
+) -> Result<RepairGrants, PgError> {
+    let name = table.to_string();
+    let rows = client.query(COLUMN_GRANTS, &[&name]).await?;
+    let mut g = RepairGrants {
+        can_update: Vec::new(),
+        cannot_update: Vec::new(),
+        beyond: Vec::new(),
+    };
+    let mut found = Vec::new();
+    for r in &rows {
+        let col: String = r.try_get("col")?;
+        let can: bool = r.try_get("can_update")?;
+        if allowlist.iter().any(|a| a.as_str() == col) {
+            found.push(col.clone());
+            if can {
+                g.can_update.push(col);
+            } else {
+                g.cannot_update.push(col);
+            }
+        } else if can {
+            g.beyond.push(format!("column {col}"));
+        }
+    }
+    for a in allowlist {
+        if !found.iter().any(|f| f == a.as_str()) {
+            g.cannot_update.push(a.as_str().to_owned());
+        }
+    }
+    let w = client.query_one(WIDER_GRANTS, &[&name]).await?;
+    if w.try_get::<_, bool>("superuser")? {
+        g.beyond.push("everything (superuser)".to_owned());
+    }
+    if w.try_get::<_, bool>("table_rows")? {
+        g.beyond
+            .push("insert, delete or truncate rows of the table".to_owned());
+    }
+    let others: i64 = w.try_get("other_tables")?;
+    if others > 0 {
+        g.beyond.push(format!("{others} other table(s)"));
+    }
+    Ok(g)
+}
+
 /// One app row: its key and the requested columns as JSON values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppRow {

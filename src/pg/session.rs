@@ -208,6 +208,16 @@ impl<T: Timer> ReadSession<T> {
             .await
     }
 
+    /// `repair_grants`, within the limits.
+    pub async fn repair_grants(
+        &self,
+        table: &TableName,
+        allowlist: &[SqlIdent],
+    ) -> Result<super::RepairGrants, PgError> {
+        self.run(|c| super::repair_grants(c, table, allowlist))
+            .await
+    }
+
     /// `table_columns`, within the limits.
     pub async fn table_columns(&self, table: &TableName) -> Result<Vec<(String, String)>, PgError> {
         self.run(|c| super::table_columns(c, table)).await

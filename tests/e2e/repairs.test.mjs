@@ -4,6 +4,7 @@
 // failure paths, who may approve, and the audit chain after all of it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { startWorker } from "./harness.mjs";
 import { addMember, errorOf, newKey, newOrg } from "./fixtures.mjs";
 import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
@@ -38,10 +39,9 @@ beforeAll(async () => {
   ].join(", ")}`);
   // Every write to the table is counted, so "written once" is a fact, not a guess.
   sql(`CREATE TABLE ${table}_writes (n serial, cus text);
-       CREATE FUNCTION ${table}_count() RETURNS trigger LANGUAGE plpgsql AS $$
+       CREATE FUNCTION ${table}_count() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
        BEGIN INSERT INTO ${table}_writes (cus) VALUES (NEW.stripe_customer_id); RETURN NEW; END $$;
-       CREATE TRIGGER count_writes AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_count();
-       GRANT INSERT ON ${table}_writes TO pr_repairer; GRANT USAGE ON SEQUENCE ${table}_writes_n_seq TO pr_repairer`);
+       CREATE TRIGGER count_writes AFTER UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_count()`);
   ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
   await setDatabase(p.id, o.key, env("PR_PG_TLS_REPAIRER_URL"));
 }, 90_000);
@@ -249,6 +249,52 @@ describe("what does not execute", () => {
     expect(errorOf(r)).toMatchObject({ status: 409, code: "repair_not_executable" });
     expect((await w.get(`/v1/projects/${p.id}/repairs/${id}`, { key: o.key })).json.status).toBe("pending");
     expect(writesOf(c.parity)).toBe(writes);
+  });
+});
+
+describe("the repair role check", () => {
+  /** A role of its own (made as the server's superuser), with `grants` on the suite's table. */
+  function role(grants) {
+    const name = `rr_${randomBytes(4).toString("hex")}`;
+    const pw = randomBytes(12).toString("hex");
+    const [cmd, ...args] = env("PR_PG_ADMIN").split(" ");
+    execFileSync(cmd, [...args, "-v", "ON_ERROR_STOP=1", "-qAt", "-c",
+      `CREATE ROLE ${name} LOGIN PASSWORD '${pw}'; GRANT USAGE ON SCHEMA scratch TO ${name}; ${grants.replaceAll("ROLE", name)}`]);
+    return `postgres://${name}:${pw}@127.0.0.1:${env("PR_PG_PORT")}/app?sslmode=require`;
+  }
+
+  const testWith = async (repair_url) => {
+    const { o: o6, p: p6 } = await wiredProject(w, { mapping: mappingFor(table) });
+    await setDatabase(p6.id, o6.key, repair_url);
+    const r = await w.post(`/v1/projects/${p6.id}/integrations/database/test`, undefined, { key: o6.key });
+    expect(r.status, r.text).toBe(200);
+    return r.json;
+  };
+
+  it("reports the mapped columns the repair role may update, and warns of anything wider", async () => {
+    const exact = await testWith(role(`GRANT SELECT, UPDATE (plan, is_premium, on_trial, feature_sso) ON ${table} TO ROLE`));
+    expect(exact).toMatchObject({ ok: true, read_only_enforced: true });
+    expect(exact.repair).toEqual({
+      ok: true,
+      can_update: ["plan", "is_premium", "on_trial", "feature_sso"],
+      cannot_update: [],
+      beyond_allowlist: false,
+      beyond: [],
+      warning: null,
+    });
+    const wide = await testWith(role(`GRANT SELECT, INSERT, UPDATE ON ${table} TO ROLE`));
+    expect(wide.repair).toMatchObject({ ok: true, beyond_allowlist: true, cannot_update: [] });
+    expect(wide.repair.beyond).toContain("column stripe_customer_id");
+    expect(wide.repair.warning).toMatch(/grant only UPDATE on the mapped columns/);
+    const narrow = await testWith(role(`GRANT SELECT, UPDATE (plan) ON ${table} TO ROLE`));
+    expect(narrow.repair).toMatchObject({ can_update: ["plan"], cannot_update: ["is_premium", "on_trial", "feature_sso"], beyond_allowlist: false });
+    expect(narrow.repair.warning).toMatch(/repairs of is_premium, on_trial, feature_sso will fail/);
+    const refused = await testWith(env("PR_PG_TLS_REPAIRER_URL").replace(/:[0-9a-f]+@/, ":wrong@"));
+    expect(refused.repair).toMatchObject({ ok: false, error: { code: "database_auth_failed" } });
+    // No repair credential: nothing to report.
+    const { o: o7, p: p7 } = await wiredProject(w, { mapping: mappingFor(table) });
+    const none = await w.post(`/v1/projects/${p7.id}/integrations/database/test`, undefined, { key: o7.key });
+    expect(none.json.repair).toBeNull();
   });
 });
 

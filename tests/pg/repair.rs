@@ -345,3 +345,68 @@ async fn values_never_reach_the_sql_text() {
         vec![row(hostile, "pro", true), row("cus_b", "free", false)]
     );
 }
+
+async fn read_session(var: &str) -> parityrail::pg::ReadSession<TokioTimer> {
+    let u = url(var);
+    let stream = TcpStream::connect(addr_of(&u)).await.unwrap();
+    parityrail::pg::ReadSession::open(stream, NoTls, &u, TokioTimer(Instant::now()), LIMITS, |c| {
+        tokio::spawn(c);
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_repair_role_check_reads_the_column_grants_and_flags_anything_wider() {
+    let m: Mapping = serde_json::from_value::<MappingInput>(json!({
+        "table": "accounts",
+        "customer_column": "stripe_customer_id",
+        "plan_column": "plan",
+        "premium_column": "is_premium",
+        "trial_column": "on_trial",
+        "entitlements": {"sso": "feature_sso"},
+        "plans": {"price_pro": {"plan": "pro", "rank": 1}},
+        "free_plan": "free",
+    }))
+    .unwrap()
+    .validate()
+    .unwrap();
+    let allow: Vec<_> = m.repair_columns().into_iter().cloned().collect();
+    let all = ["plan", "is_premium", "on_trial", "feature_sso"]
+        .map(String::from)
+        .to_vec();
+    // The role the README advises: exactly the mapped columns.
+    let g = read_session("PR_PG_REPAIRER_URL")
+        .await
+        .repair_grants(&m.table, &allow)
+        .await
+        .unwrap();
+    assert_eq!(g.can_update, all);
+    assert!(g.cannot_update.is_empty());
+    assert!(
+        !g.beyond
+            .iter()
+            .any(|b| b.starts_with("column") || b.contains("insert")),
+        "{g:?}"
+    );
+    // A role that may write the whole table and more.
+    let g = read_session("PR_PG_WRITER_URL")
+        .await
+        .repair_grants(&m.table, &allow)
+        .await
+        .unwrap();
+    assert_eq!(g.can_update, all);
+    assert!(g.beyond.contains(&"column seats".to_owned()), "{g:?}");
+    assert!(g
+        .beyond
+        .contains(&"insert, delete or truncate rows of the table".to_owned()));
+    // A role that may write nothing.
+    let g = read_session("PR_PG_READER_URL")
+        .await
+        .repair_grants(&m.table, &allow)
+        .await
+        .unwrap();
+    assert!(g.can_update.is_empty());
+    assert_eq!(g.cannot_update, all);
+    assert!(g.beyond.is_empty(), "{g:?}");
+}

@@ -6,14 +6,16 @@ use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_db_url, DbUrl};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
+use crate::edge::auth::scope::ProjectHandle;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::project_io;
-use crate::edge::services::clock;
+use crate::edge::repo;
+use crate::edge::services::{clock, Services};
 use crate::edge::vault;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +66,8 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
         Err(e) => Err(e),
     };
     let latency_ms = clock().millis() - started.millis();
-    let body = match outcome {
+    let repair = repair_check(ctx, scope.handle(), env).await?;
+    let mut body = match outcome {
         Ok(probe) => json!({
             "ok": true,
             "read_only_enforced": probe.read_only_enforced,
@@ -82,5 +85,64 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
             })
         }
     };
+    body["repair"] = repair;
     json(200, &body)
+}
+
+/// The repair credential's part of the connection test (`null` without one): whether it
+/// connects, which mapped columns it may update, and a warning when it may write anything
+/// beyond them (SPEC §5: the allowlist is the mapped columns; grant only those).
+async fn repair_check(ctx: &Services, pr: &ProjectHandle, env: Environment) -> ApiResult<Value> {
+    let url = match project_io::repair_url(ctx, pr, env).await {
+        Ok(url) => url,
+        Err(e) if e.code == "integration_missing" => return Ok(Value::Null),
+        Err(e) => return Err(e),
+    };
+    let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
+    let outcome = match ctx.pg_read(&url).await {
+        Ok(session) => match &m {
+            Some(m) => {
+                let allow: Vec<_> = m.repair_columns().into_iter().cloned().collect();
+                session.repair_grants(&m.table, &allow).await.map(Some)
+            }
+            None => Ok(None),
+        },
+        Err(e) => Err(e),
+    };
+    Ok(match outcome {
+        Ok(None) => json!({
+            "ok": true,
+            "can_update": null,
+            "cannot_update": null,
+            "beyond_allowlist": null,
+            "warning": "set the mapping to check which columns the repair role may update",
+        }),
+        Ok(Some(g)) => {
+            let mut warnings = Vec::new();
+            if !g.cannot_update.is_empty() {
+                warnings.push(format!(
+                    "repairs of {} will fail: grant the repair role UPDATE on them",
+                    g.cannot_update.join(", ")
+                ));
+            }
+            if !g.beyond.is_empty() {
+                warnings.push(format!(
+                    "the repair role may write beyond the mapped columns ({}): grant only UPDATE on the mapped columns",
+                    g.beyond.join("; ")
+                ));
+            }
+            json!({
+                "ok": true,
+                "can_update": g.can_update,
+                "cannot_update": g.cannot_update,
+                "beyond_allowlist": !g.beyond.is_empty(),
+                "beyond": g.beyond,
+                "warning": if warnings.is_empty() { Value::Null } else { json!(warnings.join("; ")) },
+            })
+        }
+        Err(e) => {
+            let (code, message) = database_error(e.kind);
+            json!({"ok": false, "error": {"code": code, "message": message, "sqlstate": e.sqlstate}})
+        }
+    })
 }

@@ -5,92 +5,31 @@
 //      then the outbox drained by the project's coordinator.
 // Stripe is a generated Stripe-shaped server that counts reads; the app table is in the test
 // PostgreSQL (scripts/pg.sh; PR_PG_* in the environment). Target: p99 <= 20 ms serially.
-import { createServer } from "node:http";
-import { execFileSync, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { env, pct, psql, startWrangler, stripeServer } from "./bench-lib.mjs";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const N = Number(process.env.BENCH_EVENTS ?? 2000);
 const PORT = Number(process.env.BENCH_WEBHOOK_PORT ?? 8798);
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set: start PostgreSQL with scripts/pg.sh and source .tmp/pg/env`);
-  return v;
-};
 const SECRET = `whsec_${randomBytes(16).toString("hex")}`;
-const OP = `op_${randomBytes(24).toString("hex")}`;
 const TABLE = "scratch.bench_hooks";
 const CUSTOMERS = Array.from({ length: 20 }, (_, i) => `cus_hook${String(i).padStart(4, "0")}`);
 
-// ---- Stripe-shaped server ------------------------------------------------------------------
-const reads = { customer: 0, subscriptions: 0, other: 0 };
-const stripe = createServer((req, res) => {
-  const url = new URL(req.url, "http://x");
-  const send = (status, body) => {
-    res.writeHead(status, { "content-type": "application/json" });
-    res.end(JSON.stringify(body));
-  };
-  let m;
-  if (url.pathname === "/v1/account") return send(200, { id: "acct_bench" });
-  if ((m = /^\/v1\/customers\/(cus_\w+)$/.exec(url.pathname))) {
-    reads.customer += 1;
-    return send(200, { id: m[1], object: "customer" });
-  }
-  if (url.pathname === "/v1/subscriptions") {
-    reads.subscriptions += 1;
-    const c = url.searchParams.get("customer");
-    return send(200, { object: "list", has_more: false, data: [{ id: `sub_${c}`, customer: c, status: "active", items: { object: "list", has_more: false, data: [{ id: `si_${c}`, price: { id: "price_pro", product: "prod_pro" } }] } }] });
-  }
-  reads.other += 1;
-  return send(404, { error: { type: "invalid_request_error" } });
-});
-await new Promise((r) => stripe.listen(0, "127.0.0.1", r));
+const stripe = await stripeServer();
+const reads = stripe.reads;
 
 // ---- the app table ---------------------------------------------------------------------------
-const psql = (sql) => execFileSync("psql", [env("PR_PG_WRITER_URL"), "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql], { encoding: "utf8" });
 psql(`DROP TABLE IF EXISTS ${TABLE}; CREATE TABLE ${TABLE} (stripe_customer_id text PRIMARY KEY, plan text NOT NULL, is_premium boolean NOT NULL)`);
 psql(`INSERT INTO ${TABLE} VALUES ${CUSTOMERS.map((c) => `('${c}', 'pro', true)`).join(", ")}`);
 
-// ---- wrangler dev --------------------------------------------------------------------------
-const state = mkdtempSync(join(ROOT, ".tmp", "bench-hooks-"));
-execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
-const vars = {
-  OPERATOR_TOKEN: OP,
-  CREDENTIALS_ENCRYPTION_KEY: `k1:${randomBytes(32).toString("base64")}`,
-  STRIPE_API_BASE: `http://127.0.0.1:${stripe.address().port}`,
+const wd = await startWrangler(PORT, {
+  STRIPE_API_BASE: stripe.base,
   RATE_LIMIT_KEY_PER_MINUTE: "100000000",
   RATE_LIMIT_IP_PER_MINUTE: "100000000",
   RATE_LIMIT_PROBE_PER_MINUTE: "100000",
   RATE_LIMIT_PROBE_ORG_PER_MINUTE: "100000",
-};
-const base = `http://127.0.0.1:${PORT}`;
-try {
-  await fetch(`${base}/healthz`);
-  throw new Error(`port ${PORT} is taken (an earlier wrangler dev?): set BENCH_WEBHOOK_PORT`);
-} catch (e) {
-  if (String(e.message).startsWith("port")) throw e;
-}
-const wrangler = spawn(
-  join(ROOT, "node_modules/.bin/wrangler"),
-  ["dev", "--local", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", state, "--log-level", "warn", ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-  { cwd: ROOT, detached: true, stdio: "ignore" },
-);
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${base}/healthz`)).ok) break;
-  } catch { /* not yet */ }
-  if (i > 600) throw new Error("wrangler dev did not start (it runs the build first)");
-  await new Promise((r) => setTimeout(r, 500));
-}
-
-async function call(method, path, key, body) {
-  const r = await fetch(base + path, { method, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: body && JSON.stringify(body) });
-  const json = await r.json();
-  if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
-  return json;
-}
+}, "bench-hooks");
+const { base, call } = wd;
+const OP = wd.op;
 
 try {
   const org = await call("POST", "/v1/operator/orgs", OP, { name: "Bench", owner_email: "hooks@example.com" });
@@ -109,10 +48,6 @@ try {
     await r.arrayBuffer();
     if (r.status !== 200) throw new Error(`delivery answered ${r.status}`);
     return performance.now() - s;
-  };
-  const pct = (xs, p) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
   };
   const drained = async () => {
     for (;;) {
@@ -162,13 +97,8 @@ try {
   console.log(`  storm: ${storm} events for ${CUSTOMERS.length} customers -> ${customerReads} customer re-reads + ${subReads} subscription lists = ${((customerReads + subReads) / storm).toFixed(3)} Stripe reads per event`);
   console.log(JSON.stringify({ serial_p50: pct(serial, 50), serial_p99: pct(serial, 99), parallel_p50: pct(parallel, 50), parallel_p99: pct(parallel, 99), storm, customerReads, subReads }));
 } finally {
-  // wrangler dev and its workerd form one process group: end all of it.
-  for (const sig of ["SIGINT", "SIGKILL"]) {
-    try { process.kill(-wrangler.pid, sig); } catch { /* gone */ }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  await wd.stop();
   stripe.close();
   psql(`DROP TABLE IF EXISTS ${TABLE}`);
-  rmSync(state, { recursive: true, force: true });
 }
 process.exit(0);

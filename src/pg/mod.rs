@@ -175,8 +175,11 @@ pub async fn begin_read_session(client: &Client, statement_timeout_ms: u32) -> R
         ))
         .await?;
     let row = client
-        .query_one("SELECT current_setting('transaction_read_only') AS ro", &[])
-        .await?;
+        .query_typed("SELECT current_setting('transaction_read_only') AS ro", &[])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(PgError::new(PgErrorKind::NotReadOnly))?;
     let ro: String = row.try_get("ro")?;
     if ro == "on" {
         Ok(())
@@ -312,7 +315,8 @@ pub async fn rows_by_keys(
     }
     let select = select_list(key_col, columns, capped);
     let sql = format!("{select} FROM {table} WHERE {key_col} = ANY($1)");
-    let rows = client.query(&sql, &[&keys]).await?;
+    // Typed parameters: one round trip (no separate prepare).
+    let rows = client.query_typed(&sql, &[(&keys, Type::TEXT_ARRAY)]).await?;
     decode(rows, columns)
 }
 
@@ -334,7 +338,9 @@ pub async fn rows_after(
         "{select} FROM {table} WHERE {key_col} COLLATE \"C\" > $1 \
          ORDER BY {key_col} COLLATE \"C\" LIMIT $2"
     );
-    let rows = client.query(&sql, &[&after, &i64::from(limit)]).await?;
+    let rows = client
+        .query_typed(&sql, &[(&after, Type::TEXT), (&i64::from(limit), Type::INT8)])
+        .await?;
     decode(rows, columns)
 }
 

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::TlsConnect;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Connection;
 
 /// Default limit on waiting for another session's row lock.
@@ -66,7 +66,7 @@ impl<T: Timer> RepairSession<T> {
     }
 
     /// Runs the repair in one transaction (four round trips when it writes: begin, lock,
-    /// update, commit). On any error the transaction is rolled back (or dies with the
+    /// update, commit; parameters are typed, so no statement is prepared separately). On any error the transaction is rolled back (or dies with the
     /// connection), so nothing partial remains.
     pub async fn execute(&self, plan: &ExecPlan) -> Result<Outcome, PgError> {
         let statement_ms = self.inner.statement_ms();
@@ -108,7 +108,7 @@ impl<T: Timer> RepairSession<T> {
         let lock = plan.lock_sql();
         let rows = self
             .inner
-            .run(|c| async move { c.query(&lock, &[&plan.key]).await })
+            .run(|c| async move { c.query_typed(&lock, &[(&plan.key, Type::TEXT)]).await })
             .await
             .map_err(repair_error)?;
         let row = match rows.as_slice() {
@@ -125,24 +125,25 @@ impl<T: Timer> RepairSession<T> {
                 columns,
             }));
         }
-        let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+        let mut params: Vec<(Box<dyn ToSql + Sync + Send>, Type)> = Vec::new();
         for (_, c) in &plan.writes {
             match &c.after {
-                Value::Bool(b) => params.push(Box::new(*b)),
-                Value::String(s) => params.push(Box::new(s.clone())),
+                Value::Bool(b) => params.push((Box::new(*b), Type::BOOL)),
+                Value::String(s) => params.push((Box::new(s.clone()), Type::TEXT)),
                 _ => return Err(PgError::new(PgErrorKind::UnsupportedType)),
             }
         }
-        params.push(Box::new(ctid));
-        params.push(Box::new(plan.key.clone()));
-        let refs: Vec<&(dyn ToSql + Sync)> = params
+        params.push((Box::new(ctid), Type::TEXT));
+        params.push((Box::new(plan.key.clone()), Type::TEXT));
+        let typed: Vec<(&(dyn ToSql + Sync), Type)> = params
             .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .map(|(p, t)| (p.as_ref() as &(dyn ToSql + Sync), t.clone()))
             .collect();
         let update = plan.update_sql();
+        // Typed parameters: one round trip each (no separate prepare).
         let written = self
             .inner
-            .run(|c| async move { c.query(&update, &refs).await })
+            .run(|c| async move { c.query_typed(&update, &typed).await })
             .await
             .map_err(repair_error)?;
         match written.as_slice() {

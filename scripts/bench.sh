@@ -8,7 +8,9 @@
 #   4. a full reconcile run of 10,000 customers against the naive per-customer walk, with and
 #      without 25 ms of Stripe latency (scripts/bench-reconcile.mjs, on its own PostgreSQL);
 #   5. webhook acknowledgement latency, serial and 16 in flight, and Stripe reads per event
-#      under a storm (scripts/bench-webhooks.mjs, its own wrangler dev).
+#      under a storm (scripts/bench-webhooks.mjs, its own wrangler dev);
+#   6. repair approve-to-verified latency and database round trips per repair
+#      (scripts/bench-repairs.mjs, its own wrangler dev).
 # Per-key rate limits are raised for the run (otherwise they would cap it at 600/min).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -71,4 +73,10 @@ say "webhooks: acknowledgement latency and Stripe reads per event (through wrang
 bash scripts/pg.sh start >/dev/null
 set -a; source "$TMPDIR/pg/env"; set +a
 node scripts/bench-webhooks.mjs | grep -v '^{'
+bash scripts/pg.sh stop >/dev/null
+
+say "repairs: approve-to-verified latency and database round trips (through wrangler dev)"
+bash scripts/pg.sh start >/dev/null
+set -a; source "$TMPDIR/pg/env"; set +a
+node scripts/bench-repairs.mjs | grep -v '^{'
 bash scripts/pg.sh stop >/dev/null

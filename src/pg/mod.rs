@@ -316,7 +316,9 @@ pub async fn rows_by_keys(
     let select = select_list(key_col, columns, capped);
     let sql = format!("{select} FROM {table} WHERE {key_col} = ANY($1)");
     // Typed parameters: one round trip (no separate prepare).
-    let rows = client.query_typed(&sql, &[(&keys, Type::TEXT_ARRAY)]).await?;
+    let rows = client
+        .query_typed(&sql, &[(&keys, Type::TEXT_ARRAY)])
+        .await?;
     decode(rows, columns)
 }
 
@@ -339,7 +341,10 @@ pub async fn rows_after(
          ORDER BY {key_col} COLLATE \"C\" LIMIT $2"
     );
     let rows = client
-        .query_typed(&sql, &[(&after, Type::TEXT), (&i64::from(limit), Type::INT8)])
+        .query_typed(
+            &sql,
+            &[(&after, Type::TEXT), (&i64::from(limit), Type::INT8)],
+        )
         .await?;
     decode(rows, columns)
 }

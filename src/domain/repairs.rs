@@ -210,6 +210,18 @@ pub fn changes_for(
     out
 }
 
+/// Whether two incident kinds are about the same columns of the row (plan and premium; trial;
+/// entitlements; none).
+pub fn same_columns(a: IncidentKind, b: IncidentKind) -> bool {
+    let group = |k: IncidentKind| match k {
+        IncidentKind::MissingAccess | IncidentKind::UnpaidAccess | IncidentKind::PlanMismatch => 0,
+        IncidentKind::TrialMismatch => 1,
+        IncidentKind::EntitlementMismatch => 2,
+        IncidentKind::UnknownCustomer => 3,
+    };
+    group(a) == group(b)
+}
+
 /// Whether a set of changes only gives, only takes, or both. A flag going to true gives; to
 /// false takes. A plan change gives only when both plans are ranked and the new rank is higher.
 pub fn effect(m: &Mapping, changes: &[ColumnChange]) -> Effect {
@@ -362,6 +374,16 @@ pub fn follow(
                 }
             }
             Change::Updated { before, after } => {
+                // Its repair is running: the run's verification re-checks the customer and a
+                // later check suggests again if need be; a second live repair is never made.
+                let running = before
+                    .repair_id
+                    .as_ref()
+                    .and_then(|id| latest.get(id))
+                    .is_some_and(|r| r.status == RepairStatus::Executing);
+                if running {
+                    continue;
+                }
                 let fresh = suggest(ctx, after, new_id());
                 let pending = pending_of(before);
                 // The drift changed in a way the repair does not touch (another column of the

@@ -169,7 +169,8 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 17] = [
+const TENANT_TABLES: [&str; 18] = [
+    "AUDIT_CUSTOMERS",
     "REPAIRS",
     "REPAIR_CHECKS",
     "WEBHOOK_GAPS",

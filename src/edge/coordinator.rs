@@ -17,6 +17,8 @@ use super::services::Services;
 use super::webhooks;
 use super::{repairs, repo};
 use crate::api::error::{ApiError, Relayed};
+use crate::domain::apikey::Environment;
+use crate::domain::repairs::RepairStatus;
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -27,6 +29,36 @@ use worker::{
 
 /// ParityRail-side failures in a row before a run is given up.
 const MAX_FAILURES: i64 = 5;
+
+/// How long an approval may go without its outcome recorded before `recover_step` finishes it
+/// (`REPAIR_RECOVER_AFTER_MS`).
+const RECOVER_AFTER_MS: u32 = 120_000;
+
+fn recover_after(svc: &Services) -> i64 {
+    i64::from(svc.var_u32("REPAIR_RECOVER_AFTER_MS", RECOVER_AFTER_MS))
+}
+
+/// A repair's approval running in this object: in `approving` from `start` until dropped, so an
+/// approval cut short (its future dropped) never blocks the repair for the object's lifetime.
+struct Running<'a> {
+    set: &'a RefCell<BTreeSet<String>>,
+    repair: String,
+}
+
+impl<'a> Running<'a> {
+    fn start(set: &'a RefCell<BTreeSet<String>>, repair: &str) -> Option<Self> {
+        set.borrow_mut().insert(repair.to_owned()).then(|| Running {
+            set,
+            repair: repair.to_owned(),
+        })
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.set.borrow_mut().remove(&self.repair);
+    }
+}
 
 #[durable_object]
 pub struct ProjectCoordinator {
@@ -61,6 +93,13 @@ impl ProjectCoordinator {
         sql.exec(
             "CREATE TABLE IF NOT EXISTS auto (one INTEGER PRIMARY KEY CHECK (one = 1), \
              org TEXT NOT NULL, project TEXT NOT NULL)",
+            None,
+        )?;
+        // Approvals this object started and has not seen to a recorded end: an approval cut
+        // short (the object reset, D1 failing) is finished by `recover_step`.
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS inflight (repair TEXT PRIMARY KEY, org TEXT NOT NULL, \
+             project TEXT NOT NULL, environment TEXT NOT NULL, started INTEGER NOT NULL)",
             None,
         )?;
         Ok(())
@@ -230,6 +269,7 @@ impl DurableObject for ProjectCoordinator {
         self.run_step().await?;
         self.drain_step().await?;
         self.auto_step().await?;
+        self.recover_step().await?;
         Response::ok("")
     }
 }
@@ -254,28 +294,61 @@ impl ProjectCoordinator {
         }
     }
 
-    /// One approval, unless one of the same repair is running in this object.
+    /// One approval, unless one of the same repair is running in this object. Until it ends
+    /// with its outcome recorded, the approval is also kept in `inflight`, with an alarm, so
+    /// that an approval cut short is finished (`recover_step`).
     async fn approve_one(
         &self,
         svc: &Services,
         a: &repairs::Approval,
     ) -> std::result::Result<serde_json::Value, ApiError> {
-        if !self.approving.borrow_mut().insert(a.repair.clone()) {
+        let Some(_running) = Running::start(&self.approving, &a.repair) else {
             return Err(ApiError::conflict(
                 "repair_not_pending",
                 "another approval of this repair is running",
             ));
-        }
+        };
+        let track = || -> Result<()> {
+            self.tables()?;
+            let s = |v: &str| SqlStorageValue::String(v.to_owned());
+            self.state.storage().sql().exec(
+                "INSERT OR REPLACE INTO inflight (repair, org, project, environment, started) \
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    s(&a.repair),
+                    s(&a.org),
+                    s(&a.project),
+                    s(&a.environment),
+                    SqlStorageValue::Integer(worker::Date::now().as_millis() as i64),
+                ],
+            )?;
+            Ok(())
+        };
+        track().map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
+        self.alarm_within(recover_after(svc))
+            .await
+            .map_err(|e| ApiError::internal(format!("alarm: {e}")))?;
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
         let outcome = async {
             let t = system_tenant(svc, &grant, &a.org)?;
             let pr = system_project(&t, &a.project, &grant)?;
             let m = repo::mappings::get(&pr).await?.map(|(m, _)| m);
-            let r = repairs::approve(svc, &pr, a).await?;
-            Ok::<_, ApiError>(repairs::view(&r, m.as_ref()))
+            let r = repairs::approve(svc, &pr, a).await;
+            // Done with it unless its outcome may still be unrecorded.
+            let unfinished = match repo::repairs::get(&pr, &a.repair).await {
+                Ok(Some(now)) => {
+                    matches!(now.status, RepairStatus::Executing | RepairStatus::Executed)
+                }
+                Ok(None) => false,
+                Err(_) => true,
+            };
+            if !unfinished {
+                self.untrack(&a.repair)
+                    .map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
+            }
+            Ok::<_, ApiError>(repairs::view(&r?, m.as_ref()))
         }
         .await;
-        self.approving.borrow_mut().remove(&a.repair);
         if let Err(e) = &outcome {
             if e.status >= 500 {
                 console_error!(
@@ -285,6 +358,73 @@ impl ProjectCoordinator {
             }
         }
         outcome
+    }
+
+    fn untrack(&self, repair: &str) -> Result<()> {
+        self.state.storage().sql().exec(
+            "DELETE FROM inflight WHERE repair = ?",
+            vec![SqlStorageValue::String(repair.to_owned())],
+        )?;
+        Ok(())
+    }
+
+    /// Finishes approvals cut short: tracked for longer than `RECOVER_AFTER_MS` and not running
+    /// in this object now (`repairs::recover`).
+    async fn recover_step(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Inflight {
+            repair: String,
+            org: String,
+            project: String,
+            environment: String,
+            started: i64,
+        }
+        self.tables()?;
+        let rows: Vec<Inflight> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT repair, org, project, environment, started FROM inflight",
+                None,
+            )?
+            .to_array()?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = worker::Date::now().as_millis() as i64;
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        let mut waiting = false;
+        for f in rows {
+            let running = self.approving.borrow().contains(&f.repair);
+            if running || now - f.started < recover_after(&svc) {
+                waiting = true;
+                continue;
+            }
+            let done = async {
+                let env = Environment::parse(&f.environment)
+                    .ok_or_else(|| ApiError::internal("inflight without an environment"))?;
+                let t = system_tenant(&svc, &grant, &f.org)?;
+                let pr = system_project(&t, &f.project, &grant)?;
+                repairs::recover(&svc, &pr, &f.repair, env).await
+            }
+            .await;
+            match done {
+                Ok(()) => self.untrack(&f.repair)?,
+                Err(e) => {
+                    waiting = true;
+                    console_error!(
+                        "{}",
+                        serde_json::json!({"recover_repair": f.repair, "error": e.code, "detail": e.detail})
+                    );
+                }
+            }
+        }
+        if waiting {
+            self.alarm_within(recover_after(&svc)).await?;
+        }
+        Ok(())
     }
 
     /// Approves the project's pending grants automatically, a few per alarm, when the project

@@ -25,7 +25,7 @@ use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::incidents::IncidentStatus;
 use crate::domain::mapping::Mapping;
-use crate::domain::repairs::{Effect, ExecPlan, Repair, RepairStatus};
+use crate::domain::repairs::{effect, same_columns, Effect, ExecPlan, Repair, RepairStatus};
 use crate::pg::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -51,42 +51,42 @@ pub const AUTO: &str = "auto_approve";
 const AUTO_PER_ALARM: usize = 5;
 
 /// The project's pending grants that may be approved automatically now (at most
-/// `AUTO_PER_ALARM`), and whether more wait. A grant whose incident already had a repair fail
-/// is left to a person: approving it again would fail again, on every check.
+/// `AUTO_PER_ALARM`), and whether more wait. A grant whose incident already had a repair fail,
+/// or go stale three times, is left to a person: approving it again would end the same way, on
+/// every check.
 pub async fn auto_approvable(pr: &ProjectHandle) -> ApiResult<(Vec<Repair>, bool)> {
     let pending = repo::repairs::list(
         pr,
         &repo::repairs::Filter {
             status: Some(RepairStatus::Pending),
+            effect: Some(Effect::Grant),
             ..Default::default()
         },
         "",
-        100,
+        (AUTO_PER_ALARM * 4) as u32,
     )
     .await?;
     let mut out = Vec::new();
-    let mut more = false;
-    for r in pending.into_iter().filter(|r| r.effect == Effect::Grant) {
+    for r in pending {
         if out.len() == AUTO_PER_ALARM {
-            more = true;
-            break;
+            return Ok((out, true));
         }
-        let failed = repo::repairs::list(
+        let history = repo::repairs::list(
             pr,
             &repo::repairs::Filter {
-                status: Some(RepairStatus::Failed),
                 incident: Some(r.incident_id.clone()),
                 ..Default::default()
             },
             "",
-            1,
+            50,
         )
         .await?;
-        if failed.is_empty() {
+        let count = |s: RepairStatus| history.iter().filter(|h| h.status == s).count();
+        if count(RepairStatus::Failed) == 0 && count(RepairStatus::Stale) < 3 {
             out.push(r);
         }
     }
-    Ok((out, more))
+    Ok((out, false))
 }
 
 /// The API view of a repair (SPEC §15 fields) with the statements it runs, values apart, as the
@@ -111,16 +111,26 @@ fn not_pending(r: &Repair) -> ApiError {
     )
 }
 
-/// One status change of a repair, on the project chain: reads the repair after the chain head,
-/// requires it in `from`, and commits `change(repair)` guarded by the repair guard (and by
-/// `extra`'s statements first, the caller guard of an approval).
+/// What a claim requires besides the repair being `pending`.
+#[derive(Clone, Copy)]
+enum Claim<'a> {
+    /// Any other transition: no more.
+    No,
+    /// `pending → executing`: the caller guard (when a caller approves), and the repair's
+    /// incident still open (a drift that resolved meanwhile must not be "fixed").
+    Approval(Option<&'a CallerSeal>),
+}
+
+/// One status change of a repair, on the project chain: reads the repair after the chain head
+/// and commits `change(repair)` guarded by the repair guard (the batch aborts unless the repair
+/// is still in the status read) and, for an approval, by `Claim::Approval`'s checks.
 async fn move_repair(
     ctx: &Services,
     pr: &ProjectHandle,
     rid: &str,
     actor: &Actor,
     action: &'static str,
-    caller: Option<&CallerSeal>,
+    claim: Claim<'_>,
     change: impl Fn(&Repair) -> ApiResult<Repair>,
 ) -> ApiResult<Repair> {
     retrying(pr.tenant(), Chain::Project(pr), ctx.now, || async {
@@ -132,8 +142,21 @@ async fn move_repair(
             return Err(not_pending(&before));
         }
         let mut stmts = Vec::new();
-        if let Some(c) = caller {
-            stmts.push(c.guard(pr, clock())?);
+        if let Claim::Approval(caller) = claim {
+            // Read after the chain head like the repair: incident changes append to the same
+            // chain, so what this sees is what holds when the batch commits.
+            let open = repo::incidents::get(pr, &before.incident_id)
+                .await?
+                .is_some_and(|i| i.status == IncidentStatus::Open);
+            if !open {
+                return Err(ApiError::conflict(
+                    "incident_not_open",
+                    "the repair's incident is no longer open; check the customer again",
+                ));
+            }
+            if let Some(c) = caller {
+                stmts.push(c.guard(pr, clock())?);
+            }
         }
         stmts.extend(repo::repairs::transition(pr, &before, &after)?);
         let draft = Draft::new(
@@ -146,6 +169,31 @@ async fn move_repair(
         Ok(Step::commit(vec![draft], stmts, after))
     })
     .await
+}
+
+/// `move_repair` for what the system records after the customer's database answered: tried
+/// again (D1 busy, the chain contended) before giving up, since the outcome must not be lost.
+/// What still fails is recovered by the coordinator (`recover`).
+async fn record(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    rid: &str,
+    action: &'static str,
+    change: impl Fn(&Repair) -> ApiResult<Repair>,
+) -> ApiResult<Repair> {
+    let system = Actor::System(SYSTEM);
+    let mut last = None;
+    for attempt in 0..3u32 {
+        if attempt > 0 {
+            worker::Delay::from(std::time::Duration::from_millis(500 << attempt)).await;
+        }
+        match move_repair(ctx, pr, rid, &system, action, Claim::No, &change).await {
+            Ok(r) => return Ok(r),
+            Err(e) if e.status >= 500 || e.code == "audit_contention" => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| ApiError::internal("recording a repair failed")))
 }
 
 /// Approves, executes and verifies one repair (the coordinator's `POST /repairs/approve`).
@@ -166,26 +214,33 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
         &a.repair,
         &approver,
         "repair.approved",
-        a.caller.as_ref(),
+        Claim::Approval(a.caller.as_ref()),
         |r| {
             if r.status != RepairStatus::Pending {
                 return Err(not_pending(r));
             }
-            // Automatic approval takes grants only: never a revocation or a plan downgrade.
-            if a.caller.is_none() && r.effect != Effect::Grant {
+            ExecPlan::new(r, &m)
+                .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
+            // Automatic approval takes grants only, judged by the mapping as it is now (plan
+            // ranks may have changed since the repair was suggested): never a revocation or a
+            // plan downgrade.
+            if a.caller.is_none() && effect(&m, &r.changes) != Effect::Grant {
                 return Err(ApiError::conflict(
                     "repair_needs_a_person",
                     "only grants are approved automatically",
                 ));
             }
-            ExecPlan::new(r, &m)
-                .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
             let mut after = r.moved(RepairStatus::Executing, clock());
             after.approved_by = Some(approver.render());
             Ok(after)
         },
     )
     .await?;
+    // Fault injection for the recovery test only (REPAIR_FAULT_STOP_AFTER_CLAIM=1): the approval
+    // stops once the repair is `executing`, before the database is opened, as a reset would.
+    if ctx.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1") {
+        return Err(ApiError::internal("injected stop after the claim"));
+    }
     let plan = ExecPlan::new(&claimed, &m)
         .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
     // The repair is `executing` in D1: only now is the customer's database opened.
@@ -193,13 +248,14 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
         Ok(session) => session.execute(&plan).await,
         Err(e) => Err(e),
     };
-    let system = Actor::System(SYSTEM);
     let (status, action) = match &outcome {
         Ok(Outcome::Executed { .. }) => (RepairStatus::Executed, "repair.executed"),
-        Ok(Outcome::Stale { .. } | Outcome::Missing) => (RepairStatus::Stale, "repair.stale"),
-        Ok(Outcome::Duplicate) | Err(_) => (RepairStatus::Failed, "repair.failed"),
+        Ok(Outcome::Stale { .. }) => (RepairStatus::Stale, "repair.stale"),
+        Ok(Outcome::Missing | Outcome::Duplicate | Outcome::Unconfirmed { .. }) | Err(_) => {
+            (RepairStatus::Failed, "repair.failed")
+        }
     };
-    let executed = move_repair(ctx, pr, &a.repair, &system, action, None, |r| {
+    let executed = record(ctx, pr, &a.repair, action, |r| {
         let now = clock();
         let mut after = r.moved(status, now);
         after.executed_at = Some(now);
@@ -216,12 +272,28 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
                 ));
             }
             Ok(Outcome::Missing) => {
-                after.error =
-                    Some("no row has this customer's key any more; nothing was written".into());
+                after.error = Some(
+                    "the repair role finds no row with this customer's key (gone, or hidden from \
+                     it); nothing was written"
+                        .into(),
+                );
             }
             Ok(Outcome::Duplicate) => {
                 after.error =
                     Some("more than one row has this customer's key; nothing was written".into());
+            }
+            Ok(Outcome::Unconfirmed {
+                before,
+                after: row,
+                error,
+            }) => {
+                let (code, message) = database_error(error.kind);
+                after.row_before = Some(before.clone());
+                after.row_after = Some(row.clone());
+                after.error = Some(format!(
+                    "{code}: {message}; the database did not confirm the commit, so the row may \
+                     or may not have been written; the customer was checked again"
+                ));
             }
             Err(e) => {
                 let (code, message) = database_error(e.kind);
@@ -231,33 +303,61 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
         Ok(after)
     })
     .await?;
-    if executed.status != RepairStatus::Executed {
-        return Ok(executed);
+    match executed.status {
+        RepairStatus::Executed => verify(ctx, pr, env, &executed).await,
+        RepairStatus::Failed if matches!(outcome, Ok(Outcome::Unconfirmed { .. })) => {
+            // The failure stands as recorded; the check only brings the incidents up to date
+            // (a failed check is the next check's to do).
+            let _ = recheck(ctx, pr, env, &executed.customer).await;
+            Ok(executed)
+        }
+        _ => Ok(executed),
     }
-    verify(ctx, pr, env, &executed).await
 }
 
-/// Re-checks the customer (Stripe and the read connection, incidents audited as the system) and
-/// records whether the repaired incident resolved.
+/// Checks the customer again (Stripe and the read connection, incidents audited as the
+/// system), returning its open and ignored incidents.
+async fn recheck(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    env: Environment,
+    customer: &str,
+) -> ApiResult<Vec<crate::domain::incidents::Incident>> {
+    let by = By::System {
+        project: pr,
+        job: SYSTEM,
+    };
+    check_customer(ctx, by, env, customer).await
+}
+
+/// Re-checks the customer and records whether the repair brought parity to what it repaired:
+/// `verified` only when its incident resolved and no open incident of the customer is about the
+/// columns it wrote (a write that took access from a customer who paid meanwhile opens one).
 async fn verify(
     ctx: &Services,
     pr: &ProjectHandle,
     env: Environment,
     r: &Repair,
 ) -> ApiResult<Repair> {
-    let by = By::System {
-        project: pr,
-        job: SYSTEM,
-    };
-    let checked = check_customer(ctx, by, env, &r.customer).await;
+    let checked = recheck(ctx, pr, env, &r.customer).await;
     let incident = repo::incidents::get(pr, &r.incident_id).await?;
+    let kind = incident.as_ref().map(|i| i.kind);
     let resolved = incident.is_some_and(|i| i.status == IncidentStatus::Resolved);
-    let (status, action) = match (&checked, resolved) {
-        (Ok(_), true) => (RepairStatus::Verified, "repair.verified"),
-        _ => (RepairStatus::Unverified, "repair.unverified"),
+    let still = match (&checked, kind) {
+        (Ok(live), Some(kind)) => live
+            .iter()
+            .filter(|i| i.status == IncidentStatus::Open && same_columns(i.kind, kind))
+            .map(|i| i.kind.as_str())
+            .collect::<Vec<_>>(),
+        _ => Vec::new(),
     };
-    let system = Actor::System(SYSTEM);
-    move_repair(ctx, pr, &r.id, &system, action, None, |r| {
+    let parity = checked.is_ok() && resolved && still.is_empty();
+    let (status, action) = if parity {
+        (RepairStatus::Verified, "repair.verified")
+    } else {
+        (RepairStatus::Unverified, "repair.unverified")
+    };
+    record(ctx, pr, &r.id, action, |r| {
         let now = clock();
         let mut after = r.moved(status, now);
         after.verified_at = Some(now);
@@ -266,11 +366,52 @@ async fn verify(
             Ok(_) if !resolved => {
                 Some("the re-check still shows the drift: the incident stays open".to_owned())
             }
+            Ok(_) if !still.is_empty() => Some(format!(
+                "the re-check shows a new drift in the columns it wrote ({})",
+                still.join(", ")
+            )),
             Ok(_) => None,
         };
         Ok(after)
     })
     .await
+}
+
+/// Finishes a repair whose approval stopped before its outcome was recorded (the coordinator
+/// was reset, or D1 kept failing): still `executing`, its outcome is unknown, so it is recorded
+/// `failed` as such and the customer checked again; `executed` is verified. Anything else is
+/// already final.
+pub async fn recover(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    rid: &str,
+    env: Environment,
+) -> ApiResult<()> {
+    let Some(r) = repo::repairs::get(pr, rid).await? else {
+        return Ok(());
+    };
+    match r.status {
+        RepairStatus::Executing => {
+            record(ctx, pr, rid, "repair.failed", |r| {
+                let now = clock();
+                let mut after = r.moved(RepairStatus::Failed, now);
+                after.executed_at = Some(now);
+                after.error = Some(
+                    "ParityRail stopped before recording this repair's outcome: the row may or may \
+                     not have been written; the customer was checked again"
+                        .to_owned(),
+                );
+                Ok(after)
+            })
+            .await?;
+            recheck(ctx, pr, env, &r.customer).await?;
+        }
+        RepairStatus::Executed => {
+            verify(ctx, pr, env, &r).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Rejects a pending repair with a reason, as the caller (`POST …/repairs/{rid}/reject`).

@@ -233,11 +233,13 @@ const COLUMN_GRANTS: &str = "SELECT a.attname::text AS col, \
 
 const WIDER_GRANTS: &str = "SELECT \
     COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false) AS superuser, \
+    COALESCE((SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user), false) AS bypassrls, \
     COALESCE(has_table_privilege(to_regclass($1), 'INSERT, DELETE, TRUNCATE'), false) AS table_rows, \
+    COALESCE(has_table_privilege(to_regclass($1), 'TRIGGER'), false) AS table_trigger, \
     (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-       WHERE c.relkind IN ('r', 'p') AND c.oid IS DISTINCT FROM to_regclass($1) \
+       WHERE c.relkind IN ('r', 'p', 'v', 'f') AND c.oid IS DISTINCT FROM to_regclass($1) \
        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
-       AND (has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE') \
+       AND (has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER') \
             OR has_any_column_privilege(c.oid, 'UPDATE'))) AS other_tables";
 
 /// The repair credential's grants on `table` against the repair allowlist (SPEC §5): read on
@@ -248,7 +250,9 @@ pub async fn repair_grants(
     allowlist: &[SqlIdent],
 ) -> Result<RepairGrants, PgError> {
     let name = table.to_string();
-    let rows = client.query(COLUMN_GRANTS, &[&name]).await?;
+    let rows = client
+        .query_typed(COLUMN_GRANTS, &[(&name, Type::TEXT)])
+        .await?;
     let mut g = RepairGrants {
         can_update: Vec::new(),
         cannot_update: Vec::new(),
@@ -274,7 +278,12 @@ pub async fn repair_grants(
             g.cannot_update.push(a.as_str().to_owned());
         }
     }
-    let w = client.query_one(WIDER_GRANTS, &[&name]).await?;
+    let w = client
+        .query_typed(WIDER_GRANTS, &[(&name, Type::TEXT)])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(PgError::new(PgErrorKind::Query))?;
     if w.try_get::<_, bool>("superuser")? {
         g.beyond.push("everything (superuser)".to_owned());
     }

@@ -36,6 +36,13 @@ pub enum Outcome {
     Missing,
     /// More than one row has the key: rolled back.
     Duplicate,
+    /// The update ran but the COMMIT was not confirmed (the connection broke or timed out while
+    /// it was sent): the row may or may not have been written.
+    Unconfirmed {
+        before: AppValues,
+        after: AppValues,
+        error: PgError,
+    },
 }
 
 /// A session on the repair credential. Unlike a `ReadSession` it may write, and only through
@@ -81,12 +88,17 @@ impl<T: Timer> RepairSession<T> {
             .await
             .map_err(repair_error)?;
         match self.locked_work(plan).await {
-            Ok(Some(outcome @ Outcome::Executed { .. })) => {
-                self.inner
-                    .run(|c| c.batch_execute("COMMIT"))
-                    .await
-                    .map_err(repair_error)?;
-                Ok(outcome)
+            Ok(Some(Outcome::Executed { before, after })) => {
+                match self.inner.run(|c| c.batch_execute("COMMIT")).await {
+                    Ok(()) => Ok(Outcome::Executed { before, after }),
+                    // The server refused the COMMIT itself (it answered): nothing was written.
+                    Err(e) if e.sqlstate.is_some() => Err(repair_error(e)),
+                    Err(error) => Ok(Outcome::Unconfirmed {
+                        before,
+                        after,
+                        error,
+                    }),
+                }
             }
             Ok(Some(refused)) => {
                 self.rollback().await;

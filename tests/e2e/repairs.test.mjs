@@ -252,6 +252,58 @@ describe("what does not execute", () => {
   });
 });
 
+describe("verification and recovery", () => {
+  it("a write the app undoes is unverified, and the incident stays open", async () => {
+    const t = scratchTable("repairs_undo");
+    grantRepairer(t);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, false)};
+         CREATE FUNCTION ${t}_undo() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.is_premium := false; RETURN NEW; END $$;
+         CREATE TRIGGER undo BEFORE UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_undo()`);
+    const { o: o8, p: p8 } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(p8.id, o8.key, env("PR_PG_TLS_REPAIRER_URL"));
+    await w.post(`/v1/projects/${p8.id}/customers/${c.missing}/check`, undefined, { key: o8.key });
+    const rep = (await w.get(`/v1/projects/${p8.id}/repairs?status=pending`, { key: o8.key })).json.data.find((r) => r.changes[0].column === "plan");
+    const r = await w.post(`/v1/projects/${p8.id}/repairs/${rep.id}/approve`, undefined, { key: o8.key });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toMatchObject({ status: "unverified", row_after: { plan: "pro", is_premium: false } });
+    expect(r.json.error).toMatch(/still shows the drift/);
+    const inc = (await w.get(`/v1/projects/${p8.id}/incidents/${rep.incident_id}`, { key: o8.key })).json;
+    expect(inc.status).toBe("open");
+  });
+
+  it("an approval cut short after the claim is finished by the coordinator: failed, re-checked, suggested again", async () => {
+    const fw = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), REPAIR_FAULT_STOP_AFTER_CLAIM: "1", REPAIR_RECOVER_AFTER_MS: "1000", ...FAST });
+    try {
+      const t = scratchTable("repairs_cut");
+      grantRepairer(t);
+      sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, false)}`);
+      const { o: o9, p: p9 } = await wiredProject(fw, { mapping: mappingFor(t) });
+      const db = { read_url: env("PR_PG_TLS_READER_URL"), repair_url: env("PR_PG_TLS_REPAIRER_URL") };
+      expect((await fw.put(`/v1/projects/${p9.id}/integrations/database`, db, { key: o9.key })).status).toBe(200);
+      await fw.post(`/v1/projects/${p9.id}/customers/${c.missing}/check`, undefined, { key: o9.key });
+      const rep = (await fw.get(`/v1/projects/${p9.id}/repairs?status=pending`, { key: o9.key })).json.data[0];
+      const r = await fw.post(`/v1/projects/${p9.id}/repairs/${rep.id}/approve`, undefined, { key: o9.key });
+      expect(errorOf(r)).toMatchObject({ status: 500, code: "internal_error" });
+      expect((await fw.get(`/v1/projects/${p9.id}/repairs/${rep.id}`, { key: o9.key })).json.status).toBe("executing");
+      let got;
+      for (let i = 0; i < 100; i++) {
+        got = (await fw.get(`/v1/projects/${p9.id}/repairs/${rep.id}`, { key: o9.key })).json;
+        if (got.status !== "executing") break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(got).toMatchObject({ status: "failed" });
+      expect(got.error).toMatch(/stopped before recording this repair's outcome/);
+      expect(sql(`SELECT plan FROM ${t}`).trim()).toBe("free");
+      // The incident is still open and gets a fresh repair; the chain verifies.
+      const again = (await fw.get(`/v1/projects/${p9.id}/repairs?incident=${rep.incident_id}&status=pending`, { key: o9.key })).json.data;
+      expect(again).toHaveLength(1);
+      expect((await fw.get(`/v1/projects/${p9.id}/audit/verify`, { key: o9.key })).json.ok).toBe(true);
+    } finally {
+      await fw.dispose();
+    }
+  });
+});
+
 describe("the repair role check", () => {
   /** A role of its own (made as the server's superuser), with `grants` on the suite's table. */
   function role(grants) {

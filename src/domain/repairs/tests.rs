@@ -363,6 +363,40 @@ fn a_pending_repair_stays_when_the_drift_changed_only_in_columns_it_does_not_wri
 }
 
 #[test]
+fn an_incident_whose_repair_is_running_gets_no_second_repair_when_its_drift_changes() {
+    let m = mapping();
+    let locked_out = row(None, false, false, true);
+    let (mut first, rc) = first_check(&m, vec![sub("active", "price_pro")], &locked_out);
+    let mut running = created(&rc)[0].clone();
+    running.status = RepairStatus::Executing;
+    let live: Vec<Incident> = first.drain(..).map(|c| c.after().clone()).collect();
+    let latest: BTreeMap<String, Repair> = [(running.id.clone(), running.clone())].into();
+    // Upgraded to team while the pro grant runs: the incident changes, the repair stays alone.
+    let (d, _) = drifts(&m, vec![sub("active", "prod_team")], &locked_out);
+    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
+    let ctx = Context {
+        mapping: &m,
+        row: Some(&locked_out),
+        in_keep: false,
+        now: at(2),
+    };
+    let (rc, _) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
+    assert!(
+        rc.iter()
+            .all(|c| c.after().incident_id != running.incident_id),
+        "{rc:?}"
+    );
+    let updated = changes
+        .iter()
+        .find(|c| c.after().id == running.incident_id)
+        .unwrap();
+    assert_eq!(
+        updated.after().repair_id.as_deref(),
+        Some(running.id.as_str())
+    );
+}
+
+#[test]
 fn an_unchanged_incident_gets_a_repair_when_it_has_none_or_its_last_went_stale() {
     let m = mapping();
     let app = row(None, false, false, true);
@@ -567,4 +601,14 @@ proptest! {
             prop_assert!(!kinds.contains(&d.kind), "{:?} survives its repair", d.kind);
         }
     }
+}
+
+#[test]
+fn kinds_about_the_same_columns_are_grouped() {
+    use IncidentKind::*;
+    assert!(same_columns(MissingAccess, UnpaidAccess));
+    assert!(same_columns(PlanMismatch, MissingAccess));
+    assert!(!same_columns(MissingAccess, EntitlementMismatch));
+    assert!(!same_columns(TrialMismatch, PlanMismatch));
+    assert!(same_columns(EntitlementMismatch, EntitlementMismatch));
 }

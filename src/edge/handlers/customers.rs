@@ -63,7 +63,9 @@ pub async fn ledger(ip: InProject, params: Params, q: Query) -> ApiResult<Respon
         None | Some("") => 0,
         Some(s) => s
             .parse::<u64>()
-            .map_err(|_| ApiError::bad_field("cursor", "not a cursor this API returned"))?,
+            .ok()
+            .filter(|n| i64::try_from(*n).is_ok())
+            .ok_or_else(|| ApiError::bad_field("cursor", "not a cursor this API returned"))?,
     };
     let chain = format!("project:{}", ip.project.id());
     let mut rows =

@@ -47,6 +47,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .map_err(|_| ApiError::bad_field("incident", "not an incident id"))
             })
             .transpose()?,
+        effect: None,
     };
     let pr = ip.project.handle();
     let rows = repo::repairs::list(

@@ -41,6 +41,9 @@ impl Row {
     }
 }
 
+const SELECT_ENTRY: &str =
+    "SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM audit_log";
+
 #[derive(Deserialize)]
 pub struct Head {
     pub seq: u64,
@@ -89,8 +92,7 @@ pub async fn page(
 ) -> ApiResult<Vec<AuditEntry>> {
     let rows: Vec<Row> = t
         .all(
-            "SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM audit_log \
-             WHERE org_id = ?1 AND chain = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4",
+            &format!("{SELECT_ENTRY} WHERE org_id = ?1 AND chain = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"),
             vec![
                 Arg::text(chain),
                 Arg::Int(after_seq as i64),
@@ -102,7 +104,8 @@ pub async fn page(
 }
 
 /// The entries of `chain` after `after_seq` whose `after` names `customer` (incidents and repairs
-/// carry their customer): the access ledger of SPEC §9, built from the audit log alone.
+/// carry their customer): the access ledger of SPEC §9, built from the audit log alone, found
+/// through the `audit_customers` index (migration 0015).
 pub async fn page_for_customer(
     t: &Tenant,
     chain: &str,
@@ -112,14 +115,15 @@ pub async fn page_for_customer(
 ) -> ApiResult<Vec<AuditEntry>> {
     let rows: Vec<Row> = t
         .all(
-            "SELECT seq, at, actor, action, target, before, after, prev_hash, hash FROM audit_log \
-             WHERE org_id = ?1 AND chain = ?2 AND seq > ?3 AND json_valid(after) \
-             AND json_extract(after, ?4) = ?5 ORDER BY seq LIMIT ?6",
+            &format!(
+                "{SELECT_ENTRY} WHERE org_id = ?1 AND chain = ?2 AND seq IN \
+                 (SELECT seq FROM audit_customers WHERE org_id = ?1 AND chain = ?2 \
+                  AND customer = ?3 AND seq > ?4 ORDER BY seq LIMIT ?5) ORDER BY seq"
+            ),
             vec![
                 Arg::text(chain),
-                Arg::Int(after_seq as i64),
-                Arg::text("$.customer"),
                 Arg::text(customer),
+                Arg::Int(after_seq as i64),
                 Arg::Int(i64::from(limit)),
             ],
         )

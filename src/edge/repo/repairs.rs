@@ -134,6 +134,7 @@ pub async fn named_in_range(
 #[derive(Default)]
 pub struct Filter {
     pub status: Option<RepairStatus>,
+    pub effect: Option<Effect>,
     pub customer: Option<String>,
     pub incident: Option<String>,
 }
@@ -151,7 +152,8 @@ pub async fn list(
             &format!(
                 "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id > ?3 \
                  AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR customer = ?5) \
-                 AND (?6 IS NULL OR incident_id = ?6) ORDER BY id LIMIT ?7"
+                 AND (?6 IS NULL OR incident_id = ?6) AND (?7 IS NULL OR effect = ?7) \
+                 ORDER BY id LIMIT ?8"
             ),
             vec![
                 Arg::text(pr.as_str()),
@@ -159,6 +161,7 @@ pub async fn list(
                 Arg::opt(f.status.map(RepairStatus::as_str)),
                 Arg::opt(f.customer.clone()),
                 Arg::opt(f.incident.clone()),
+                Arg::opt(f.effect.map(Effect::as_str)),
                 Arg::Int(i64::from(limit)),
             ],
         )

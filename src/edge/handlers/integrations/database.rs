@@ -66,7 +66,11 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
         Err(e) => Err(e),
     };
     let latency_ms = clock().millis() - started.millis();
-    let repair = repair_check(ctx, scope.handle(), env).await?;
+    let repair = match repair_check(ctx, scope.handle(), env).await {
+        Ok(v) => v,
+        // The read side's answer stands; the repair side says what went wrong with it.
+        Err(e) => json!({"ok": false, "error": {"code": e.code, "message": e.message}}),
+    };
     let mut body = match outcome {
         Ok(probe) => json!({
             "ok": true,

@@ -7,7 +7,7 @@
 // transaction on the repair credential and the verifying read on the read credential.
 import { createServer, connect } from "node:net";
 import { randomBytes } from "node:crypto";
-import { env, pct, psql, startWrangler, stripeServer } from "./bench-lib.mjs";
+import { NO_LIMITS, env, pct, psql, startWrangler, stripeServer } from "./bench-lib.mjs";
 
 const N = Number(process.env.BENCH_REPAIRS ?? 200);
 const PORT = Number(process.env.BENCH_REPAIR_PORT ?? 8797);
@@ -48,10 +48,7 @@ psql(`INSERT INTO ${TABLE} VALUES ${CUSTOMERS.map((c) => `('${c}', 'free', false
 
 const wd = await startWrangler(PORT, {
   STRIPE_API_BASE: stripe.base,
-  RATE_LIMIT_KEY_PER_MINUTE: "100000000",
-  RATE_LIMIT_IP_PER_MINUTE: "100000000",
-  RATE_LIMIT_PROBE_PER_MINUTE: "100000",
-  RATE_LIMIT_PROBE_ORG_PER_MINUTE: "100000",
+  ...NO_LIMITS,
 }, "bench-repairs");
 const { call } = wd;
 

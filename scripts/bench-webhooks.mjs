@@ -6,7 +6,7 @@
 // Stripe is a generated Stripe-shaped server that counts reads; the app table is in the test
 // PostgreSQL (scripts/pg.sh; PR_PG_* in the environment). Target: p99 <= 20 ms serially.
 import { createHmac, randomBytes } from "node:crypto";
-import { env, pct, psql, startWrangler, stripeServer } from "./bench-lib.mjs";
+import { NO_LIMITS, env, pct, psql, startWrangler, stripeServer } from "./bench-lib.mjs";
 
 const N = Number(process.env.BENCH_EVENTS ?? 2000);
 const PORT = Number(process.env.BENCH_WEBHOOK_PORT ?? 8798);
@@ -23,10 +23,7 @@ psql(`INSERT INTO ${TABLE} VALUES ${CUSTOMERS.map((c) => `('${c}', 'pro', true)`
 
 const wd = await startWrangler(PORT, {
   STRIPE_API_BASE: stripe.base,
-  RATE_LIMIT_KEY_PER_MINUTE: "100000000",
-  RATE_LIMIT_IP_PER_MINUTE: "100000000",
-  RATE_LIMIT_PROBE_PER_MINUTE: "100000",
-  RATE_LIMIT_PROBE_ORG_PER_MINUTE: "100000",
+  ...NO_LIMITS,
 }, "bench-hooks");
 const { base, call } = wd;
 const OP = wd.op;

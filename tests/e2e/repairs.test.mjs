@@ -199,7 +199,16 @@ describe("what does not execute", () => {
     expect(r.json.error).toContain(col);
     expect(writesOf(c.downgrade)).toBe(writes);
     await check(c.downgrade);
-    expect((await repairsOf(c.downgrade, "pending")).length).toBeGreaterThan(0);
+    const fresh = await repairsOf(c.downgrade, "pending");
+    expect(fresh.length).toBeGreaterThan(0);
+    // Fixed by hand: the incidents resolve, and their pending repairs are withdrawn with the reason.
+    sql(`UPDATE ${table} SET plan = 'basic', is_premium = true, feature_sso = false WHERE stripe_customer_id = '${c.downgrade}'`);
+    await check(c.downgrade);
+    expect(await repairsOf(c.downgrade, "pending")).toEqual([]);
+    for (const f of fresh) {
+      const now = (await w.get(`/v1/projects/${p.id}/repairs/${f.id}`, { key: o.key })).json;
+      expect(now).toMatchObject({ status: "rejected", reason: "withdrawn: the incident resolved on its own" });
+    }
   });
 
   it("a repair role without the UPDATE grant fails with a clear error and nothing is written", async () => {

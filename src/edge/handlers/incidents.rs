@@ -1,14 +1,14 @@
 //! Incidents (SPEC §6, §15): list with `status`, `kind` and `customer` filters; get one (with
 //! the snapshots it was decided on); ignore one with a reason (audited).
 
-use super::PageQuery;
+use super::{customer_filter, PageQuery};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::ids::IncidentId;
 use crate::domain::incidents::{self, IncidentStatus};
 use crate::domain::input;
-use crate::domain::reconcile::{is_customer_id, IncidentKind};
+use crate::domain::reconcile::IncidentKind;
 use crate::domain::repairs::{self, RepairChange, RepairStatus};
 use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
@@ -40,16 +40,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("kind", "not an incident kind"))
             })
             .transpose()?,
-        customer: q
-            .get("customer")
-            .map(|c| {
-                if is_customer_id(&c) {
-                    Ok(c)
-                } else {
-                    Err(ApiError::bad_field("customer", "not a Stripe customer id"))
-                }
-            })
-            .transpose()?,
+        customer: customer_filter(&q)?,
     };
     let rows = repo::incidents::list(
         ip.project.handle(),

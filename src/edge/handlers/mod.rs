@@ -23,6 +23,19 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::domain::input;
 
 /// `limit` and `cursor` of a list request.
+/// The `?customer=` filter of a list: a Stripe customer id, or `400`.
+pub fn customer_filter(q: &Query) -> ApiResult<Option<String>> {
+    q.get("customer")
+        .map(|c| {
+            if crate::domain::reconcile::is_customer_id(&c) {
+                Ok(c)
+            } else {
+                Err(ApiError::bad_field("customer", "not a Stripe customer id"))
+            }
+        })
+        .transpose()
+}
+
 pub struct PageQuery {
     pub limit: u32,
     pub cursor: Option<String>,

@@ -2,11 +2,10 @@
 //! statements each runs; approve (through the project's coordinator, which executes and
 //! verifies it and answers with the final repair); reject with a reason.
 
-use super::PageQuery;
+use super::{customer_filter, PageQuery};
 use crate::api::error::{ApiError, ApiResult, Relayed};
 use crate::domain::ids::{IncidentId, RepairId};
 use crate::domain::input;
-use crate::domain::reconcile::is_customer_id;
 use crate::domain::repairs::RepairStatus;
 use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
@@ -29,16 +28,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("status", "not a repair status"))
             })
             .transpose()?,
-        customer: q
-            .get("customer")
-            .map(|c| {
-                if is_customer_id(&c) {
-                    Ok(c)
-                } else {
-                    Err(ApiError::bad_field("customer", "not a Stripe customer id"))
-                }
-            })
-            .transpose()?,
+        customer: customer_filter(&q)?,
         incident: q
             .get("incident")
             .map(|i| {

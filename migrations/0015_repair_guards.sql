@@ -25,7 +25,7 @@ END;
 
 -- The access ledger (GET …/customers/{cus}/ledger) reads the audit entries whose `after` names
 -- a customer. This table indexes them by customer; a trigger fills it as entries are appended
--- (the audit log itself is never updated), and the entries already there are indexed once.
+-- (the audit log itself is never updated); the entries already there are indexed below.
 CREATE TABLE audit_customers (
   org_id    TEXT NOT NULL,
   chain     TEXT NOT NULL,
@@ -34,13 +34,15 @@ CREATE TABLE audit_customers (
   PRIMARY KEY (org_id, chain, customer, seq)
 );
 
-INSERT INTO audit_customers (org_id, chain, customer, seq)
-  SELECT org_id, chain, json_extract(after, '$.customer'), seq FROM audit_log
-  WHERE json_valid(after) AND json_type(after, '$.customer') = 'text';
-
 CREATE TRIGGER audit_customers_index AFTER INSERT ON audit_log
 WHEN json_valid(NEW.after) AND json_type(NEW.after, '$.customer') = 'text'
 BEGIN
   INSERT INTO audit_customers (org_id, chain, customer, seq)
   VALUES (NEW.org_id, NEW.chain, json_extract(NEW.after, '$.customer'), NEW.seq);
 END;
+
+-- The entries already there, after the trigger exists (an entry appended meanwhile is indexed
+-- once either way).
+INSERT OR IGNORE INTO audit_customers (org_id, chain, customer, seq)
+  SELECT org_id, chain, json_extract(after, '$.customer'), seq FROM audit_log
+  WHERE json_valid(after) AND json_type(after, '$.customer') = 'text';

@@ -34,8 +34,26 @@ const MAX_FAILURES: i64 = 5;
 /// (`REPAIR_RECOVER_AFTER_MS`).
 const RECOVER_AFTER_MS: u32 = 120_000;
 
+/// `REPAIR_RECOVER_AFTER_MS` when set (tests); otherwise the longer of `RECOVER_AFTER_MS` and
+/// everything one approval may wait on the database plus a margin, so a slow approval is never
+/// taken for a lost one.
 fn recover_after(svc: &Services) -> i64 {
-    i64::from(svc.var_u32("REPAIR_RECOVER_AFTER_MS", RECOVER_AFTER_MS))
+    if let Some(ms) = svc
+        .var("REPAIR_RECOVER_AFTER_MS")
+        .and_then(|v| v.parse::<u32>().ok())
+    {
+        return i64::from(ms);
+    }
+    let db = svc.var_u32("DB_TIMEOUT_MS", crate::pg::CONNECT_TIMEOUT_MS)
+        + 2 * svc.var_u32("DB_SESSION_TIMEOUT_MS", crate::pg::SESSION_TIMEOUT_MS);
+    i64::from(RECOVER_AFTER_MS.max(db.saturating_add(60_000)))
+}
+
+/// A random token (hex) for an approval in `inflight`.
+fn fresh_token() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::getrandom(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A repair's approval running in this object: in `approving` from `start` until dropped, so an
@@ -99,7 +117,8 @@ impl ProjectCoordinator {
         // short (the object reset, D1 failing) is finished by `recover_step`.
         sql.exec(
             "CREATE TABLE IF NOT EXISTS inflight (repair TEXT PRIMARY KEY, org TEXT NOT NULL, \
-             project TEXT NOT NULL, environment TEXT NOT NULL, started INTEGER NOT NULL)",
+             project TEXT NOT NULL, environment TEXT NOT NULL, started INTEGER NOT NULL, \
+             token TEXT NOT NULL)",
             None,
         )?;
         Ok(())
@@ -308,32 +327,22 @@ impl ProjectCoordinator {
                 "another approval of this repair is running",
             ));
         };
-        let track = || -> Result<()> {
-            self.tables()?;
-            let s = |v: &str| SqlStorageValue::String(v.to_owned());
-            self.state.storage().sql().exec(
-                "INSERT OR REPLACE INTO inflight (repair, org, project, environment, started) \
-                 VALUES (?, ?, ?, ?, ?)",
-                vec![
-                    s(&a.repair),
-                    s(&a.org),
-                    s(&a.project),
-                    s(&a.environment),
-                    SqlStorageValue::Integer(worker::Date::now().as_millis() as i64),
-                ],
-            )?;
-            Ok(())
-        };
-        track().map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
+        let token = self
+            .track(a)
+            .map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
         self.alarm_within(recover_after(svc))
             .await
             .map_err(|e| ApiError::internal(format!("alarm: {e}")))?;
+        // The approval stays ours while its token is the one stored: a recovery replaces it
+        // first (and storage refuses an instance that was replaced).
+        let still_ours =
+            || self.token_of(&a.repair).ok().flatten().as_deref() == Some(token.as_str());
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
         let outcome = async {
             let t = system_tenant(svc, &grant, &a.org)?;
             let pr = system_project(&t, &a.project, &grant)?;
             let m = repo::mappings::get(&pr).await?.map(|(m, _)| m);
-            let r = repairs::approve(svc, &pr, a).await;
+            let r = repairs::approve(svc, &pr, a, &still_ours).await;
             // Done with it unless its outcome may still be unrecorded.
             let unfinished = match repo::repairs::get(&pr, &a.repair).await {
                 Ok(Some(now)) => {
@@ -358,6 +367,44 @@ impl ProjectCoordinator {
             }
         }
         outcome
+    }
+
+    /// Records an approval in `inflight` (kept as it was when already there: its start time
+    /// and token are the first approval's) and returns its token.
+    fn track(&self, a: &repairs::Approval) -> Result<String> {
+        self.tables()?;
+        let s = |v: &str| SqlStorageValue::String(v.to_owned());
+        self.state.storage().sql().exec(
+            "INSERT OR IGNORE INTO inflight (repair, org, project, environment, started, token) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![
+                s(&a.repair),
+                s(&a.org),
+                s(&a.project),
+                s(&a.environment),
+                SqlStorageValue::Integer(worker::Date::now().as_millis() as i64),
+                s(&fresh_token()),
+            ],
+        )?;
+        self.token_of(&a.repair)?
+            .ok_or_else(|| worker::Error::RustError("inflight row vanished".into()))
+    }
+
+    fn token_of(&self, repair: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct T {
+            token: String,
+        }
+        let rows: Vec<T> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT token FROM inflight WHERE repair = ?",
+                vec![SqlStorageValue::String(repair.to_owned())],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|t| t.token))
     }
 
     fn untrack(&self, repair: &str) -> Result<()> {
@@ -402,6 +449,15 @@ impl ProjectCoordinator {
                 waiting = true;
                 continue;
             }
+            // Take the approval over before acting: an instance still running it can no longer
+            // claim or commit (its token is gone).
+            self.state.storage().sql().exec(
+                "UPDATE inflight SET token = ? WHERE repair = ?",
+                vec![
+                    SqlStorageValue::String(fresh_token()),
+                    SqlStorageValue::String(f.repair.clone()),
+                ],
+            )?;
             let done = async {
                 let env = Environment::parse(&f.environment)
                     .ok_or_else(|| ApiError::internal("inflight without an environment"))?;
@@ -459,6 +515,7 @@ impl ProjectCoordinator {
                 return self.alarm_within(30_000).await;
             }
         };
+        let mut progressed = false;
         for r in grants {
             let a = repairs::Approval {
                 org: org.clone(),
@@ -467,15 +524,18 @@ impl ProjectCoordinator {
                 environment: environment.clone().unwrap_or_default(),
                 caller: None,
             };
-            if let Err(e) = self.approve_one(&svc, &a).await {
-                console_error!(
+            match self.approve_one(&svc, &a).await {
+                Ok(_) => progressed = true,
+                Err(e) => console_error!(
                     "{}",
                     serde_json::json!({"auto_approve": r.id, "error": e.code, "message": e.message})
-                );
+                ),
             }
         }
         if more {
-            return self.alarm_within(0).await;
+            // Go on at once while approvals go through; when every one was refused (no repair
+            // credential, the database down), look again in a minute instead of spinning.
+            return self.alarm_within(if progressed { 0 } else { 60_000 }).await;
         }
         let busy = self.current()?.is_some() || self.drain_target()?.is_some();
         if !busy {

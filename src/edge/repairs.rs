@@ -51,39 +51,52 @@ pub const AUTO: &str = "auto_approve";
 const AUTO_PER_ALARM: usize = 5;
 
 /// The project's pending grants that may be approved automatically now (at most
-/// `AUTO_PER_ALARM`), and whether more wait. A grant whose incident already had a repair fail,
-/// or go stale three times, is left to a person: approving it again would end the same way, on
-/// every check.
+/// `AUTO_PER_ALARM`), and whether more may wait. Judged as the approval will judge them (the
+/// current mapping: still a grant, still executable); a grant whose incident already had a
+/// repair fail, or go stale three times, is left to a person: approving it again would end the
+/// same way, on every check. Reads pending grants 50 at a time, at most 500.
 pub async fn auto_approvable(pr: &ProjectHandle) -> ApiResult<(Vec<Repair>, bool)> {
-    let pending = repo::repairs::list(
-        pr,
-        &repo::repairs::Filter {
+    const PAGE: u32 = 50;
+    let Some((m, _)) = repo::mappings::get(pr).await? else {
+        return Ok((Vec::new(), false));
+    };
+    let mut out = Vec::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let filter = repo::repairs::Filter {
             status: Some(RepairStatus::Pending),
             effect: Some(Effect::Grant),
             ..Default::default()
-        },
-        "",
-        (AUTO_PER_ALARM * 4) as u32,
-    )
-    .await?;
-    let mut out = Vec::new();
-    for r in pending {
-        if out.len() == AUTO_PER_ALARM {
-            return Ok((out, true));
-        }
-        let history = repo::repairs::list(
-            pr,
-            &repo::repairs::Filter {
-                incident: Some(r.incident_id.clone()),
-                ..Default::default()
-            },
-            "",
-            50,
-        )
-        .await?;
-        let count = |s: RepairStatus| history.iter().filter(|h| h.status == s).count();
-        if count(RepairStatus::Failed) == 0 && count(RepairStatus::Stale) < 3 {
+        };
+        let page = repo::repairs::list(pr, &filter, &after, PAGE).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after.clone_from(&last.id);
+        let full = page.len() == PAGE as usize;
+        let candidates: Vec<Repair> = page
+            .into_iter()
+            .filter(|r| ExecPlan::new(r, &m).is_ok() && effect(&m, &r.changes) == Effect::Grant)
+            .collect();
+        let ids: Vec<String> = candidates.iter().map(|r| r.incident_id.clone()).collect();
+        let setbacks = repo::repairs::setbacks(pr, &ids).await?;
+        for r in candidates {
+            let count = |s: &str| {
+                setbacks
+                    .iter()
+                    .filter(|(i, st)| *i == r.incident_id && st == s)
+                    .count()
+            };
+            if count("failed") > 0 || count("stale") >= 3 {
+                continue;
+            }
+            if out.len() == AUTO_PER_ALARM {
+                return Ok((out, true));
+            }
             out.push(r);
+        }
+        if !full {
+            break;
         }
     }
     Ok((out, false))
@@ -178,7 +191,7 @@ async fn record(
     ctx: &Services,
     pr: &ProjectHandle,
     rid: &str,
-    action: &'static str,
+    (action, target): (&'static str, RepairStatus),
     change: impl Fn(&Repair) -> ApiResult<Repair>,
 ) -> ApiResult<Repair> {
     let system = Actor::System(SYSTEM);
@@ -190,6 +203,13 @@ async fn record(
         match move_repair(ctx, pr, rid, &system, action, Claim::No, &change).await {
             Ok(r) => return Ok(r),
             Err(e) if e.status >= 500 || e.code == "audit_contention" => last = Some(e),
+            Err(e) if e.code == "repair_not_pending" && attempt > 0 => {
+                // An earlier attempt committed and only its answer was lost.
+                return match repo::repairs::get(pr, rid).await? {
+                    Some(r) if r.status == target => Ok(r),
+                    _ => Err(e),
+                };
+            }
             Err(e) => return Err(e),
         }
     }
@@ -197,7 +217,15 @@ async fn record(
 }
 
 /// Approves, executes and verifies one repair (the coordinator's `POST /repairs/approve`).
-pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiResult<Repair> {
+///
+/// `still_ours` fences the approval against a recovery taking it over (the coordinator
+/// replaced while it ran): asked before the claim commits and before the COMMIT is sent.
+pub async fn approve(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    a: &Approval,
+    still_ours: &dyn Fn() -> bool,
+) -> ApiResult<Repair> {
     let env = Environment::parse(&a.environment)
         .ok_or_else(|| ApiError::internal("approval without an environment"))?;
     let m = mapping(pr).await?;
@@ -218,6 +246,12 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
         |r| {
             if r.status != RepairStatus::Pending {
                 return Err(not_pending(r));
+            }
+            if !still_ours() {
+                return Err(ApiError::conflict(
+                    "repair_not_pending",
+                    "this approval was taken over; read the repair again",
+                ));
             }
             ExecPlan::new(r, &m)
                 .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
@@ -245,17 +279,18 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
         .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
     // The repair is `executing` in D1: only now is the customer's database opened.
     let outcome = match ctx.pg_repair(&url).await {
-        Ok(session) => session.execute(&plan).await,
+        Ok(session) => session.execute(&plan, still_ours).await,
         Err(e) => Err(e),
     };
     let (status, action) = match &outcome {
         Ok(Outcome::Executed { .. }) => (RepairStatus::Executed, "repair.executed"),
         Ok(Outcome::Stale { .. }) => (RepairStatus::Stale, "repair.stale"),
-        Ok(Outcome::Missing | Outcome::Duplicate | Outcome::Unconfirmed { .. }) | Err(_) => {
-            (RepairStatus::Failed, "repair.failed")
-        }
+        Ok(
+            Outcome::Missing | Outcome::Duplicate | Outcome::Unconfirmed { .. } | Outcome::Fenced,
+        )
+        | Err(_) => (RepairStatus::Failed, "repair.failed"),
     };
-    let executed = record(ctx, pr, &a.repair, action, |r| {
+    let executed = record(ctx, pr, &a.repair, (action, status), |r| {
         let now = clock();
         let mut after = r.moved(status, now);
         after.executed_at = Some(now);
@@ -281,6 +316,11 @@ pub async fn approve(ctx: &Services, pr: &ProjectHandle, a: &Approval) -> ApiRes
             Ok(Outcome::Duplicate) => {
                 after.error =
                     Some("more than one row has this customer's key; nothing was written".into());
+            }
+            Ok(Outcome::Fenced) => {
+                after.error = Some(
+                    "the approval was taken over before its commit; nothing was written".into(),
+                );
             }
             Ok(Outcome::Unconfirmed {
                 before,
@@ -357,7 +397,7 @@ async fn verify(
     } else {
         (RepairStatus::Unverified, "repair.unverified")
     };
-    record(ctx, pr, &r.id, action, |r| {
+    record(ctx, pr, &r.id, (action, status), |r| {
         let now = clock();
         let mut after = r.moved(status, now);
         after.verified_at = Some(now);
@@ -392,7 +432,7 @@ pub async fn recover(
     };
     match r.status {
         RepairStatus::Executing => {
-            record(ctx, pr, rid, "repair.failed", |r| {
+            record(ctx, pr, rid, ("repair.failed", RepairStatus::Failed), |r| {
                 let now = clock();
                 let mut after = r.moved(RepairStatus::Failed, now);
                 after.executed_at = Some(now);

@@ -287,9 +287,17 @@ pub async fn repair_grants(
     if w.try_get::<_, bool>("superuser")? {
         g.beyond.push("everything (superuser)".to_owned());
     }
+    if w.try_get::<_, bool>("bypassrls")? {
+        g.beyond
+            .push("rows hidden by row-level security (BYPASSRLS)".to_owned());
+    }
     if w.try_get::<_, bool>("table_rows")? {
         g.beyond
             .push("insert, delete or truncate rows of the table".to_owned());
+    }
+    if w.try_get::<_, bool>("table_trigger")? {
+        g.beyond
+            .push("create triggers on the table (TRIGGER)".to_owned());
     }
     let others: i64 = w.try_get("other_tables")?;
     if others > 0 {

@@ -36,6 +36,8 @@ pub enum Outcome {
     Missing,
     /// More than one row has the key: rolled back.
     Duplicate,
+    /// The approval was taken over (its coordinator replaced) before the COMMIT: rolled back.
+    Fenced,
     /// The update ran but the COMMIT was not confirmed (the connection broke or timed out while
     /// it was sent): the row may or may not have been written.
     Unconfirmed {
@@ -75,7 +77,14 @@ impl<T: Timer> RepairSession<T> {
     /// Runs the repair in one transaction (four round trips when it writes: begin, lock,
     /// update, commit; parameters are typed, so no statement is prepared separately). On any error the transaction is rolled back (or dies with the
     /// connection), so nothing partial remains.
-    pub async fn execute(&self, plan: &ExecPlan) -> Result<Outcome, PgError> {
+    ///
+    /// `still_ours` is asked right before the COMMIT is sent: when it says no (the approval
+    /// was taken over by a recovery), the transaction is rolled back (`Outcome::Fenced`).
+    pub async fn execute(
+        &self,
+        plan: &ExecPlan,
+        still_ours: &dyn Fn() -> bool,
+    ) -> Result<Outcome, PgError> {
         let statement_ms = self.inner.statement_ms();
         let begin = format!(
             "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE; \
@@ -88,11 +97,18 @@ impl<T: Timer> RepairSession<T> {
             .await
             .map_err(repair_error)?;
         match self.locked_work(plan).await {
+            Ok(Some(Outcome::Executed { .. })) if !still_ours() => {
+                self.rollback().await;
+                Ok(Outcome::Fenced)
+            }
             Ok(Some(Outcome::Executed { before, after })) => {
                 match self.inner.run(|c| c.batch_execute("COMMIT")).await {
                     Ok(()) => Ok(Outcome::Executed { before, after }),
-                    // The server refused the COMMIT itself (it answered): nothing was written.
-                    Err(e) if e.sqlstate.is_some() => Err(repair_error(e)),
+                    // The server refused the COMMIT and rolled back (a deferred constraint, a
+                    // serialization failure): nothing was written. Any other failure (the
+                    // connection ended, a pooler's own error, a shutdown) may have come after
+                    // the commit was durable.
+                    Err(e) if rolled_back_at_commit(&e) => Err(repair_error(e)),
                     Err(error) => Ok(Outcome::Unconfirmed {
                         before,
                         after,
@@ -171,6 +187,15 @@ impl<T: Timer> RepairSession<T> {
     async fn rollback(&self) {
         let _ = self.inner.run(|c| c.batch_execute("ROLLBACK")).await;
     }
+}
+
+/// SQLSTATE classes with which a server refuses a COMMIT and rolls the transaction back:
+/// integrity constraints (deferred ones are checked at commit) and transaction rollback
+/// (serialization failures, deadlocks).
+fn rolled_back_at_commit(e: &PgError) -> bool {
+    e.sqlstate
+        .as_deref()
+        .is_some_and(|s| s.starts_with("23") || s.starts_with("40"))
 }
 
 /// A repair's failures, told apart where the repair role's grants or another session's lock

@@ -347,6 +347,12 @@ describe("the repair role check", () => {
     expect(wide.repair).toMatchObject({ ok: true, beyond_allowlist: true, cannot_update: [] });
     expect(wide.repair.beyond).toContain("column stripe_customer_id");
     expect(wide.repair.warning).toMatch(/grant only UPDATE on the mapped columns/);
+    const trigger = await testWith(role(`GRANT SELECT, UPDATE (plan, is_premium, on_trial, feature_sso), TRIGGER ON ${table} TO ROLE`));
+    expect(trigger.repair).toMatchObject({ beyond_allowlist: true, beyond: ["create triggers on the table (TRIGGER)"] });
+    const bypass = role(`GRANT SELECT, UPDATE (plan, is_premium, on_trial, feature_sso) ON ${table} TO ROLE`);
+    const [cmd, ...args] = env("PR_PG_ADMIN").split(" ");
+    execFileSync(cmd, [...args, "-qAt", "-c", `ALTER ROLE ${bypass.split("//")[1].split(":")[0]} BYPASSRLS`]);
+    expect((await testWith(bypass)).repair.beyond).toEqual(["rows hidden by row-level security (BYPASSRLS)"]);
     const narrow = await testWith(role(`GRANT SELECT, UPDATE (plan) ON ${table} TO ROLE`));
     expect(narrow.repair).toMatchObject({ can_update: ["plan"], cannot_update: ["is_premium", "on_trial", "feature_sso"], beyond_allowlist: false });
     expect(narrow.repair.warning).toMatch(/repairs of is_premium, on_trial, feature_sso will fail/);

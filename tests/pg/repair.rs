@@ -117,6 +117,16 @@ async fn session(var: &str, lock_ms: u32) -> Result<RepairSession<TokioTimer>, P
     .await
 }
 
+trait Ours {
+    async fn execute_ours(&self, plan: &ExecPlan) -> Result<Outcome, PgError>;
+}
+
+impl Ours for RepairSession<TokioTimer> {
+    async fn execute_ours(&self, plan: &ExecPlan) -> Result<Outcome, PgError> {
+        self.execute(plan, &|| true).await
+    }
+}
+
 async fn repairer() -> RepairSession<TokioTimer> {
     session("PR_PG_REPAIRER_URL", pg::LOCK_TIMEOUT_MS)
         .await
@@ -150,7 +160,7 @@ async fn a_repair_writes_exactly_its_row_and_columns_and_reports_both_states() {
     .await;
     let out = repairer()
         .await
-        .execute(&plan_of("rep_ok", "cus_a"))
+        .execute_ours(&plan_of("rep_ok", "cus_a"))
         .await
         .unwrap();
     let Outcome::Executed { before, after } = out else {
@@ -171,7 +181,7 @@ async fn a_row_that_moved_since_the_suggestion_is_stale_and_nothing_is_written()
     let w = table("rep_stale", &[("cus_a", "basic", false)], true).await;
     let out = repairer()
         .await
-        .execute(&plan_of("rep_stale", "cus_a"))
+        .execute_ours(&plan_of("rep_stale", "cus_a"))
         .await
         .unwrap();
     assert!(
@@ -195,11 +205,13 @@ async fn a_missing_row_and_a_duplicated_key_write_nothing() {
     .await;
     let s = repairer().await;
     assert_eq!(
-        s.execute(&plan_of("rep_dup", "cus_zzz")).await.unwrap(),
+        s.execute_ours(&plan_of("rep_dup", "cus_zzz"))
+            .await
+            .unwrap(),
         Outcome::Missing
     );
     assert_eq!(
-        s.execute(&plan_of("rep_dup", "cus_a")).await.unwrap(),
+        s.execute_ours(&plan_of("rep_dup", "cus_a")).await.unwrap(),
         Outcome::Duplicate
     );
     assert_eq!(
@@ -220,7 +232,7 @@ async fn a_row_locked_by_another_session_times_out_and_nothing_is_written() {
     let err = session("PR_PG_REPAIRER_URL", 300)
         .await
         .unwrap()
-        .execute(&plan_of("rep_locked", "cus_a"))
+        .execute_ours(&plan_of("rep_locked", "cus_a"))
         .await
         .unwrap_err();
     assert_eq!(err.kind, PgErrorKind::Locked, "{err:?}");
@@ -244,7 +256,7 @@ async fn a_repair_session_terminated_mid_transaction_leaves_nothing_partial() {
         .unwrap();
     let s = session("PR_PG_REPAIRER_URL", 15_000).await.unwrap();
     let plan = plan_of("rep_killed", "cus_a");
-    let run = s.execute(&plan);
+    let run = s.execute(&plan, &|| true);
     let kill = async {
         for _ in 0..100 {
             let n: i64 = w
@@ -284,7 +296,7 @@ async fn a_refused_login_and_a_role_without_the_update_grant_give_clear_errors()
     let err = session("PR_PG_READER_URL", 1_000)
         .await
         .unwrap()
-        .execute(&plan_of("rep_grants", "cus_a"))
+        .execute_ours(&plan_of("rep_grants", "cus_a"))
         .await
         .unwrap_err();
     assert_eq!(err.kind, PgErrorKind::NotPermitted, "{err:?}");
@@ -295,7 +307,7 @@ async fn a_refused_login_and_a_role_without_the_update_grant_give_clear_errors()
         .unwrap();
     let err = repairer()
         .await
-        .execute(&plan_of("rep_grants", "cus_a"))
+        .execute_ours(&plan_of("rep_grants", "cus_a"))
         .await
         .unwrap_err();
     assert_eq!(err.kind, PgErrorKind::NotPermitted, "{err:?}");
@@ -336,7 +348,7 @@ async fn values_never_reach_the_sql_text() {
     .await;
     let out = repairer()
         .await
-        .execute(&plan_of("rep_inject", hostile))
+        .execute_ours(&plan_of("rep_inject", hostile))
         .await
         .unwrap();
     assert!(matches!(out, Outcome::Executed { .. }), "{out:?}");
@@ -409,4 +421,19 @@ async fn the_repair_role_check_reads_the_column_grants_and_flags_anything_wider(
     assert!(g.can_update.is_empty());
     assert_eq!(g.cannot_update, all);
     assert!(g.beyond.is_empty(), "{g:?}");
+}
+
+#[tokio::test]
+async fn a_repair_taken_over_before_its_commit_writes_nothing() {
+    let w = table("rep_fenced", &[("cus_a", "free", false)], true).await;
+    let out = repairer()
+        .await
+        .execute(&plan_of("rep_fenced", "cus_a"), &|| false)
+        .await
+        .unwrap();
+    assert_eq!(out, Outcome::Fenced);
+    assert_eq!(
+        rows(&w, "rep_fenced").await,
+        vec![row("cus_a", "free", false)]
+    );
 }

@@ -130,6 +130,46 @@ pub async fn named_in_range(
     parse_all(rows)
 }
 
+/// The `(incident id, status)` of every `failed` or `stale` repair of the given incidents (at
+/// most 100): what keeps automatic approval from repeating what already failed.
+pub async fn setbacks(
+    pr: &ProjectHandle,
+    incidents: &[String],
+) -> ApiResult<Vec<(String, String)>> {
+    #[derive(Deserialize)]
+    struct S {
+        incident_id: String,
+        status: String,
+    }
+    if incidents.is_empty() || incidents.len() > 100 {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..incidents.len())
+        .map(|i| format!("?{}", i + 5))
+        .collect();
+    let mut args = vec![
+        Arg::text(pr.as_str()),
+        Arg::text("failed"),
+        Arg::text("stale"),
+    ];
+    args.extend(incidents.iter().map(Arg::text));
+    let rows: Vec<S> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT incident_id, status FROM repairs WHERE org_id = ?1 AND project_id = ?2 \
+                 AND status IN (?3, ?4) AND incident_id IN ({})",
+                marks.join(", ")
+            ),
+            args,
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.incident_id, r.status))
+        .collect())
+}
+
 /// Filters of `GET …/repairs`.
 #[derive(Default)]
 pub struct Filter {

@@ -69,7 +69,15 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
     let repair = match repair_check(ctx, scope.handle(), env).await {
         Ok(v) => v,
         // The read side's answer stands; the repair side says what went wrong with it.
-        Err(e) => json!({"ok": false, "error": {"code": e.code, "message": e.message}}),
+        Err(e) => {
+            if e.status >= 500 {
+                worker::console_error!(
+                    "{}",
+                    json!({"repair_check": scope.id().as_str(), "error": e.code, "detail": e.detail})
+                );
+            }
+            json!({"ok": false, "error": {"code": e.code, "message": e.message}})
+        }
     };
     let mut body = match outcome {
         Ok(probe) => json!({

@@ -173,6 +173,14 @@ impl DbUrl {
             .filter(|h| !h.is_empty())
             .ok_or(bad("the URL has no host"))?
             .to_owned();
+        let host_ok = host.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        });
+        if !host_ok {
+            return Err(bad(
+                "the host must be a DNS name or an IP address (write an international name in its xn-- form)",
+            ));
+        }
         let decode = |s: &str| percent_decode(s).ok_or(bad("the URL has invalid percent-encoding"));
         let user = decode(url.username())?;
         if user.is_empty() {
@@ -357,10 +365,19 @@ mod tests {
             "postgres://u:topsecret@h/db?options=-c%20default_transaction_read_only%3Doff",
             "postgres://u:topsecret@h/db?sslmode=allow",
             "postgres://u:topsecret@h/a/b",
+            // A host is a DNS name or an IP address: an international name goes in its ASCII
+            // (xn--) form, and nothing percent-encoded reaches the connector.
+            "postgres://u:topsecret@b\u{fc}cher.example/db",
         ] {
             let e = DbUrl::parse(bad).unwrap_err();
             assert!(!e.to_string().contains("topsecret"), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_host_in_its_ascii_form_is_taken() {
+        let u = DbUrl::parse("postgres://u:p@xn--bcher-kva.example/db").unwrap();
+        assert_eq!(u.host, "xn--bcher-kva.example");
     }
 
     #[test]

@@ -30,6 +30,9 @@ use worker::{
 /// ParityRail-side failures in a row before a run is given up.
 const MAX_FAILURES: i64 = 5;
 
+/// How long a wake waits for more events before the outbox is drained.
+const WEBHOOK_COALESCE_MS: u32 = 1_000;
+
 /// How long an approval may go without its outcome recorded before `recover_step` finishes it
 /// (`REPAIR_RECOVER_AFTER_MS`).
 const RECOVER_AFTER_MS: u32 = 120_000;
@@ -146,8 +149,10 @@ impl ProjectCoordinator {
         Ok(rows.into_iter().next().map(|t| (t.org, t.project)))
     }
 
-    /// `POST /outbox/wake`: drain the project's outbox at the next alarm (now, unless one is
-    /// due sooner).
+    /// `POST /outbox/wake`: drain the project's outbox at the next alarm, at most
+    /// `WEBHOOK_COALESCE_MS` (1 s) from now: the events of a burst are drained together (one
+    /// Stripe re-read per customer for all of them), and acknowledging them does not compete
+    /// with a drain after every one.
     async fn wake(&self, req: Request) -> Result<Response> {
         let a = match self.assignment(req).await? {
             Ok(a) => a,
@@ -159,7 +164,9 @@ impl ProjectCoordinator {
             vec![s(&a.org), s(&a.project)],
         )?;
         self.mark_auto(&a.org, &a.project)?;
-        self.alarm_within(0).await?;
+        let svc = Services::new(self.env.clone());
+        let coalesce = svc.var_u32("WEBHOOK_COALESCE_MS", WEBHOOK_COALESCE_MS);
+        self.alarm_within(i64::from(coalesce)).await?;
         Ok(Response::empty()?.with_status(202))
     }
 

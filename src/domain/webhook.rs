@@ -182,9 +182,12 @@ pub fn facts_of(v: &serde_json::Value) -> Option<EventFacts> {
     } else {
         object.and_then(|o| o.get("customer"))
     };
+    // An event of a Connect account (it names the `account`) is about a customer of that
+    // account, which the project's own key cannot read: recorded, never checked.
+    let connected = v.get("account").is_some_and(|a| !a.is_null());
     let customer = customer
         .and_then(|c| c.as_str().or_else(|| c.get("id").and_then(|i| i.as_str())))
-        .filter(|c| safe(c, "cus_"))
+        .filter(|c| safe(c, "cus_") && !connected)
         .map(str::to_owned);
     Some(EventFacts {
         id: id.to_owned(),

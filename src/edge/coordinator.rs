@@ -108,7 +108,7 @@ impl ProjectCoordinator {
         )?;
         sql.exec(
             "CREATE TABLE IF NOT EXISTS drain (one INTEGER PRIMARY KEY CHECK (one = 1), \
-             org TEXT NOT NULL, project TEXT NOT NULL)",
+             org TEXT NOT NULL, project TEXT NOT NULL, gen INTEGER NOT NULL DEFAULT 0)",
             None,
         )?;
         sql.exec(
@@ -160,7 +160,8 @@ impl ProjectCoordinator {
         };
         let s = |v: &str| SqlStorageValue::String(v.to_owned());
         self.state.storage().sql().exec(
-            "INSERT OR REPLACE INTO drain (one, org, project) VALUES (1, ?, ?)",
+            "INSERT INTO drain (one, org, project, gen) VALUES (1, ?, ?, 0) ON CONFLICT (one) \
+             DO UPDATE SET org = excluded.org, project = excluded.project, gen = drain.gen + 1",
             vec![s(&a.org), s(&a.project)],
         )?;
         self.mark_auto(&a.org, &a.project)?;
@@ -556,6 +557,19 @@ impl ProjectCoordinator {
         let Some((org, project)) = self.drain_target()? else {
             return Ok(());
         };
+        // A wake that arrives while this drain waits on D1 or Stripe moves `gen`: the drain
+        // row then stays for the next alarm instead of being forgotten with this one.
+        #[derive(Deserialize)]
+        struct Gen {
+            gen: i64,
+        }
+        let gen: Vec<Gen> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT gen FROM drain", None)?
+            .to_array()?;
+        let gen = gen.first().map_or(0, |g| g.gen);
         let svc = Services::new(self.env.clone());
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
         let outcome = async {
@@ -566,7 +580,13 @@ impl ProjectCoordinator {
         .await;
         match outcome {
             Ok(None) => {
-                self.state.storage().sql().exec("DELETE FROM drain", None)?;
+                self.state.storage().sql().exec(
+                    "DELETE FROM drain WHERE gen = ?",
+                    vec![SqlStorageValue::Integer(gen)],
+                )?;
+                if self.drain_target()?.is_some() {
+                    self.alarm_within(0).await?;
+                }
             }
             Ok(Some(due)) => self.alarm_within(due.millis() - svc.now.millis()).await?,
             Err(e) => {

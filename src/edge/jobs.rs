@@ -345,30 +345,46 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
 
 /// Recovers dropped webhook deliveries for every project with a mapping and a Stripe key
 /// (`webhooks::recover`), at most `CRON_EVENT_PROJECTS_PER_TICK` (default 50) projects a tick,
-/// going on from a saved position.
+/// going on from a saved position: the org walk's, and within an org the last project done
+/// (so one org with many projects is spread over ticks, never done past the budget).
 pub async fn recover_events(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
     let budget = bounded(svc, "CRON_EVENT_PROJECTS_PER_TICK", 1000, 50);
     let mut walk = OrgWalk::resume(svc, grant, "events").await?;
-    let (mut visited, mut recovered) = (0, 0);
+    let (mut visited, mut recovered) = (0u32, 0);
     while let Some(t) = walk.next().await? {
-        if visited >= budget {
-            walk.pause().await?;
-            return Ok(recovered);
-        }
-        let projects = repo::projects::with_stripe_and_mapping(&t)
-            .await
-            .map_err(failed)?;
-        for pid in projects {
-            visited += 1;
-            let pr = system_project(&t, &pid, grant).map_err(failed)?;
-            match webhooks::recover(svc, &pr, grant).await {
-                Ok(r) => recovered += r.events,
-                Err(e) => console_error!(
-                    "{}",
-                    json!({"job": "events", "project": pid, "error": e.code, "detail": e.detail})
-                ),
+        let inner = format!("events-in:{}", t.org_id());
+        let mut after = job_cursor(svc, grant, &inner).await.map_err(failed)?;
+        loop {
+            let room = budget.saturating_sub(visited);
+            if room == 0 {
+                save_job_cursor(svc, grant, &inner, &after)
+                    .await
+                    .map_err(failed)?;
+                walk.pause().await?;
+                return Ok(recovered);
+            }
+            let projects = repo::projects::with_stripe_and_mapping(&t, &after, room)
+                .await
+                .map_err(failed)?;
+            if projects.is_empty() {
+                break;
+            }
+            for pid in projects {
+                visited += 1;
+                let pr = system_project(&t, &pid, grant).map_err(failed)?;
+                match webhooks::recover(svc, &pr, grant).await {
+                    Ok(r) => recovered += r.events,
+                    Err(e) => console_error!(
+                        "{}",
+                        json!({"job": "events", "project": pid, "error": e.code, "detail": e.detail})
+                    ),
+                }
+                after = pid;
             }
         }
+        save_job_cursor(svc, grant, &inner, "")
+            .await
+            .map_err(failed)?;
         walk.visited(&t);
     }
     Ok(recovered)

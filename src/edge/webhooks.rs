@@ -137,6 +137,10 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
         job: "webhook",
     };
     let checked = customers.len();
+    if checked == 0 {
+        // Nothing due: no credential is opened, no database reached.
+        return repo::webhooks::next_due(pr).await;
+    }
     let customers: Vec<String> = customers.into_iter().collect();
     // Rows that arrive while the checks run are not in these lists: they stay pending and are
     // checked again, so no event is answered by a read that may predate it.
@@ -182,6 +186,47 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
         serde_json::json!({"drain": pr.as_str(), "customers": checked})
     );
     repo::webhooks::next_due(pr).await
+}
+
+/// Records the events of one Events API page no delivery recorded, in one D1 batch (each with
+/// its outbox row). When a delivery recorded one of them meanwhile, the batch is refused
+/// whole and they are recorded one by one instead. Returns how many were new.
+async fn record_page(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    relevant: &[EventFacts],
+    known: &BTreeSet<String>,
+) -> ApiResult<u32> {
+    let fresh: Vec<&EventFacts> = relevant.iter().filter(|f| !known.contains(&f.id)).collect();
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    let mut stmts = Vec::new();
+    for facts in &fresh {
+        let outbox = OutboxId::generate(&mut ctx.rng())?.to_string();
+        stmts.extend(repo::webhooks::record(
+            pr,
+            facts,
+            Source::EventsApi,
+            Some(&outbox),
+            ctx.now,
+        )?);
+    }
+    match pr.tenant().batch(stmts).await {
+        Ok(_) => Ok(fresh.len() as u32),
+        Err(BatchError::D1(f))
+            if f.is_unique_on("webhook_events.project_id, webhook_events.event_id") =>
+        {
+            let mut n = 0;
+            for facts in fresh {
+                if let Recorded::New(_) = record(ctx, pr, facts, Source::EventsApi).await? {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Stripe keeps events for 30 days: a gap older than that cannot be read back.
@@ -260,6 +305,9 @@ pub async fn recover(
             upto: None,
             after: None,
         };
+        // Saved before anything else can fail: the gap is reported, and its run started, once.
+        let reset = serde_json::to_string(&walk).map_err(|e| ApiError::internal(e.to_string()))?;
+        save_job_cursor(ctx, grant, &job, &reset).await?;
     }
     let upto = *walk.upto.get_or_insert(now);
     let client = super::project_io::stripe(ctx, pr).await?;
@@ -291,11 +339,7 @@ pub async fn recover(
         // One query for the page: only the events no delivery recorded cost a write.
         let ids: Vec<&str> = relevant.iter().map(|f| f.id.as_str()).collect();
         let known = repo::webhooks::known_among(pr, &ids).await?;
-        for facts in relevant.iter().filter(|f| !known.contains(&f.id)) {
-            if let Recorded::New(_) = record(ctx, pr, facts, Source::EventsApi).await? {
-                out.events += 1;
-            }
-        }
+        out.events += record_page(ctx, pr, &relevant, &known).await?;
         match page.next {
             // A cursor that does not move would walk forever: the list is treated as ended.
             Some(next) if walk.after.as_deref() != Some(next.as_str()) => walk.after = Some(next),

@@ -69,6 +69,12 @@ describe("Stripe key rules", () => {
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ key_prefix: "sk_test_", key_last4: key.slice(-4), restricted: false, account_id: null, webhook_secrets: 2 });
     expect((await integrations(testKey, p.id)).stripe).toMatchObject({ key_last4: key.slice(-4), webhook_secrets: 2 });
+    // A new key without `webhook_secrets` keeps the stored secrets; `[]` removes them.
+    const key2 = secret("sk_test_");
+    const kept = await put(testKey, p.id, "stripe", { api_key: key2 });
+    expect(kept.json).toMatchObject({ key_last4: key2.slice(-4), webhook_secrets: 2 });
+    const cleared = await put(testKey, p.id, "stripe", { api_key: key2, webhook_secrets: [] });
+    expect(cleared.json).toMatchObject({ webhook_secrets: 0 });
   });
 
   it("webhook secrets are validated", async () => {

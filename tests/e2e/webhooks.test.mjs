@@ -284,6 +284,27 @@ describe("durable acknowledgement and processing", () => {
     await settle();
   }, 180_000);
 
+  it("the cron's recovery budget holds inside one org: its projects are spread over ticks", async () => {
+    const bw = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), CRON_EVENT_PROJECTS_PER_TICK: "1", ...FAST });
+    try {
+      const { o: bo, p: first } = await wiredProject(bw, { mapping: MAPPING });
+      const second = await newProject(bw, bo.key);
+      expect((await bw.put(`/v1/projects/${second.id}/integrations/database`, { read_url: env("PR_PG_TLS_READER_URL") }, { key: bo.key })).status).toBe(200);
+      expect((await bw.put(`/v1/projects/${second.id}/integrations/stripe`, { api_key: `sk_test_${randomBytes(12).toString("hex")}` }, { key: bo.key })).status).toBe(200);
+      expect((await bw.put(`/v1/projects/${second.id}/mapping`, MAPPING, { key: bo.key })).status).toBe(200);
+      const db = await bw.d1();
+      const walked = async () =>
+        (await db.prepare("SELECT job FROM job_state WHERE job LIKE 'events:prj_%' ORDER BY job").all()).results.map((r) => r.job.slice(7));
+      await bw.scheduled();
+      const once = await walked();
+      expect(once).toHaveLength(1);
+      await bw.scheduled();
+      expect((await walked()).sort()).toEqual([first.id, second.id].sort());
+    } finally {
+      await bw.dispose();
+    }
+  }, 60_000);
+
   it("a gap older than Stripe's 30 days starts one full run and the walk starts again from now", async () => {
     const db = await w.d1();
     const old = Math.floor(Date.now() / 1000) - 31 * 86_400;

@@ -135,3 +135,13 @@ proptest! {
         let _ = event_facts(&body);
     }
 }
+
+#[test]
+fn a_connect_accounts_event_names_no_customer_to_check() {
+    let own = serde_json::json!({"id": "evt_1", "type": "customer.subscription.updated", "created": 1,
+        "data": {"object": {"customer": "cus_A"}}});
+    assert_eq!(facts_of(&own).unwrap().customer.as_deref(), Some("cus_A"));
+    let mut connected = own.clone();
+    connected["account"] = serde_json::json!("acct_123");
+    assert_eq!(facts_of(&connected).unwrap().customer, None);
+}

@@ -226,7 +226,11 @@ pub async fn webhook_target(
 }
 
 /// The org's projects with a mapping and a Stripe key (what the Events API recovery visits).
-pub async fn with_stripe_and_mapping(t: &Tenant) -> ApiResult<Vec<String>> {
+pub async fn with_stripe_and_mapping(
+    t: &Tenant,
+    after: &str,
+    limit: u32,
+) -> ApiResult<Vec<String>> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
@@ -236,8 +240,12 @@ pub async fn with_stripe_and_mapping(t: &Tenant) -> ApiResult<Vec<String>> {
             "SELECT id FROM projects WHERE org_id = ?1 \
              AND id IN (SELECT project_id FROM mappings WHERE org_id = ?1) \
              AND id IN (SELECT project_id FROM credentials WHERE org_id = ?1 AND kind = ?2) \
-             ORDER BY id LIMIT 1000",
-            vec![Arg::text("stripe_api_key")],
+             AND id > ?3 ORDER BY id LIMIT ?4",
+            vec![
+                Arg::text("stripe_api_key"),
+                Arg::text(after),
+                Arg::Int(i64::from(limit)),
+            ],
         )
         .await?;
     Ok(rows.into_iter().map(|r| r.id).collect())

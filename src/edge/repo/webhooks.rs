@@ -89,20 +89,26 @@ pub async fn due(pr: &ProjectHandle, now: Timestamp, limit: u32) -> ApiResult<Ve
         .await
 }
 
-/// Every pending row of one customer (the drain marks them all once its check succeeded).
+/// The pending rows of one customer, oldest first, at most `PENDING_PER_CHECK` (the drain marks
+/// them done once its check succeeded).
 pub async fn pending_of(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Pending>> {
     pr.tenant()
         .all(
             "SELECT id, customer, attempts FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
-             AND status = ?3 AND customer = ?4 ORDER BY id",
+             AND status = ?3 AND customer = ?4 ORDER BY id LIMIT ?5",
             vec![
                 Arg::text(pr.as_str()),
                 Arg::text("pending"),
                 Arg::text(customer),
+                Arg::Int(PENDING_PER_CHECK),
             ],
         )
         .await
 }
+
+/// Pending rows one check answers at most (a customer with more is checked again at the next
+/// drain for the rest): the batch that marks them done stays small.
+const PENDING_PER_CHECK: i64 = 100;
 
 /// When the project's next pending row is due, if any.
 pub async fn next_due(pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {

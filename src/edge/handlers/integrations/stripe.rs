@@ -9,6 +9,7 @@ use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::project_io;
+use crate::edge::repo;
 use crate::edge::services::clock;
 use crate::edge::vault;
 use axum::extract::State;
@@ -20,8 +21,10 @@ use serde_json::json;
 #[serde(deny_unknown_fields)]
 struct PutStripe {
     api_key: String,
+    /// Omitted: the stored secrets stay (replacing the key does not silently stop webhooks);
+    /// `[]` removes them.
     #[serde(default)]
-    webhook_secrets: Vec<String>,
+    webhook_secrets: Option<Vec<String>>,
 }
 
 /// PUT /v1/projects/{pid}/integrations/stripe — `{api_key, webhook_secrets}`. The key is checked
@@ -34,8 +37,9 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         .ok_or_else(|| ApiError::internal("bad environment"))?;
     let key_view =
         check_stripe_key(&body.api_key, env).map_err(|e| integration_error(e, "api_key"))?;
-    check_webhook_secrets(&body.webhook_secrets)
-        .map_err(|e| integration_error(e, "webhook_secrets"))?;
+    if let Some(secrets) = &body.webhook_secrets {
+        check_webhook_secrets(secrets).map_err(|e| integration_error(e, "webhook_secrets"))?;
+    }
     probe_limit(ctx, scope).await?;
     let account = ctx
         .stripe(Secret::new(body.api_key.clone()))
@@ -46,8 +50,23 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     view["account_id"] = json!(account.map(|a| a.id));
     let sealer = vault::Sealer::new(ctx, scope.handle())?;
     let mut rows = vec![sealer.seal("stripe_api_key", 0, &body.api_key, &view)?];
-    for (i, s) in body.webhook_secrets.iter().enumerate() {
-        rows.push(sealer.seal("stripe_webhook_secret", i as i64, s, &json!({"slot": i}))?);
+    match &body.webhook_secrets {
+        Some(secrets) => {
+            for (i, s) in secrets.iter().enumerate() {
+                rows.push(sealer.seal(
+                    "stripe_webhook_secret",
+                    i as i64,
+                    s,
+                    &json!({"slot": i}),
+                )?);
+            }
+        }
+        None => rows.extend(
+            repo::credentials::for_project(scope.handle())
+                .await?
+                .into_iter()
+                .filter(|r| r.kind == "stripe_webhook_secret"),
+        ),
     }
     let after = replace(ctx, p, scope, &STRIPE, rows).await?;
     json(200, &after)

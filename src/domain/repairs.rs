@@ -250,6 +250,35 @@ pub fn effect(m: &Mapping, changes: &[ColumnChange]) -> Effect {
     }
 }
 
+/// Whether Stripe, as read now (`expected`, from `reconcile::expected`), still asks for every
+/// value a repair writes. Checked right before a repair that takes anything away runs: a
+/// customer who paid (or entered a `keep` state) since the suggestion keeps their access.
+pub fn still_wanted(
+    m: &Mapping,
+    changes: &[ColumnChange],
+    expected: &super::reconcile::Expected,
+) -> bool {
+    if expected.hold && effect(m, changes) != Effect::Grant {
+        return false;
+    }
+    let e = &expected.access;
+    changes.iter().all(|c| {
+        let col = c.column.as_str();
+        let want = if col == m.plan_column.as_str() {
+            Value::String(e.plan.clone())
+        } else if m.premium_column.as_ref().is_some_and(|p| p.as_str() == col) {
+            Value::Bool(e.premium)
+        } else if m.trial_column.as_ref().is_some_and(|t| t.as_str() == col) {
+            Value::Bool(e.trial)
+        } else if let Some((key, _)) = m.entitlements.iter().find(|(_, c)| c.as_str() == col) {
+            Value::Bool(e.entitlements.contains(key))
+        } else {
+            return false;
+        };
+        c.after == want
+    })
+}
+
 /// What a check knows of the customer when it suggests repairs.
 pub struct Context<'a> {
     pub mapping: &'a Mapping,

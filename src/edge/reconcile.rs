@@ -118,7 +118,7 @@ pub async fn check_customers(
 
 /// What Stripe says of one customer now (`None`: no such customer), with the features of the
 /// products its subscriptions bill.
-async fn read_stripe(
+pub async fn read_stripe(
     m: &Mapping,
     client: &crate::stripe::StripeClient<super::connectors::WorkerHttp>,
     customer: &str,

@@ -16,7 +16,7 @@ use super::audit::{retrying, By, Chain};
 use super::auth::scope::ProjectHandle;
 use super::auth::CallerSeal;
 use super::project_io;
-use super::reconcile::{check_customer, mapping};
+use super::reconcile::{check_customer, mapping, read_stripe};
 use super::repo;
 use super::services::{clock, Services};
 use crate::api::error::{database_error, ApiError, ApiResult};
@@ -25,7 +25,10 @@ use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::incidents::IncidentStatus;
 use crate::domain::mapping::Mapping;
-use crate::domain::repairs::{effect, same_columns, Effect, ExecPlan, Repair, RepairStatus};
+use crate::domain::reconcile;
+use crate::domain::repairs::{
+    effect, same_columns, still_wanted, Effect, ExecPlan, Repair, RepairStatus,
+};
 use crate::pg::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -277,12 +280,44 @@ pub async fn approve(
     }
     let plan = ExecPlan::new(&claimed, &m)
         .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
+    // A repair that takes anything away is checked against Stripe once more, right before it
+    // runs: a customer who paid (or entered a `keep` state) since it was suggested keeps their
+    // access. A Stripe failure refuses it the same way (nothing is taken on a guess).
+    let stripe_moved = if claimed.effect == Effect::Grant {
+        None
+    } else {
+        match project_io::stripe(ctx, pr).await {
+            Ok(client) => match read_stripe(&m, &client, &claimed.customer).await {
+                Ok((Some(side), features)) => {
+                    let expected = reconcile::expected(&m, &side, &features);
+                    (!still_wanted(&m, &claimed.changes, &expected)).then(|| {
+                        "Stripe no longer asks for this change (the customer paid or entered a \
+                         grace state since it was suggested)"
+                            .to_owned()
+                    })
+                }
+                Ok((None, _)) => None,
+                Err(e) => Some(format!(
+                    "Stripe could not be read to confirm it ({})",
+                    e.code
+                )),
+            },
+            Err(e) => Some(format!(
+                "Stripe could not be read to confirm it ({})",
+                e.code
+            )),
+        }
+    };
     // The repair is `executing` in D1: only now is the customer's database opened.
-    let outcome = match ctx.pg_repair(&url).await {
-        Ok(session) => session.execute(&plan, still_ours).await,
-        Err(e) => Err(e),
+    let outcome = match &stripe_moved {
+        Some(_) => Ok(Outcome::Fenced),
+        None => match ctx.pg_repair(&url).await {
+            Ok(session) => session.execute(&plan, still_ours).await,
+            Err(e) => Err(e),
+        },
     };
     let (status, action) = match &outcome {
+        _ if stripe_moved.is_some() => (RepairStatus::Stale, "repair.stale"),
         Ok(Outcome::Executed { .. }) => (RepairStatus::Executed, "repair.executed"),
         Ok(Outcome::Stale { .. }) => (RepairStatus::Stale, "repair.stale"),
         Ok(
@@ -294,6 +329,10 @@ pub async fn approve(
         let now = clock();
         let mut after = r.moved(status, now);
         after.executed_at = Some(now);
+        if let Some(why) = &stripe_moved {
+            after.error = Some(format!("{why}; nothing was written"));
+            return Ok(after);
+        }
         match &outcome {
             Ok(Outcome::Executed { before, after: row }) => {
                 after.row_before = Some(before.clone());

@@ -211,6 +211,30 @@ describe("what does not execute", () => {
     }
   });
 
+  it("a revocation is checked against Stripe right before it runs: a customer who paid meanwhile keeps access", async () => {
+    const t = scratchTable("repairs_paid");
+    grantRepairer(t);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.canceled_granted, "pro", true, true)}`);
+    const { o: o10, p: p10 } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(p10.id, o10.key, env("PR_PG_TLS_REPAIRER_URL"));
+    await w.post(`/v1/projects/${p10.id}/customers/${c.canceled_granted}/check`, undefined, { key: o10.key });
+    const rep = (await w.get(`/v1/projects/${p10.id}/repairs?status=pending`, { key: o10.key })).json.data.find((r) => r.changes[0].column === "plan");
+    expect(rep.effect).toBe("revocation");
+    // The customer subscribes again; no webhook or check has run since.
+    const form = new URLSearchParams({ customer: c.canceled_granted, "items[0][plan]": "plan_pro" });
+    const sub = await fetch(`${env("PR_STRIPE_BASE")}/v1/subscriptions`, { method: "POST", headers: { authorization: "Bearer sk_test_parityrail_repairs", "content-type": "application/x-www-form-urlencoded" }, body: form });
+    const subscription = await sub.json();
+    expect(sub.status, JSON.stringify(subscription)).toBe(200);
+    const r = await w.post(`/v1/projects/${p10.id}/repairs/${rep.id}/approve`, undefined, { key: o10.key });
+    // Canceled again, as the rest of this suite expects the customer.
+    const del = await fetch(`${env("PR_STRIPE_BASE")}/v1/subscriptions/${subscription.id}`, { method: "DELETE", headers: { authorization: "Bearer sk_test_parityrail_repairs" } });
+    expect(del.status).toBe(200);
+    expect(r.status, r.text).toBe(200);
+    expect(r.json.status).toBe("stale");
+    expect(r.json.error).toMatch(/Stripe no longer asks for this change/);
+    expect(sql(`SELECT plan, is_premium FROM ${t}`).trim()).toBe("pro|t");
+  });
+
   it("a repair role without the UPDATE grant fails with a clear error and nothing is written", async () => {
     const t = scratchTable("repairs_nogrant");
     sql(`GRANT SELECT ON ${t} TO pr_repairer; INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, false)}`);

@@ -612,3 +612,39 @@ fn kinds_about_the_same_columns_are_grouped() {
     assert!(!same_columns(TrialMismatch, PlanMismatch));
     assert!(same_columns(EntitlementMismatch, EntitlementMismatch));
 }
+
+#[test]
+fn a_revocation_is_no_longer_wanted_once_the_customer_pays_or_enters_a_keep_state() {
+    let m = mapping();
+    let granted = row(Some("pro"), true, false, true);
+    let (_, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &granted);
+    let plan_fix = created(&rc)
+        .into_iter()
+        .find(|r| r.changes[0].column == "plan")
+        .unwrap()
+        .clone();
+    let now = |subs: Vec<SubFacts>| {
+        let s = StripeCustomer {
+            subscriptions: subs,
+            active_entitlements: None,
+        };
+        reconcile::expected(&m, &s, &ProductFeatures::new())
+    };
+    // Still canceled: still wanted.
+    assert!(still_wanted(
+        &m,
+        &plan_fix.changes,
+        &now(vec![sub("canceled", "price_pro")])
+    ));
+    // Paid again, or past due (keep): not any more.
+    assert!(!still_wanted(
+        &m,
+        &plan_fix.changes,
+        &now(vec![sub("active", "price_pro")])
+    ));
+    assert!(!still_wanted(
+        &m,
+        &plan_fix.changes,
+        &now(vec![sub("past_due", "price_pro")])
+    ));
+}

@@ -132,6 +132,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         "snapshots_pruned",
         jobs::prune_snapshots(&svc, &grant).await,
     );
+    report(
+        &cron,
+        "outbox",
+        "outbox_rows_pruned",
+        jobs::prune_outbox(&svc, &grant).await,
+    );
 }
 
 /// One log line for a cron job: what it did (`what: n`), or its error.

@@ -245,13 +245,50 @@ const SNAPSHOT_DAYS: i64 = 90;
 /// `PRUNE_BATCHES_PER_ORG` statements an org a tick (the rest goes next tick); an org whose
 /// delete fails is logged and passed over. How many were deleted.
 pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let before = svc.now.plus_seconds(-SNAPSHOT_DAYS * 86_400).to_rfc3339();
+    prune_each_org(svc, grant, "snapshots", |t, limit| {
+        let before = before.clone();
+        async move { repo::incidents::prune_snapshots(&t, &before, limit).await }
+    })
+    .await
+}
+
+/// How long an outbox row stays once its check succeeded (the event itself stays, for
+/// idempotency and the webhook health).
+const OUTBOX_DONE_DAYS: i64 = 30;
+
+/// Deletes outbox rows done more than `OUTBOX_DONE_DAYS` ago, in bounded deletes per org.
+pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+    let before = svc
+        .now
+        .plus_seconds(-OUTBOX_DONE_DAYS * 86_400)
+        .to_rfc3339();
+    prune_each_org(svc, grant, "outbox", |t, limit| {
+        let before = before.clone();
+        async move { repo::webhooks::prune_done(&t, &before, limit).await }
+    })
+    .await
+}
+
+/// Runs a bounded delete (`delete(tenant, limit)`, returning how many rows went) for every
+/// org, at most `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the
+/// walk goes on.
+async fn prune_each_org<F, Fut>(
+    svc: &Services,
+    grant: &SystemGrant,
+    job: &str,
+    delete: F,
+) -> Result<u64, StoreError>
+where
+    F: Fn(super::auth::scope::Tenant, u32) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<u64>>,
+{
+    const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let mut pruned = 0;
     let mut walk = OrgWalk::whole(svc, grant);
     while let Some(t) = walk.next().await? {
         for _ in 0..PRUNE_BATCHES_PER_ORG {
-            match repo::incidents::prune_snapshots(&t, &before, 500).await {
+            match delete(t.clone(), 500).await {
                 Ok(n) => {
                     pruned += n;
                     if n < 500 {
@@ -261,7 +298,7 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
                 Err(e) => {
                     console_error!(
                         "{}",
-                        json!({"job": "snapshots", "org": t.org_id().to_string(), "error": e.detail})
+                        json!({"job": job, "org": t.org_id().to_string(), "error": e.detail})
                     );
                     break;
                 }

@@ -284,6 +284,21 @@ describe("durable acknowledgement and processing", () => {
     await settle();
   }, 180_000);
 
+  it("done outbox rows are pruned 30 days after their check; pending and recent rows stay", async () => {
+    const db = await w.d1();
+    const done = (await db.prepare("SELECT id FROM outbox WHERE project_id = ? AND status = 'done' ORDER BY id LIMIT 2").bind(p.id).all()).results;
+    expect(done).toHaveLength(2);
+    const old = new Date(Date.now() - 31 * 86_400_000).toISOString();
+    await db.prepare("UPDATE outbox SET done_at = ? WHERE id = ?").bind(old, done[0].id).run();
+    const pendingBefore = (await db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'pending'").first()).n;
+    await w.scheduled();
+    const left = async (id) => (await db.prepare("SELECT count(*) AS n FROM outbox WHERE id = ?").bind(id).first()).n;
+    expect(await left(done[0].id)).toBe(0);
+    expect(await left(done[1].id)).toBe(1);
+    expect((await db.prepare("SELECT count(*) AS n FROM outbox WHERE status = 'pending'").first()).n).toBeGreaterThanOrEqual(pendingBefore);
+    expect(w.logs.join("")).toMatch(/"outbox_rows_pruned":[1-9]/);
+  });
+
   it("the cron's recovery budget holds inside one org: its projects are spread over ticks", async () => {
     const bw = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), CRON_EVENT_PROJECTS_PER_TICK: "1", ...FAST });
     try {

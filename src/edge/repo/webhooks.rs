@@ -313,3 +313,23 @@ pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
         })
         .collect()
 }
+
+/// Deletes up to `limit` outbox rows done before `before` (RFC 3339); returns how many.
+pub async fn prune_done(t: &Tenant, before: &str, limit: u32) -> ApiResult<u64> {
+    let done = t
+        .batch(vec![t.stmt(
+            "DELETE FROM outbox WHERE org_id = ?1 AND id IN \
+             (SELECT id FROM outbox WHERE org_id = ?1 AND status = ?2 AND done_at < ?3 LIMIT ?4)",
+            vec![
+                Arg::text("done"),
+                Arg::text(before),
+                Arg::Int(i64::from(limit)),
+            ],
+        )?])
+        .await?;
+    Ok(done
+        .first()
+        .and_then(|r| r.meta().ok().flatten())
+        .and_then(|m| m.changes)
+        .unwrap_or(0) as u64)
+}

@@ -58,8 +58,11 @@ export const NO_LIMITS = {
 };
 
 /** `wrangler dev` on `port` with its own fresh local state (migrations applied) and `vars`
- * (an operator token and an encryption key are added). Returns `{base, op, call, stop}`. */
-export async function startWrangler(port, vars, prefix) {
+ * (an operator token and an encryption key are added). With `logs`, the worker's log lines
+ * (one JSON line per request, with its in-worker `ms`) are kept and `workerMs(path)` returns
+ * the `ms` of every logged request whose URL starts with `path`. Returns
+ * `{base, op, call, stop, workerMs}`. */
+export async function startWrangler(port, vars, prefix, { logs = false } = {}) {
   const op = `op_${randomBytes(24).toString("hex")}`;
   const state = mkdtempSync(join(ROOT, ".tmp", `${prefix}-`));
   execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
@@ -73,9 +76,19 @@ export async function startWrangler(port, vars, prefix) {
   }
   const wrangler = spawn(
     join(ROOT, "node_modules/.bin/wrangler"),
-    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { cwd: ROOT, detached: true, stdio: "ignore" },
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    { cwd: ROOT, detached: true, stdio: ["ignore", logs ? "pipe" : "ignore", "ignore"] },
   );
+  let out = "";
+  if (logs) wrangler.stdout.on("data", (d) => { out += d.toString(); });
+  const workerMs = (path) =>
+    out
+      .split("\n")
+      .map((l) => l.slice(l.indexOf("{")))
+      .filter((l) => l.startsWith("{") && l.includes('"ms"'))
+      .map((l) => { try { return JSON.parse(l); } catch { return null; } })
+      .filter((j) => j && typeof j.url === "string" && j.url.startsWith(path) && typeof j.ms === "number")
+      .map((j) => j.ms);
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(`${base}/healthz`)).ok) break;
@@ -97,5 +110,5 @@ export async function startWrangler(port, vars, prefix) {
     }
     rmSync(state, { recursive: true, force: true });
   };
-  return { base, op, call, stop };
+  return { base, op, call, stop, workerMs };
 }

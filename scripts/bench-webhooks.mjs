@@ -24,7 +24,7 @@ psql(`INSERT INTO ${TABLE} VALUES ${CUSTOMERS.map((c) => `('${c}', 'pro', true)`
 const wd = await startWrangler(PORT, {
   STRIPE_API_BASE: stripe.base,
   ...NO_LIMITS,
-}, "bench-hooks");
+}, "bench-hooks", { logs: true });
 const { base, call } = wd;
 const OP = wd.op;
 
@@ -74,7 +74,12 @@ try {
   for (let i = 0; i < 50; i++) await deliver(CUSTOMERS[i % CUSTOMERS.length]); // warm-up
   await drained();
   const serial = [];
+  const loggedBefore = wd.workerMs("/webhooks/").length;
   for (let i = 0; i < N; i++) serial.push(await deliver(CUSTOMERS[i % CUSTOMERS.length]));
+  // The same deliveries as the worker itself timed them (from its request log line: entry to
+  // response, without the dev server's proxying).
+  await new Promise((r) => setTimeout(r, 1000));
+  const inWorker = wd.workerMs("/webhooks/").slice(loggedBefore, loggedBefore + N);
   await drained();
   const t0 = performance.now();
   const parallel = await atConcurrency(N, 16, (i) => CUSTOMERS[i % CUSTOMERS.length]);
@@ -90,6 +95,7 @@ try {
   console.log(`webhooks through wrangler dev: ${N} signed deliveries, each asking for a check`);
   console.log(`  (baseline: an authenticated GET /v1/org, serially: p50 ${pct(baseline, 50).toFixed(1)} ms, p99 ${pct(baseline, 99).toFixed(1)} ms)`);
   console.log(`  serial:          p50 ${pct(serial, 50).toFixed(1)} ms, p99 ${pct(serial, 99).toFixed(1)} ms (target p99 <= 20 ms)`);
+  if (inWorker.length) console.log(`  serial, inside the worker (${inWorker.length} logged): p50 ${pct(inWorker, 50).toFixed(1)} ms, p99 ${pct(inWorker, 99).toFixed(1)} ms`);
   console.log(`  16 in flight:    p50 ${pct(parallel, 50).toFixed(1)} ms, p99 ${pct(parallel, 99).toFixed(1)} ms, ${(N / parallelSecs).toFixed(0)} deliveries/s`);
   console.log(`  storm: ${storm} events for ${CUSTOMERS.length} customers -> ${customerReads} customer re-reads + ${subReads} subscription lists = ${((customerReads + subReads) / storm).toFixed(3)} Stripe reads per event`);
   console.log(JSON.stringify({ serial_p50: pct(serial, 50), serial_p99: pct(serial, 99), parallel_p50: pct(parallel, 50), parallel_p99: pct(parallel, 99), storm, customerReads, subReads }));

@@ -107,7 +107,9 @@ impl ProjectCoordinator {
             None,
         )?;
         sql.exec(
-            "CREATE TABLE IF NOT EXISTS drain (one INTEGER PRIMARY KEY CHECK (one = 1), \
+            // `drain_gen`, not the older `drain` (no `gen` column; `CREATE … IF NOT EXISTS`
+            // would keep it): a wake left in the old table is re-sent by the cron.
+            "CREATE TABLE IF NOT EXISTS drain_gen (one INTEGER PRIMARY KEY CHECK (one = 1), \
              org TEXT NOT NULL, project TEXT NOT NULL, gen INTEGER NOT NULL DEFAULT 0)",
             None,
         )?;
@@ -129,10 +131,10 @@ impl ProjectCoordinator {
 
     /// The project whose outbox this object drains, once woken.
     fn drain_target(&self) -> Result<Option<(String, String)>> {
-        self.target("drain")
+        self.target("drain_gen")
     }
 
-    /// The org and project stored in `table` (`drain` or `auto`), if any.
+    /// The org and project stored in `table` (`drain_gen` or `auto`), if any.
     fn target(&self, table: &str) -> Result<Option<(String, String)>> {
         #[derive(Deserialize)]
         struct Target {
@@ -160,8 +162,8 @@ impl ProjectCoordinator {
         };
         let s = |v: &str| SqlStorageValue::String(v.to_owned());
         self.state.storage().sql().exec(
-            "INSERT INTO drain (one, org, project, gen) VALUES (1, ?, ?, 0) ON CONFLICT (one) \
-             DO UPDATE SET org = excluded.org, project = excluded.project, gen = drain.gen + 1",
+            "INSERT INTO drain_gen (one, org, project, gen) VALUES (1, ?, ?, 0) ON CONFLICT (one) \
+             DO UPDATE SET org = excluded.org, project = excluded.project, gen = drain_gen.gen + 1",
             vec![s(&a.org), s(&a.project)],
         )?;
         self.mark_auto(&a.org, &a.project)?;
@@ -567,7 +569,7 @@ impl ProjectCoordinator {
             .state
             .storage()
             .sql()
-            .exec("SELECT gen FROM drain", None)?
+            .exec("SELECT gen FROM drain_gen", None)?
             .to_array()?;
         let gen = gen.first().map_or(0, |g| g.gen);
         let svc = Services::new(self.env.clone());
@@ -581,7 +583,7 @@ impl ProjectCoordinator {
         match outcome {
             Ok(None) => {
                 self.state.storage().sql().exec(
-                    "DELETE FROM drain WHERE gen = ?",
+                    "DELETE FROM drain_gen WHERE gen = ?",
                     vec![SqlStorageValue::Integer(gen)],
                 )?;
                 if self.drain_target()?.is_some() {

@@ -134,7 +134,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     );
     report(
         &cron,
-        "outbox",
+        "outbox_prune",
         "outbox_rows_pruned",
         jobs::prune_outbox(&svc, &grant).await,
     );

@@ -419,9 +419,11 @@ pub async fn recover_events(svc: &Services, grant: &SystemGrant) -> Result<u32, 
                 after = pid;
             }
         }
-        save_job_cursor(svc, grant, &inner, "")
-            .await
-            .map_err(failed)?;
+        if !after.is_empty() {
+            save_job_cursor(svc, grant, &inner, "")
+                .await
+                .map_err(failed)?;
+        }
         walk.visited(&t);
     }
     Ok(recovered)

@@ -29,6 +29,7 @@ use crate::domain::reconcile;
 use crate::domain::repairs::{
     effect, same_columns, still_wanted, Effect, ExecPlan, Repair, RepairStatus,
 };
+use crate::domain::time::Timestamp;
 use crate::pg::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -187,7 +188,8 @@ async fn move_repair(
     .await
 }
 
-/// `move_repair` for what the system records after the customer's database answered: tried
+/// `move_repair` to `target` (`fill` sets what else changes) for what the system records after
+/// the customer's database answered: tried
 /// again (D1 busy, the chain contended) before giving up, since the outcome must not be lost.
 /// What still fails is recovered by the coordinator (`recover`).
 async fn record(
@@ -195,9 +197,15 @@ async fn record(
     pr: &ProjectHandle,
     rid: &str,
     (action, target): (&'static str, RepairStatus),
-    change: impl Fn(&Repair) -> ApiResult<Repair>,
+    fill: impl Fn(&mut Repair, Timestamp),
 ) -> ApiResult<Repair> {
     let system = Actor::System(SYSTEM);
+    let change = |r: &Repair| {
+        let now = clock();
+        let mut after = r.moved(target, now);
+        fill(&mut after, now);
+        Ok(after)
+    };
     let mut last = None;
     for attempt in 0..3u32 {
         if attempt > 0 {
@@ -280,44 +288,25 @@ pub async fn approve(
     }
     let plan = ExecPlan::new(&claimed, &m)
         .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
-    // A repair that takes anything away is checked against Stripe once more, right before it
-    // runs: a customer who paid (or entered a `keep` state) since it was suggested keeps their
-    // access. A Stripe failure refuses it the same way (nothing is taken on a guess).
-    let stripe_moved = if claimed.effect == Effect::Grant {
-        None
-    } else {
-        match project_io::stripe(ctx, pr).await {
-            Ok(client) => match read_stripe(&m, &client, &claimed.customer).await {
-                Ok((Some(side), features)) => {
-                    let expected = reconcile::expected(&m, &side, &features);
-                    (!still_wanted(&m, &claimed.changes, &expected)).then(|| {
-                        "Stripe no longer asks for this change (the customer paid or entered a \
-                         grace state since it was suggested)"
-                            .to_owned()
-                    })
-                }
-                Ok((None, _)) => None,
-                Err(e) => Some(format!(
-                    "Stripe could not be read to confirm it ({})",
-                    e.code
-                )),
+    if let Some(why) = stripe_objection(ctx, pr, &m, &claimed).await {
+        return record(
+            ctx,
+            pr,
+            &a.repair,
+            ("repair.stale", RepairStatus::Stale),
+            |after, now| {
+                after.executed_at = Some(now);
+                after.error = Some(format!("{why}; nothing was written"));
             },
-            Err(e) => Some(format!(
-                "Stripe could not be read to confirm it ({})",
-                e.code
-            )),
-        }
-    };
+        )
+        .await;
+    }
     // The repair is `executing` in D1: only now is the customer's database opened.
-    let outcome = match &stripe_moved {
-        Some(_) => Ok(Outcome::Fenced),
-        None => match ctx.pg_repair(&url).await {
-            Ok(session) => session.execute(&plan, still_ours).await,
-            Err(e) => Err(e),
-        },
+    let outcome = match ctx.pg_repair(&url).await {
+        Ok(session) => session.execute(&plan, still_ours).await,
+        Err(e) => Err(e),
     };
     let (status, action) = match &outcome {
-        _ if stripe_moved.is_some() => (RepairStatus::Stale, "repair.stale"),
         Ok(Outcome::Executed { .. }) => (RepairStatus::Executed, "repair.executed"),
         Ok(Outcome::Stale { .. }) => (RepairStatus::Stale, "repair.stale"),
         Ok(
@@ -325,14 +314,8 @@ pub async fn approve(
         )
         | Err(_) => (RepairStatus::Failed, "repair.failed"),
     };
-    let executed = record(ctx, pr, &a.repair, (action, status), |r| {
-        let now = clock();
-        let mut after = r.moved(status, now);
+    let executed = record(ctx, pr, &a.repair, (action, status), |after, now| {
         after.executed_at = Some(now);
-        if let Some(why) = &stripe_moved {
-            after.error = Some(format!("{why}; nothing was written"));
-            return Ok(after);
-        }
         match &outcome {
             Ok(Outcome::Executed { before, after: row }) => {
                 after.row_before = Some(before.clone());
@@ -379,7 +362,6 @@ pub async fn approve(
                 after.error = Some(format!("{code}: {message}; nothing was written"));
             }
         }
-        Ok(after)
     })
     .await?;
     match executed.status {
@@ -391,6 +373,41 @@ pub async fn approve(
             Ok(executed)
         }
         _ => Ok(executed),
+    }
+}
+
+/// Why a repair that takes anything away must not run now, if it must not: checked against
+/// Stripe once more right before it runs, so a customer who paid (or entered a `keep` state)
+/// since it was suggested keeps their access. Stripe unreadable refuses it too: nothing is
+/// taken on a guess. A grant is never held back.
+async fn stripe_objection(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    m: &Mapping,
+    r: &Repair,
+) -> Option<String> {
+    // Judged by the mapping as it is now (plan ranks may have changed since the suggestion).
+    if effect(m, &r.changes) == Effect::Grant {
+        return None;
+    }
+    let read = async {
+        let client = project_io::stripe(ctx, pr).await?;
+        read_stripe(m, &client, &r.customer).await
+    };
+    match read.await {
+        Ok((Some(side), features)) => {
+            let expected = reconcile::expected(m, &side, &features);
+            (!still_wanted(m, &r.changes, &expected)).then(|| {
+                "Stripe no longer asks for this change (the customer paid or entered a grace \
+                 state since it was suggested)"
+                    .to_owned()
+            })
+        }
+        Ok((None, _)) => None,
+        Err(e) => Some(format!(
+            "Stripe could not be read to confirm it ({})",
+            e.code
+        )),
     }
 }
 
@@ -436,9 +453,7 @@ async fn verify(
     } else {
         (RepairStatus::Unverified, "repair.unverified")
     };
-    record(ctx, pr, &r.id, (action, status), |r| {
-        let now = clock();
-        let mut after = r.moved(status, now);
+    record(ctx, pr, &r.id, (action, status), |after, now| {
         after.verified_at = Some(now);
         after.error = match &checked {
             Err(e) => Some(format!("the re-check failed ({}): {}", e.code, e.message)),
@@ -451,7 +466,6 @@ async fn verify(
             )),
             Ok(_) => None,
         };
-        Ok(after)
     })
     .await
 }
@@ -471,17 +485,20 @@ pub async fn recover(
     };
     match r.status {
         RepairStatus::Executing => {
-            record(ctx, pr, rid, ("repair.failed", RepairStatus::Failed), |r| {
-                let now = clock();
-                let mut after = r.moved(RepairStatus::Failed, now);
-                after.executed_at = Some(now);
-                after.error = Some(
+            record(
+                ctx,
+                pr,
+                rid,
+                ("repair.failed", RepairStatus::Failed),
+                |after, now| {
+                    after.executed_at = Some(now);
+                    after.error = Some(
                     "ParityRail stopped before recording this repair's outcome: the row may or may \
                      not have been written; the customer was checked again"
                         .to_owned(),
                 );
-                Ok(after)
-            })
+                },
+            )
             .await?;
             recheck(ctx, pr, env, &r.customer).await?;
         }

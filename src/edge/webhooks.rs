@@ -163,13 +163,15 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
                 .iter()
                 .map(|r| repo::webhooks::done(pr, &r.id, ctx.now))
                 .collect::<ApiResult<Vec<_>>>()?,
-            Err(e) => rows
-                .iter()
-                .map(|r| {
-                    let next = ctx.now.plus_seconds(retry_after_secs(&e.code, r.attempts));
-                    repo::webhooks::retry_later(pr, &r.id, &e.code, next)
-                })
-                .collect::<ApiResult<Vec<_>>>()?,
+            // Every pending row of the customer waits, not only the ones this check read: the
+            // rest would otherwise be due at once, and check the same failing database again.
+            Err(e) => {
+                let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
+                let next = ctx.now.plus_seconds(retry_after_secs(&e.code, attempts));
+                vec![repo::webhooks::retry_customer_later(
+                    pr, customer, &e.code, next,
+                )?]
+            }
         };
         if !stmts.is_empty() {
             pr.tenant().batch(stmts).await?;

@@ -159,19 +159,19 @@ pub async fn due_now(pr: &ProjectHandle, now: Timestamp) -> ApiResult<()> {
     Ok(())
 }
 
-/// Leaves `id` pending after a failed check: one more attempt, the next not before `next`.
-pub fn retry_later(
+/// Every pending row of `customer` retried at `next` after a failed check (`error` its code).
+pub fn retry_customer_later(
     pr: &ProjectHandle,
-    id: &str,
+    customer: &str,
     error: &str,
     next: Timestamp,
 ) -> ApiResult<Scoped> {
     pr.tenant().stmt(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?4, next_attempt_at = ?5 \
-         WHERE org_id = ?1 AND project_id = ?2 AND id = ?3 AND status = ?6",
+         WHERE org_id = ?1 AND project_id = ?2 AND customer = ?3 AND status = ?6",
         vec![
             Arg::text(pr.as_str()),
-            Arg::text(id),
+            Arg::text(customer),
             Arg::text(error),
             Arg::text(next.to_rfc3339()),
             Arg::text("pending"),

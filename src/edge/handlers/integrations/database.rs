@@ -48,7 +48,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     if let (Some(raw), Some(parsed)) = (&body.repair_url, &repair) {
         rows.push(sealer.seal("db_repair_url", 0, raw, &json!(parsed.view()))?);
     }
-    let after = replace(ctx, p, scope, &DATABASE, rows).await?;
+    let after = replace(ctx, p, scope, &DATABASE, rows, &[]).await?;
     json(200, &after)
 }
 

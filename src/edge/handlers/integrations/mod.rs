@@ -68,14 +68,17 @@ fn database_view(rows: &[CredentialRow]) -> Value {
     })
 }
 
-/// Replaces the project's credentials of `kinds` with `rows` in one batch, recording `action`
-/// with the views `view` picks (the `before` read after the chain head, so it is exact).
+/// Replaces the project's credentials of the integration's kinds (except those in `keep`,
+/// which stay as stored) with `rows` in one batch, recording `action` with the views `view`
+/// picks. Both views are built from the credentials read after the chain head, so they are
+/// exact, and kept rows are never read outside the commit that keeps them.
 pub async fn replace(
     ctx: &Services,
     p: &Principal,
     project: &ProjectScope,
     integration: &Integration,
     rows: Vec<CredentialRow>,
+    keep: &[&str],
 ) -> ApiResult<Value> {
     let (pid, pr) = (project.id().as_str(), project.handle());
     let Integration {
@@ -83,13 +86,25 @@ pub async fn replace(
         action,
         view,
     } = integration;
-    let after = view(&rows);
-    retrying_in(p, project, ctx.now, || async {
+    let replaced: Vec<&str> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !keep.contains(k))
+        .collect();
+    let after = retrying_in(p, project, ctx.now, || async {
         // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
         repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
             .ok_or_else(|| ApiError::not_found("project"))?;
-        let before = view(&repo::credentials::for_project(pr).await?);
+        let current = repo::credentials::for_project(pr).await?;
+        let before = view(&current);
+        let mut all = rows.clone();
+        all.extend(
+            current
+                .into_iter()
+                .filter(|r| keep.contains(&r.kind.as_str())),
+        );
+        let after = view(&all);
         let draft = Draft::new(
             p.actor(),
             action,
@@ -97,11 +112,11 @@ pub async fn replace(
             before,
             after.clone(),
         );
-        let mut changes = repo::credentials::delete_kinds(pr, kinds.as_slice())?;
+        let mut changes = repo::credentials::delete_kinds(pr, &replaced)?;
         for r in &rows {
             changes.push(repo::credentials::insert(pr, r)?);
         }
-        Ok(Step::commit(vec![draft], changes, ()))
+        Ok(Step::commit(vec![draft], changes, after))
     })
     .await?;
     // Webhook checks that waited for this integration may succeed now.

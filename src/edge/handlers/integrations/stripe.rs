@@ -9,7 +9,6 @@ use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
 use crate::edge::http::{json, App, RawBody};
 use crate::edge::project_io;
-use crate::edge::repo;
 use crate::edge::services::clock;
 use crate::edge::vault;
 use axum::extract::State;
@@ -50,25 +49,14 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     view["account_id"] = json!(account.map(|a| a.id));
     let sealer = vault::Sealer::new(ctx, scope.handle())?;
     let mut rows = vec![sealer.seal("stripe_api_key", 0, &body.api_key, &view)?];
-    match &body.webhook_secrets {
-        Some(secrets) => {
-            for (i, s) in secrets.iter().enumerate() {
-                rows.push(sealer.seal(
-                    "stripe_webhook_secret",
-                    i as i64,
-                    s,
-                    &json!({"slot": i}),
-                )?);
-            }
-        }
-        None => rows.extend(
-            repo::credentials::for_project(scope.handle())
-                .await?
-                .into_iter()
-                .filter(|r| r.kind == "stripe_webhook_secret"),
-        ),
+    for (i, s) in body.webhook_secrets.iter().flatten().enumerate() {
+        rows.push(sealer.seal("stripe_webhook_secret", i as i64, s, &json!({"slot": i}))?);
     }
-    let after = replace(ctx, p, scope, &STRIPE, rows).await?;
+    let keep: &[&str] = match body.webhook_secrets {
+        Some(_) => &[],
+        None => &["stripe_webhook_secret"],
+    };
+    let after = replace(ctx, p, scope, &STRIPE, rows, keep).await?;
     json(200, &after)
 }
 

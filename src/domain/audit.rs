@@ -128,13 +128,25 @@ pub enum Verification {
         entries: u64,
         head_seq: u64,
         head_hash: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<CheckpointSeen>,
     },
     Bad {
         ok: bool,
         first_bad_seq: u64,
         reason: &'static str,
         entries_checked: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        checkpoint: Option<CheckpointSeen>,
     },
+}
+
+/// The signed checkpoint a verification compared the chain with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointSeen {
+    pub size: u64,
+    pub head_hash: String,
+    pub time: String,
 }
 
 /// Streaming verifier: feed entries in `seq` order, page by page; memory stays constant.
@@ -143,6 +155,9 @@ pub struct ChainVerifier {
     next_seq: u64,
     prev_hash: String,
     bad: Option<(u64, &'static str)>,
+    checkpoint: Option<CheckpointSeen>,
+    /// The hash of the entry at the checkpoint's size, once seen.
+    at_checkpoint: Option<String>,
 }
 
 impl Default for ChainVerifier {
@@ -151,11 +166,24 @@ impl Default for ChainVerifier {
             next_seq: 1,
             prev_hash: GENESIS_HASH.to_owned(),
             bad: None,
+            checkpoint: None,
+            at_checkpoint: None,
         }
     }
 }
 
 impl ChainVerifier {
+    /// A verifier that also holds the chain to a signed checkpoint (already verified by the
+    /// caller): a chain shorter than the checkpoint's size was truncated (`truncated`, at the
+    /// first missing place), one whose entry at that size has another hash was rewritten
+    /// (`checkpoint_mismatch`).
+    pub fn against(checkpoint: CheckpointSeen) -> Self {
+        ChainVerifier {
+            checkpoint: Some(checkpoint),
+            ..Self::default()
+        }
+    }
+
     /// Returns false once the chain is known bad (callers may stop reading).
     pub fn push(&mut self, e: &AuditEntry) -> bool {
         if self.bad.is_some() {
@@ -174,6 +202,9 @@ impl ChainVerifier {
             self.bad = Some((self.next_seq.min(e.seq), reason));
             return false;
         }
+        if self.checkpoint.as_ref().is_some_and(|c| c.size == e.seq) {
+            self.at_checkpoint = Some(e.hash.clone());
+        }
         self.next_seq += 1;
         self.prev_hash.clone_from(&e.hash);
         true
@@ -181,18 +212,31 @@ impl ChainVerifier {
 
     pub fn finish(self) -> Verification {
         let entries = self.next_seq - 1;
-        match self.bad {
+        let checkpoint = self.checkpoint;
+        let bad = self.bad.or_else(|| {
+            let c = checkpoint.as_ref()?;
+            if entries < c.size {
+                Some((entries + 1, "truncated"))
+            } else if c.size > 0 && self.at_checkpoint.as_deref() != Some(c.head_hash.as_str()) {
+                Some((c.size, "checkpoint_mismatch"))
+            } else {
+                None
+            }
+        });
+        match bad {
             Some((seq, reason)) => Verification::Bad {
                 ok: false,
                 first_bad_seq: seq,
                 reason,
                 entries_checked: entries,
+                checkpoint,
             },
             None => Verification::Ok {
                 ok: true,
                 entries,
                 head_seq: entries,
                 head_hash: self.prev_hash,
+                checkpoint,
             },
         }
     }
@@ -274,7 +318,8 @@ mod tests {
                 ok: true,
                 entries: 50,
                 head_seq: 50,
-                head_hash: c[49].hash.clone()
+                head_hash: c[49].hash.clone(),
+                checkpoint: None,
             }
         );
         assert_eq!(
@@ -283,7 +328,8 @@ mod tests {
                 ok: true,
                 entries: 0,
                 head_seq: 0,
-                head_hash: GENESIS_HASH.into()
+                head_hash: GENESIS_HASH.into(),
+                checkpoint: None,
             }
         );
     }
@@ -297,6 +343,55 @@ mod tests {
             Verification::Bad {
                 first_bad_seq: 5,
                 reason: "sequence_gap",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_chain_is_held_to_its_signed_checkpoint() {
+        let c = chain(10);
+        let seen = |size: u64, hash: &str| CheckpointSeen {
+            size,
+            head_hash: hash.to_owned(),
+            time: "t".into(),
+        };
+        let run = |v: &mut ChainVerifier, entries: &[AuditEntry]| {
+            for e in entries {
+                v.push(e);
+            }
+        };
+        // Intact, and longer than the checkpoint: fine.
+        let mut v = ChainVerifier::against(seen(8, &c[7].hash));
+        run(&mut v, &c);
+        assert!(matches!(
+            v.finish(),
+            Verification::Ok {
+                entries: 10,
+                checkpoint: Some(_),
+                ..
+            }
+        ));
+        // The tail deleted: every remaining entry is intact, the chain is short.
+        let mut v = ChainVerifier::against(seen(8, &c[7].hash));
+        run(&mut v, &c[..6]);
+        assert!(matches!(
+            v.finish(),
+            Verification::Bad {
+                first_bad_seq: 7,
+                reason: "truncated",
+                entries_checked: 6,
+                ..
+            }
+        ));
+        // Rewritten from the checkpoint's entry on (a consistent new tail).
+        let mut v = ChainVerifier::against(seen(8, &"f".repeat(64)));
+        run(&mut v, &c);
+        assert!(matches!(
+            v.finish(),
+            Verification::Bad {
+                first_bad_seq: 8,
+                reason: "checkpoint_mismatch",
                 ..
             }
         ));

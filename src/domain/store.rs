@@ -163,28 +163,112 @@ impl Sleep for RecordedSleep {
     }
 }
 
-/// An object store (R2 for export bundles and signed checkpoints): whole objects by key.
+/// An object store (R2 for export bundles and signed checkpoints): whole objects by key, and
+/// objects written in parts (multipart uploads: every part but the last the same size).
 #[allow(async_fn_in_trait)]
 pub trait ObjectStore {
     /// Stores `bytes` under `key`, replacing any object there.
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
     /// The object under `key`, if any.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Starts an object written in parts; returns its upload id.
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError>;
+    /// Stores part `n` (1, 2, …) of an upload, replacing an earlier part `n`; returns its etag.
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload: &str,
+        n: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError>;
+    /// Makes the object of an upload from the listed parts, in order.
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: &[crate::domain::exports::PartRef],
+    ) -> Result<(), StoreError>;
 }
 
-/// In-memory `ObjectStore`.
+/// In-memory `ObjectStore`. Uploads keep R2's rule that every part but the last has the same
+/// size, and at least `min_part` bytes.
 #[derive(Default)]
-pub struct MemoryObjects(pub RefCell<HashMap<String, (Vec<u8>, String)>>);
+pub struct MemoryObjects {
+    pub objects: RefCell<HashMap<String, (Vec<u8>, String)>>,
+    pub uploads: RefCell<HashMap<String, (String, String, HashMap<u16, Vec<u8>>)>>,
+    pub min_part: usize,
+}
 
 impl ObjectStore for MemoryObjects {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
-        self.0
+        self.objects
             .borrow_mut()
             .insert(key.to_owned(), (bytes, content_type.to_owned()));
         Ok(())
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.0.borrow().get(key).map(|(b, _)| b.clone()))
+        Ok(self.objects.borrow().get(key).map(|(b, _)| b.clone()))
+    }
+
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        let mut uploads = self.uploads.borrow_mut();
+        let id = format!("upload-{}", uploads.len() + 1);
+        uploads.insert(
+            id.clone(),
+            (key.to_owned(), content_type.to_owned(), HashMap::new()),
+        );
+        Ok(id)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload: &str,
+        n: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let mut uploads = self.uploads.borrow_mut();
+        let Some((_, _, parts)) = uploads.get_mut(upload).filter(|(k, _, _)| k == key) else {
+            return Err(StoreError::Failed("no such upload".into()));
+        };
+        let etag = format!("etag-{n}-{}", bytes.len());
+        parts.insert(n, bytes);
+        Ok(etag)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: &[crate::domain::exports::PartRef],
+    ) -> Result<(), StoreError> {
+        let Some((k, ctype, stored)) = self.uploads.borrow_mut().remove(upload) else {
+            return Err(StoreError::Failed("no such upload".into()));
+        };
+        if k != key || parts.is_empty() {
+            return Err(StoreError::Failed("bad completion".into()));
+        }
+        let mut out = Vec::new();
+        let mut size = None;
+        for (i, p) in parts.iter().enumerate() {
+            let bytes = stored
+                .get(&p.n)
+                .ok_or_else(|| StoreError::Failed("a listed part is missing".into()))?;
+            if p.etag != format!("etag-{}-{}", p.n, bytes.len()) {
+                return Err(StoreError::Failed("a part's etag does not match".into()));
+            }
+            if i + 1 < parts.len() {
+                if bytes.len() < self.min_part || size.is_some_and(|s| s != bytes.len()) {
+                    return Err(StoreError::Failed("parts differ in size".into()));
+                }
+                size = Some(bytes.len());
+            }
+            out.extend_from_slice(bytes);
+        }
+        self.objects
+            .borrow_mut()
+            .insert(key.to_owned(), (out, ctype));
+        Ok(())
     }
 }

@@ -1,0 +1,681 @@
+//! Export bundles (SPEC §10) as pure rules: the request, the two file formats, a SHA-256 whose
+//! state survives between steps, and the step engine that writes a range of a chain to an
+//! object store in fixed-size parts without holding the range in memory.
+//!
+//! A file is the concatenation of *units*: unit 0 is the file's header (CSV's column line;
+//! JSONL has none), unit `s` is the line of the entry with sequence number `s`. Rendering is
+//! deterministic, so the engine's saved position is just `(unit, skip)`: the first unit not yet
+//! wholly uploaded and how many of its bytes were. A step re-renders from there, cuts full parts
+//! of `part_size` bytes (a multiple of 64, so the hash state at a cut has no partial block),
+//! uploads them, and saves the position, the part list and the hash state. Whatever a step had
+//! rendered past its last cut is dropped and rendered again by the next one.
+
+use super::audit::AuditEntry;
+use super::canonical::to_canonical;
+use super::input::InputError;
+use super::signing::{KeyRef, SignedCheckpoint, Signer};
+use super::store::{ObjectStore, StoreError};
+use super::time::Timestamp;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::digest::generic_array::GenericArray;
+
+/// R2's smallest part (all but the last); parts are all this size.
+pub const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Entries read from the chain per page.
+pub const PAGE: u32 = 500;
+/// The most action names one export may select.
+pub const MAX_ACTIONS: usize = 50;
+
+pub const MANIFEST: &str = "manifest.json";
+pub const SIGNATURE: &str = "manifest.sig";
+
+/// One end of a requested range: a sequence number, or a time (entries' `at` never goes
+/// backwards along a chain, so a time range is a sequence range).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    Seq(u64),
+    Time(Timestamp),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Jsonl,
+    Csv,
+    Both,
+}
+
+impl Format {
+    pub fn files(self) -> Vec<FileKind> {
+        match self {
+            Format::Jsonl => vec![FileKind::Jsonl],
+            Format::Csv => vec![FileKind::Csv],
+            Format::Both => vec![FileKind::Jsonl, FileKind::Csv],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "jsonl" => Some(Format::Jsonl),
+            "csv" => Some(Format::Csv),
+            "both" => Some(Format::Both),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Jsonl,
+    Csv,
+}
+
+pub const CSV_HEADER: &str = "seq,at,actor,action,target,before,after,prev_hash,hash\r\n";
+
+impl FileKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileKind::Jsonl => "entries.jsonl",
+            FileKind::Csv => "entries.csv",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            FileKind::Jsonl => "application/x-ndjson",
+            FileKind::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    fn header(self) -> &'static [u8] {
+        match self {
+            FileKind::Jsonl => b"",
+            FileKind::Csv => CSV_HEADER.as_bytes(),
+        }
+    }
+
+    /// An entry's line: canonical JSON and `\n`, or an RFC 4180 record ending `\r\n` whose
+    /// `before` and `after` are canonical JSON.
+    pub fn line(self, e: &AuditEntry) -> Vec<u8> {
+        match self {
+            FileKind::Jsonl => {
+                let mut s = to_canonical(&entry_value(e));
+                s.push('\n');
+                s.into_bytes()
+            }
+            FileKind::Csv => {
+                let fields = [
+                    e.seq.to_string(),
+                    e.at.clone(),
+                    e.actor.clone(),
+                    e.action.clone(),
+                    e.target.clone(),
+                    to_canonical(&e.before),
+                    to_canonical(&e.after),
+                    e.prev_hash.clone(),
+                    e.hash.clone(),
+                ];
+                let mut s = String::new();
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    csv_field(f, &mut s);
+                }
+                s.push_str("\r\n");
+                s.into_bytes()
+            }
+        }
+    }
+
+    /// Which file a bundle file name is, if any.
+    pub fn of_name(name: &str) -> Option<Self> {
+        [FileKind::Jsonl, FileKind::Csv]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+}
+
+/// The entry as the JSON object the API returns (its nine fields).
+pub fn entry_value(e: &AuditEntry) -> Value {
+    serde_json::to_value(e).unwrap_or(Value::Null)
+}
+
+fn csv_field(f: &str, out: &mut String) {
+    if f.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&f.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(f);
+    }
+}
+
+/// `POST …/exports`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportRequest {
+    pub from: Option<Bound>,
+    pub to: Option<Bound>,
+    pub actions: Option<Vec<String>>,
+    pub format: Format,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Body {
+    #[serde(default)]
+    from: Value,
+    #[serde(default)]
+    to: Value,
+    #[serde(default)]
+    actions: Option<Vec<String>>,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+fn bound(field: &str, v: &Value) -> Result<Option<Bound>, InputError> {
+    const WHAT: &str = "must be a sequence number (1 or more) or an RFC 3339 time";
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => match n.as_u64() {
+            Some(s) if s >= 1 => Ok(Some(Bound::Seq(s))),
+            _ => Err(InputError::field(field, WHAT)),
+        },
+        Value::String(s)
+            if !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            match s.parse::<u64>() {
+                Ok(n) if n >= 1 => Ok(Some(Bound::Seq(n))),
+                _ => Err(InputError::field(field, WHAT)),
+            }
+        }
+        Value::String(s) if s.len() <= 64 => Timestamp::parse(s)
+            .map(|t| Some(Bound::Time(t)))
+            .map_err(|_| InputError::field(field, WHAT)),
+        _ => Err(InputError::field(field, WHAT)),
+    }
+}
+
+/// An audit action name: dotted lowercase words (`repair.executed`).
+pub fn is_action(s: &str) -> bool {
+    s.len() <= 64
+        && s.split('.').count() >= 2
+        && s.split('.').all(|w| {
+            w.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                && w.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        })
+}
+
+impl ExportRequest {
+    pub fn parse(body: &[u8]) -> Result<Self, InputError> {
+        let b: Body = super::input::parse_json(body)?;
+        let from = bound("from", &b.from)?;
+        let to = bound("to", &b.to)?;
+        match (&from, &to) {
+            (Some(Bound::Seq(a)), Some(Bound::Seq(z))) if a > z => {
+                return Err(InputError::field("to", "must not be before from"))
+            }
+            (Some(Bound::Time(a)), Some(Bound::Time(z))) if a > z => {
+                return Err(InputError::field("to", "must not be before from"))
+            }
+            _ => {}
+        }
+        let actions = match b.actions {
+            None => None,
+            Some(list) => {
+                if list.is_empty() || list.len() > MAX_ACTIONS {
+                    return Err(InputError::field(
+                        "actions",
+                        format!("must list 1 to {MAX_ACTIONS} action names"),
+                    ));
+                }
+                if !list.iter().all(|a| is_action(a)) {
+                    return Err(InputError::field(
+                        "actions",
+                        "each must be an action name such as repair.executed",
+                    ));
+                }
+                let mut list = list;
+                list.sort();
+                list.dedup();
+                Some(list)
+            }
+        };
+        let format = match b.format.as_deref() {
+            None => Format::Jsonl,
+            Some(s) => Format::parse(s)
+                .ok_or_else(|| InputError::field("format", "must be jsonl, csv or both"))?,
+        };
+        Ok(ExportRequest {
+            from,
+            to,
+            actions,
+            format,
+        })
+    }
+}
+
+/// SHA-256 whose state can be saved between parts: whole 64-byte blocks are absorbed as they
+/// are uploaded; `finish` pads the tail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sha256Mid {
+    state: [u32; 8],
+    bytes: u64,
+}
+
+const H0: [u32; 8] = [
+    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+];
+
+impl Default for Sha256Mid {
+    fn default() -> Self {
+        Sha256Mid {
+            state: H0,
+            bytes: 0,
+        }
+    }
+}
+
+impl Sha256Mid {
+    /// Absorbs whole blocks; `data.len()` must be a multiple of 64 (anything after the last whole
+    /// block is refused, not dropped).
+    pub fn absorb(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        if data.len() % 64 != 0 {
+            return Err(StoreError::Failed(
+                "a part is not a whole number of blocks".into(),
+            ));
+        }
+        for block in data.chunks_exact(64) {
+            sha2::compress256(
+                &mut self.state,
+                std::slice::from_ref(GenericArray::from_slice(block)),
+            );
+        }
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The hex digest of everything absorbed followed by `tail`.
+    pub fn finish(mut self, tail: &[u8]) -> String {
+        let total_bits = (self.bytes + tail.len() as u64).wrapping_mul(8);
+        let whole = tail.len() - tail.len() % 64;
+        let _ = self.absorb(&tail[..whole]);
+        let mut last = tail[whole..].to_vec();
+        last.push(0x80);
+        while last.len() % 64 != 56 {
+            last.push(0);
+        }
+        last.extend_from_slice(&total_bits.to_be_bytes());
+        for block in last.chunks_exact(64) {
+            sha2::compress256(
+                &mut self.state,
+                std::slice::from_ref(GenericArray::from_slice(block)),
+            );
+        }
+        self.state.iter().map(|w| format!("{w:08x}")).collect()
+    }
+}
+
+/// An entry named by its place and hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A written file of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDone {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartRef {
+    pub n: u16,
+    pub etag: String,
+}
+
+/// What an export covers, fixed when it is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSpec {
+    pub id: String,
+    pub org: String,
+    pub project: String,
+    pub chain: String,
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub actions: Option<Vec<String>>,
+    pub format: Format,
+    pub created_at: String,
+    /// Where its objects go (`exports/<org>/<project>/<id>/`).
+    pub prefix: String,
+}
+
+impl ExportSpec {
+    pub fn object_key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    fn selects(&self, e: &AuditEntry) -> bool {
+        self.actions
+            .as_ref()
+            .is_none_or(|list| list.binary_search(&e.action).is_ok())
+    }
+}
+
+/// The engine's saved state between steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Index of the file being written in `format.files()`.
+    pub file: usize,
+    pub upload: Option<String>,
+    pub parts: Vec<PartRef>,
+    pub unit: u64,
+    pub skip: u64,
+    pub hash: Sha256Mid,
+    pub count: u64,
+    pub first: Option<Link>,
+    pub last: Option<Link>,
+    pub done: Vec<FileDone>,
+    /// Entries, first and last of the first file written (every file holds the same entries).
+    pub totals: Option<(u64, Option<Link>, Option<Link>)>,
+}
+
+/// Reads a chain in order (the one chain an export covers).
+#[allow(async_fn_in_trait)]
+pub trait EntrySource {
+    /// Entries with `seq > after_seq`, in order, at most `limit`.
+    async fn page(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// More to write: save the progress and step again.
+    More,
+    /// Every file is written: sign the manifest (`finish`).
+    Written,
+}
+
+struct Unit {
+    seq: u64,
+    start: usize,
+    len: usize,
+    skipped: u64,
+    link: Option<Link>,
+}
+
+/// Writes up to `budget` full parts of the current file (or finishes it); `progress` is updated
+/// in place and is what the caller saves.
+pub async fn step(
+    spec: &ExportSpec,
+    progress: &mut Progress,
+    source: &impl EntrySource,
+    store: &impl ObjectStore,
+    part_size: usize,
+    budget: u32,
+) -> Result<Step, StoreError> {
+    if part_size == 0 || part_size % 64 != 0 {
+        return Err(StoreError::Failed(
+            "the part size must be a multiple of 64".into(),
+        ));
+    }
+    let files = spec.format.files();
+    let Some(&kind) = files.get(progress.file) else {
+        return Ok(Step::Written);
+    };
+    let key = spec.object_key(kind.name());
+    let mut buf: Vec<u8> = Vec::new();
+    let mut units: Vec<Unit> = Vec::new();
+    let mut after = if progress.unit == 0 {
+        let header = kind.header();
+        let skip = (progress.skip as usize).min(header.len());
+        if skip < header.len() {
+            units.push(Unit {
+                seq: 0,
+                start: 0,
+                len: header.len() - skip,
+                skipped: skip as u64,
+                link: None,
+            });
+            buf.extend_from_slice(&header[skip..]);
+        }
+        spec.from_seq.saturating_sub(1)
+    } else {
+        progress.unit - 1
+    };
+    let mut ended = false;
+    let mut budget = budget;
+    loop {
+        while buf.len() < part_size && !ended {
+            let page = source.page(after, PAGE).await?;
+            ended = page.len() < PAGE as usize;
+            for e in &page {
+                if e.seq <= after {
+                    return Err(StoreError::Failed("the chain went backwards".into()));
+                }
+                if e.seq > spec.to_seq {
+                    ended = true;
+                    break;
+                }
+                after = e.seq;
+                if !spec.selects(e) {
+                    continue;
+                }
+                let line = kind.line(e);
+                let skip = if e.seq == progress.unit {
+                    (progress.skip as usize).min(line.len())
+                } else {
+                    0
+                };
+                units.push(Unit {
+                    seq: e.seq,
+                    start: buf.len(),
+                    len: line.len() - skip,
+                    skipped: skip as u64,
+                    link: Some(Link {
+                        seq: e.seq,
+                        hash: e.hash.clone(),
+                    }),
+                });
+                buf.extend_from_slice(&line[skip..]);
+            }
+        }
+        while buf.len() >= part_size && budget > 0 {
+            let upload = match &progress.upload {
+                Some(u) => u.clone(),
+                None => {
+                    let u = store.create_multipart(&key, kind.content_type()).await?;
+                    progress.upload = Some(u.clone());
+                    u
+                }
+            };
+            let part: Vec<u8> = buf.drain(..part_size).collect();
+            let n = u16::try_from(progress.parts.len() + 1).map_err(|_| {
+                StoreError::Failed("an export file may have at most 65535 parts".into())
+            })?;
+            let etag = store.upload_part(&key, &upload, n, part.clone()).await?;
+            progress.hash.absorb(&part)?;
+            progress.parts.push(PartRef { n, etag });
+            cut(progress, &mut units, part_size, after);
+            budget -= 1;
+        }
+        if ended && buf.len() < part_size {
+            break;
+        }
+        if budget == 0 {
+            return Ok(Step::More);
+        }
+    }
+    // The file's last bytes.
+    let bytes = progress.hash.bytes() + buf.len() as u64;
+    match &progress.upload {
+        None => store.put(&key, buf.clone(), kind.content_type()).await?,
+        Some(upload) => {
+            let mut parts = progress.parts.clone();
+            if !buf.is_empty() {
+                let n = u16::try_from(parts.len() + 1)
+                    .map_err(|_| StoreError::Failed("too many parts".into()))?;
+                let etag = store.upload_part(&key, upload, n, buf.clone()).await?;
+                parts.push(PartRef { n, etag });
+            }
+            store.complete_multipart(&key, upload, &parts).await?;
+        }
+    }
+    let len = buf.len();
+    cut(progress, &mut units, len, after);
+    let sha256 = std::mem::take(&mut progress.hash).finish(&buf);
+    progress.done.push(FileDone {
+        name: kind.name().to_owned(),
+        bytes,
+        sha256,
+    });
+    let totals = (progress.count, progress.first.take(), progress.last.take());
+    match &progress.totals {
+        None => progress.totals = Some(totals),
+        Some(t) if *t == totals => {}
+        Some(_) => return Err(StoreError::Failed("the files of an export disagree".into())),
+    }
+    *progress = Progress {
+        file: progress.file + 1,
+        done: std::mem::take(&mut progress.done),
+        totals: progress.totals.take(),
+        ..Progress::default()
+    };
+    Ok(if progress.file >= files.len() {
+        Step::Written
+    } else {
+        Step::More
+    })
+}
+
+/// Accounts for the first `at` bytes of the rendered units having been uploaded: units that
+/// ended are counted, the position moves to the first unit not wholly written.
+fn cut(progress: &mut Progress, units: &mut Vec<Unit>, at: usize, after: u64) {
+    let ended = units.iter().take_while(|u| u.start + u.len <= at).count();
+    for u in units.drain(..ended) {
+        if let Some(link) = u.link {
+            progress.count += 1;
+            if progress.first.is_none() {
+                progress.first = Some(link.clone());
+            }
+            progress.last = Some(link);
+        }
+    }
+    match units.first() {
+        Some(u) => {
+            progress.unit = u.seq;
+            progress.skip = u.skipped + (at - u.start) as u64;
+        }
+        None => {
+            progress.unit = after + 1;
+            progress.skip = 0;
+        }
+    }
+    for u in units.iter_mut() {
+        u.skipped += at.saturating_sub(u.start).min(u.len) as u64;
+        u.len -= at.saturating_sub(u.start).min(u.len);
+        u.start = u.start.saturating_sub(at);
+    }
+}
+
+/// The signed description of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub version: u32,
+    pub export: String,
+    pub org: String,
+    pub project: String,
+    pub chain: String,
+    pub range: ManifestRange,
+    pub count: u64,
+    pub first: Option<Link>,
+    pub last: Option<Link>,
+    pub files: Vec<FileDone>,
+    /// The newest signed checkpoint of the chain when the bundle was written.
+    pub checkpoint: Option<SignedCheckpoint>,
+    pub signing_key: KeyRef,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestRange {
+    pub from_seq: u64,
+    pub to_seq: u64,
+    pub actions: Option<Vec<String>>,
+}
+
+impl Manifest {
+    /// The file's bytes (and what the signature covers): canonical JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        to_canonical(&serde_json::to_value(self).unwrap_or(Value::Null)).into_bytes()
+    }
+}
+
+/// Writes `manifest.json` and `manifest.sig` once every file is written.
+pub async fn finish(
+    spec: &ExportSpec,
+    progress: &Progress,
+    checkpoint: Option<SignedCheckpoint>,
+    signer: &impl Signer,
+    store: &impl ObjectStore,
+) -> Result<Manifest, StoreError> {
+    let (count, first, last) = progress.totals.clone().unwrap_or((0, None, None));
+    let manifest = Manifest {
+        version: 1,
+        export: spec.id.clone(),
+        org: spec.org.clone(),
+        project: spec.project.clone(),
+        chain: spec.chain.clone(),
+        range: ManifestRange {
+            from_seq: spec.from_seq,
+            to_seq: spec.to_seq,
+            actions: spec.actions.clone(),
+        },
+        count,
+        first,
+        last,
+        files: progress.done.clone(),
+        checkpoint,
+        signing_key: signer.key(),
+        created_at: spec.created_at.clone(),
+    };
+    let bytes = manifest.to_bytes();
+    let sig = signer.sign(&bytes).await?;
+    store
+        .put(&spec.object_key(MANIFEST), bytes, "application/json")
+        .await?;
+    store
+        .put(&spec.object_key(SIGNATURE), sig, "application/octet-stream")
+        .await?;
+    Ok(manifest)
+}
+
+/// The signature as the API shows it next to the file (base64).
+pub fn signature_b64(sig: &[u8]) -> String {
+    B64.encode(sig)
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

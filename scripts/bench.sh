@@ -10,7 +10,9 @@
 #   5. webhook acknowledgement latency, serial and 16 in flight, and Stripe reads per event
 #      under a storm (scripts/bench-webhooks.mjs, its own wrangler dev);
 #   6. repair approve-to-verified latency and database round trips per repair
-#      (scripts/bench-repairs.mjs, its own wrangler dev).
+#      (scripts/bench-repairs.mjs, its own wrangler dev);
+#   7. an export of the 100,000-entry chain (wall time, workerd memory, bundle size) and the
+#      offline verifier's entries/s (scripts/bench-exports.mjs).
 # Per-key rate limits are raised for the run (otherwise they would cap it at 600/min).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -28,6 +30,7 @@ rm -rf "$STATE"
 say "building"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 cargo build --release --example audit_chain -q
+cargo build --release -p parityrail-verify -q
 CI=true node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
 
 say "starting wrangler dev on 127.0.0.1:$PORT"
@@ -59,6 +62,10 @@ node -e '
   if (!r.ok) { console.error("verify failed", r); process.exit(1); }
   console.log(`worker: GET /audit/verify checked ${r.entries} entries in ${ms.toFixed(0)} ms = ${(r.entries / ms * 1000).toFixed(0)} entries/s`);
 ' "$OUT" "$START" "$END"
+
+say "exports: the $ENTRIES-entry chain as a signed bundle, and the offline verifier"
+BASE="http://127.0.0.1:$PORT" KEY="$KEY" PID="$PID" WPGID="$WPID" PR_ROOT="$PR_ROOT" \
+  node scripts/bench-exports.mjs | grep -v '^{'
 
 say "cold start of the built worker in Miniflare, and wasm size"
 node scripts/bench-coldstart.mjs 2>/dev/null | grep -v '^{'

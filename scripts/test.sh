@@ -18,11 +18,15 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 
 say "cargo clippy (native and wasm32)"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --lib --locked --target wasm32-unknown-unknown -- -D warnings
 
 say "cargo test (native domain tests)"
-cargo test --locked 2>&1 | tee "$TMPDIR/cargo-test.log"
+cargo test --workspace --locked 2>&1 | tee "$TMPDIR/cargo-test.log"
+
+say "build the offline bundle verifier (parityrail-verify)"
+cargo build --locked -p parityrail-verify
+export PR_VERIFY_BIN="$PR_ROOT/target/debug/parityrail-verify"
 
 say "build the worker (wasm32)"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }

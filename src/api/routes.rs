@@ -103,6 +103,7 @@ declare_routes! {
     DELETE "/v1/org/members/{mid}" => LiveOrgKey(Admin), members::remove;
     GET "/v1/org/audit" => LiveOrgKey(Read), audit::list_org;
     GET "/v1/org/audit/verify" => LiveOrgKey(Read), audit::verify_org;
+    GET "/v1/org/signing-key" => Key(Read), exports::signing_key;
     GET "/v1/keys" => Key(Read), keys::list;
     POST "/v1/keys" => OrgKey(Admin), keys::create;
     DELETE "/v1/keys/{kid}" => OrgKey(Admin), keys::revoke;
@@ -135,6 +136,10 @@ declare_routes! {
     GET "/v1/projects/{pid}/webhooks/health" => Key(Read), webhooks::health;
     GET "/v1/projects/{pid}/audit" => Key(Read), audit::list_project;
     GET "/v1/projects/{pid}/audit/verify" => Key(Read), audit::verify_project;
+    POST "/v1/projects/{pid}/exports" => Key(Admin), exports::create;
+    GET "/v1/projects/{pid}/exports" => Key(Read), exports::list;
+    GET "/v1/projects/{pid}/exports/{eid}" => Key(Read), exports::get;
+    GET "/v1/projects/{pid}/exports/{eid}/files/{name}" => Key(Read), exports::file;
 }
 
 #[cfg(test)]

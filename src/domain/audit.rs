@@ -177,6 +177,16 @@ impl ChainVerifier {
     /// caller): a chain shorter than the checkpoint's size was truncated (`truncated`, at the
     /// first missing place), one whose entry at that size has another hash was rewritten
     /// (`checkpoint_mismatch`).
+    /// A verifier for the entries after `seq`, whose hash is `hash` (an extension of a chain
+    /// already verified up to there).
+    pub fn after(seq: u64, hash: &str) -> Self {
+        ChainVerifier {
+            next_seq: seq + 1,
+            prev_hash: hash.to_owned(),
+            ..Self::default()
+        }
+    }
+
     pub fn against(checkpoint: CheckpointSeen) -> Self {
         ChainVerifier {
             checkpoint: Some(checkpoint),

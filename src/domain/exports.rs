@@ -640,7 +640,7 @@ pub async fn finish(
     checkpoint: Option<SignedCheckpoint>,
     signer: &impl Signer,
     store: &impl ObjectStore,
-) -> Result<Manifest, StoreError> {
+) -> Result<(Manifest, Vec<u8>), StoreError> {
     let (count, first, last) = progress.totals.clone().unwrap_or((0, None, None));
     let manifest = Manifest {
         version: 1,
@@ -667,9 +667,13 @@ pub async fn finish(
         .put(&spec.object_key(MANIFEST), bytes, "application/json")
         .await?;
     store
-        .put(&spec.object_key(SIGNATURE), sig, "application/octet-stream")
+        .put(
+            &spec.object_key(SIGNATURE),
+            sig.clone(),
+            "application/octet-stream",
+        )
         .await?;
-    Ok(manifest)
+    Ok((manifest, sig))
 }
 
 /// The signature as the API shows it next to the file (base64).

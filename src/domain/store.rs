@@ -190,12 +190,15 @@ pub trait ObjectStore {
     ) -> Result<(), StoreError>;
 }
 
+/// An upload of the fake: its key, content type and parts.
+pub type Upload = (String, String, HashMap<u16, Vec<u8>>);
+
 /// In-memory `ObjectStore`. Uploads keep R2's rule that every part but the last has the same
 /// size, and at least `min_part` bytes.
 #[derive(Default)]
 pub struct MemoryObjects {
     pub objects: RefCell<HashMap<String, (Vec<u8>, String)>>,
-    pub uploads: RefCell<HashMap<String, (String, String, HashMap<u16, Vec<u8>>)>>,
+    pub uploads: RefCell<HashMap<String, Upload>>,
     pub min_part: usize,
 }
 

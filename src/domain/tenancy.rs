@@ -169,7 +169,10 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 18] = [
+const TENANT_TABLES: [&str; 21] = [
+    "SIGNING_KEYS",
+    "EXPORTS",
+    "CHAIN_HEADS",
     "AUDIT_CUSTOMERS",
     "REPAIRS",
     "REPAIR_CHECKS",

@@ -12,12 +12,14 @@
 
 use super::auth::{system_project, system_tenant, SystemGrant};
 use super::entry::EntryPoint;
+use super::exports::{self, ExportAssignment};
 use super::runs::{self, Assignment, Facts, Next};
 use super::services::Services;
 use super::webhooks;
 use super::{repairs, repo};
 use crate::api::error::{ApiError, Relayed};
 use crate::domain::apikey::Environment;
+use crate::domain::exports::Progress;
 use crate::domain::repairs::RepairStatus;
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -124,6 +126,13 @@ impl ProjectCoordinator {
             "CREATE TABLE IF NOT EXISTS inflight (repair TEXT PRIMARY KEY, org TEXT NOT NULL, \
              project TEXT NOT NULL, environment TEXT NOT NULL, started INTEGER NOT NULL, \
              token TEXT NOT NULL)",
+            None,
+        )?;
+        // Exports this object writes, in the order they were started, each with the engine's
+        // saved progress (`domain::exports::Progress`).
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS exports (id TEXT PRIMARY KEY, org TEXT NOT NULL, \
+             project TEXT NOT NULL, progress TEXT NOT NULL, failures INTEGER NOT NULL)",
             None,
         )?;
         Ok(())
@@ -290,6 +299,7 @@ impl DurableObject for ProjectCoordinator {
             (Method::Post, "/outbox/wake") => self.wake(req).await,
             (Method::Post, "/repairs/approve") => self.approve(req).await,
             (Method::Post, "/repairs/wake") => self.wake_auto(req).await,
+            (Method::Post, "/exports/start") => self.start_export(req).await,
             _ => Response::error("no such coordinator operation", 404),
         }
     }
@@ -299,6 +309,7 @@ impl DurableObject for ProjectCoordinator {
         self.drain_step().await?;
         self.auto_step().await?;
         self.recover_step().await?;
+        self.export_step().await?;
         Response::ok("")
     }
 }
@@ -654,6 +665,118 @@ impl ProjectCoordinator {
                     serde_json::json!({"run": cur.run, "error": e.code, "detail": e.detail})
                 );
                 self.state.storage().set_alarm(30_000).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /exports/start`: write the export at the next alarm (after any started before it).
+    async fn start_export(&self, mut req: Request) -> Result<Response> {
+        let a: ExportAssignment = match req.json().await {
+            Ok(a) => a,
+            Err(_) => return Response::error("bad assignment", 400),
+        };
+        if !self.is_named_for(&a.project)? {
+            return Response::error("not this project's coordinator", 409);
+        }
+        self.tables()?;
+        let s = |v: &str| SqlStorageValue::String(v.to_owned());
+        let fresh = serde_json::to_string(&Progress::default())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.state.storage().sql().exec(
+            "INSERT OR IGNORE INTO exports (id, org, project, progress, failures) VALUES (?, ?, ?, ?, 0)",
+            vec![s(&a.export), s(&a.org), s(&a.project), s(&fresh)],
+        )?;
+        self.alarm_within(0).await?;
+        Ok(Response::empty()?.with_status(202))
+    }
+
+    /// One step of the oldest export this object writes, if any: its progress is saved after
+    /// every step (a failed one too), failures back off, and after `MAX_FAILURES` in a row the
+    /// export ends `failed`.
+    async fn export_step(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+            org: String,
+            project: String,
+            progress: String,
+            failures: i64,
+        }
+        self.tables()?;
+        let sql = self.state.storage().sql();
+        let rows: Vec<Row> = sql
+            .exec(
+                "SELECT id, org, project, progress, failures FROM exports ORDER BY rowid LIMIT 1",
+                None,
+            )?
+            .to_array()?;
+        let Some(r) = rows.into_iter().next() else {
+            return Ok(());
+        };
+        let svc = Services::new(self.env.clone());
+        let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
+        // A progress that does not parse starts the export again from its first byte.
+        let mut progress: Progress = serde_json::from_str(&r.progress).unwrap_or_default();
+        let outcome = async {
+            let t = system_tenant(&svc, &grant, &r.org)?;
+            let pr = system_project(&t, &r.project, &grant)?;
+            let next = exports::step(&svc, &pr, &r.id, &mut progress).await;
+            Ok::<_, ApiError>((pr, next))
+        }
+        .await;
+        let save = |failures: i64, progress: &Progress| -> Result<()> {
+            let p = serde_json::to_string(progress)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            sql.exec(
+                "UPDATE exports SET progress = ?, failures = ? WHERE id = ?",
+                vec![
+                    SqlStorageValue::String(p),
+                    SqlStorageValue::Integer(failures),
+                    SqlStorageValue::String(r.id.clone()),
+                ],
+            )?;
+            Ok(())
+        };
+        let forget = || -> Result<()> {
+            sql.exec(
+                "DELETE FROM exports WHERE id = ?",
+                vec![SqlStorageValue::String(r.id.clone())],
+            )?;
+            Ok(())
+        };
+        match outcome {
+            Ok((_, Ok(exports::Next::More))) => {
+                save(0, &progress)?;
+                self.alarm_within(0).await?;
+            }
+            Ok((_, Ok(exports::Next::Done))) => {
+                forget()?;
+                self.alarm_within(0).await?;
+            }
+            Ok((pr, Err(e))) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"export": r.id, "error": e.code, "detail": e.detail})
+                );
+                let failures = r.failures + 1;
+                if failures >= MAX_FAILURES {
+                    let why =
+                        "ParityRail could not write the export (storage failures); start another";
+                    if exports::end(&svc, &pr, &r.id, Err(why)).await.is_ok() {
+                        forget()?;
+                        return Ok(());
+                    }
+                }
+                save(failures, &progress)?;
+                self.alarm_within(1000i64 << failures.min(8)).await?;
+            }
+            Err(e) => {
+                console_error!(
+                    "{}",
+                    serde_json::json!({"export": r.id, "error": e.code, "detail": e.detail})
+                );
+                self.alarm_within(30_000).await?;
             }
         }
         Ok(())

@@ -134,6 +134,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     );
     report(
         &cron,
+        "checkpoints",
+        "checkpoints_signed",
+        super::checkpoints::sign_due(&svc, &grant).await,
+    );
+    report(
+        &cron,
         "outbox_prune",
         "outbox_rows_pruned",
         jobs::prune_outbox(&svc, &grant).await,

@@ -69,7 +69,7 @@ fn bounded(svc: &Services, name: &str, max: u32, default: u32) -> u32 {
 
 /// A walk over every org that a job spreads over several ticks: it resumes after the org the
 /// last tick stopped at (`pause`), and at the end of the orgs starts again from the first.
-struct OrgWalk<'a> {
+pub(super) struct OrgWalk<'a> {
     svc: &'a Services,
     grant: &'a SystemGrant,
     /// The job whose position is saved; `None` for a walk done whole within one tick.
@@ -82,7 +82,7 @@ struct OrgWalk<'a> {
 }
 
 impl<'a> OrgWalk<'a> {
-    async fn resume(
+    pub(super) async fn resume(
         svc: &'a Services,
         grant: &'a SystemGrant,
         job: &'static str,
@@ -111,7 +111,7 @@ impl<'a> OrgWalk<'a> {
     }
 
     /// The next org; `None` at the end (the next tick starts from the first).
-    async fn next(&mut self) -> Result<Option<super::auth::scope::Tenant>, StoreError> {
+    pub(super) async fn next(&mut self) -> Result<Option<super::auth::scope::Tenant>, StoreError> {
         if self.ahead.is_empty() {
             let page = system_tenants(self.svc, self.grant, &self.after, 100)
                 .await
@@ -133,12 +133,12 @@ impl<'a> OrgWalk<'a> {
     }
 
     /// Marks `t` visited: a pause resumes after it.
-    fn visited(&mut self, t: &super::auth::scope::Tenant) {
+    pub(super) fn visited(&mut self, t: &super::auth::scope::Tenant) {
         self.visited_after = t.org_id().to_string();
     }
 
     /// Stops here for this tick; the next resumes after the last org visited.
-    async fn pause(self) -> Result<(), StoreError> {
+    pub(super) async fn pause(self) -> Result<(), StoreError> {
         match self.job {
             Some(job) => save_job_cursor(self.svc, self.grant, job, &self.visited_after)
                 .await
@@ -173,11 +173,25 @@ impl RewrapPorts for D1Rewrap<'_> {
         let rows = repo::credentials::stale(&t, &self.current, SEALED_FORMAT, after_id, limit)
             .await
             .map_err(failed)?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
+        // The org's signing key is re-sealed by the same walk (its id sorts among them).
+        let mut ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+        ids.extend(
+            super::signing::stale(&t, &self.ring, after_id)
+                .await
+                .map_err(failed)?,
+        );
+        ids.sort();
+        ids.truncate(limit as usize);
+        Ok(ids)
     }
 
     async fn rewrap(&self, org: &str, credential: &str) -> Result<bool, StoreError> {
         let t = system_tenant(self.svc, self.grant, org).map_err(failed)?;
+        if credential.starts_with(crate::domain::ids::SigningKeyId::PREFIX) {
+            return super::signing::rewrap(&t, &self.ring, self.svc)
+                .await
+                .map_err(failed);
+        }
         let Some(row) = repo::credentials::get(&t, credential)
             .await
             .map_err(failed)?

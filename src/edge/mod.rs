@@ -4,13 +4,16 @@
 
 mod audit;
 pub(crate) mod auth;
+mod checkpoints;
 mod connectors;
 mod coordinator;
 mod entry;
 mod error;
+mod exports;
 pub(crate) mod handlers;
 mod http;
 mod jobs;
+mod objects;
 mod project_io;
 mod rate_limiter;
 mod reconcile;
@@ -18,6 +21,7 @@ mod repairs;
 mod repo;
 mod runs;
 mod services;
+mod signing;
 mod vault;
 mod webhooks;
 

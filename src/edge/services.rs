@@ -105,6 +105,11 @@ impl Services {
         }
     }
 
+    /// The R2 bucket of export bundles and checkpoints.
+    pub fn objects(&self) -> ApiResult<super::objects::R2Objects> {
+        super::objects::R2Objects::new(&self.env).map_err(|e| ApiError::internal(e.to_string()))
+    }
+
     /// The `ProjectCoordinator` Durable Object of one project.
     pub fn coordinator(&self, project_id: &str) -> ApiResult<Stub> {
         let stub = || -> worker::Result<Stub> {

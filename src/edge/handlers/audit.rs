@@ -2,13 +2,17 @@
 //! org-scoped keys only: it records live keys and live projects).
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::audit::ChainVerifier;
+use crate::domain::audit::{ChainVerifier, Verification};
 use crate::domain::input;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::scope::Tenant;
 use crate::edge::auth::Principal;
+use crate::edge::checkpoints::{self, Trusted};
+use crate::edge::http::App;
 use crate::edge::http::{json, page, Query};
 use crate::edge::repo;
+use crate::edge::services::Services;
+use axum::extract::State;
 use axum::response::Response;
 
 /// The org chain; its routes are `LiveOrgKey` (the guard refused test and project keys).
@@ -33,17 +37,19 @@ pub async fn list_project(ip: InProject, q: Query) -> ApiResult<Response> {
     list(&ip.p.tenant, &project_chain(&ip), &q).await
 }
 
-/// GET /v1/org/audit/verify — recomputes the whole org chain.
+/// GET /v1/org/audit/verify — recomputes the whole org chain and holds it to its newest signed
+/// checkpoint.
 #[worker::send]
-pub async fn verify_org(p: Principal) -> ApiResult<Response> {
+pub async fn verify_org(State(app): State<App>, p: Principal) -> ApiResult<Response> {
     let chain = org_chain(&p);
-    verify(&p.tenant, &chain).await
+    verify(&app.svc, &p.tenant, &chain).await
 }
 
-/// GET /v1/projects/{pid}/audit/verify — recomputes the whole project chain.
+/// GET /v1/projects/{pid}/audit/verify — recomputes the whole project chain and holds it to its
+/// newest signed checkpoint.
 #[worker::send]
-pub async fn verify_project(ip: InProject) -> ApiResult<Response> {
-    verify(&ip.p.tenant, &project_chain(&ip)).await
+pub async fn verify_project(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
+    verify(&app.svc, &ip.p.tenant, &project_chain(&ip)).await
 }
 
 async fn list(t: &Tenant, chain: &str, q: &Query) -> ApiResult<Response> {
@@ -67,8 +73,23 @@ async fn list(t: &Tenant, chain: &str, q: &Query) -> ApiResult<Response> {
 
 const VERIFY_PAGE: u32 = 1000;
 
-async fn verify(t: &Tenant, chain: &str) -> ApiResult<Response> {
-    let mut verifier = ChainVerifier::default();
+async fn verify(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Response> {
+    let mut verifier = match checkpoints::trusted(svc, t, chain).await? {
+        Trusted::None => ChainVerifier::default(),
+        Trusted::Valid(seen) => ChainVerifier::against(seen),
+        Trusted::Invalid(size) => {
+            return json(
+                200,
+                &Verification::Bad {
+                    ok: false,
+                    first_bad_seq: size,
+                    reason: "checkpoint_signature",
+                    entries_checked: 0,
+                    checkpoint: None,
+                },
+            )
+        }
+    };
     let mut after = 0;
     'pages: loop {
         let rows = repo::audit::page(t, chain, after, VERIFY_PAGE).await?;

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod customers;
+pub mod exports;
 pub mod incidents;
 pub mod integrations;
 pub mod keys;

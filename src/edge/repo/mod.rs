@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod callers;
+pub mod checkpoints;
 pub mod credentials;
+pub mod exports;
 pub mod incidents;
 pub mod jobs;
 pub mod keys;
@@ -13,6 +15,7 @@ pub mod orgs;
 pub mod projects;
 pub mod repairs;
 pub mod runs;
+pub mod signing;
 pub mod webhooks;
 
 use wasm_bindgen::JsValue;

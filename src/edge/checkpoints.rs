@@ -1,0 +1,207 @@
+//! Signed checkpoints (SPEC §9): the cron signs `{chain, size, head_hash, time}` for every chain
+//! whose head moved, with the org's key, and writes it to R2 (`checkpoints/<org>/<chain>.json`,
+//! the newest replacing the one before). A checkpoint is signed only after the entries since the
+//! previous one were verified to extend it (hashes and links), so a checkpoint never blesses a
+//! rewritten history. `GET …/audit/verify` holds the chain to its checkpoint: a deleted tail is
+//! reported as `truncated`.
+
+use super::auth::scope::Tenant;
+use super::auth::SystemGrant;
+use super::jobs::OrgWalk;
+use super::objects::R2Objects;
+use super::services::Services;
+use super::{repo, signing};
+use crate::api::error::{ApiError, ApiResult};
+use crate::domain::audit::{ChainVerifier, CheckpointSeen, Verification, GENESIS_HASH};
+use crate::domain::signing::{Checkpoint, SignedCheckpoint};
+use crate::domain::store::{ObjectStore, StoreError};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde_json::json;
+use worker::console_error;
+
+const JOB: &str = "checkpoints";
+const PAGE: u32 = 1000;
+
+pub fn object_key(t: &Tenant, chain: &str) -> String {
+    format!("checkpoints/{}/{chain}.json", t.org_id())
+}
+
+/// The newest checkpoint of `chain` as stored (not yet checked).
+pub async fn latest(
+    svc: &Services,
+    t: &Tenant,
+    chain: &str,
+) -> ApiResult<Option<SignedCheckpoint>> {
+    let objects = svc.objects()?;
+    let Some(bytes) = objects
+        .get(&object_key(t, chain))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::internal(format!("checkpoint of {chain} does not parse: {e}")))
+}
+
+/// The newest checkpoint of `chain`, its signature checked under the org's key.
+pub enum Trusted {
+    None,
+    Valid(CheckpointSeen),
+    /// Stored, but its signature does not verify (or the org has no key).
+    Invalid(u64),
+}
+
+pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Trusted> {
+    let Some(cp) = latest(svc, t, chain).await? else {
+        return Ok(Trusted::None);
+    };
+    let size = cp.checkpoint.size;
+    let Some(row) = repo::signing::get(t).await? else {
+        return Ok(Trusted::Invalid(size));
+    };
+    let public = B64
+        .decode(&row.public_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let sig = B64.decode(&cp.signature).unwrap_or_default();
+    let ok = match public {
+        Some(public) if sig.len() == 64 => {
+            signing::verify(&public, &cp.checkpoint.signed_bytes(), &sig).await?
+        }
+        _ => false,
+    };
+    Ok(if ok {
+        Trusted::Valid(CheckpointSeen {
+            size,
+            head_hash: cp.checkpoint.head_hash,
+            time: cp.checkpoint.time,
+        })
+    } else {
+        Trusted::Invalid(size)
+    })
+}
+
+/// Signs a checkpoint of every chain whose head moved since its last one, org by org, at most
+/// `CHECKPOINT_CHAINS_PER_RUN` (default 50) chains and `CHECKPOINT_VERIFY_ENTRIES` (default
+/// 20,000) new entries a chain per tick; a longer extension is signed in steps. A chain whose
+/// new entries do not extend its checkpoint is logged and not signed. How many were signed.
+pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
+    let budget = svc.var_u32("CHECKPOINT_CHAINS_PER_RUN", 50).clamp(1, 1000);
+    let max_entries = svc.var_u32("CHECKPOINT_VERIFY_ENTRIES", 20_000).max(1);
+    let objects = svc.objects().map_err(failed)?;
+    let mut walk = OrgWalk::resume(svc, grant, JOB).await?;
+    let mut signed = 0;
+    while let Some(t) = walk.next().await? {
+        let heads = match repo::checkpoints::unsigned(&t, budget - signed).await {
+            Ok(h) => h,
+            Err(e) => {
+                log(&t, None, &e);
+                walk.visited(&t);
+                continue;
+            }
+        };
+        if !heads.is_empty() {
+            match signing::org_key(svc, &t).await {
+                Ok(key) => {
+                    for h in heads {
+                        match sign_one(svc, &t, &key, &objects, &h.chain, max_entries).await {
+                            Ok(true) => signed += 1,
+                            Ok(false) => {}
+                            Err(e) => log(&t, Some(&h.chain), &e),
+                        }
+                    }
+                }
+                Err(e) => log(&t, None, &e),
+            }
+        }
+        walk.visited(&t);
+        if signed >= budget {
+            walk.pause().await?;
+            return Ok(signed);
+        }
+    }
+    Ok(signed)
+}
+
+fn failed(e: ApiError) -> StoreError {
+    StoreError::Failed(e.detail.unwrap_or(e.message))
+}
+
+fn log(t: &Tenant, chain: Option<&str>, e: &ApiError) {
+    console_error!(
+        "{}",
+        json!({"job": JOB, "org": t.org_id().as_str(), "chain": chain, "error": e.detail.as_deref().unwrap_or(&e.message)})
+    );
+}
+
+/// Verifies the entries of `chain` after its newest checkpoint and signs the new head.
+async fn sign_one(
+    svc: &Services,
+    t: &Tenant,
+    key: &signing::OrgKey,
+    objects: &R2Objects,
+    chain: &str,
+    max_entries: u32,
+) -> ApiResult<bool> {
+    let now = svc.now.to_rfc3339();
+    let (start, start_hash) = match latest(svc, t, chain).await? {
+        Some(cp) => (cp.checkpoint.size, cp.checkpoint.head_hash),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let mut v = ChainVerifier::after(start, &start_hash);
+    let mut after = start;
+    let mut read = 0u32;
+    'pages: loop {
+        let page = repo::audit::page(t, chain, after, PAGE).await?;
+        for e in &page {
+            if !v.push(e) {
+                break 'pages;
+            }
+            after = e.seq;
+        }
+        read += page.len() as u32;
+        if page.len() < PAGE as usize || read >= max_entries {
+            break;
+        }
+    }
+    let (size, head_hash) = match v.finish() {
+        Verification::Ok {
+            head_seq,
+            head_hash,
+            ..
+        } => (head_seq, head_hash),
+        Verification::Bad {
+            first_bad_seq,
+            reason,
+            ..
+        } => {
+            return Err(ApiError::internal(format!(
+                "{chain} does not extend its checkpoint of size {start}: {reason} at {first_bad_seq}; not signed"
+            )))
+        }
+    };
+    if size <= start {
+        // Nothing new (D1's note lagged R2): note the size R2 has.
+        repo::checkpoints::signed(t, chain, start as i64, &now).await?;
+        return Ok(false);
+    }
+    let cp = Checkpoint {
+        chain: chain.to_owned(),
+        size,
+        head_hash,
+        time: now.clone(),
+    };
+    let signed = SignedCheckpoint::sign(cp, key)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
+    objects
+        .put(&object_key(t, chain), bytes, "application/json")
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    repo::checkpoints::signed(t, chain, size as i64, &now).await?;
+    Ok(true)
+}

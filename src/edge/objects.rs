@@ -1,0 +1,101 @@
+//! R2 (the `EXPORTS` bucket) behind the domain's `ObjectStore` port: export bundles written
+//! whole or in parts, and signed checkpoints.
+
+use crate::domain::exports::PartRef;
+use crate::domain::store::{ObjectStore, StoreError};
+use worker::{Bucket, Env, HttpMetadata, UploadedPart};
+
+pub struct R2Objects {
+    bucket: Bucket,
+}
+
+fn failed(what: &str) -> impl Fn(worker::Error) -> StoreError + '_ {
+    move |e| StoreError::Failed(format!("R2 {what}: {e}"))
+}
+
+fn metadata(content_type: &str) -> HttpMetadata {
+    HttpMetadata {
+        content_type: Some(content_type.to_owned()),
+        ..Default::default()
+    }
+}
+
+impl R2Objects {
+    pub fn new(env: &Env) -> Result<Self, StoreError> {
+        Ok(R2Objects {
+            bucket: env.bucket("EXPORTS").map_err(failed("binding"))?,
+        })
+    }
+
+    /// The object under `key` for streaming out (its size and body), if any.
+    pub async fn object(&self, key: &str) -> Result<Option<worker::Object>, StoreError> {
+        self.bucket.get(key).execute().await.map_err(failed("get"))
+    }
+}
+
+impl ObjectStore for R2Objects {
+    async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
+        self.bucket
+            .put(key, bytes)
+            .http_metadata(metadata(content_type))
+            .execute()
+            .await
+            .map_err(failed("put"))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(obj) = self.object(key).await? else {
+            return Ok(None);
+        };
+        match obj.body() {
+            Some(body) => Ok(Some(body.bytes().await.map_err(failed("read"))?)),
+            None => Ok(Some(Vec::new())),
+        }
+    }
+
+    async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        let upload = self
+            .bucket
+            .create_multipart_upload(key)
+            .http_metadata(metadata(content_type))
+            .execute()
+            .await
+            .map_err(failed("create multipart upload"))?;
+        Ok(upload.upload_id().await)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload: &str,
+        n: u16,
+        bytes: Vec<u8>,
+    ) -> Result<String, StoreError> {
+        let up = self
+            .bucket
+            .resume_multipart_upload(key, upload)
+            .map_err(failed("resume multipart upload"))?;
+        let part = up
+            .upload_part(n, bytes)
+            .await
+            .map_err(failed("upload part"))?;
+        Ok(part.etag())
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: &[PartRef],
+    ) -> Result<(), StoreError> {
+        let up = self
+            .bucket
+            .resume_multipart_upload(key, upload)
+            .map_err(failed("resume multipart upload"))?;
+        up.complete(parts.iter().map(|p| UploadedPart::new(p.n, p.etag.clone())))
+            .await
+            .map_err(failed("complete multipart upload"))?;
+        Ok(())
+    }
+}

@@ -81,6 +81,7 @@ fn main() {
         format: Format::Both,
         created_at: "2026-12-02T00:00:00.000Z".into(),
         prefix: String::new(),
+        checkpoint: None,
     };
     let store = MemoryObjects::default();
     let rt = tokio::runtime::Builder::new_current_thread()

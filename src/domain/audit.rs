@@ -181,7 +181,7 @@ impl ChainVerifier {
     /// already verified up to there).
     pub fn after(seq: u64, hash: &str) -> Self {
         ChainVerifier {
-            next_seq: seq + 1,
+            next_seq: seq.saturating_add(1),
             prev_hash: hash.to_owned(),
             ..Self::default()
         }

@@ -35,6 +35,8 @@ pub struct FileReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub ok: bool,
+    /// What the bundle says it is (org, project, chain, range, time), from its manifest.
+    pub bundle: Option<serde_json::Value>,
     pub signature_ok: bool,
     pub entries_checked: u64,
     pub files: Vec<FileReport>,
@@ -68,6 +70,7 @@ pub fn verify_bundle<R: BufRead>(
 ) -> Report {
     let mut r = Report {
         ok: false,
+        bundle: None,
         signature_ok: false,
         entries_checked: 0,
         files: Vec::new(),
@@ -90,6 +93,23 @@ pub fn verify_bundle<R: BufRead>(
             return r;
         }
     };
+    r.bundle = Some(serde_json::json!({
+        "export": manifest.export,
+        "org": manifest.org,
+        "project": manifest.project,
+        "chain": manifest.chain,
+        "range": {"from_seq": manifest.range.from_seq, "to_seq": manifest.range.to_seq, "actions": manifest.range.actions},
+        "created_at": manifest.created_at,
+    }));
+    if manifest.version != 1 {
+        r.problem(
+            "manifest",
+            format!(
+                "manifest version {} is not one this verifier knows",
+                manifest.version
+            ),
+        );
+    }
     if manifest.signing_key.sha256 != fingerprint(public) {
         r.problem("signing_key", "the manifest names a different signing key");
     }
@@ -126,6 +146,9 @@ pub fn verify_bundle<R: BufRead>(
             continue;
         };
         let mut check = EntryCheck::new(&manifest, f.name.clone());
+        // Never read past what the manifest states (one byte more shows a longer file).
+        let reader =
+            std::io::BufReader::new(std::io::Read::take(reader, f.bytes.saturating_add(1)));
         let (bytes, sha256) = read_file(kind, reader, &mut check, &mut r);
         if bytes != f.bytes || sha256 != f.sha256 {
             r.problem(
@@ -173,6 +196,7 @@ fn read_file<R: BufRead>(
     let mut line = Vec::new();
     let mut record = Vec::new();
     let mut first = true;
+    let mut open_quote = false;
     loop {
         line.clear();
         match read_line(&mut reader, &mut line) {
@@ -189,11 +213,13 @@ fn read_file<R: BufRead>(
             FileKind::Jsonl => check.line(kind, &line, r),
             FileKind::Csv => {
                 record.extend_from_slice(&line);
-                // A record ends at a line break outside quotes (an even count of quotes so far).
-                if record.iter().filter(|&&b| b == b'"').count() % 2 == 1 && record.len() < MAX_LINE
-                {
+                // A record ends at a line break outside quotes (an even count of quotes so far),
+                // counted line by line.
+                open_quote ^= line.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+                if open_quote && record.len() < MAX_LINE {
                     continue;
                 }
+                open_quote = false;
                 if std::mem::take(&mut first) {
                     if record != CSV_HEADER.as_bytes() {
                         r.problem("csv_header", "entries.csv does not start with its header");
@@ -289,6 +315,8 @@ struct EntryCheck {
     expect_first: Option<Link>,
     expect_last: Option<Link>,
     checkpoint_size: Option<u64>,
+    from_prev_hash: Option<String>,
+    to_hash: Option<String>,
     prev: Option<Link>,
     first: Option<Link>,
     count: u64,
@@ -307,6 +335,8 @@ impl EntryCheck {
             expect_first: m.first.clone(),
             expect_last: m.last.clone(),
             checkpoint_size: m.checkpoint.as_ref().map(|c| c.checkpoint.size),
+            from_prev_hash: m.range.from_prev_hash.clone(),
+            to_hash: m.range.to_hash.clone(),
             prev: None,
             first: None,
             count: 0,
@@ -361,7 +391,7 @@ impl EntryCheck {
                     format!("{}: entry {} follows entry {}", self.file, e.seq, p.seq),
                 );
             }
-            Some(p) if e.seq == p.seq + 1 && e.prev_hash != p.hash => {
+            Some(p) if e.seq == p.seq.saturating_add(1) && e.prev_hash != p.hash => {
                 r.problem(
                     "broken_link",
                     format!(
@@ -370,14 +400,14 @@ impl EntryCheck {
                     ),
                 );
             }
-            Some(p) if self.contiguous && e.seq != p.seq + 1 => {
+            Some(p) if self.contiguous && e.seq != p.seq.saturating_add(1) => {
                 r.problem(
                     "gap",
                     format!(
                         "{}: entries {} to {} are missing",
                         self.file,
-                        p.seq + 1,
-                        e.seq - 1
+                        p.seq.saturating_add(1),
+                        e.seq.saturating_sub(1)
                     ),
                 );
             }
@@ -391,6 +421,24 @@ impl EntryCheck {
                 );
             }
             _ => {}
+        }
+        if e.seq == self.from && Some(&e.prev_hash) != self.from_prev_hash.as_ref() {
+            r.problem(
+                "broken_link",
+                format!(
+                    "{}: entry {} does not attach to the chain where the manifest says",
+                    self.file, e.seq
+                ),
+            );
+        }
+        if e.seq == self.to && Some(&e.hash) != self.to_hash.as_ref() {
+            r.problem(
+                "ends",
+                format!(
+                    "{}: entry {} differs from the manifest's end of range",
+                    self.file, e.seq
+                ),
+            );
         }
         if e.seq == 1 && e.prev_hash != GENESIS_HASH {
             r.problem(
@@ -431,7 +479,7 @@ impl EntryCheck {
                 ),
             );
         }
-        let span = (self.to + 1).saturating_sub(self.from);
+        let span = self.to.saturating_add(1).saturating_sub(self.from);
         if self.contiguous && self.count != span {
             r.problem(
                 "gap",

@@ -26,6 +26,9 @@ use sha2::digest::generic_array::GenericArray;
 pub const PART_BYTES: usize = 5 * 1024 * 1024;
 /// Entries read from the chain per page.
 pub const PAGE: u32 = 500;
+/// The largest sequence number a request may name (2^53 − 1: exact in a JavaScript number and
+/// in D1's integers).
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
 /// The most action names one export may select.
 pub const MAX_ACTIONS: usize = 50;
 
@@ -189,14 +192,14 @@ fn bound(field: &str, v: &Value) -> Result<Option<Bound>, InputError> {
     match v {
         Value::Null => Ok(None),
         Value::Number(n) => match n.as_u64() {
-            Some(s) if s >= 1 => Ok(Some(Bound::Seq(s))),
+            Some(s) if (1..=MAX_SEQ).contains(&s) => Ok(Some(Bound::Seq(s))),
             _ => Err(InputError::field(field, WHAT)),
         },
         Value::String(s)
             if !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()) =>
         {
             match s.parse::<u64>() {
-                Ok(n) if n >= 1 => Ok(Some(Bound::Seq(n))),
+                Ok(n) if (1..=MAX_SEQ).contains(&n) => Ok(Some(Bound::Seq(n))),
                 _ => Err(InputError::field(field, WHAT)),
             }
         }
@@ -369,6 +372,9 @@ pub struct ExportSpec {
     pub created_at: String,
     /// Where its objects go (`exports/<org>/<project>/<id>/`).
     pub prefix: String,
+    /// The chain's newest checkpoint, its signature verified (size, head hash): an entry read at
+    /// that size must have that hash.
+    pub checkpoint: Option<(u64, String)>,
 }
 
 impl ExportSpec {
@@ -399,6 +405,16 @@ pub struct Progress {
     pub done: Vec<FileDone>,
     /// Entries, first and last of the first file written (every file holds the same entries).
     pub totals: Option<(u64, Option<Link>, Option<Link>)>,
+    /// The part size this export was started with (it never changes mid-export: R2 wants every
+    /// part but the last the same size).
+    #[serde(default)]
+    pub part_size: u64,
+    /// The hash of the entry before the range (64 zeros before entry 1), once read.
+    #[serde(default)]
+    pub from_prev_hash: Option<String>,
+    /// The hash of the entry at the range's end, once read.
+    #[serde(default)]
+    pub to_hash: Option<String>,
 }
 
 /// Reads a chain in order (the one chain an export covers).
@@ -434,6 +450,10 @@ pub async fn step(
     part_size: usize,
     budget: u32,
 ) -> Result<Step, StoreError> {
+    if progress.part_size == 0 {
+        progress.part_size = part_size as u64;
+    }
+    let part_size = progress.part_size as usize;
     if part_size == 0 || part_size % 64 != 0 {
         return Err(StoreError::Failed(
             "the part size must be a multiple of 64".into(),
@@ -446,7 +466,9 @@ pub async fn step(
     let key = spec.object_key(kind.name());
     let mut buf: Vec<u8> = Vec::new();
     let mut units: Vec<Unit> = Vec::new();
-    let mut after = if progress.unit == 0 {
+    // The first entry this step renders; the one before it is read too, as the anchor its link
+    // is checked against (64 zeros before entry 1).
+    let first = if progress.unit == 0 {
         let header = kind.header();
         let skip = (progress.skip as usize).min(header.len());
         if skip < header.len() {
@@ -459,11 +481,21 @@ pub async fn step(
             });
             buf.extend_from_slice(&header[skip..]);
         }
-        spec.from_seq.saturating_sub(1)
+        spec.from_seq
     } else {
-        progress.unit - 1
+        progress.unit
     };
-    let mut ended = false;
+    let mut prev: Option<Link> = (first <= 1).then(|| Link {
+        seq: 0,
+        hash: super::audit::GENESIS_HASH.to_owned(),
+    });
+    if first == spec.from_seq {
+        if let Some(p) = &prev {
+            progress.from_prev_hash = Some(p.hash.clone());
+        }
+    }
+    let mut after = first.saturating_sub(2);
+    let mut ended = spec.from_seq > spec.to_seq;
     let mut budget = budget;
     loop {
         while buf.len() < part_size && !ended {
@@ -471,13 +503,27 @@ pub async fn step(
             ended = page.len() < PAGE as usize;
             for e in &page {
                 if e.seq <= after {
-                    return Err(StoreError::Failed("the chain went backwards".into()));
+                    return Err(StoreError::NotIntact("the chain went backwards".into()));
                 }
                 if e.seq > spec.to_seq {
                     ended = true;
                     break;
                 }
+                check_entry(spec, prev.as_ref(), first, e)?;
                 after = e.seq;
+                prev = Some(Link {
+                    seq: e.seq,
+                    hash: e.hash.clone(),
+                });
+                if e.seq < first {
+                    if e.seq.saturating_add(1) == spec.from_seq {
+                        progress.from_prev_hash = Some(e.hash.clone());
+                    }
+                    continue;
+                }
+                if e.seq == spec.to_seq {
+                    progress.to_hash = Some(e.hash.clone());
+                }
                 if !spec.selects(e) {
                     continue;
                 }
@@ -526,6 +572,12 @@ pub async fn step(
             return Ok(Step::More);
         }
     }
+    if spec.from_seq <= spec.to_seq && prev.as_ref().map(|p| p.seq) != Some(spec.to_seq) {
+        return Err(StoreError::NotIntact(format!(
+            "the chain ends before entry {}, the end of the range",
+            spec.to_seq
+        )));
+    }
     // The file's last bytes.
     let bytes = progress.hash.bytes() + buf.len() as u64;
     match &progress.upload {
@@ -559,6 +611,9 @@ pub async fn step(
         file: progress.file + 1,
         done: std::mem::take(&mut progress.done),
         totals: progress.totals.take(),
+        part_size: progress.part_size,
+        from_prev_hash: progress.from_prev_hash.take(),
+        to_hash: progress.to_hash.take(),
         ..Progress::default()
     };
     Ok(if progress.file >= files.len() {
@@ -566,6 +621,40 @@ pub async fn step(
     } else {
         Step::More
     })
+}
+
+/// An entry read for an export must be intact: its own hash, the next place after `prev`, linked
+/// to it, and the signed checkpoint's hash at its size. An export never signs a chain that does
+/// not verify.
+fn check_entry(
+    spec: &ExportSpec,
+    prev: Option<&Link>,
+    first: u64,
+    e: &AuditEntry,
+) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        Err(StoreError::NotIntact(format!(
+            "the chain does not verify at entry {}: {why}; nothing was signed",
+            e.seq
+        )))
+    };
+    if e.computed_hash() != e.hash {
+        return bad("its hash does not match its content");
+    }
+    match prev {
+        Some(p) if e.seq != p.seq.saturating_add(1) => return bad("entries before it are missing"),
+        Some(p) if e.prev_hash != p.hash => return bad("it does not link to the entry before it"),
+        None if e.seq.saturating_add(1) != first => {
+            return bad("the entry before the range is missing")
+        }
+        _ => {}
+    }
+    if let Some((size, hash)) = &spec.checkpoint {
+        if e.seq == *size && e.hash != *hash {
+            return bad("it differs from the signed checkpoint");
+        }
+    }
+    Ok(())
 }
 
 /// Accounts for the first `at` bytes of the rendered units having been uploaded: units that
@@ -624,6 +713,11 @@ pub struct ManifestRange {
     pub from_seq: u64,
     pub to_seq: u64,
     pub actions: Option<Vec<String>>,
+    /// The hash of the entry before `from_seq` (64 zeros when it is 1): where the range attaches
+    /// to the chain, also for a bundle filtered by action. Null for an empty range.
+    pub from_prev_hash: Option<String>,
+    /// The hash of the entry at `to_seq`. Null for an empty range.
+    pub to_hash: Option<String>,
 }
 
 impl Manifest {
@@ -652,6 +746,8 @@ pub async fn finish(
             from_seq: spec.from_seq,
             to_seq: spec.to_seq,
             actions: spec.actions.clone(),
+            from_prev_hash: progress.from_prev_hash.clone(),
+            to_hash: progress.to_hash.clone(),
         },
         count,
         first,

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// The store failed; nothing was applied. The text is for the log only.
     #[error("the store failed: {0}")]
     Failed(String),
+    /// What the store holds does not verify (an audit chain altered, cut or rewritten): trying
+    /// again cannot help. The text says where, and holds no secret.
+    #[error("{0}")]
+    NotIntact(String),
 }
 
 /// What a failed precondition guarded.

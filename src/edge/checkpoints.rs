@@ -13,7 +13,7 @@ use super::services::Services;
 use super::{repo, signing};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::{ChainVerifier, CheckpointSeen, Verification, GENESIS_HASH};
-use crate::domain::signing::{Checkpoint, SignedCheckpoint};
+use crate::domain::signing::{fingerprint, Checkpoint, SignedCheckpoint};
 use crate::domain::store::{ObjectStore, StoreError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -27,40 +27,48 @@ pub fn object_key(t: &Tenant, chain: &str) -> String {
     format!("checkpoints/{}/{chain}.json", t.org_id())
 }
 
-/// The newest checkpoint of `chain` as stored (not yet checked).
-pub async fn latest(
+/// The newest checkpoint of `chain` as stored, unchecked; `Err` with why when there is an object
+/// that does not parse.
+async fn stored(
     svc: &Services,
     t: &Tenant,
     chain: &str,
-) -> ApiResult<Option<SignedCheckpoint>> {
+) -> ApiResult<Result<Option<SignedCheckpoint>, String>> {
     let objects = svc.objects()?;
     let Some(bytes) = objects
         .get(&object_key(t, chain))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
     else {
-        return Ok(None);
+        return Ok(Ok(None));
     };
-    serde_json::from_slice(&bytes)
+    Ok(serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| ApiError::internal(format!("checkpoint of {chain} does not parse: {e}")))
+        .map_err(|_| "the stored checkpoint does not parse".to_owned()))
 }
 
-/// The newest checkpoint of `chain`, its signature checked under the org's key.
+/// The newest checkpoint of a chain, checked: its signature under the org's key, its chain, and
+/// its size against the size D1 noted when it was signed (a checkpoint deleted or put back
+/// older is not taken for the newest).
 pub enum Trusted {
+    /// No checkpoint was ever signed for the chain.
     None,
-    Valid(CheckpointSeen),
-    /// Stored, but its signature does not verify (or the org has no key).
-    Invalid(u64),
+    Valid(SignedCheckpoint),
+    /// Why the stored checkpoint cannot be trusted, and the size it is about.
+    Invalid(&'static str, u64),
 }
 
 pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Trusted> {
-    let Some(cp) = latest(svc, t, chain).await? else {
-        return Ok(Trusted::None);
+    let noted = repo::checkpoints::noted(t, chain).await?;
+    let cp = match stored(svc, t, chain).await? {
+        Err(_) => return Ok(Trusted::Invalid("checkpoint_signature", noted)),
+        Ok(None) if noted > 0 => return Ok(Trusted::Invalid("checkpoint_missing", noted)),
+        Ok(None) => return Ok(Trusted::None),
+        Ok(Some(cp)) => cp,
     };
     let size = cp.checkpoint.size;
     let Some(row) = repo::signing::get(t).await? else {
-        return Ok(Trusted::Invalid(size));
+        return Ok(Trusted::Invalid("checkpoint_signature", size));
     };
     let public = B64
         .decode(&row.public_key)
@@ -68,29 +76,38 @@ pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Trust
         .and_then(|b| <[u8; 32]>::try_from(b).ok());
     let sig = B64.decode(&cp.signature).unwrap_or_default();
     let ok = match public {
-        Some(public) if sig.len() == 64 => {
-            signing::verify(&public, &cp.checkpoint.signed_bytes(), &sig).await?
+        Some(public) if sig.len() == 64 && cp.checkpoint.chain == chain => {
+            cp.key.sha256 == fingerprint(&public)
+                && signing::verify(&public, &cp.checkpoint.signed_bytes(), &sig).await?
         }
         _ => false,
     };
-    Ok(if ok {
-        Trusted::Valid(CheckpointSeen {
-            size,
-            head_hash: cp.checkpoint.head_hash,
-            time: cp.checkpoint.time,
-        })
+    Ok(if !ok {
+        Trusted::Invalid("checkpoint_signature", size)
+    } else if size < noted {
+        Trusted::Invalid("checkpoint_rollback", noted)
     } else {
-        Trusted::Invalid(size)
+        Trusted::Valid(cp)
     })
+}
+
+/// What `GET …/audit/verify` compares a chain with.
+pub fn seen(cp: &SignedCheckpoint) -> CheckpointSeen {
+    CheckpointSeen {
+        size: cp.checkpoint.size,
+        head_hash: cp.checkpoint.head_hash.clone(),
+        time: cp.checkpoint.time.clone(),
+    }
 }
 
 /// Signs a checkpoint of every chain whose head moved since its last one, org by org, at most
 /// `CHECKPOINT_CHAINS_PER_RUN` (default 50) chains and `CHECKPOINT_VERIFY_ENTRIES` (default
-/// 20,000) new entries a chain per tick; a longer extension is signed in steps. A chain whose
+/// 20,000) entries read per tick (the next tick goes on after the last org visited); a longer
+/// extension is signed in steps. A chain whose
 /// new entries do not extend its checkpoint is logged and not signed. How many were signed.
 pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
     let budget = svc.var_u32("CHECKPOINT_CHAINS_PER_RUN", 50).clamp(1, 1000);
-    let max_entries = svc.var_u32("CHECKPOINT_VERIFY_ENTRIES", 20_000).max(1);
+    let mut entries_left = svc.var_u32("CHECKPOINT_VERIFY_ENTRIES", 20_000).max(1);
     let objects = svc.objects().map_err(failed)?;
     let mut walk = OrgWalk::resume(svc, grant, JOB).await?;
     let mut signed = 0;
@@ -107,7 +124,10 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
             match signing::org_key(svc, &t).await {
                 Ok(key) => {
                     for h in heads {
-                        match sign_one(svc, &t, &key, &objects, &h.chain, max_entries).await {
+                        if entries_left == 0 {
+                            break;
+                        }
+                        match sign_one(svc, &t, &key, &objects, &h.chain, &mut entries_left).await {
                             Ok(true) => signed += 1,
                             Ok(false) => {}
                             Err(e) => log(&t, Some(&h.chain), &e),
@@ -118,7 +138,7 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
             }
         }
         walk.visited(&t);
-        if signed >= budget {
+        if signed >= budget || entries_left == 0 {
             walk.pause().await?;
             return Ok(signed);
         }
@@ -144,16 +164,22 @@ async fn sign_one(
     key: &signing::OrgKey,
     objects: &R2Objects,
     chain: &str,
-    max_entries: u32,
+    entries_left: &mut u32,
 ) -> ApiResult<bool> {
     let now = svc.now.to_rfc3339();
-    let (start, start_hash) = match latest(svc, t, chain).await? {
-        Some(cp) => (cp.checkpoint.size, cp.checkpoint.head_hash),
-        None => (0, GENESIS_HASH.to_owned()),
+    // Only a checkpoint that verifies is extended: a forged, replaced or deleted one stops the
+    // chain's signing (logged) rather than being signed over.
+    let (start, start_hash) = match trusted(svc, t, chain).await? {
+        Trusted::Valid(cp) => (cp.checkpoint.size, cp.checkpoint.head_hash),
+        Trusted::None => (0, GENESIS_HASH.to_owned()),
+        Trusted::Invalid(why, size) => {
+            return Err(ApiError::internal(format!(
+                "{chain}: {why} (size {size}); no checkpoint is signed over it"
+            )))
+        }
     };
     let mut v = ChainVerifier::after(start, &start_hash);
     let mut after = start;
-    let mut read = 0u32;
     'pages: loop {
         let page = repo::audit::page(t, chain, after, PAGE).await?;
         for e in &page {
@@ -162,8 +188,8 @@ async fn sign_one(
             }
             after = e.seq;
         }
-        read += page.len() as u32;
-        if page.len() < PAGE as usize || read >= max_entries {
+        *entries_left = entries_left.saturating_sub(page.len() as u32);
+        if page.len() < PAGE as usize || *entries_left == 0 {
             break;
         }
     }

@@ -132,7 +132,8 @@ impl ProjectCoordinator {
         // saved progress (`domain::exports::Progress`).
         sql.exec(
             "CREATE TABLE IF NOT EXISTS exports (id TEXT PRIMARY KEY, org TEXT NOT NULL, \
-             project TEXT NOT NULL, progress TEXT NOT NULL, failures INTEGER NOT NULL)",
+             project TEXT NOT NULL, progress TEXT NOT NULL, failures INTEGER NOT NULL, \
+             next_at INTEGER NOT NULL DEFAULT 0)",
             None,
         )?;
         Ok(())
@@ -691,9 +692,9 @@ impl ProjectCoordinator {
         Ok(Response::empty()?.with_status(202))
     }
 
-    /// One step of the oldest export this object writes, if any: its progress is saved after
-    /// every step (a failed one too), failures back off, and after `MAX_FAILURES` in a row the
-    /// export ends `failed`.
+    /// One step of the export that is due first, if any: its progress is saved after every step
+    /// (a failed one too); a failing export backs off (others go on meanwhile) and after
+    /// `MAX_FAILURES` in a row ends `failed`, whatever failed.
     async fn export_step(&self) -> Result<()> {
         #[derive(Deserialize)]
         struct Row {
@@ -702,83 +703,105 @@ impl ProjectCoordinator {
             project: String,
             progress: String,
             failures: i64,
+            next_at: i64,
         }
         self.tables()?;
         let sql = self.state.storage().sql();
         let rows: Vec<Row> = sql
             .exec(
-                "SELECT id, org, project, progress, failures FROM exports ORDER BY rowid LIMIT 1",
+                "SELECT id, org, project, progress, failures, next_at FROM exports \
+                 ORDER BY next_at, rowid LIMIT 1",
                 None,
             )?
             .to_array()?;
         let Some(r) = rows.into_iter().next() else {
             return Ok(());
         };
+        let now = worker::Date::now().as_millis() as i64;
+        if r.next_at > now {
+            return self.alarm_within(r.next_at - now).await;
+        }
         let svc = Services::new(self.env.clone());
         let grant = SystemGrant::for_entry_point(EntryPoint::durable_object(&self.state));
         // A progress that does not parse starts the export again from its first byte.
         let mut progress: Progress = serde_json::from_str(&r.progress).unwrap_or_default();
-        let outcome = async {
-            let t = system_tenant(&svc, &grant, &r.org)?;
-            let pr = system_project(&t, &r.project, &grant)?;
-            let next = exports::step(&svc, &pr, &r.id, &mut progress).await;
-            Ok::<_, ApiError>((pr, next))
-        }
-        .await;
-        let save = |failures: i64, progress: &Progress| -> Result<()> {
-            let p = serde_json::to_string(progress)
-                .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            sql.exec(
-                "UPDATE exports SET progress = ?, failures = ? WHERE id = ?",
-                vec![
-                    SqlStorageValue::String(p),
-                    SqlStorageValue::Integer(failures),
-                    SqlStorageValue::String(r.id.clone()),
-                ],
-            )?;
-            Ok(())
+        let project = system_tenant(&svc, &grant, &r.org)
+            .and_then(|t| system_project(&t, &r.project, &grant));
+        let outcome = match &project {
+            Ok(pr) => exports::step(&svc, pr, &r.id, &mut progress).await,
+            Err(e) => Err(e.clone()),
         };
+        let id = SqlStorageValue::String(r.id.clone());
         let forget = || -> Result<()> {
-            sql.exec(
-                "DELETE FROM exports WHERE id = ?",
-                vec![SqlStorageValue::String(r.id.clone())],
-            )?;
+            sql.exec("DELETE FROM exports WHERE id = ?", vec![id.clone()])?;
             Ok(())
         };
+        let p = serde_json::to_string(&progress)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
         match outcome {
-            Ok((_, Ok(exports::Next::More))) => {
-                save(0, &progress)?;
-                self.alarm_within(0).await?;
+            Ok(exports::Next::More) => {
+                sql.exec(
+                    "UPDATE exports SET progress = ?, failures = 0, next_at = 0 WHERE id = ?",
+                    vec![SqlStorageValue::String(p), id.clone()],
+                )?;
             }
-            Ok((_, Ok(exports::Next::Done))) => {
-                forget()?;
-                self.alarm_within(0).await?;
-            }
-            Ok((pr, Err(e))) => {
-                console_error!(
-                    "{}",
-                    serde_json::json!({"export": r.id, "error": e.code, "detail": e.detail})
-                );
-                let failures = r.failures + 1;
-                if failures >= MAX_FAILURES {
-                    let why =
-                        "ParityRail could not write the export (storage failures); start another";
-                    if exports::end(&svc, &pr, &r.id, Err(why)).await.is_ok() {
-                        forget()?;
-                        return Ok(());
-                    }
-                }
-                save(failures, &progress)?;
-                self.alarm_within(1000i64 << failures.min(8)).await?;
-            }
+            Ok(exports::Next::Done) => forget()?,
             Err(e) => {
                 console_error!(
                     "{}",
                     serde_json::json!({"export": r.id, "error": e.code, "detail": e.detail})
                 );
-                self.alarm_within(30_000).await?;
+                // A chain that does not verify will not verify on a retry: the export ends now,
+                // saying why.
+                let permanent = e.code == "chain_not_intact";
+                let failures = if permanent {
+                    MAX_FAILURES
+                } else {
+                    r.failures + 1
+                };
+                if failures >= MAX_FAILURES {
+                    let why = if permanent {
+                        e.message.as_str()
+                    } else {
+                        "ParityRail could not write the export; start another"
+                    };
+                    if let Ok(pr) = &project {
+                        if exports::end(&svc, pr, &r.id, Err(why)).await.is_err() {
+                            let at = svc.now.to_rfc3339();
+                            if let Err(f) = repo::exports::fail_unread(pr, &r.id, why, &at).await {
+                                console_error!(
+                                    "{}",
+                                    serde_json::json!({"export": r.id, "error": f.code, "detail": f.detail})
+                                );
+                            }
+                        }
+                    }
+                    forget()?;
+                } else {
+                    let next_at = now + (1000i64 << failures.min(8));
+                    sql.exec(
+                        "UPDATE exports SET progress = ?, failures = ?, next_at = ? WHERE id = ?",
+                        vec![
+                            SqlStorageValue::String(p),
+                            SqlStorageValue::Integer(failures),
+                            SqlStorageValue::Integer(next_at),
+                            id.clone(),
+                        ],
+                    )?;
+                }
             }
         }
-        Ok(())
+        // The next alarm for the export due first (none left: nothing to schedule).
+        #[derive(Deserialize)]
+        struct Due {
+            next_at: i64,
+        }
+        let due: Vec<Due> = sql
+            .exec("SELECT next_at FROM exports ORDER BY next_at LIMIT 1", None)?
+            .to_array()?;
+        match due.first() {
+            Some(d) => self.alarm_within((d.next_at - now).max(0)).await,
+            None => Ok(()),
+        }
     }
 }

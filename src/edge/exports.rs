@@ -7,9 +7,10 @@
 
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
+use super::checkpoints::{self, Trusted};
 use super::repo::exports::{Export, ExportStatus};
 use super::services::Services;
-use super::{checkpoints, repo, signing};
+use super::{repo, signing};
 use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step as AppendStep;
 use crate::domain::audit::{Actor, AuditEntry, Draft};
@@ -72,7 +73,7 @@ async fn resolve(pr: &ProjectHandle, req: &ExportRequest) -> ApiResult<(u64, u64
         .map_or(0, |h| h.seq);
     let from = match &req.from {
         None => 1,
-        Some(Bound::Seq(n)) => *n,
+        Some(Bound::Seq(n)) => (*n).min(head + 1),
         Some(Bound::Time(t)) => repo::exports::seq_at_or_after(pr, &chain, &t.to_rfc3339())
             .await?
             .unwrap_or(head + 1),
@@ -204,6 +205,7 @@ fn spec_of(pr: &ProjectHandle, e: &Export) -> ExportSpec {
         actions: e.actions.clone(),
         format: e.format,
         created_at: e.created_at.clone(),
+        checkpoint: None,
     }
 }
 
@@ -227,7 +229,20 @@ pub async fn step(
     if export.status != ExportStatus::Running {
         return Ok(Next::Done);
     }
-    let spec = spec_of(pr, &export);
+    let mut spec = spec_of(pr, &export);
+    // Entries are held to the chain's signed checkpoint as they are read; a checkpoint that does
+    // not verify stops the export.
+    spec.checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
+        Trusted::Valid(cp) => Some((cp.checkpoint.size, cp.checkpoint.head_hash)),
+        Trusted::None => None,
+        Trusted::Invalid(why, _) => {
+            let msg =
+                format!("the chain's checkpoint cannot be trusted ({why}); nothing was signed");
+            let mut a = ApiError::conflict("chain_not_intact", msg.clone());
+            a.detail = Some(msg);
+            return Err(a);
+        }
+    };
     let objects = svc.objects()?;
     // R2 refuses parts under 5 MiB (all but the last); larger ones are rounded to 64 bytes.
     let part =
@@ -239,7 +254,14 @@ pub async fn step(
         pr,
         chain: spec.chain.clone(),
     };
-    let stored = |e: StoreError| ApiError::internal(e.to_string());
+    let stored = |e: StoreError| match e {
+        StoreError::NotIntact(why) => {
+            let mut a = ApiError::conflict("chain_not_intact", why.clone());
+            a.detail = Some(why);
+            a
+        }
+        e => ApiError::internal(e.to_string()),
+    };
     match exports::step(&spec, progress, &source, &objects, part, budget)
         .await
         .map_err(stored)?
@@ -247,7 +269,10 @@ pub async fn step(
         Step::More => Ok(Next::More),
         Step::Written => {
             let key = signing::org_key(svc, pr.tenant()).await?;
-            let checkpoint = checkpoints::latest(svc, pr.tenant(), &spec.chain).await?;
+            let checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
+                Trusted::Valid(cp) => Some(cp),
+                _ => None,
+            };
             let (manifest, sig) = exports::finish(&spec, progress, checkpoint, &key, &objects)
                 .await
                 .map_err(stored)?;

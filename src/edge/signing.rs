@@ -60,6 +60,12 @@ fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
 }
 
+/// Zeroes a JavaScript buffer that held key material.
+fn wipe(v: &JsValue) {
+    let a = Uint8Array::new(v);
+    a.fill(0, 0, a.length());
+}
+
 /// A fresh key pair: the 32-byte seed and the raw public key.
 async fn generate() -> ApiResult<(Zeroizing<[u8; 32]>, [u8; 32])> {
     let pair = subtle(
@@ -70,11 +76,11 @@ async fn generate() -> ApiResult<(Zeroizing<[u8; 32]>, [u8; 32])> {
     .map_err(js_err("generateKey"))?;
     let private = Reflect::get(&pair, &"privateKey".into()).map_err(js_err("privateKey"))?;
     let public = Reflect::get(&pair, &"publicKey".into()).map_err(js_err("publicKey"))?;
-    let der = Zeroizing::new(bytes(
-        &subtle("exportKey", &["pkcs8".into(), private])
-            .await
-            .map_err(js_err("exportKey"))?,
-    ));
+    let exported = subtle("exportKey", &["pkcs8".into(), private])
+        .await
+        .map_err(js_err("exportKey"))?;
+    let der = Zeroizing::new(bytes(&exported));
+    wipe(&exported);
     let raw = bytes(
         &subtle("exportKey", &["raw".into(), public])
             .await
@@ -128,18 +134,20 @@ pub struct OrgKey {
 impl OrgKey {
     async fn sign_checked(&self, message: &[u8]) -> ApiResult<Vec<u8>> {
         let der = Zeroizing::new(pkcs8_from_seed(&self.seed));
+        let js_der: JsValue = Uint8Array::from(&der[..]).into();
         let key = subtle(
             "importKey",
             &[
                 "pkcs8".into(),
-                Uint8Array::from(&der[..]).into(),
+                js_der.clone(),
                 ed25519(),
                 false.into(),
                 usages(&["sign"]),
             ],
         )
-        .await
-        .map_err(js_err("importKey"))?;
+        .await;
+        wipe(&js_der);
+        let key = key.map_err(js_err("importKey"))?;
         let sig = bytes(
             &subtle("sign", &[ed25519(), key, Uint8Array::from(message).into()])
                 .await

@@ -244,6 +244,10 @@ describe("export bundles", () => {
       expect(r.json.error.field).toBe(field);
     }
     expect((await w.post(`/v1/projects/${p.id}/exports`, { format: "jsonl", sneaky: 1 }, { key: o.key })).status).toBe(400);
+    // A sequence number past 2^53 - 1 is refused (it would not survive D1 or a JavaScript number).
+    const huge = await w.post(`/v1/projects/${p.id}/exports`, { from: 18446744073709551615n.toString() }, { key: o.key });
+    expect(huge.status).toBe(400);
+    expect(huge.json.error.field).toBe("from");
     const big = await w.request("POST", `/v1/projects/${p.id}/exports`, { key: o.key, raw: "{" + " ".repeat(70000) + "}", headers: { "content-type": "application/json" } });
     expect(big.status).toBe(413);
 
@@ -312,6 +316,54 @@ describe("signed checkpoints", () => {
     } finally {
       await db.exec("CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;");
     }
+  });
+
+  it("reports a checkpoint deleted, put back older, or taken from another chain, and signs nothing over it", async () => {
+    const r2 = await w.mf.getR2Bucket("EXPORTS");
+    const p = await newProject(w, o.key);
+    const q = await newProject(w, o.key);
+    const key = (pid) => `checkpoints/${o.org.id}/project:${pid}.json`;
+    await w.scheduled();
+    const first = await (await r2.get(key(p.id))).text();
+    await w.patch(`/v1/projects/${p.id}`, { name: "Later" }, { key: o.key });
+    await w.scheduled();
+    const second = JSON.parse(await (await r2.get(key(p.id))).text());
+    expect(second.checkpoint.size).toBeGreaterThan(JSON.parse(first).checkpoint.size);
+    const verify = async () => (await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key })).json;
+    expect(await verify()).toMatchObject({ ok: true, checkpoint: { size: second.checkpoint.size } });
+
+    await r2.put(key(p.id), first); // an older, validly signed checkpoint put back
+    expect(await verify()).toMatchObject({ ok: false, reason: "checkpoint_rollback" });
+    await r2.put(key(p.id), await (await r2.get(key(q.id))).text()); // another chain's
+    expect(await verify()).toMatchObject({ ok: false, reason: "checkpoint_signature" });
+    await r2.delete(key(p.id));
+    expect(await verify()).toMatchObject({ ok: false, reason: "checkpoint_missing" });
+    // The cron does not start the chain again from nothing, and an export refuses to sign.
+    await w.patch(`/v1/projects/${p.id}`, { name: "Later still" }, { key: o.key });
+    await w.scheduled();
+    expect(await r2.get(key(p.id))).toBeNull();
+    const ex = await finished(p.id, (await w.post(`/v1/projects/${p.id}/exports`, {}, { key: o.key })).json.id);
+    expect(ex).toMatchObject({ status: "failed" });
+    expect(ex.error).toContain("checkpoint_missing");
+    expect(w.logs.join("")).toContain("checkpoint_missing");
+  });
+
+  it("refuses to export a chain that does not verify, at once and saying where", async () => {
+    const p = await newProject(w, o.key);
+    for (let i = 0; i < 4; i++) await w.patch(`/v1/projects/${p.id}`, { name: `T${i}` }, { key: o.key });
+    const db = await w.d1();
+    await db.exec("DROP TRIGGER audit_log_no_update");
+    try {
+      await db.prepare("UPDATE audit_log SET after = ? WHERE chain = ? AND seq = 3").bind('{"name":"forged"}', `project:${p.id}`).run();
+    } finally {
+      await db.exec("CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;");
+    }
+    const r = await w.post(`/v1/projects/${p.id}/exports`, { actions: ["export.created"] }, { key: o.key });
+    const ex = await finished(p.id, r.json.id);
+    expect(ex).toMatchObject({ status: "failed", files: [] });
+    expect(ex.error).toContain("does not verify at entry 3");
+    const r2 = await w.mf.getR2Bucket("EXPORTS");
+    expect(await r2.get(`exports/${o.org.id}/${p.id}/${ex.id}/manifest.json`)).toBeNull();
   });
 
   it("reports a checkpoint whose signature does not verify", async () => {

@@ -17,6 +17,7 @@ fn bundle(format: Format, actions: Option<Vec<String>>) -> (MemoryObjects, Expor
         format,
         created_at: "2026-12-02T00:00:00.000Z".into(),
         prefix: "b/".into(),
+        checkpoint: None,
     };
     let store = MemoryObjects::default();
     let signer = TestSigner::new(9);

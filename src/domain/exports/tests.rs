@@ -82,7 +82,19 @@ fn spec(from: u64, to: u64, actions: Option<Vec<String>>, format: Format) -> Exp
         format,
         created_at: "2026-12-02T00:00:00.000Z".into(),
         prefix: "exports/org_1/prj_1/exp_1/".into(),
+        checkpoint: None,
     }
+}
+
+/// `spec` with the range's end at most the chain's head, as the edge resolves it.
+fn spec_in(
+    n: usize,
+    from: u64,
+    to: u64,
+    actions: Option<Vec<String>>,
+    format: Format,
+) -> ExportSpec {
+    spec(from, to.min(n as u64), actions, format)
 }
 
 /// Runs an export to the end the way the coordinator does: a step, the progress saved (a JSON
@@ -181,7 +193,7 @@ fn a_small_range_is_one_object_and_an_empty_one_is_an_empty_file() {
         assert_eq!(steps, 1);
         assert!(store.uploads.borrow().is_empty());
         assert_eq!(p.totals.clone().unwrap().0, 2);
-        let s = spec(9, 20, None, Format::Csv);
+        let s = spec_in(5, 9, 20, None, Format::Csv);
         let (p, _) = run(&s, &entries, &store, PART_BYTES, 4).await;
         assert_eq!(p.totals.unwrap().0, 0);
         assert_eq!(
@@ -276,6 +288,107 @@ fn a_bundle_verifies_offline_and_any_tampering_is_named() {
 }
 
 #[test]
+fn an_export_of_a_chain_that_does_not_verify_fails_and_writes_no_manifest() {
+    rt().block_on(async {
+        let good = chain(30);
+        type Case = (&'static str, Vec<AuditEntry>, Option<(u64, String)>);
+        let cases: Vec<Case> = vec![
+            (
+                "altered",
+                {
+                    let mut c = good.clone();
+                    c[12].target.push('x');
+                    c
+                },
+                None,
+            ),
+            (
+                "deleted",
+                {
+                    let mut c = good.clone();
+                    c.remove(12);
+                    c
+                },
+                None,
+            ),
+            (
+                "rewritten from 12 on",
+                {
+                    let mut c = good[..11].to_vec();
+                    for i in 11..30 {
+                        let prev = c.last().map(|e| (e.seq, e.hash.clone()));
+                        let d = Draft::new(
+                            Actor::System("cron"),
+                            "repair.executed",
+                            format!("forged:{i}"),
+                            json!(null),
+                            json!(null),
+                        );
+                        c.push(d.seal(
+                            prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+                            Timestamp::from_millis(0),
+                        ));
+                    }
+                    c
+                },
+                Some((20, good[19].hash.clone())),
+            ),
+            (
+                "the entry before the range",
+                {
+                    let mut c = good.clone();
+                    c[4].hash = "0".repeat(64);
+                    c
+                },
+                None,
+            ),
+        ];
+        for (what, entries, checkpoint) in cases {
+            let mut s = spec(6, 30, Some(vec!["incident.opened".into()]), Format::Jsonl);
+            s.checkpoint = checkpoint;
+            let store = MemoryObjects::default();
+            let mut p = Progress::default();
+            let r = step(&s, &mut p, &VecSource(entries), &store, PART_BYTES, 4).await;
+            assert!(
+                matches!(r, Err(StoreError::NotIntact(ref m)) if m.contains("does not verify")),
+                "{what}: {r:?}"
+            );
+            assert!(store.objects.borrow().is_empty(), "{what}");
+        }
+        // A chain shorter than the range (its tail deleted after the export was created).
+        let mut p = Progress::default();
+        let r = step(
+            &spec(1, 40, None, Format::Jsonl),
+            &mut p,
+            &VecSource(good.clone()),
+            &MemoryObjects::default(),
+            PART_BYTES,
+            4,
+        )
+        .await;
+        assert!(
+            matches!(r, Err(StoreError::NotIntact(ref m)) if m.contains("ends before")),
+            "{r:?}"
+        );
+        // The anchors of a range: the entry before it and the entry at its end.
+        let mut p = Progress::default();
+        let s = spec(6, 20, Some(vec!["incident.opened".into()]), Format::Jsonl);
+        step(
+            &s,
+            &mut p,
+            &VecSource(good.clone()),
+            &MemoryObjects::default(),
+            PART_BYTES,
+            4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(p.from_prev_hash.as_deref(), Some(good[4].hash.as_str()));
+        assert_eq!(p.to_hash.as_deref(), Some(good[19].hash.as_str()));
+    });
+}
+
+#[test]
 fn requests_parse_with_every_field_checked() {
     let ok = ExportRequest::parse(
         br#"{"from": 3, "to": "2026-12-02T00:00:00Z", "actions": ["repair.executed", "incident.opened", "repair.executed"], "format": "both"}"#,
@@ -291,6 +404,8 @@ fn requests_parse_with_every_field_checked() {
     );
     for (body, field) in [
         (r#"{"from": 0}"#, "from"),
+        (r#"{"from": 18446744073709551615}"#, "from"),
+        (r#"{"to": 9007199254740992}"#, "to"),
         (r#"{"from": -1}"#, "from"),
         (r#"{"from": 1.5}"#, "from"),
         (r#"{"to": "yesterday"}"#, "to"),
@@ -321,7 +436,7 @@ proptest! {
     ) {
         let entries = chain(n);
         let actions = filtered.then(|| vec!["incident.opened".to_owned(), "repair.executed".to_owned()]);
-        let s = spec(from, from + len, actions, Format::Both);
+        let s = spec_in(n, from, from + len, actions, Format::Both);
         let part = part_blocks * 64;
         let store = MemoryObjects { min_part: part, ..Default::default() };
         let (p, _) = rt().block_on(run(&s, &entries, &store, part, budget));

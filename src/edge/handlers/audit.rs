@@ -76,14 +76,14 @@ const VERIFY_PAGE: u32 = 1000;
 async fn verify(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Response> {
     let mut verifier = match checkpoints::trusted(svc, t, chain).await? {
         Trusted::None => ChainVerifier::default(),
-        Trusted::Valid(seen) => ChainVerifier::against(seen),
-        Trusted::Invalid(size) => {
+        Trusted::Valid(cp) => ChainVerifier::against(checkpoints::seen(&cp)),
+        Trusted::Invalid(reason, size) => {
             return json(
                 200,
                 &Verification::Bad {
                     ok: false,
                     first_bad_seq: size,
-                    reason: "checkpoint_signature",
+                    reason,
                     entries_checked: 0,
                     checkpoint: None,
                 },

@@ -30,3 +30,18 @@ pub async fn signed(t: &Tenant, chain: &str, size: i64, at: &str) -> ApiResult<(
     )
     .await
 }
+
+/// The size of the newest checkpoint D1 noted for `chain` (0 when none was signed).
+pub async fn noted(t: &Tenant, chain: &str) -> ApiResult<u64> {
+    #[derive(Deserialize)]
+    struct N {
+        checkpoint_seq: i64,
+    }
+    let r: Option<N> = t
+        .first(
+            "SELECT checkpoint_seq FROM chain_heads WHERE org_id = ?1 AND chain = ?2",
+            vec![Arg::text(chain)],
+        )
+        .await?;
+    Ok(r.map_or(0, |n| n.checkpoint_seq.max(0) as u64))
+}

@@ -254,3 +254,21 @@ pub async fn running(pr: &ProjectHandle) -> ApiResult<u64> {
         .await?;
     Ok(r.map_or(0, |r| r.n.max(0) as u64))
 }
+
+/// Ends a running export `failed` without reading it (for one whose row no longer parses).
+pub async fn fail_unread(pr: &ProjectHandle, id: &str, error: &str, at: &str) -> ApiResult<()> {
+    pr.tenant()
+        .run(
+            "UPDATE exports SET status = ?4, error = ?5, finished_at = ?6 \
+             WHERE org_id = ?1 AND project_id = ?2 AND id = ?3 AND status = ?7",
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(id),
+                Arg::text(ExportStatus::Failed.as_str()),
+                Arg::text(error),
+                Arg::text(at),
+                Arg::text(ExportStatus::Running.as_str()),
+            ],
+        )
+        .await
+}

@@ -101,7 +101,7 @@ fn main() {
         .expect("step")
             != Step::Written
         {}
-        exports::finish(&spec, &p, None, &ZeroSigner, &store)
+        exports::finish(&spec, &p, &ZeroSigner, &store)
             .await
             .expect("finish");
     });

@@ -372,9 +372,10 @@ pub struct ExportSpec {
     pub created_at: String,
     /// Where its objects go (`exports/<org>/<project>/<id>/`).
     pub prefix: String,
-    /// The chain's newest checkpoint, its signature verified (size, head hash): an entry read at
-    /// that size must have that hash.
-    pub checkpoint: Option<(u64, String)>,
+    /// The chain's newest checkpoint, its signature verified by the caller. The first step pins
+    /// it in the progress: the chain between it and the range is verified before anything is
+    /// written, and the manifest quotes exactly it.
+    pub checkpoint: Option<SignedCheckpoint>,
 }
 
 impl ExportSpec {
@@ -415,6 +416,99 @@ pub struct Progress {
     /// The hash of the entry at the range's end, once read.
     #[serde(default)]
     pub to_hash: Option<String>,
+    /// The checkpoint pinned at the first step (`pinned`), which the chain is held to.
+    #[serde(default)]
+    pub checkpoint: Option<SignedCheckpoint>,
+    #[serde(default)]
+    pub pinned: bool,
+    /// How far the chain is verified against the pinned checkpoint, and whether it is done.
+    #[serde(default)]
+    pub verified: Option<Link>,
+    #[serde(default)]
+    pub verify_done: bool,
+}
+
+/// Pages the checkpoint verification reads per step.
+pub const VERIFY_PAGES_PER_STEP: u32 = 40;
+
+/// Verifies the chain between the pinned checkpoint and the range, so the range is tied to a
+/// signed head whichever side of it the checkpoint is: from the checkpoint (or the entry before
+/// the range, when the checkpoint is past it) to the range's end (or the checkpoint, when it is
+/// past the range): hashes, places, links, and the checkpoint's hash at its size. Resumable;
+/// `Ok(false)` while there is more to read.
+async fn verify_against_checkpoint(
+    spec: &ExportSpec,
+    progress: &mut Progress,
+    source: &impl EntrySource,
+) -> Result<bool, StoreError> {
+    let Some(cp) = progress.checkpoint.as_ref().map(|c| c.checkpoint.clone()) else {
+        return Ok(true);
+    };
+    if spec.from_seq > spec.to_seq {
+        return Ok(true);
+    }
+    let before = spec.from_seq - 1;
+    let hi = spec.to_seq.max(cp.size);
+    let not_intact = |seq: u64, why: &str| {
+        Err(StoreError::NotIntact(format!(
+            "the chain does not verify at entry {seq}: {why}; nothing was signed"
+        )))
+    };
+    let mut v = match progress.verified.clone() {
+        Some(l) => l,
+        None if cp.size <= before => Link {
+            seq: cp.size,
+            hash: if cp.size == 0 {
+                super::audit::GENESIS_HASH.to_owned()
+            } else {
+                cp.head_hash.clone()
+            },
+        },
+        None if before == 0 => Link {
+            seq: 0,
+            hash: super::audit::GENESIS_HASH.to_owned(),
+        },
+        None => match source.page(before - 1, 1).await?.into_iter().next() {
+            Some(e) if e.seq == before && e.computed_hash() == e.hash => Link {
+                seq: e.seq,
+                hash: e.hash,
+            },
+            _ => return not_intact(before, "the entry before the range is missing or altered"),
+        },
+    };
+    for _ in 0..VERIFY_PAGES_PER_STEP {
+        if v.seq >= hi {
+            break;
+        }
+        let page = source.page(v.seq, PAGE).await?;
+        if page.is_empty() {
+            return not_intact(
+                v.seq + 1,
+                "the chain ends before the checkpoint or the range",
+            );
+        }
+        for e in page.iter().take_while(|e| e.seq <= hi) {
+            if e.seq != v.seq + 1 {
+                return not_intact(v.seq + 1, "it is missing");
+            }
+            if e.computed_hash() != e.hash {
+                return not_intact(e.seq, "its hash does not match its content");
+            }
+            if e.prev_hash != v.hash {
+                return not_intact(e.seq, "it does not link to the entry before it");
+            }
+            if e.seq == cp.size && e.hash != cp.head_hash {
+                return not_intact(e.seq, "it differs from the signed checkpoint");
+            }
+            v = Link {
+                seq: e.seq,
+                hash: e.hash.clone(),
+            };
+        }
+    }
+    let done = v.seq >= hi;
+    progress.verified = Some(v);
+    Ok(done)
 }
 
 /// Reads a chain in order (the one chain an export covers).
@@ -454,6 +548,16 @@ pub async fn step(
         progress.part_size = part_size as u64;
     }
     let part_size = progress.part_size as usize;
+    if !progress.pinned {
+        progress.checkpoint = spec.checkpoint.clone();
+        progress.pinned = true;
+    }
+    if !progress.verify_done {
+        progress.verify_done = verify_against_checkpoint(spec, progress, source).await?;
+        if !progress.verify_done {
+            return Ok(Step::More);
+        }
+    }
     if part_size == 0 || part_size % 64 != 0 {
         return Err(StoreError::Failed(
             "the part size must be a multiple of 64".into(),
@@ -495,6 +599,10 @@ pub async fn step(
         }
     }
     let mut after = first.saturating_sub(2);
+    let pinned = progress
+        .checkpoint
+        .as_ref()
+        .map(|c| (c.checkpoint.size, c.checkpoint.head_hash.clone()));
     let mut ended = spec.from_seq > spec.to_seq;
     let mut budget = budget;
     loop {
@@ -509,7 +617,7 @@ pub async fn step(
                     ended = true;
                     break;
                 }
-                check_entry(spec, prev.as_ref(), first, e)?;
+                check_entry(pinned.as_ref(), prev.as_ref(), first, e)?;
                 after = e.seq;
                 prev = Some(Link {
                     seq: e.seq,
@@ -605,7 +713,11 @@ pub async fn step(
     match &progress.totals {
         None => progress.totals = Some(totals),
         Some(t) if *t == totals => {}
-        Some(_) => return Err(StoreError::Failed("the files of an export disagree".into())),
+        Some(_) => {
+            return Err(StoreError::NotIntact(
+                "the files of an export disagree".into(),
+            ))
+        }
     }
     *progress = Progress {
         file: progress.file + 1,
@@ -614,6 +726,10 @@ pub async fn step(
         part_size: progress.part_size,
         from_prev_hash: progress.from_prev_hash.take(),
         to_hash: progress.to_hash.take(),
+        checkpoint: progress.checkpoint.take(),
+        pinned: true,
+        verified: progress.verified.take(),
+        verify_done: true,
         ..Progress::default()
     };
     Ok(if progress.file >= files.len() {
@@ -627,7 +743,7 @@ pub async fn step(
 /// to it, and the signed checkpoint's hash at its size. An export never signs a chain that does
 /// not verify.
 fn check_entry(
-    spec: &ExportSpec,
+    pinned: Option<&(u64, String)>,
     prev: Option<&Link>,
     first: u64,
     e: &AuditEntry,
@@ -649,7 +765,7 @@ fn check_entry(
         }
         _ => {}
     }
-    if let Some((size, hash)) = &spec.checkpoint {
+    if let Some((size, hash)) = pinned {
         if e.seq == *size && e.hash != *hash {
             return bad("it differs from the signed checkpoint");
         }
@@ -731,7 +847,6 @@ impl Manifest {
 pub async fn finish(
     spec: &ExportSpec,
     progress: &Progress,
-    checkpoint: Option<SignedCheckpoint>,
     signer: &impl Signer,
     store: &impl ObjectStore,
 ) -> Result<(Manifest, Vec<u8>), StoreError> {
@@ -753,7 +868,7 @@ pub async fn finish(
         first,
         last,
         files: progress.done.clone(),
-        checkpoint,
+        checkpoint: progress.checkpoint.clone(),
         signing_key: signer.key(),
         created_at: spec.created_at.clone(),
     };

@@ -110,9 +110,9 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
     let mut entries_left = svc.var_u32("CHECKPOINT_VERIFY_ENTRIES", 20_000).max(1);
     let objects = svc.objects().map_err(failed)?;
     let mut walk = OrgWalk::resume(svc, grant, JOB).await?;
-    let mut signed = 0;
+    let (mut signed, mut attempted) = (0, 0);
     while let Some(t) = walk.next().await? {
-        let heads = match repo::checkpoints::unsigned(&t, budget - signed).await {
+        let heads = match repo::checkpoints::unsigned(&t, budget - attempted).await {
             Ok(h) => h,
             Err(e) => {
                 log(&t, None, &e);
@@ -127,6 +127,8 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
                         if entries_left == 0 {
                             break;
                         }
+                        // Every chain tried counts against the budget, signed or not.
+                        attempted += 1;
                         match sign_one(svc, &t, &key, &objects, &h.chain, &mut entries_left).await {
                             Ok(true) => signed += 1,
                             Ok(false) => {}
@@ -138,7 +140,7 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
             }
         }
         walk.visited(&t);
-        if signed >= budget || entries_left == 0 {
+        if attempted >= budget || entries_left == 0 {
             walk.pause().await?;
             return Ok(signed);
         }
@@ -224,6 +226,12 @@ async fn sign_one(
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?;
     let bytes = serde_json::to_vec(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
+    // Another tick may have signed further meanwhile: never put a smaller checkpoint over it.
+    if let Ok(Ok(Some(now_stored))) = stored(svc, t, chain).await {
+        if now_stored.checkpoint.size >= size {
+            return Ok(false);
+        }
+    }
     objects
         .put(&object_key(t, chain), bytes, "application/json")
         .await

@@ -765,18 +765,45 @@ impl ProjectCoordinator {
                     } else {
                         "ParityRail could not write the export; start another"
                     };
-                    if let Ok(pr) = &project {
-                        if exports::end(&svc, pr, &r.id, Err(why)).await.is_err() {
-                            let at = svc.now.to_rfc3339();
-                            if let Err(f) = repo::exports::fail_unread(pr, &r.id, why, &at).await {
-                                console_error!(
-                                    "{}",
-                                    serde_json::json!({"export": r.id, "error": f.code, "detail": f.detail})
-                                );
-                            }
+                    // Forgotten only once D1 no longer says `running` (or the project is gone);
+                    // otherwise only the ending is tried again, every ten minutes.
+                    let ended = match &project {
+                        Err(_) => true,
+                        Ok(pr) => {
+                            exports::end(&svc, pr, &r.id, Err(why)).await.is_ok()
+                                || {
+                                    let at = svc.now.to_rfc3339();
+                                    match repo::exports::fail_unread(pr, &r.id, why, &at).await {
+                                        Ok(()) => {
+                                            console_error!(
+                                                "{}",
+                                                serde_json::json!({"export": r.id, "ended_unaudited": why})
+                                            );
+                                            true
+                                        }
+                                        Err(f) => {
+                                            console_error!(
+                                                "{}",
+                                                serde_json::json!({"export": r.id, "error": f.code, "detail": f.detail})
+                                            );
+                                            false
+                                        }
+                                    }
+                                }
                         }
+                    };
+                    if ended {
+                        forget()?;
+                    } else {
+                        sql.exec(
+                            "UPDATE exports SET failures = ?, next_at = ? WHERE id = ?",
+                            vec![
+                                SqlStorageValue::Integer(MAX_FAILURES),
+                                SqlStorageValue::Integer(now + 600_000),
+                                id.clone(),
+                            ],
+                        )?;
                     }
-                    forget()?;
                 } else {
                     let next_at = now + (1000i64 << failures.min(8));
                     sql.exec(

@@ -233,7 +233,7 @@ pub async fn step(
     // Entries are held to the chain's signed checkpoint as they are read; a checkpoint that does
     // not verify stops the export.
     spec.checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
-        Trusted::Valid(cp) => Some((cp.checkpoint.size, cp.checkpoint.head_hash)),
+        Trusted::Valid(cp) => Some(cp),
         Trusted::None => None,
         Trusted::Invalid(why, _) => {
             let msg =
@@ -269,11 +269,7 @@ pub async fn step(
         Step::More => Ok(Next::More),
         Step::Written => {
             let key = signing::org_key(svc, pr.tenant()).await?;
-            let checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
-                Trusted::Valid(cp) => Some(cp),
-                _ => None,
-            };
-            let (manifest, sig) = exports::finish(&spec, progress, checkpoint, &key, &objects)
+            let (manifest, sig) = exports::finish(&spec, progress, &key, &objects)
                 .await
                 .map_err(stored)?;
             let sha256 =

@@ -60,7 +60,7 @@ fn bytes(v: &JsValue) -> Vec<u8> {
     Uint8Array::new(v).to_vec()
 }
 
-/// Zeroes a JavaScript buffer that held key material.
+/// Zeroes an `ArrayBuffer` that held key material (a view over it, not a copy).
 fn wipe(v: &JsValue) {
     let a = Uint8Array::new(v);
     a.fill(0, 0, a.length());
@@ -134,19 +134,19 @@ pub struct OrgKey {
 impl OrgKey {
     async fn sign_checked(&self, message: &[u8]) -> ApiResult<Vec<u8>> {
         let der = Zeroizing::new(pkcs8_from_seed(&self.seed));
-        let js_der: JsValue = Uint8Array::from(&der[..]).into();
+        let js_der = Uint8Array::from(&der[..]);
         let key = subtle(
             "importKey",
             &[
                 "pkcs8".into(),
-                js_der.clone(),
+                js_der.clone().into(),
                 ed25519(),
                 false.into(),
                 usages(&["sign"]),
             ],
         )
         .await;
-        wipe(&js_der);
+        js_der.fill(0, 0, js_der.length());
         let key = key.map_err(js_err("importKey"))?;
         let sig = bytes(
             &subtle("sign", &[ed25519(), key, Uint8Array::from(message).into()])

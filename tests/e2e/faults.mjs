@@ -63,11 +63,18 @@ export async function silentTcp() {
 
 /** A loopback port with nothing listening. */
 export async function closedPort() {
-  const server = createTcpServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const port = server.address().port;
-  await new Promise((r) => server.close(r));
-  return port;
+  // A privileged port below the ephemeral range: a port freed by closing a listener can be
+  // taken again at once by another test file's server (it happened: the "unreachable" Stripe
+  // answered). Checked to refuse connections.
+  for (let port = 1; port < 1024; port++) {
+    const refused = await new Promise((resolve) => {
+      const s = connectTcp(port, "127.0.0.1");
+      s.once("connect", () => { s.destroy(); resolve(false); });
+      s.once("error", (e) => resolve(e.code === "ECONNREFUSED"));
+    });
+    if (refused) return port;
+  }
+  throw new Error("no closed port below 1024");
 }
 
 /** A TCP proxy to 127.0.0.1:`port` that forwards both ways until a client message containing

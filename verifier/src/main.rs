@@ -51,8 +51,18 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(&format!("{key}: {e}")),
     };
-    let read = |name: &str| std::fs::read(dir.join(name));
-    let (manifest, sig) = match (read(MANIFEST), read(SIGNATURE)) {
+    // Regular files of a sane size only: a manifest is small, a signature is 64 bytes.
+    let read = |name: &str, max: u64| -> std::io::Result<Vec<u8>> {
+        let path = dir.join(name);
+        let meta = std::fs::metadata(&path)?;
+        if !meta.is_file() || meta.len() > max {
+            return Err(std::io::Error::other(format!(
+                "{name} is not a file of at most {max} bytes"
+            )));
+        }
+        std::fs::read(path)
+    };
+    let (manifest, sig) = match (read(MANIFEST, 1 << 20), read(SIGNATURE, 64)) {
         (Ok(m), Ok(s)) => (m, s),
         _ => return usage("the directory must hold manifest.json and manifest.sig"),
     };

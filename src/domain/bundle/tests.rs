@@ -26,7 +26,7 @@ fn bundle(format: Format, actions: Option<Vec<String>>) -> (MemoryObjects, Expor
         .unwrap()
         .block_on(async {
             let (p, _) = run(&s, &entries, &store, 4096, 8).await;
-            finish(&s, &p, None, &signer, &store).await.unwrap();
+            finish(&s, &p, &signer, &store).await.unwrap();
         });
     (store, s, signer)
 }

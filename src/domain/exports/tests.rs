@@ -1,7 +1,7 @@
 use super::*;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::bundle::verify_bundle;
-use crate::domain::signing::{fingerprint, KeyRef, Signer};
+use crate::domain::signing::{fingerprint, KeyRef, SignedCheckpoint, Signer};
 use crate::domain::store::MemoryObjects;
 use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
 use proptest::prelude::*;
@@ -29,6 +29,23 @@ impl Signer for TestSigner {
             id: "sk_test".into(),
             sha256: fingerprint(&self.public()),
         }
+    }
+}
+
+/// A checkpoint as the caller hands it over (its signature already checked).
+fn pinned(size: u64, hash: &str) -> SignedCheckpoint {
+    SignedCheckpoint {
+        checkpoint: crate::domain::signing::Checkpoint {
+            chain: "project:prj_1".into(),
+            size,
+            head_hash: hash.to_owned(),
+            time: "2026-12-02T00:00:00.000Z".into(),
+        },
+        signature: String::new(),
+        key: KeyRef {
+            id: "sk_test".into(),
+            sha256: String::new(),
+        },
     }
 }
 
@@ -225,7 +242,9 @@ fn a_bundle_verifies_offline_and_any_tampering_is_named() {
         )
         .await
         .unwrap();
-        finish(&s, &p, Some(cp), &signer, &store).await.unwrap();
+        let mut p = p;
+        p.checkpoint = Some(cp);
+        finish(&s, &p, &signer, &store).await.unwrap();
         let objects = store.objects.borrow().clone();
         let get = |name: &str| objects[&s.object_key(name)].0.clone();
         let check = |files: &dyn Fn(&str) -> Option<Vec<u8>>, manifest: &[u8], sig: &[u8]| {
@@ -291,7 +310,7 @@ fn a_bundle_verifies_offline_and_any_tampering_is_named() {
 fn an_export_of_a_chain_that_does_not_verify_fails_and_writes_no_manifest() {
     rt().block_on(async {
         let good = chain(30);
-        type Case = (&'static str, Vec<AuditEntry>, Option<(u64, String)>);
+        type Case = (&'static str, Vec<AuditEntry>, Option<SignedCheckpoint>);
         let cases: Vec<Case> = vec![
             (
                 "altered",
@@ -331,7 +350,7 @@ fn an_export_of_a_chain_that_does_not_verify_fails_and_writes_no_manifest() {
                     }
                     c
                 },
-                Some((20, good[19].hash.clone())),
+                Some(pinned(20, &good[19].hash)),
             ),
             (
                 "the entry before the range",
@@ -385,6 +404,56 @@ fn an_export_of_a_chain_that_does_not_verify_fails_and_writes_no_manifest() {
         .unwrap();
         assert_eq!(p.from_prev_hash.as_deref(), Some(good[4].hash.as_str()));
         assert_eq!(p.to_hash.as_deref(), Some(good[19].hash.as_str()));
+    });
+}
+
+#[test]
+fn a_range_is_tied_to_the_signed_checkpoint_on_either_side_of_it() {
+    rt().block_on(async {
+        let good = chain(40);
+        // Entries 2..=40 rewritten consistently (hashes recomputed): every link holds; only a
+        // signed checkpoint at 2 or later tells.
+        let mut forged = good[..1].to_vec();
+        for i in 1..40 {
+            let prev = forged.last().map(|e| (e.seq, e.hash.clone()));
+            let d = Draft::new(
+                Actor::System("cron"),
+                "repair.executed",
+                format!("forged:{i}"),
+                json!(null),
+                json!(null),
+            );
+            forged.push(d.seal(
+                prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+                Timestamp::from_millis(0),
+            ));
+        }
+        for (from, to, cp_at) in [(1u64, 20u64, 40u64), (20, 30, 3), (10, 12, 11)] {
+            let mut s = spec(from, to, None, Format::Jsonl);
+            s.checkpoint = Some(pinned(cp_at, &good[cp_at as usize - 1].hash));
+            let (p, steps) = run(&s, &good, &MemoryObjects::default(), PART_BYTES, 4).await;
+            assert!(
+                steps >= 1 && p.totals.is_some(),
+                "{from}..{to}: the intact chain exports"
+            );
+            let mut p = Progress::default();
+            let mut r = Ok(Step::More);
+            while matches!(r, Ok(Step::More)) {
+                r = step(
+                    &s,
+                    &mut p,
+                    &VecSource(forged.clone()),
+                    &MemoryObjects::default(),
+                    PART_BYTES,
+                    4,
+                )
+                .await;
+            }
+            assert!(
+                matches!(r, Err(StoreError::NotIntact(ref m)) if m.contains("does not verify")),
+                "{from}..{to} with the checkpoint at {cp_at}: {r:?}"
+            );
+        }
     });
 }
 

@@ -8,7 +8,7 @@
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::checkpoints::{self, Trusted};
-use super::repo::exports::{Export, ExportStatus};
+use super::repo::exports::{Export, ExportStatus, Side};
 use super::services::Services;
 use super::{repo, signing};
 use crate::api::error::{ApiError, ApiResult};
@@ -74,14 +74,14 @@ async fn resolve(pr: &ProjectHandle, req: &ExportRequest) -> ApiResult<(u64, u64
     let from = match &req.from {
         None => 1,
         Some(Bound::Seq(n)) => (*n).min(head + 1),
-        Some(Bound::Time(t)) => repo::exports::seq_at_or_after(pr, &chain, &t.to_rfc3339())
+        Some(Bound::Time(t)) => repo::exports::seq_at(pr, &chain, &t.to_rfc3339(), Side::From)
             .await?
             .unwrap_or(head + 1),
     };
     let to = match &req.to {
         None => head,
         Some(Bound::Seq(n)) => (*n).min(head),
-        Some(Bound::Time(t)) => repo::exports::seq_at_or_before(pr, &chain, &t.to_rfc3339())
+        Some(Bound::Time(t)) => repo::exports::seq_at(pr, &chain, &t.to_rfc3339(), Side::To)
             .await?
             .unwrap_or(0),
     };
@@ -156,26 +156,8 @@ async fn hand_over(svc: &Services, pr: &ProjectHandle, export: &str) -> ApiResul
         project: pr.as_str().to_owned(),
         export: export.to_owned(),
     };
-    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init("https://coordinator/exports/start", &init)?;
-    let res = svc
-        .coordinator(pr.as_str())?
-        .fetch_with_request(req)
-        .await?;
-    if res.status_code() == 202 {
-        Ok(())
-    } else {
-        let mut e = ApiError::unavailable(
-            "coordinator_unavailable",
-            "the project's coordinator did not take the export; retry shortly",
-            5,
-        );
-        e.detail = Some(format!("coordinator answered {}", res.status_code()));
-        Err(e)
-    }
+    svc.hand_to_coordinator(pr.as_str(), "/exports/start", &a, "an export")
+        .await
 }
 
 /// The chain of one project, read by the engine.

@@ -134,24 +134,8 @@ async fn hand_over(ctx: &Services, pr: &ProjectHandle, run: &str) -> ApiResult<(
         project: pr.as_str().to_owned(),
         run: run.to_owned(),
     };
-    let stub = ctx.coordinator(pr.as_str())?;
-    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init("https://coordinator/runs/start", &init)?;
-    let res = stub.fetch_with_request(req).await?;
-    if res.status_code() == 202 {
-        Ok(())
-    } else {
-        let mut e = ApiError::unavailable(
-            "coordinator_unavailable",
-            "the project's coordinator did not take the run; retry shortly",
-            5,
-        );
-        e.detail = Some(format!("coordinator answered {}", res.status_code()));
-        Err(e)
-    }
+    ctx.hand_to_coordinator(pr.as_str(), "/runs/start", &a, "a run")
+        .await
 }
 
 /// Ends `run` as `status`, audited as `run.finished` by the system.

@@ -119,6 +119,38 @@ impl Services {
         stub().map_err(|e| ApiError::internal(format!("coordinator: {e}")))
     }
 
+    /// POSTs `body` as JSON to operation `op` (`/runs/start`, `/exports/start`, `/outbox/wake`…)
+    /// of the project's coordinator; `Ok` when it took it (`202`), else `503
+    /// coordinator_unavailable` naming `what` (the status in the logged detail).
+    pub async fn hand_to_coordinator(
+        &self,
+        project_id: &str,
+        op: &str,
+        body: &impl serde::Serialize,
+        what: &str,
+    ) -> ApiResult<()> {
+        let body = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_body(Some(body.into()));
+        let req = worker::Request::new_with_init(&format!("https://coordinator{op}"), &init)?;
+        let status = self
+            .coordinator(project_id)?
+            .fetch_with_request(req)
+            .await?
+            .status_code();
+        if status == 202 {
+            return Ok(());
+        }
+        let mut e = ApiError::unavailable(
+            "coordinator_unavailable",
+            "the project's coordinator did not take it; retry shortly",
+            5,
+        );
+        e.detail = Some(format!("coordinator answered {status} to {op} ({what})"));
+        Err(e)
+    }
+
     /// One operation on the `RateLimiter` object of `bucket`. When the limiter cannot be reached
     /// the answer is `503 rate_limiter_unavailable`: limits fail closed, never open.
     pub async fn limiter(&self, bucket: &str, op: &str) -> ApiResult<Decision> {

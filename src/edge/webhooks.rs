@@ -68,23 +68,7 @@ pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> ApiResult<()>
         project: pr.as_str().to_owned(),
         run: String::new(),
     };
-    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init(&format!("https://coordinator{op}"), &init)?;
-    let res = ctx
-        .coordinator(pr.as_str())?
-        .fetch_with_request(req)
-        .await?;
-    if res.status_code() == 202 {
-        Ok(())
-    } else {
-        Err(ApiError::internal(format!(
-            "coordinator answered {} to {op}",
-            res.status_code()
-        )))
-    }
+    ctx.hand_to_coordinator(pr.as_str(), op, &a, "a wake").await
 }
 
 /// The wait before attempt `attempts + 1` of a failed check: 10 s doubling, at most an hour.

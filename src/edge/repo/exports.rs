@@ -207,34 +207,34 @@ fn split(l: &Option<Link>) -> (Arg, Arg) {
     }
 }
 
-/// The sequence number range of the project chain that `[from, to]` times cover: the first entry
-/// at or after `from` and the last at or before `to` (entries' times never go backwards).
-pub async fn seq_at_or_after(pr: &ProjectHandle, chain: &str, at: &str) -> ApiResult<Option<u64>> {
-    #[derive(Deserialize)]
-    struct S {
-        seq: Option<i64>,
-    }
-    let r: Option<S> = pr
-        .tenant()
-        .first(
-            "SELECT MIN(seq) AS seq FROM audit_log WHERE org_id = ?1 AND chain = ?2 AND at >= ?3",
-            vec![Arg::text(chain), Arg::text(at)],
-        )
-        .await?;
-    Ok(r.and_then(|s| s.seq).and_then(|n| u64::try_from(n).ok()))
+/// Where a time falls in a chain (entries' times never go backwards): the first entry at or
+/// after `at` (`Side::From`), or the last at or before it (`Side::To`).
+pub enum Side {
+    From,
+    To,
 }
 
-pub async fn seq_at_or_before(pr: &ProjectHandle, chain: &str, at: &str) -> ApiResult<Option<u64>> {
+pub async fn seq_at(
+    pr: &ProjectHandle,
+    chain: &str,
+    at: &str,
+    side: Side,
+) -> ApiResult<Option<u64>> {
     #[derive(Deserialize)]
     struct S {
         seq: Option<i64>,
     }
+    let sql = match side {
+        Side::From => {
+            "SELECT MIN(seq) AS seq FROM audit_log WHERE org_id = ?1 AND chain = ?2 AND at >= ?3"
+        }
+        Side::To => {
+            "SELECT MAX(seq) AS seq FROM audit_log WHERE org_id = ?1 AND chain = ?2 AND at <= ?3"
+        }
+    };
     let r: Option<S> = pr
         .tenant()
-        .first(
-            "SELECT MAX(seq) AS seq FROM audit_log WHERE org_id = ?1 AND chain = ?2 AND at <= ?3",
-            vec![Arg::text(chain), Arg::text(at)],
-        )
+        .first(sql, vec![Arg::text(chain), Arg::text(at)])
         .await?;
     Ok(r.and_then(|s| s.seq).and_then(|n| u64::try_from(n).ok()))
 }

@@ -327,8 +327,13 @@ describe("verification and recovery", () => {
       expect(got).toMatchObject({ status: "failed" });
       expect(got.error).toMatch(/stopped before recording this repair's outcome/);
       expect(sql(`SELECT plan FROM ${t}`).trim()).toBe("free");
-      // The incident is still open and gets a fresh repair; the chain verifies.
-      const again = (await fw.get(`/v1/projects/${p9.id}/repairs?incident=${rep.incident_id}&status=pending`, { key: o9.key })).json.data;
+      // The incident is still open and gets a fresh repair (the re-check follows the recorded
+      // failure within the same recovery, so it can land a moment later); the chain verifies.
+      let again = [];
+      for (let i = 0; i < 100 && again.length === 0; i++) {
+        again = (await fw.get(`/v1/projects/${p9.id}/repairs?incident=${rep.incident_id}&status=pending`, { key: o9.key })).json.data;
+        if (again.length === 0) await new Promise((res) => setTimeout(res, 100));
+      }
       expect(again).toHaveLength(1);
       expect((await fw.get(`/v1/projects/${p9.id}/audit/verify`, { key: o9.key })).json.ok).toBe(true);
     } finally {

@@ -213,18 +213,20 @@ pub async fn step(
     }
     let mut spec = spec_of(pr, &export);
     // Entries are held to the chain's signed checkpoint as they are read; a checkpoint that does
-    // not verify stops the export.
-    spec.checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
-        Trusted::Valid(cp) => Some(cp),
-        Trusted::None => None,
-        Trusted::Invalid(why, _) => {
-            let msg =
-                format!("the chain's checkpoint cannot be trusted ({why}); nothing was signed");
-            let mut a = ApiError::conflict("chain_not_intact", msg.clone());
-            a.detail = Some(msg);
-            return Err(a);
-        }
-    };
+    // not verify stops the export. The engine pins it at the first step, so it is read once.
+    if !progress.pinned {
+        spec.checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
+            Trusted::Valid(cp) => Some(cp),
+            Trusted::None => None,
+            Trusted::Invalid(why, _) => {
+                let msg =
+                    format!("the chain's checkpoint cannot be trusted ({why}); nothing was signed");
+                let mut a = ApiError::conflict("chain_not_intact", msg.clone());
+                a.detail = Some(msg);
+                return Err(a);
+            }
+        };
+    }
     let objects = svc.objects()?;
     // R2 refuses parts under 5 MiB (all but the last); larger ones are rounded to 64 bytes.
     let part =

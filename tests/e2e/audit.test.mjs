@@ -1,19 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { startWorker } from "./harness.mjs";
-import { addMember, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+import { addMember, canonical, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 
-// The README's canonical JSON, written independently of the Rust code: sorted keys, no
-// whitespace; JSON.stringify's string escaping matches the rule.
-function canonical(v) {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") {
-    // By UTF-8 bytes (Buffer.compare), not JavaScript's UTF-16 string order.
-    const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
 function entryHash(e) {
   const { hash, ...body } = e;
   return createHash("sha256").update(canonical(body)).digest("hex");

@@ -5,17 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { startWorker } from "./harness.mjs";
-import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
+import { canonical, errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 
-// Canonical JSON as the README states it (written independently of the Rust code).
-function canonical(v) {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
-  if (v && typeof v === "object") {
-    const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
 const sha256 = (b) => createHash("sha256").update(b).digest("hex");
 const VERIFY = process.env.PR_VERIFY_BIN ?? join(process.cwd(), "target/debug/parityrail-verify");
 

@@ -83,3 +83,15 @@ export function errorOf(r) {
   expect(r.headers.get("x-request-id")).toBe(e.request_id);
   return { status: r.status, code: e.code, message: e.message };
 }
+
+// The README's canonical JSON, written independently of the Rust code: sorted keys, no
+// whitespace; JSON.stringify's string escaping matches the rule.
+export function canonical(v) {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (v && typeof v === "object") {
+    // By UTF-8 bytes (Buffer.compare), not JavaScript's UTF-16 string order.
+    const keys = Object.keys(v).sort((a, b) => Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8")));
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}

@@ -32,6 +32,27 @@ impl Signer for TestSigner {
     }
 }
 
+/// `good` with every entry from index `keep` on replaced by a consistent forgery (hashes and
+/// links recomputed): only a signed checkpoint past `keep` tells.
+fn rewritten(good: &[AuditEntry], keep: usize) -> Vec<AuditEntry> {
+    let mut c = good[..keep].to_vec();
+    for i in keep..good.len() {
+        let prev = c.last().map(|e| (e.seq, e.hash.clone()));
+        let d = Draft::new(
+            Actor::System("cron"),
+            "repair.executed",
+            format!("forged:{i}"),
+            json!(null),
+            json!(null),
+        );
+        c.push(d.seal(
+            prev.as_ref().map(|(s, h)| (*s, h.as_str())),
+            Timestamp::from_millis(0),
+        ));
+    }
+    c
+}
+
 /// A checkpoint as the caller hands it over (its signature already checked).
 fn pinned(size: u64, hash: &str) -> SignedCheckpoint {
     SignedCheckpoint {
@@ -332,24 +353,7 @@ fn an_export_of_a_chain_that_does_not_verify_fails_and_writes_no_manifest() {
             ),
             (
                 "rewritten from 12 on",
-                {
-                    let mut c = good[..11].to_vec();
-                    for i in 11..30 {
-                        let prev = c.last().map(|e| (e.seq, e.hash.clone()));
-                        let d = Draft::new(
-                            Actor::System("cron"),
-                            "repair.executed",
-                            format!("forged:{i}"),
-                            json!(null),
-                            json!(null),
-                        );
-                        c.push(d.seal(
-                            prev.as_ref().map(|(s, h)| (*s, h.as_str())),
-                            Timestamp::from_millis(0),
-                        ));
-                    }
-                    c
-                },
+                rewritten(&good, 11),
                 Some(pinned(20, &good[19].hash)),
             ),
             (
@@ -413,21 +417,7 @@ fn a_range_is_tied_to_the_signed_checkpoint_on_either_side_of_it() {
         let good = chain(40);
         // Entries 2..=40 rewritten consistently (hashes recomputed): every link holds; only a
         // signed checkpoint at 2 or later tells.
-        let mut forged = good[..1].to_vec();
-        for i in 1..40 {
-            let prev = forged.last().map(|e| (e.seq, e.hash.clone()));
-            let d = Draft::new(
-                Actor::System("cron"),
-                "repair.executed",
-                format!("forged:{i}"),
-                json!(null),
-                json!(null),
-            );
-            forged.push(d.seal(
-                prev.as_ref().map(|(s, h)| (*s, h.as_str())),
-                Timestamp::from_millis(0),
-            ));
-        }
+        let forged = rewritten(&good, 1);
         for (from, to, cp_at) in [(1u64, 20u64, 40u64), (20, 30, 3), (10, 12, 11)] {
             let mut s = spec(from, to, None, Format::Jsonl);
             s.checkpoint = Some(pinned(cp_at, &good[cp_at as usize - 1].hash));

@@ -65,6 +65,13 @@ try {
     return lat;
   };
 
+  // The dev server's own floor: a route that does no I/O at all, served the same way.
+  const floor = [];
+  for (let i = 0; i < 2000; i++) {
+    const s0 = performance.now();
+    await (await fetch(`${base}/healthz`)).arrayBuffer();
+    floor.push(performance.now() - s0);
+  }
   const baseline = [];
   for (let i = 0; i < 200; i++) {
     const s0 = performance.now();
@@ -93,6 +100,7 @@ try {
   const subReads = reads.subscriptions - before.subscriptions;
 
   console.log(`webhooks through wrangler dev: ${N} signed deliveries, each asking for a check`);
+  console.log(`  (floor: GET /healthz, no I/O, serially: p50 ${pct(floor, 50).toFixed(1)} ms, p99 ${pct(floor, 99).toFixed(1)} ms)`);
   console.log(`  (baseline: an authenticated GET /v1/org, serially: p50 ${pct(baseline, 50).toFixed(1)} ms, p99 ${pct(baseline, 99).toFixed(1)} ms)`);
   console.log(`  serial:          p50 ${pct(serial, 50).toFixed(1)} ms, p99 ${pct(serial, 99).toFixed(1)} ms (target p99 <= 20 ms)`);
   if (inWorker.length) console.log(`  serial, inside the worker (${inWorker.length} logged): p50 ${pct(inWorker, 50).toFixed(1)} ms, p99 ${pct(inWorker, 99).toFixed(1)} ms`);

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod fault;
 pub mod pg;
 pub mod stripe;
 

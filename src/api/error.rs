@@ -4,10 +4,11 @@
 //! (dashboard). An internal error carries its detail for the log line only; every rendering of
 //! it is opaque.
 
-use crate::domain::access::AccessDenied;
+use crate::domain::access::{AccessDenied, RotationError};
 use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::roles::Denied;
+use crate::fault::{Fault, RepairRefusal};
 use crate::pg::PgErrorKind;
 use crate::stripe::{PaginationFault, StripeError};
 use serde_json::{json, Value};
@@ -28,6 +29,9 @@ pub struct ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What a caller whose key is unknown, revoked or expired is told.
+pub const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
 
 /// An error as it crosses from a Durable Object back to the worker that called it: what a client
 /// may see (the detail stays in the object's log).
@@ -274,6 +278,154 @@ pub fn database_error(kind: PgErrorKind) -> (&'static str, &'static str) {
     }
 }
 
+/// The one mapping of an engine's `Fault` to what a client is told: status, stable code and
+/// message (internal detail kept for the log line only).
+impl From<Fault> for ApiError {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::MappingMissing => {
+                ApiError::conflict("mapping_missing", "configure the mapping first")
+            }
+            Fault::IntegrationMissing(what) => ApiError::conflict(
+                "integration_missing",
+                format!("configure the {what} integration first"),
+            ),
+            Fault::ProjectGone => ApiError::conflict("project_gone", "the project was deleted"),
+            Fault::DuplicateAppRows => ApiError::conflict(
+                "duplicate_app_rows",
+                "the app table has more than one row for this customer; nothing was decided",
+            ),
+            Fault::NotFound(what) => ApiError::not_found(what),
+            Fault::RunInProgress(None) => ApiError::conflict(
+                "run_in_progress",
+                "a full run of this project is already going; watch it or wait for it to finish",
+            ),
+            Fault::RunInProgress(Some(going)) => {
+                let mut e = ApiError::conflict(
+                    "run_in_progress",
+                    format!("run {going} of this project is going"),
+                );
+                e.related = Some(("run_id", going));
+                e
+            }
+            Fault::ExportsInProgress(n) => ApiError::conflict(
+                "exports_in_progress",
+                format!("{n} exports of this project are being written; wait for one to finish"),
+            ),
+            Fault::ExportRunning => ApiError::conflict(
+                "export_running",
+                "the export is still being written; read its status again shortly",
+            ),
+            Fault::ChainNotIntact(why) => {
+                let mut e = ApiError::conflict("chain_not_intact", why.clone());
+                e.detail = Some(why);
+                e
+            }
+            Fault::Repair(r) => {
+                let (code, message) = match r {
+                    RepairRefusal::NotPending(status) => (
+                        "repair_not_pending",
+                        format!(
+                            "the repair is {status}; only a pending repair can be approved or rejected"
+                        ),
+                    ),
+                    RepairRefusal::ApprovalRunning => (
+                        "repair_not_pending",
+                        "another approval of this repair is running".to_owned(),
+                    ),
+                    RepairRefusal::TakenOver => (
+                        "repair_not_pending",
+                        "this approval was taken over; read the repair again".to_owned(),
+                    ),
+                    RepairRefusal::Changed => (
+                        "repair_not_pending",
+                        "the repair changed while this request ran; read it again".to_owned(),
+                    ),
+                    RepairRefusal::NotExecutable(why) => ("repair_not_executable", why),
+                    RepairRefusal::NeedsAPerson => (
+                        "repair_needs_a_person",
+                        "only grants are approved automatically".to_owned(),
+                    ),
+                };
+                ApiError::conflict(code, message)
+            }
+            Fault::IncidentNotOpen => ApiError::conflict(
+                "incident_not_open",
+                "the repair's incident is no longer open; check the customer again",
+            ),
+            Fault::AuditContention => {
+                ApiError::conflict("audit_contention", "too many concurrent changes; retry")
+            }
+            Fault::CallerRevoked => ApiError::unauthorized("invalid_api_key", BAD_KEY),
+            Fault::CallerChanged => ApiError::conflict(
+                "caller_changed",
+                "the calling key, its member's role or its project role changed while this request ran; retry",
+            ),
+            Fault::MemberExists => {
+                ApiError::conflict("member_exists", "a member with this e-mail already exists")
+            }
+            Fault::Stripe(e) => ApiError::from(e),
+            Fault::StripePagination => ApiError::new(
+                502,
+                "stripe_pagination",
+                "Stripe's list did not end (a page cursor came back, or the page cap was reached)",
+            ),
+            Fault::Database(e) => {
+                let (code, message) = database_error(e.kind);
+                let mut err = ApiError::new(502, code, message);
+                err.detail = Some(format!("{:?} {:?}", e.kind, e.sqlstate));
+                err
+            }
+            Fault::CoordinatorUnavailable(detail) => {
+                let mut e = ApiError::unavailable(
+                    "coordinator_unavailable",
+                    "the project's coordinator did not take it; retry shortly",
+                    5,
+                );
+                e.detail = Some(detail);
+                e
+            }
+            Fault::LimiterUnavailable(detail) => {
+                let mut e = ApiError::unavailable(
+                    "rate_limiter_unavailable",
+                    "the rate limiter is unavailable; the request was refused, retry shortly",
+                    5,
+                );
+                e.detail = Some(detail);
+                e
+            }
+            Fault::Input(e) => ApiError::from(e),
+            Fault::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
+impl Fault {
+    /// The stable code a client is shown for it (for log lines and stored errors).
+    pub fn code(&self) -> Cow<'static, str> {
+        ApiError::from(self.clone()).code
+    }
+
+    /// The detail a log line carries beside the code (never rendered).
+    pub fn detail(&self) -> Option<String> {
+        ApiError::from(self.clone()).detail
+    }
+
+    /// The message a client is shown for it.
+    pub fn message(&self) -> String {
+        ApiError::from(self.clone()).message
+    }
+}
+
+impl From<RotationError> for ApiError {
+    fn from(e: RotationError) -> Self {
+        match e {
+            RotationError::GraceTooLong => ApiError::bad_field("grace_seconds", e.to_string()),
+            RotationError::Inactive => ApiError::conflict("key_inactive", e.to_string()),
+        }
+    }
+}
+
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
         match e {
@@ -301,7 +453,7 @@ impl From<AccessDenied> for ApiError {
             AccessDenied::LiveKeyRequired => {
                 ApiError::forbidden("wrong_environment", d.to_string())
             }
-            AccessDenied::OwnerOverride | AccessDenied::OneOwner => {
+            AccessDenied::OwnerOverride | AccessDenied::OneOwner | AccessDenied::OwnerRemoval => {
                 ApiError::conflict("owner_required", d.to_string())
             }
             AccessDenied::TargetAboveCaller
@@ -374,6 +526,99 @@ mod tests {
     }
 
     #[test]
+    fn every_fault_maps_to_one_status_and_code() {
+        use crate::pg::PgError;
+        let cases: Vec<(Fault, u16, &str)> = vec![
+            (Fault::MappingMissing, 409, "mapping_missing"),
+            (
+                Fault::IntegrationMissing("Stripe"),
+                409,
+                "integration_missing",
+            ),
+            (Fault::ProjectGone, 409, "project_gone"),
+            (Fault::DuplicateAppRows, 409, "duplicate_app_rows"),
+            (Fault::NotFound("repair"), 404, "not_found"),
+            (Fault::RunInProgress(None), 409, "run_in_progress"),
+            (
+                Fault::RunInProgress(Some("run_x".into())),
+                409,
+                "run_in_progress",
+            ),
+            (Fault::ExportsInProgress(3), 409, "exports_in_progress"),
+            (Fault::ExportRunning, 409, "export_running"),
+            (
+                Fault::ChainNotIntact("entry 4".into()),
+                409,
+                "chain_not_intact",
+            ),
+            (
+                Fault::Repair(RepairRefusal::NotPending("executed")),
+                409,
+                "repair_not_pending",
+            ),
+            (
+                Fault::Repair(RepairRefusal::Changed),
+                409,
+                "repair_not_pending",
+            ),
+            (
+                Fault::Repair(RepairRefusal::NotExecutable("x".into())),
+                409,
+                "repair_not_executable",
+            ),
+            (
+                Fault::Repair(RepairRefusal::NeedsAPerson),
+                409,
+                "repair_needs_a_person",
+            ),
+            (Fault::IncidentNotOpen, 409, "incident_not_open"),
+            (Fault::AuditContention, 409, "audit_contention"),
+            (Fault::CallerChanged, 409, "caller_changed"),
+            (Fault::CallerRevoked, 401, "invalid_api_key"),
+            (Fault::MemberExists, 409, "member_exists"),
+            (
+                Fault::Stripe(StripeError::Unreachable),
+                502,
+                "stripe_unreachable",
+            ),
+            (Fault::StripePagination, 502, "stripe_pagination"),
+            (
+                Fault::Database(PgError {
+                    kind: PgErrorKind::TlsUnsupported,
+                    sqlstate: None,
+                }),
+                502,
+                "database_tls_unsupported",
+            ),
+            (
+                Fault::CoordinatorUnavailable("answered 500".into()),
+                503,
+                "coordinator_unavailable",
+            ),
+            (
+                Fault::LimiterUnavailable("down".into()),
+                503,
+                "rate_limiter_unavailable",
+            ),
+            (Fault::Input(InputError::TooLarge), 413, "payload_too_large"),
+            (Fault::internal("D1 said pr_live_x"), 500, "internal_error"),
+        ];
+        for (fault, status, code) in cases {
+            let e = ApiError::from(fault.clone());
+            assert_eq!((e.status, e.code.as_ref()), (status, code), "{fault:?}");
+            assert!(!e.message.contains("pr_live"), "{fault:?}");
+        }
+        assert_eq!(
+            ApiError::from(Fault::Repair(RepairRefusal::NotPending("executed"))).message,
+            "the repair is executed; only a pending repair can be approved or rejected"
+        );
+        assert_eq!(
+            ApiError::from(Fault::CoordinatorUnavailable("x".into())).retry_after,
+            Some(5)
+        );
+    }
+
+    #[test]
     fn access_rules_map_to_stable_codes() {
         assert_eq!(
             ApiError::from(AccessDenied::LiveKeyRequired).code,
@@ -382,5 +627,14 @@ mod tests {
         assert_eq!(ApiError::from(AccessDenied::OwnerOverride).status, 409);
         assert_eq!(ApiError::from(Denied::Capability).code, "read_only_key");
         assert_eq!(ApiError::from(InputError::TooLarge).status, 413);
+        assert_eq!(
+            ApiError::from(AccessDenied::OwnerRemoval).code,
+            "owner_required"
+        );
+        assert_eq!(ApiError::from(RotationError::Inactive).status, 409);
+        assert_eq!(
+            ApiError::from(RotationError::GraceTooLong).field.as_deref(),
+            Some("grace_seconds")
+        );
     }
 }

@@ -5,3 +5,4 @@
 pub mod d1;
 pub mod error;
 pub mod routes;
+pub mod views;

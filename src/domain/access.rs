@@ -44,6 +44,17 @@ pub enum AccessDenied {
     OwnerOnly,
     #[error("changing a member's role needs the admin or owner role")]
     AdminOnly,
+    #[error("the owner cannot be removed; transfer ownership first")]
+    OwnerRemoval,
+}
+
+/// Whether a member of `target` role may be removed from the org (by whoever may act on them):
+/// never the owner, whose role only moves by a transfer.
+pub fn may_remove_member(target: Role) -> Result<(), AccessDenied> {
+    if target == Role::Owner {
+        return Err(AccessDenied::OwnerRemoval);
+    }
+    Ok(())
 }
 
 /// Who a role change moves.
@@ -271,6 +282,16 @@ pub fn rotation_end(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_owner_cannot_be_removed() {
+        assert_eq!(
+            may_remove_member(Role::Owner),
+            Err(AccessDenied::OwnerRemoval)
+        );
+        assert_eq!(may_remove_member(Role::Admin), Ok(()));
+        assert_eq!(may_remove_member(Role::Member), Ok(()));
+    }
+
     use super::*;
     use proptest::prelude::*;
     use Environment::{Live, Test};

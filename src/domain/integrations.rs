@@ -35,6 +35,20 @@ pub enum IntegrationError {
 
 impl IntegrationError {
     /// The request field at fault.
+    /// The field-level input error it is for a request whose URL field is `url_field`
+    /// (`read_url`, `repair_url`): the message names the rule, never the value.
+    pub fn input_error(&self, url_field: &str) -> super::input::InputError {
+        let field = if self.field() == "url" {
+            url_field
+        } else {
+            self.field()
+        };
+        super::input::InputError::InvalidField {
+            field: field.to_owned(),
+            message: self.to_string(),
+        }
+    }
+
     pub fn field(&self) -> &'static str {
         match self {
             IntegrationError::LiveSecretKey

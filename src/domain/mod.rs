@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod input;
 pub mod integrations;
 pub mod mapping;
+pub mod outbox;
 pub mod ports;
 pub mod ratelimit;
 pub mod reconcile;

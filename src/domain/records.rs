@@ -1,7 +1,7 @@
-//! The records the reconcile, webhook and repair engines keep (SPEC §15 field names), and the
-//! ports they are stored through, with in-memory fakes. One store instance serves one project
-//! (the edge builds it from a `ProjectHandle`), so no method takes a project id. Each method's doc
-//! is the contract a D1 implementation must keep; the fakes keep it and the tests below pin it.
+//! A reconcile run as SPEC §15 names its fields, and `RunStore`, the contract a store of runs
+//! keeps, with an in-memory fake that pins it. The edge keeps runs in D1 through `repo::runs`
+//! (one running run per project by a partial unique index) and does not implement this port
+//! yet; the webhook outbox's port and drain are `domain::outbox`.
 
 use super::store::StoreError;
 use super::time::Timestamp;
@@ -54,27 +54,6 @@ pub trait RunStore {
     async fn running(&self) -> Result<Option<Run>, StoreError>;
 }
 
-/// One pending request to check a customer, written with the webhook event that asked for it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OutboxItem {
-    pub event_id: String,
-    pub customer: String,
-    pub received_at: Timestamp,
-}
-
-/// The webhook outbox of one project.
-#[allow(async_fn_in_trait)]
-pub trait Outbox {
-    /// Records `item` once per event id: `Ok(true)` when new, `Ok(false)` for a duplicate
-    /// delivery (nothing changes).
-    async fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError>;
-    /// Pending customers, oldest first, each once however many events name it (coalesced), at
-    /// most `limit`, with the event ids a successful check will settle.
-    async fn pending(&self, limit: u32) -> Result<Vec<(String, Vec<String>)>, StoreError>;
-    /// Marks exactly these events done (after their customer's check succeeded).
-    async fn done(&self, event_ids: &[String]) -> Result<(), StoreError>;
-}
-
 /// In-memory `RunStore`.
 #[derive(Default)]
 pub struct MemoryRuns(pub RefCell<BTreeMap<String, Run>>);
@@ -112,46 +91,6 @@ impl RunStore for MemoryRuns {
     }
 }
 
-/// In-memory `Outbox`: (item, done) in arrival order.
-#[derive(Default)]
-pub struct MemoryOutbox(pub RefCell<Vec<(OutboxItem, bool)>>);
-
-impl Outbox for MemoryOutbox {
-    async fn enqueue(&self, item: &OutboxItem) -> Result<bool, StoreError> {
-        let mut rows = self.0.borrow_mut();
-        if rows.iter().any(|(i, _)| i.event_id == item.event_id) {
-            return Ok(false);
-        }
-        rows.push((item.clone(), false));
-        Ok(true)
-    }
-
-    async fn pending(&self, limit: u32) -> Result<Vec<(String, Vec<String>)>, StoreError> {
-        let mut out: Vec<(String, Vec<String>)> = Vec::new();
-        let mut rows: Vec<&OutboxItem> = Vec::new();
-        let all = self.0.borrow();
-        rows.extend(all.iter().filter(|(_, done)| !done).map(|(i, _)| i));
-        rows.sort_by_key(|i| i.received_at);
-        for item in rows {
-            if let Some(at) = out.iter().position(|(c, _)| *c == item.customer) {
-                out[at].1.push(item.event_id.clone());
-            } else if out.len() < limit as usize {
-                out.push((item.customer.clone(), vec![item.event_id.clone()]));
-            }
-        }
-        Ok(out)
-    }
-
-    async fn done(&self, event_ids: &[String]) -> Result<(), StoreError> {
-        for (item, done) in self.0.borrow_mut().iter_mut() {
-            if event_ids.contains(&item.event_id) {
-                *done = true;
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,14 +108,6 @@ mod tests {
             errors: vec![],
             started_at: Timestamp::from_millis(0),
             finished_at: None,
-        }
-    }
-
-    fn item(event: &str, customer: &str, at: i64) -> OutboxItem {
-        OutboxItem {
-            event_id: event.into(),
-            customer: customer.into(),
-            received_at: Timestamp::from_millis(at),
         }
     }
 
@@ -201,53 +132,6 @@ mod tests {
                 .flatten()
                 .map(|r| r.customers_checked),
             Some(120)
-        );
-    }
-
-    #[tokio::test]
-    async fn a_duplicate_delivery_is_recorded_once() {
-        let outbox = MemoryOutbox::default();
-        assert_eq!(outbox.enqueue(&item("evt_1", "cus_A", 1)).await, Ok(true));
-        assert_eq!(outbox.enqueue(&item("evt_1", "cus_A", 2)).await, Ok(false));
-        assert_eq!(outbox.0.borrow().len(), 1);
-    }
-
-    #[tokio::test]
-    async fn pending_events_are_coalesced_per_customer_oldest_first() {
-        let outbox = MemoryOutbox::default();
-        for (e, c, at) in [
-            ("evt_3", "cus_B", 3),
-            ("evt_1", "cus_A", 1),
-            ("evt_2", "cus_A", 2),
-            ("evt_4", "cus_C", 4),
-        ] {
-            outbox.enqueue(&item(e, c, at)).await.unwrap_or_default();
-        }
-        assert_eq!(
-            outbox.pending(2).await,
-            Ok(vec![
-                ("cus_A".into(), vec!["evt_1".into(), "evt_2".into()]),
-                ("cus_B".into(), vec!["evt_3".into()]),
-            ])
-        );
-    }
-
-    #[tokio::test]
-    async fn only_the_settled_events_are_marked_done() {
-        let outbox = MemoryOutbox::default();
-        outbox
-            .enqueue(&item("evt_1", "cus_A", 1))
-            .await
-            .unwrap_or_default();
-        outbox
-            .enqueue(&item("evt_2", "cus_A", 2))
-            .await
-            .unwrap_or_default();
-        // evt_2 arrived after the check read its events: it stays pending.
-        outbox.done(&["evt_1".into()]).await.unwrap_or_default();
-        assert_eq!(
-            outbox.pending(10).await,
-            Ok(vec![("cus_A".into(), vec!["evt_2".into()])])
         );
     }
 }

@@ -1,7 +1,8 @@
-//! Storage ports: the small traits the engines (audit appends now; reconcile runs, incidents, the
-//! outbox and exports as they land) are written against, with in-memory fakes so their state
-//! machines are tested natively. The edge implements them over D1 and R2. Each method's doc says
-//! the contract the implementation must keep.
+//! Storage ports: the small traits the audit append protocol and the export engine are written
+//! against (the audit log, the object store with multipart uploads, sleeping), with in-memory
+//! fakes so their state machines are tested natively; the edge implements them over D1 and R2.
+//! (The outbox's ports are `domain::outbox`, the re-wrap job's `domain::rewrap`.) Each method's
+//! doc says the contract the implementation must keep.
 
 use super::audit::AuditEntry;
 use std::cell::RefCell;

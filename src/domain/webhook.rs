@@ -198,5 +198,16 @@ pub fn facts_of(v: &serde_json::Value) -> Option<EventFacts> {
     })
 }
 
+/// How long the outbox rows of a customer whose check failed wait before attempt `attempts + 1`:
+/// 10 s doubling, at most an hour; a day when only a person can end the failure (the project is
+/// not configured for checks, or its app table is ambiguous for the customer).
+pub fn retry_after_secs(needs_a_person: bool, attempts: i64) -> i64 {
+    if needs_a_person {
+        86_400
+    } else {
+        (10i64 << attempts.clamp(0, 9)).min(3600)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,12 @@ use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
 use super::auth::{Principal, ProjectScope};
 use super::repo;
 use crate::api::d1::D1Failure;
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::error::ApiResult;
 use crate::domain::append::{append, seal_after, AppendError, Step};
 use crate::domain::audit::{AuditEntry, Draft};
 use crate::domain::store::{AuditLog, ChainHead, Guarded, Sleep, StoreError};
 use crate::domain::time::Timestamp;
+use crate::fault::{Fallible, Fault};
 use std::future::Future;
 use std::time::Duration;
 
@@ -50,7 +51,7 @@ impl AuditLog for D1Audit<'_> {
     async fn head(&self, chain: &str) -> Result<Option<ChainHead>, StoreError> {
         let head = repo::audit::head(self.tenant, chain)
             .await
-            .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))?;
+            .map_err(|e| StoreError::Failed(e.detail().unwrap_or_default()))?;
         Ok(head.map(|h| ChainHead {
             seq: h.seq,
             hash: h.hash,
@@ -66,7 +67,7 @@ impl AuditLog for D1Audit<'_> {
     ) -> Result<(), StoreError> {
         for e in entries {
             let insert = repo::audit::insert(self.tenant, chain, self.project_id, e)
-                .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))?;
+                .map_err(|e| StoreError::Failed(e.detail().unwrap_or_default()))?;
             changes.push(insert);
         }
         match self.tenant.batch(changes).await {
@@ -95,7 +96,7 @@ impl AuditLog for D1Audit<'_> {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         repo::audit::page(self.tenant, chain, after_seq, limit)
             .await
-            .map_err(|e| StoreError::Failed(e.detail.unwrap_or_default()))
+            .map_err(|e| StoreError::Failed(e.detail().unwrap_or_default()))
     }
 }
 
@@ -126,7 +127,7 @@ pub fn also_on(
     head: Option<ChainHead>,
     drafts: Vec<Draft>,
     now: Timestamp,
-) -> ApiResult<Vec<Scoped>> {
+) -> Fallible<Vec<Scoped>> {
     let key = chain.key(t);
     seal_after(head.as_ref(), drafts, now)
         .iter()
@@ -135,7 +136,7 @@ pub fn also_on(
 }
 
 /// The head of `chain` now (for `also_on`).
-pub async fn head_of(t: &Tenant, chain: Chain<'_>) -> ApiResult<Option<ChainHead>> {
+pub async fn head_of(t: &Tenant, chain: Chain<'_>) -> Fallible<Option<ChainHead>> {
     Ok(repo::audit::head(t, &chain.key(t))
         .await?
         .map(|h| ChainHead {
@@ -145,31 +146,19 @@ pub async fn head_of(t: &Tenant, chain: Chain<'_>) -> ApiResult<Option<ChainHead
         }))
 }
 
-/// What a unique violation (other than the chain's own) means to the caller.
-fn duplicate(constraint: &str) -> ApiError {
-    match constraint {
-        "members.org_id, members.email" => {
-            ApiError::conflict("member_exists", "a member with this e-mail already exists")
-        }
-        "runs.project_id" => ApiError::conflict(
-            "run_in_progress",
-            "a full run of this project is already going; watch it or wait for it to finish",
-        ),
-        other => ApiError::internal(format!("unique constraint failed: {other}")),
-    }
-}
-
 /// Runs `op` under the append protocol on `chain`: `op` reads the state it changes and returns
-/// a `Step`; on contention it runs again from a fresh head.
-pub async fn retrying<T, F, Fut>(
+/// a `Step`; on contention it runs again from a fresh head. `op`'s error is the caller's own
+/// (an engine's `Fault`, a handler's `ApiError`); the protocol's own failures come as `Fault`s.
+pub async fn retrying<T, E, F, Fut>(
     t: &Tenant,
     chain: Chain<'_>,
     now: Timestamp,
     mut op: F,
-) -> ApiResult<T>
+) -> Result<T, E>
 where
+    E: From<Fault>,
     F: FnMut() -> Fut,
-    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+    Fut: Future<Output = Result<Step<T, Scoped>, E>>,
 {
     let log = D1Audit {
         tenant: t,
@@ -179,25 +168,9 @@ where
         .await
         .map_err(|e| match e {
             AppendError::Op(e) => e,
-            AppendError::Store(StoreError::Duplicate(c)) => duplicate(&c),
-            AppendError::Store(StoreError::Precondition(Guarded::Caller)) => caller_changed(),
-            AppendError::Store(StoreError::Precondition(Guarded::Repair)) => ApiError::conflict(
-                "repair_not_pending",
-                "the repair changed while this request ran; read it again",
-            ),
-            AppendError::Store(e) => ApiError::internal(e.to_string()),
-            AppendError::Exhausted => {
-                ApiError::conflict("audit_contention", "too many concurrent changes; retry")
-            }
+            AppendError::Store(e) => Fault::from(e).into(),
+            AppendError::Exhausted => Fault::AuditContention.into(),
         })
-}
-
-/// What a caller's change is told when the caller changed under it.
-pub fn caller_changed() -> ApiError {
-    ApiError::conflict(
-        "caller_changed",
-        "the calling key, its member's role or its project role changed while this request ran; retry",
-    )
 }
 
 /// `retrying` for a change a caller makes on the org chain (or creating a project): every
@@ -261,13 +234,16 @@ impl By<'_> {
     }
 
     /// `retrying_in` for a caller, `retrying` on the project chain for the system.
-    pub async fn retrying<T, F, Fut>(&self, now: Timestamp, op: F) -> ApiResult<T>
+    pub async fn retrying<T, E, F, Fut>(&self, now: Timestamp, op: F) -> Result<T, E>
     where
+        E: From<Fault>,
         F: FnMut() -> Fut,
-        Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+        Fut: Future<Output = Result<Step<T, Scoped>, E>>,
     {
         match self {
-            By::Caller(p, scope) => retrying_in(p, scope, now, op).await,
+            By::Caller(p, scope) => {
+                checked(p, Chain::Project(scope.handle()), Some(scope), now, op).await
+            }
             By::System { project, .. } => {
                 retrying(project.tenant(), Chain::Project(project), now, op).await
             }
@@ -275,21 +251,22 @@ impl By<'_> {
     }
 }
 
-async fn checked<T, F, Fut>(
+async fn checked<T, E, F, Fut>(
     p: &Principal,
     chain: Chain<'_>,
     scope: Option<&ProjectScope>,
     now: Timestamp,
     mut op: F,
-) -> ApiResult<T>
+) -> Result<T, E>
 where
+    E: From<Fault>,
     F: FnMut() -> Fut,
-    Fut: Future<Output = ApiResult<Step<T, Scoped>>>,
+    Fut: Future<Output = Result<Step<T, Scoped>, E>>,
 {
     retrying(&p.tenant, chain, now, || {
         let attempt = op();
         async move {
-            p.recheck(scope, now).await?;
+            p.recheck(scope, now).await.map_err(E::from)?;
             Ok(match attempt.await? {
                 Step::Commit {
                     drafts,
@@ -298,7 +275,10 @@ where
                 } => {
                     // First in the batch: it checks the caller as it was before this change,
                     // and the key's expiry against the clock at commit, not at the request.
-                    changes.insert(0, p.guard(scope, super::services::clock())?);
+                    changes.insert(
+                        0,
+                        p.guard(scope, super::services::clock()).map_err(E::from)?,
+                    );
                     Step::Commit {
                         drafts,
                         changes,

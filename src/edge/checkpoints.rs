@@ -11,10 +11,10 @@ use super::jobs::OrgWalk;
 use super::objects::R2Objects;
 use super::services::Services;
 use super::{repo, signing};
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::audit::{ChainVerifier, CheckpointSeen, Verification, GENESIS_HASH};
 use crate::domain::signing::{fingerprint, Checkpoint, SignedCheckpoint};
 use crate::domain::store::{ObjectStore, StoreError};
+use crate::fault::{Fallible, Fault};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::json;
@@ -33,12 +33,12 @@ async fn stored(
     svc: &Services,
     t: &Tenant,
     chain: &str,
-) -> ApiResult<Result<Option<SignedCheckpoint>, String>> {
+) -> Fallible<Result<Option<SignedCheckpoint>, String>> {
     let objects = svc.objects()?;
     let Some(bytes) = objects
         .get(&object_key(t, chain))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| Fault::internal(e.to_string()))?
     else {
         return Ok(Ok(None));
     };
@@ -58,7 +58,7 @@ pub enum Trusted {
     Invalid(&'static str, u64),
 }
 
-pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Trusted> {
+pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> Fallible<Trusted> {
     let noted = repo::checkpoints::noted(t, chain).await?;
     let cp = match stored(svc, t, chain).await? {
         Err(_) => return Ok(Trusted::Invalid("checkpoint_signature", noted)),
@@ -148,14 +148,14 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
     Ok(signed)
 }
 
-fn failed(e: ApiError) -> StoreError {
-    StoreError::Failed(e.detail.unwrap_or(e.message))
+fn failed(e: Fault) -> StoreError {
+    StoreError::Failed(e.detail().unwrap_or_else(|| e.message()))
 }
 
-fn log(t: &Tenant, chain: Option<&str>, e: &ApiError) {
+fn log(t: &Tenant, chain: Option<&str>, e: &Fault) {
     console_error!(
         "{}",
-        json!({"job": JOB, "org": t.org_id().as_str(), "chain": chain, "error": e.detail.as_deref().unwrap_or(&e.message)})
+        json!({"job": JOB, "org": t.org_id().as_str(), "chain": chain, "error": e.detail().unwrap_or_else(|| e.message())})
     );
 }
 
@@ -167,7 +167,7 @@ async fn sign_one(
     objects: &R2Objects,
     chain: &str,
     entries_left: &mut u32,
-) -> ApiResult<bool> {
+) -> Fallible<bool> {
     let now = svc.now.to_rfc3339();
     // Only a checkpoint that verifies is extended: a forged, replaced or deleted one stops the
     // chain's signing (logged) rather than being signed over.
@@ -175,7 +175,7 @@ async fn sign_one(
         Trusted::Valid(cp) => (cp.checkpoint.size, cp.checkpoint.head_hash),
         Trusted::None => (0, GENESIS_HASH.to_owned()),
         Trusted::Invalid(why, size) => {
-            return Err(ApiError::internal(format!(
+            return Err(Fault::internal(format!(
                 "{chain}: {why} (size {size}); no checkpoint is signed over it"
             )))
         }
@@ -206,7 +206,7 @@ async fn sign_one(
             reason,
             ..
         } => {
-            return Err(ApiError::internal(format!(
+            return Err(Fault::internal(format!(
                 "{chain} does not extend its checkpoint of size {start}: {reason} at {first_bad_seq}; not signed"
             )))
         }
@@ -224,8 +224,8 @@ async fn sign_one(
     };
     let signed = SignedCheckpoint::sign(cp, key)
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let bytes = serde_json::to_vec(&signed).map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| Fault::internal(e.to_string()))?;
+    let bytes = serde_json::to_vec(&signed).map_err(|e| Fault::internal(e.to_string()))?;
     // Another tick may have signed further meanwhile: never put a smaller checkpoint over it.
     if let Ok(Ok(Some(now_stored))) = stored(svc, t, chain).await {
         if now_stored.checkpoint.size >= size {
@@ -235,7 +235,7 @@ async fn sign_one(
     objects
         .put(&object_key(t, chain), bytes, "application/json")
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| Fault::internal(e.to_string()))?;
     repo::checkpoints::signed(t, chain, size as i64, &now).await?;
     Ok(true)
 }

@@ -1,6 +1,7 @@
 //! Worker-side adapters for the two connectors: `WorkerHttp` implements the Stripe client's
-//! GET-only port over `fetch`, and `pg_read` opens a read session on the customer's Postgres over
-//! a `worker::Socket` (StartTLS when `sslmode=require`). Both bound every wait with a timeout.
+//! GET-only port over `fetch`; `pg_read` (read-only) and `pg_repair` (the repair credential) open
+//! sessions on the customer's Postgres over a `worker::Socket` (StartTLS when
+//! `sslmode=require`). All bound every wait with a timeout.
 
 use crate::domain::integrations::{DbUrl, SslMode};
 use crate::pg::{self, PgError, PgErrorKind, ReadSession, RepairSession, RuntimeTls};

@@ -1,8 +1,12 @@
 //! `ProjectCoordinator` Durable Object, one per project (named by project id): it drives the
 //! project's full reconcile runs step by step (SPEC §6), drains its webhook outbox (SPEC §7),
-//! and runs its repair approvals (SPEC §8), one per repair at a time. Thin by design: the run's logic is `edge::runs` (and the pure
-//! `domain::runs`); this object only keeps which run it drives, schedules the next step with
-//! its alarm, and builds the same `Services` the fetch and cron handlers build.
+//! runs its repair approvals (SPEC §8), one per repair at a time, approves automatic grants, and
+//! writes its exports step by step. Thin by design: the logic is `edge::runs`, `edge::webhooks`,
+//! `edge::repairs` and `edge::exports` (over the pure `domain` engines); this object keeps only
+//! what it is driving (the run, the exports in progress, approvals in flight, whether a drain or
+//! an automatic approval is wanted), schedules the next step with its alarm, and builds the same
+//! `Services` the fetch and cron handlers build. Its work answers `Fault`; only its own HTTP
+//! surface (the worker asking it) renders one, through `api::error`.
 //!
 //! Only ParityRail's own worker reaches it (Durable Objects have no public address): it takes
 //! `POST /runs/start` with the run's org, project and id, checks that the project is the one it
@@ -21,6 +25,7 @@ use crate::api::error::{ApiError, Relayed};
 use crate::domain::apikey::Environment;
 use crate::domain::exports::Progress;
 use crate::domain::repairs::RepairStatus;
+use crate::fault::{Fallible, Fault, RepairRefusal};
 use serde::Deserialize;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -331,7 +336,11 @@ impl ProjectCoordinator {
         let svc = Services::new(self.env.clone());
         match self.approve_one(&svc, &a).await {
             Ok(view) => Response::from_json(&view),
-            Err(e) => Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status)),
+            Err(f) => {
+                // This object's HTTP surface: the worker that asked relays the error as it is.
+                let e = ApiError::from(f);
+                Ok(Response::from_json(&Relayed::from(&e))?.with_status(e.status))
+            }
         }
     }
 
@@ -342,19 +351,16 @@ impl ProjectCoordinator {
         &self,
         svc: &Services,
         a: &repairs::Approval,
-    ) -> std::result::Result<serde_json::Value, ApiError> {
+    ) -> Fallible<serde_json::Value> {
         let Some(_running) = Running::start(&self.approving, &a.repair) else {
-            return Err(ApiError::conflict(
-                "repair_not_pending",
-                "another approval of this repair is running",
-            ));
+            return Err(Fault::Repair(RepairRefusal::ApprovalRunning));
         };
         let token = self
             .track(a)
-            .map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
+            .map_err(|e| Fault::internal(format!("inflight: {e}")))?;
         self.alarm_within(recover_after(svc))
             .await
-            .map_err(|e| ApiError::internal(format!("alarm: {e}")))?;
+            .map_err(|e| Fault::internal(format!("alarm: {e}")))?;
         // The approval stays ours while its token is the one stored: a recovery replaces it
         // first (and storage refuses an instance that was replaced).
         let still_ours =
@@ -375,16 +381,16 @@ impl ProjectCoordinator {
             };
             if !unfinished {
                 self.untrack(&a.repair)
-                    .map_err(|e| ApiError::internal(format!("inflight: {e}")))?;
+                    .map_err(|e| Fault::internal(format!("inflight: {e}")))?;
             }
-            Ok::<_, ApiError>(repairs::view(&r?, m.as_ref()))
+            Ok::<_, Fault>(repairs::view(&r?, m.as_ref()))
         }
         .await;
         if let Err(e) = &outcome {
-            if e.status >= 500 {
+            if e.is_transient() {
                 console_error!(
                     "{}",
-                    serde_json::json!({"repair": a.repair, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"repair": a.repair, "error": e.code(), "detail": e.detail()})
                 );
             }
         }
@@ -403,7 +409,7 @@ impl ProjectCoordinator {
                 s(&a.repair),
                 s(&a.org),
                 s(&a.project),
-                s(&a.environment),
+                s(a.environment.as_str()),
                 SqlStorageValue::Integer(worker::Date::now().as_millis() as i64),
                 s(&fresh_token()),
             ],
@@ -482,7 +488,7 @@ impl ProjectCoordinator {
             )?;
             let done = async {
                 let env = Environment::parse(&f.environment)
-                    .ok_or_else(|| ApiError::internal("inflight without an environment"))?;
+                    .ok_or_else(|| Fault::internal("inflight without an environment"))?;
                 let t = system_tenant(&svc, &grant, &f.org)?;
                 let pr = system_project(&t, &f.project, &grant)?;
                 repairs::recover(&svc, &pr, &f.repair, env).await
@@ -494,7 +500,7 @@ impl ProjectCoordinator {
                     waiting = true;
                     console_error!(
                         "{}",
-                        serde_json::json!({"recover_repair": f.repair, "error": e.code, "detail": e.detail})
+                        serde_json::json!({"recover_repair": f.repair, "error": e.code(), "detail": e.detail()})
                     );
                 }
             }
@@ -524,7 +530,7 @@ impl ProjectCoordinator {
                 return Ok((None, Vec::new(), false));
             }
             let (grants, more) = repairs::auto_approvable(&pr).await?;
-            Ok::<_, ApiError>((Some(row.environment), grants, more))
+            Ok::<_, Fault>((Some(row.environment), grants, more))
         }
         .await;
         let (environment, grants, more) = match found {
@@ -532,25 +538,28 @@ impl ProjectCoordinator {
             Err(e) => {
                 console_error!(
                     "{}",
-                    serde_json::json!({"auto_approve": project, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"auto_approve": project, "error": e.code(), "detail": e.detail()})
                 );
                 return self.alarm_within(30_000).await;
             }
         };
         let mut progressed = false;
-        for r in grants {
+        for r in environment.map_or(Vec::new(), |_| grants) {
+            let Some(environment) = environment else {
+                break;
+            };
             let a = repairs::Approval {
                 org: org.clone(),
                 project: project.clone(),
                 repair: r.id.clone(),
-                environment: environment.clone().unwrap_or_default(),
+                environment,
                 caller: None,
             };
             match self.approve_one(&svc, &a).await {
                 Ok(_) => progressed = true,
                 Err(e) => console_error!(
                     "{}",
-                    serde_json::json!({"auto_approve": r.id, "error": e.code, "message": e.message})
+                    serde_json::json!({"auto_approve": r.id, "error": e.code(), "message": e.message()})
                 ),
             }
         }
@@ -606,7 +615,7 @@ impl ProjectCoordinator {
             Err(e) => {
                 console_error!(
                     "{}",
-                    serde_json::json!({"drain": project, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"drain": project, "error": e.code(), "detail": e.detail()})
                 );
                 self.alarm_within(30_000).await?;
             }
@@ -626,7 +635,7 @@ impl ProjectCoordinator {
             let t = system_tenant(&svc, &grant, &cur.org)?;
             let pr = system_project(&t, &cur.project, &grant)?;
             let next = runs::step(&svc, &pr, &facts, &cur.run).await;
-            Ok::<_, crate::api::error::ApiError>((pr, next))
+            Ok::<_, Fault>((pr, next))
         }
         .await;
         match outcome {
@@ -642,7 +651,7 @@ impl ProjectCoordinator {
             Ok((pr, Err(e))) => {
                 console_error!(
                     "{}",
-                    serde_json::json!({"run": cur.run, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"run": cur.run, "error": e.code(), "detail": e.detail()})
                 );
                 let failures = cur.failures + 1;
                 if failures >= MAX_FAILURES {
@@ -663,7 +672,7 @@ impl ProjectCoordinator {
             Err(e) => {
                 console_error!(
                     "{}",
-                    serde_json::json!({"run": cur.run, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"run": cur.run, "error": e.code(), "detail": e.detail()})
                 );
                 self.state.storage().set_alarm(30_000).await?;
             }
@@ -749,11 +758,12 @@ impl ProjectCoordinator {
             Err(e) => {
                 console_error!(
                     "{}",
-                    serde_json::json!({"export": r.id, "error": e.code, "detail": e.detail})
+                    serde_json::json!({"export": r.id, "error": e.code(), "detail": e.detail()})
                 );
                 // A chain that does not verify will not verify on a retry: the export ends now,
                 // saying why.
-                let permanent = e.code == "chain_not_intact";
+                let permanent = matches!(e, Fault::ChainNotIntact(_));
+                let message = e.message();
                 let failures = if permanent {
                     MAX_FAILURES
                 } else {
@@ -761,7 +771,7 @@ impl ProjectCoordinator {
                 };
                 if failures >= MAX_FAILURES {
                     let why = if permanent {
-                        e.message.as_str()
+                        message.as_str()
                     } else {
                         "ParityRail could not write the export; start another"
                     };
@@ -784,7 +794,7 @@ impl ProjectCoordinator {
                                         Err(f) => {
                                             console_error!(
                                                 "{}",
-                                                serde_json::json!({"export": r.id, "error": f.code, "detail": f.detail})
+                                                serde_json::json!({"export": r.id, "error": f.code(), "detail": f.detail()})
                                             );
                                             false
                                         }

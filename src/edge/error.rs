@@ -1,7 +1,8 @@
 //! The edge side of errors: an `ApiError` becomes a response that carries the error itself (in
 //! the response's extensions, with an empty body), and the entry point renders it once it knows
 //! the request id and the surface (JSON for the REST API; JSON-RPC and HTML surfaces render the
-//! same error their way). Platform errors become opaque internal errors here.
+//! same error their way). Platform errors become opaque internal errors (`Fault::Internal` or
+//! `ApiError::internal`) here.
 
 use crate::api::error::ApiError;
 use axum::http::{HeaderValue, StatusCode};
@@ -43,5 +44,12 @@ pub fn platform(e: worker::Error) -> ApiError {
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         platform(e)
+    }
+}
+
+impl From<worker::Error> for crate::fault::Fault {
+    /// Platform failures (D1, bindings, serialisation) are internal: logged, never shown.
+    fn from(e: worker::Error) -> Self {
+        crate::fault::Fault::Internal(e.to_string())
     }
 }

@@ -11,7 +11,6 @@ use super::checkpoints::{self, Trusted};
 use super::repo::exports::{Export, ExportStatus, Side};
 use super::services::Services;
 use super::{repo, signing};
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step as AppendStep;
 use crate::domain::audit::{Actor, AuditEntry, Draft};
 use crate::domain::exports::{
@@ -20,6 +19,7 @@ use crate::domain::exports::{
 };
 use crate::domain::ids::ExportId;
 use crate::domain::store::StoreError;
+use crate::fault::{Fallible, Fault};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -66,7 +66,7 @@ pub fn view(e: &Export) -> Value {
 
 /// Resolves the request's range against the chain now: `from` defaults to 1, `to` to the head;
 /// a `to` past the head stops at the head (the range never grows after creation).
-async fn resolve(pr: &ProjectHandle, req: &ExportRequest) -> ApiResult<(u64, u64)> {
+async fn resolve(pr: &ProjectHandle, req: &ExportRequest) -> Fallible<(u64, u64)> {
     let chain = chain_of(pr);
     let head = repo::audit::head(pr.tenant(), &chain)
         .await?
@@ -89,15 +89,10 @@ async fn resolve(pr: &ProjectHandle, req: &ExportRequest) -> ApiResult<(u64, u64
 }
 
 /// Starts an export: recorded `running` with `export.created`, then handed to the coordinator.
-pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> ApiResult<Export> {
+pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> Fallible<Export> {
     let pr = by.project();
     if repo::exports::running(pr).await? >= MAX_RUNNING {
-        return Err(ApiError::conflict(
-            "exports_in_progress",
-            format!(
-                "{MAX_RUNNING} exports of this project are being written; wait for one to finish"
-            ),
-        ));
+        return Err(Fault::ExportsInProgress(MAX_RUNNING));
     }
     let (from_seq, to_seq) = resolve(pr, &req).await?;
     let export = Export {
@@ -126,7 +121,7 @@ pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> ApiResult<
     );
     by.retrying(svc.now, || async {
         let insert = repo::exports::insert(pr, &export)?;
-        Ok(AppendStep::commit(vec![draft.clone()], vec![insert], ()))
+        Ok::<_, Fault>(AppendStep::commit(vec![draft.clone()], vec![insert], ()))
     })
     .await?;
     if let Err(e) = hand_over(svc, pr, &export.id).await {
@@ -150,7 +145,7 @@ pub struct ExportAssignment {
     pub export: String,
 }
 
-async fn hand_over(svc: &Services, pr: &ProjectHandle, export: &str) -> ApiResult<()> {
+async fn hand_over(svc: &Services, pr: &ProjectHandle, export: &str) -> Fallible<()> {
     let a = ExportAssignment {
         org: pr.tenant().org_id().to_string(),
         project: pr.as_str().to_owned(),
@@ -170,7 +165,7 @@ impl EntrySource for D1Entries<'_> {
     async fn page(&self, after_seq: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         repo::audit::page(self.pr.tenant(), &self.chain, after_seq, limit)
             .await
-            .map_err(|e| StoreError::Failed(e.detail.unwrap_or(e.message)))
+            .map_err(|e| StoreError::Failed(e.detail().unwrap_or(e.message())))
     }
 }
 
@@ -204,7 +199,7 @@ pub async fn step(
     pr: &ProjectHandle,
     id: &str,
     progress: &mut Progress,
-) -> ApiResult<Next> {
+) -> Fallible<Next> {
     let Some(export) = repo::exports::get(pr, id).await? else {
         return Ok(Next::Done);
     };
@@ -219,11 +214,9 @@ pub async fn step(
             Trusted::Valid(cp) => Some(cp),
             Trusted::None => None,
             Trusted::Invalid(why, _) => {
-                let msg =
-                    format!("the chain's checkpoint cannot be trusted ({why}); nothing was signed");
-                let mut a = ApiError::conflict("chain_not_intact", msg.clone());
-                a.detail = Some(msg);
-                return Err(a);
+                return Err(Fault::ChainNotIntact(format!(
+                    "the chain's checkpoint cannot be trusted ({why}); nothing was signed"
+                )));
             }
         };
     }
@@ -239,12 +232,8 @@ pub async fn step(
         chain: spec.chain.clone(),
     };
     let stored = |e: StoreError| match e {
-        StoreError::NotIntact(why) => {
-            let mut a = ApiError::conflict("chain_not_intact", why.clone());
-            a.detail = Some(why);
-            a
-        }
-        e => ApiError::internal(e.to_string()),
+        StoreError::NotIntact(why) => Fault::ChainNotIntact(why),
+        e => Fault::internal(e.to_string()),
     };
     match exports::step(&spec, progress, &source, &objects, part, budget)
         .await
@@ -297,7 +286,7 @@ pub async fn end(
     pr: &ProjectHandle,
     id: &str,
     outcome: Result<Written, &str>,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let by = By::System {
         project: pr,
         job: "export",
@@ -347,13 +336,13 @@ pub async fn download(
     by: By<'_>,
     export: &Export,
     name: &str,
-) -> ApiResult<(String, &'static str)> {
+) -> Fallible<(String, &'static str)> {
     let content_type = match name {
         MANIFEST => "application/json",
         SIGNATURE => "application/octet-stream",
         other => FileKind::of_name(other)
             .map(FileKind::content_type)
-            .ok_or_else(|| ApiError::not_found("export file"))?,
+            .ok_or(Fault::NotFound("export file"))?,
     };
     if !export.files.iter().any(|f| f.name == name) {
         return Err(match export.status {
@@ -362,12 +351,9 @@ pub async fn download(
                     || name == MANIFEST
                     || name == SIGNATURE =>
             {
-                ApiError::conflict(
-                    "export_running",
-                    "the export is still being written; read its status again shortly",
-                )
+                Fault::ExportRunning
             }
-            _ => ApiError::not_found("export file"),
+            _ => Fault::NotFound("export file"),
         });
     }
     let pr = by.project();
@@ -379,7 +365,7 @@ pub async fn download(
         json!({"file": name}),
     );
     by.retrying(svc.now, || async {
-        Ok(AppendStep::commit(vec![draft.clone()], vec![], ()))
+        Ok::<_, Fault>(AppendStep::commit(vec![draft.clone()], vec![], ()))
     })
     .await?;
     Ok((spec_of(pr, export).object_key(name), content_type))

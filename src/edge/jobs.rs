@@ -1,8 +1,8 @@
 //! Scheduled jobs (the cron handler delegates here), built on `Services` like every other
 //! surface. Each job walks every org through `auth::system_tenants`, which needs the
 //! `SystemGrant` only entry points hold, so even system work reaches D1 only through
-//! tenant-scoped statements. Jobs answer `StoreError`s, never an HTTP status; their walks are
-//! pure state machines in `domain` (`domain::rewrap`) over ports implemented here.
+//! tenant-scoped statements. Jobs answer `StoreError`s or `Fault`s, never an HTTP status; the
+//! re-wrap walk is a pure state machine (`domain::rewrap`) over ports implemented here.
 
 use super::audit::{retrying, By, Chain};
 use super::auth::scope::ProjectHandle;
@@ -14,7 +14,6 @@ use super::runs;
 use super::services::Services;
 use super::vault;
 use super::webhooks;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::records::RunTrigger;
@@ -22,6 +21,7 @@ use crate::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
 use crate::domain::store::StoreError;
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, SEALED_FORMAT};
+use crate::fault::{Fallible, Fault};
 use serde_json::json;
 use worker::console_error;
 
@@ -55,8 +55,8 @@ pub async fn rewrap_credentials(svc: &Services, grant: &SystemGrant) -> Result<u
     rewrap_run(&ports, limits).await
 }
 
-fn failed(e: ApiError) -> StoreError {
-    StoreError::Failed(e.detail.unwrap_or_else(|| e.message.clone()))
+fn failed(e: Fault) -> StoreError {
+    StoreError::Failed(e.detail().unwrap_or_else(|| e.message()))
 }
 
 /// A `[1, max]` number from the variable `name`, else `default`.
@@ -229,7 +229,7 @@ async fn rewrap_one(
     current: &str,
     id: &str,
     now: Timestamp,
-) -> ApiResult<bool> {
+) -> Fallible<bool> {
     let t = pr.tenant();
     // Re-read after the head: a credential replaced meanwhile is simply skipped.
     retrying(t, Chain::Project(pr), now, || async {
@@ -295,7 +295,7 @@ async fn prune_each_org<F, Fut>(
 ) -> Result<u64, StoreError>
 where
     F: Fn(super::auth::scope::Tenant, u32) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<u64>>,
+    Fut: std::future::Future<Output = Fallible<u64>>,
 {
     const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let mut pruned = 0;
@@ -312,7 +312,7 @@ where
                 Err(e) => {
                     console_error!(
                         "{}",
-                        json!({"job": job, "org": t.org_id().to_string(), "error": e.detail})
+                        json!({"job": job, "org": t.org_id().to_string(), "error": e.detail()})
                     );
                     break;
                 }
@@ -345,7 +345,7 @@ pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, 
             Err(e) => {
                 console_error!(
                     "{}",
-                    json!({"job": RUNS_JOB, "org": t.org_id().to_string(), "error": e.detail})
+                    json!({"job": RUNS_JOB, "org": t.org_id().to_string(), "error": e.detail()})
                 );
                 walk.visited(&t);
                 continue;
@@ -359,10 +359,10 @@ pub async fn start_due_runs(svc: &Services, grant: &SystemGrant) -> Result<u32, 
             };
             match runs::start(svc, by, RunTrigger::Cron).await {
                 Ok(_) => started += 1,
-                Err(e) if e.status == 409 => {}
+                Err(e) if runs::not_now(&e) => {}
                 Err(e) => console_error!(
                     "{}",
-                    json!({"job": RUNS_JOB, "project": p.id, "error": e.code, "detail": e.detail})
+                    json!({"job": RUNS_JOB, "project": p.id, "error": e.code(), "detail": e.detail()})
                 ),
             }
         }
@@ -386,7 +386,7 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
                 Ok(()) => woken += 1,
                 Err(e) => console_error!(
                     "{}",
-                    json!({"job": "outbox", "project": pid, "error": e.code, "detail": e.detail})
+                    json!({"job": "outbox", "project": pid, "error": e.code(), "detail": e.detail()})
                 ),
             }
         }
@@ -427,7 +427,7 @@ pub async fn recover_events(svc: &Services, grant: &SystemGrant) -> Result<u32, 
                     Ok(r) => recovered += r.events,
                     Err(e) => console_error!(
                         "{}",
-                        json!({"job": "events", "project": pid, "error": e.code, "detail": e.detail})
+                        json!({"job": "events", "project": pid, "error": e.code(), "detail": e.detail()})
                     ),
                 }
                 after = pid;

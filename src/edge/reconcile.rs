@@ -1,14 +1,14 @@
 //! Reconcile at the edge: reading one customer from Stripe and the app, diffing (the pure
 //! `domain::reconcile`), and applying the incident plan (`domain::incidents`) to D1 with an audit
 //! entry per change and a snapshot per opened incident, all in one batch on the project chain.
-//! Used by `POST …/customers/{cus}/check` now, and by runs and webhooks as they land.
+//! Used by `POST …/customers/{cus}/check`, the outbox drain (`check_customers`), full runs
+//! (`plan_and_apply`) and the re-checks around a repair.
 
 use super::audit::By;
 use super::auth::scope::{ProjectHandle, Scoped};
 use super::project_io;
 use super::repo;
 use super::services::Services;
-use crate::api::error::{database_error, ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
@@ -20,17 +20,18 @@ use crate::domain::reconcile::{
 };
 use crate::domain::repairs::{self, Repair, RepairChange};
 use crate::domain::runs::{Decided, Range};
+use crate::fault::{Fallible, Fault};
 use crate::stripe::model::Subscription;
 use crate::stripe::StripeError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// The project's mapping; `409 mapping_missing` without one.
-pub async fn mapping(pr: &ProjectHandle) -> ApiResult<Mapping> {
+pub async fn mapping(pr: &ProjectHandle) -> Fallible<Mapping> {
     repo::mappings::get(pr)
         .await?
         .map(|(m, _)| m)
-        .ok_or_else(|| ApiError::conflict("mapping_missing", "configure the mapping first"))
+        .ok_or(Fault::MappingMissing)
 }
 
 /// What the diff needs of a Stripe subscription.
@@ -59,11 +60,11 @@ pub async fn check_customer(
     by: By<'_>,
     env: Environment,
     customer: &str,
-) -> ApiResult<Vec<Incident>> {
+) -> Fallible<Vec<Incident>> {
     let mut outcomes = check_customers(ctx, by, env, &[customer.to_owned()]).await?;
     outcomes
         .remove(customer)
-        .unwrap_or_else(|| Err(ApiError::internal("the customer was not checked")))?;
+        .unwrap_or_else(|| Err(Fault::internal("the customer was not checked")))?;
     repo::incidents::live_for_customer(by.project(), customer).await
 }
 
@@ -78,7 +79,7 @@ pub async fn check_customers(
     by: By<'_>,
     env: Environment,
     customers: &[String],
-) -> ApiResult<BTreeMap<String, ApiResult<()>>> {
+) -> Fallible<BTreeMap<String, Fallible<()>>> {
     let pr = by.project();
     let m = mapping(pr).await?;
     let client = project_io::stripe(ctx, pr).await?;
@@ -88,7 +89,7 @@ pub async fn check_customers(
     }
     let session = project_io::read_session(ctx, pr, env)
         .await?
-        .map_err(db_error)?;
+        .map_err(Fault::from)?;
     let columns = m.value_columns();
     let rows = session
         .rows_by_keys(
@@ -99,7 +100,7 @@ pub async fn check_customers(
             customers,
         )
         .await
-        .map_err(db_error)?;
+        .map_err(Fault::from)?;
     let mut by_key: BTreeMap<&str, Vec<&reconcile::AppValues>> = BTreeMap::new();
     for r in &rows {
         by_key.entry(r.key.as_str()).or_default().push(&r.values);
@@ -122,12 +123,12 @@ pub async fn read_stripe(
     m: &Mapping,
     client: &crate::stripe::StripeClient<super::connectors::WorkerHttp>,
     customer: &str,
-) -> ApiResult<(Option<StripeCustomer>, ProductFeatures)> {
+) -> Fallible<(Option<StripeCustomer>, ProductFeatures)> {
     let mut features = ProductFeatures::new();
     if client
         .customer(customer)
         .await
-        .map_err(ApiError::from)?
+        .map_err(Fault::from)?
         .is_none()
     {
         return Ok((None, features));
@@ -135,7 +136,7 @@ pub async fn read_stripe(
     let subs = client
         .subscriptions_of(customer)
         .await
-        .map_err(ApiError::from)?;
+        .map_err(Fault::from)?;
     let active_entitlements = if m.entitlements.is_empty() {
         None
     } else {
@@ -158,7 +159,7 @@ pub async fn read_stripe(
             let keys = client
                 .product_features(p)
                 .await
-                .map_err(ApiError::from)?
+                .map_err(Fault::from)?
                 .unwrap_or_default();
             features.insert(p.to_owned(), keys.into_iter().collect());
         }
@@ -179,13 +180,10 @@ async fn decide_one(
     stripe_side: Option<StripeCustomer>,
     features: &ProductFeatures,
     rows: &[&reconcile::AppValues],
-) -> ApiResult<()> {
+) -> Fallible<()> {
     if rows.len() > 1 {
         // Which row grants access is ambiguous: decide nothing (a full run skips it too).
-        return Err(ApiError::conflict(
-            "duplicate_app_rows",
-            "the app table has more than one row for this customer; nothing was decided",
-        ));
+        return Err(Fault::DuplicateAppRows);
     }
     let app_values = rows.first().map(|v| (*v).clone());
     let expected = stripe_side
@@ -217,13 +215,6 @@ impl Snapshot {
                 .any(|sub| m.grace.rule(&sub.status) == GraceRule::Keep)
         })
     }
-}
-
-pub fn db_error(e: crate::pg::PgError) -> ApiError {
-    let (code, message) = database_error(e.kind);
-    let mut err = ApiError::new(502, code, message);
-    err.detail = Some(format!("{:?} {:?}", e.kind, e.sqlstate));
-    err
 }
 
 /// What one check does to one customer: its incident changes, the repairs that follow them,
@@ -289,7 +280,7 @@ pub async fn apply(
     customer: &str,
     drifts: &[reconcile::Drift],
     snapshot: &Snapshot,
-) -> ApiResult<Vec<incidents::Change>> {
+) -> Fallible<Vec<incidents::Change>> {
     let (now, pr, actor) = (ctx.now, by.project(), by.actor());
     by.retrying(now, || async {
         let existing = repo::incidents::live_for_customer(pr, customer).await?;
@@ -310,7 +301,7 @@ pub async fn apply(
     .await
 }
 
-fn fresh_ids(ctx: &Services, n: usize) -> ApiResult<std::vec::IntoIter<String>> {
+fn fresh_ids(ctx: &Services, n: usize) -> Fallible<std::vec::IntoIter<String>> {
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
         ids.push(IncidentId::generate(&mut ctx.rng())?.to_string());
@@ -326,7 +317,7 @@ fn statements(
     pr: &ProjectHandle,
     actor: &Actor,
     plans: &[CustomerPlan<'_>],
-) -> ApiResult<(Vec<Draft>, Vec<Scoped>)> {
+) -> Fallible<(Vec<Draft>, Vec<Scoped>)> {
     let mut drafts = Vec::new();
     let mut stmts = Vec::new();
     for plan in plans {
@@ -360,7 +351,7 @@ fn statements(
         for rc in &plan.repairs {
             let after = rc.after();
             if after.id.is_empty() {
-                return Err(ApiError::internal("no randomness for a repair id"));
+                return Err(Fault::internal("no randomness for a repair id"));
             }
             let before = match rc {
                 RepairChange::Created(r) => {
@@ -419,8 +410,8 @@ pub async fn plan_and_apply(
     m: &Mapping,
     range: &Range,
     decided: &BTreeMap<String, Decided>,
-    counted: &dyn Fn(Applied) -> ApiResult<Scoped>,
-) -> ApiResult<Applied> {
+    counted: &dyn Fn(Applied) -> Fallible<Scoped>,
+) -> Fallible<Applied> {
     let (now, pr, actor) = (ctx.now, by.project(), by.actor());
     let snapshots: BTreeMap<&str, Snapshot> = decided
         .iter()
@@ -462,7 +453,7 @@ pub async fn plan_and_apply(
                         .collect();
                     let snapshot = snapshots
                         .get(customer.as_str())
-                        .ok_or_else(|| ApiError::internal("a planned customer has no snapshot"))?;
+                        .ok_or_else(|| Fault::internal("a planned customer has no snapshot"))?;
                     let plan =
                         plan_customer(ctx, m, &mine, &latest, &d.drifts, snapshot, &mut next);
                     if plan.len() == 0 {
@@ -476,7 +467,7 @@ pub async fn plan_and_apply(
                     plans.push(plan);
                 }
                 if plans.is_empty() {
-                    return Ok(Step::Done((Applied::default(), false)));
+                    return Ok::<_, Fault>(Step::Done((Applied::default(), false)));
                 }
                 let mut applied = Applied::default();
                 for c in plans.iter().flat_map(|p| &p.incidents) {
@@ -497,7 +488,7 @@ pub async fn plan_and_apply(
             return Ok(total);
         }
     }
-    Err(ApiError::internal("applying a range did not settle"))
+    Err(Fault::internal("applying a range did not settle"))
 }
 
 /// The API and audit view of an incident (SPEC §15 fields).

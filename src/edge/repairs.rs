@@ -19,7 +19,7 @@ use super::project_io;
 use super::reconcile::{check_customer, mapping, read_stripe};
 use super::repo;
 use super::services::{clock, Services};
-use crate::api::error::{database_error, ApiError, ApiResult};
+use crate::api::error::database_error;
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
@@ -30,6 +30,7 @@ use crate::domain::repairs::{
     effect, same_columns, still_wanted, Effect, ExecPlan, Repair, RepairStatus,
 };
 use crate::domain::time::Timestamp;
+use crate::fault::{Fallible, Fault, RepairRefusal};
 use crate::pg::Outcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -40,7 +41,7 @@ pub struct Approval {
     pub org: String,
     pub project: String,
     pub repair: String,
-    pub environment: String,
+    pub environment: Environment,
     /// The approving caller; `None` for the project's automatic approval of grants
     /// (`auto_approve_grants`), recorded as `system:auto_approve`.
     pub caller: Option<CallerSeal>,
@@ -59,7 +60,7 @@ const AUTO_PER_ALARM: usize = 5;
 /// current mapping: still a grant, still executable); a grant whose incident already had a
 /// repair fail, or go stale three times, is left to a person: approving it again would end the
 /// same way, on every check. Reads pending grants 50 at a time, at most 500.
-pub async fn auto_approvable(pr: &ProjectHandle) -> ApiResult<(Vec<Repair>, bool)> {
+pub async fn auto_approvable(pr: &ProjectHandle) -> Fallible<(Vec<Repair>, bool)> {
     const PAGE: u32 = 50;
     let Some((m, _)) = repo::mappings::get(pr).await? else {
         return Ok((Vec::new(), false));
@@ -118,14 +119,12 @@ pub fn view(r: &Repair, m: Option<&Mapping>) -> Value {
     v
 }
 
-fn not_pending(r: &Repair) -> ApiError {
-    ApiError::conflict(
-        "repair_not_pending",
-        format!(
-            "the repair is {}; only a pending repair can be approved or rejected",
-            r.status.as_str()
-        ),
-    )
+fn not_executable(e: impl std::fmt::Display) -> Fault {
+    Fault::Repair(RepairRefusal::NotExecutable(e.to_string()))
+}
+
+fn not_pending(r: &Repair) -> Fault {
+    Fault::Repair(RepairRefusal::NotPending(r.status.as_str()))
 }
 
 /// What a claim requires besides the repair being `pending`.
@@ -148,12 +147,12 @@ async fn move_repair(
     actor: &Actor,
     action: &'static str,
     claim: Claim<'_>,
-    change: impl Fn(&Repair) -> ApiResult<Repair>,
-) -> ApiResult<Repair> {
+    change: impl Fn(&Repair) -> Fallible<Repair>,
+) -> Fallible<Repair> {
     retrying(pr.tenant(), Chain::Project(pr), ctx.now, || async {
         let before = repo::repairs::get(pr, rid)
             .await?
-            .ok_or_else(|| ApiError::not_found("repair"))?;
+            .ok_or(Fault::NotFound("repair"))?;
         let after = change(&before)?;
         if !before.status.may_become(after.status) {
             return Err(not_pending(&before));
@@ -166,10 +165,7 @@ async fn move_repair(
                 .await?
                 .is_some_and(|i| i.status == IncidentStatus::Open);
             if !open {
-                return Err(ApiError::conflict(
-                    "incident_not_open",
-                    "the repair's incident is no longer open; check the customer again",
-                ));
+                return Err(Fault::IncidentNotOpen);
             }
             if let Some(c) = caller {
                 stmts.push(c.guard(pr, clock())?);
@@ -198,7 +194,7 @@ async fn record(
     rid: &str,
     (action, target): (&'static str, RepairStatus),
     fill: impl Fn(&mut Repair, Timestamp),
-) -> ApiResult<Repair> {
+) -> Fallible<Repair> {
     let system = Actor::System(SYSTEM);
     let change = |r: &Repair| {
         let now = clock();
@@ -213,18 +209,18 @@ async fn record(
         }
         match move_repair(ctx, pr, rid, &system, action, Claim::No, &change).await {
             Ok(r) => return Ok(r),
-            Err(e) if e.status >= 500 || e.code == "audit_contention" => last = Some(e),
-            Err(e) if e.code == "repair_not_pending" && attempt > 0 => {
+            Err(e) if e.is_transient() => last = Some(e),
+            Err(Fault::Repair(why)) if why.moved_elsewhere() && attempt > 0 => {
                 // An earlier attempt committed and only its answer was lost.
                 return match repo::repairs::get(pr, rid).await? {
                     Some(r) if r.status == target => Ok(r),
-                    _ => Err(e),
+                    _ => Err(Fault::Repair(why)),
                 };
             }
             Err(e) => return Err(e),
         }
     }
-    Err(last.unwrap_or_else(|| ApiError::internal("recording a repair failed")))
+    Err(last.unwrap_or_else(|| Fault::internal("recording a repair failed")))
 }
 
 /// Approves, executes and verifies one repair (the coordinator's `POST /repairs/approve`).
@@ -236,9 +232,8 @@ pub async fn approve(
     pr: &ProjectHandle,
     a: &Approval,
     still_ours: &dyn Fn() -> bool,
-) -> ApiResult<Repair> {
-    let env = Environment::parse(&a.environment)
-        .ok_or_else(|| ApiError::internal("approval without an environment"))?;
+) -> Fallible<Repair> {
+    let env = a.environment;
     let m = mapping(pr).await?;
     // Everything that can refuse without touching the repair refuses first: no repair
     // credential, a repair that no longer fits the mapping.
@@ -259,21 +254,14 @@ pub async fn approve(
                 return Err(not_pending(r));
             }
             if !still_ours() {
-                return Err(ApiError::conflict(
-                    "repair_not_pending",
-                    "this approval was taken over; read the repair again",
-                ));
+                return Err(Fault::Repair(RepairRefusal::TakenOver));
             }
-            ExecPlan::new(r, &m)
-                .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
+            ExecPlan::new(r, &m).map_err(not_executable)?;
             // Automatic approval takes grants only, judged by the mapping as it is now (plan
             // ranks may have changed since the repair was suggested): never a revocation or a
             // plan downgrade.
             if a.caller.is_none() && effect(&m, &r.changes) != Effect::Grant {
-                return Err(ApiError::conflict(
-                    "repair_needs_a_person",
-                    "only grants are approved automatically",
-                ));
+                return Err(Fault::Repair(RepairRefusal::NeedsAPerson));
             }
             let mut after = r.moved(RepairStatus::Executing, clock());
             after.approved_by = Some(approver.render());
@@ -284,10 +272,9 @@ pub async fn approve(
     // Fault injection for the recovery test only (REPAIR_FAULT_STOP_AFTER_CLAIM=1): the approval
     // stops once the repair is `executing`, before the database is opened, as a reset would.
     if ctx.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1") {
-        return Err(ApiError::internal("injected stop after the claim"));
+        return Err(Fault::internal("injected stop after the claim"));
     }
-    let plan = ExecPlan::new(&claimed, &m)
-        .map_err(|e| ApiError::conflict("repair_not_executable", e.to_string()))?;
+    let plan = ExecPlan::new(&claimed, &m).map_err(not_executable)?;
     if let Some(why) = stripe_objection(ctx, pr, &m, &claimed).await {
         return record(
             ctx,
@@ -406,7 +393,7 @@ async fn stripe_objection(
         Ok((None, _)) => None,
         Err(e) => Some(format!(
             "Stripe could not be read to confirm it ({})",
-            e.code
+            e.code()
         )),
     }
 }
@@ -418,7 +405,7 @@ async fn recheck(
     pr: &ProjectHandle,
     env: Environment,
     customer: &str,
-) -> ApiResult<Vec<crate::domain::incidents::Incident>> {
+) -> Fallible<Vec<crate::domain::incidents::Incident>> {
     let by = By::System {
         project: pr,
         job: SYSTEM,
@@ -434,7 +421,7 @@ async fn verify(
     pr: &ProjectHandle,
     env: Environment,
     r: &Repair,
-) -> ApiResult<Repair> {
+) -> Fallible<Repair> {
     let checked = recheck(ctx, pr, env, &r.customer).await;
     let incident = repo::incidents::get(pr, &r.incident_id).await?;
     let kind = incident.as_ref().map(|i| i.kind);
@@ -456,7 +443,11 @@ async fn verify(
     record(ctx, pr, &r.id, (action, status), |after, now| {
         after.verified_at = Some(now);
         after.error = match &checked {
-            Err(e) => Some(format!("the re-check failed ({}): {}", e.code, e.message)),
+            Err(e) => Some(format!(
+                "the re-check failed ({}): {}",
+                e.code(),
+                e.message()
+            )),
             Ok(_) if !resolved => {
                 Some("the re-check still shows the drift: the incident stays open".to_owned())
             }
@@ -479,7 +470,7 @@ pub async fn recover(
     pr: &ProjectHandle,
     rid: &str,
     env: Environment,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let Some(r) = repo::repairs::get(pr, rid).await? else {
         return Ok(());
     };
@@ -511,12 +502,12 @@ pub async fn recover(
 }
 
 /// Rejects a pending repair with a reason, as the caller (`POST …/repairs/{rid}/reject`).
-pub async fn reject(ctx: &Services, by: By<'_>, rid: &str, reason: &str) -> ApiResult<Repair> {
+pub async fn reject(ctx: &Services, by: By<'_>, rid: &str, reason: &str) -> Fallible<Repair> {
     let (pr, actor, now) = (by.project(), by.actor(), ctx.now);
     by.retrying(now, || async {
         let before = repo::repairs::get(pr, rid)
             .await?
-            .ok_or_else(|| ApiError::not_found("repair"))?;
+            .ok_or(Fault::NotFound("repair"))?;
         if before.status != RepairStatus::Pending {
             return Err(not_pending(&before));
         }

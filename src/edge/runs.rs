@@ -13,17 +13,16 @@
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::project_io;
-use super::reconcile::{db_error, facts, mapping, plan_and_apply, Applied};
+use super::reconcile::{facts, mapping, plan_and_apply, Applied};
 use super::repo::{self, runs::Counts, runs::Position};
 use super::services::Services;
-use crate::api::error::{ApiError, ApiResult};
-use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::RunId;
 use crate::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
 use crate::domain::records::{Run, RunStatus, RunTrigger};
 use crate::domain::runs::{decide, step_range, Phase, APP_BATCH, STRIPE_BATCH};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,10 +39,17 @@ pub fn view(r: &Run) -> Value {
     json!(r)
 }
 
+/// A run that `start` refused for now, for a reason that stands until the next tick (one is
+/// going, the project is not configured for runs, the chain was contended): the cron passes
+/// over it quietly.
+pub fn not_now(e: &Fault) -> bool {
+    matches!(e, Fault::RunInProgress(_) | Fault::AuditContention) || e.needs_a_person()
+}
+
 /// Starts a full run of the project: records it (`running`, audited as `run.started`) and hands
 /// it to the project's coordinator. `409 run_in_progress` (with `run_id`) while one is going;
 /// `409 mapping_missing` / `integration_missing` when it could not run at all.
-pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult<Run> {
+pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<Run> {
     let pr = by.project();
     mapping(pr).await?;
     let kinds: BTreeSet<String> = repo::credentials::for_project(pr)
@@ -53,10 +59,7 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult
         .collect();
     for (kind, what) in [("stripe_api_key", "Stripe"), ("db_read_url", "database")] {
         if !kinds.contains(kind) {
-            return Err(ApiError::conflict(
-                "integration_missing",
-                format!("configure the {what} integration first"),
-            ));
+            return Err(Fault::IntegrationMissing(what));
         }
     }
     let run = Run {
@@ -85,19 +88,21 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult
             Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
         })
         .await;
-    if let Err(mut e) = started {
-        if e.code == "run_in_progress" {
+    if let Err(e) = started {
+        if let Fault::RunInProgress(_) = e {
             if let Some((going, pos)) = repo::runs::running(pr).await? {
                 // A run that recorded nothing for a while lost its coordinator (a hand-over
                 // cut short, a coordinator that gave up mid-alarm): hand it over again. Its
                 // position is in D1, so it goes on where it stood.
                 if ctx.now.millis() - pos.updated_at.millis() > STALE_MS {
                     if let Err(h) = hand_over(ctx, pr, &going.id).await {
-                        worker::console_error!("{}", json!({"run": going.id, "resume": h.detail}));
+                        worker::console_error!(
+                            "{}",
+                            json!({"run": going.id, "resume": h.detail()})
+                        );
                     }
                 }
-                e.message = format!("run {} of this project is going", going.id);
-                e.related = Some(("run_id", going.id));
+                return Err(Fault::RunInProgress(Some(going.id)));
             }
         }
         return Err(e);
@@ -113,7 +118,7 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> ApiResult
         )
         .await;
         if let Err(f) = failed {
-            worker::console_error!("{}", json!({"run": run.id, "error": f.detail}));
+            worker::console_error!("{}", json!({"run": run.id, "error": f.detail()}));
         }
         return Err(e);
     }
@@ -128,7 +133,7 @@ pub struct Assignment {
     pub run: String,
 }
 
-async fn hand_over(ctx: &Services, pr: &ProjectHandle, run: &str) -> ApiResult<()> {
+async fn hand_over(ctx: &Services, pr: &ProjectHandle, run: &str) -> Fallible<()> {
     let a = Assignment {
         org: pr.tenant().org_id().to_string(),
         project: pr.as_str().to_owned(),
@@ -146,7 +151,7 @@ async fn finish(
     status: RunStatus,
     errors: Vec<String>,
     counts: Counts,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let by = By::System {
         project: pr,
         job: "reconcile",
@@ -182,7 +187,7 @@ pub async fn abandon(
     pr: &ProjectHandle,
     run_id: &str,
     message: &str,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     let Some((run, _)) = repo::runs::get(pr, run_id).await? else {
         return Ok(());
     };
@@ -216,7 +221,7 @@ pub async fn step(
     pr: &ProjectHandle,
     facts: &Facts,
     run_id: &str,
-) -> ApiResult<Next> {
+) -> Fallible<Next> {
     let Some((run, pos)) = repo::runs::get(pr, run_id).await? else {
         return Ok(Next::Stop);
     };
@@ -225,16 +230,16 @@ pub async fn step(
     }
     match do_step(ctx, pr, facts, &run, &pos).await {
         Ok(next) => Ok(next),
-        Err(e) if e.status == 500 => Err(e),
+        Err(e @ Fault::Internal(_)) => Err(e),
         Err(e) => {
             // Stripe (4xx/5xx from Stripe, timeouts), the database, a missing mapping or
             // credential: the run cannot go on.
             let mut errors = run.errors.clone();
             errors.push(format!(
                 "{} during {}: {}",
-                e.code,
+                e.code(),
                 pos.phase.as_str(),
-                e.message
+                e.message()
             ));
             finish(ctx, pr, &run, RunStatus::Failed, errors, Counts::default()).await?;
             Ok(Next::Stop)
@@ -248,7 +253,7 @@ async fn do_step(
     facts: &Facts,
     run: &Run,
     pos: &Position,
-) -> ApiResult<Next> {
+) -> Fallible<Next> {
     let client = project_io::stripe(ctx, pr).await?;
     let mut counts = Counts::default();
     let next = match pos.phase {
@@ -256,7 +261,7 @@ async fn do_step(
             let page = client
                 .subscriptions_page(None, pos.cursor.as_deref())
                 .await
-                .map_err(ApiError::from)?;
+                .map_err(Fault::from)?;
             facts.put_subscriptions(&run.id, &page.data)?;
             Some(match page.next {
                 Some(c) => {
@@ -270,7 +275,7 @@ async fn do_step(
             let page = client
                 .customers_page(pos.cursor.as_deref())
                 .await
-                .map_err(ApiError::from)?;
+                .map_err(Fault::from)?;
             let ids: Vec<&str> = page
                 .data
                 .iter()
@@ -293,7 +298,7 @@ async fn do_step(
                     let keys = client
                         .product_features(&product)
                         .await
-                        .map_err(ApiError::from)?
+                        .map_err(Fault::from)?
                         .unwrap_or_default();
                     facts.put_features(&run.id, &product, &keys)?;
                     Some(at(Phase::Features, Some(product)))
@@ -329,18 +334,11 @@ const MAX_PAGES_PER_PHASE: usize = crate::stripe::MAX_PAGES as usize;
 
 /// Fails the run when Stripe hands a listing phase a cursor it handed it before (the list would
 /// never end), or the phase passed its page cap.
-fn stalled(facts: &Facts, run: &Run, phase: Phase, cursor: &str) -> ApiResult<()> {
-    let stall = || {
-        ApiError::new(
-            502,
-            "stripe_pagination",
-            "Stripe's list did not end (a page cursor came back, or the page cap was reached)",
-        )
-    };
+fn stalled(facts: &Facts, run: &Run, phase: Phase, cursor: &str) -> Fallible<()> {
     if facts.cursor_repeats(&run.id, phase, cursor)?
         || facts.cursor_count(&run.id, phase)? > MAX_PAGES_PER_PHASE
     {
-        return Err(stall());
+        return Err(Fault::StripePagination);
     }
     Ok(())
 }
@@ -362,16 +360,15 @@ async fn app_step(
     facts: &Facts,
     run: &Run,
     pos: &Position,
-) -> ApiResult<(Option<Position>, Counts)> {
+) -> Fallible<(Option<Position>, Counts)> {
     let m = mapping(pr).await?;
     let project = repo::projects::of_handle(pr)
         .await?
-        .ok_or_else(|| ApiError::conflict("project_gone", "the project was deleted"))?;
-    let env = Environment::parse(&project.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+        .ok_or(Fault::ProjectGone)?;
+    let env = project.environment;
     let session = project_io::read_session(ctx, pr, env)
         .await?
-        .map_err(db_error)?;
+        .map_err(Fault::from)?;
     let columns = m.value_columns();
     let after = pos.cursor.clone().unwrap_or_default();
     // Smaller batches only (tests walk many steps with them).
@@ -389,7 +386,7 @@ async fn app_step(
             app_batch,
         )
         .await
-        .map_err(db_error)?;
+        .map_err(Fault::from)?;
     let stripe_ids = facts.customers_after(&run.id, &after, stripe_batch)?;
     let range = step_range(
         &after,
@@ -440,7 +437,7 @@ async fn app_step(
     if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
         && facts.first_time("crash_after_apply")?
     {
-        return Err(ApiError::internal("injected crash after apply"));
+        return Err(Fault::internal("injected crash after apply"));
     }
     let counts = Counts {
         customers_checked: decided.len() as u64,
@@ -525,7 +522,7 @@ impl Facts {
 
     /// Records that `phase` of `run` was handed `cursor`; `true` when it was handed it before
     /// (a Stripe list going round in circles).
-    fn cursor_repeats(&self, run: &str, phase: Phase, cursor: &str) -> ApiResult<bool> {
+    fn cursor_repeats(&self, run: &str, phase: Phase, cursor: &str) -> Fallible<bool> {
         let seen: Vec<IdRow> = self
             .sql
             .exec(
@@ -543,7 +540,7 @@ impl Facts {
         Ok(false)
     }
 
-    fn cursor_count(&self, run: &str, phase: Phase) -> ApiResult<usize> {
+    fn cursor_count(&self, run: &str, phase: Phase) -> Fallible<usize> {
         #[derive(Deserialize)]
         struct N {
             n: i64,
@@ -570,7 +567,7 @@ impl Facts {
     }
 
     /// `true` the first time `name` is asked for in this object (then remembered).
-    fn first_time(&self, name: &str) -> ApiResult<bool> {
+    fn first_time(&self, name: &str) -> Fallible<bool> {
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS once (name TEXT PRIMARY KEY)",
             None,
@@ -605,10 +602,10 @@ impl Facts {
         &self,
         run: &str,
         subs: &[crate::stripe::model::Subscription],
-    ) -> ApiResult<()> {
+    ) -> Fallible<()> {
         for s in subs {
             let f = facts(s);
-            let json = serde_json::to_string(&f).map_err(|e| ApiError::internal(e.to_string()))?;
+            let json = serde_json::to_string(&f).map_err(|e| Fault::internal(e.to_string()))?;
             self.sql.exec(
                 "INSERT OR REPLACE INTO subs (run, id, customer, facts) VALUES (?, ?, ?, ?)",
                 vec![text(run), text(&s.id), text(s.customer.id()), text(&json)],
@@ -623,7 +620,7 @@ impl Facts {
         Ok(())
     }
 
-    fn put_customers(&self, run: &str, ids: &[&str]) -> ApiResult<()> {
+    fn put_customers(&self, run: &str, ids: &[&str]) -> Fallible<()> {
         for id in ids {
             self.sql.exec(
                 "INSERT OR IGNORE INTO customers (run, id) VALUES (?, ?)",
@@ -633,7 +630,7 @@ impl Facts {
         Ok(())
     }
 
-    fn product_after(&self, run: &str, after: &str) -> ApiResult<Option<String>> {
+    fn product_after(&self, run: &str, after: &str) -> Fallible<Option<String>> {
         let rows: Vec<IdRow> = self
             .sql
             .exec(
@@ -644,8 +641,8 @@ impl Facts {
         Ok(rows.into_iter().next().map(|r| r.id))
     }
 
-    fn put_features(&self, run: &str, product: &str, keys: &[String]) -> ApiResult<()> {
-        let json = serde_json::to_string(keys).map_err(|e| ApiError::internal(e.to_string()))?;
+    fn put_features(&self, run: &str, product: &str, keys: &[String]) -> Fallible<()> {
+        let json = serde_json::to_string(keys).map_err(|e| Fault::internal(e.to_string()))?;
         self.sql.exec(
             "UPDATE products SET features = ? WHERE run = ? AND id = ?",
             vec![text(&json), text(run), text(product)],
@@ -653,7 +650,7 @@ impl Facts {
         Ok(())
     }
 
-    fn features(&self, run: &str) -> ApiResult<ProductFeatures> {
+    fn features(&self, run: &str) -> Fallible<ProductFeatures> {
         let rows: Vec<FeatureRow> = self
             .sql
             .exec(
@@ -664,9 +661,7 @@ impl Facts {
         let mut out = ProductFeatures::new();
         for r in rows {
             let keys: Vec<String> = match r.features {
-                Some(f) => {
-                    serde_json::from_str(&f).map_err(|e| ApiError::internal(e.to_string()))?
-                }
+                Some(f) => serde_json::from_str(&f).map_err(|e| Fault::internal(e.to_string()))?,
                 None => Vec::new(),
             };
             out.insert(r.id, keys.into_iter().collect());
@@ -675,7 +670,7 @@ impl Facts {
     }
 
     /// Up to `limit` customer ids after `after`, in byte order.
-    fn customers_after(&self, run: &str, after: &str, limit: u32) -> ApiResult<Vec<String>> {
+    fn customers_after(&self, run: &str, after: &str, limit: u32) -> Fallible<Vec<String>> {
         let rows: Vec<IdRow> = self
             .sql
             .exec(
@@ -696,7 +691,7 @@ impl Facts {
         run: &str,
         ids: &[String],
         keep: impl Fn(&str) -> bool,
-    ) -> ApiResult<BTreeMap<String, StripeCustomer>> {
+    ) -> Fallible<BTreeMap<String, StripeCustomer>> {
         let mut out: BTreeMap<String, StripeCustomer> = ids
             .iter()
             .filter(|c| keep(c))
@@ -716,8 +711,8 @@ impl Facts {
             .to_array()?;
         for r in rows {
             if let Some(c) = out.get_mut(&r.customer) {
-                let f: SubFacts = serde_json::from_str(&r.facts)
-                    .map_err(|e| ApiError::internal(e.to_string()))?;
+                let f: SubFacts =
+                    serde_json::from_str(&r.facts).map_err(|e| Fault::internal(e.to_string()))?;
                 c.subscriptions.push(f);
             }
         }

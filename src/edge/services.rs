@@ -5,12 +5,12 @@
 //! client bucket) live in `http::RequestMeta`.
 
 use super::connectors::{pg_read, pg_repair, WorkerHttp, WorkerTimer};
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::integrations::DbUrl;
 use crate::domain::ports::OsRng;
 use crate::domain::ratelimit::Decision;
 use crate::domain::time::Timestamp;
 use crate::domain::vault::{Keyring, Secret};
+use crate::fault::{Fallible, Fault};
 use crate::pg::{self, PgError};
 use crate::stripe::{RetryPolicy, StripeClient};
 use worker::{D1Database, Env, Stub};
@@ -53,18 +53,18 @@ impl Services {
 
     /// Raw D1, unscoped. Only the auth layer can call this (only it can make a `RawDb`): every
     /// other module reaches D1 through a `Tenant` or `ProjectHandle` that auth hands out.
-    pub fn db(&self, _: &super::auth::RawDb) -> ApiResult<D1Database> {
+    pub fn db(&self, _: &super::auth::RawDb) -> Fallible<D1Database> {
         self.env
             .d1("DB")
-            .map_err(|e| ApiError::internal(format!("D1 binding: {e}")))
+            .map_err(|e| Fault::internal(format!("D1 binding: {e}")))
     }
 
     /// The master keys from `CREDENTIALS_ENCRYPTION_KEY`.
-    pub fn keyring(&self) -> ApiResult<Keyring> {
+    pub fn keyring(&self) -> Fallible<Keyring> {
         let spec = self
             .var("CREDENTIALS_ENCRYPTION_KEY")
-            .ok_or_else(|| ApiError::internal("CREDENTIALS_ENCRYPTION_KEY is not set"))?;
-        Keyring::parse(&spec).map_err(|e| ApiError::internal(e.to_string()))
+            .ok_or_else(|| Fault::internal("CREDENTIALS_ENCRYPTION_KEY is not set"))?;
+        Keyring::parse(&spec).map_err(|e| Fault::internal(e.to_string()))
     }
 
     /// The read-only Stripe client for `key` (`STRIPE_API_BASE`, retry and timeout variables).
@@ -106,30 +106,30 @@ impl Services {
     }
 
     /// The R2 bucket of export bundles and checkpoints.
-    pub fn objects(&self) -> ApiResult<super::objects::R2Objects> {
-        super::objects::R2Objects::new(&self.env).map_err(|e| ApiError::internal(e.to_string()))
+    pub fn objects(&self) -> Fallible<super::objects::R2Objects> {
+        super::objects::R2Objects::new(&self.env).map_err(|e| Fault::internal(e.to_string()))
     }
 
     /// The `ProjectCoordinator` Durable Object of one project.
-    pub fn coordinator(&self, project_id: &str) -> ApiResult<Stub> {
+    pub fn coordinator(&self, project_id: &str) -> Fallible<Stub> {
         let stub = || -> worker::Result<Stub> {
             let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
             ns.id_from_name(project_id)?.get_stub()
         };
-        stub().map_err(|e| ApiError::internal(format!("coordinator: {e}")))
+        stub().map_err(|e| Fault::internal(format!("coordinator: {e}")))
     }
 
     /// POSTs `body` as JSON to operation `op` (`/runs/start`, `/exports/start`, `/outbox/wake`…)
-    /// of the project's coordinator; `Ok` when it took it (`202`), else `503
-    /// coordinator_unavailable` naming `what` (the status in the logged detail).
+    /// of the project's coordinator; `Ok` when it took it (`202`), else
+    /// `Fault::CoordinatorUnavailable` naming `what` (with the status, for the log).
     pub async fn hand_to_coordinator(
         &self,
         project_id: &str,
         op: &str,
         body: &impl serde::Serialize,
         what: &str,
-    ) -> ApiResult<()> {
-        let body = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    ) -> Fallible<()> {
+        let body = serde_json::to_string(body).map_err(|e| Fault::internal(e.to_string()))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
             .with_body(Some(body.into()));
@@ -142,18 +142,14 @@ impl Services {
         if status == 202 {
             return Ok(());
         }
-        let mut e = ApiError::unavailable(
-            "coordinator_unavailable",
-            "the project's coordinator did not take it; retry shortly",
-            5,
-        );
-        e.detail = Some(format!("coordinator answered {status} to {op} ({what})"));
-        Err(e)
+        Err(Fault::CoordinatorUnavailable(format!(
+            "coordinator answered {status} to {op} ({what})"
+        )))
     }
 
     /// One operation on the `RateLimiter` object of `bucket`. When the limiter cannot be reached
-    /// the answer is `503 rate_limiter_unavailable`: limits fail closed, never open.
-    pub async fn limiter(&self, bucket: &str, op: &str) -> ApiResult<Decision> {
+    /// the answer is `Fault::LimiterUnavailable` (a `503`): limits fail closed, never open.
+    pub async fn limiter(&self, bucket: &str, op: &str) -> Fallible<Decision> {
         self.limiter_call(bucket, op).await
     }
 
@@ -162,7 +158,7 @@ impl Services {
         &self,
         bucket: &str,
         op: &str,
-    ) -> ApiResult<T> {
+    ) -> Fallible<T> {
         let call = async {
             let stub = self
                 .env
@@ -174,14 +170,7 @@ impl Services {
                 .await?;
             res.json::<T>().await
         };
-        call.await.map_err(|e| {
-            let mut err = ApiError::unavailable(
-                "rate_limiter_unavailable",
-                "the rate limiter is unavailable; the request was refused, retry shortly",
-                5,
-            );
-            err.detail = Some(format!("rate limiter: {e}"));
-            err
-        })
+        call.await
+            .map_err(|e| Fault::LimiterUnavailable(format!("rate limiter: {e}")))
     }
 }

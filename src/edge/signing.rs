@@ -10,7 +10,6 @@ use super::auth::scope::Tenant;
 use super::repo;
 use super::repo::signing::SigningKeyRow;
 use super::services::Services;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::SigningKeyId;
@@ -18,6 +17,7 @@ use crate::domain::ports::OsRng;
 use crate::domain::signing::{fingerprint, pkcs8_from_seed, seed_from_pkcs8, KeyRef, Signer};
 use crate::domain::store::StoreError;
 use crate::domain::vault::{Binding, Keyring, SEALED_FORMAT};
+use crate::fault::{Fallible, Fault};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -28,8 +28,8 @@ use zeroize::Zeroizing;
 
 const KIND: &str = "signing_key";
 
-fn js_err(what: &str) -> impl Fn(JsValue) -> ApiError + '_ {
-    move |e| ApiError::internal(format!("WebCrypto {what}: {e:?}"))
+fn js_err(what: &str) -> impl Fn(JsValue) -> Fault + '_ {
+    move |e| Fault::internal(format!("WebCrypto {what}: {e:?}"))
 }
 
 /// `crypto.subtle[method](...args)`, awaited.
@@ -67,7 +67,7 @@ fn wipe(v: &JsValue) {
 }
 
 /// A fresh key pair: the 32-byte seed and the raw public key.
-async fn generate() -> ApiResult<(Zeroizing<[u8; 32]>, [u8; 32])> {
+async fn generate() -> Fallible<(Zeroizing<[u8; 32]>, [u8; 32])> {
     let pair = subtle(
         "generateKey",
         &[ed25519(), true.into(), usages(&["sign", "verify"])],
@@ -87,16 +87,16 @@ async fn generate() -> ApiResult<(Zeroizing<[u8; 32]>, [u8; 32])> {
             .map_err(js_err("exportKey"))?,
     );
     let seed = Zeroizing::new(
-        seed_from_pkcs8(&der).map_err(|e| ApiError::internal(format!("generated key: {e}")))?,
+        seed_from_pkcs8(&der).map_err(|e| Fault::internal(format!("generated key: {e}")))?,
     );
     let public: [u8; 32] = raw
         .try_into()
-        .map_err(|_| ApiError::internal("generated public key is not 32 bytes"))?;
+        .map_err(|_| Fault::internal("generated public key is not 32 bytes"))?;
     Ok((seed, public))
 }
 
 /// Whether `sig` is `public`'s signature of `message`.
-pub async fn verify(public: &[u8; 32], message: &[u8], sig: &[u8]) -> ApiResult<bool> {
+pub async fn verify(public: &[u8; 32], message: &[u8], sig: &[u8]) -> Fallible<bool> {
     let key = subtle(
         "importKey",
         &[
@@ -132,7 +132,7 @@ pub struct OrgKey {
 }
 
 impl OrgKey {
-    async fn sign_checked(&self, message: &[u8]) -> ApiResult<Vec<u8>> {
+    async fn sign_checked(&self, message: &[u8]) -> Fallible<Vec<u8>> {
         let der = Zeroizing::new(pkcs8_from_seed(&self.seed));
         let js_der = Uint8Array::from(&der[..]);
         let key = subtle(
@@ -154,7 +154,7 @@ impl OrgKey {
                 .map_err(js_err("sign"))?,
         );
         if !verify(&self.public, message, &sig).await? {
-            return Err(ApiError::internal(format!(
+            return Err(Fault::internal(format!(
                 "signing key {} does not match its public key",
                 self.id
             )));
@@ -167,7 +167,7 @@ impl Signer for OrgKey {
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.sign_checked(message)
             .await
-            .map_err(|e| StoreError::Failed(e.detail.unwrap_or(e.message)))
+            .map_err(|e| StoreError::Failed(e.detail().unwrap_or_else(|| e.message())))
     }
 
     fn key(&self) -> KeyRef {
@@ -187,33 +187,33 @@ fn binding<'a>(t: &'a Tenant, id: &'a str) -> Binding<'a> {
     }
 }
 
-fn public_of(row: &SigningKeyRow) -> ApiResult<[u8; 32]> {
+fn public_of(row: &SigningKeyRow) -> Fallible<[u8; 32]> {
     B64.decode(&row.public_key)
         .ok()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| ApiError::internal(format!("signing key {}: bad public key", row.id)))
+        .ok_or_else(|| Fault::internal(format!("signing key {}: bad public key", row.id)))
 }
 
 /// The org's public key (id, raw key, creation time), made on first need.
-pub async fn public_key(svc: &Services, t: &Tenant) -> ApiResult<(String, [u8; 32], String)> {
+pub async fn public_key(svc: &Services, t: &Tenant) -> Fallible<(String, [u8; 32], String)> {
     let row = row(svc, t).await?;
     Ok((row.id.clone(), public_of(&row)?, row.created_at))
 }
 
 /// The org's key, opened to sign; made on first need.
-pub async fn org_key(svc: &Services, t: &Tenant) -> ApiResult<OrgKey> {
+pub async fn org_key(svc: &Services, t: &Tenant) -> Fallible<OrgKey> {
     let row = row(svc, t).await?;
     let ring = svc.keyring()?;
     let secret = ring
         .open(&binding(t, &row.id), &row.sealed)
-        .map_err(|e| ApiError::internal(format!("signing key {} does not open: {e}", row.id)))?;
+        .map_err(|e| Fault::internal(format!("signing key {} does not open: {e}", row.id)))?;
     let der = Zeroizing::new(
         B64.decode(secret.expose())
-            .map_err(|_| ApiError::internal(format!("signing key {}: bad blob", row.id)))?,
+            .map_err(|_| Fault::internal(format!("signing key {}: bad blob", row.id)))?,
     );
     let seed = Zeroizing::new(
         seed_from_pkcs8(&der)
-            .map_err(|e| ApiError::internal(format!("signing key {}: {e}", row.id)))?,
+            .map_err(|e| Fault::internal(format!("signing key {}: {e}", row.id)))?,
     );
     Ok(OrgKey {
         public: public_of(&row)?,
@@ -225,7 +225,7 @@ pub async fn org_key(svc: &Services, t: &Tenant) -> ApiResult<OrgKey> {
 /// The org's key row; when there is none, a new key is made, sealed and recorded with
 /// `signing_key.created` on the org chain. Two first needs at once both append to the org
 /// chain: one wins, the other contends, runs again and finds the winner's key.
-async fn row(svc: &Services, t: &Tenant) -> ApiResult<SigningKeyRow> {
+async fn row(svc: &Services, t: &Tenant) -> Fallible<SigningKeyRow> {
     if let Some(row) = repo::signing::get(t).await? {
         return Ok(row);
     }
@@ -259,20 +259,20 @@ async fn row(svc: &Services, t: &Tenant) -> ApiResult<SigningKeyRow> {
     .await
 }
 
-fn seal(ring: &Keyring, t: &Tenant, id: &str, der: &[u8]) -> ApiResult<String> {
+fn seal(ring: &Keyring, t: &Tenant, id: &str, der: &[u8]) -> Fallible<String> {
     let b64 = Zeroizing::new(B64.encode(der));
     ring.seal(&binding(t, id), &b64, &mut OsRng)
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| Fault::internal(e.to_string()))
 }
 
 /// Ids of the org's key when the current master key or format did not seal it.
-pub async fn stale(t: &Tenant, ring: &Keyring, after_id: &str) -> ApiResult<Vec<String>> {
+pub async fn stale(t: &Tenant, ring: &Keyring, after_id: &str) -> Fallible<Vec<String>> {
     repo::signing::stale(t, ring.current_kid(), SEALED_FORMAT, after_id).await
 }
 
 /// Re-seals the org's key under the current master key, audited on the org chain as
 /// `signing_key.rewrapped`; `false` when there was nothing to do.
-pub async fn rewrap(t: &Tenant, ring: &Keyring, svc: &Services) -> ApiResult<bool> {
+pub async fn rewrap(t: &Tenant, ring: &Keyring, svc: &Services) -> Fallible<bool> {
     retrying(t, Chain::Org, svc.now, || async {
         let Some(row) = repo::signing::get(t).await? else {
             return Ok(Step::Done(false));
@@ -280,7 +280,7 @@ pub async fn rewrap(t: &Tenant, ring: &Keyring, svc: &Services) -> ApiResult<boo
         let Some(new) = ring
             .rewrap(&binding(t, &row.id), &row.sealed, &mut OsRng)
             .map_err(|e| {
-                ApiError::internal(format!("signing key {} does not re-wrap: {e}", row.id))
+                Fault::internal(format!("signing key {} does not re-wrap: {e}", row.id))
             })?
         else {
             return Ok(Step::Done(false));

@@ -4,10 +4,10 @@
 use super::auth::scope::{ProjectHandle, Tenant};
 use super::repo::credentials::CredentialRow;
 use super::services::Services;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::ids::CredentialId;
 use crate::domain::ports::OsRng;
 use crate::domain::vault::{Binding, Keyring, Secret, SEALED_FORMAT};
+use crate::fault::{Fallible, Fault};
 use serde_json::Value;
 
 fn binding<'a>(t: &'a Tenant, row: &'a CredentialRow) -> Binding<'a> {
@@ -27,7 +27,7 @@ pub struct Sealer<'a> {
 }
 
 impl<'a> Sealer<'a> {
-    pub fn new(ctx: &Services, project: &'a ProjectHandle) -> ApiResult<Self> {
+    pub fn new(ctx: &Services, project: &'a ProjectHandle) -> Fallible<Self> {
         Ok(Sealer {
             ring: ctx.keyring()?,
             project,
@@ -42,7 +42,7 @@ impl<'a> Sealer<'a> {
         slot: i64,
         secret: &str,
         public: &Value,
-    ) -> ApiResult<CredentialRow> {
+    ) -> Fallible<CredentialRow> {
         let mut row = CredentialRow {
             id: CredentialId::generate(&mut OsRng)?.to_string(),
             project_id: self.project.as_str().to_owned(),
@@ -57,18 +57,18 @@ impl<'a> Sealer<'a> {
         row.sealed = self
             .ring
             .seal(&binding(self.project.tenant(), &row), secret, &mut OsRng)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(|e| Fault::internal(e.to_string()))?;
         Ok(row)
     }
 }
 
-pub fn open(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> ApiResult<Secret> {
+pub fn open(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> Fallible<Secret> {
     ring.open(&binding(t, row), &row.sealed)
-        .map_err(|e| ApiError::internal(format!("credential {} does not open: {e}", row.id)))
+        .map_err(|e| Fault::internal(format!("credential {} does not open: {e}", row.id)))
 }
 
 /// The row's blob re-sealed under the current key, or `None` when it already is.
-pub fn rewrap(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> ApiResult<Option<String>> {
+pub fn rewrap(ring: &Keyring, t: &Tenant, row: &CredentialRow) -> Fallible<Option<String>> {
     ring.rewrap(&binding(t, row), &row.sealed, &mut OsRng)
-        .map_err(|e| ApiError::internal(format!("credential {} does not re-wrap: {e}", row.id)))
+        .map_err(|e| Fault::internal(format!("credential {} does not re-wrap: {e}", row.id)))
 }

@@ -10,12 +10,13 @@ use super::reconcile::check_customers;
 use super::repo::{self, webhooks::Source};
 use super::runs::Assignment;
 use super::services::Services;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::ids::OutboxId;
+use crate::domain::outbox::{self, Checker, OutboxStore, PendingRow};
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::{triggers_check, EventFacts};
-use std::collections::BTreeSet;
+use crate::fault::{Fallible, Fault};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Customers one drain checks at most (each is one Stripe re-read and one app-row read).
 pub const CUSTOMERS_PER_DRAIN: usize = 25;
@@ -36,7 +37,7 @@ pub async fn record(
     pr: &ProjectHandle,
     e: &EventFacts,
     source: Source,
-) -> ApiResult<Recorded> {
+) -> Fallible<Recorded> {
     let check = triggers_check(&e.kind) && e.customer.is_some();
     let outbox = if check {
         Some(OutboxId::generate(&mut ctx.rng())?.to_string())
@@ -56,13 +57,13 @@ pub async fn record(
 }
 
 /// Asks the project's coordinator to drain its outbox soon.
-pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> ApiResult<()> {
+pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> Fallible<()> {
     poke(ctx, pr, "/outbox/wake").await
 }
 
 /// Asks the project's coordinator to do `op` (`/outbox/wake`, `/repairs/wake`) at its next
 /// alarm, now.
-pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> ApiResult<()> {
+pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> Fallible<()> {
     let a = Assignment {
         org: pr.tenant().org_id().to_string(),
         project: pr.as_str().to_owned(),
@@ -71,33 +72,63 @@ pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> ApiResult<()>
     ctx.hand_to_coordinator(pr.as_str(), op, &a, "a wake").await
 }
 
-/// The wait before attempt `attempts + 1` of a failed check: 10 s doubling, at most an hour.
-fn backoff_secs(attempts: i64) -> i64 {
-    (10i64 << attempts.clamp(0, 9)).min(3600)
-}
+/// The project's outbox rows in D1, as the drain's store.
+struct D1Outbox<'a>(&'a ProjectHandle);
 
-/// Failures that only a person can end (the project is not configured for checks, or its app
-/// table is ambiguous for the customer): the rows stay pending, retried daily, not hourly.
-const NEEDS_A_PERSON: [&str; 4] = [
-    "mapping_missing",
-    "integration_missing",
-    "duplicate_app_rows",
-    "project_gone",
-];
+impl OutboxStore for D1Outbox<'_> {
+    type Error = Fault;
 
-fn retry_after_secs(code: &str, attempts: i64) -> i64 {
-    if NEEDS_A_PERSON.contains(&code) {
-        86_400
-    } else {
-        backoff_secs(attempts)
+    async fn due(&self, now: Timestamp, limit: u32) -> Fallible<Vec<PendingRow>> {
+        repo::webhooks::due(self.0, now, limit).await
+    }
+
+    async fn pending_of(&self, customer: &str) -> Fallible<Vec<PendingRow>> {
+        repo::webhooks::pending_of(self.0, customer).await
+    }
+
+    async fn done(&self, rows: &[PendingRow], now: Timestamp) -> Fallible<()> {
+        let stmts = rows
+            .iter()
+            .map(|r| repo::webhooks::done(self.0, &r.id, now))
+            .collect::<Fallible<Vec<_>>>()?;
+        if !stmts.is_empty() {
+            self.0.tenant().batch(stmts).await?;
+        }
+        Ok(())
+    }
+
+    async fn retry_later(&self, customer: &str, code: &str, at: Timestamp) -> Fallible<()> {
+        let stmt = repo::webhooks::retry_customer_later(self.0, customer, code, at)?;
+        self.0.tenant().batch(vec![stmt]).await?;
+        Ok(())
+    }
+
+    async fn next_due(&self) -> Fallible<Option<Timestamp>> {
+        repo::webhooks::next_due(self.0).await
     }
 }
 
-/// One drain: up to `CUSTOMERS_PER_DRAIN` customers with due rows, each checked once (actor
-/// `system:webhook`); the rows read before its check are done when it succeeds, and retried
+/// The check the drain asks for: Stripe and the app re-read, incidents audited as
+/// `system:webhook`.
+struct Checks<'a> {
+    ctx: &'a Services,
+    by: By<'a>,
+    env: Environment,
+}
+
+impl Checker for Checks<'_> {
+    type Error = Fault;
+
+    async fn check(&self, customers: &[String]) -> Fallible<BTreeMap<String, Fallible<()>>> {
+        check_customers(self.ctx, self.by, self.env, customers).await
+    }
+}
+
+/// One drain (`domain::outbox::drain`): up to `CUSTOMERS_PER_DRAIN` customers with due rows,
+/// each checked once; the rows read before its check are done when it succeeds, and retried
 /// later with backoff when it fails (Stripe or the database down). Returns when the outbox next
 /// has something due, if ever.
-pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
+pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
     let Some(project) = repo::projects::of_handle(pr).await? else {
         // Deleted (a delivery verified just before may have added rows since): nothing is
         // left to check, and nothing must wake this coordinator again.
@@ -106,72 +137,30 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> ApiResult<Option<Times
             .await?;
         return Ok(None);
     };
-    let env = Environment::parse(&project.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
-    let due = repo::webhooks::due(pr, ctx.now, 500).await?;
-    let mut customers = BTreeSet::new();
-    for row in &due {
-        if customers.len() == CUSTOMERS_PER_DRAIN {
-            break;
-        }
-        customers.insert(row.customer.clone());
-    }
-    let by = By::System {
-        project: pr,
-        job: "webhook",
+    let checks = Checks {
+        ctx,
+        by: By::System {
+            project: pr,
+            job: "webhook",
+        },
+        env: project.environment,
     };
-    let checked = customers.len();
-    if checked == 0 {
-        // Nothing due: no credential is opened, no database reached.
-        return repo::webhooks::next_due(pr).await;
+    let d = outbox::drain(&D1Outbox(pr), &checks, ctx.now, CUSTOMERS_PER_DRAIN).await?;
+    if d.checked == 0 {
+        // Nothing was due: no credential was opened, no database reached.
+        return Ok(d.next_due);
     }
-    let customers: Vec<String> = customers.into_iter().collect();
-    // Rows that arrive while the checks run are not in these lists: they stay pending and are
-    // checked again, so no event is answered by a read that may predate it.
-    let mut rows = Vec::new();
-    for customer in &customers {
-        rows.push(repo::webhooks::pending_of(pr, customer).await?);
-    }
-    let outcomes = check_customers(ctx, by, env, &customers).await;
-    for (customer, rows) in customers.iter().zip(rows) {
-        let outcome: Result<(), &ApiError> = match &outcomes {
-            Err(e) => Err(e),
-            Ok(map) => match map.get(customer) {
-                Some(Ok(())) => Ok(()),
-                Some(Err(e)) => Err(e),
-                None => continue,
-            },
-        };
-        let stmts = match outcome {
-            Ok(()) => rows
-                .iter()
-                .map(|r| repo::webhooks::done(pr, &r.id, ctx.now))
-                .collect::<ApiResult<Vec<_>>>()?,
-            // Every pending row of the customer waits, not only the ones this check read: the
-            // rest would otherwise be due at once, and check the same failing database again.
-            Err(e) => {
-                let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0);
-                let next = ctx.now.plus_seconds(retry_after_secs(&e.code, attempts));
-                vec![repo::webhooks::retry_customer_later(
-                    pr, customer, &e.code, next,
-                )?]
-            }
-        };
-        if !stmts.is_empty() {
-            pr.tenant().batch(stmts).await?;
-        }
-        if let Err(e) = outcome {
-            worker::console_error!(
-                "{}",
-                serde_json::json!({"job": "webhook", "project": pr.as_str(), "customer": customer, "error": e.code, "detail": e.detail})
-            );
-        }
+    for (customer, e) in &d.failed {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"job": "webhook", "project": pr.as_str(), "customer": customer, "error": e.code(), "detail": e.detail()})
+        );
     }
     worker::console_log!(
         "{}",
-        serde_json::json!({"drain": pr.as_str(), "customers": checked})
+        serde_json::json!({"drain": pr.as_str(), "customers": d.checked})
     );
-    repo::webhooks::next_due(pr).await
+    Ok(d.next_due)
 }
 
 /// Records the events of one Events API page no delivery recorded, in one D1 batch (each with
@@ -182,7 +171,7 @@ async fn record_page(
     pr: &ProjectHandle,
     relevant: &[EventFacts],
     known: &BTreeSet<String>,
-) -> ApiResult<u32> {
+) -> Fallible<u32> {
     let fresh: Vec<&EventFacts> = relevant.iter().filter(|f| !known.contains(&f.id)).collect();
     if fresh.is_empty() {
         return Ok(0);
@@ -256,7 +245,7 @@ pub async fn recover(
     ctx: &Services,
     pr: &ProjectHandle,
     grant: &super::auth::SystemGrant,
-) -> ApiResult<Recovered> {
+) -> Fallible<Recovered> {
     use super::auth::{job_cursor, save_job_cursor};
     let job = format!("events:{}", pr.as_str());
     let now = ctx.now.millis() / 1000;
@@ -283,7 +272,7 @@ pub async fn recover(
         };
         match super::runs::start(ctx, by, crate::domain::records::RunTrigger::Cron).await {
             Ok(_) => {}
-            Err(e) if e.status == 409 => {}
+            Err(e) if super::runs::not_now(&e) => {}
             Err(e) => return Err(e),
         }
         walk = Walk {
@@ -292,7 +281,7 @@ pub async fn recover(
             after: None,
         };
         // Saved before anything else can fail: the gap is reported, and its run started, once.
-        let reset = serde_json::to_string(&walk).map_err(|e| ApiError::internal(e.to_string()))?;
+        let reset = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
         save_job_cursor(ctx, grant, &job, &reset).await?;
     }
     let upto = *walk.upto.get_or_insert(now);
@@ -342,7 +331,7 @@ pub async fn recover(
             after: None,
         };
     }
-    let saved = serde_json::to_string(&walk).map_err(|e| ApiError::internal(e.to_string()))?;
+    let saved = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
     save_job_cursor(ctx, grant, &job, &saved).await?;
     if out.events > 0 {
         wake(ctx, pr).await?;

@@ -145,3 +145,24 @@ fn a_connect_accounts_event_names_no_customer_to_check() {
     connected["account"] = serde_json::json!("acct_123");
     assert_eq!(facts_of(&connected).unwrap().customer, None);
 }
+
+#[test]
+fn a_failed_check_backs_off_from_ten_seconds_to_an_hour() {
+    assert_eq!(retry_after_secs(false, 0), 10);
+    assert_eq!(retry_after_secs(false, 1), 20);
+    assert_eq!(retry_after_secs(false, 8), 2560);
+    assert_eq!(retry_after_secs(false, 9), 3600);
+    assert_eq!(retry_after_secs(false, i64::MAX), 3600);
+    assert_eq!(retry_after_secs(false, -5), 10);
+    assert_eq!(retry_after_secs(true, 0), 86_400);
+}
+
+proptest::proptest! {
+    #[test]
+    fn backoff_never_shrinks_and_stays_in_bounds(a in -100i64..1000, b in -100i64..1000) {
+        let (lo, hi) = (a.min(b), a.max(b));
+        proptest::prop_assert!(retry_after_secs(false, lo) <= retry_after_secs(false, hi));
+        proptest::prop_assert!((10..=3600).contains(&retry_after_secs(false, a)));
+        proptest::prop_assert!(retry_after_secs(true, a) > retry_after_secs(false, a));
+    }
+}

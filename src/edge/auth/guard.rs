@@ -15,7 +15,7 @@
 //!   checked against the role in that project → `InProject`.
 
 use super::extract::InProject;
-use super::{authenticate, operator, webhook_refused};
+use super::{authenticate, operator, webhook_refused, Unverified};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::routes::{self, Guard};
 use crate::domain::webhook;
@@ -53,19 +53,20 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
         Guard::StripeWebhook => {
             // Every failure, whatever its cause (a path that does not decode, storage), is the
             // one `400 invalid_webhook`; the cause goes to the log only.
-            let refused = |e: ApiError| {
-                if e.code != "invalid_webhook" {
+            let refused = |e: Unverified| {
+                if let Unverified::Failed(f) = e {
                     worker::console_error!(
                         "{}",
-                        serde_json::json!({"webhook": "refused", "error": e.code, "detail": e.detail})
+                        serde_json::json!({"webhook": "refused", "error": f.code(), "detail": f.detail()})
                     );
                 }
                 webhook_refused()
             };
+            // A path that does not decode is refused like any other delivery.
             let params = Params::from_request_parts(&mut parts, app)
                 .await
-                .map_err(refused)?;
-            let pid = params.get("pid").map_err(refused)?.to_owned();
+                .map_err(|_| webhook_refused())?;
+            let pid = params.get("pid").map_err(|_| webhook_refused())?.to_owned();
             // Cheap checks before any I/O: the header parses and is fresh, the id is one.
             let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
             let declared = parts

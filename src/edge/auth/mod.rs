@@ -9,17 +9,17 @@ pub mod extract;
 pub mod guard;
 pub mod scope;
 
-use super::audit::caller_changed;
 use super::http::{query_param, App, RequestMeta};
 use super::repo::{self, keys::KeyAuth, projects::ProjectRow};
 use super::services::Services;
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult, BAD_KEY};
 use crate::domain::access::{self, Caller};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::audit::Actor;
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::{self, effective_role, Need, Role};
 use crate::domain::time::Timestamp;
+use crate::fault::{Fallible, Fault};
 use axum::http::{HeaderMap, Uri};
 use scope::{ProjectHandle, Scoped, Tenant};
 use sha2::{Digest, Sha256};
@@ -31,6 +31,15 @@ use subtle::ConstantTimeEq;
 pub enum Authn {
     /// An API key (`Authorization: Bearer pr_…` or `?api_key=`).
     ApiKey { key_id: KeyId },
+}
+
+impl Authn {
+    /// The `RateLimiter` bucket its requests are counted in: per key, per session later.
+    pub fn rate_bucket(&self) -> String {
+        match self {
+            Authn::ApiKey { key_id } => format!("key:{key_id}"),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -73,8 +82,6 @@ impl ProjectScope {
     }
 }
 
-const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
-
 fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     if let Some(h) = headers.get("authorization") {
         let h = h.to_str().unwrap_or("");
@@ -109,8 +116,7 @@ pub async fn authenticate(
     let p = lookup(app, &raw).await?;
     refund_attempt(app, meta, &attempt);
     let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
-    let Authn::ApiKey { key_id } = &p.authn;
-    check_limit(svc, &format!("key:{key_id}"), per_minute).await?;
+    check_limit(svc, &p.authn.rate_bucket(), per_minute).await?;
     Ok(p)
 }
 
@@ -297,7 +303,7 @@ impl Principal {
     /// caller's role in it is unchanged — for a change about to commit. `retrying_as` and
     /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
     /// clear answer; the caller guard in the batch (`guard`) makes it exact.
-    pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> ApiResult<()> {
+    pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<()> {
         let Authn::ApiKey { key_id } = &self.authn;
         let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
         let expired = |k: &repo::keys::KeyRow| {
@@ -306,19 +312,17 @@ impl Principal {
                 .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= now))
         };
         if !key.is_some_and(|k| k.revoked_at.is_none() && !expired(&k)) {
-            return Err(ApiError::unauthorized("invalid_api_key", BAD_KEY));
+            return Err(Fault::CallerRevoked);
         }
         match repo::members::get(&self.tenant, self.member_id.as_str()).await? {
-            None => return Err(ApiError::unauthorized("invalid_api_key", BAD_KEY)),
-            Some(m) if Role::parse(&m.role) != Some(self.member_org_role) => {
-                return Err(caller_changed())
-            }
+            None => return Err(Fault::CallerRevoked),
+            Some(m) if m.role != self.member_org_role => return Err(Fault::CallerChanged),
             Some(_) => {}
         }
         if let Some(scope) = scope {
             let now_in = self.project(scope.id().as_str()).await?;
             if now_in.override_role != scope.override_role || now_in.role != scope.role {
-                return Err(caller_changed());
+                return Err(Fault::CallerChanged);
             }
         }
         Ok(())
@@ -327,7 +331,7 @@ impl Principal {
     /// The caller guard (migration 0009) for a caller's batch: the batch aborts unless the key,
     /// the member's org role and (inside `scope`) the project and the override are still what
     /// authentication read.
-    pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> ApiResult<Scoped> {
+    pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
         let Authn::ApiKey { key_id } = &self.authn;
         let at = now.to_rfc3339();
         let project = scope.map(|s| (s.id().as_str(), s.override_role.map(Role::as_str)));
@@ -374,8 +378,8 @@ impl Principal {
 
     /// The tenancy check every project route starts with. A malformed id, a missing project, one
     /// of another org, another environment or outside the key's scope all give the same 404.
-    pub async fn project(&self, pid: &str) -> ApiResult<ProjectScope> {
-        let not_found = || ApiError::not_found("project");
+    pub async fn project(&self, pid: &str) -> Fallible<ProjectScope> {
+        let not_found = || Fault::NotFound("project");
         let id = ProjectId::parse(pid).map_err(|_| not_found())?;
         if self.only_project.as_ref().is_some_and(|only| *only != id) {
             return Err(not_found());
@@ -388,7 +392,7 @@ impl Principal {
         )
         .await?
         .ok_or_else(not_found)?;
-        let override_role = found.override_role.as_deref().and_then(Role::parse);
+        let override_role = found.override_role;
         let own = effective_role(self.member_org_role, override_role);
         let role = access::acting_role(own, self.origin.as_ref().map(|(_, c)| *c));
         Ok(ProjectScope {
@@ -423,8 +427,8 @@ pub struct CallerSeal {
 }
 
 impl CallerSeal {
-    pub fn actor(&self) -> ApiResult<Actor> {
-        let bad = |e: crate::domain::ids::IdError| ApiError::internal(e.to_string());
+    pub fn actor(&self) -> Fallible<Actor> {
+        let bad = |e: crate::domain::ids::IdError| Fault::internal(e.to_string());
         Ok(Actor::Member {
             member: MemberId::parse(&self.member).map_err(bad)?,
             key: KeyId::parse(&self.key).map_err(bad)?,
@@ -433,7 +437,7 @@ impl CallerSeal {
 
     /// The caller guard (migration 0009) inside `pr`: the batch aborts unless the key, the
     /// member's org role and its override in the project are still what authentication read.
-    pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> ApiResult<Scoped> {
+    pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
         repo::callers::check(
             pr.tenant(),
             &repo::callers::CallerCheck {
@@ -454,7 +458,7 @@ pub async fn system_tenants(
     _grant: &SystemGrant,
     after: &str,
     limit: u32,
-) -> ApiResult<Vec<Tenant>> {
+) -> Fallible<Vec<Tenant>> {
     let db = svc.db(&RAW)?;
     let orgs = repo::orgs::all_after(&db, after, limit).await?;
     orgs.into_iter()
@@ -463,13 +467,13 @@ pub async fn system_tenants(
 }
 
 /// One org's tenant for system work, by an id the system itself stored (a job's position).
-pub fn system_tenant(svc: &Services, _grant: &SystemGrant, org: &str) -> ApiResult<Tenant> {
-    let org = OrgId::parse(org).map_err(|e| ApiError::internal(e.to_string()))?;
+pub fn system_tenant(svc: &Services, _grant: &SystemGrant, org: &str) -> Fallible<Tenant> {
+    let org = OrgId::parse(org).map_err(|e| Fault::internal(e.to_string()))?;
     Ok(Tenant::new(svc.db(&RAW)?, org))
 }
 
 /// Where the scheduled job `job` stopped ("" for the start).
-pub async fn job_cursor(svc: &Services, _grant: &SystemGrant, job: &str) -> ApiResult<String> {
+pub async fn job_cursor(svc: &Services, _grant: &SystemGrant, job: &str) -> Fallible<String> {
     repo::jobs::cursor(&svc.db(&RAW)?, job).await
 }
 
@@ -479,13 +483,13 @@ pub async fn save_job_cursor(
     _grant: &SystemGrant,
     job: &str,
     cursor: &str,
-) -> ApiResult<()> {
+) -> Fallible<()> {
     repo::jobs::save_cursor(&svc.db(&RAW)?, job, cursor, &svc.now.to_rfc3339()).await
 }
 
 /// A project of `t` for system work, by an id read from that tenant's own rows.
-pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> ApiResult<ProjectHandle> {
-    let id = ProjectId::parse(id).map_err(|e| ApiError::internal(e.to_string()))?;
+pub fn system_project(t: &Tenant, id: &str, _grant: &SystemGrant) -> Fallible<ProjectHandle> {
+    let id = ProjectId::parse(id).map_err(|e| Fault::internal(e.to_string()))?;
     Ok(ProjectHandle::new(t.clone(), id))
 }
 
@@ -507,20 +511,35 @@ pub fn webhook_refused() -> ApiError {
     )
 }
 
+/// Why a delivery was not verified: it does not verify (nothing to log), or ParityRail could
+/// not tell (storage, the keyring: logged). Both answer the same `400`.
+#[derive(Debug)]
+pub enum Unverified {
+    Refused,
+    Failed(Fault),
+}
+
+impl From<Fault> for Unverified {
+    fn from(f: Fault) -> Self {
+        Unverified::Failed(f)
+    }
+}
+
 /// The checks of a delivery that need no I/O: a `Stripe-Signature` header that parses, with a
 /// timestamp within 300 s of now, and a project id of the right shape. Returns the header.
-pub fn webhook_precheck(app: &App, pid: &str, headers: &HeaderMap) -> ApiResult<String> {
+pub fn webhook_precheck(app: &App, pid: &str, headers: &HeaderMap) -> Result<String, Unverified> {
     use crate::domain::webhook;
+    let refused = |_| Unverified::Refused;
     let header = headers
         .get("stripe-signature")
         .and_then(|h| h.to_str().ok())
-        .ok_or_else(webhook_refused)?;
-    let parsed = webhook::parse_header(header).ok_or_else(webhook_refused)?;
+        .ok_or(Unverified::Refused)?;
+    let parsed = webhook::parse_header(header).ok_or(Unverified::Refused)?;
     let now = app.svc.now.millis() / 1000;
     if (now - parsed.timestamp).abs() > webhook::TOLERANCE_SECS {
-        return Err(webhook_refused());
+        return Err(Unverified::Refused);
     }
-    ProjectId::parse(pid).map_err(|_| webhook_refused())?;
+    ProjectId::parse(pid).map_err(refused)?;
     Ok(header.to_owned())
 }
 
@@ -535,10 +554,10 @@ pub async fn webhook(
     pid: &str,
     header: &str,
     body: &[u8],
-) -> ApiResult<VerifiedWebhook> {
+) -> Result<VerifiedWebhook, Unverified> {
     use crate::domain::webhook;
     let svc = &app.svc;
-    let refused = webhook_refused;
+    let refused = || Unverified::Refused;
     let id = ProjectId::parse(pid).map_err(|_| refused())?;
     let db = svc.db(&RAW)?;
     // One round trip: the project's org and environment and its sealed webhook secrets.
@@ -557,7 +576,7 @@ pub async fn webhook(
             Ok(s) => secrets.push(s),
             Err(e) => worker::console_error!(
                 "{}",
-                serde_json::json!({"webhook": "secret", "credential": row.id, "detail": e.detail})
+                serde_json::json!({"webhook": "secret", "credential": row.id, "detail": e.detail()})
             ),
         }
     }
@@ -565,7 +584,7 @@ pub async fn webhook(
     let now_secs = svc.now.millis() / 1000;
     webhook::verify(header, body, &keys, now_secs).map_err(|_| refused())?;
     let event = webhook::event_facts(body).ok_or_else(refused)?;
-    let live = environment == "live";
+    let live = environment == Environment::Live.as_str();
     if event.livemode.is_some_and(|m| m != live) {
         return Err(refused());
     }

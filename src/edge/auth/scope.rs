@@ -6,9 +6,9 @@
 
 use super::super::repo::Arg;
 use crate::api::d1::D1Failure;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::ids::{OrgId, ProjectId};
 use crate::domain::tenancy::{batch_is_single_tenant, is_tenant_scoped};
+use crate::fault::{Fallible, Fault};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use wasm_bindgen::JsValue;
@@ -69,9 +69,9 @@ impl Tenant {
 
     /// Prepares `sql` with the org id bound as `?1` and `args` as `?2…`. Refuses SQL that does
     /// not constrain (or write) `org_id = ?1`.
-    pub fn stmt(&self, sql: &str, args: Vec<Arg>) -> ApiResult<Scoped> {
+    pub fn stmt(&self, sql: &str, args: Vec<Arg>) -> Fallible<Scoped> {
         if !is_tenant_scoped(sql) {
-            return Err(ApiError::internal(format!("unscoped SQL refused: {sql}")));
+            return Err(Fault::internal(format!("unscoped SQL refused: {sql}")));
         }
         let mut values: Vec<JsValue> = Vec::with_capacity(args.len() + 1);
         values.push(JsValue::from_str(self.org.as_str()));
@@ -83,7 +83,7 @@ impl Tenant {
         })
     }
 
-    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> ApiResult<Vec<T>> {
+    pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Fallible<Vec<T>> {
         let s = self.stmt(sql, args)?;
         Ok(s.stmt.all().await?.results::<T>()?)
     }
@@ -92,12 +92,12 @@ impl Tenant {
         &self,
         sql: &str,
         args: Vec<Arg>,
-    ) -> ApiResult<Option<T>> {
+    ) -> Fallible<Option<T>> {
         let s = self.stmt(sql, args)?;
         Ok(s.stmt.first::<T>(None).await?)
     }
 
-    pub async fn run(&self, sql: &str, args: Vec<Arg>) -> ApiResult<()> {
+    pub async fn run(&self, sql: &str, args: Vec<Arg>) -> Fallible<()> {
         let s = self.stmt(sql, args)?;
         s.stmt.run().await?;
         Ok(())
@@ -122,11 +122,17 @@ pub enum BatchError {
     D1(D1Failure),
 }
 
-impl From<BatchError> for ApiError {
+impl From<BatchError> for Fault {
     fn from(e: BatchError) -> Self {
         match e {
-            BatchError::CrossTenant => ApiError::internal("a batch spanning two orgs was refused"),
-            BatchError::D1(f) => ApiError::internal(format!("D1 batch failed: {f:?}")),
+            BatchError::CrossTenant => Fault::internal("a batch spanning two orgs was refused"),
+            BatchError::D1(f) => Fault::internal(format!("D1 batch failed: {f:?}")),
         }
+    }
+}
+
+impl From<BatchError> for crate::api::error::ApiError {
+    fn from(e: BatchError) -> Self {
+        Fault::from(e).into()
     }
 }

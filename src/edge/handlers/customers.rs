@@ -1,7 +1,6 @@
 //! One customer (SPEC §6, §9): check it now; read its access ledger.
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::apikey::Environment;
 use crate::domain::input;
 use crate::domain::reconcile::is_customer_id;
 use crate::edge::audit::By;
@@ -24,8 +23,7 @@ pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> Api
     if !is_customer_id(customer) {
         return Err(ApiError::not_found("customer"));
     }
-    let env = Environment::parse(&scope.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let env = scope.row.environment;
     // A check connects to the customer's database and Stripe: limited like the connection
     // tests, so it serves neither as a port scanner nor as a drain on the Stripe quota.
     probe_limit(ctx, scope).await?;
@@ -37,7 +35,7 @@ pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> Api
         if let Err(e) = poke(ctx, scope.handle(), "/repairs/wake").await {
             worker::console_error!(
                 "{}",
-                json!({"auto_approve": "wake", "error": e.code, "detail": e.detail})
+                json!({"auto_approve": "wake", "error": e.code(), "detail": e.detail()})
             );
         }
     }

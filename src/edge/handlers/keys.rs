@@ -4,7 +4,7 @@
 
 use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::access::{self, OldKeyEnd, RotationError};
+use crate::domain::access::{self, OldKeyEnd};
 use crate::domain::apikey::{Capability, Environment, PlainKey};
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
@@ -66,11 +66,11 @@ pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
         name: spec.name,
         prefix: plain.prefix().to_owned(),
         last4: plain.last4().to_owned(),
-        environment: spec.environment.as_str().to_owned(),
+        environment: spec.environment,
         project_id: spec.project_id,
-        capability: spec.capability.as_str().to_owned(),
+        capability: spec.capability,
         minted_by: minted.as_ref().map(|(m, _)| m.clone()),
-        minted_role: minted.map(|(_, r)| r.as_str().to_owned()),
+        minted_role: minted.map(|(_, r)| r),
         minted_via: spec.via.filter(|v| *v != spec.member_id),
         member_id: spec.member_id,
         created_at: ctx.now.to_rfc3339(),
@@ -116,16 +116,13 @@ async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
     let member = repo::members::get(&p.tenant, member_id).await?;
     member
         .as_ref()
-        .and_then(|m| Role::parse(&m.role))
+        .map(|m| m.role)
         .ok_or_else(|| ApiError::bad_field("member_id", "no such member"))
 }
 
 /// A stored key's own origin (who minted it for its member, and its cap).
 fn previous_origin(row: &KeyRow) -> Option<(String, Role)> {
-    match (
-        &row.minted_by,
-        row.minted_role.as_deref().and_then(Role::parse),
-    ) {
+    match (&row.minted_by, row.minted_role) {
         (Some(m), Some(r)) => Some((m.clone(), r)),
         _ => None,
     }
@@ -231,7 +228,7 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
     if only.is_some() && row.project_id.as_deref() != only {
         return Err(not_found());
     }
-    let env = Environment::parse(&row.environment).ok_or_else(not_found)?;
+    let env = row.environment;
     if !access::may_see_key(p.caller(), env) {
         return Err(not_found());
     }
@@ -273,13 +270,6 @@ struct Rotate {
     grace_seconds: u32,
 }
 
-fn rotation_error(e: RotationError) -> ApiError {
-    match e {
-        RotationError::GraceTooLong => ApiError::bad_field("grace_seconds", e.to_string()),
-        RotationError::Inactive => ApiError::conflict("key_inactive", e.to_string()),
-    }
-}
-
 /// POST /v1/keys/{kid}/rotate — a new key with the same settings; the old one stops working
 /// after `grace_seconds` (0 = at once, at most 86400).
 #[worker::send]
@@ -293,7 +283,7 @@ pub async fn rotate(
     let kid = params.get("kid")?;
     let body: Rotate = body.json()?;
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
-        return Err(rotation_error(RotationError::GraceTooLong));
+        return Err(access::RotationError::GraceTooLong.into());
     }
     let (row, old_after, new) = retrying_as(&p, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
@@ -307,10 +297,8 @@ pub async fn rotate(
             body.grace_seconds,
             row.revoked_at.is_some(),
             expires,
-        )
-        .map_err(rotation_error)?;
-        let capability = Capability::parse(&row.capability)
-            .ok_or_else(|| ApiError::internal("bad capability"))?;
+        )?;
+        let capability = row.capability;
         let new = mint(
             ctx,
             NewKeySpec {

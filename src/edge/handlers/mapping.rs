@@ -3,7 +3,6 @@
 //! types fit), and stores it audited as `mapping.updated`.
 
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
 use crate::domain::mapping::MappingInput;
@@ -26,15 +25,14 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     let m = input.validate()?;
     // The live check connects to the customer's database: limited like the connection test.
     probe_limit(ctx, scope).await?;
-    let env = Environment::parse(&scope.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let env = scope.row.environment;
     let session = project_io::read_session(ctx, pr, env)
         .await?
-        .map_err(crate::edge::reconcile::db_error)?;
+        .map_err(crate::fault::Fault::from)?;
     let found = session
         .table_columns(&m.table)
         .await
-        .map_err(crate::edge::reconcile::db_error)?;
+        .map_err(crate::fault::Fault::from)?;
     if let Err(problems) = m.check_columns(&found) {
         let message = problems
             .iter()

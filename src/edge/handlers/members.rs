@@ -16,6 +16,7 @@ use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, page};
 use crate::edge::http::{App, Params, Query, RawBody};
 use crate::edge::repo::{self, members::MemberRow};
+use crate::fault::Fault;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -27,7 +28,7 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
     let q = PageQuery::from(&q)?;
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
-    page(rows, next)
+    page(rows.iter().map(MemberRow::view).collect(), next)
 }
 
 #[derive(Deserialize)]
@@ -52,31 +53,28 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
     let m = MemberRow {
         id: MemberId::generate(&mut ctx.rng())?.to_string(),
         email,
-        role: body.role.as_str().to_owned(),
+        role: body.role,
         created_at: ctx.now.to_rfc3339(),
     };
     if repo::members::by_email(&p.tenant, &m.email)
         .await?
         .is_some()
     {
-        return Err(ApiError::conflict(
-            "member_exists",
-            "a member with this e-mail already exists",
-        ));
+        return Err(Fault::MemberExists.into());
     }
     let draft = Draft::new(
         p.actor(),
         "member.added",
         format!("member:{}", m.id),
         Value::Null,
-        json!(m),
+        json!(m.view()),
     );
     // A concurrent add of the same e-mail loses on the unique index: 409 member_exists.
     record_as(&p, Chain::Org, &draft, ctx.now, || {
         Ok(vec![repo::members::insert(&p.tenant, &m)?])
     })
     .await?;
-    json(201, &m)
+    json(201, &m.view())
 }
 
 async fn load(p: &Principal, mid: &str) -> ApiResult<MemberRow> {
@@ -93,10 +91,6 @@ struct ChangeRole {
     role: Role,
 }
 
-fn role_of(m: &MemberRow) -> ApiResult<Role> {
-    Role::parse(&m.role).ok_or_else(|| ApiError::internal("stored role is invalid"))
-}
-
 /// PATCH /v1/org/members/{mid} — `{role}`; making someone `owner` transfers ownership (owner only).
 #[worker::send]
 pub async fn update(
@@ -111,8 +105,8 @@ pub async fn update(
     let body: ChangeRole = body.json()?;
     let after = retrying_as(&p, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
-        let plan = access::role_change(p.org_role, role_of(&target)?, body.role)
-            .map_err(ApiError::from)?;
+        let plan =
+            access::role_change(p.org_role, target.role, body.role).map_err(ApiError::from)?;
         if plan.is_empty() {
             return Ok(Step::Done(target));
         }
@@ -129,16 +123,16 @@ pub async fn update(
         let mut last = None;
         for (m, role) in moves {
             let mut m_after = m.clone();
-            m_after.role = role.as_str().to_owned();
+            m_after.role = role;
             drafts.push(Draft::new(
                 p.actor(),
                 "member.updated",
                 format!("member:{}", m.id),
-                json!(m),
-                json!(m_after),
+                json!(m.view()),
+                json!(m_after.view()),
             ));
             changes.push(repo::members::set_role(&p.tenant, &m.id, role.as_str())?);
-            if role < role_of(&m)? {
+            if role < m.role {
                 recap_minted(&p, &m.id, role, &mut drafts, &mut changes).await?;
             }
             last = Some(m_after);
@@ -147,7 +141,7 @@ pub async fn update(
         Ok(Step::commit(drafts, changes, last))
     })
     .await?;
-    json(200, &after)
+    json(200, &after.view())
 }
 
 /// A demoted member may still hold the keys it minted for others (or that were minted through
@@ -164,14 +158,14 @@ async fn recap_minted(
         if k.member_id == member {
             continue;
         }
-        let Some(cap) = k.minted_role.as_deref().and_then(Role::parse) else {
+        let Some(cap) = k.minted_role else {
             continue;
         };
         let Some(lower) = access::recap(now_role, cap) else {
             continue;
         };
         let mut after = k.clone();
-        after.minted_role = Some(lower.as_str().to_owned());
+        after.minted_role = Some(lower);
         drafts.push(Draft::new(
             p.actor(),
             "key.capped",
@@ -192,17 +186,12 @@ pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> Api
     let at = ctx.now.to_rfc3339();
     retrying_as(&p, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;
-        if role_of(&target)? == Role::Owner {
-            return Err(ApiError::conflict(
-                "owner_required",
-                "the owner cannot be removed; transfer ownership first",
-            ));
-        }
+        access::may_remove_member(target.role)?;
         let draft = Draft::new(
             p.actor(),
             "member.removed",
             format!("member:{}", target.id),
-            json!(target),
+            json!(target.view()),
             Value::Null,
         );
         let keys = repo::keys::active_for_member(&p.tenant, &target.id).await?;

@@ -1,7 +1,8 @@
 //! HTTP handlers, one file per resource, for the routes `api::routes` declares. A handler's
 //! signature says what it needs: `Principal` (org route), `InProject` (project route, tenancy
-//! and role already checked), `Operator`; the body is parsed only after those. HTTP statuses are
-//! left to `api::error`.
+//! and role already checked), `Operator`, `VerifiedWebhook`; the body is parsed only after those.
+//! Handlers answer `ApiResult`: what they call answers `Fault`, turned into a status and code by
+//! `api::error` (`?`); the refusals a handler makes itself (a field, a role) are `ApiError`s.
 
 pub mod audit;
 pub mod customers;

@@ -46,7 +46,7 @@ pub async fn create_org(
     let owner = MemberRow {
         id: MemberId::generate(&mut ctx.rng())?.to_string(),
         email,
-        role: Role::Owner.as_str().to_owned(),
+        role: Role::Owner,
         created_at: now,
     };
     let t = grant.tenant_for(
@@ -61,8 +61,12 @@ pub async fn create_org(
         Draft::new(Actor::Operator, action, target, Value::Null, after)
     };
     let drafts = vec![
-        created("org.created", format!("org:{}", org.id), json!(org)),
-        created("member.added", format!("member:{}", owner.id), json!(owner)),
+        created("org.created", format!("org:{}", org.id), json!(org.view())),
+        created(
+            "member.added",
+            format!("member:{}", owner.id),
+            json!(owner.view()),
+        ),
         created(
             "key.created",
             format!("key:{}", key.row.id),
@@ -75,12 +79,12 @@ pub async fn create_org(
             repo::members::insert(&t, &owner)?,
             repo::keys::insert(&t, &key.row, key.plain.hash().as_str())?,
         ];
-        Ok(Step::commit(drafts.clone(), changes, ()))
+        Ok::<_, ApiError>(Step::commit(drafts.clone(), changes, ()))
     })
     .await?;
     json(
         201,
-        &json!({"org": org, "owner": owner, "key": key.view(true)}),
+        &json!({"org": org.view(), "owner": owner.view(), "key": key.view(true)}),
     )
 }
 
@@ -168,8 +172,8 @@ fn uncapped_owner_key(k: &repo::keys::KeyRow, owner: &str, now: Timestamp) -> bo
         .as_deref()
         .is_none_or(|e| Timestamp::parse(e).is_ok_and(|t| t > now));
     k.member_id == owner
-        && k.environment == "live"
-        && k.capability == "repair"
+        && k.environment == Environment::Live
+        && k.capability == Capability::Repair
         && k.project_id.is_none()
         && k.minted_role.is_none()
         && k.revoked_at.is_none()

@@ -12,5 +12,5 @@ pub async fn get(p: Principal) -> ApiResult<Response> {
     let org = repo::orgs::get(&p.tenant)
         .await?
         .ok_or_else(|| ApiError::internal("key without org"))?;
-    json(200, &org)
+    json(200, &org.view())
 }

@@ -53,7 +53,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
     let row = ProjectRow {
         id: handle.as_str().to_owned(),
         name,
-        environment: environment.as_str().to_owned(),
+        environment,
         reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
         auto_approve_grants: false,
         created_at: now.clone(),
@@ -64,13 +64,13 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         "project.created",
         format!("project:{}", row.id),
         Value::Null,
-        json!(row),
+        json!(row.view()),
     );
     record_as(&p, Chain::Project(&handle), &draft, ctx.now, || {
         Ok(vec![repo::projects::insert(&p.tenant, &row)?])
     })
     .await?;
-    json(201, &row)
+    json(201, &row.view())
 }
 
 /// GET /v1/projects
@@ -86,13 +86,13 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
     )
     .await?;
     let (rows, next) = q.finish(rows, |r| r.id.clone());
-    page(rows, next)
+    page(rows.iter().map(ProjectRow::view).collect(), next)
 }
 
 /// GET /v1/projects/{pid}
 #[worker::send]
 pub async fn get(ip: InProject) -> ApiResult<Response> {
-    json(200, &ip.project.row)
+    json(200, &ip.project.row.view())
 }
 
 #[derive(Deserialize)]
@@ -153,14 +153,14 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             actor: p.actor(),
             action: "project.updated",
             target: format!("project:{pid}"),
-            before: json!(before),
-            after: json!(after),
+            before: json!(before.view()),
+            after: json!(after.view()),
         };
         let update = repo::projects::update(pr, &after)?;
         Ok(Step::commit(vec![draft], vec![update], after))
     })
     .await?;
-    json(200, &after)
+    json(200, &after.view())
 }
 
 /// DELETE /v1/projects/{pid} — owner only. Revokes the project's keys (a `key.revoked` entry
@@ -186,7 +186,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
                 p.actor(),
                 "project.deleted",
                 &target,
-                json!(row),
+                json!(row.view()),
                 Value::Null,
             )
         };
@@ -289,8 +289,7 @@ pub async fn set_member_role(
         let member = repo::members::get(&p.tenant, mid)
             .await?
             .ok_or_else(not_found)?;
-        let target_org_role = Role::parse(&member.role)
-            .ok_or_else(|| ApiError::internal("stored role is invalid"))?;
+        let target_org_role = member.role;
         let before = repo::members::get_override(scope.handle(), mid).await?;
         let target_in_project =
             effective_role(target_org_role, before.as_deref().and_then(Role::parse));

@@ -85,7 +85,7 @@ pub async fn approve(State(app): State<App>, ip: InProject, params: Params) -> A
         org: pr.tenant().org_id().to_string(),
         project: pr.as_str().to_owned(),
         repair: rid.to_owned(),
-        environment: ip.project.row.environment.clone(),
+        environment: ip.project.row.environment,
         caller: Some(ip.p.seal(&ip.project)),
     };
     let body = serde_json::to_string(&approval).map_err(|e| ApiError::internal(e.to_string()))?;

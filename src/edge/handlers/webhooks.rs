@@ -22,7 +22,7 @@ pub async fn receive(State(app): State<App>, v: VerifiedWebhook) -> ApiResult<Re
         app.wctx.wait_until(async move {
             // The cron wakes it too: a lost wake only delays the check.
             if let Err(e) = wake(&svc, &pr).await {
-                worker::console_error!("{}", json!({"webhook": "wake", "error": e.detail}));
+                worker::console_error!("{}", json!({"webhook": "wake", "error": e.detail()}));
             }
         });
     }

@@ -2,10 +2,10 @@
 //! are refused by triggers in D1 itself (migrations/0001).
 
 use super::Arg;
-use crate::api::error::ApiResult;
 use crate::domain::audit::AuditEntry;
 use crate::domain::canonical::to_canonical;
 use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::fault::Fallible;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -51,7 +51,7 @@ pub struct Head {
     pub at: String,
 }
 
-pub async fn head(t: &Tenant, chain: &str) -> ApiResult<Option<Head>> {
+pub async fn head(t: &Tenant, chain: &str) -> Fallible<Option<Head>> {
     t.first(
         "SELECT seq, hash, at FROM audit_log WHERE org_id = ?1 AND chain = ?2 ORDER BY seq DESC LIMIT 1",
         vec![Arg::text(chain)],
@@ -64,7 +64,7 @@ pub fn insert(
     chain: &str,
     project_id: Option<&str>,
     e: &AuditEntry,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO audit_log (org_id, chain, seq, project_id, at, actor, action, target, before, after, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -89,7 +89,7 @@ pub async fn page(
     chain: &str,
     after_seq: u64,
     limit: u32,
-) -> ApiResult<Vec<AuditEntry>> {
+) -> Fallible<Vec<AuditEntry>> {
     let rows: Vec<Row> = t
         .all(
             &format!("{SELECT_ENTRY} WHERE org_id = ?1 AND chain = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4"),
@@ -112,7 +112,7 @@ pub async fn page_for_customer(
     customer: &str,
     after_seq: u64,
     limit: u32,
-) -> ApiResult<Vec<AuditEntry>> {
+) -> Fallible<Vec<AuditEntry>> {
     let rows: Vec<Row> = t
         .all(
             &format!(

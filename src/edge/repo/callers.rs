@@ -2,8 +2,8 @@
 //! trigger aborts the batch unless the caller is still what authentication found.
 
 use super::Arg;
-use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::fault::Fallible;
 
 /// What the guard re-checks: the key, its member's org role and, inside a project, the
 /// project and the member's override there (`None`: no override).
@@ -15,7 +15,7 @@ pub struct CallerCheck<'a> {
     pub at: &'a str,
 }
 
-pub fn check(t: &Tenant, c: &CallerCheck<'_>) -> ApiResult<Scoped> {
+pub fn check(t: &Tenant, c: &CallerCheck<'_>) -> Fallible<Scoped> {
     let (project, override_role) = c.project.map_or((None, None), |(p, o)| (Some(p), o));
     t.stmt(
         "INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at) \

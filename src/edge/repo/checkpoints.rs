@@ -2,8 +2,8 @@
 //! on the audit log keeps the heads).
 
 use super::Arg;
-use crate::api::error::ApiResult;
 use crate::edge::auth::scope::Tenant;
+use crate::fault::Fallible;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -12,7 +12,7 @@ pub struct Head {
 }
 
 /// The org's chains whose head moved past their newest checkpoint, at most `limit`.
-pub async fn unsigned(t: &Tenant, limit: u32) -> ApiResult<Vec<Head>> {
+pub async fn unsigned(t: &Tenant, limit: u32) -> Fallible<Vec<Head>> {
     t.all(
         "SELECT chain FROM chain_heads WHERE org_id = ?1 AND checkpoint_seq < seq \
          ORDER BY chain LIMIT ?2",
@@ -22,7 +22,7 @@ pub async fn unsigned(t: &Tenant, limit: u32) -> ApiResult<Vec<Head>> {
 }
 
 /// Records that `chain` has a signed checkpoint of size `size`.
-pub async fn signed(t: &Tenant, chain: &str, size: i64, at: &str) -> ApiResult<()> {
+pub async fn signed(t: &Tenant, chain: &str, size: i64, at: &str) -> Fallible<()> {
     t.run(
         "UPDATE chain_heads SET checkpoint_seq = ?3, checkpoint_at = ?4 \
          WHERE org_id = ?1 AND chain = ?2 AND checkpoint_seq < ?3",
@@ -32,7 +32,7 @@ pub async fn signed(t: &Tenant, chain: &str, size: i64, at: &str) -> ApiResult<(
 }
 
 /// The size of the newest checkpoint D1 noted for `chain` (0 when none was signed).
-pub async fn noted(t: &Tenant, chain: &str) -> ApiResult<u64> {
+pub async fn noted(t: &Tenant, chain: &str) -> Fallible<u64> {
     #[derive(Deserialize)]
     struct N {
         checkpoint_seq: i64,

@@ -2,8 +2,8 @@
 //! the master key that sealed it and a non-secret JSON view.
 
 use super::Arg;
-use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
+use crate::fault::Fallible;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -22,7 +22,7 @@ pub struct CredentialRow {
 
 const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at, format";
 
-pub async fn for_project(pr: &ProjectHandle) -> ApiResult<Vec<CredentialRow>> {
+pub async fn for_project(pr: &ProjectHandle) -> Fallible<Vec<CredentialRow>> {
     pr.tenant().all(
         &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND project_id = ?2 ORDER BY kind, slot"),
         vec![Arg::text(pr.as_str())],
@@ -30,7 +30,7 @@ pub async fn for_project(pr: &ProjectHandle) -> ApiResult<Vec<CredentialRow>> {
     .await
 }
 
-pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<CredentialRow>> {
+pub async fn get(t: &Tenant, id: &str) -> Fallible<Option<CredentialRow>> {
     t.first(
         &format!("SELECT {COLS} FROM credentials WHERE org_id = ?1 AND id = ?2"),
         vec![Arg::text(id)],
@@ -39,14 +39,14 @@ pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<CredentialRow>> {
 }
 
 /// Deletes every credential of a project (its removal).
-pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Scoped> {
+pub fn delete_project(pr: &ProjectHandle) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "DELETE FROM credentials WHERE org_id = ?1 AND project_id = ?2",
         vec![Arg::text(pr.as_str())],
     )
 }
 
-pub fn delete_kinds(pr: &ProjectHandle, kinds: &[&str]) -> ApiResult<Vec<Scoped>> {
+pub fn delete_kinds(pr: &ProjectHandle, kinds: &[&str]) -> Fallible<Vec<Scoped>> {
     kinds
         .iter()
         .map(|k| {
@@ -59,7 +59,7 @@ pub fn delete_kinds(pr: &ProjectHandle, kinds: &[&str]) -> ApiResult<Vec<Scoped>
 }
 
 /// Inserts a credential of the project `pr` (whatever project id the row carries).
-pub fn insert(pr: &ProjectHandle, c: &CredentialRow) -> ApiResult<Scoped> {
+pub fn insert(pr: &ProjectHandle, c: &CredentialRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO credentials (org_id, id, project_id, kind, slot, sealed, key_id, public, created_at, format) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -78,7 +78,7 @@ pub fn insert(pr: &ProjectHandle, c: &CredentialRow) -> ApiResult<Scoped> {
 }
 
 /// Replaces the blob of one credential (now sealed under `key_id` in `format`).
-pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str, format: u8) -> ApiResult<Scoped> {
+pub fn rewrap(t: &Tenant, id: &str, sealed: &str, key_id: &str, format: u8) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE credentials SET sealed = ?3, key_id = ?4, format = ?5 WHERE org_id = ?1 AND id = ?2",
         vec![
@@ -98,7 +98,7 @@ pub async fn stale(
     format: u8,
     after_id: &str,
     limit: u32,
-) -> ApiResult<Vec<CredentialRow>> {
+) -> Fallible<Vec<CredentialRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM credentials WHERE org_id = ?1 AND (key_id != ?2 OR format < ?5) \

@@ -1,9 +1,9 @@
 //! Export bundles (migration 0017). Rows parse into `Export` here.
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::exports::{FileDone, Format, Link};
 use crate::edge::auth::scope::{ProjectHandle, Scoped};
+use crate::fault::{Fallible, Fault};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,8 +76,8 @@ fn link(seq: Option<i64>, hash: Option<String>) -> Option<Link> {
     })
 }
 
-fn parse(r: Row) -> ApiResult<Export> {
-    let bad = |what: &str| ApiError::internal(format!("export {}: bad {what}", r.id));
+fn parse(r: Row) -> Fallible<Export> {
+    let bad = |what: &str| Fault::internal(format!("export {}: bad {what}", r.id));
     let status = match r.status.as_str() {
         "running" => ExportStatus::Running,
         "succeeded" => ExportStatus::Succeeded,
@@ -113,7 +113,7 @@ fn parse(r: Row) -> ApiResult<Export> {
     })
 }
 
-pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<Export>> {
+pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Export>> {
     pr.tenant()
         .first::<Row>(
             &format!(
@@ -131,7 +131,7 @@ pub async fn list(
     pr: &ProjectHandle,
     before: Option<(&str, &str)>,
     limit: u32,
-) -> ApiResult<Vec<Export>> {
+) -> Fallible<Vec<Export>> {
     let (at, id) = before.unwrap_or(("9999", ""));
     let rows: Vec<Row> = pr
         .tenant()
@@ -152,7 +152,7 @@ pub async fn list(
     rows.into_iter().map(parse).collect()
 }
 
-pub fn insert(pr: &ProjectHandle, e: &Export) -> ApiResult<Scoped> {
+pub fn insert(pr: &ProjectHandle, e: &Export) -> Fallible<Scoped> {
     let actions = e
         .actions
         .as_ref()
@@ -175,8 +175,8 @@ pub fn insert(pr: &ProjectHandle, e: &Export) -> ApiResult<Scoped> {
 }
 
 /// Ends a running export: `succeeded` with what it wrote, or `failed` with why.
-pub fn finish(pr: &ProjectHandle, e: &Export) -> ApiResult<Scoped> {
-    let files = serde_json::to_string(&e.files).map_err(|x| ApiError::internal(x.to_string()))?;
+pub fn finish(pr: &ProjectHandle, e: &Export) -> Fallible<Scoped> {
+    let files = serde_json::to_string(&e.files).map_err(|x| Fault::internal(x.to_string()))?;
     let (first_seq, first_hash) = split(&e.first);
     let (last_seq, last_hash) = split(&e.last);
     pr.tenant().stmt(
@@ -219,7 +219,7 @@ pub async fn seq_at(
     chain: &str,
     at: &str,
     side: Side,
-) -> ApiResult<Option<u64>> {
+) -> Fallible<Option<u64>> {
     #[derive(Deserialize)]
     struct S {
         seq: Option<i64>,
@@ -240,7 +240,7 @@ pub async fn seq_at(
 }
 
 /// How many of the project's exports are running.
-pub async fn running(pr: &ProjectHandle) -> ApiResult<u64> {
+pub async fn running(pr: &ProjectHandle) -> Fallible<u64> {
     #[derive(Deserialize)]
     struct N {
         n: i64,
@@ -256,7 +256,7 @@ pub async fn running(pr: &ProjectHandle) -> ApiResult<u64> {
 }
 
 /// Ends a running export `failed` without reading it (for one whose row no longer parses).
-pub async fn fail_unread(pr: &ProjectHandle, id: &str, error: &str, at: &str) -> ApiResult<()> {
+pub async fn fail_unread(pr: &ProjectHandle, id: &str, error: &str, at: &str) -> Fallible<()> {
     pr.tenant()
         .run(
             "UPDATE exports SET status = ?4, error = ?5, finished_at = ?6 \

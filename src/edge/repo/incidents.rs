@@ -2,11 +2,11 @@
 //! above this module sees a status or kind as a string.
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::incidents::{Incident, IncidentStatus};
 use crate::domain::reconcile::IncidentKind;
 use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -29,8 +29,8 @@ struct Row {
 const COLS: &str = "id, kind, customer, status, severity, expected, actual, fingerprint, \
                     opened_at, updated_at, resolved_at, reason, repair_id";
 
-fn parse(r: Row) -> ApiResult<Incident> {
-    let bad = |what: &str| ApiError::internal(format!("incident {}: bad {what}", r.id));
+fn parse(r: Row) -> Fallible<Incident> {
+    let bad = |what: &str| Fault::internal(format!("incident {}: bad {what}", r.id));
     let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
     Ok(Incident {
         kind: IncidentKind::parse(&r.kind).ok_or_else(|| bad("kind"))?,
@@ -49,11 +49,11 @@ fn parse(r: Row) -> ApiResult<Incident> {
     })
 }
 
-fn parse_all(rows: Vec<Row>) -> ApiResult<Vec<Incident>> {
+fn parse_all(rows: Vec<Row>) -> Fallible<Vec<Incident>> {
     rows.into_iter().map(parse).collect()
 }
 
-pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<Incident>> {
+pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Incident>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -67,7 +67,7 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<Incident>> {
 }
 
 /// One customer's `open` and `ignored` incidents (what a check plans against).
-pub async fn live_for_customer(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Incident>> {
+pub async fn live_for_customer(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<Incident>> {
     let rows: Vec<Row> = pr
         .tenant()
         .all(
@@ -92,7 +92,7 @@ pub async fn live_in_range(
     pr: &ProjectHandle,
     after: &str,
     upto: Option<&str>,
-) -> ApiResult<Vec<Incident>> {
+) -> Fallible<Vec<Incident>> {
     let rows: Vec<Row> = pr
         .tenant()
         .all(
@@ -121,7 +121,7 @@ pub async fn touched_since(
     after: &str,
     upto: Option<&str>,
     since: &str,
-) -> ApiResult<std::collections::BTreeSet<String>> {
+) -> Fallible<std::collections::BTreeSet<String>> {
     #[derive(Deserialize)]
     struct C {
         customer: String,
@@ -171,7 +171,7 @@ pub async fn list(
     f: &Filter,
     after: &str,
     limit: u32,
-) -> ApiResult<Vec<Incident>> {
+) -> Fallible<Vec<Incident>> {
     // Each filter is bound; an absent one is NULL and matches everything.
     let rows: Vec<Row> = pr
         .tenant()
@@ -198,7 +198,7 @@ fn json(v: &impl serde::Serialize) -> Arg {
     Arg::text(serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()))
 }
 
-pub fn insert(pr: &ProjectHandle, i: &Incident) -> ApiResult<Scoped> {
+pub fn insert(pr: &ProjectHandle, i: &Incident) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO incidents (org_id, project_id, id, customer, kind, status, severity, expected, \
          actual, fingerprint, opened_at, updated_at, resolved_at, reason, repair_id) \
@@ -225,7 +225,7 @@ pub fn insert(pr: &ProjectHandle, i: &Incident) -> ApiResult<Scoped> {
 /// Replaces a stored incident's changing fields with `after`'s, only if the row is still
 /// exactly `before` (status and `updated_at`): a lost race changes nothing (and the audit
 /// chain, appended in the same batch, makes the writer run again).
-pub fn update(pr: &ProjectHandle, before: &Incident, after: &Incident) -> ApiResult<Scoped> {
+pub fn update(pr: &ProjectHandle, before: &Incident, after: &Incident) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE incidents SET status = ?3, expected = ?4, actual = ?5, fingerprint = ?6, \
          updated_at = ?7, resolved_at = ?8, reason = ?9, repair_id = ?10 \
@@ -254,7 +254,7 @@ pub fn snapshot(
     i: &Incident,
     stripe: &serde_json::Value,
     app: &serde_json::Value,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO snapshots (org_id, project_id, id, incident_id, customer, stripe, app, taken_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -271,7 +271,7 @@ pub fn snapshot(
 }
 
 /// Snapshots of `incident_id` (normally one).
-pub async fn snapshots_of(pr: &ProjectHandle, incident_id: &str) -> ApiResult<Vec<SnapshotRow>> {
+pub async fn snapshots_of(pr: &ProjectHandle, incident_id: &str) -> Fallible<Vec<SnapshotRow>> {
     pr.tenant()
         .all(
             "SELECT stripe, app, taken_at FROM snapshots WHERE org_id = ?1 AND project_id = ?2 \
@@ -290,7 +290,7 @@ pub struct SnapshotRow {
 
 /// Deletes up to `limit` of the org's snapshots taken before `before` (SPEC §6: kept 90
 /// days); how many.
-pub async fn prune_snapshots(t: &Tenant, before: &str, limit: u32) -> ApiResult<u64> {
+pub async fn prune_snapshots(t: &Tenant, before: &str, limit: u32) -> Fallible<u64> {
     let done = t
         .batch(vec![t.stmt(
             "DELETE FROM snapshots WHERE org_id = ?1 AND id IN \

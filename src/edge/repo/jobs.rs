@@ -1,13 +1,13 @@
 //! Scheduled jobs' positions (`job_state`): no tenant data, so these are unscoped statements;
 //! only `auth`'s system helpers (which need a `SystemGrant`) call them.
 
-use crate::api::error::ApiResult;
+use crate::fault::Fallible;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::D1Database;
 
 /// The saved position of `job` ("" when it has none or finished a full pass).
-pub async fn cursor(db: &D1Database, job: &str) -> ApiResult<String> {
+pub async fn cursor(db: &D1Database, job: &str) -> Fallible<String> {
     #[derive(Deserialize)]
     struct R {
         cursor: String,
@@ -20,7 +20,7 @@ pub async fn cursor(db: &D1Database, job: &str) -> ApiResult<String> {
     Ok(row.map(|r| r.cursor).unwrap_or_default())
 }
 
-pub async fn save_cursor(db: &D1Database, job: &str, cursor: &str, at: &str) -> ApiResult<()> {
+pub async fn save_cursor(db: &D1Database, job: &str, cursor: &str, at: &str) -> Fallible<()> {
     db.prepare(
         "INSERT INTO job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",

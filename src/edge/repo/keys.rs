@@ -3,12 +3,12 @@
 //! at the boundary, and only `auth` calls it.
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::apikey::{Capability, Environment};
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
+use crate::fault::{Fallible, Fault};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::D1Database;
@@ -76,7 +76,7 @@ impl KeyAuthRow {
 }
 
 /// The key with this SHA-256 hash and its member's role, across all orgs (authentication).
-pub async fn by_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<KeyAuth>> {
+pub async fn by_hash(db: &D1Database, key_hash: &str) -> Fallible<Option<KeyAuth>> {
     let row: Option<KeyAuthRow> = db
         .prepare(
             "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
@@ -88,12 +88,7 @@ pub async fn by_hash(db: &D1Database, key_hash: &str) -> ApiResult<Option<KeyAut
         .await?;
     match row {
         None => Ok(None),
-        Some(r) => r.parse().map(Some).ok_or_else(|| {
-            ApiError::unauthorized(
-                "invalid_api_key",
-                "the API key is not valid (unknown, revoked or expired)",
-            )
-        }),
+        Some(r) => r.parse().map(Some).ok_or(Fault::CallerRevoked),
     }
 }
 
@@ -103,14 +98,14 @@ pub struct KeyRow {
     pub name: String,
     pub prefix: String,
     pub last4: String,
-    pub environment: String,
+    pub environment: Environment,
     pub project_id: Option<String>,
-    pub capability: String,
+    pub capability: Capability,
     pub member_id: String,
     /// The member who minted the key, when not `member_id` itself.
     pub minted_by: Option<String>,
     /// The most the key acts with (`access::key_origin`).
-    pub minted_role: Option<String>,
+    pub minted_role: Option<Role>,
     /// The member the minting request acted as, when the key is for someone else.
     pub minted_via: Option<String>,
     pub created_at: String,
@@ -129,7 +124,7 @@ impl KeyRow {
 const COLS: &str =
     "id, name, prefix, last4, environment, project_id, capability, member_id, minted_by, minted_role, minted_via, created_at, last_used_at, expires_at, revoked_at";
 
-pub async fn get(t: &Tenant, id: &str) -> ApiResult<Option<KeyRow>> {
+pub async fn get(t: &Tenant, id: &str) -> Fallible<Option<KeyRow>> {
     t.first(
         &format!("SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
         vec![Arg::text(id)],
@@ -143,7 +138,7 @@ pub async fn list(
     only_environment: Option<&str>,
     after: Option<&str>,
     limit: u32,
-) -> ApiResult<Vec<KeyRow>> {
+) -> Fallible<Vec<KeyRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) \
@@ -159,7 +154,7 @@ pub async fn list(
     .await
 }
 
-pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
+pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO api_keys (org_id, id, key_hash, prefix, last4, name, environment, project_id, capability, \
          member_id, created_at, expires_at, minted_by, minted_role, minted_via) \
@@ -170,20 +165,20 @@ pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> ApiResult<Scoped> {
             Arg::text(&k.prefix),
             Arg::text(&k.last4),
             Arg::text(&k.name),
-            Arg::text(&k.environment),
+            Arg::text(k.environment.as_str()),
             Arg::opt(k.project_id.as_deref()),
-            Arg::text(&k.capability),
+            Arg::text(k.capability.as_str()),
             Arg::text(&k.member_id),
             Arg::text(&k.created_at),
             Arg::opt(k.expires_at.as_deref()),
             Arg::opt(k.minted_by.as_deref()),
-            Arg::opt(k.minted_role.as_deref()),
+            Arg::opt(k.minted_role.map(Role::as_str)),
             Arg::opt(k.minted_via.as_deref()),
         ],
     )
 }
 
-pub fn revoke(t: &Tenant, id: &str, at: &str) -> ApiResult<Scoped> {
+pub fn revoke(t: &Tenant, id: &str, at: &str) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL",
         vec![Arg::text(id), Arg::text(at)],
@@ -191,14 +186,14 @@ pub fn revoke(t: &Tenant, id: &str, at: &str) -> ApiResult<Scoped> {
 }
 
 /// Lowers the most a key acts with (its minter was demoted).
-pub fn set_cap(t: &Tenant, id: &str, cap: &str) -> ApiResult<Scoped> {
+pub fn set_cap(t: &Tenant, id: &str, cap: &str) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE api_keys SET minted_role = ?3 WHERE org_id = ?1 AND id = ?2",
         vec![Arg::text(id), Arg::text(cap)],
     )
 }
 
-pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
+pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE api_keys SET expires_at = ?3 WHERE org_id = ?1 AND id = ?2",
         vec![Arg::text(id), Arg::text(expires_at)],
@@ -207,7 +202,7 @@ pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> ApiResult<Scoped> {
 
 /// The unrevoked keys that act for one member, that it minted, or that were minted through its
 /// keys (its removal revokes all three: it may hold any of them).
-pub async fn active_for_member(t: &Tenant, member_id: &str) -> ApiResult<Vec<KeyRow>> {
+pub async fn active_for_member(t: &Tenant, member_id: &str) -> Fallible<Vec<KeyRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
@@ -219,7 +214,7 @@ pub async fn active_for_member(t: &Tenant, member_id: &str) -> ApiResult<Vec<Key
 }
 
 /// The unrevoked keys limited to one project, for the audit entries of its removal.
-pub async fn active_for_project(pr: &ProjectHandle) -> ApiResult<Vec<KeyRow>> {
+pub async fn active_for_project(pr: &ProjectHandle) -> Fallible<Vec<KeyRow>> {
     pr.tenant()
         .all(
             &format!(
@@ -230,7 +225,7 @@ pub async fn active_for_project(pr: &ProjectHandle) -> ApiResult<Vec<KeyRow>> {
         .await
 }
 
-pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Scoped> {
+pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND revoked_at IS NULL \
          AND (member_id = ?2 OR minted_by = ?2 OR minted_via = ?2)",
@@ -238,14 +233,14 @@ pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> ApiResult<Sc
     )
 }
 
-pub fn revoke_project_keys(pr: &ProjectHandle, at: &str) -> ApiResult<Scoped> {
+pub fn revoke_project_keys(pr: &ProjectHandle, at: &str) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL",
         vec![Arg::text(pr.as_str()), Arg::text(at)],
     )
 }
 
-pub async fn touch(t: &Tenant, id: &str, at: &str) -> ApiResult<()> {
+pub async fn touch(t: &Tenant, id: &str, at: &str) -> Fallible<()> {
     t.run(
         "UPDATE api_keys SET last_used_at = ?3 WHERE org_id = ?1 AND id = ?2",
         vec![Arg::text(id), Arg::text(at)],

@@ -2,9 +2,9 @@
 //! this boundary (a row that does not validate is a 500, never a half-read mapping).
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::mapping::Mapping;
 use crate::edge::auth::scope::{ProjectHandle, Scoped};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -14,7 +14,7 @@ struct Row {
 }
 
 /// The project's mapping and when it last changed, if it has one.
-pub async fn get(pr: &ProjectHandle) -> ApiResult<Option<(Mapping, String)>> {
+pub async fn get(pr: &ProjectHandle) -> Fallible<Option<(Mapping, String)>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -24,15 +24,15 @@ pub async fn get(pr: &ProjectHandle) -> ApiResult<Option<(Mapping, String)>> {
         .await?;
     row.map(|r| {
         let v: serde_json::Value = serde_json::from_str(&r.mapping)
-            .map_err(|_| ApiError::internal("stored mapping is not JSON"))?;
+            .map_err(|_| Fault::internal("stored mapping is not JSON"))?;
         let m = Mapping::from_json(&v)
-            .map_err(|e| ApiError::internal(format!("stored mapping does not validate: {e}")))?;
+            .map_err(|e| Fault::internal(format!("stored mapping does not validate: {e}")))?;
         Ok((m, r.updated_at))
     })
     .transpose()
 }
 
-pub fn put(pr: &ProjectHandle, m: &Mapping, at: &str) -> ApiResult<Scoped> {
+pub fn put(pr: &ProjectHandle, m: &Mapping, at: &str) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO mappings (org_id, project_id, mapping, updated_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (project_id) DO UPDATE SET mapping = excluded.mapping, updated_at = excluded.updated_at \

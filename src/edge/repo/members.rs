@@ -1,21 +1,35 @@
 //! Members of an org.
 
 use super::Arg;
-use crate::api::error::ApiResult;
+use crate::api::views::MemberView;
+use crate::domain::roles::Role;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
-use serde::{Deserialize, Serialize};
+use crate::fault::Fallible;
+use serde::Deserialize;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct MemberRow {
     pub id: String,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: String,
+}
+
+impl MemberRow {
+    /// What the API and the audit chain show of it.
+    pub fn view(&self) -> MemberView {
+        MemberView {
+            id: self.id.clone(),
+            email: self.email.clone(),
+            role: self.role,
+            created_at: self.created_at.clone(),
+        }
+    }
 }
 
 const COLS: &str = "id, email, role, created_at";
 
-pub async fn get(t: &Tenant, member_id: &str) -> ApiResult<Option<MemberRow>> {
+pub async fn get(t: &Tenant, member_id: &str) -> Fallible<Option<MemberRow>> {
     t.first(
         &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND id = ?2"),
         vec![Arg::text(member_id)],
@@ -24,7 +38,7 @@ pub async fn get(t: &Tenant, member_id: &str) -> ApiResult<Option<MemberRow>> {
 }
 
 /// The org's owner (exactly one, by the `members_one_owner` index).
-pub async fn owner(t: &Tenant) -> ApiResult<Option<MemberRow>> {
+pub async fn owner(t: &Tenant) -> Fallible<Option<MemberRow>> {
     t.first(
         &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND role = ?2"),
         vec![Arg::text("owner")],
@@ -32,7 +46,7 @@ pub async fn owner(t: &Tenant) -> ApiResult<Option<MemberRow>> {
     .await
 }
 
-pub async fn list(t: &Tenant, after: Option<&str>, limit: u32) -> ApiResult<Vec<MemberRow>> {
+pub async fn list(t: &Tenant, after: Option<&str>, limit: u32) -> Fallible<Vec<MemberRow>> {
     t.all(
         &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
         vec![Arg::text(after.unwrap_or("")), Arg::Int(i64::from(limit))],
@@ -40,7 +54,7 @@ pub async fn list(t: &Tenant, after: Option<&str>, limit: u32) -> ApiResult<Vec<
     .await
 }
 
-pub async fn by_email(t: &Tenant, email: &str) -> ApiResult<Option<MemberRow>> {
+pub async fn by_email(t: &Tenant, email: &str) -> Fallible<Option<MemberRow>> {
     t.first(
         &format!("SELECT {COLS} FROM members WHERE org_id = ?1 AND email = ?2"),
         vec![Arg::text(email)],
@@ -48,19 +62,19 @@ pub async fn by_email(t: &Tenant, email: &str) -> ApiResult<Option<MemberRow>> {
     .await
 }
 
-pub fn insert(t: &Tenant, m: &MemberRow) -> ApiResult<Scoped> {
+pub fn insert(t: &Tenant, m: &MemberRow) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO members (org_id, id, email, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         vec![
             Arg::text(&m.id),
             Arg::text(&m.email),
-            Arg::text(&m.role),
+            Arg::text(m.role.as_str()),
             Arg::text(&m.created_at),
         ],
     )
 }
 
-pub fn set_role(t: &Tenant, member_id: &str, role: &str) -> ApiResult<Scoped> {
+pub fn set_role(t: &Tenant, member_id: &str, role: &str) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE members SET role = ?3 WHERE org_id = ?1 AND id = ?2",
         vec![Arg::text(member_id), Arg::text(role)],
@@ -68,7 +82,7 @@ pub fn set_role(t: &Tenant, member_id: &str, role: &str) -> ApiResult<Scoped> {
 }
 
 /// Removes the member and its per-project overrides.
-pub fn delete(t: &Tenant, member_id: &str) -> ApiResult<Vec<Scoped>> {
+pub fn delete(t: &Tenant, member_id: &str) -> Fallible<Vec<Scoped>> {
     Ok(vec![
         t.stmt(
             "DELETE FROM project_roles WHERE org_id = ?1 AND member_id = ?2",
@@ -82,7 +96,7 @@ pub fn delete(t: &Tenant, member_id: &str) -> ApiResult<Vec<Scoped>> {
 }
 
 /// Sets (or with `None` clears) a member's role override in one project.
-pub fn set_override(pr: &ProjectHandle, member_id: &str, role: Option<&str>) -> ApiResult<Scoped> {
+pub fn set_override(pr: &ProjectHandle, member_id: &str, role: Option<&str>) -> Fallible<Scoped> {
     let (t, project_id) = (pr.tenant(), pr.as_str());
     match role {
         Some(role) => t.stmt(
@@ -97,7 +111,7 @@ pub fn set_override(pr: &ProjectHandle, member_id: &str, role: Option<&str>) -> 
     }
 }
 
-pub async fn get_override(pr: &ProjectHandle, member_id: &str) -> ApiResult<Option<String>> {
+pub async fn get_override(pr: &ProjectHandle, member_id: &str) -> Fallible<Option<String>> {
     let (t, project_id) = (pr.tenant(), pr.as_str());
     #[derive(Deserialize)]
     struct R {

@@ -1,5 +1,7 @@
 //! D1 repositories. All SQL lives under this module; every statement goes through a `Tenant`
-//! (see `auth::scope`) so the org id is always bound. Row structs deserialize D1 rows directly.
+//! (see `auth::scope`) so the org id is always bound. Rows deserialize into the domain's enums
+//! (roles, environments, capabilities, statuses) at this boundary; a row is not a response or an
+//! audit payload (`view()` gives the `api::views` struct). Every function answers `Fault`.
 
 pub mod audit;
 pub mod callers;

@@ -1,21 +1,33 @@
 //! Orgs.
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
+use crate::api::views::OrgView;
 use crate::domain::ids::OrgId;
 use crate::edge::auth::scope::{Scoped, Tenant};
-use serde::{Deserialize, Serialize};
+use crate::fault::{Fallible, Fault};
+use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::D1Database;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct OrgRow {
     pub id: String,
     pub name: String,
     pub created_at: String,
 }
 
-pub async fn get(t: &Tenant) -> ApiResult<Option<OrgRow>> {
+impl OrgRow {
+    /// What the API and the audit chain show of it.
+    pub fn view(&self) -> OrgView {
+        OrgView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            created_at: self.created_at.clone(),
+        }
+    }
+}
+
+pub async fn get(t: &Tenant) -> Fallible<Option<OrgRow>> {
     t.first(
         "SELECT org_id AS id, name, created_at FROM orgs WHERE org_id = ?1",
         vec![],
@@ -23,7 +35,7 @@ pub async fn get(t: &Tenant) -> ApiResult<Option<OrgRow>> {
     .await
 }
 
-pub fn insert(t: &Tenant, o: &OrgRow) -> ApiResult<Scoped> {
+pub fn insert(t: &Tenant, o: &OrgRow) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO orgs (org_id, name, created_at) VALUES (?1, ?2, ?3)",
         vec![Arg::text(&o.name), Arg::text(&o.created_at)],
@@ -32,7 +44,7 @@ pub fn insert(t: &Tenant, o: &OrgRow) -> ApiResult<Scoped> {
 
 /// Org ids after `after`, in order, at most `limit`: how system jobs walk every tenant. The one
 /// org query that runs without a tenant; only `auth::system_tenants` calls it.
-pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> ApiResult<Vec<OrgId>> {
+pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> Fallible<Vec<OrgId>> {
     #[derive(Deserialize)]
     struct R {
         org_id: String,
@@ -47,6 +59,6 @@ pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> ApiResult<Ve
         .await?
         .results()?;
     rows.into_iter()
-        .map(|r| OrgId::parse(&r.org_id).map_err(|e| ApiError::internal(e.to_string())))
+        .map(|r| OrgId::parse(&r.org_id).map_err(|e| Fault::internal(e.to_string())))
         .collect()
 }

@@ -1,20 +1,38 @@
 //! Projects of an org.
 
 use super::Arg;
-use crate::api::error::ApiResult;
+use crate::api::views::ProjectView;
+use crate::domain::apikey::Environment;
+use crate::domain::roles::Role;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
-use serde::{Deserialize, Deserializer, Serialize};
+use crate::fault::Fallible;
+use serde::{Deserialize, Deserializer};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ProjectRow {
     pub id: String,
     pub name: String,
-    pub environment: String,
+    pub environment: Environment,
     pub reconcile_every_minutes: i64,
     #[serde(deserialize_with = "bool_from_int")]
     pub auto_approve_grants: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl ProjectRow {
+    /// What the API and the audit chain show of it.
+    pub fn view(&self) -> ProjectView {
+        ProjectView {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            environment: self.environment,
+            reconcile_every_minutes: self.reconcile_every_minutes,
+            auto_approve_grants: self.auto_approve_grants,
+            created_at: self.created_at.clone(),
+            updated_at: self.updated_at.clone(),
+        }
+    }
 }
 
 fn bool_from_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -35,7 +53,7 @@ const COLS: &str =
 
 /// A project of this org in `environment` (optionally only `only` when the key is
 /// project-scoped). Missing, other-org, other-environment and out-of-scope all give `None`.
-pub async fn get(t: &Tenant, id: &str, environment: &str) -> ApiResult<Option<ProjectRow>> {
+pub async fn get(t: &Tenant, id: &str, environment: &str) -> Fallible<Option<ProjectRow>> {
     t.first(
         &format!("SELECT {COLS} FROM projects WHERE org_id = ?1 AND id = ?2 AND environment = ?3"),
         vec![Arg::text(id), Arg::text(environment)],
@@ -44,7 +62,7 @@ pub async fn get(t: &Tenant, id: &str, environment: &str) -> ApiResult<Option<Pr
 }
 
 /// The project a handle names (system work: its environment is what the project says).
-pub async fn of_handle(pr: &ProjectHandle) -> ApiResult<Option<ProjectRow>> {
+pub async fn of_handle(pr: &ProjectHandle) -> Fallible<Option<ProjectRow>> {
     pr.tenant()
         .first(
             &format!("SELECT {COLS} FROM projects WHERE org_id = ?1 AND id = ?2"),
@@ -55,7 +73,7 @@ pub async fn of_handle(pr: &ProjectHandle) -> ApiResult<Option<ProjectRow>> {
 
 /// The org's projects due for a scheduled run at `now`, in one query: with a mapping, no run
 /// going, and no run started within their `reconcile_every_minutes`.
-pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> ApiResult<Vec<ProjectRow>> {
+pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> Fallible<Vec<ProjectRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM projects WHERE org_id = ?1 \
@@ -79,7 +97,7 @@ pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> ApiResult<Vec<Pro
 pub struct ProjectForMember {
     #[serde(flatten)]
     pub project: ProjectRow,
-    pub override_role: Option<String>,
+    pub override_role: Option<Role>,
 }
 
 pub async fn get_for_member(
@@ -87,7 +105,7 @@ pub async fn get_for_member(
     id: &str,
     environment: &str,
     member_id: &str,
-) -> ApiResult<Option<ProjectForMember>> {
+) -> Fallible<Option<ProjectForMember>> {
     t.first(
         &format!(
             "SELECT {COLS}, (SELECT r.role FROM project_roles r WHERE r.org_id = ?1 AND r.project_id = p.id \
@@ -109,7 +127,7 @@ pub async fn list(
     only: Option<&str>,
     after: Option<&str>,
     limit: u32,
-) -> ApiResult<Vec<ProjectRow>> {
+) -> Fallible<Vec<ProjectRow>> {
     t.all(
         &format!(
             "SELECT {COLS} FROM projects WHERE org_id = ?1 AND environment = ?2 AND (?3 IS NULL OR id = ?3) \
@@ -120,14 +138,14 @@ pub async fn list(
     .await
 }
 
-pub fn insert(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
+pub fn insert(t: &Tenant, p: &ProjectRow) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO projects (org_id, id, name, environment, reconcile_every_minutes, auto_approve_grants, created_at, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         vec![
             Arg::text(&p.id),
             Arg::text(&p.name),
-            Arg::text(&p.environment),
+            Arg::text(p.environment.as_str()),
             Arg::Int(p.reconcile_every_minutes),
             Arg::Int(i64::from(p.auto_approve_grants)),
             Arg::text(&p.created_at),
@@ -136,7 +154,7 @@ pub fn insert(t: &Tenant, p: &ProjectRow) -> ApiResult<Scoped> {
     )
 }
 
-pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> ApiResult<Scoped> {
+pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE projects SET name = ?3, reconcile_every_minutes = ?4, auto_approve_grants = ?5, updated_at = ?6 \
          WHERE org_id = ?1 AND id = ?2",
@@ -152,7 +170,7 @@ pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> ApiResult<Scoped> {
 
 /// Removes the project's configuration, sealed credentials and overrides (its audit chain stays:
 /// append-only).
-pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
+pub fn delete(pr: &ProjectHandle) -> Fallible<Vec<Scoped>> {
     let (t, id) = (pr.tenant(), pr.as_str());
     let mut stmts = vec![
         t.stmt(
@@ -174,7 +192,7 @@ pub fn delete(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
 pub async fn webhook_target(
     db: &worker::D1Database,
     id: &str,
-) -> ApiResult<Option<(String, String, Vec<super::credentials::CredentialRow>)>> {
+) -> Fallible<Option<(String, String, Vec<super::credentials::CredentialRow>)>> {
     #[derive(Deserialize)]
     struct Row {
         org_id: String,
@@ -226,11 +244,7 @@ pub async fn webhook_target(
 }
 
 /// The org's projects with a mapping and a Stripe key (what the Events API recovery visits).
-pub async fn with_stripe_and_mapping(
-    t: &Tenant,
-    after: &str,
-    limit: u32,
-) -> ApiResult<Vec<String>> {
+pub async fn with_stripe_and_mapping(t: &Tenant, after: &str, limit: u32) -> Fallible<Vec<String>> {
     #[derive(Deserialize)]
     struct Id {
         id: String,

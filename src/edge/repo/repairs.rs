@@ -3,11 +3,11 @@
 //! it was read in, then the update (the table's trigger refuses any move SPEC §8 does not allow).
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::reconcile::AppValues;
 use crate::domain::repairs::{Effect, Repair, RepairStatus};
 use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{ProjectHandle, Scoped};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -35,10 +35,10 @@ const COLS: &str = "id, incident_id, customer, status, effect, table_name, key_c
                     row_before, row_after, approved_by, created_at, updated_at, executed_at, \
                     verified_at, error, reason";
 
-fn parse(r: Row) -> ApiResult<Repair> {
-    let bad = |what: &str| ApiError::internal(format!("repair {}: bad {what}", r.id));
+fn parse(r: Row) -> Fallible<Repair> {
+    let bad = |what: &str| Fault::internal(format!("repair {}: bad {what}", r.id));
     let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
-    let values = |s: &Option<String>| -> ApiResult<Option<AppValues>> {
+    let values = |s: &Option<String>| -> Fallible<Option<AppValues>> {
         s.as_deref()
             .map(|s| serde_json::from_str(s).map_err(|_| bad("row")))
             .transpose()
@@ -64,11 +64,11 @@ fn parse(r: Row) -> ApiResult<Repair> {
     })
 }
 
-fn parse_all(rows: Vec<Row>) -> ApiResult<Vec<Repair>> {
+fn parse_all(rows: Vec<Row>) -> Fallible<Vec<Repair>> {
     rows.into_iter().map(parse).collect()
 }
 
-pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<Repair>> {
+pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Repair>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -83,7 +83,7 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<Repair>> {
 
 /// The repairs the live (`open`, `ignored`) incidents of one customer name: what a check
 /// plans repairs against.
-pub async fn named_by_customer(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Repair>> {
+pub async fn named_by_customer(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<Repair>> {
     let rows: Vec<Row> = pr
         .tenant()
         .all(
@@ -108,7 +108,7 @@ pub async fn named_in_range(
     pr: &ProjectHandle,
     after: &str,
     upto: Option<&str>,
-) -> ApiResult<Vec<Repair>> {
+) -> Fallible<Vec<Repair>> {
     let rows: Vec<Row> = pr
         .tenant()
         .all(
@@ -132,10 +132,7 @@ pub async fn named_in_range(
 
 /// The `(incident id, status)` of every `failed` or `stale` repair of the given incidents (at
 /// most 100): what keeps automatic approval from repeating what already failed.
-pub async fn setbacks(
-    pr: &ProjectHandle,
-    incidents: &[String],
-) -> ApiResult<Vec<(String, String)>> {
+pub async fn setbacks(pr: &ProjectHandle, incidents: &[String]) -> Fallible<Vec<(String, String)>> {
     #[derive(Deserialize)]
     struct S {
         incident_id: String,
@@ -185,7 +182,7 @@ pub async fn list(
     f: &Filter,
     after: &str,
     limit: u32,
-) -> ApiResult<Vec<Repair>> {
+) -> Fallible<Vec<Repair>> {
     let rows: Vec<Row> = pr
         .tenant()
         .all(
@@ -221,7 +218,7 @@ fn time(t: Option<Timestamp>) -> Arg {
     Arg::opt(t.map(Timestamp::to_rfc3339))
 }
 
-pub fn insert(pr: &ProjectHandle, r: &Repair) -> ApiResult<Scoped> {
+pub fn insert(pr: &ProjectHandle, r: &Repair) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO repairs (org_id, project_id, id, incident_id, customer, status, effect, \
          table_name, key_column, changes, row_before, row_after, approved_by, created_at, \
@@ -252,7 +249,7 @@ pub fn insert(pr: &ProjectHandle, r: &Repair) -> ApiResult<Scoped> {
 
 /// Moves a repair from `before` (as read) to `after`: the guard row (the batch aborts unless
 /// the repair is still in `before`'s status), then the update of its changing fields.
-pub fn transition(pr: &ProjectHandle, before: &Repair, after: &Repair) -> ApiResult<Vec<Scoped>> {
+pub fn transition(pr: &ProjectHandle, before: &Repair, after: &Repair) -> Fallible<Vec<Scoped>> {
     let t = pr.tenant();
     let guard = t.stmt(
         "INSERT INTO repair_checks (org_id, repair_id, status) VALUES (?1, ?2, ?3)",

@@ -3,11 +3,11 @@
 //! step repeated after a crash changes nothing the first one already recorded.
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
 use crate::domain::records::{Run, RunStatus, RunTrigger};
 use crate::domain::runs::Phase;
 use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{ProjectHandle, Scoped};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -53,8 +53,8 @@ pub struct Counts {
     pub db_round_trips: u64,
 }
 
-fn parse(r: Row) -> ApiResult<(Run, Position)> {
-    let bad = |what: &str| ApiError::internal(format!("run {}: bad {what}", r.id));
+fn parse(r: Row) -> Fallible<(Run, Position)> {
+    let bad = |what: &str| Fault::internal(format!("run {}: bad {what}", r.id));
     let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
     let status = match r.status.as_str() {
         "running" => RunStatus::Running,
@@ -101,7 +101,7 @@ pub fn trigger_str(t: RunTrigger) -> &'static str {
 
 /// Starts a run (status `running`, first phase). Fails with a unique violation on
 /// `runs.project_id` while another run of the project is running.
-pub fn insert(pr: &ProjectHandle, run: &Run) -> ApiResult<Scoped> {
+pub fn insert(pr: &ProjectHandle, run: &Run) -> Fallible<Scoped> {
     let at = run.started_at.to_rfc3339();
     pr.tenant().stmt(
         "INSERT INTO runs (org_id, id, project_id, status, trigger_kind, phase, started_at, updated_at) \
@@ -118,7 +118,7 @@ pub fn insert(pr: &ProjectHandle, run: &Run) -> ApiResult<Scoped> {
     )
 }
 
-pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<(Run, Position)>> {
+pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<(Run, Position)>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -130,7 +130,7 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> ApiResult<Option<(Run, Positio
 }
 
 /// The project's running run and where it stands, if any.
-pub async fn running(pr: &ProjectHandle) -> ApiResult<Option<(Run, Position)>> {
+pub async fn running(pr: &ProjectHandle) -> Fallible<Option<(Run, Position)>> {
     let row: Option<Row> = pr
         .tenant()
         .first(
@@ -148,7 +148,7 @@ pub async fn list(
     pr: &ProjectHandle,
     before: Option<(&str, &str)>,
     limit: u32,
-) -> ApiResult<Vec<Run>> {
+) -> Fallible<Vec<Run>> {
     let (at, id) = before.unwrap_or(("9999", ""));
     let rows: Vec<Row> = pr
         .tenant()
@@ -181,8 +181,8 @@ pub fn advance(
     errors: &[String],
     c: Counts,
     now: Timestamp,
-) -> ApiResult<Scoped> {
-    let errors = serde_json::to_string(errors).map_err(|e| ApiError::internal(e.to_string()))?;
+) -> Fallible<Scoped> {
+    let errors = serde_json::to_string(errors).map_err(|e| Fault::internal(e.to_string()))?;
     pr.tenant().stmt(
         "UPDATE runs SET step = ?4 + 1, phase = ?5, cursor = ?6, errors = ?14, \
          customers_checked = customers_checked + ?7, incidents_opened = incidents_opened + ?8, \
@@ -216,7 +216,7 @@ pub fn add_incident_counts(
     step: i64,
     opened: u64,
     resolved: u64,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE runs SET incidents_opened = incidents_opened + ?5, \
          incidents_resolved = incidents_resolved + ?6 \
@@ -240,13 +240,13 @@ pub fn finish(
     errors: &[String],
     c: Counts,
     now: Timestamp,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     let status = match status {
-        RunStatus::Running => return Err(ApiError::internal("a run cannot finish as running")),
+        RunStatus::Running => return Err(Fault::internal("a run cannot finish as running")),
         RunStatus::Succeeded => "succeeded",
         RunStatus::Failed => "failed",
     };
-    let errors = serde_json::to_string(errors).map_err(|e| ApiError::internal(e.to_string()))?;
+    let errors = serde_json::to_string(errors).map_err(|e| Fault::internal(e.to_string()))?;
     pr.tenant().stmt(
         "UPDATE runs SET status = ?4, errors = ?5, finished_at = ?6, updated_at = ?6, \
          customers_checked = customers_checked + ?7, incidents_opened = incidents_opened + ?8, \

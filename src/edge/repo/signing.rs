@@ -1,8 +1,8 @@
 //! Org signing keys (migration 0017): one row per org, the private half sealed.
 
 use super::Arg;
-use crate::api::error::ApiResult;
 use crate::edge::auth::scope::{Scoped, Tenant};
+use crate::fault::Fallible;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,7 +17,7 @@ pub struct SigningKeyRow {
 
 const COLS: &str = "id, public_key, sealed, key_id, format, created_at";
 
-pub async fn get(t: &Tenant) -> ApiResult<Option<SigningKeyRow>> {
+pub async fn get(t: &Tenant) -> Fallible<Option<SigningKeyRow>> {
     t.first(
         &format!("SELECT {COLS} FROM signing_keys WHERE org_id = ?1"),
         vec![],
@@ -25,7 +25,7 @@ pub async fn get(t: &Tenant) -> ApiResult<Option<SigningKeyRow>> {
     .await
 }
 
-pub fn insert(t: &Tenant, k: &SigningKeyRow) -> ApiResult<Scoped> {
+pub fn insert(t: &Tenant, k: &SigningKeyRow) -> Fallible<Scoped> {
     t.stmt(
         "INSERT INTO signing_keys (org_id, id, public_key, sealed, key_id, format, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -41,7 +41,7 @@ pub fn insert(t: &Tenant, k: &SigningKeyRow) -> ApiResult<Scoped> {
 }
 
 /// Ids of the org's key when it is not sealed under `key_id` in `format` (0 or 1 rows).
-pub async fn stale(t: &Tenant, key_id: &str, format: u8, after_id: &str) -> ApiResult<Vec<String>> {
+pub async fn stale(t: &Tenant, key_id: &str, format: u8, after_id: &str) -> Fallible<Vec<String>> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
@@ -64,7 +64,7 @@ pub fn rewrap(
     sealed: &str,
     key_id: &str,
     format: u8,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     t.stmt(
         "UPDATE signing_keys SET sealed = ?4, key_id = ?5, format = ?6 \
          WHERE org_id = ?1 AND id = ?2 AND sealed = ?3",

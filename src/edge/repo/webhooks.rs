@@ -1,10 +1,11 @@
 //! Webhook events and the outbox (migration 0012).
 
 use super::Arg;
-use crate::api::error::{ApiError, ApiResult};
+use crate::domain::outbox::PendingRow;
 use crate::domain::time::Timestamp;
 use crate::domain::webhook::EventFacts;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
+use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 
 /// Where ParityRail learned of an event.
@@ -32,7 +33,7 @@ pub fn record(
     source: Source,
     outbox_id: Option<&str>,
     now: Timestamp,
-) -> ApiResult<Vec<Scoped>> {
+) -> Fallible<Vec<Scoped>> {
     let t = pr.tenant();
     let at = now.to_rfc3339();
     let mut out = vec![t.stmt(
@@ -65,16 +66,8 @@ pub fn record(
     Ok(out)
 }
 
-/// One pending outbox row.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Pending {
-    pub id: String,
-    pub customer: String,
-    pub attempts: i64,
-}
-
 /// The project's pending rows due by `now`, oldest customers first, at most `limit`.
-pub async fn due(pr: &ProjectHandle, now: Timestamp, limit: u32) -> ApiResult<Vec<Pending>> {
+pub async fn due(pr: &ProjectHandle, now: Timestamp, limit: u32) -> Fallible<Vec<PendingRow>> {
     pr.tenant()
         .all(
             "SELECT id, customer, attempts FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
@@ -91,7 +84,7 @@ pub async fn due(pr: &ProjectHandle, now: Timestamp, limit: u32) -> ApiResult<Ve
 
 /// The pending rows of one customer, oldest first, at most `PENDING_PER_CHECK` (the drain marks
 /// them done once its check succeeded).
-pub async fn pending_of(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Pending>> {
+pub async fn pending_of(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<PendingRow>> {
     pr.tenant()
         .all(
             "SELECT id, customer, attempts FROM outbox WHERE org_id = ?1 AND project_id = ?2 \
@@ -111,7 +104,7 @@ pub async fn pending_of(pr: &ProjectHandle, customer: &str) -> ApiResult<Vec<Pen
 const PENDING_PER_CHECK: i64 = 100;
 
 /// When the project's next pending row is due, if any.
-pub async fn next_due(pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
+pub async fn next_due(pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
     #[derive(Deserialize)]
     struct At {
         next_attempt_at: String,
@@ -125,13 +118,13 @@ pub async fn next_due(pr: &ProjectHandle) -> ApiResult<Option<Timestamp>> {
         )
         .await?;
     row.map(|r| {
-        Timestamp::parse(&r.next_attempt_at).map_err(|_| ApiError::internal("outbox: bad time"))
+        Timestamp::parse(&r.next_attempt_at).map_err(|_| Fault::internal("outbox: bad time"))
     })
     .transpose()
 }
 
 /// Marks `id` done (its customer's check succeeded).
-pub fn done(pr: &ProjectHandle, id: &str, now: Timestamp) -> ApiResult<Scoped> {
+pub fn done(pr: &ProjectHandle, id: &str, now: Timestamp) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE outbox SET status = ?4, done_at = ?5 WHERE org_id = ?1 AND project_id = ?2 AND id = ?3",
         vec![
@@ -145,7 +138,7 @@ pub fn done(pr: &ProjectHandle, id: &str, now: Timestamp) -> ApiResult<Scoped> {
 
 /// Makes every pending row of the project due now (its configuration changed: checks that
 /// waited for a person may succeed).
-pub async fn due_now(pr: &ProjectHandle, now: Timestamp) -> ApiResult<()> {
+pub async fn due_now(pr: &ProjectHandle, now: Timestamp) -> Fallible<()> {
     pr.tenant()
         .batch(vec![pr.tenant().stmt(
             "UPDATE outbox SET next_attempt_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND status = ?4",
@@ -165,7 +158,7 @@ pub fn retry_customer_later(
     customer: &str,
     error: &str,
     next: Timestamp,
-) -> ApiResult<Scoped> {
+) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "UPDATE outbox SET attempts = attempts + 1, last_error = ?4, next_attempt_at = ?5 \
          WHERE org_id = ?1 AND project_id = ?2 AND customer = ?3 AND status = ?6",
@@ -180,7 +173,7 @@ pub fn retry_customer_later(
 }
 
 /// Records a gap older than Stripe's event history, from `gap_from` (unix seconds).
-pub fn record_gap(pr: &ProjectHandle, gap_from: i64, now: Timestamp) -> ApiResult<Scoped> {
+pub fn record_gap(pr: &ProjectHandle, gap_from: i64, now: Timestamp) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO webhook_gaps (org_id, project_id, detected_at, gap_from) VALUES (?1, ?2, ?3, ?4)",
         vec![
@@ -196,7 +189,7 @@ pub fn record_gap(pr: &ProjectHandle, gap_from: i64, now: Timestamp) -> ApiResul
 pub async fn known_among(
     pr: &ProjectHandle,
     ids: &[&str],
-) -> ApiResult<std::collections::BTreeSet<String>> {
+) -> Fallible<std::collections::BTreeSet<String>> {
     #[derive(Deserialize)]
     struct Id {
         event_id: String,
@@ -241,7 +234,7 @@ pub struct Gap {
     pub gap_from: i64,
 }
 
-pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
+pub async fn health(pr: &ProjectHandle) -> Fallible<Health> {
     #[derive(Deserialize)]
     struct N {
         n: i64,
@@ -256,7 +249,7 @@ pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
                 vec![Arg::text(pr.as_str()), Arg::text(source)],
             )
             .await?;
-        Ok::<_, ApiError>(r.map_or((0, None), |r| (r.n, r.newest)))
+        Ok::<_, Fault>(r.map_or((0, None), |r| (r.n, r.newest)))
     };
     let (received, newest_r) = count("webhook").await?;
     let (recovered, newest_a) = count("events_api").await?;
@@ -285,7 +278,7 @@ pub async fn health(pr: &ProjectHandle) -> ApiResult<Health> {
 }
 
 /// The org's projects with pending outbox rows due by `now` (for the cron).
-pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> ApiResult<Vec<String>> {
+pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> Fallible<Vec<String>> {
     #[derive(Deserialize)]
     struct P {
         project_id: String,
@@ -302,7 +295,7 @@ pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> ApiResult<Vec<Stri
 
 /// Deletes the project's recorded events and outbox rows (its deletion: nothing is left to
 /// check, and the cron must not wake a coordinator for it again).
-pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
+pub fn delete_project(pr: &ProjectHandle) -> Fallible<Vec<Scoped>> {
     ["webhook_events", "outbox", "webhook_gaps"]
         .iter()
         .map(|table| {
@@ -315,7 +308,7 @@ pub fn delete_project(pr: &ProjectHandle) -> ApiResult<Vec<Scoped>> {
 }
 
 /// Deletes up to `limit` outbox rows done before `before` (RFC 3339); returns how many.
-pub async fn prune_done(t: &Tenant, before: &str, limit: u32) -> ApiResult<u64> {
+pub async fn prune_done(t: &Tenant, before: &str, limit: u32) -> Fallible<u64> {
     let done = t
         .batch(vec![t.stmt(
             "DELETE FROM outbox WHERE org_id = ?1 AND id IN \

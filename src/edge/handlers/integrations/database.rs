@@ -1,7 +1,7 @@
 //! The database integration's routes, and the read-only session the worker uses everywhere.
 
 use super::{integration_error, replace, DATABASE};
-use crate::api::error::{database_error, ApiError, ApiResult};
+use crate::api::error::{database_error, ApiResult};
 use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_db_url, DbUrl};
 use crate::edge::auth::extract::InProject;
@@ -12,6 +12,7 @@ use crate::edge::project_io;
 use crate::edge::repo;
 use crate::edge::services::{clock, Services};
 use crate::edge::vault;
+use crate::fault::Fault;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -30,8 +31,7 @@ struct PutDatabase {
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
     let body: PutDatabase = body.json()?;
-    let env = Environment::parse(&scope.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let env = scope.row.environment;
     let parse = |raw: &str, field: &str| {
         DbUrl::parse(raw)
             .and_then(|u| check_db_url(&u, env).map(|()| u))
@@ -59,8 +59,7 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
     let (ctx, scope) = (&app.svc, &ip.project);
     probe_limit(ctx, scope).await?;
     let started = clock();
-    let env = Environment::parse(&scope.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let env = scope.row.environment;
     let outcome = match project_io::read_session(ctx, scope.handle(), env).await? {
         Ok(session) => session.probe().await,
         Err(e) => Err(e),
@@ -107,8 +106,8 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
 async fn repair_check(ctx: &Services, pr: &ProjectHandle, env: Environment) -> ApiResult<Value> {
     let url = match project_io::repair_url(ctx, pr, env).await {
         Ok(url) => url,
-        Err(e) if e.code == "integration_missing" => return Ok(Value::Null),
-        Err(e) => return Err(e),
+        Err(Fault::IntegrationMissing(_)) => return Ok(Value::Null),
+        Err(e) => return Err(e.into()),
     };
     let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
     let outcome = match ctx.pg_read(&url).await {

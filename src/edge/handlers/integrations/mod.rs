@@ -37,8 +37,7 @@ pub const DATABASE: Integration = Integration {
 };
 
 pub fn integration_error(e: IntegrationError, field: &str) -> ApiError {
-    let field = if e.field() == "url" { field } else { e.field() };
-    ApiError::bad_field(field, e.to_string())
+    e.input_error(field).into()
 }
 
 fn public(row: &CredentialRow) -> Value {

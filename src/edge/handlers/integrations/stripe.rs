@@ -2,7 +2,6 @@
 
 use super::{integration_error, replace, STRIPE};
 use crate::api::error::{ApiError, ApiResult};
-use crate::domain::apikey::Environment;
 use crate::domain::integrations::{check_stripe_key, check_webhook_secrets};
 use crate::domain::vault::Secret;
 use crate::edge::auth::extract::InProject;
@@ -32,8 +31,7 @@ struct PutStripe {
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
     let body: PutStripe = body.json()?;
-    let env = Environment::parse(&scope.row.environment)
-        .ok_or_else(|| ApiError::internal("bad environment"))?;
+    let env = scope.row.environment;
     let key_view =
         check_stripe_key(&body.api_key, env).map_err(|e| integration_error(e, "api_key"))?;
     if let Some(secrets) = &body.webhook_secrets {

@@ -34,7 +34,6 @@ pub enum IntegrationError {
 }
 
 impl IntegrationError {
-    /// The request field at fault.
     /// The field-level input error it is for a request whose URL field is `url_field`
     /// (`read_url`, `repair_url`): the message names the rule, never the value.
     pub fn input_error(&self, url_field: &str) -> super::input::InputError {
@@ -49,6 +48,7 @@ impl IntegrationError {
         }
     }
 
+    /// The request field at fault (`url` for either database URL).
     pub fn field(&self) -> &'static str {
         match self {
             IntegrationError::LiveSecretKey

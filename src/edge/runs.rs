@@ -41,7 +41,8 @@ pub fn view(r: &Run) -> Value {
 
 /// A run that `start` refused for now, for a reason that stands until the next tick (one is
 /// going, the project is not configured for runs, the chain was contended): the cron passes
-/// over it quietly.
+/// over it quietly. These are every refusal `start` can make for the system (a caller's
+/// re-check is not part of it); anything else is a failure the cron reports.
 pub fn not_now(e: &Fault) -> bool {
     matches!(e, Fault::RunInProgress(_) | Fault::AuditContention) || e.needs_a_person()
 }

@@ -20,6 +20,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::routes::{self, Guard};
 use crate::domain::webhook;
 use crate::edge::http::{meta, App, Params};
+use crate::fault::Fault;
 use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -66,7 +67,15 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
             let params = Params::from_request_parts(&mut parts, app)
                 .await
                 .map_err(|_| webhook_refused())?;
-            let pid = params.get("pid").map_err(|_| webhook_refused())?.to_owned();
+            // A route declared without `{pid}` would be ours to fix: refused, and logged.
+            let pid = params
+                .get("pid")
+                .map_err(|e| {
+                    refused(Unverified::Failed(Fault::internal(
+                        e.detail.unwrap_or_default(),
+                    )))
+                })?
+                .to_owned();
             // Cheap checks before any I/O: the header parses and is fresh, the id is one.
             let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
             let declared = parts

@@ -291,8 +291,7 @@ pub async fn set_member_role(
             .ok_or_else(not_found)?;
         let target_org_role = member.role;
         let before = repo::members::get_override(scope.handle(), mid).await?;
-        let target_in_project =
-            effective_role(target_org_role, before.as_deref().and_then(Role::parse));
+        let target_in_project = effective_role(target_org_role, before);
         access::may_set_override(
             p.org_role,
             scope.role,

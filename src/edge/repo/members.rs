@@ -111,11 +111,11 @@ pub fn set_override(pr: &ProjectHandle, member_id: &str, role: Option<&str>) -> 
     }
 }
 
-pub async fn get_override(pr: &ProjectHandle, member_id: &str) -> Fallible<Option<String>> {
+pub async fn get_override(pr: &ProjectHandle, member_id: &str) -> Fallible<Option<Role>> {
     let (t, project_id) = (pr.tenant(), pr.as_str());
     #[derive(Deserialize)]
     struct R {
-        role: String,
+        role: Role,
     }
     let r: Option<R> = t
         .first(

@@ -344,6 +344,10 @@ mod tests {
             "INSERT INTO project_roles (org_id, project_id, role) VALUES (?1, ?2, ?3) \
              ON CONFLICT (project_id, member_id) DO UPDATE SET role = excluded.role WHERE org_id = ?1",
             "SELECT org_id AS id, name FROM orgs WHERE org_id = ?1",
+            "DELETE FROM webhook_events WHERE org_id = ?1 AND rowid IN \
+             (SELECT e.rowid FROM webhook_events e WHERE e.org_id = ?1 AND e.created < ?2 \
+              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.org_id = ?1 AND o.project_id = e.project_id \
+              AND o.status = ?3 AND o.event_id = e.event_id) LIMIT ?4)",
         ] {
             assert!(is_tenant_scoped(sql), "{sql}");
         }

@@ -144,6 +144,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         "outbox_rows_pruned",
         jobs::prune_outbox(&svc, &grant).await,
     );
+    report(
+        &cron,
+        "webhook_events_prune",
+        "webhook_events_pruned",
+        jobs::prune_webhook_events(&svc, &grant).await,
+    );
 }
 
 /// One log line for a cron job: what it did (`what: n`), or its error.

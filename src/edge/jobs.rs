@@ -284,6 +284,21 @@ pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, St
     .await
 }
 
+/// How long a recorded webhook event is kept, by Stripe's creation time: well past Stripe's
+/// redelivery (3 days) and its Events API (30 days), the two ways an event id can come back, so
+/// a duplicate is still recognised for as long as one can arrive.
+const WEBHOOK_EVENTS_DAYS: i64 = 90;
+
+/// Deletes recorded webhook events older than `WEBHOOK_EVENTS_DAYS` whose outbox row (if any)
+/// is no longer pending, in bounded deletes per org.
+pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+    let before = svc.now.millis() / 1000 - WEBHOOK_EVENTS_DAYS * 86_400;
+    prune_each_org(svc, grant, "webhook_events", |t, limit| async move {
+        repo::webhooks::prune_events(&t, before, limit).await
+    })
+    .await
+}
+
 /// Runs a bounded delete (`delete(tenant, limit)`, returning how many rows went) for every
 /// org, at most `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the
 /// walk goes on.

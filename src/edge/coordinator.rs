@@ -544,10 +544,9 @@ impl ProjectCoordinator {
             }
         };
         let mut progressed = false;
-        for r in environment.map_or(Vec::new(), |_| grants) {
-            let Some(environment) = environment else {
-                break;
-            };
+        // Without the project's row there is nothing to approve (and `grants` is empty).
+        let approvals = environment.map(|env| grants.into_iter().map(move |r| (r, env)));
+        for (r, environment) in approvals.into_iter().flatten() {
             let a = repairs::Approval {
                 org: org.clone(),
                 project: project.clone(),

@@ -345,7 +345,7 @@ mod tests {
              ON CONFLICT (project_id, member_id) DO UPDATE SET role = excluded.role WHERE org_id = ?1",
             "SELECT org_id AS id, name FROM orgs WHERE org_id = ?1",
             "DELETE FROM webhook_events WHERE org_id = ?1 AND rowid IN \
-             (SELECT e.rowid FROM webhook_events e WHERE e.org_id = ?1 AND e.created < ?2 \
+             (SELECT e.rowid FROM webhook_events e WHERE e.org_id = ?1 AND e.received_at < ?2 \
               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.org_id = ?1 AND o.project_id = e.project_id \
               AND o.status = ?3 AND o.event_id = e.event_id) LIMIT ?4)",
         ] {

@@ -267,8 +267,8 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
     .await
 }
 
-/// How long an outbox row stays once its check succeeded (the event itself stays, for
-/// idempotency and the webhook health).
+/// How long an outbox row stays once its check succeeded (its event stays longer:
+/// `WEBHOOK_EVENTS_DAYS`).
 const OUTBOX_DONE_DAYS: i64 = 30;
 
 /// Deletes outbox rows done more than `OUTBOX_DONE_DAYS` ago, in bounded deletes per org.
@@ -284,7 +284,7 @@ pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, St
     .await
 }
 
-/// How long a recorded webhook event is kept, by Stripe's creation time: well past Stripe's
+/// How long a recorded webhook event is kept after ParityRail received it: well past Stripe's
 /// redelivery (3 days) and its Events API (30 days), the two ways an event id can come back, so
 /// a duplicate is still recognised for as long as one can arrive.
 const WEBHOOK_EVENTS_DAYS: i64 = 90;
@@ -292,9 +292,13 @@ const WEBHOOK_EVENTS_DAYS: i64 = 90;
 /// Deletes recorded webhook events older than `WEBHOOK_EVENTS_DAYS` whose outbox row (if any)
 /// is no longer pending, in bounded deletes per org.
 pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    let before = svc.now.millis() / 1000 - WEBHOOK_EVENTS_DAYS * 86_400;
-    prune_each_org(svc, grant, "webhook_events", |t, limit| async move {
-        repo::webhooks::prune_events(&t, before, limit).await
+    let before = svc
+        .now
+        .plus_seconds(-WEBHOOK_EVENTS_DAYS * 86_400)
+        .to_rfc3339();
+    prune_each_org(svc, grant, "webhook_events", |t, limit| {
+        let before = before.clone();
+        async move { repo::webhooks::prune_events(&t, &before, limit).await }
     })
     .await
 }

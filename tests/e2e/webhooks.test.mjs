@@ -299,20 +299,24 @@ describe("durable acknowledgement and processing", () => {
     expect(w.logs.join("")).toMatch(/"outbox_rows_pruned":[1-9]/);
   });
 
-  it("recorded events are pruned 90 days after Stripe created them, unless a pending outbox row still needs one", async () => {
+  it("recorded events are pruned 90 days after they were received, unless a pending outbox row still needs one", async () => {
     const db = await w.d1();
     const events = (await db.prepare("SELECT event_id, customer FROM webhook_events WHERE project_id = ? AND customer IS NOT NULL ORDER BY event_id LIMIT 3").bind(p.id).all()).results;
     expect(events).toHaveLength(3);
     const [gone, held, recent] = events;
-    const old = Math.floor(Date.now() / 1000) - 91 * 86_400;
-    for (const e of [gone, held]) await db.prepare("UPDATE webhook_events SET created = ? WHERE project_id = ? AND event_id = ?").bind(old, p.id, e.event_id).run();
-    // `gone` has no pending outbox row; `held` gets one due only in a week (a check still owed).
-    await db.prepare("UPDATE outbox SET status = 'done', done_at = ? WHERE project_id = ? AND event_id = ?").bind(new Date().toISOString(), p.id, gone.event_id).run();
-    await db.prepare("DELETE FROM outbox WHERE project_id = ? AND event_id = ?").bind(p.id, held.event_id).run();
-    const week = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    const old = new Date(Date.now() - 91 * 86_400_000).toISOString();
+    // An old Stripe `created` alone does not make an event old: retention is by our own clock.
+    await db.prepare("UPDATE webhook_events SET created = 0 WHERE project_id = ? AND event_id = ?").bind(p.id, recent.event_id).run();
+    for (const e of [gone, held]) await db.prepare("UPDATE webhook_events SET received_at = ? WHERE project_id = ? AND event_id = ?").bind(old, p.id, e.event_id).run();
+    // `gone` has only a done outbox row; `held` has a pending one due only in a week (a check
+    // still owed).
+    const row = (id, event, status, next) =>
+      db.prepare("INSERT INTO outbox (id, org_id, project_id, customer, event_id, status, created_at, next_attempt_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(id, o.org.id, p.id, event.customer, event.event_id, status, new Date().toISOString(), next, status === "done" ? new Date().toISOString() : null).run();
+    for (const e of [gone, held]) await db.prepare("DELETE FROM outbox WHERE project_id = ? AND event_id = ?").bind(p.id, e.event_id).run();
+    await row(`obx_${randomBytes(8).toString("hex")}`, gone, "done", new Date().toISOString());
     const owed = `obx_${randomBytes(8).toString("hex")}`;
-    await db.prepare("INSERT INTO outbox (id, org_id, project_id, customer, event_id, status, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)")
-      .bind(owed, o.org.id, p.id, held.customer, held.event_id, new Date().toISOString(), week).run();
+    await row(owed, held, "pending", new Date(Date.now() + 7 * 86_400_000).toISOString());
     const kept = async (id) => (await db.prepare("SELECT count(*) AS n FROM webhook_events WHERE project_id = ? AND event_id = ?").bind(p.id, id).first()).n;
     await w.scheduled();
     expect(await kept(gone.event_id)).toBe(0);

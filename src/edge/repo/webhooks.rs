@@ -307,18 +307,18 @@ pub fn delete_project(pr: &ProjectHandle) -> Fallible<Vec<Scoped>> {
         .collect()
 }
 
-/// Deletes up to `limit` outbox rows done before `before` (RFC 3339); returns how many.
-/// Deletes up to `limit` recorded events of the org that Stripe created before `before` (unix
-/// seconds) and that no pending outbox row still needs; returns how many went.
-pub async fn prune_events(t: &Tenant, before: i64, limit: u32) -> Fallible<u64> {
+/// Deletes up to `limit` recorded events of the org received before `before` (RFC 3339, our
+/// own clock: an event's `created` is whatever its payload says) that no pending outbox row
+/// still needs; returns how many went.
+pub async fn prune_events(t: &Tenant, before: &str, limit: u32) -> Fallible<u64> {
     let done = t
         .batch(vec![t.stmt(
             "DELETE FROM webhook_events WHERE org_id = ?1 AND rowid IN \
-             (SELECT e.rowid FROM webhook_events e WHERE e.org_id = ?1 AND e.created < ?2 \
+             (SELECT e.rowid FROM webhook_events e WHERE e.org_id = ?1 AND e.received_at < ?2 \
               AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.org_id = ?1 AND o.project_id = e.project_id \
               AND o.status = ?3 AND o.event_id = e.event_id) LIMIT ?4)",
             vec![
-                Arg::Int(before),
+                Arg::text(before),
                 Arg::text("pending"),
                 Arg::Int(i64::from(limit)),
             ],
@@ -335,6 +335,7 @@ fn changes(results: &[worker::D1Result]) -> u64 {
         .unwrap_or(0) as u64
 }
 
+/// Deletes up to `limit` outbox rows done before `before` (RFC 3339); returns how many.
 pub async fn prune_done(t: &Tenant, before: &str, limit: u32) -> Fallible<u64> {
     let done = t
         .batch(vec![t.stmt(

@@ -150,5 +150,85 @@ pub fn decide(
     (decided, duplicated)
 }
 
+/// Where a run stands: its phase and the cursor inside it (a Stripe page cursor in the listing
+/// phases, the last product in `features`, the last key in `app`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    pub phase: Phase,
+    pub cursor: Option<String>,
+}
+
+/// A Stripe list handed a phase a cursor it had handed it before (it would never end), or the
+/// phase passed its page cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stalled;
+
+/// What a run step reads and keeps, as the run engine sees it (at the edge: Stripe, the
+/// coordinator's own storage, the app database and D1).
+#[allow(async_fn_in_trait)]
+pub trait RunSource {
+    type Error: From<Stalled>;
+    /// Reads and keeps the page of subscriptions at `cursor`; the next cursor, if the list goes on.
+    async fn subscriptions_page(&self, cursor: Option<&str>)
+        -> Result<Option<String>, Self::Error>;
+    /// Reads and keeps the page of customers at `cursor`; the next cursor, if the list goes on.
+    async fn customers_page(&self, cursor: Option<&str>) -> Result<Option<String>, Self::Error>;
+    /// The first product the kept subscriptions bill after `after` (byte order), if any.
+    async fn product_after(&self, after: &str) -> Result<Option<String>, Self::Error>;
+    /// Reads and keeps the features of `product`.
+    async fn features(&self, product: &str) -> Result<(), Self::Error>;
+    /// Records that `phase` was handed `cursor`: whether it was handed it before, and how many
+    /// cursors the phase has been handed now.
+    async fn handed(&self, phase: Phase, cursor: &str) -> Result<(bool, usize), Self::Error>;
+    /// Decides and applies the app key range after `cursor`; where the next range starts, or
+    /// `None` when the key space is done.
+    async fn app_range(&self, cursor: Option<&str>) -> Result<Option<String>, Self::Error>;
+}
+
+/// One step of a run at `at`: where it stands next, or `None` when it is done. The listing
+/// phases fail with `Stalled` when Stripe hands back a cursor it handed before or a phase takes
+/// more than `max_pages` pages.
+pub async fn advance<S: RunSource>(
+    src: &S,
+    at: &At,
+    max_pages: usize,
+) -> Result<Option<At>, S::Error> {
+    let to = |phase, cursor| Some(At { phase, cursor });
+    let listed = |phase: Phase, next: Option<String>, then: Phase| async move {
+        match next {
+            Some(c) => {
+                let (again, count) = src.handed(phase, &c).await?;
+                if again || count > max_pages {
+                    return Err(S::Error::from(Stalled));
+                }
+                Ok(to(phase, Some(c)))
+            }
+            None => Ok(to(then, None)),
+        }
+    };
+    let cursor = at.cursor.as_deref();
+    match at.phase {
+        Phase::Subscriptions => {
+            let next = src.subscriptions_page(cursor).await?;
+            listed(Phase::Subscriptions, next, Phase::Customers).await
+        }
+        Phase::Customers => {
+            let next = src.customers_page(cursor).await?;
+            listed(Phase::Customers, next, Phase::Features).await
+        }
+        Phase::Features => match src.product_after(cursor.unwrap_or("")).await? {
+            None => Ok(to(Phase::App, None)),
+            Some(product) => {
+                src.features(&product).await?;
+                Ok(to(Phase::Features, Some(product)))
+            }
+        },
+        Phase::App => Ok(src.app_range(cursor).await?.map(|upto| At {
+            phase: Phase::App,
+            cursor: Some(upto),
+        })),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,9 @@ use crate::domain::audit::{Actor, Draft};
 use crate::domain::ids::RunId;
 use crate::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
 use crate::domain::records::{Run, RunStatus, RunTrigger};
-use crate::domain::runs::{decide, step_range, Phase, APP_BATCH, STRIPE_BATCH};
+use crate::domain::runs::{
+    advance, decide, step_range, At, Phase, RunSource, Stalled, APP_BATCH, STRIPE_BATCH,
+};
 use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -248,6 +250,71 @@ pub async fn step(
     }
 }
 
+/// A run step's reads and writes, as `domain::runs::advance` asks for them: Stripe through the
+/// project's client, facts in the coordinator's storage, app ranges decided and applied in D1.
+struct Source<'a> {
+    ctx: &'a Services,
+    pr: &'a ProjectHandle,
+    facts: &'a Facts,
+    run: &'a Run,
+    pos: &'a Position,
+    client: crate::stripe::StripeClient<super::connectors::WorkerHttp>,
+    /// What the app step counted (the listing steps count only Stripe requests).
+    counts: std::cell::RefCell<Counts>,
+}
+
+impl RunSource for Source<'_> {
+    type Error = Fault;
+
+    async fn subscriptions_page(&self, cursor: Option<&str>) -> Fallible<Option<String>> {
+        let page = self.client.subscriptions_page(None, cursor).await?;
+        self.facts.put_subscriptions(&self.run.id, &page.data)?;
+        Ok(page.next)
+    }
+
+    async fn customers_page(&self, cursor: Option<&str>) -> Fallible<Option<String>> {
+        let page = self.client.customers_page(cursor).await?;
+        let ids: Vec<&str> = page
+            .data
+            .iter()
+            .filter(|c| !c.deleted)
+            .map(|c| c.id.as_str())
+            .collect();
+        self.facts.put_customers(&self.run.id, &ids)?;
+        Ok(page.next)
+    }
+
+    async fn product_after(&self, after: &str) -> Fallible<Option<String>> {
+        self.facts.product_after(&self.run.id, after)
+    }
+
+    async fn features(&self, product: &str) -> Fallible<()> {
+        let keys = self
+            .client
+            .product_features(product)
+            .await?
+            .unwrap_or_default();
+        self.facts.put_features(&self.run.id, product, &keys)
+    }
+
+    async fn handed(&self, phase: Phase, cursor: &str) -> Fallible<(bool, usize)> {
+        let again = self.facts.cursor_repeats(&self.run.id, phase, cursor)?;
+        Ok((again, self.facts.cursor_count(&self.run.id, phase)?))
+    }
+
+    async fn app_range(&self, _cursor: Option<&str>) -> Fallible<Option<String>> {
+        let (next, counts) = app_step(self.ctx, self.pr, self.facts, self.run, self.pos).await?;
+        *self.counts.borrow_mut() = counts;
+        Ok(next.and_then(|p| p.cursor))
+    }
+}
+
+impl From<Stalled> for Fault {
+    fn from(_: Stalled) -> Self {
+        Fault::StripePagination
+    }
+}
+
 async fn do_step(
     ctx: &Services,
     pr: &ProjectHandle,
@@ -255,63 +322,23 @@ async fn do_step(
     run: &Run,
     pos: &Position,
 ) -> Fallible<Next> {
-    let client = project_io::stripe(ctx, pr).await?;
-    let mut counts = Counts::default();
-    let next = match pos.phase {
-        Phase::Subscriptions => {
-            let page = client
-                .subscriptions_page(None, pos.cursor.as_deref())
-                .await
-                .map_err(Fault::from)?;
-            facts.put_subscriptions(&run.id, &page.data)?;
-            Some(match page.next {
-                Some(c) => {
-                    stalled(facts, run, Phase::Subscriptions, &c)?;
-                    at(Phase::Subscriptions, Some(c))
-                }
-                None => at(Phase::Customers, None),
-            })
-        }
-        Phase::Customers => {
-            let page = client
-                .customers_page(pos.cursor.as_deref())
-                .await
-                .map_err(Fault::from)?;
-            let ids: Vec<&str> = page
-                .data
-                .iter()
-                .filter(|c| !c.deleted)
-                .map(|c| c.id.as_str())
-                .collect();
-            facts.put_customers(&run.id, &ids)?;
-            Some(match page.next {
-                Some(c) => {
-                    stalled(facts, run, Phase::Customers, &c)?;
-                    at(Phase::Customers, Some(c))
-                }
-                None => at(Phase::Features, None),
-            })
-        }
-        Phase::Features => {
-            match facts.product_after(&run.id, pos.cursor.as_deref().unwrap_or(""))? {
-                None => Some(at(Phase::App, None)),
-                Some(product) => {
-                    let keys = client
-                        .product_features(&product)
-                        .await
-                        .map_err(Fault::from)?
-                        .unwrap_or_default();
-                    facts.put_features(&run.id, &product, &keys)?;
-                    Some(at(Phase::Features, Some(product)))
-                }
-            }
-        }
-        Phase::App => {
-            let (next, c) = app_step(ctx, pr, facts, run, pos).await?;
-            counts = c;
-            next
-        }
+    let src = Source {
+        ctx,
+        pr,
+        facts,
+        run,
+        pos,
+        client: project_io::stripe(ctx, pr).await?,
+        counts: Default::default(),
     };
+    let here = At {
+        phase: pos.phase,
+        cursor: pos.cursor.clone(),
+    };
+    let next = advance(&src, &here, MAX_PAGES_PER_PHASE)
+        .await?
+        .map(|a| at(a.phase, a.cursor));
+    let (client, mut counts) = (src.client, src.counts.into_inner());
     counts.stripe_requests += u64::from(client.requests());
     let mut errors = run.errors.clone();
     errors.extend(facts.take_notes());
@@ -332,17 +359,6 @@ async fn do_step(
 
 /// The most pages one listing phase may take (as one `StripeClient` walk may).
 const MAX_PAGES_PER_PHASE: usize = crate::stripe::MAX_PAGES as usize;
-
-/// Fails the run when Stripe hands a listing phase a cursor it handed it before (the list would
-/// never end), or the phase passed its page cap.
-fn stalled(facts: &Facts, run: &Run, phase: Phase, cursor: &str) -> Fallible<()> {
-    if facts.cursor_repeats(&run.id, phase, cursor)?
-        || facts.cursor_count(&run.id, phase)? > MAX_PAGES_PER_PHASE
-    {
-        return Err(Fault::StripePagination);
-    }
-    Ok(())
-}
 
 fn at(phase: Phase, cursor: Option<String>) -> Position {
     Position {

@@ -186,3 +186,182 @@ proptest! {
         prop_assert_eq!(pieces, whole);
     }
 }
+
+/// A scripted source: each listing is a chain of cursors (`None` → first page); products and
+/// app ranges in order. It records what it was asked.
+#[derive(Default)]
+struct Script {
+    subs: Vec<Option<&'static str>>,
+    customers: Vec<Option<&'static str>>,
+    products: Vec<&'static str>,
+    ranges: Vec<&'static str>,
+    fail_customers: bool,
+    log: std::cell::RefCell<Vec<String>>,
+    handed: std::cell::RefCell<Vec<(Phase, String)>>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Err {
+    Stalled,
+    Down,
+}
+
+impl From<Stalled> for Err {
+    fn from(_: Stalled) -> Self {
+        Err::Stalled
+    }
+}
+
+/// The cursor after `cursor` in a chain: the page at `None` is the first.
+fn after(chain: &[Option<&'static str>], cursor: Option<&str>) -> Option<String> {
+    let i = chain.iter().position(|c| c.as_deref() == cursor)?;
+    chain.get(i + 1).copied().flatten().map(str::to_owned)
+}
+
+impl RunSource for Script {
+    type Error = Err;
+    async fn subscriptions_page(&self, cursor: Option<&str>) -> Result<Option<String>, Err> {
+        self.log.borrow_mut().push(format!("subs {cursor:?}"));
+        Ok(after(&self.subs, cursor))
+    }
+    async fn customers_page(&self, cursor: Option<&str>) -> Result<Option<String>, Err> {
+        if self.fail_customers {
+            return Err(Err::Down);
+        }
+        self.log.borrow_mut().push(format!("customers {cursor:?}"));
+        Ok(after(&self.customers, cursor))
+    }
+    async fn product_after(&self, after: &str) -> Result<Option<String>, Err> {
+        Ok(self
+            .products
+            .iter()
+            .find(|p| **p > after)
+            .map(|p| (*p).to_owned()))
+    }
+    async fn features(&self, product: &str) -> Result<(), Err> {
+        self.log.borrow_mut().push(format!("features {product}"));
+        Ok(())
+    }
+    async fn handed(&self, phase: Phase, cursor: &str) -> Result<(bool, usize), Err> {
+        let mut h = self.handed.borrow_mut();
+        let again = h.iter().any(|(p, c)| *p == phase && c == cursor);
+        if !again {
+            h.push((phase, cursor.to_owned()));
+        }
+        Ok((again, h.iter().filter(|(p, _)| *p == phase).count()))
+    }
+    async fn app_range(&self, cursor: Option<&str>) -> Result<Option<String>, Err> {
+        self.log.borrow_mut().push(format!("app {cursor:?}"));
+        let next = match cursor {
+            None => self.ranges.first(),
+            Some(c) => self
+                .ranges
+                .iter()
+                .position(|r| *r == c)
+                .and_then(|i| self.ranges.get(i + 1)),
+        };
+        Ok(next.map(|r| (*r).to_owned()))
+    }
+}
+
+fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// Steps from the start until the run is done or fails; the positions it went through.
+fn walk(s: &Script, max_pages: usize) -> (Vec<At>, Result<(), Err>) {
+    let mut at = At {
+        phase: Phase::Subscriptions,
+        cursor: None,
+    };
+    let mut seen = vec![at.clone()];
+    for _ in 0..100 {
+        match block(advance(s, &at, max_pages)) {
+            Ok(Some(next)) => {
+                at = next;
+                seen.push(at.clone());
+            }
+            Ok(None) => return (seen, Ok(())),
+            Err(e) => return (seen, Err(e)),
+        }
+    }
+    (seen, Err(Err::Down))
+}
+
+#[test]
+fn a_run_lists_subscriptions_then_customers_then_features_then_walks_the_app_keys() {
+    let s = Script {
+        subs: vec![None, Some("s2"), Some("s3")],
+        customers: vec![None, Some("c2")],
+        products: vec!["prod_a", "prod_b"],
+        ranges: vec!["cus_m", "cus_t"],
+        ..Script::default()
+    };
+    let (seen, end) = walk(&s, 10);
+    assert_eq!(end, Ok(()));
+    assert_eq!(
+        *s.log.borrow(),
+        [
+            "subs None",
+            "subs Some(\"s2\")",
+            "subs Some(\"s3\")",
+            "customers None",
+            "customers Some(\"c2\")",
+            "features prod_a",
+            "features prod_b",
+            "app None",
+            "app Some(\"cus_m\")",
+            "app Some(\"cus_t\")",
+        ]
+    );
+    let phases: Vec<Phase> = seen.iter().map(|a| a.phase).collect();
+    assert!(
+        phases.windows(2).all(|w| w[0] as u8 <= w[1] as u8),
+        "{phases:?}"
+    );
+}
+
+#[test]
+fn a_list_that_hands_back_a_cursor_it_handed_before_fails_the_run() {
+    let s = Script {
+        // s2 → s3 → s2 …: a list going round in circles.
+        subs: vec![None, Some("s2"), Some("s3"), Some("s2"), Some("s3")],
+        ..Script::default()
+    };
+    let (_, end) = walk(&s, 10);
+    assert_eq!(end, Err(Err::Stalled));
+}
+
+#[test]
+fn a_listing_phase_past_its_page_cap_fails_the_run() {
+    let s = Script {
+        customers: vec![None, Some("c2"), Some("c3"), Some("c4"), Some("c5")],
+        ..Script::default()
+    };
+    assert_eq!(walk(&s, 3).1, Err(Err::Stalled));
+    let s = Script {
+        customers: vec![None, Some("c2"), Some("c3"), Some("c4"), Some("c5")],
+        ..Script::default()
+    };
+    assert_eq!(walk(&s, 4).1, Ok(()));
+}
+
+#[test]
+fn a_failed_read_leaves_the_run_where_it_stood() {
+    let s = Script {
+        fail_customers: true,
+        ..Script::default()
+    };
+    let (seen, end) = walk(&s, 10);
+    assert_eq!(end, Err(Err::Down));
+    assert_eq!(
+        seen.last(),
+        Some(&At {
+            phase: Phase::Customers,
+            cursor: None
+        })
+    );
+}

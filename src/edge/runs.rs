@@ -298,14 +298,18 @@ impl RunSource for Source<'_> {
     }
 
     async fn handed(&self, phase: Phase, cursor: &str) -> Fallible<(bool, usize)> {
-        let again = self.facts.cursor_repeats(&self.run.id, phase, cursor)?;
-        Ok((again, self.facts.cursor_count(&self.run.id, phase)?))
+        if self.facts.cursor_repeats(&self.run.id, phase, cursor)? {
+            return Ok((true, 0));
+        }
+        Ok((false, self.facts.cursor_count(&self.run.id, phase)?))
     }
 
-    async fn app_range(&self, _cursor: Option<&str>) -> Fallible<Option<String>> {
-        let (next, counts) = app_step(self.ctx, self.pr, self.facts, self.run, self.pos).await?;
+    async fn app_range(&self, cursor: Option<&str>) -> Fallible<Option<String>> {
+        // The step's position is the run's own (`advance` is asked at `pos`).
+        debug_assert_eq!(cursor, self.pos.cursor.as_deref());
+        let (upto, counts) = app_step(self.ctx, self.pr, self.facts, self.run, self.pos).await?;
         *self.counts.borrow_mut() = counts;
-        Ok(next.and_then(|p| p.cursor))
+        Ok(upto)
     }
 }
 
@@ -377,7 +381,7 @@ async fn app_step(
     facts: &Facts,
     run: &Run,
     pos: &Position,
-) -> Fallible<(Option<Position>, Counts)> {
+) -> Fallible<(Option<String>, Counts)> {
     let m = mapping(pr).await?;
     let project = repo::projects::of_handle(pr)
         .await?
@@ -463,8 +467,7 @@ async fn app_step(
         stripe_requests: 0,
         db_round_trips: 1,
     };
-    let next = range.upto.map(|u| at(Phase::App, Some(u)));
-    Ok((next, counts))
+    Ok((range.upto, counts))
 }
 
 /// The coordinator's SQLite storage: what a run learned from Stripe, keyed by run id, and the

@@ -204,6 +204,8 @@ struct Script {
 enum Err {
     Stalled,
     Down,
+    /// The walk did not end within its step limit (a test-side guard).
+    Looped,
 }
 
 impl From<Stalled> for Err {
@@ -288,7 +290,7 @@ fn walk(s: &Script, max_pages: usize) -> (Vec<At>, Result<(), Err>) {
             Err(e) => return (seen, Err(e)),
         }
     }
-    (seen, Err(Err::Down))
+    (seen, Err(Err::Looped))
 }
 
 #[test]
@@ -347,6 +349,29 @@ fn a_listing_phase_past_its_page_cap_fails_the_run() {
         ..Script::default()
     };
     assert_eq!(walk(&s, 4).1, Ok(()));
+}
+
+#[test]
+fn each_listing_phase_keeps_its_own_cursors_and_its_own_page_cap() {
+    // The same cursor string in two phases is no repeat; each phase may take the cap.
+    let s = Script {
+        subs: vec![None, Some("x"), Some("y"), Some("z")],
+        customers: vec![None, Some("x"), Some("y"), Some("z")],
+        ..Script::default()
+    };
+    assert_eq!(walk(&s, 3).1, Ok(()));
+    let phases: Vec<Phase> = s.handed.borrow().iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        phases,
+        [
+            Phase::Subscriptions,
+            Phase::Subscriptions,
+            Phase::Subscriptions,
+            Phase::Customers,
+            Phase::Customers,
+            Phase::Customers
+        ]
+    );
 }
 
 #[test]

@@ -259,10 +259,8 @@ const SNAPSHOT_DAYS: i64 = 90;
 /// `PRUNE_BATCHES_PER_ORG` statements an org a tick (the rest goes next tick); an org whose
 /// delete fails is logged and passed over. How many were deleted.
 pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    let before = svc.now.plus_seconds(-SNAPSHOT_DAYS * 86_400).to_rfc3339();
-    prune_each_org(svc, grant, "snapshots", |t, limit| {
-        let before = before.clone();
-        async move { repo::incidents::prune_snapshots(&t, &before, limit).await }
+    prune_each_org(svc, grant, "snapshots", SNAPSHOT_DAYS, |t, before, limit| async move {
+        repo::incidents::prune_snapshots(&t, &before, limit).await
     })
     .await
 }
@@ -273,14 +271,13 @@ const OUTBOX_DONE_DAYS: i64 = 30;
 
 /// Deletes outbox rows done more than `OUTBOX_DONE_DAYS` ago, in bounded deletes per org.
 pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    let before = svc
-        .now
-        .plus_seconds(-OUTBOX_DONE_DAYS * 86_400)
-        .to_rfc3339();
-    prune_each_org(svc, grant, "outbox", |t, limit| {
-        let before = before.clone();
-        async move { repo::webhooks::prune_done(&t, &before, limit).await }
-    })
+    prune_each_org(
+        svc,
+        grant,
+        "outbox",
+        OUTBOX_DONE_DAYS,
+        |t, before, limit| async move { repo::webhooks::prune_done(&t, &before, limit).await },
+    )
     .await
 }
 
@@ -292,36 +289,37 @@ const WEBHOOK_EVENTS_DAYS: i64 = 90;
 /// Deletes recorded webhook events older than `WEBHOOK_EVENTS_DAYS` whose outbox row (if any)
 /// is no longer pending, in bounded deletes per org.
 pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    let before = svc
-        .now
-        .plus_seconds(-WEBHOOK_EVENTS_DAYS * 86_400)
-        .to_rfc3339();
-    prune_each_org(svc, grant, "webhook_events", |t, limit| {
-        let before = before.clone();
-        async move { repo::webhooks::prune_events(&t, &before, limit).await }
-    })
+    prune_each_org(
+        svc,
+        grant,
+        "webhook_events",
+        WEBHOOK_EVENTS_DAYS,
+        |t, before, limit| async move { repo::webhooks::prune_events(&t, &before, limit).await },
+    )
     .await
 }
 
-/// Runs a bounded delete (`delete(tenant, limit)`, returning how many rows went) for every
-/// org, at most `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the
-/// walk goes on.
+/// Runs a bounded delete (`delete(tenant, before, limit)` of what is older than `days` ago,
+/// `before` in RFC 3339, returning how many rows went) for every org, at most
+/// `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the walk goes on.
 async fn prune_each_org<F, Fut>(
     svc: &Services,
     grant: &SystemGrant,
     job: &str,
+    days: i64,
     delete: F,
 ) -> Result<u64, StoreError>
 where
-    F: Fn(super::auth::scope::Tenant, u32) -> Fut,
+    F: Fn(super::auth::scope::Tenant, String, u32) -> Fut,
     Fut: std::future::Future<Output = Fallible<u64>>,
 {
+    let before = svc.now.plus_seconds(-days * 86_400).to_rfc3339();
     const PRUNE_BATCHES_PER_ORG: u32 = 4;
     let mut pruned = 0;
     let mut walk = OrgWalk::whole(svc, grant);
     while let Some(t) = walk.next().await? {
         for _ in 0..PRUNE_BATCHES_PER_ORG {
-            match delete(t.clone(), 500).await {
+            match delete(t.clone(), before.clone(), 500).await {
                 Ok(n) => {
                     pruned += n;
                     if n < 500 {

@@ -60,35 +60,8 @@ pub enum Fault {
     Internal(String),
 }
 
-/// Why a repair cannot move.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RepairRefusal {
-    /// It is in this status (`RepairStatus::as_str`), not `pending`.
-    NotPending(&'static str),
-    /// Another approval of it is running.
-    ApprovalRunning,
-    /// This approval was taken over by a newer one.
-    TakenOver,
-    /// It changed while this change was decided.
-    Changed,
-    /// Its change cannot be run against the mapping as it is now (why, without secrets).
-    NotExecutable(String),
-    /// Only grants are approved automatically.
-    NeedsAPerson,
-}
-
-impl RepairRefusal {
-    /// The repair is not (or no longer) where this step needs it: someone else moved it.
-    pub fn moved_elsewhere(&self) -> bool {
-        matches!(
-            self,
-            RepairRefusal::NotPending(_)
-                | RepairRefusal::ApprovalRunning
-                | RepairRefusal::TakenOver
-                | RepairRefusal::Changed
-        )
-    }
-}
+pub use crate::domain::approval::RepairRefusal;
+use crate::domain::approval::Stop;
 
 pub type Fallible<T> = Result<T, Fault>;
 
@@ -151,6 +124,43 @@ impl crate::domain::outbox::CheckFailure for Fault {
 
     fn code(&self) -> String {
         Fault::code(self).into_owned()
+    }
+}
+
+impl crate::domain::approval::Failure for Fault {
+    fn is_transient(&self) -> bool {
+        Fault::is_transient(self)
+    }
+
+    fn refusal(&self) -> Option<&RepairRefusal> {
+        match self {
+            Fault::Repair(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn code(&self) -> String {
+        Fault::code(self).into_owned()
+    }
+
+    fn message(&self) -> String {
+        Fault::message(self)
+    }
+}
+
+impl From<RepairRefusal> for Fault {
+    fn from(r: RepairRefusal) -> Self {
+        Fault::Repair(r)
+    }
+}
+
+impl From<Stop> for Fault {
+    fn from(s: Stop) -> Self {
+        match s {
+            Stop::NotFound => Fault::NotFound("repair"),
+            Stop::IncidentNotOpen => Fault::IncidentNotOpen,
+            Stop::Unrecorded => Fault::internal("recording a repair failed"),
+        }
     }
 }
 

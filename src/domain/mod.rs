@@ -5,6 +5,7 @@
 pub mod access;
 pub mod apikey;
 pub mod append;
+pub mod approval;
 pub mod audit;
 pub mod base62;
 pub mod bundle;

@@ -10,7 +10,6 @@
 use super::session::{Bounded, Limits, Timer};
 use super::{values_from, PgError, PgErrorKind};
 use crate::domain::integrations::DbUrl;
-use crate::domain::reconcile::AppValues;
 use crate::domain::repairs::ExecPlan;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -23,29 +22,7 @@ use tokio_postgres::Connection;
 pub const LOCK_TIMEOUT_MS: u32 = 2_000;
 
 /// How a repair's transaction ended (nothing but `Executed` wrote anything).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// Committed: the mapped columns as locked and as written.
-    Executed { before: AppValues, after: AppValues },
-    /// A written column no longer holds its expected value: rolled back.
-    Stale {
-        live: AppValues,
-        columns: Vec<String>,
-    },
-    /// No row has the key: rolled back.
-    Missing,
-    /// More than one row has the key: rolled back.
-    Duplicate,
-    /// The approval was taken over (its coordinator replaced) before the COMMIT: rolled back.
-    Fenced,
-    /// The update ran but the COMMIT was not confirmed (the connection broke or timed out while
-    /// it was sent): the row may or may not have been written.
-    Unconfirmed {
-        before: AppValues,
-        after: AppValues,
-        error: PgError,
-    },
-}
+pub type Outcome = crate::domain::approval::Outcome<PgError>;
 
 /// A session on the repair credential. Unlike a `ReadSession` it may write, and only through
 /// `execute`.

@@ -4,5 +4,6 @@
 
 pub mod d1;
 pub mod error;
+pub mod path;
 pub mod routes;
 pub mod views;

@@ -1,9 +1,10 @@
 //! Request plumbing for the fetch surface: `RequestMeta` (the request-bound facts: request id and
 //! client bucket, set by the entry point), the app state handlers receive, bounded body reading,
-//! query parameters, path parameters and JSON responses.
+//! query parameters, typed path parameters (`PathId`) and JSON responses.
 
 use super::services::Services;
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::path::PathParam;
 use crate::domain::ids::RequestId;
 use crate::domain::input::{self, InputError, MAX_BODY_BYTES};
 use crate::domain::ports::OsRng;
@@ -94,36 +95,6 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-/// The path parameters of the matched route (`{pid}`, `{mid}`, `{kid}`).
-pub struct Params(Vec<(String, String)>);
-
-impl Params {
-    /// The parameter `name`; routes declare their parameters, so a missing one is a bug.
-    pub fn get(&self, name: &str) -> ApiResult<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or_else(|| ApiError::internal(format!("route has no {{{name}}}")))
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Params {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        // A path segment that does not decode as UTF-8 cannot name anything: not found.
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::no_route())?;
-        Ok(Params(
-            raw.iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        ))
-    }
-}
-
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
     let q = uri.query()?;
     url::form_urlencoded::parse(q.as_bytes())
@@ -171,4 +142,37 @@ pub fn page<T: Serialize>(data: Vec<T>, next_cursor: Option<String>) -> ApiResul
         200,
         &serde_json::json!({"data": data, "next_cursor": next_cursor}),
     )
+}
+
+/// The path parameter `T::NAME` of the matched route, parsed (`api::path`): one that does not
+/// parse is `404` for `T::WHAT` before the handler runs, like an id that names nothing. Placed
+/// after the principal or project extractor in a handler's arguments, so authentication and
+/// tenancy answer first.
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: PathParam> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let value = path_param(parts, state, T::NAME).await?;
+        T::parse(&value)
+            .map(PathId)
+            .ok_or_else(|| ApiError::not_found(T::WHAT))
+    }
+}
+
+/// The raw value of the matched route's parameter `name`. A path segment that does not decode
+/// as UTF-8 names nothing (`404`); a route declared without `{name}` is ours to fix (`500`).
+pub async fn path_param<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    name: &str,
+) -> ApiResult<String> {
+    let raw = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::no_route())?;
+    raw.iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .ok_or_else(|| ApiError::internal(format!("route has no {{{name}}}")))
 }

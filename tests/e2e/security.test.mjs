@@ -54,6 +54,8 @@ const bodies = {
   "PUT /v1/projects/{pid}/members/{mid}": () => ({ role: "admin" }),
   "PUT /v1/projects/{pid}/integrations/stripe": () => ({ api_key: `rk_live_${randomBytes(12).toString("hex")}` }),
   "PUT /v1/projects/{pid}/integrations/database": () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }),
+  "POST /v1/projects/{pid}/incidents/{iid}/ignore": () => ({ reason: "expected" }),
+  "POST /v1/projects/{pid}/repairs/{rid}/reject": () => ({ reason: "not now" }),
 };
 
 // need: read | write (repair key, any role) | admin | owner
@@ -110,6 +112,24 @@ describe.each(routes)("$m $p", (route) => {
       const live = errorOf(await call(route, f.testKey, f.project));
       expect(live).toEqual(missing);
       expect(live.status).toBe(404);
+    });
+  }
+
+  // Every typed path parameter besides {pid} (src/api/path.rs): a value that does not parse
+  // names nothing, the same 404 as a well-formed id that names nothing, before any work.
+  const named = [...route.p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((n) => n !== "pid" && n !== "name");
+  if (named.length > 0) {
+    it("answers a malformed path id with the same 404 as a well-formed id of nothing", async () => {
+      const absent = { mid: "mem_", kid: "key_", iid: "inc_", eid: "exp_", rid: route.p.includes("/runs/") ? "run_" : "rep_" };
+      const fill = (bad) =>
+        named.reduce((p, n) => p.replace(`{${n}}`, bad ? "x'%20or%201=1" : n === "cus" ? "cus_nobody" : `${absent[n]}${"0".repeat(22)}`), route.p.replace("{pid}", f.project).replace("{name}", "manifest.json"));
+      const malformed = errorOf(await w.request(route.m, fill(true), { key: f.owner, body: route.body?.() }));
+      expect(malformed, fill(true)).toMatchObject({ status: 404, code: "not_found" });
+      if (!named.includes("cus")) {
+        // A customer id that parses may be checked (no mapping: 409); only ids name nothing.
+        const missing = errorOf(await w.request(route.m, fill(false), { key: f.owner, body: route.body?.() }));
+        expect(malformed).toEqual(missing);
+      }
     });
   }
 

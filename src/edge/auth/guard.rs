@@ -19,9 +19,9 @@ use super::{authenticate, operator, webhook_refused, Unverified};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::routes::{self, Guard};
 use crate::domain::webhook;
-use crate::edge::http::{meta, App, Params};
+use crate::edge::http::{meta, path_param, App};
 use crate::fault::Fault;
-use axum::extract::{FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -63,19 +63,17 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
                 }
                 webhook_refused()
             };
-            // A path that does not decode is refused like any other delivery.
-            let params = Params::from_request_parts(&mut parts, app)
-                .await
-                .map_err(|_| webhook_refused())?;
-            // A route declared without `{pid}` would be ours to fix: refused, and logged.
-            let pid = params
-                .get("pid")
-                .map_err(|e| {
+            // A path that does not decode is refused like any other delivery; a route declared
+            // without `{pid}` would be ours to fix: refused, and logged.
+            let pid = path_param(&mut parts, app, "pid").await.map_err(|e| {
+                if e.status >= 500 {
                     refused(Unverified::Failed(Fault::internal(
                         e.detail.unwrap_or_default(),
                     )))
-                })?
-                .to_owned();
+                } else {
+                    webhook_refused()
+                }
+            })?;
             // Cheap checks before any I/O: the header parses and is fresh, the id is one.
             let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
             let declared = parts
@@ -100,8 +98,8 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
         Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
             let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;
             if spec.project_scoped() {
-                let params = Params::from_request_parts(&mut parts, app).await?;
-                let project = p.project(params.get("pid")?).await?;
+                let pid = path_param(&mut parts, app, "pid").await?;
+                let project = p.project(&pid).await?;
                 p.require_in(&project, need)?;
                 parts.extensions.insert(InProject { p, project });
             } else {

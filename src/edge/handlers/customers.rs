@@ -1,12 +1,12 @@
 //! One customer (SPEC §6, §9): check it now; read its access ledger.
 
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::path::CustomerId;
 use crate::domain::input;
-use crate::domain::reconcile::is_customer_id;
 use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
-use crate::edge::http::{json, App, Params, Query};
+use crate::edge::http::{json, App, PathId, Query};
 use crate::edge::reconcile::{check_customer, view};
 use crate::edge::repo;
 use crate::edge::webhooks::poke;
@@ -17,12 +17,13 @@ use serde_json::json;
 /// POST /v1/projects/{pid}/customers/{cus}/check — re-reads the customer from Stripe and the
 /// app now, updates its incidents, and returns its open and ignored incidents.
 #[worker::send]
-pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> ApiResult<Response> {
+pub async fn check(
+    State(app): State<App>,
+    ip: InProject,
+    PathId(customer): PathId<CustomerId>,
+) -> ApiResult<Response> {
     let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
-    let customer = params.get("cus")?;
-    if !is_customer_id(customer) {
-        return Err(ApiError::not_found("customer"));
-    }
+    let customer = customer.as_str();
     let env = scope.row.environment;
     // A check connects to the customer's database and Stripe: limited like the connection
     // tests, so it serves neither as a port scanner nor as a drain on the Stripe quota.
@@ -51,11 +52,12 @@ pub async fn check(State(app): State<App>, ip: InProject, params: Params) -> Api
 /// the chain (`…/audit/verify`). `limit`, `cursor` (a `seq`). A customer the project has no
 /// record of is `404`, like one of another tenant.
 #[worker::send]
-pub async fn ledger(ip: InProject, params: Params, q: Query) -> ApiResult<Response> {
-    let customer = params.get("cus")?;
-    if !is_customer_id(customer) {
-        return Err(ApiError::not_found("customer"));
-    }
+pub async fn ledger(
+    ip: InProject,
+    PathId(customer): PathId<CustomerId>,
+    q: Query,
+) -> ApiResult<Response> {
+    let customer = customer.as_str();
     let limit = input::limit(q.get("limit").as_deref())?;
     let after_seq = match q.get("cursor").as_deref() {
         None | Some("") => 0,

@@ -3,6 +3,7 @@
 
 use super::PageQuery;
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::path::FileName;
 use crate::domain::exports::ExportRequest;
 use crate::domain::ids::ExportId;
 use crate::domain::signing::{fingerprint, public_pem};
@@ -10,7 +11,7 @@ use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::exports::{download, start, view};
-use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::repo;
 use crate::edge::repo::exports::Export;
 use crate::edge::signing;
@@ -19,10 +20,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 
-async fn export_of(ip: &InProject, params: &Params) -> ApiResult<Export> {
-    let id = params.get("eid")?;
-    ExportId::parse(id).map_err(|_| ApiError::not_found("export"))?;
-    repo::exports::get(ip.project.handle(), id)
+async fn export_of(ip: &InProject, id: &ExportId) -> ApiResult<Export> {
+    repo::exports::get(ip.project.handle(), id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("export"))
 }
@@ -59,17 +58,22 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
 
 /// GET /v1/projects/{pid}/exports/{eid}
 #[worker::send]
-pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
-    let e = export_of(&ip, &params).await?;
+pub async fn get(ip: InProject, PathId(id): PathId<ExportId>) -> ApiResult<Response> {
+    let e = export_of(&ip, &id).await?;
     json(200, &view(&e))
 }
 
 /// GET /v1/projects/{pid}/exports/{eid}/files/{name} — the file, streamed; `409
 /// export_running` before it is written.
 #[worker::send]
-pub async fn file(State(app): State<App>, ip: InProject, params: Params) -> ApiResult<Response> {
-    let e = export_of(&ip, &params).await?;
-    let name = params.get("name")?;
+pub async fn file(
+    State(app): State<App>,
+    ip: InProject,
+    PathId(id): PathId<ExportId>,
+    PathId(FileName(name)): PathId<FileName>,
+) -> ApiResult<Response> {
+    let e = export_of(&ip, &id).await?;
+    let name = name.as_str();
     let by = By::Caller(&ip.p, &ip.project);
     let (key, content_type) = download(&app.svc, by, &e, name).await?;
     let objects = app.svc.objects()?;

@@ -12,7 +12,7 @@ use crate::domain::reconcile::IncidentKind;
 use crate::domain::repairs::{self, RepairChange, RepairStatus};
 use crate::edge::audit::retrying_in;
 use crate::edge::auth::extract::InProject;
-use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::reconcile::view;
 use crate::edge::repo::{self, incidents::Filter};
 use axum::extract::State;
@@ -55,10 +55,9 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
 
 /// GET /v1/projects/{pid}/incidents/{iid}
 #[worker::send]
-pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
+pub async fn get(ip: InProject, PathId(id): PathId<IncidentId>) -> ApiResult<Response> {
     let pr = ip.project.handle();
-    let id = params.get("iid")?;
-    IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
+    let id = id.as_str();
     let i = repo::incidents::get(pr, id)
         .await?
         .ok_or_else(|| ApiError::not_found("incident"))?;
@@ -89,12 +88,11 @@ struct Ignore {
 pub async fn ignore(
     State(app): State<App>,
     ip: InProject,
-    params: Params,
+    PathId(id): PathId<IncidentId>,
     body: RawBody,
 ) -> ApiResult<Response> {
     let (ctx, p, pr) = (&app.svc, &ip.p, ip.project.handle());
-    let id = params.get("iid")?;
-    IncidentId::parse(id).map_err(|_| ApiError::not_found("incident"))?;
+    let id = id.as_str();
     let body: Ignore = body.json()?;
     let reason = input::reason("reason", &body.reason)?;
     let now = ctx.now;

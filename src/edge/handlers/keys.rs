@@ -14,7 +14,7 @@ use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
 use crate::edge::audit::{retrying_as, Chain};
 use crate::edge::auth::Principal;
-use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::repo::{self, keys::KeyRow};
 use crate::edge::services::Services;
 use axum::extract::State;
@@ -218,10 +218,9 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
 }
 
 /// A key the caller can see (others, including live keys for a test key, are missing).
-async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
+async fn load(p: &Principal, kid: &KeyId) -> ApiResult<(KeyRow, Environment)> {
     let not_found = || ApiError::not_found("key");
-    KeyId::parse(kid).map_err(|_| not_found())?;
-    let row = repo::keys::get(&p.tenant, kid)
+    let row = repo::keys::get(&p.tenant, kid.as_str())
         .await?
         .ok_or_else(not_found)?;
     let only = p.only_project.as_ref().map(|id| id.as_str());
@@ -237,9 +236,13 @@ async fn load(p: &Principal, kid: &str) -> ApiResult<(KeyRow, Environment)> {
 
 /// DELETE /v1/keys/{kid} — revokes at once; the next request with that key gets 401.
 #[worker::send]
-pub async fn revoke(State(app): State<App>, p: Principal, params: Params) -> ApiResult<Response> {
+pub async fn revoke(
+    State(app): State<App>,
+    p: Principal,
+    PathId(kid): PathId<KeyId>,
+) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let kid = params.get("kid")?;
+    let kid = &kid;
     let at = ctx.now.to_rfc3339();
     let after = retrying_as(&p, Chain::Org, ctx.now, || async {
         let (row, env) = load(&p, kid).await?;
@@ -276,11 +279,11 @@ struct Rotate {
 pub async fn rotate(
     State(app): State<App>,
     p: Principal,
-    params: Params,
+    PathId(kid): PathId<KeyId>,
     body: RawBody,
 ) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let kid = params.get("kid")?;
+    let kid = &kid;
     let body: Rotate = body.json()?;
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(access::RotationError::GraceTooLong.into());

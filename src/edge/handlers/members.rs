@@ -14,7 +14,7 @@ use crate::edge::audit::{record_as, retrying_as, Chain};
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
 use crate::edge::http::{json, page};
-use crate::edge::http::{App, Params, Query, RawBody};
+use crate::edge::http::{App, PathId, Query, RawBody};
 use crate::edge::repo::{self, members::MemberRow};
 use crate::fault::Fault;
 use axum::extract::State;
@@ -77,12 +77,10 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
     json(201, &m.view())
 }
 
-async fn load(p: &Principal, mid: &str) -> ApiResult<MemberRow> {
-    let not_found = || ApiError::not_found("member");
-    MemberId::parse(mid).map_err(|_| not_found())?;
-    repo::members::get(&p.tenant, mid)
+async fn load(p: &Principal, mid: &MemberId) -> ApiResult<MemberRow> {
+    repo::members::get(&p.tenant, mid.as_str())
         .await?
-        .ok_or_else(not_found)
+        .ok_or_else(|| ApiError::not_found("member"))
 }
 
 #[derive(Deserialize)]
@@ -96,11 +94,11 @@ struct ChangeRole {
 pub async fn update(
     State(app): State<App>,
     p: Principal,
-    params: Params,
+    PathId(mid): PathId<MemberId>,
     body: RawBody,
 ) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let mid = params.get("mid")?;
+    let mid = &mid;
     load(&p, mid).await?;
     let body: ChangeRole = body.json()?;
     let after = retrying_as(&p, Chain::Org, ctx.now, || async {
@@ -113,7 +111,7 @@ pub async fn update(
         let mut moves = Vec::new();
         for (who, role) in plan {
             let member = match who {
-                Mover::Caller => load(&p, p.member_id.as_str()).await?,
+                Mover::Caller => load(&p, &p.member_id).await?,
                 Mover::Target => target.clone(),
             };
             moves.push((member, role));
@@ -180,9 +178,13 @@ async fn recap_minted(
 
 /// DELETE /v1/org/members/{mid} — removes the member and revokes every key it has.
 #[worker::send]
-pub async fn remove(State(app): State<App>, p: Principal, params: Params) -> ApiResult<Response> {
+pub async fn remove(
+    State(app): State<App>,
+    p: Principal,
+    PathId(mid): PathId<MemberId>,
+) -> ApiResult<Response> {
     let ctx = &app.svc;
-    let mid = params.get("mid")?;
+    let mid = &mid;
     let at = ctx.now.to_rfc3339();
     retrying_as(&p, Chain::Org, ctx.now, || async {
         let target = load(&p, mid).await?;

@@ -11,7 +11,7 @@ use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
 use crate::edge::audit::{retrying, Chain};
 use crate::edge::auth::extract::Operator;
-use crate::edge::http::{json, App, Params, RawBody};
+use crate::edge::http::{json, App, PathId, RawBody};
 use crate::edge::repo::{self, members::MemberRow, orgs::OrgRow};
 use axum::extract::State;
 use axum::response::Response;
@@ -125,7 +125,7 @@ const OWNER_KEY_TTL_SECONDS: i64 = 24 * 3600;
 pub async fn owner_key(
     State(app): State<App>,
     Operator(grant): Operator,
-    params: Params,
+    PathId(org): PathId<OrgId>,
     body: RawBody,
 ) -> ApiResult<Response> {
     let ctx = &app.svc;
@@ -134,7 +134,6 @@ pub async fn owner_key(
         "name",
         body.name.as_deref().unwrap_or("owner key (operator)"),
     )?;
-    let org = OrgId::parse(params.get("oid")?).map_err(|_| ApiError::not_found("org"))?;
     let t = grant.tenant_for(ctx, org)?;
     let key = retrying(&t, Chain::Org, ctx.now, || async {
         // The owner as of the chain head: a transfer racing this appends to the same chain.

@@ -15,7 +15,7 @@ use crate::edge::audit::{also_on, head_of, record_as, retrying_in, Chain};
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::Principal;
 use crate::edge::handlers::keys::revoked_by_removal;
-use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::repo::{self, projects::ProjectRow};
 use axum::extract::State;
 use axum::response::Response;
@@ -253,15 +253,14 @@ impl<'de> Deserialize<'de> for RoleChange {
 pub async fn set_member_role(
     State(app): State<App>,
     ip: InProject,
-    params: Params,
+    PathId(mid): PathId<MemberId>,
     body: RawBody,
 ) -> ApiResult<Response> {
     let ctx = &app.svc;
     let (p, scope) = (&ip.p, &ip.project);
     let pid = scope.id().as_str();
-    let mid = params.get("mid")?;
+    let mid = mid.as_str();
     let not_found = || ApiError::not_found("member");
-    MemberId::parse(mid).map_err(|_| not_found())?;
     repo::members::get(&p.tenant, mid)
         .await?
         .ok_or_else(not_found)?;

@@ -9,7 +9,7 @@ use crate::domain::input;
 use crate::domain::repairs::RepairStatus;
 use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
-use crate::edge::http::{json, page, App, Params, Query, RawBody};
+use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::repairs::{reject as reject_repair, view, Approval};
 use crate::edge::repo::{self, repairs::Filter};
 use axum::extract::State;
@@ -52,17 +52,11 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
     page(rows.iter().map(|r| view(r, m.as_ref())).collect(), next)
 }
 
-fn repair_id(params: &Params) -> ApiResult<&str> {
-    let id = params.get("rid")?;
-    RepairId::parse(id).map_err(|_| ApiError::not_found("repair"))?;
-    Ok(id)
-}
-
 /// GET /v1/projects/{pid}/repairs/{rid}
 #[worker::send]
-pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
+pub async fn get(ip: InProject, PathId(rid): PathId<RepairId>) -> ApiResult<Response> {
     let pr = ip.project.handle();
-    let r = repo::repairs::get(pr, repair_id(&params)?)
+    let r = repo::repairs::get(pr, rid.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("repair"))?;
     let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
@@ -74,9 +68,13 @@ pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
 /// `failed`), `409 repair_not_pending` when it is not pending (or another approval of it is
 /// running).
 #[worker::send]
-pub async fn approve(State(app): State<App>, ip: InProject, params: Params) -> ApiResult<Response> {
+pub async fn approve(
+    State(app): State<App>,
+    ip: InProject,
+    PathId(rid): PathId<RepairId>,
+) -> ApiResult<Response> {
     let (ctx, pr) = (&app.svc, ip.project.handle());
-    let rid = repair_id(&params)?;
+    let rid = rid.as_str();
     // Another tenant's, or no such repair: the same 404, before the coordinator is involved.
     repo::repairs::get(pr, rid)
         .await?
@@ -121,10 +119,10 @@ struct Reject {
 pub async fn reject(
     State(app): State<App>,
     ip: InProject,
-    params: Params,
+    PathId(rid): PathId<RepairId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let rid = repair_id(&params)?;
+    let rid = rid.as_str();
     let body: Reject = body.json()?;
     let reason = input::reason("reason", &body.reason)?;
     let by = By::Caller(&ip.p, &ip.project);

@@ -8,7 +8,7 @@ use crate::domain::records::RunTrigger;
 use crate::edge::audit::By;
 use crate::edge::auth::extract::InProject;
 use crate::edge::auth::probe_limit;
-use crate::edge::http::{json, page, App, Params, Query};
+use crate::edge::http::{json, page, App, PathId, Query};
 use crate::edge::repo;
 use crate::edge::runs::{start, view};
 use axum::extract::State;
@@ -47,10 +47,8 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
 
 /// GET /v1/projects/{pid}/runs/{rid}
 #[worker::send]
-pub async fn get(ip: InProject, params: Params) -> ApiResult<Response> {
-    let id = params.get("rid")?;
-    RunId::parse(id).map_err(|_| ApiError::not_found("run"))?;
-    let (run, _) = repo::runs::get(ip.project.handle(), id)
+pub async fn get(ip: InProject, PathId(id): PathId<RunId>) -> ApiResult<Response> {
+    let (run, _) = repo::runs::get(ip.project.handle(), id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("run"))?;
     json(200, &view(&run))

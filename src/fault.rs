@@ -148,6 +148,30 @@ impl crate::domain::approval::Failure for Fault {
     }
 }
 
+impl crate::domain::records::RunFailure for Fault {
+    fn in_progress(&self) -> bool {
+        matches!(self, Fault::RunInProgress(_))
+    }
+
+    fn is_ours(&self) -> bool {
+        matches!(self, Fault::Internal(_))
+    }
+
+    fn code(&self) -> String {
+        Fault::code(self).into_owned()
+    }
+
+    fn message(&self) -> String {
+        Fault::message(self)
+    }
+}
+
+impl From<crate::domain::records::InProgress> for Fault {
+    fn from(p: crate::domain::records::InProgress) -> Self {
+        Fault::RunInProgress(p.0)
+    }
+}
+
 impl From<RepairRefusal> for Fault {
     fn from(r: RepairRefusal) -> Self {
         Fault::Repair(r)

@@ -1,26 +1,29 @@
 //! Full reconcile runs at the edge (SPEC §6): starting one (`start`, for the API and the cron)
-//! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases
-//! and the merge of a key range are pure (`domain::runs`); this is their Stripe, PostgreSQL, D1
-//! and Durable Object storage side.
+//! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases,
+//! the merge of a key range and the run's lifecycle are pure (`domain::runs`,
+//! `domain::records`); this is their Stripe, PostgreSQL, D1 and Durable Object storage side.
 //!
 //! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
 //! the coordinator's own SQLite storage (`Facts`), keyed by run id. Its position and counts are
-//! the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number (in
-//! the same batch as the step's last incident changes), so a step that is repeated after a crash
-//! re-plans against what the first attempt committed, opens nothing twice and counts nothing
-//! twice.
+//! the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number, and
+//! a step's incident counts are added in the batch of its incident changes, guarded the same
+//! way, so a step that is repeated after a crash re-plans against what the first attempt
+//! committed, opens nothing twice and counts nothing twice.
 
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::project_io;
 use super::reconcile::{facts, mapping, plan_and_apply, Applied};
-use super::repo::{self, runs::Counts, runs::Position};
+use super::repo;
 use super::services::Services;
 use crate::domain::append::Step;
-use crate::domain::audit::{Actor, Draft};
+use crate::domain::audit::Draft;
 use crate::domain::ids::RunId;
 use crate::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
-use crate::domain::records::{Run, RunStatus, RunTrigger};
+pub use crate::domain::records::Next;
+use crate::domain::records::{
+    self, Counts, Position, Run, RunBook, RunStatus, RunTrigger, Stepped,
+};
 use crate::domain::runs::{
     advance, decide, step_range, At, Phase, RunSource, Stalled, APP_BATCH, STRIPE_BATCH,
 };
@@ -29,12 +32,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use worker::{SqlStorage, SqlStorageValue};
-
-/// A running run that recorded no step for this long is handed to its coordinator again.
-const STALE_MS: i64 = 10 * 60 * 1000;
-
-/// At most this many errors are kept on a run (the first ones).
-const MAX_ERRORS: usize = 20;
 
 /// The API and audit view of a run (SPEC §15 fields).
 pub fn view(r: &Run) -> Value {
@@ -49,9 +46,124 @@ pub fn not_now(e: &Fault) -> bool {
     matches!(e, Fault::RunInProgress(_) | Fault::AuditContention) || e.needs_a_person()
 }
 
-/// Starts a full run of the project: records it (`running`, audited as `run.started`) and hands
-/// it to the project's coordinator. `409 run_in_progress` (with `run_id`) while one is going;
-/// `409 mapping_missing` / `integration_missing` when it could not run at all.
+/// The runs of one project in D1 (`domain::records::RunBook`): the `runs` row, its audit
+/// entries on the project chain, and the hand-over to the project's coordinator.
+struct D1Runs<'a> {
+    ctx: &'a Services,
+    /// Who starts a run (a caller or the cron); the system ends it.
+    by: By<'a>,
+}
+
+impl D1Runs<'_> {
+    fn pr(&self) -> &ProjectHandle {
+        self.by.project()
+    }
+}
+
+impl RunBook for D1Runs<'_> {
+    type Error = Fault;
+
+    async fn get(&self, id: &str) -> Fallible<Option<(Run, Position)>> {
+        repo::runs::get(self.pr(), id).await
+    }
+
+    async fn running(&self) -> Fallible<Option<(Run, Position)>> {
+        repo::runs::running(self.pr()).await
+    }
+
+    async fn create(&self, run: &Run) -> Fallible<()> {
+        let draft = Draft::new(
+            self.by.actor(),
+            "run.started",
+            format!("run:{}", run.id),
+            Value::Null,
+            view(run),
+        );
+        self.by
+            .retrying(self.ctx.now, || async {
+                let insert = repo::runs::insert(self.pr(), run)?;
+                Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
+            })
+            .await
+    }
+
+    async fn hand_over(&self, id: &str) -> Fallible<()> {
+        let pr = self.pr();
+        let a = Assignment {
+            org: pr.tenant().org_id().to_string(),
+            project: pr.as_str().to_owned(),
+            run: id.to_owned(),
+        };
+        self.ctx
+            .hand_to_coordinator(pr.as_str(), "/runs/start", &a, "a run")
+            .await
+    }
+
+    async fn advance(
+        &self,
+        id: &str,
+        step: i64,
+        next: &At,
+        errors: &[String],
+        counts: Counts,
+    ) -> Fallible<()> {
+        let pr = self.pr();
+        let advance = repo::runs::advance(pr, id, step, next, errors, counts, self.ctx.now)?;
+        pr.tenant().batch(vec![advance]).await?;
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        id: &str,
+        status: RunStatus,
+        errors: &[String],
+        counts: Counts,
+    ) -> Fallible<()> {
+        let (pr, now) = (self.pr(), self.ctx.now);
+        let by = By::System {
+            project: pr,
+            job: SYSTEM_JOB,
+        };
+        by.retrying(now, || async {
+            let Some((current, _)) = repo::runs::get(pr, id).await? else {
+                return Ok(Step::Done(()));
+            };
+            if current.status != RunStatus::Running {
+                return Ok(Step::Done(()));
+            }
+            let mut after = current.clone().counted(counts);
+            after.status = status;
+            after.errors = errors.to_vec();
+            after.finished_at = Some(now);
+            let draft = Draft::new(
+                by.actor(),
+                "run.finished",
+                format!("run:{id}"),
+                view(&current),
+                view(&after),
+            );
+            let change = repo::runs::finish(pr, id, status, errors, counts, now)?;
+            Ok(Step::commit(vec![draft], vec![change], ()))
+        })
+        .await
+    }
+
+    fn report(&self, run: &str, what: &str, e: &Fault) {
+        worker::console_error!(
+            "{}",
+            json!({"run": run, "what": what, "error": e.code(), "detail": e.detail()})
+        );
+    }
+}
+
+/// The job name of what the system does to a run (`system:reconcile`).
+const SYSTEM_JOB: &str = "reconcile";
+
+/// Starts a full run of the project (`domain::records::start`): records it (`running`, audited
+/// as `run.started`) and hands it to the project's coordinator. `409 run_in_progress` (with
+/// `run_id`) while one is going; `409 mapping_missing` / `integration_missing` when it could
+/// not run at all.
 pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<Run> {
     let pr = by.project();
     mapping(pr).await?;
@@ -65,66 +177,9 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<
             return Err(Fault::IntegrationMissing(what));
         }
     }
-    let run = Run {
-        id: RunId::generate(&mut ctx.rng())?.to_string(),
-        status: RunStatus::Running,
-        trigger,
-        customers_checked: 0,
-        incidents_opened: 0,
-        incidents_resolved: 0,
-        stripe_requests: 0,
-        db_round_trips: 0,
-        errors: Vec::new(),
-        started_at: ctx.now,
-        finished_at: None,
-    };
-    let draft = Draft::new(
-        by.actor(),
-        "run.started",
-        format!("run:{}", run.id),
-        Value::Null,
-        view(&run),
-    );
-    let started = by
-        .retrying(ctx.now, || async {
-            let insert = repo::runs::insert(pr, &run)?;
-            Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
-        })
-        .await;
-    if let Err(e) = started {
-        if let Fault::RunInProgress(_) = e {
-            if let Some((going, pos)) = repo::runs::running(pr).await? {
-                // A run that recorded nothing for a while lost its coordinator (a hand-over
-                // cut short, a coordinator that gave up mid-alarm): hand it over again. Its
-                // position is in D1, so it goes on where it stood.
-                if ctx.now.millis() - pos.updated_at.millis() > STALE_MS {
-                    if let Err(h) = hand_over(ctx, pr, &going.id).await {
-                        worker::console_error!(
-                            "{}",
-                            json!({"run": going.id, "resume": h.detail()})
-                        );
-                    }
-                }
-                return Err(Fault::RunInProgress(Some(going.id)));
-            }
-        }
-        return Err(e);
-    }
-    if let Err(e) = hand_over(ctx, pr, &run.id).await {
-        let failed = finish(
-            ctx,
-            pr,
-            &run,
-            RunStatus::Failed,
-            vec!["the run could not be handed to the project's coordinator".to_owned()],
-            Counts::default(),
-        )
-        .await;
-        if let Err(f) = failed {
-            worker::console_error!("{}", json!({"run": run.id, "error": f.detail()}));
-        }
-        return Err(e);
-    }
+    let id = RunId::generate(&mut ctx.rng())?.to_string();
+    let run = Run::new(id, trigger, ctx.now);
+    records::start(&D1Runs { ctx, by }, &run, ctx.now).await?;
     Ok(run)
 }
 
@@ -136,52 +191,11 @@ pub struct Assignment {
     pub run: String,
 }
 
-async fn hand_over(ctx: &Services, pr: &ProjectHandle, run: &str) -> Fallible<()> {
-    let a = Assignment {
-        org: pr.tenant().org_id().to_string(),
-        project: pr.as_str().to_owned(),
-        run: run.to_owned(),
-    };
-    ctx.hand_to_coordinator(pr.as_str(), "/runs/start", &a, "a run")
-        .await
-}
-
-/// Ends `run` as `status`, audited as `run.finished` by the system.
-async fn finish(
-    ctx: &Services,
-    pr: &ProjectHandle,
-    run: &Run,
-    status: RunStatus,
-    errors: Vec<String>,
-    counts: Counts,
-) -> Fallible<()> {
-    let by = By::System {
+fn system<'a>(pr: &'a ProjectHandle) -> By<'a> {
+    By::System {
         project: pr,
-        job: "reconcile",
-    };
-    let mut after = run.clone();
-    after.status = status;
-    after.errors = errors;
-    after.finished_at = Some(ctx.now);
-    add(&mut after, counts);
-    by.retrying(ctx.now, || async {
-        let Some((current, _)) = repo::runs::get(pr, &run.id).await? else {
-            return Ok(Step::Done(()));
-        };
-        if current.status != RunStatus::Running {
-            return Ok(Step::Done(()));
-        }
-        let draft = Draft::new(
-            Actor::System("reconcile"),
-            "run.finished",
-            format!("run:{}", run.id),
-            view(&current),
-            view(&after),
-        );
-        let change = repo::runs::finish(pr, &run.id, status, &after.errors, counts, ctx.now)?;
-        Ok(Step::commit(vec![draft], vec![change], ()))
-    })
-    .await
+        job: SYSTEM_JOB,
+    }
 }
 
 /// Ends a running run `failed` with `message` (the coordinator gave up on it).
@@ -191,63 +205,34 @@ pub async fn abandon(
     run_id: &str,
     message: &str,
 ) -> Fallible<()> {
-    let Some((run, _)) = repo::runs::get(pr, run_id).await? else {
-        return Ok(());
-    };
-    let mut errors = run.errors.clone();
-    errors.push(message.to_owned());
-    finish(ctx, pr, &run, RunStatus::Failed, errors, Counts::default()).await
+    records::abandon(
+        &D1Runs {
+            ctx,
+            by: system(pr),
+        },
+        run_id,
+        message,
+    )
+    .await
 }
 
-fn add(r: &mut Run, c: Counts) {
-    r.customers_checked += c.customers_checked;
-    r.incidents_opened += c.incidents_opened;
-    r.incidents_resolved += c.incidents_resolved;
-    r.stripe_requests += c.stripe_requests;
-    r.db_round_trips += c.db_round_trips;
-}
-
-/// What the coordinator does after a step.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    /// Schedule the next step.
-    More,
-    /// The run is over (finished now, earlier, or gone): forget it.
-    Stop,
-}
-
-/// Does one step of `run_id`. A Stripe or database failure ends the run `failed` with a clear
-/// error (incidents already recorded stay); an `Err` is ParityRail's own failure (D1, the
-/// vault), after which the coordinator tries the same step again.
+/// Does one step of `run_id` (`domain::records::step`). A Stripe or database failure ends the
+/// run `failed` with a clear error (incidents already recorded stay); an `Err` is ParityRail's
+/// own failure (D1, the vault), after which the coordinator tries the same step again.
 pub async fn step(
     ctx: &Services,
     pr: &ProjectHandle,
     facts: &Facts,
     run_id: &str,
 ) -> Fallible<Next> {
-    let Some((run, pos)) = repo::runs::get(pr, run_id).await? else {
-        return Ok(Next::Stop);
+    let book = D1Runs {
+        ctx,
+        by: system(pr),
     };
-    if run.status != RunStatus::Running {
-        return Ok(Next::Stop);
-    }
-    match do_step(ctx, pr, facts, &run, &pos).await {
-        Ok(next) => Ok(next),
-        Err(e @ Fault::Internal(_)) => Err(e),
-        Err(e) => {
-            // Stripe (4xx/5xx from Stripe, timeouts), the database, a missing mapping or
-            // credential: the run cannot go on.
-            let mut errors = run.errors.clone();
-            errors.push(format!(
-                "{} during {}: {}",
-                e.code(),
-                pos.phase.as_str(),
-                e.message()
-            ));
-            finish(ctx, pr, &run, RunStatus::Failed, errors, Counts::default()).await?;
-            Ok(Next::Stop)
-        }
-    }
+    records::step(&book, run_id, |run, pos| async move {
+        do_step(ctx, pr, facts, &run, &pos).await
+    })
+    .await
 }
 
 /// A run step's reads and writes, as `domain::runs::advance` asks for them: Stripe through the
@@ -325,7 +310,7 @@ async fn do_step(
     facts: &Facts,
     run: &Run,
     pos: &Position,
-) -> Fallible<Next> {
+) -> Fallible<Stepped> {
     let src = Source {
         ctx,
         pr,
@@ -339,39 +324,18 @@ async fn do_step(
         phase: pos.phase,
         cursor: pos.cursor.clone(),
     };
-    let next = advance(&src, &here, MAX_PAGES_PER_PHASE)
-        .await?
-        .map(|a| at(a.phase, a.cursor));
+    let next = advance(&src, &here, MAX_PAGES_PER_PHASE).await?;
     let (client, mut counts) = (src.client, src.counts.into_inner());
     counts.stripe_requests += u64::from(client.requests());
-    let mut errors = run.errors.clone();
-    errors.extend(facts.take_notes());
-    errors.truncate(MAX_ERRORS);
-    match next {
-        Some(next) => {
-            let advance =
-                repo::runs::advance(pr, &run.id, pos.step, &next, &errors, counts, ctx.now)?;
-            pr.tenant().batch(vec![advance]).await?;
-            Ok(Next::More)
-        }
-        None => {
-            finish(ctx, pr, run, RunStatus::Succeeded, errors, counts).await?;
-            Ok(Next::Stop)
-        }
-    }
+    Ok(Stepped {
+        next,
+        counts,
+        notes: facts.take_notes(),
+    })
 }
 
 /// The most pages one listing phase may take (as one `StripeClient` walk may).
 const MAX_PAGES_PER_PHASE: usize = crate::stripe::MAX_PAGES as usize;
-
-fn at(phase: Phase, cursor: Option<String>) -> Position {
-    Position {
-        step: 0,
-        phase,
-        cursor,
-        updated_at: crate::domain::time::Timestamp::from_millis(0),
-    }
-}
 
 /// One `app` step: a keyset read of the app table, the Stripe customers of the same range from
 /// `Facts`, the live incidents there from D1; decided and applied. `None`: the key space is done.

@@ -1,10 +1,10 @@
 //! Reconcile runs (migration 0011). Rows parse into `domain::records::Run` and the run's
-//! position (`Position`) here. Every step ends with `advance`, guarded by the step number, so a
+//! `Position` here. Every step ends with `advance`, guarded by the step number, so a
 //! step repeated after a crash changes nothing the first one already recorded.
 
 use super::Arg;
-use crate::domain::records::{Run, RunStatus, RunTrigger};
-use crate::domain::runs::Phase;
+use crate::domain::records::{Counts, Position, Run, RunStatus, RunTrigger};
+use crate::domain::runs::{At, Phase};
 use crate::domain::time::Timestamp;
 use crate::edge::auth::scope::{ProjectHandle, Scoped};
 use crate::fault::{Fallible, Fault};
@@ -32,26 +32,6 @@ struct Row {
 const COLS: &str = "id, status, trigger_kind, customers_checked, incidents_opened, \
                     incidents_resolved, stripe_requests, db_round_trips, errors, step, phase, \
                     cursor, started_at, updated_at, finished_at";
-
-/// Where a running run stands: the steps it has recorded, and the phase and cursor of the next.
-#[derive(Debug, Clone)]
-pub struct Position {
-    pub step: i64,
-    pub phase: Phase,
-    pub cursor: Option<String>,
-    /// When the run last recorded a step (or started).
-    pub updated_at: Timestamp,
-}
-
-/// What one step adds to a run's counts.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counts {
-    pub customers_checked: u64,
-    pub incidents_opened: u64,
-    pub incidents_resolved: u64,
-    pub stripe_requests: u64,
-    pub db_round_trips: u64,
-}
 
 fn parse(r: Row) -> Fallible<(Run, Position)> {
     let bad = |what: &str| Fault::internal(format!("run {}: bad {what}", r.id));
@@ -177,7 +157,7 @@ pub fn advance(
     pr: &ProjectHandle,
     id: &str,
     step: i64,
-    next: &Position,
+    next: &At,
     errors: &[String],
     c: Counts,
     now: Timestamp,

@@ -172,6 +172,12 @@ impl From<crate::domain::records::InProgress> for Fault {
     }
 }
 
+impl From<crate::domain::checks::Unsettled> for Fault {
+    fn from(_: crate::domain::checks::Unsettled) -> Self {
+        Fault::internal("applying a range did not settle")
+    }
+}
+
 impl From<RepairRefusal> for Fault {
     fn from(r: RepairRefusal) -> Self {
         Fault::Repair(r)

@@ -1,6 +1,6 @@
 //! Reconcile at the edge: reading one customer from Stripe and the app, diffing (the pure
-//! `domain::reconcile`), and applying the incident plan (`domain::incidents`) to D1 with an audit
-//! entry per change and a snapshot per opened incident, all in one batch on the project chain.
+//! `domain::reconcile`), and committing what `domain::checks` plans to D1 (`D1Incidents`) with
+//! an audit entry per change and a snapshot per opened incident, one batch on the project chain.
 //! Used by `POST …/customers/{cus}/check`, the outbox drain (`check_customers`), full runs
 //! (`plan_and_apply`) and the re-checks around a repair.
 
@@ -12,14 +12,15 @@ use super::services::Services;
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::audit::{Actor, Draft};
+pub use crate::domain::checks::Applied;
+use crate::domain::checks::{self, Batch, CustomerPlan, IncidentBook, Live, Scope};
 use crate::domain::ids::{IncidentId, RepairId, SnapshotId};
-use crate::domain::incidents::{self, Incident};
-use crate::domain::mapping::{GraceRule, Mapping};
-use crate::domain::reconcile::{
-    self, AppValues, ItemFacts, ProductFeatures, StripeCustomer, SubFacts,
-};
-use crate::domain::repairs::{self, Repair, RepairChange};
+use crate::domain::incidents::Incident;
+use crate::domain::mapping::Mapping;
+use crate::domain::reconcile::{self, ItemFacts, ProductFeatures, StripeCustomer, SubFacts};
+use crate::domain::repairs::RepairChange;
 use crate::domain::runs::{Decided, Range};
+use crate::domain::time::Timestamp;
 use crate::fault::{Fallible, Fault};
 use crate::stripe::model::Subscription;
 use crate::stripe::StripeError;
@@ -190,123 +191,94 @@ async fn decide_one(
         .as_ref()
         .map(|s| reconcile::expected(m, s, features));
     let actual = app_values.as_ref().map(|v| reconcile::actual(m, v));
-    let drifts = reconcile::diff(m, customer, expected.as_ref(), actual.as_ref());
-    let snapshot = Snapshot {
+    let decided = Decided {
+        drifts: reconcile::diff(m, customer, expected.as_ref(), actual.as_ref()),
         stripe: stripe_side,
         app: app_values,
     };
-    apply(ctx, by, m, customer, &drifts, &snapshot).await?;
+    let book = D1Incidents {
+        ctx,
+        by,
+        counted: None,
+    };
+    checks::apply_customer(&book, m, customer, &decided).await?;
     Ok(())
 }
 
-/// The states a check decided on: kept with each incident it opens, and what repairs are
-/// suggested from.
-pub struct Snapshot {
-    pub stripe: Option<StripeCustomer>,
-    pub app: Option<AppValues>,
+/// The incidents and repairs of one project in D1, on its audit chain
+/// (`domain::checks::IncidentBook`), changed by `by`; a run step's batches also add their
+/// counts to the run (`counted`).
+struct D1Incidents<'a> {
+    ctx: &'a Services,
+    by: By<'a>,
+    counted: Option<&'a dyn Fn(Applied) -> Fallible<Scoped>>,
 }
 
-impl Snapshot {
-    /// A subscription of the customer is in a `keep` grace state.
-    fn in_keep(&self, m: &Mapping) -> bool {
-        self.stripe.as_ref().is_some_and(|s| {
-            s.subscriptions
-                .iter()
-                .any(|sub| m.grace.rule(&sub.status) == GraceRule::Keep)
-        })
+impl IncidentBook for D1Incidents<'_> {
+    type Error = Fault;
+
+    fn now(&self) -> Timestamp {
+        self.ctx.now
     }
-}
 
-/// What one check does to one customer: its incident changes, the repairs that follow them,
-/// and the unchanged incidents that got a repair (their `repair_id` moves).
-struct CustomerPlan<'a> {
-    incidents: Vec<incidents::Change>,
-    repairs: Vec<RepairChange>,
-    links: Vec<(Incident, Incident)>,
-    snapshot: &'a Snapshot,
-}
-
-impl CustomerPlan<'_> {
-    fn len(&self) -> usize {
-        self.incidents.len() + self.repairs.len() + self.links.len()
+    fn incident_ids(&self, n: usize) -> Fallible<Vec<String>> {
+        let mut ids = Vec::with_capacity(n);
+        for _ in 0..n {
+            ids.push(IncidentId::generate(&mut self.ctx.rng())?.to_string());
+        }
+        Ok(ids)
     }
-}
 
-/// Plans one customer against its live incidents and the repairs they name.
-#[allow(clippy::too_many_arguments)]
-fn plan_customer<'a>(
-    ctx: &Services,
-    m: &Mapping,
-    existing: &[Incident],
-    latest: &BTreeMap<String, Repair>,
-    drifts: &[reconcile::Drift],
-    snapshot: &'a Snapshot,
-    incident_ids: &mut impl FnMut() -> String,
-) -> CustomerPlan<'a> {
-    let now = ctx.now;
-    let mut changes = incidents::plan(existing, drifts, now, &mut *incident_ids);
-    let rctx = repairs::Context {
-        mapping: m,
-        row: snapshot.app.as_ref(),
-        in_keep: snapshot.in_keep(m),
-        now,
-    };
-    let repair_id = || {
-        RepairId::generate(&mut ctx.rng())
+    fn repair_id(&self) -> String {
+        RepairId::generate(&mut self.ctx.rng())
             .map(|i| i.to_string())
             .unwrap_or_default()
+    }
+
+    async fn commit<'d>(
+        &self,
+        scope: Scope<'_>,
+        decide: &dyn Fn(&Live) -> Fallible<Batch<'d>>,
+    ) -> Fallible<Batch<'d>> {
+        let (pr, actor) = (self.by.project(), self.by.actor());
+        self.by
+            .retrying(self.ctx.now, || async {
+                let live = live(pr, scope).await?;
+                let batch = decide(&live)?;
+                if batch.plans.is_empty() {
+                    return Ok(Step::Done(batch));
+                }
+                let (drafts, mut stmts) = statements(self.ctx, pr, &actor, &batch.plans)?;
+                if let Some(counted) = self.counted {
+                    stmts.push(counted(batch.applied)?);
+                }
+                Ok(Step::commit(drafts, stmts, batch))
+            })
+            .await
+    }
+}
+
+/// The open and ignored incidents of `scope` and the repairs they name, read after the chain
+/// head (so a concurrent ignore, approval or check makes the batch be decided again).
+async fn live(pr: &ProjectHandle, scope: Scope<'_>) -> Fallible<Live> {
+    let incidents = match scope {
+        Scope::Customer(c) => repo::incidents::live_for_customer(pr, c).await?,
+        Scope::Range(r) => repo::incidents::live_in_range(pr, &r.after, r.upto.as_deref()).await?,
     };
-    let (repairs, links) = repairs::follow(&rctx, existing, &mut changes, latest, repair_id);
-    CustomerPlan {
-        incidents: changes,
-        repairs,
-        links,
-        snapshot,
-    }
-}
-
-fn by_id(repairs: Vec<Repair>) -> BTreeMap<String, Repair> {
-    repairs.into_iter().map(|r| (r.id.clone(), r)).collect()
-}
-
-/// Applies the plan for one customer's drifts under the project chain: the customer's open and
-/// ignored incidents (and the repairs they name) are read after the chain head, so a concurrent
-/// ignore, approval or check makes this run again from fresh state (an ignore is never lost or
-/// undone, a repair never withdrawn once approved).
-pub async fn apply(
-    ctx: &Services,
-    by: By<'_>,
-    m: &Mapping,
-    customer: &str,
-    drifts: &[reconcile::Drift],
-    snapshot: &Snapshot,
-) -> Fallible<Vec<incidents::Change>> {
-    let (now, pr, actor) = (ctx.now, by.project(), by.actor());
-    by.retrying(now, || async {
-        let existing = repo::incidents::live_for_customer(pr, customer).await?;
-        let latest = if existing.iter().any(|i| i.repair_id.is_some()) {
-            by_id(repo::repairs::named_by_customer(pr, customer).await?)
-        } else {
-            BTreeMap::new()
-        };
-        let mut ids = fresh_ids(ctx, drifts.len())?;
-        let mut next = || ids.next().unwrap_or_default();
-        let plan = plan_customer(ctx, m, &existing, &latest, drifts, snapshot, &mut next);
-        if plan.len() == 0 {
-            return Ok(Step::Done(Vec::new()));
+    let repairs = if !incidents.iter().any(|i| i.repair_id.is_some()) {
+        Vec::new()
+    } else {
+        match scope {
+            Scope::Customer(c) => repo::repairs::named_by_customer(pr, c).await?,
+            Scope::Range(r) => {
+                repo::repairs::named_in_range(pr, &r.after, r.upto.as_deref()).await?
+            }
         }
-        let (drafts, stmts) = statements(ctx, pr, &actor, std::slice::from_ref(&plan))?;
-        Ok(Step::commit(drafts, stmts, plan.incidents))
+    };
+    Ok(Live {
+        incidents,
+        repairs: repairs.into_iter().map(|r| (r.id.clone(), r)).collect(),
     })
-    .await
-}
-
-fn fresh_ids(ctx: &Services, n: usize) -> Fallible<std::vec::IntoIter<String>> {
-    let mut ids = Vec::with_capacity(n);
-    for _ in 0..n {
-        ids.push(IncidentId::generate(&mut ctx.rng())?.to_string());
-    }
-    Ok(ids.into_iter())
 }
 
 /// The audit drafts and D1 statements of planned changes: an entry per incident change, an
@@ -338,8 +310,8 @@ fn statements(
                         pr,
                         &sid,
                         after,
-                        &capped(&json!(plan.snapshot.stripe)),
-                        &capped(&json!(plan.snapshot.app)),
+                        &capped(&json!(plan.decided.stripe)),
+                        &capped(&json!(plan.decided.app)),
                     )?);
                 }
                 Some(before) => stmts.push(repo::incidents::update(pr, before, after)?),
@@ -388,22 +360,9 @@ fn capped(v: &Value) -> Value {
     }
 }
 
-/// Changes committed per batch when a run applies a range (each with its audit entry).
-const CHANGES_PER_BATCH: usize = 100;
-
-/// What applying a range changed.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Applied {
-    pub opened: u64,
-    pub resolved: u64,
-}
-
-/// Applies the plans of every customer a run decided in `range`, against the live incidents of
-/// the range (and the repairs they name) as read after the chain head, whole customers at a
-/// time, about `CHANGES_PER_BATCH` changes a batch. Each batch re-plans from what the previous
-/// ones committed, so repeating this (a step retried after a crash) opens nothing twice.
-/// Customers whose incidents appeared in the range after the run decided it are left to the
-/// next check.
+/// Applies the plans of every customer a run decided in `range`
+/// (`domain::checks::apply_range`), each batch adding its counts to the run (`counted`, in the
+/// same batch).
 pub async fn plan_and_apply(
     ctx: &Services,
     by: By<'_>,
@@ -412,83 +371,12 @@ pub async fn plan_and_apply(
     decided: &BTreeMap<String, Decided>,
     counted: &dyn Fn(Applied) -> Fallible<Scoped>,
 ) -> Fallible<Applied> {
-    let (now, pr, actor) = (ctx.now, by.project(), by.actor());
-    let snapshots: BTreeMap<&str, Snapshot> = decided
-        .iter()
-        .map(|(c, d)| {
-            let s = Snapshot {
-                stripe: d.stripe.clone(),
-                app: d.app.clone(),
-            };
-            (c.as_str(), s)
-        })
-        .collect();
-    let drift_count = decided.values().map(|d| d.drifts.len()).sum();
-    let mut total = Applied::default();
-    // Each batch commits at least one customer's changes and a re-plan never repeats a
-    // committed one, so this ends; the bound only guards against a bug looping forever.
-    for _ in 0..=(decided.len() + 2) {
-        let (applied, more) = by
-            .retrying(now, || async {
-                let existing =
-                    repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
-                let latest = if existing.iter().any(|i| i.repair_id.is_some()) {
-                    by_id(
-                        repo::repairs::named_in_range(pr, &range.after, range.upto.as_deref())
-                            .await?,
-                    )
-                } else {
-                    BTreeMap::new()
-                };
-                let mut ids = fresh_ids(ctx, drift_count)?;
-                let mut next = || ids.next().unwrap_or_default();
-                let mut plans = Vec::new();
-                let mut size = 0;
-                let mut more = false;
-                for (customer, d) in decided {
-                    let mine: Vec<_> = existing
-                        .iter()
-                        .filter(|i| &i.customer == customer)
-                        .cloned()
-                        .collect();
-                    let snapshot = snapshots
-                        .get(customer.as_str())
-                        .ok_or_else(|| Fault::internal("a planned customer has no snapshot"))?;
-                    let plan =
-                        plan_customer(ctx, m, &mine, &latest, &d.drifts, snapshot, &mut next);
-                    if plan.len() == 0 {
-                        continue;
-                    }
-                    if size >= CHANGES_PER_BATCH {
-                        more = true;
-                        break;
-                    }
-                    size += plan.len();
-                    plans.push(plan);
-                }
-                if plans.is_empty() {
-                    return Ok::<_, Fault>(Step::Done((Applied::default(), false)));
-                }
-                let mut applied = Applied::default();
-                for c in plans.iter().flat_map(|p| &p.incidents) {
-                    match c {
-                        incidents::Change::Opened(_) => applied.opened += 1,
-                        incidents::Change::Resolved { .. } => applied.resolved += 1,
-                        incidents::Change::Updated { .. } => {}
-                    }
-                }
-                let (drafts, mut stmts) = statements(ctx, pr, &actor, &plans)?;
-                stmts.push(counted(applied)?);
-                Ok(Step::commit(drafts, stmts, (applied, more)))
-            })
-            .await?;
-        total.opened += applied.opened;
-        total.resolved += applied.resolved;
-        if !more {
-            return Ok(total);
-        }
-    }
-    Err(Fault::internal("applying a range did not settle"))
+    let book = D1Incidents {
+        ctx,
+        by,
+        counted: Some(counted),
+    };
+    checks::apply_range(&book, m, range, decided).await
 }
 
 /// The API and audit view of an incident (SPEC §15 fields).

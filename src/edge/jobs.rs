@@ -259,7 +259,7 @@ const SNAPSHOT_DAYS: i64 = 90;
 /// `PRUNE_BATCHES_PER_ORG` statements an org a tick (the rest goes next tick); an org whose
 /// delete fails is logged and passed over. How many were deleted.
 pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    prune_each_org(svc, grant, "snapshots", SNAPSHOT_DAYS, |t, before, limit| async move {
+    prune_each_org(svc, grant, "snapshots_prune", SNAPSHOT_DAYS, |t, before, limit| async move {
         repo::incidents::prune_snapshots(&t, &before, limit).await
     })
     .await
@@ -274,7 +274,7 @@ pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, St
     prune_each_org(
         svc,
         grant,
-        "outbox",
+        "outbox_prune",
         OUTBOX_DONE_DAYS,
         |t, before, limit| async move { repo::webhooks::prune_done(&t, &before, limit).await },
     )
@@ -292,7 +292,7 @@ pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result
     prune_each_org(
         svc,
         grant,
-        "webhook_events",
+        "webhook_events_prune",
         WEBHOOK_EVENTS_DAYS,
         |t, before, limit| async move { repo::webhooks::prune_events(&t, &before, limit).await },
     )
@@ -300,12 +300,15 @@ pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result
 }
 
 /// Runs a bounded delete (`delete(tenant, before, limit)` of what is older than `days` ago,
-/// `before` in RFC 3339, returning how many rows went) for every org, at most
+/// `before` in RFC 3339, returning how many rows went) for the orgs of this tick, at most
 /// `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the walk goes on.
+/// At most `CRON_PRUNE_ORGS_PER_TICK` orgs (default 200) are visited a tick per job, so a job's
+/// D1 queries a tick are bounded however many orgs there are; the next tick goes on from the
+/// saved position, and a pass over every org starts again from the first.
 async fn prune_each_org<F, Fut>(
     svc: &Services,
     grant: &SystemGrant,
-    job: &str,
+    job: &'static str,
     days: i64,
     delete: F,
 ) -> Result<u64, StoreError>
@@ -315,9 +318,15 @@ where
 {
     let before = svc.now.plus_seconds(-days * 86_400).to_rfc3339();
     const PRUNE_BATCHES_PER_ORG: u32 = 4;
-    let mut pruned = 0;
-    let mut walk = OrgWalk::whole(svc, grant);
+    let org_budget = bounded(svc, "CRON_PRUNE_ORGS_PER_TICK", 1000, 200);
+    let (mut pruned, mut visited) = (0, 0);
+    let mut walk = OrgWalk::resume(svc, grant, job).await?;
     while let Some(t) = walk.next().await? {
+        if visited >= org_budget {
+            walk.pause().await?;
+            return Ok(pruned);
+        }
+        visited += 1;
         for _ in 0..PRUNE_BATCHES_PER_ORG {
             match delete(t.clone(), before.clone(), 500).await {
                 Ok(n) => {
@@ -335,6 +344,7 @@ where
                 }
             }
         }
+        walk.visited(&t);
     }
     Ok(pruned)
 }

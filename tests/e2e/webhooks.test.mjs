@@ -327,6 +327,38 @@ describe("durable acknowledgement and processing", () => {
     await db.prepare("DELETE FROM outbox WHERE id = ?").bind(owed).run();
   });
 
+  it("pruning visits at most CRON_PRUNE_ORGS_PER_TICK orgs a tick and goes on from there the next", async () => {
+    const pw = await startWorker({ CRON_PRUNE_ORGS_PER_TICK: "1" });
+    try {
+      const db = await pw.d1();
+      const old = new Date(Date.now() - 91 * 86_400_000).toISOString();
+      const orgs = [];
+      for (let i = 0; i < 3; i++) {
+        const org = await newOrg(pw);
+        const project = await newProject(pw, org.key);
+        orgs.push(org.org.id);
+        await db.prepare("INSERT INTO webhook_events (org_id, project_id, event_id, kind, customer, created, source, received_at) VALUES (?, ?, ?, 'customer.updated', 'cus_x', 0, 'webhook', ?)")
+          .bind(org.org.id, project.id, `evt_${randomBytes(8).toString("hex")}`, old).run();
+      }
+      const left = async () => (await db.prepare("SELECT count(*) AS n FROM webhook_events").first()).n;
+      const tick = async () => {
+        const before = pw.logs.length;
+        await pw.scheduled();
+        return pw.logs.slice(before).join("");
+      };
+      expect(await tick()).toMatch(/"webhook_events_pruned":1\b/);
+      expect(await left()).toBe(2);
+      await tick();
+      expect(await left()).toBe(1);
+      await tick();
+      expect(await left()).toBe(0);
+      // The pass is over; the next starts again from the first org.
+      expect(await tick()).toMatch(/"webhook_events_pruned":0\b/);
+    } finally {
+      await pw.dispose();
+    }
+  });
+
   it("the cron's recovery budget holds inside one org: its projects are spread over ticks", async () => {
     const bw = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), CRON_EVENT_PROJECTS_PER_TICK: "1", ...FAST });
     try {

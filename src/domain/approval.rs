@@ -197,13 +197,30 @@ pub trait Desk {
     async fn recheck(&self, customer: &str) -> Result<Vec<Incident>, Self::Error>;
 }
 
+/// Who approves.
+#[derive(Debug, Clone)]
+pub enum Approver {
+    /// A person, through their key.
+    Person(Actor),
+    /// The project's automatic approval (`auto_approve_grants`, audited as `AUTO`), which takes
+    /// grants only.
+    Automatic,
+}
+
+impl Approver {
+    pub fn actor(&self) -> &Actor {
+        match self {
+            Approver::Person(a) => a,
+            Approver::Automatic => &AUTO,
+        }
+    }
+}
+
 /// One approval: of which repair, by whom.
 #[derive(Debug, Clone)]
 pub struct Ask {
     pub repair: String,
-    pub approver: Actor,
-    /// The project's automatic approval (`AUTO`), which takes grants only.
-    pub automatic: bool,
+    pub approver: Approver,
 }
 
 /// Approves, executes and verifies one repair against `m` (the project's mapping as it is now).
@@ -217,7 +234,7 @@ pub async fn approve<D: Desk>(
     still_ours: &dyn Fn() -> bool,
 ) -> Result<Repair, D::Error> {
     let claim = Move {
-        actor: &ask.approver,
+        actor: ask.approver.actor(),
         action: "repair.approved",
         guard: Guard::Claim,
     };
@@ -231,14 +248,15 @@ pub async fn approve<D: Desk>(
         ExecPlan::new(r, m).map_err(not_executable::<D::Error>)?;
         // Automatic approval takes grants only, judged by the mapping as it is now (plan ranks
         // may have changed since the repair was suggested): never a revocation or a downgrade.
-        if ask.automatic && effect(m, &r.changes) != Effect::Grant {
+        let automatic = matches!(ask.approver, Approver::Automatic);
+        if automatic && effect(m, &r.changes) != Effect::Grant {
             return Err(RepairRefusal::NeedsAPerson.into());
         }
         if !incident.is_some_and(|i| i.status == IncidentStatus::Open) {
             return Err(Stop::IncidentNotOpen.into());
         }
         let mut after = r.moved(RepairStatus::Executing, desk.now());
-        after.approved_by = Some(ask.approver.render());
+        after.approved_by = Some(ask.approver.actor().render());
         Ok(after)
     };
     let claimed = moved(desk, &ask.repair, claim, &decide).await?;

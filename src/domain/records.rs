@@ -202,9 +202,11 @@ pub enum Next {
 }
 
 /// One step of run `id`: `work` does it from the run and its position, and what it did is
-/// recorded. A run that is gone or over is not stepped. A failure that is not ours ends the run
-/// `failed` with `"{code} during {phase}: {message}"` (what the steps before it recorded stays);
-/// ours is answered as an error, the run left where it stood.
+/// recorded. A run that is gone or over is not stepped. A failure of the work that is not ours
+/// ends the run `failed` with `"{code} during {phase}: {message}"` (what the steps before it
+/// recorded stays; the first `MAX_ERRORS - 1` errors are kept before it); ours, and any failure
+/// to record the step, is answered as an error, the run left where it stood for the step to be
+/// tried again.
 pub async fn step<B, W, Fut>(book: &B, id: &str, work: W) -> Result<Next, B::Error>
 where
     B: RunBook,
@@ -236,6 +238,7 @@ where
         }
         Err(e) if e.is_ours() => Err(e),
         Err(e) => {
+            errors.truncate(MAX_ERRORS - 1);
             errors.push(format!(
                 "{} during {}: {}",
                 e.code(),
@@ -256,6 +259,7 @@ pub async fn abandon<B: RunBook>(book: &B, id: &str, message: &str) -> Result<()
         return Ok(());
     };
     let mut errors = run.errors;
+    errors.truncate(MAX_ERRORS - 1);
     errors.push(message.to_owned());
     book.finish(id, RunStatus::Failed, &errors, Counts::default())
         .await

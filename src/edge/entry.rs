@@ -102,6 +102,8 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // Each job on its own: one failing leaves the others to run. The re-wrap (security)
     // goes first.
     let cron = event.cron();
+    // The three prune jobs share one budget of delete statements a tick.
+    let prune = jobs::PruneBudget::new(&svc);
     report(
         &cron,
         "rewrap",
@@ -130,7 +132,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         &cron,
         "snapshots",
         "snapshots_pruned",
-        jobs::prune_snapshots(&svc, &grant).await,
+        jobs::prune_snapshots(&svc, &grant, &prune).await,
     );
     report(
         &cron,
@@ -142,13 +144,13 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         &cron,
         "outbox_prune",
         "outbox_rows_pruned",
-        jobs::prune_outbox(&svc, &grant).await,
+        jobs::prune_outbox(&svc, &grant, &prune).await,
     );
     report(
         &cron,
         "webhook_events_prune",
         "webhook_events_pruned",
-        jobs::prune_webhook_events(&svc, &grant).await,
+        jobs::prune_webhook_events(&svc, &grant, &prune).await,
     );
 }
 

@@ -255,11 +255,14 @@ async fn rewrap_one(
 /// How long a snapshot is kept (SPEC §6).
 const SNAPSHOT_DAYS: i64 = 90;
 
-/// Deletes every org's snapshots older than 90 days, at most 500 a statement and
-/// `PRUNE_BATCHES_PER_ORG` statements an org a tick (the rest goes next tick); an org whose
-/// delete fails is logged and passed over. How many were deleted.
-pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
-    prune_each_org(svc, grant, "snapshots_prune", SNAPSHOT_DAYS, |t, before, limit| async move {
+/// Deletes snapshots older than 90 days, in bounded deletes per org (`prune_each_org`). How many
+/// were deleted.
+pub async fn prune_snapshots(
+    svc: &Services,
+    grant: &SystemGrant,
+    budget: &PruneBudget,
+) -> Result<u64, StoreError> {
+    prune_each_org(svc, grant, budget, "snapshots_prune", SNAPSHOT_DAYS, |t, before, limit| async move {
         repo::incidents::prune_snapshots(&t, &before, limit).await
     })
     .await
@@ -270,10 +273,15 @@ pub async fn prune_snapshots(svc: &Services, grant: &SystemGrant) -> Result<u64,
 const OUTBOX_DONE_DAYS: i64 = 30;
 
 /// Deletes outbox rows done more than `OUTBOX_DONE_DAYS` ago, in bounded deletes per org.
-pub async fn prune_outbox(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+pub async fn prune_outbox(
+    svc: &Services,
+    grant: &SystemGrant,
+    budget: &PruneBudget,
+) -> Result<u64, StoreError> {
     prune_each_org(
         svc,
         grant,
+        budget,
         "outbox_prune",
         OUTBOX_DONE_DAYS,
         |t, before, limit| async move { repo::webhooks::prune_done(&t, &before, limit).await },
@@ -288,10 +296,15 @@ const WEBHOOK_EVENTS_DAYS: i64 = 90;
 
 /// Deletes recorded webhook events older than `WEBHOOK_EVENTS_DAYS` whose outbox row (if any)
 /// is no longer pending, in bounded deletes per org.
-pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result<u64, StoreError> {
+pub async fn prune_webhook_events(
+    svc: &Services,
+    grant: &SystemGrant,
+    budget: &PruneBudget,
+) -> Result<u64, StoreError> {
     prune_each_org(
         svc,
         grant,
+        budget,
         "webhook_events_prune",
         WEBHOOK_EVENTS_DAYS,
         |t, before, limit| async move { repo::webhooks::prune_events(&t, &before, limit).await },
@@ -299,15 +312,35 @@ pub async fn prune_webhook_events(svc: &Services, grant: &SystemGrant) -> Result
     .await
 }
 
+/// How many delete statements each prune job may send a tick: `CRON_PRUNE_STATEMENTS_PER_TICK`
+/// (default 300, at most 900) shared equally by the three, so together they stay within it
+/// however many orgs and rows there are, and none starves the others.
+pub struct PruneBudget {
+    per_job: u32,
+}
+
+/// The prune jobs sharing one `PruneBudget`.
+const PRUNE_JOBS: u32 = 3;
+
+impl PruneBudget {
+    pub fn new(svc: &Services) -> Self {
+        let total = bounded(svc, "CRON_PRUNE_STATEMENTS_PER_TICK", 900, 300);
+        PruneBudget {
+            per_job: (total / PRUNE_JOBS).max(1),
+        }
+    }
+}
+
 /// Runs a bounded delete (`delete(tenant, before, limit)` of what is older than `days` ago,
-/// `before` in RFC 3339, returning how many rows went) for the orgs of this tick, at most
-/// `PRUNE_BATCHES_PER_ORG` batches of 500 each; one org failing is logged and the walk goes on.
-/// At most `CRON_PRUNE_ORGS_PER_TICK` orgs (default 200) are visited a tick per job, so a job's
-/// D1 queries a tick are bounded however many orgs there are; the next tick goes on from the
-/// saved position, and a pass over every org starts again from the first.
+/// `before` in RFC 3339, returning how many rows went) org by org from the job's saved
+/// position, 500 rows a statement, at most `CRON_PRUNE_ORGS_PER_TICK` orgs (default 200) and the
+/// job's share of the `PruneBudget` statements a tick. The org the budget ran out in is where
+/// the next tick starts (it is not passed over); one whose delete fails is logged and passed
+/// over until the next pass. A pass over every org starts again from the first.
 async fn prune_each_org<F, Fut>(
     svc: &Services,
     grant: &SystemGrant,
+    budget: &PruneBudget,
     job: &'static str,
     days: i64,
     delete: F,
@@ -317,22 +350,29 @@ where
     Fut: std::future::Future<Output = Fallible<u64>>,
 {
     let before = svc.now.plus_seconds(-days * 86_400).to_rfc3339();
-    const PRUNE_BATCHES_PER_ORG: u32 = 4;
+    const ROWS: u32 = 500;
     let org_budget = bounded(svc, "CRON_PRUNE_ORGS_PER_TICK", 1000, 200);
-    let (mut pruned, mut visited) = (0, 0);
+    let (mut pruned, mut visited, mut statements) = (0, 0, budget.per_job);
     let mut walk = OrgWalk::resume(svc, grant, job).await?;
-    while let Some(t) = walk.next().await? {
-        if visited >= org_budget {
-            walk.pause().await?;
+    'orgs: loop {
+        // The end of the orgs: the walk saved that the next pass starts from the first.
+        let Some(t) = walk.next().await? else {
             return Ok(pruned);
+        };
+        if visited >= org_budget {
+            break;
         }
         visited += 1;
-        for _ in 0..PRUNE_BATCHES_PER_ORG {
-            match delete(t.clone(), before.clone(), 500).await {
+        // An org is done when a delete takes fewer than `ROWS`; the budget spent before that,
+        // the next tick starts with it.
+        while statements > 0 {
+            statements -= 1;
+            match delete(t.clone(), before.clone(), ROWS).await {
                 Ok(n) => {
                     pruned += n;
-                    if n < 500 {
-                        break;
+                    if n < u64::from(ROWS) {
+                        walk.visited(&t);
+                        continue 'orgs;
                     }
                 }
                 Err(e) => {
@@ -340,12 +380,14 @@ where
                         "{}",
                         json!({"job": job, "org": t.org_id().to_string(), "error": e.detail()})
                     );
-                    break;
+                    walk.visited(&t);
+                    continue 'orgs;
                 }
             }
         }
-        walk.visited(&t);
+        break;
     }
+    walk.pause().await?;
     Ok(pruned)
 }
 

@@ -12,7 +12,7 @@ use super::repo;
 use super::services::{clock, Services};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
-use crate::domain::approval::{self, Ask, Decide, Desk, Guard, Move, Outcome, Stop, AUTO};
+use crate::domain::approval::{self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop};
 use crate::domain::audit::Draft;
 use crate::domain::incidents::Incident;
 use crate::domain::integrations::DbUrl;
@@ -225,10 +225,9 @@ pub async fn approve(
     let ask = Ask {
         repair: a.repair.clone(),
         approver: match &a.caller {
-            Some(c) => c.actor()?,
-            None => AUTO,
+            Some(c) => Approver::Person(c.actor()?),
+            None => Approver::Automatic,
         },
-        automatic: a.caller.is_none(),
     };
     let desk = EdgeDesk {
         ctx,

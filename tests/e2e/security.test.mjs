@@ -124,7 +124,9 @@ describe.each(routes)("$m $p", (route) => {
       const fill = (bad) =>
         named.reduce((p, n) => p.replace(`{${n}}`, bad ? "x'%20or%201=1" : n === "cus" ? "cus_nobody" : `${absent[n]}${"0".repeat(22)}`), route.p.replace("{pid}", f.project).replace("{name}", "manifest.json"));
       const malformed = errorOf(await w.request(route.m, fill(true), { key: f.owner, body: route.body?.() }));
-      expect(malformed, fill(true)).toMatchObject({ status: 404, code: "not_found" });
+      // About the kind of thing the route names (a run's {rid} is not a repair's).
+      const what = { mid: "member", kid: "key", iid: "incident", eid: "export", cus: "customer", rid: absent.rid === "run_" ? "run" : "repair" }[named[0]];
+      expect(malformed, fill(true)).toMatchObject({ status: 404, code: "not_found", message: `${what} not found` });
       if (!named.includes("cus")) {
         // A customer id that parses may be checked (no mapping: 409); only ids name nothing.
         const missing = errorOf(await w.request(route.m, fill(false), { key: f.owner, body: route.body?.() }));

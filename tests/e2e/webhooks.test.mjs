@@ -327,35 +327,62 @@ describe("durable acknowledgement and processing", () => {
     await db.prepare("DELETE FROM outbox WHERE id = ?").bind(owed).run();
   });
 
-  it("pruning visits at most CRON_PRUNE_ORGS_PER_TICK orgs a tick and goes on from there the next", async () => {
-    const pw = await startWorker({ CRON_PRUNE_ORGS_PER_TICK: "1" });
+  // A worker with `vars` and one project in each of `counts.length` orgs, in the order the cron
+  // walks them (by org id), the i-th holding counts[i] recorded events past their retention.
+  async function pruneScenario(vars, counts) {
+    const pw = await startWorker(vars);
+    const db = await pw.d1();
+    const made = [];
+    for (const _ of counts) {
+      const org = await newOrg(pw);
+      made.push({ org: org.org.id, project: (await newProject(pw, org.key)).id });
+    }
+    made.sort((a, b) => (a.org < b.org ? -1 : 1));
+    const old = new Date(Date.now() - 91 * 86_400_000).toISOString();
+    const seed = (at, n) =>
+      db.prepare("WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) INSERT INTO webhook_events (org_id, project_id, event_id, kind, customer, created, source, received_at) SELECT ?, ?, 'evt_' || lower(hex(randomblob(8))) || '_' || i, 'customer.updated', 'cus_x', 0, 'webhook', ? FROM k")
+        .bind(n, at.org, at.project, old).run();
+    for (const [i, n] of counts.entries()) await seed(made[i], n);
+    const left = async () => (await db.prepare("SELECT count(*) AS n FROM webhook_events").first()).n;
+    const tick = async () => {
+      const before = pw.logs.length;
+      await pw.scheduled();
+      return Number(/"webhook_events_pruned":(\d+)/.exec(pw.logs.slice(before).join(""))?.[1]);
+    };
+    return { pw, made, seed, left, tick };
+  }
+
+  it("pruning visits at most CRON_PRUNE_ORGS_PER_TICK orgs a tick, goes on from there, and starts a new pass from the first", async () => {
+    const s = await pruneScenario({ CRON_PRUNE_ORGS_PER_TICK: "1" }, [1, 1, 1]);
     try {
-      const db = await pw.d1();
-      const old = new Date(Date.now() - 91 * 86_400_000).toISOString();
-      const orgs = [];
-      for (let i = 0; i < 3; i++) {
-        const org = await newOrg(pw);
-        const project = await newProject(pw, org.key);
-        orgs.push(org.org.id);
-        await db.prepare("INSERT INTO webhook_events (org_id, project_id, event_id, kind, customer, created, source, received_at) VALUES (?, ?, ?, 'customer.updated', 'cus_x', 0, 'webhook', ?)")
-          .bind(org.org.id, project.id, `evt_${randomBytes(8).toString("hex")}`, old).run();
-      }
-      const left = async () => (await db.prepare("SELECT count(*) AS n FROM webhook_events").first()).n;
-      const tick = async () => {
-        const before = pw.logs.length;
-        await pw.scheduled();
-        return pw.logs.slice(before).join("");
-      };
-      expect(await tick()).toMatch(/"webhook_events_pruned":1\b/);
-      expect(await left()).toBe(2);
-      await tick();
-      expect(await left()).toBe(1);
-      await tick();
-      expect(await left()).toBe(0);
-      // The pass is over; the next starts again from the first org.
-      expect(await tick()).toMatch(/"webhook_events_pruned":0\b/);
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(2);
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(1);
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(0);
+      // The pass is over: the next tick is the first org's again.
+      await s.seed(s.made[0], 1);
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(0);
     } finally {
-      await pw.dispose();
+      await s.pw.dispose();
+    }
+  });
+
+  it("pruning sends at most its share of CRON_PRUNE_STATEMENTS_PER_TICK, and an org with more left is where the next tick starts", async () => {
+    // 3 statements a tick for the three prune jobs: one each, 500 rows a statement.
+    const s = await pruneScenario({ CRON_PRUNE_STATEMENTS_PER_TICK: "3" }, [501, 1]);
+    try {
+      expect(await s.tick()).toBe(500);
+      expect(await s.left()).toBe(2);
+      // Not passed over: the first org's last row goes before the second org is visited.
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(1);
+      expect(await s.tick()).toBe(1);
+      expect(await s.left()).toBe(0);
+    } finally {
+      await s.pw.dispose();
     }
   });
 

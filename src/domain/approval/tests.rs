@@ -309,16 +309,14 @@ fn member() -> Actor {
 fn by_person() -> Ask {
     Ask {
         repair: RID.into(),
-        approver: member(),
-        automatic: false,
+        approver: Approver::Person(member()),
     }
 }
 
 fn automatic() -> Ask {
     Ask {
         repair: RID.into(),
-        approver: AUTO,
-        automatic: true,
+        approver: Approver::Automatic,
     }
 }
 

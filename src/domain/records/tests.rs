@@ -46,6 +46,8 @@ struct Book {
     /// The running run ends between the refused create and the read of it.
     ends_meanwhile: Cell<bool>,
     reports: RefCell<Vec<(String, String)>>,
+    /// What recording a step answers instead of recording it.
+    advance_fails: RefCell<Option<Err>>,
 }
 
 fn at(ms: i64) -> Timestamp {
@@ -111,6 +113,9 @@ impl RunBook for Book {
         errors: &[String],
         counts: Counts,
     ) -> Result<(), Err> {
+        if let Some(e) = self.advance_fails.borrow().clone() {
+            return Err(e);
+        }
         let mut runs = self.runs.borrow_mut();
         let Some((run, pos)) = runs.get_mut(id) else {
             return Ok(());
@@ -383,4 +388,45 @@ fn an_abandoned_run_ends_failed_with_the_reason_added() {
     // Abandoning an ended run changes nothing.
     run(abandon(&b, "run_1", "again")).unwrap();
     assert_eq!(stored(&b, "run_1").0.errors.len(), 1);
+}
+
+#[test]
+fn a_step_that_cannot_be_recorded_leaves_the_run_running_whatever_the_failure() {
+    let b = Book::default();
+    run(start(&b, &new_run("run_1", 0), at(0))).unwrap();
+    // Even a failure that would end the run had the work failed with it: recording is ours.
+    *b.advance_fails.borrow_mut() = Some(Err::Down("audit_contention"));
+    let s = Stepped {
+        next: Some(next(Phase::Customers, "cus_5")),
+        counts: counts(3),
+        notes: vec![],
+    };
+    let got = run(step(&b, "run_1", |_, _| async { Ok(s) }));
+    assert_eq!(got, Err(Err::Down("audit_contention")));
+    let (r, p) = stored(&b, "run_1");
+    assert_eq!(
+        (r.status, p.step, r.customers_checked),
+        (RunStatus::Running, 0, 0)
+    );
+}
+
+#[test]
+fn the_error_that_ends_a_run_is_kept_even_when_twenty_came_before() {
+    let b = Book::default();
+    run(start(&b, &new_run("run_1", 0), at(0))).unwrap();
+    let s = Stepped {
+        next: Some(next(Phase::Customers, "cus_1")),
+        counts: Counts::default(),
+        notes: (0..25).map(|i| format!("note {i}")).collect(),
+    };
+    run(step(&b, "run_1", |_, _| async { Ok(s) })).unwrap();
+    assert_eq!(stored(&b, "run_1").0.errors.len(), MAX_ERRORS);
+    run(step(&b, "run_1", |_, _| async {
+        Err(Err::Down("database_timeout"))
+    }))
+    .unwrap();
+    let (r, _) = stored(&b, "run_1");
+    assert_eq!(r.errors.len(), MAX_ERRORS);
+    assert_eq!(r.errors[MAX_ERRORS - 2], "note 18");
+    assert!(r.errors[MAX_ERRORS - 1].starts_with("database_timeout during customers"));
 }

@@ -18,6 +18,7 @@
 //! `recover`.
 
 use super::audit::Actor;
+use super::ids::{KeyId, MemberId};
 use super::incidents::{Incident, IncidentStatus};
 use super::mapping::Mapping;
 use super::reconcile::{self, AppValues, ProductFeatures, StripeCustomer};
@@ -200,18 +201,21 @@ pub trait Desk {
 /// Who approves.
 #[derive(Debug, Clone)]
 pub enum Approver {
-    /// A person, through their key.
-    Person(Actor),
+    /// A member, through one of their keys.
+    Person { member: MemberId, key: KeyId },
     /// The project's automatic approval (`auto_approve_grants`, audited as `AUTO`), which takes
     /// grants only.
     Automatic,
 }
 
 impl Approver {
-    pub fn actor(&self) -> &Actor {
+    pub fn actor(&self) -> Actor {
         match self {
-            Approver::Person(a) => a,
-            Approver::Automatic => &AUTO,
+            Approver::Person { member, key } => Actor::Member {
+                member: member.clone(),
+                key: key.clone(),
+            },
+            Approver::Automatic => AUTO,
         }
     }
 }
@@ -233,8 +237,9 @@ pub async fn approve<D: Desk>(
     ask: &Ask,
     still_ours: &dyn Fn() -> bool,
 ) -> Result<Repair, D::Error> {
+    let approver = ask.approver.actor();
     let claim = Move {
-        actor: ask.approver.actor(),
+        actor: &approver,
         action: "repair.approved",
         guard: Guard::Claim,
     };
@@ -256,7 +261,7 @@ pub async fn approve<D: Desk>(
             return Err(Stop::IncidentNotOpen.into());
         }
         let mut after = r.moved(RepairStatus::Executing, desk.now());
-        after.approved_by = Some(ask.approver.actor().render());
+        after.approved_by = Some(approver.render());
         Ok(after)
     };
     let claimed = moved(desk, &ask.repair, claim, &decide).await?;

@@ -313,8 +313,9 @@ pub async fn prune_webhook_events(
 }
 
 /// How many delete statements each prune job may send a tick: `CRON_PRUNE_STATEMENTS_PER_TICK`
-/// (default 300, at most 900) shared equally by the three, so together they stay within it
-/// however many orgs and rows there are, and none starves the others.
+/// (default 300, at least 3, at most 600, so the cron's other jobs keep room under the platform's
+/// queries per invocation) shared equally by the three, so together they stay within it however
+/// many orgs and rows there are, and none starves the others.
 pub struct PruneBudget {
     per_job: u32,
 }
@@ -324,19 +325,23 @@ const PRUNE_JOBS: u32 = 3;
 
 impl PruneBudget {
     pub fn new(svc: &Services) -> Self {
-        let total = bounded(svc, "CRON_PRUNE_STATEMENTS_PER_TICK", 900, 300);
+        let total = bounded(svc, "CRON_PRUNE_STATEMENTS_PER_TICK", 600, 300).max(PRUNE_JOBS);
         PruneBudget {
-            per_job: (total / PRUNE_JOBS).max(1),
+            per_job: total / PRUNE_JOBS,
         }
     }
 }
 
 /// Runs a bounded delete (`delete(tenant, before, limit)` of what is older than `days` ago,
 /// `before` in RFC 3339, returning how many rows went) org by org from the job's saved
-/// position, 500 rows a statement, at most `CRON_PRUNE_ORGS_PER_TICK` orgs (default 200) and the
-/// job's share of the `PruneBudget` statements a tick. The org the budget ran out in is where
-/// the next tick starts (it is not passed over); one whose delete fails is logged and passed
-/// over until the next pass. A pass over every org starts again from the first.
+/// position, 500 rows a statement, within the job's share of the `PruneBudget` and at most
+/// `CRON_PRUNE_ORGS_PER_TICK` orgs (default 100) a tick; one org gets at most half the share a
+/// tick. An org with rows left when its half or the budget ran out is where the next tick starts,
+/// unless the tick began with it: then the walk moves past it (the rest waits for the next pass),
+/// so one org with a backlog cannot hold up every other. A failed delete stops the
+/// job for the tick (a platform-wide failure would fail every org alike) at the org it failed
+/// in; if that org was the tick's first, it failed twice and is passed over until the next pass.
+/// A pass over every org starts again from the first.
 async fn prune_each_org<F, Fut>(
     svc: &Services,
     grant: &SystemGrant,
@@ -351,28 +356,35 @@ where
 {
     let before = svc.now.plus_seconds(-days * 86_400).to_rfc3339();
     const ROWS: u32 = 500;
-    let org_budget = bounded(svc, "CRON_PRUNE_ORGS_PER_TICK", 1000, 200);
+    let org_budget = bounded(svc, "CRON_PRUNE_ORGS_PER_TICK", 1000, 100);
+    let per_org = (budget.per_job / 2).max(1);
     let (mut pruned, mut visited, mut statements) = (0, 0, budget.per_job);
     let mut walk = OrgWalk::resume(svc, grant, job).await?;
-    'orgs: loop {
-        // The end of the orgs: the walk saved that the next pass starts from the first.
-        let Some(t) = walk.next().await? else {
-            return Ok(pruned);
+    loop {
+        let t = match walk.next().await {
+            Ok(Some(t)) => t,
+            // The end of the orgs: the walk saved that the next pass starts from the first.
+            Ok(None) => return Ok(pruned),
+            Err(e) => {
+                // Keep what this tick did before the failure.
+                let _ = walk.pause().await;
+                return Err(e);
+            }
         };
-        if visited >= org_budget {
+        if visited >= org_budget || statements == 0 {
             break;
         }
         visited += 1;
-        // An org is done when a delete takes fewer than `ROWS`; the budget spent before that,
-        // the next tick starts with it.
-        while statements > 0 {
+        let first = visited == 1;
+        let mut done = false;
+        for _ in 0..per_org.min(statements) {
             statements -= 1;
             match delete(t.clone(), before.clone(), ROWS).await {
                 Ok(n) => {
                     pruned += n;
                     if n < u64::from(ROWS) {
-                        walk.visited(&t);
-                        continue 'orgs;
+                        done = true;
+                        break;
                     }
                 }
                 Err(e) => {
@@ -380,12 +392,20 @@ where
                         "{}",
                         json!({"job": job, "org": t.org_id().to_string(), "error": e.detail()})
                     );
-                    walk.visited(&t);
-                    continue 'orgs;
+                    if first {
+                        walk.visited(&t);
+                    }
+                    walk.pause().await?;
+                    return Ok(pruned);
                 }
             }
         }
-        break;
+        if done || first {
+            walk.visited(&t);
+        } else {
+            // Rows left in an org this tick did not begin with: the next tick starts with it.
+            break;
+        }
     }
     walk.pause().await?;
     Ok(pruned)

@@ -225,7 +225,7 @@ pub async fn approve(
     let ask = Ask {
         repair: a.repair.clone(),
         approver: match &a.caller {
-            Some(c) => Approver::Person(c.actor()?),
+            Some(c) => c.approver()?,
             None => Approver::Automatic,
         },
     };

@@ -370,15 +370,32 @@ describe("durable acknowledgement and processing", () => {
     }
   });
 
-  it("pruning sends at most its share of CRON_PRUNE_STATEMENTS_PER_TICK, and an org with more left is where the next tick starts", async () => {
-    // 3 statements a tick for the three prune jobs: one each, 500 rows a statement.
+  it("pruning sends at most its share of CRON_PRUNE_STATEMENTS_PER_TICK; an org with rows left is where the next tick starts", async () => {
+    // 6 statements a tick for the three prune jobs: two each, at most one an org, 500 rows each.
+    const s = await pruneScenario({ CRON_PRUNE_STATEMENTS_PER_TICK: "6" }, [1, 501, 1]);
+    try {
+      const orgsLeft = async () => (await (await s.pw.d1()).prepare("SELECT DISTINCT org_id FROM webhook_events ORDER BY org_id").all()).results.map((r) => r.org_id);
+      expect(await s.tick()).toBe(501);
+      expect(await s.left()).toBe(2);
+      expect(await orgsLeft()).toEqual([s.made[1].org, s.made[2].org]);
+      // Not passed over: the heavy org's last row goes first, then the walk goes on.
+      expect(await s.tick()).toBe(2);
+      expect(await s.left()).toBe(0);
+    } finally {
+      await s.pw.dispose();
+    }
+  });
+
+  it("an org with more rows than it may delete in a tick it began does not hold up the others", async () => {
+    // One statement per job a tick: the tick that begins with the heavy org moves past it.
     const s = await pruneScenario({ CRON_PRUNE_STATEMENTS_PER_TICK: "3" }, [501, 1]);
     try {
       expect(await s.tick()).toBe(500);
-      expect(await s.left()).toBe(2);
-      // Not passed over: the first org's last row goes before the second org is visited.
       expect(await s.tick()).toBe(1);
-      expect(await s.left()).toBe(1);
+      const db = await s.pw.d1();
+      const left = (await db.prepare("SELECT org_id FROM webhook_events").all()).results.map((r) => r.org_id);
+      expect(left).toEqual([s.made[0].org]);
+      // The next pass comes back for it.
       expect(await s.tick()).toBe(1);
       expect(await s.left()).toBe(0);
     } finally {

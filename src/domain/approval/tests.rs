@@ -299,17 +299,21 @@ impl Desk for Fake {
     }
 }
 
-fn member() -> Actor {
-    Actor::Member {
+fn person() -> Approver {
+    Approver::Person {
         member: MemberId::parse("mem_0000000000000000000001").unwrap(),
         key: KeyId::parse("key_0000000000000000000001").unwrap(),
     }
 }
 
+fn member() -> Actor {
+    person().actor()
+}
+
 fn by_person() -> Ask {
     Ask {
         repair: RID.into(),
-        approver: Approver::Person(member()),
+        approver: person(),
     }
 }
 

@@ -430,3 +430,22 @@ fn the_error_that_ends_a_run_is_kept_even_when_twenty_came_before() {
     assert_eq!(r.errors[MAX_ERRORS - 2], "note 18");
     assert!(r.errors[MAX_ERRORS - 1].starts_with("database_timeout during customers"));
 }
+
+#[test]
+fn an_abandoned_run_with_twenty_errors_keeps_the_reason_it_was_abandoned() {
+    let b = Book::default();
+    run(start(&b, &new_run("run_1", 0), at(0))).unwrap();
+    let s = Stepped {
+        next: Some(next(Phase::Customers, "cus_1")),
+        counts: Counts::default(),
+        notes: (0..25).map(|i| format!("note {i}")).collect(),
+    };
+    run(step(&b, "run_1", |_, _| async { Ok(s) })).unwrap();
+    run(abandon(&b, "run_1", "the coordinator gave up")).unwrap();
+    let (r, _) = stored(&b, "run_1");
+    assert_eq!(r.errors.len(), MAX_ERRORS);
+    assert_eq!(
+        r.errors.last().map(String::as_str),
+        Some("the coordinator gave up")
+    );
+}

@@ -427,9 +427,10 @@ pub struct CallerSeal {
 }
 
 impl CallerSeal {
-    pub fn actor(&self) -> Fallible<Actor> {
+    /// The sealed caller as the approver of a repair.
+    pub fn approver(&self) -> Fallible<crate::domain::approval::Approver> {
         let bad = |e: crate::domain::ids::IdError| Fault::internal(e.to_string());
-        Ok(Actor::Member {
+        Ok(crate::domain::approval::Approver::Person {
             member: MemberId::parse(&self.member).map_err(bad)?,
             key: KeyId::parse(&self.key).map_err(bad)?,
         })

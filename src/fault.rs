@@ -178,6 +178,21 @@ impl From<crate::domain::checks::Unsettled> for Fault {
     }
 }
 
+impl From<crate::domain::credentials::CredentialError<Fault>> for Fault {
+    fn from(e: crate::domain::credentials::CredentialError<Fault>) -> Self {
+        use crate::domain::credentials::CredentialError as E;
+        match e {
+            E::Missing(what) => Fault::IntegrationMissing(what),
+            E::DoesNotOpen { id } => Fault::internal(format!("credential {id} does not open")),
+            E::Unparsable { id } => {
+                Fault::internal(format!("stored database URL {id} does not parse"))
+            }
+            E::Refused(e) => Fault::Input(e),
+            E::Store(f) => f,
+        }
+    }
+}
+
 impl From<RepairRefusal> for Fault {
     fn from(r: RepairRefusal) -> Self {
         Fault::Repair(r)

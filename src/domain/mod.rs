@@ -11,6 +11,7 @@ pub mod base62;
 pub mod bundle;
 pub mod canonical;
 pub mod checks;
+pub mod credentials;
 pub mod exports;
 pub mod ids;
 pub mod incidents;

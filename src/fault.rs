@@ -183,7 +183,9 @@ impl From<crate::domain::credentials::CredentialError<Fault>> for Fault {
         use crate::domain::credentials::CredentialError as E;
         match e {
             E::Missing(what) => Fault::IntegrationMissing(what),
-            E::DoesNotOpen { id } => Fault::internal(format!("credential {id} does not open")),
+            E::DoesNotOpen { id, why } => {
+                Fault::internal(format!("credential {id} does not open: {why}"))
+            }
             E::Unparsable { id } => {
                 Fault::internal(format!("stored database URL {id} does not parse"))
             }

@@ -7,7 +7,7 @@
 use super::apikey::Environment;
 use super::input::InputError;
 use super::integrations::{check_db_url, DbUrl};
-use super::vault::{Binding, Keyring, Secret};
+use super::vault::{Binding, Keyring, Secret, VaultError};
 
 /// What a project keeps sealed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +36,13 @@ impl Kind {
         }
     }
 
-    /// The input field a stored URL that no longer passes is reported under.
-    fn field(self) -> &'static str {
+    /// The input field a stored URL that no longer passes is reported under (`None`: not a
+    /// URL).
+    fn field(self) -> Option<&'static str> {
         match self {
-            Kind::DbRepairUrl => "repair_url",
-            Kind::StripeApiKey | Kind::DbReadUrl => "read_url",
+            Kind::DbReadUrl => Some("read_url"),
+            Kind::DbRepairUrl => Some("repair_url"),
+            Kind::StripeApiKey => None,
         }
     }
 }
@@ -65,9 +67,11 @@ pub trait CredentialStore {
 pub enum CredentialError<E> {
     /// The project has none (names the integration).
     Missing(&'static str),
-    /// The stored value does not open under the keyring and this project's binding.
+    /// The stored value does not open under the keyring and this project's binding (why: no
+    /// secret in it).
     DoesNotOpen {
         id: String,
+        why: VaultError,
     },
     /// A stored database URL that does not parse.
     Unparsable {
@@ -78,10 +82,11 @@ pub enum CredentialError<E> {
     Store(E),
 }
 
-/// The credentials of project `project` of org `org`.
-pub struct Credentials<'a, S> {
+/// The credentials of project `project` of org `org`; `ring` loads the keyring, asked only once
+/// a credential was found (a project without one is told so whatever the keyring's state).
+pub struct Credentials<'a, S: CredentialStore> {
     pub store: S,
-    pub ring: &'a Keyring,
+    pub ring: &'a dyn Fn() -> Result<Keyring, S::Error>,
     pub org: &'a str,
     pub project: &'a str,
 }
@@ -101,8 +106,8 @@ impl<S: CredentialStore> Credentials<'_, S> {
     ) -> Result<DbUrl, CredentialError<S::Error>> {
         let (secret, id) = self.open_row(kind).await?;
         let url = DbUrl::parse(secret.expose()).map_err(|_| CredentialError::Unparsable { id })?;
-        check_db_url(&url, env)
-            .map_err(|e| CredentialError::Refused(e.input_error(kind.field())))?;
+        let field = kind.field().unwrap_or("url");
+        check_db_url(&url, env).map_err(|e| CredentialError::Refused(e.input_error(field)))?;
         Ok(url)
     }
 
@@ -119,9 +124,10 @@ impl<S: CredentialStore> Credentials<'_, S> {
             kind: kind.as_str(),
             credential_id: &row.id,
         };
-        match self.ring.open(&binding, &row.sealed) {
+        let ring = (self.ring)().map_err(CredentialError::Store)?;
+        match ring.open(&binding, &row.sealed) {
             Ok(secret) => Ok((secret, row.id)),
-            Err(_) => Err(CredentialError::DoesNotOpen { id: row.id }),
+            Err(why) => Err(CredentialError::DoesNotOpen { id: row.id, why }),
         }
     }
 }

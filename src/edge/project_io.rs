@@ -33,7 +33,10 @@ impl CredentialStore for D1Credentials<'_> {
     }
 }
 
-fn credentials<'a>(pr: &'a ProjectHandle, ring: &'a Keyring) -> Credentials<'a, D1Credentials<'a>> {
+fn credentials<'a>(
+    pr: &'a ProjectHandle,
+    ring: &'a dyn Fn() -> Fallible<Keyring>,
+) -> Credentials<'a, D1Credentials<'a>> {
     Credentials {
         store: D1Credentials(pr),
         ring,
@@ -44,14 +47,14 @@ fn credentials<'a>(pr: &'a ProjectHandle, ring: &'a Keyring) -> Credentials<'a, 
 
 /// The project's read-only Stripe client; `409 integration_missing` without a key.
 pub async fn stripe(ctx: &Services, pr: &ProjectHandle) -> Fallible<StripeClient<WorkerHttp>> {
-    let ring = ctx.keyring()?;
+    let ring = || ctx.keyring();
     let key = credentials(pr, &ring).open(Kind::StripeApiKey).await?;
     Ok(ctx.stripe(key))
 }
 
 /// The project's repair URL, checked like the read URL (a live project requires TLS).
 pub async fn repair_url(ctx: &Services, pr: &ProjectHandle, env: Environment) -> Fallible<DbUrl> {
-    let ring = ctx.keyring()?;
+    let ring = || ctx.keyring();
     Ok(credentials(pr, &ring)
         .db_url(Kind::DbRepairUrl, env)
         .await?)
@@ -64,7 +67,7 @@ pub async fn read_session(
     pr: &ProjectHandle,
     env: Environment,
 ) -> Fallible<Result<pg::ReadSession<WorkerTimer>, PgError>> {
-    let ring = ctx.keyring()?;
+    let ring = || ctx.keyring();
     let url = credentials(pr, &ring).db_url(Kind::DbReadUrl, env).await?;
     Ok(ctx.pg_read(&url).await)
 }

@@ -33,6 +33,8 @@ pub mod signing;
 pub mod sqlident;
 pub mod store;
 pub mod tenancy;
+#[cfg(test)]
+pub mod test_support;
 pub mod time;
 pub mod vault;
 pub mod webhook;

@@ -3,6 +3,7 @@ use crate::domain::ids::{KeyId, MemberId};
 use crate::domain::mapping::MappingInput;
 use crate::domain::reconcile::{Access, IncidentKind, ItemFacts, SubFacts};
 use crate::domain::repairs::ColumnChange;
+use crate::domain::test_support::block_on as run;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -322,13 +323,6 @@ fn automatic() -> Ask {
         repair: RID.into(),
         approver: Approver::Automatic,
     }
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
 }
 
 fn ours() -> bool {

@@ -4,6 +4,7 @@ use crate::domain::mapping::MappingInput;
 use crate::domain::reconcile::{
     self, AppValues, IncidentKind, ItemFacts, ProductFeatures, StripeCustomer, SubFacts,
 };
+use crate::domain::test_support::block_on as run;
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -130,13 +131,6 @@ impl IncidentBook for Book {
         self.commits.borrow_mut().push(customers);
         Ok(batch)
     }
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
 }
 
 fn range() -> Range {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::ports::FakeRng;
+use crate::domain::test_support::block_on as run;
 use std::collections::BTreeMap;
 
 const KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -61,13 +62,6 @@ fn sealed_for(org: &str, project: &str, kind: Kind, value: &str) -> Sealed {
 
 fn store(rows: &[(Kind, Sealed)]) -> Store {
     Store(rows.iter().map(|(k, s)| (k.as_str(), s.clone())).collect())
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
 }
 
 const URL: &str = "postgres://repairer:s3cret-pw@db.example.com:5432/app";

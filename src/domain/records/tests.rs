@@ -1,4 +1,5 @@
 use super::*;
+use crate::domain::test_support::block_on as run;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
@@ -164,13 +165,6 @@ impl RunBook for Book {
             .borrow_mut()
             .push((run.to_owned(), what.to_owned()));
     }
-}
-
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
 }
 
 fn new_run(id: &str, started: i64) -> Run {
@@ -412,15 +406,7 @@ fn a_step_that_cannot_be_recorded_leaves_the_run_running_whatever_the_failure() 
 
 #[test]
 fn the_error_that_ends_a_run_is_kept_even_when_twenty_came_before() {
-    let b = Book::default();
-    run(start(&b, &new_run("run_1", 0), at(0))).unwrap();
-    let s = Stepped {
-        next: Some(next(Phase::Customers, "cus_1")),
-        counts: Counts::default(),
-        notes: (0..25).map(|i| format!("note {i}")).collect(),
-    };
-    run(step(&b, "run_1", |_, _| async { Ok(s) })).unwrap();
-    assert_eq!(stored(&b, "run_1").0.errors.len(), MAX_ERRORS);
+    let b = with_twenty_errors();
     run(step(&b, "run_1", |_, _| async {
         Err(Err::Down("database_timeout"))
     }))
@@ -433,6 +419,18 @@ fn the_error_that_ends_a_run_is_kept_even_when_twenty_came_before() {
 
 #[test]
 fn an_abandoned_run_with_twenty_errors_keeps_the_reason_it_was_abandoned() {
+    let b = with_twenty_errors();
+    run(abandon(&b, "run_1", "the coordinator gave up")).unwrap();
+    let (r, _) = stored(&b, "run_1");
+    assert_eq!(r.errors.len(), MAX_ERRORS);
+    assert_eq!(
+        r.errors.last().map(String::as_str),
+        Some("the coordinator gave up")
+    );
+}
+
+/// A running run that recorded 25 notes, of which it keeps 20.
+fn with_twenty_errors() -> Book {
     let b = Book::default();
     run(start(&b, &new_run("run_1", 0), at(0))).unwrap();
     let s = Stepped {
@@ -441,11 +439,6 @@ fn an_abandoned_run_with_twenty_errors_keeps_the_reason_it_was_abandoned() {
         notes: (0..25).map(|i| format!("note {i}")).collect(),
     };
     run(step(&b, "run_1", |_, _| async { Ok(s) })).unwrap();
-    run(abandon(&b, "run_1", "the coordinator gave up")).unwrap();
-    let (r, _) = stored(&b, "run_1");
-    assert_eq!(r.errors.len(), MAX_ERRORS);
-    assert_eq!(
-        r.errors.last().map(String::as_str),
-        Some("the coordinator gave up")
-    );
+    assert_eq!(stored(&b, "run_1").0.errors.len(), MAX_ERRORS);
+    b
 }

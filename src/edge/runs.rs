@@ -18,6 +18,7 @@ use super::repo;
 use super::services::Services;
 use crate::domain::append::Step;
 use crate::domain::audit::Draft;
+use crate::domain::credentials::Kind;
 use crate::domain::ids::RunId;
 use crate::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
 pub use crate::domain::records::Next;
@@ -121,10 +122,7 @@ impl RunBook for D1Runs<'_> {
         counts: Counts,
     ) -> Fallible<()> {
         let (pr, now) = (self.pr(), self.ctx.now);
-        let by = By::System {
-            project: pr,
-            job: SYSTEM_JOB,
-        };
+        let by = system(pr);
         by.retrying(now, || async {
             let Some((current, _)) = repo::runs::get(pr, id).await? else {
                 return Ok(Step::Done(()));
@@ -172,9 +170,9 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<
         .into_iter()
         .map(|c| c.kind)
         .collect();
-    for (kind, what) in [("stripe_api_key", "Stripe"), ("db_read_url", "database")] {
-        if !kinds.contains(kind) {
-            return Err(Fault::IntegrationMissing(what));
+    for kind in [Kind::StripeApiKey, Kind::DbReadUrl] {
+        if !kinds.contains(kind.as_str()) {
+            return Err(Fault::IntegrationMissing(kind.what()));
         }
     }
     let id = RunId::generate(&mut ctx.rng())?.to_string();

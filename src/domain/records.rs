@@ -127,7 +127,8 @@ pub trait RunBook {
     async fn create(&self, run: &Run) -> Result<(), Self::Error>;
     /// Hands the run to the project's coordinator, which steps it.
     async fn hand_over(&self, id: &str) -> Result<(), Self::Error>;
-    /// Records step `step` as done: the run stands at `next`, with `errors` and `counts` added.
+    /// Records step `step` as done: the run stands at `next`, its errors become `errors` (the
+    /// whole list) and `counts` are added.
     /// Nothing changes when step `step` was recorded already or the run is no longer running.
     async fn advance(
         &self,
@@ -137,8 +138,9 @@ pub trait RunBook {
         errors: &[String],
         counts: Counts,
     ) -> Result<(), Self::Error>;
-    /// Ends the run `status` with `errors` and `counts` added, audited `run.finished` from the
-    /// run as it is then; nothing when it is gone or no longer running.
+    /// Ends the run `status`, its errors becoming `errors` (the whole list) and `counts` added,
+    /// audited `run.finished` from the run as it is then; nothing when it is gone or no longer
+    /// running.
     async fn finish(
         &self,
         id: &str,

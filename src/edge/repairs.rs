@@ -13,7 +13,7 @@ use super::services::{clock, Services};
 use crate::domain::apikey::Environment;
 use crate::domain::append::Step;
 use crate::domain::approval::{self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop};
-use crate::domain::audit::Draft;
+use crate::domain::audit::{Actor, Draft};
 use crate::domain::incidents::Incident;
 use crate::domain::integrations::DbUrl;
 use crate::domain::mapping::Mapping;
@@ -150,8 +150,14 @@ impl Desk for EdgeDesk<'_> {
             };
             let after = decide(&before, incident.as_ref())?;
             let mut stmts = Vec::new();
-            if let (Guard::Claim, Some(c)) = (mv.guard, self.caller) {
-                stmts.push(c.guard(pr, clock())?);
+            if mv.guard == Guard::Claim {
+                // A member's claim carries that member's caller guard; only the system's
+                // automatic approval has none. A mismatch is ours, and claims nothing.
+                match (mv.actor, self.caller) {
+                    (Actor::Member { .. }, Some(c)) => stmts.push(c.guard(pr, clock())?),
+                    (Actor::System(_), None) => {}
+                    _ => return Err(Fault::internal("a claim whose approver is not its caller")),
+                }
             }
             stmts.extend(repo::repairs::transition(pr, &before, &after)?);
             let draft = Draft::new(

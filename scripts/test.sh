@@ -20,6 +20,7 @@ cargo fmt --all -- --check
 say "cargo clippy (native and wasm32)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --lib --locked --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --lib --locked --target wasm32-unknown-unknown --features fault-hooks -- -D warnings
 
 say "cargo test (native domain tests)"
 cargo test --workspace --locked 2>&1 | tee "$TMPDIR/cargo-test.log"
@@ -28,8 +29,12 @@ say "build the offline bundle verifier (parityrail-verify)"
 cargo build --locked -p parityrail-verify
 export PR_VERIFY_BIN="$PR_ROOT/target/debug/parityrail-verify"
 
-say "build the worker (wasm32)"
+say "build the shipped worker (wasm32): no fault hook in it, and its size"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
+node scripts/check-shipped.mjs build
+
+say "build the e2e worker (wasm32, feature fault-hooks)"
+bash scripts/build.sh --features fault-hooks >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 
 say "end-to-end tests (vitest + Miniflare)"
 status=0

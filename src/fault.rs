@@ -247,6 +247,9 @@ impl From<StoreError> for Fault {
             StoreError::Duplicate(c) => Fault::duplicate(&c),
             StoreError::Precondition(Guarded::Caller) => Fault::CallerChanged,
             StoreError::Precondition(Guarded::Repair) => Fault::Repair(RepairRefusal::Changed),
+            StoreError::Precondition(Guarded::AutoApproval) => {
+                Fault::Repair(RepairRefusal::AutomaticOff)
+            }
             e => Fault::Internal(e.to_string()),
         }
     }
@@ -294,6 +297,10 @@ mod tests {
         assert_eq!(
             Fault::from(StoreError::Precondition(Guarded::Repair)),
             Fault::Repair(RepairRefusal::Changed)
+        );
+        assert_eq!(
+            Fault::from(StoreError::Precondition(Guarded::AutoApproval)),
+            Fault::Repair(RepairRefusal::AutomaticOff)
         );
         // Where a chain that does not verify is shown (an export) it is mapped there; anywhere
         // else its wording stays in the log.

@@ -9,8 +9,12 @@ pub enum D1Failure {
     Unique { constraint: String },
     /// The append-only triggers of `audit_log` refused an UPDATE or DELETE.
     AuditTrigger,
-    /// The caller guard (migration 0009) found the calling key, member or override changed.
+    /// The caller guard (migrations 0009, 0019) found the calling key, its cap, member or
+    /// override changed.
     CallerChanged,
+    /// The guard of an automatic approval (migration 0019) found `auto_approve_grants` off or
+    /// the project gone.
+    AutoApproveOff,
     /// A repair was no longer in the status its change was decided on, or a change of its
     /// status is not one SPEC §8 allows (migration 0014).
     RepairChanged,
@@ -38,6 +42,9 @@ impl D1Failure {
         }
         if message.contains("caller_changed") {
             return D1Failure::CallerChanged;
+        }
+        if message.contains("auto_approve_off") {
+            return D1Failure::AutoApproveOff;
         }
         if message.contains("repair_changed") || message.contains("repair_transition") {
             return D1Failure::RepairChanged;
@@ -97,6 +104,10 @@ mod tests {
         assert_eq!(
             D1Failure::classify("D1_ERROR: caller_changed: SQLITE_CONSTRAINT_TRIGGER"),
             D1Failure::CallerChanged
+        );
+        assert_eq!(
+            D1Failure::classify("D1_ERROR: auto_approve_off: SQLITE_CONSTRAINT_TRIGGER"),
+            D1Failure::AutoApproveOff
         );
         assert_eq!(
             D1Failure::classify("D1_ERROR: database is locked: SQLITE_BUSY"),

@@ -346,6 +346,10 @@ impl From<Fault> for ApiError {
                         "repair_needs_a_person",
                         "only grants are approved automatically".to_owned(),
                     ),
+                    RepairRefusal::AutomaticOff => (
+                        "repair_needs_a_person",
+                        "the project no longer approves grants automatically".to_owned(),
+                    ),
                 };
                 ApiError::conflict(code, message)
             }
@@ -568,6 +572,11 @@ mod tests {
             ),
             (
                 Fault::Repair(RepairRefusal::NeedsAPerson),
+                409,
+                "repair_needs_a_person",
+            ),
+            (
+                Fault::Repair(RepairRefusal::AutomaticOff),
                 409,
                 "repair_needs_a_person",
             ),

@@ -93,6 +93,9 @@ pub enum RepairRefusal {
     NotExecutable(String),
     /// Only grants are approved automatically.
     NeedsAPerson,
+    /// The project no longer approves grants automatically (or is gone): checked in the
+    /// automatic claim's own batch.
+    AutomaticOff,
 }
 
 impl RepairRefusal {
@@ -141,8 +144,9 @@ pub enum Guard {
     /// Nothing more.
     Status,
     /// `pending → executing`: the repair's incident is read with it (after the chain head, so
-    /// what is read holds when the batch commits), and an approving caller must still be valid
-    /// when it commits.
+    /// what is read holds when the batch commits), and the approver must still be valid when
+    /// it commits: a person's key, cap and role as authentication read them, the automatic
+    /// approver's project with `auto_approve_grants` still on (`RepairRefusal::AutomaticOff`).
     Claim,
 }
 
@@ -420,6 +424,11 @@ async fn record<D: Desk>(
 /// Stripe once more right before it runs, so a customer who paid (or entered a `keep` state)
 /// since it was suggested keeps their access. Stripe unreadable refuses it too: nothing is
 /// taken on a guess. A grant is never held back.
+///
+/// A customer Stripe does not confirm (a 404, which is also what a wrong-account or swapped key
+/// answers, or `deleted: true`) refuses it as well. The diff engine reads such a customer the
+/// same way: a fresh check opens `unknown_customer` about it, for which no repair is suggested,
+/// so the access of a customer Stripe cannot show is never taken by an approval made before.
 async fn stripe_objection<D: Desk>(desk: &D, m: &Mapping, r: &Repair) -> Option<String> {
     // Judged by the mapping as it is now (plan ranks may have changed since the suggestion).
     if effect(m, &r.changes) == Effect::Grant {
@@ -434,7 +443,11 @@ async fn stripe_objection<D: Desk>(desk: &D, m: &Mapping, r: &Repair) -> Option<
                     .to_owned()
             })
         }
-        Ok(None) => None,
+        Ok(None) => Some(
+            "Stripe could not confirm the customer (it has no such customer, or it was \
+             deleted)"
+                .to_owned(),
+        ),
         Err(e) => Some(format!(
             "Stripe could not be read to confirm it ({})",
             e.code()
@@ -483,6 +496,21 @@ async fn verify<D: Desk>(desk: &D, r: &Repair) -> Result<Repair, D::Error> {
         };
     })
     .await
+}
+
+/// The least time an approval may go without its outcome recorded before `recover` may take it
+/// over (`REPAIR_RECOVER_AFTER_MS` is never below it in the shipped build).
+pub const RECOVER_FLOOR_MS: u32 = 120_000;
+
+/// How long an approval may go without its outcome recorded before `recover` takes it over:
+/// `configured` (`REPAIR_RECOVER_AFTER_MS`) held to `floor`; unset, the longer of `floor` and
+/// everything one approval may wait on the database (`db_ms`) plus a minute, so a slow
+/// approval is never taken for a lost one.
+pub fn recover_after(configured: Option<u32>, db_ms: u32, floor: u32) -> u32 {
+    match configured {
+        Some(ms) => ms.max(floor),
+        None => floor.max(db_ms.saturating_add(60_000)),
+    }
 }
 
 /// Finishes a repair whose approval stopped before its outcome was recorded (the coordinator

@@ -54,6 +54,8 @@ pub enum Guarded {
     Caller,
     /// A repair's status.
     Repair,
+    /// A project's automatic approval of grants (`auto_approve_grants` still on).
+    AutoApproval,
 }
 
 /// An append-only, hash-chained audit log, one chain per key (`project:<id>`, `org:<id>`).

@@ -169,7 +169,7 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 21] = [
+const TENANT_TABLES: [&str; 22] = [
     "SIGNING_KEYS",
     "EXPORTS",
     "CHAIN_HEADS",
@@ -181,6 +181,7 @@ const TENANT_TABLES: [&str; 21] = [
     "OUTBOX",
     "RUNS",
     "CALLER_CHECKS",
+    "AUTO_APPROVAL_CHECKS",
     "ORGS",
     "MEMBERS",
     "PROJECTS",

@@ -81,6 +81,9 @@ impl AuditLog for D1Audit<'_> {
             Err(BatchError::D1(D1Failure::RepairChanged)) => {
                 Err(StoreError::Precondition(Guarded::Repair))
             }
+            Err(BatchError::D1(D1Failure::AutoApproveOff)) => {
+                Err(StoreError::Precondition(Guarded::AutoApproval))
+            }
             Err(BatchError::D1(D1Failure::Unique { constraint })) => {
                 Err(StoreError::Duplicate(constraint))
             }

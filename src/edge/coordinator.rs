@@ -23,6 +23,7 @@ use super::webhooks;
 use super::{repairs, repo};
 use crate::api::error::{ApiError, Relayed};
 use crate::domain::apikey::Environment;
+use crate::domain::approval;
 use crate::domain::exports::Progress;
 use crate::domain::repairs::RepairStatus;
 use crate::fault::{Fallible, Fault, RepairRefusal};
@@ -41,22 +42,20 @@ const MAX_FAILURES: i64 = 5;
 const WEBHOOK_COALESCE_MS: u32 = 1_000;
 
 /// How long an approval may go without its outcome recorded before `recover_step` finishes it
-/// (`REPAIR_RECOVER_AFTER_MS`).
-const RECOVER_AFTER_MS: u32 = 120_000;
-
-/// `REPAIR_RECOVER_AFTER_MS` when set (tests); otherwise the longer of `RECOVER_AFTER_MS` and
-/// everything one approval may wait on the database plus a margin, so a slow approval is never
-/// taken for a lost one.
+/// (`domain::approval::recover_after`). The shipped build holds `REPAIR_RECOVER_AFTER_MS` to
+/// its floor of 2 minutes; only the e2e build (feature `fault-hooks`) may go below it.
 fn recover_after(svc: &Services) -> i64 {
-    if let Some(ms) = svc
+    let configured = svc
         .var("REPAIR_RECOVER_AFTER_MS")
-        .and_then(|v| v.parse::<u32>().ok())
-    {
-        return i64::from(ms);
-    }
+        .and_then(|v| v.parse::<u32>().ok());
     let db = svc.var_u32("DB_TIMEOUT_MS", crate::pg::CONNECT_TIMEOUT_MS)
         + 2 * svc.var_u32("DB_SESSION_TIMEOUT_MS", crate::pg::SESSION_TIMEOUT_MS);
-    i64::from(RECOVER_AFTER_MS.max(db.saturating_add(60_000)))
+    let floor = if cfg!(feature = "fault-hooks") {
+        0
+    } else {
+        approval::RECOVER_FLOOR_MS
+    };
+    i64::from(approval::recover_after(configured, db, floor))
 }
 
 /// A random token (hex) for an approval in `inflight`.
@@ -556,6 +555,10 @@ impl ProjectCoordinator {
             };
             match self.approve_one(&svc, &a).await {
                 Ok(_) => progressed = true,
+                // The setting was turned off (or the project deleted) since it was read: every
+                // later claim would be refused the same way, so the round ends here (the next
+                // alarm reads the setting again).
+                Err(Fault::Repair(RepairRefusal::AutomaticOff)) => break,
                 Err(e) => console_error!(
                     "{}",
                     serde_json::json!({"auto_approve": r.id, "error": e.code(), "message": e.message()})

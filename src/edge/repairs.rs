@@ -151,11 +151,12 @@ impl Desk for EdgeDesk<'_> {
             let after = decide(&before, incident.as_ref())?;
             let mut stmts = Vec::new();
             if mv.guard == Guard::Claim {
-                // A member's claim carries that member's caller guard; only the system's
-                // automatic approval has none. A mismatch is ours, and claims nothing.
+                // A member's claim carries that member's caller guard, the system's automatic
+                // approval the guard that the project still approves grants automatically. A
+                // mismatch is ours, and claims nothing.
                 match (mv.actor, self.caller) {
                     (Actor::Member { .. }, Some(c)) => stmts.push(c.guard(pr, clock())?),
-                    (Actor::System(_), None) => {}
+                    (Actor::System(_), None) => stmts.push(repo::callers::automatic(pr)?),
                     _ => return Err(Fault::internal("a claim whose approver is not its caller")),
                 }
             }
@@ -170,9 +171,10 @@ impl Desk for EdgeDesk<'_> {
             Ok::<_, Fault>(Step::commit(vec![draft], stmts, after))
         })
         .await?;
-        // Fault injection for the recovery test only (REPAIR_FAULT_STOP_AFTER_CLAIM=1): the
-        // approval stops once the repair is `executing`, before the database is opened, as a
-        // reset would.
+        // Fault injection for the recovery test only (REPAIR_FAULT_STOP_AFTER_CLAIM=1, in the
+        // e2e build): the approval stops once the repair is `executing`, before the database is
+        // opened, as a reset would.
+        #[cfg(feature = "fault-hooks")]
         if mv.guard == Guard::Claim
             && self.ctx.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1")
         {

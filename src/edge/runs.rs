@@ -415,8 +415,10 @@ async fn app_step(
     let count =
         |a: Applied| repo::runs::add_incident_counts(pr, &run.id, pos.step, a.opened, a.resolved);
     plan_and_apply(ctx, by, &m, &range, &decided, &count).await?;
-    // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1): the step's
-    // incident changes are committed, then the step dies before it records itself, once.
+    // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1, in the e2e
+    // build): the step's incident changes are committed, then the step dies before it records
+    // itself, once.
+    #[cfg(feature = "fault-hooks")]
     if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
         && facts.first_time("crash_after_apply")?
     {
@@ -548,7 +550,9 @@ impl Facts {
         Ok(())
     }
 
-    /// `true` the first time `name` is asked for in this object (then remembered).
+    /// `true` the first time `name` is asked for in this object (then remembered); for the
+    /// e2e build's fault hooks.
+    #[cfg(feature = "fault-hooks")]
     fn first_time(&self, name: &str) -> Fallible<bool> {
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS once (name TEXT PRIMARY KEY)",

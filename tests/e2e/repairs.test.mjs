@@ -5,6 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { startWorker } from "./harness.mjs";
 import { addMember, errorOf, newKey, newOrg } from "./fixtures.mjs";
 import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
@@ -52,8 +54,47 @@ const repairsOf = async (cus, status) =>
   (await w.get(`/v1/projects/${p.id}/repairs?customer=${cus}${status ? `&status=${status}` : ""}`, { key: o.key })).json.data;
 const incidentOf = async (id) => (await w.get(`/v1/projects/${p.id}/incidents/${id}`, { key: o.key })).json;
 const approve = (rid, key = o.key) => w.post(`/v1/projects/${p.id}/repairs/${rid}/approve`, undefined, { key });
+const approve2 = (pid, rid, key) => w.post(`/v1/projects/${pid}/repairs/${rid}/approve`, undefined, { key });
 const rowOf = (cus) => sql(`SELECT plan, is_premium, feature_sso FROM ${table} WHERE stripe_customer_id = '${cus}'`).trim();
 const writesOf = (cus) => Number(sql(`SELECT count(*) FROM ${table}_writes WHERE cus = '${cus}'`).trim());
+/** Customers of localstripe's fill (tests/stripe/fill.py) with an active subscription. */
+const paying = (n) =>
+  JSON.parse(readFileSync(env("PR_STRIPE_FILL"), "utf8"))
+    .customers.filter((c) => c.subscriptions.some((s) => s.status === "active"))
+    .slice(0, n)
+    .map((c) => c.id);
+
+/** The whole project chain, in order. */
+async function chainOf(pid, key) {
+  const out = [];
+  for (let after = 0; ; ) {
+    const page = (await w.get(`/v1/projects/${pid}/audit?after_seq=${after}&limit=100`, { key })).json.data;
+    out.push(...page);
+    if (page.length < 100) return out;
+    after = page[page.length - 1].seq;
+  }
+}
+
+/** A Stripe-shaped proxy in front of localstripe that answers Stripe's 404 `resource_missing`
+ * for the customers in `gone` (what a swapped or wrong-account key answers too). */
+async function stripeProxy() {
+  const gone = new Set();
+  const upstream = env("PR_STRIPE_BASE");
+  const server = createServer(async (req, res) => {
+    const m = /^\/v1\/customers\/([^/?]+)/.exec(req.url);
+    const named = new URL(req.url, "http://x").searchParams.get("customer");
+    if ((m && gone.has(decodeURIComponent(m[1]))) || (named && gone.has(named))) {
+      res.writeHead(404, { "content-type": "application/json" });
+      return res.end(JSON.stringify({ error: { type: "invalid_request_error", code: "resource_missing", message: "No such customer" } }));
+    }
+    const r = await fetch(upstream + req.url, { method: req.method, headers: { authorization: req.headers.authorization ?? "" } });
+    res.writeHead(r.status, { "content-type": r.headers.get("content-type") ?? "application/json" });
+    res.end(Buffer.from(await r.arrayBuffer()));
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return { base: `http://127.0.0.1:${server.address().port}`, gone, close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }) };
+}
+
 const logs = (r) => (r.status >= 500 ? w.logs.join("").split("\n").filter((l) => l.includes(r.json?.error?.request_id)).join(" ") : "");
 
 describe("suggestions", () => {
@@ -233,6 +274,39 @@ describe("what does not execute", () => {
     expect(r.json.status).toBe("stale");
     expect(r.json.error).toMatch(/Stripe no longer asks for this change/);
     expect(sql(`SELECT plan, is_premium FROM ${t}`).trim()).toBe("pro|t");
+  });
+
+  it("a revocation of a customer Stripe no longer confirms ends stale: nothing written, the incident still open", async () => {
+    const proxy = await stripeProxy();
+    const pw = await startWorker({ STRIPE_API_BASE: proxy.base, ...FAST });
+    try {
+      const t = scratchTable("repairs_gone");
+      grantRepairer(t);
+      sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.canceled_granted, "pro", true, true)}`);
+      const { o: og, p: pg } = await wiredProject(pw, { mapping: mappingFor(t) });
+      const db = { read_url: env("PR_PG_TLS_READER_URL"), repair_url: env("PR_PG_TLS_REPAIRER_URL") };
+      expect((await pw.put(`/v1/projects/${pg.id}/integrations/database`, db, { key: og.key })).status).toBe(200);
+      expect((await pw.post(`/v1/projects/${pg.id}/customers/${c.canceled_granted}/check`, undefined, { key: og.key })).status).toBe(200);
+      const rep = (await pw.get(`/v1/projects/${pg.id}/repairs?status=pending`, { key: og.key })).json.data.find((r) => r.changes[0].column === "plan");
+      expect(rep.effect).toBe("revocation");
+      // The customer disappears from Stripe (or the key now reads another account).
+      proxy.gone.add(c.canceled_granted);
+      const r = await pw.post(`/v1/projects/${pg.id}/repairs/${rep.id}/approve`, undefined, { key: og.key });
+      expect(r.status, r.text).toBe(200);
+      expect(r.json).toMatchObject({ status: "stale", row_after: null });
+      expect(r.json.error).toMatch(/^Stripe could not confirm the customer .*; nothing was written$/);
+      expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t}`).trim()).toBe("pro|t|t");
+      const inc = (await pw.get(`/v1/projects/${pg.id}/incidents/${rep.incident_id}`, { key: og.key })).json;
+      expect(inc.status).toBe("open");
+      // A fresh check tells of the customer Stripe does not have, and suggests nothing to take.
+      const again = await pw.post(`/v1/projects/${pg.id}/customers/${c.canceled_granted}/check`, undefined, { key: og.key });
+      expect(again.json.incidents.filter((i) => i.status === "open").map((i) => [i.kind, i.repair_id])).toEqual([["unknown_customer", null]]);
+      expect((await pw.get(`/v1/projects/${pg.id}/repairs?status=pending`, { key: og.key })).json.data).toEqual([]);
+      expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t}`).trim()).toBe("pro|t|t");
+    } finally {
+      await pw.dispose();
+      await proxy.close();
+    }
   });
 
   it("a repair role without the UPDATE grant fails with a clear error and nothing is written", async () => {
@@ -427,6 +501,84 @@ describe("automatic approval of grants", () => {
     // The project never approves automatically unless asked: this suite's main project did not.
     const mainPending = (await w.get(`/v1/projects/${p.id}/repairs?status=pending&limit=100`, { key: o.key })).json.data;
     expect(mainPending.length).toBeGreaterThan(0);
+  });
+});
+
+describe("approvers that change while approving", () => {
+  it("approvals racing an ownership transfer that caps the approving key never leave a repair.approved by it after its key.capped", async () => {
+    const t = scratchTable("repairs_capped");
+    grantRepairer(t);
+    const customers = paying(6);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${customers.map((cus) => appRow(cus, "free", false, false)).join(", ")}`);
+    const { o: oc, p: pc } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(pc.id, oc.key, env("PR_PG_TLS_REPAIRER_URL"));
+    for (const cus of customers) expect((await w.post(`/v1/projects/${pc.id}/customers/${cus}/check`, undefined, { key: oc.key })).status).toBe(200);
+    const pending = (await w.get(`/v1/projects/${pc.id}/repairs?status=pending&limit=100`, { key: oc.key })).json.data;
+    expect(pending.length).toBeGreaterThanOrEqual(6);
+    // The owner mints a key for an admin (capped at admin); a transfer of ownership to another
+    // member makes the owner an admin, which caps that key at member.
+    const admin = await addMember(w, oc.liveKey, "admin");
+    const heir = await addMember(w, oc.liveKey, "admin");
+    const k = await newKey(w, oc.key, { member_id: admin.id, environment: "test" });
+    const answers = pending.map((rep) => approve2(pc.id, rep.id, k.key));
+    await new Promise((res) => setTimeout(res, 15));
+    const transfer = await w.patch(`/v1/org/members/${heir.id}`, { role: "owner" }, { key: oc.liveKey });
+    expect(transfer.status, transfer.text).toBe(200);
+    const done = await Promise.all(answers);
+    for (const r of done) expect([200, 403, 409], r.text).toContain(r.status);
+    // D1 keeps the order in which entries were appended, across chains.
+    const db = await w.d1();
+    const rows = (await db.prepare("SELECT rowid AS n, action, actor, target FROM audit_log WHERE org_id = ? ORDER BY rowid").bind(oc.org.id).all()).results;
+    const capped = rows.find((e) => e.action === "key.capped" && e.target === `key:${k.id}`);
+    expect(capped, "the transfer caps the key").toBeTruthy();
+    const late = rows.filter((e) => e.action === "repair.approved" && e.actor.endsWith(`/key:${k.id}`) && e.n > capped.n);
+    expect(late).toEqual([]);
+    // Once capped, the key approves nothing.
+    const left = (await w.get(`/v1/projects/${pc.id}/repairs?status=pending&limit=100`, { key: oc.key })).json.data;
+    if (left.length) expect(errorOf(await approve2(pc.id, left[0].id, k.key))).toMatchObject({ status: 403 });
+  });
+
+  it("a caller guard holding a key's old cap aborts the batch it fronts", async () => {
+    // What the trigger does, without a race: the guard row carries the cap authentication read.
+    const { o: og } = await wiredProject(w);
+    const admin = await addMember(w, og.liveKey, "admin");
+    const k = await newKey(w, og.key, { member_id: admin.id, environment: "test" });
+    const db = await w.d1();
+    const guard = (cap) =>
+      db.prepare("INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at, minted_role) VALUES (?, ?, ?, 'admin', NULL, NULL, ?, ?)")
+        .bind(og.org.id, k.id, admin.id, new Date().toISOString(), cap);
+    await guard("admin").run();
+    await expect(guard("owner").run()).rejects.toThrow(/caller_changed/);
+    await expect(guard(null).run()).rejects.toThrow(/caller_changed/);
+    // Nothing is stored.
+    expect((await db.prepare("SELECT count(*) AS n FROM caller_checks").first()).n).toBe(0);
+  });
+
+  it("turning automatic approval off mid-round stops every later automatic approval", async () => {
+    const t = scratchTable("repairs_auto_off");
+    grantRepairer(t);
+    const customers = paying(12);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${customers.map((cus) => appRow(cus, "free", false, false)).join(", ")}`);
+    const { o: oa, p: pa } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(pa.id, oa.key, env("PR_PG_TLS_REPAIRER_URL"));
+    expect((await w.patch(`/v1/projects/${pa.id}`, { auto_approve_grants: true }, { key: oa.key })).status).toBe(200);
+    // Each check suggests grants and wakes the round.
+    for (const cus of customers) expect((await w.post(`/v1/projects/${pa.id}/customers/${cus}/check`, undefined, { key: oa.key })).status).toBe(200);
+    const autoApproved = async () => (await chainOf(pa.id, oa.key)).filter((e) => e.action === "repair.approved" && e.actor === "system:auto_approve");
+    for (let i = 0; i < 200 && (await autoApproved()).length === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    const off = await w.patch(`/v1/projects/${pa.id}`, { auto_approve_grants: false }, { key: oa.key });
+    expect(off.status, off.text).toBe(200);
+    // Let whatever was under way finish.
+    const busy = async () => (await w.get(`/v1/projects/${pa.id}/repairs?limit=100`, { key: oa.key })).json.data.some((r) => ["executing", "executed"].includes(r.status));
+    for (let i = 0; i < 100 && (await busy()); i++) await new Promise((res) => setTimeout(res, 100));
+    await new Promise((res) => setTimeout(res, 1500));
+    const chain = await chainOf(pa.id, oa.key);
+    const offAt = chain.find((e) => e.action === "project.updated" && e.after.auto_approve_grants === false).seq;
+    const approvals = chain.filter((e) => e.action === "repair.approved" && e.actor === "system:auto_approve");
+    expect(approvals.length, w.logs.join("").split("\n").filter((l) => l.includes("auto_approve")).slice(0, 5).join("\n")).toBeGreaterThan(0);
+    expect(approvals.filter((e) => e.seq > offAt).map((e) => e.target)).toEqual([]);
+    const pending = (await w.get(`/v1/projects/${pa.id}/repairs?status=pending&limit=100`, { key: oa.key })).json.data;
+    expect(pending.length, "grants are left to a person").toBeGreaterThan(0);
   });
 });
 

@@ -521,14 +521,39 @@ fn a_revocation_is_confirmed_against_stripe_and_held_back_when_stripe_no_longer_
     );
     assert_eq!(desk.executions.get(), 0);
 
-    // Stripe still asks for it (nothing paid), or has no such customer: it runs.
-    for stripe in [Ok(Some(StripeCustomer::default())), Ok(None)] {
-        let desk = fake(false);
-        *desk.stripe.borrow_mut() = stripe;
-        let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
-        assert_eq!(r.status, RepairStatus::Verified);
-        assert_eq!((desk.stripe_reads.get(), desk.executions.get()), (1, 1));
-    }
+    // Stripe still asks for it (nothing paid): it runs.
+    let desk = fake(false);
+    let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
+    assert_eq!(r.status, RepairStatus::Verified);
+    assert_eq!((desk.stripe_reads.get(), desk.executions.get()), (1, 1));
+}
+
+#[test]
+fn a_revocation_of_a_customer_stripe_does_not_confirm_ends_stale_and_writes_nothing() {
+    // A 404 or `deleted: true` (what a swapped or wrong-account key answers too).
+    let desk = fake(false);
+    *desk.stripe.borrow_mut() = Ok(None);
+    let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
+    assert_eq!(r.status, RepairStatus::Stale);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "Stripe could not confirm the customer (it has no such customer, or it was \
+             deleted); nothing was written"
+        )
+    );
+    assert_eq!((desk.stripe_reads.get(), desk.executions.get()), (1, 0));
+    assert_eq!(desk.rechecks.get(), 0);
+    assert_eq!(desk.actions()[1], ("system:repair".into(), "repair.stale"));
+    // The incident stays open: nothing resolved it.
+    assert_eq!(desk.incidents.borrow()[IID].status, IncidentStatus::Open);
+
+    // A grant of such a customer is not held back (nothing is taken away).
+    let desk = fake(true);
+    *desk.stripe.borrow_mut() = Ok(None);
+    let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
+    assert_eq!(r.status, RepairStatus::Verified);
+    assert_eq!((desk.stripe_reads.get(), desk.executions.get()), (0, 1));
 }
 
 #[test]
@@ -737,4 +762,18 @@ fn timestamps_come_from_the_desk_clock_at_each_step() {
     let (executed, verified) = (r.executed_at.unwrap(), r.verified_at.unwrap());
     assert!(executed.millis() > 100 && verified > executed);
     assert_eq!(r.updated_at, verified);
+}
+
+#[test]
+fn recovery_waits_at_least_its_floor_whatever_is_configured() {
+    let floor = RECOVER_FLOOR_MS;
+    assert_eq!(floor, 120_000);
+    // A configured wait below the floor is held to it; above it, it stands.
+    assert_eq!(recover_after(Some(1_000), 10_000, floor), floor);
+    assert_eq!(recover_after(Some(0), 10_000, floor), floor);
+    assert_eq!(recover_after(Some(300_000), 10_000, floor), 300_000);
+    // Unset: the floor, or every database limit plus a minute when that is longer.
+    assert_eq!(recover_after(None, 10_000, floor), floor);
+    assert_eq!(recover_after(None, 200_000, floor), 260_000);
+    assert_eq!(recover_after(None, u32::MAX, floor), u32::MAX);
 }

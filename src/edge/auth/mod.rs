@@ -298,9 +298,9 @@ impl Principal {
         }
     }
 
-    /// Re-reads what authentication established — the key is still active, its member still
-    /// exists with the same org role and, inside a project, the project is still there and the
-    /// caller's role in it is unchanged — for a change about to commit. `retrying_as` and
+    /// Re-reads what authentication established — the key is still active with the same cap,
+    /// its member still exists with the same org role and, inside a project, the project is
+    /// still there and the caller's role in it is unchanged — for a change about to commit. `retrying_as` and
     /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
     /// clear answer; the caller guard in the batch (`guard`) makes it exact.
     pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<()> {
@@ -311,8 +311,11 @@ impl Principal {
                 .as_deref()
                 .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= now))
         };
-        if !key.is_some_and(|k| k.revoked_at.is_none() && !expired(&k)) {
+        let Some(key) = key.filter(|k| k.revoked_at.is_none() && !expired(k)) else {
             return Err(Fault::CallerRevoked);
+        };
+        if key.minted_role != self.origin.as_ref().map(|(_, cap)| *cap) {
+            return Err(Fault::CallerChanged);
         }
         match repo::members::get(&self.tenant, self.member_id.as_str()).await? {
             None => return Err(Fault::CallerRevoked),
@@ -328,9 +331,9 @@ impl Principal {
         Ok(())
     }
 
-    /// The caller guard (migration 0009) for a caller's batch: the batch aborts unless the key,
-    /// the member's org role and (inside `scope`) the project and the override are still what
-    /// authentication read.
+    /// The caller guard (migrations 0009, 0019) for a caller's batch: the batch aborts unless
+    /// the key and its cap, the member's org role and (inside `scope`) the project and the
+    /// override are still what authentication read.
     pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
         let Authn::ApiKey { key_id } = &self.authn;
         let at = now.to_rfc3339();
@@ -339,6 +342,7 @@ impl Principal {
             &self.tenant,
             &repo::callers::CallerCheck {
                 key_id: key_id.as_str(),
+                minted_role: self.origin.as_ref().map(|(_, cap)| cap.as_str()),
                 member_id: self.member_id.as_str(),
                 role: self.member_org_role.as_str(),
                 project,
@@ -355,6 +359,7 @@ impl Principal {
         CallerSeal {
             member: self.member_id.to_string(),
             key: key_id.to_string(),
+            minted_role: self.origin.as_ref().map(|(_, cap)| cap.as_str().to_owned()),
             role: self.member_org_role.as_str().to_owned(),
             override_role: scope.override_role.map(|r| r.as_str().to_owned()),
         }
@@ -422,6 +427,8 @@ impl Principal {
 pub struct CallerSeal {
     member: String,
     key: String,
+    /// The key's cap as authentication read it (`None`: uncapped).
+    minted_role: Option<String>,
     role: String,
     override_role: Option<String>,
 }
@@ -436,13 +443,15 @@ impl CallerSeal {
         })
     }
 
-    /// The caller guard (migration 0009) inside `pr`: the batch aborts unless the key, the
-    /// member's org role and its override in the project are still what authentication read.
+    /// The caller guard (migrations 0009, 0019) inside `pr`: the batch aborts unless the key
+    /// and its cap, the member's org role and its override in the project are still what
+    /// authentication read.
     pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
         repo::callers::check(
             pr.tenant(),
             &repo::callers::CallerCheck {
                 key_id: &self.key,
+                minted_role: self.minted_role.as_deref(),
                 member_id: &self.member,
                 role: &self.role,
                 project: Some((pr.as_str(), self.override_role.as_deref())),

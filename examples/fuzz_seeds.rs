@@ -74,6 +74,7 @@ fn main() {
         id: "exp_seed".into(),
         org: "org_seed".into(),
         project: "prj_seed".into(),
+        environment: Some("test".into()),
         chain: "project:prj_seed".into(),
         from_seq: 2,
         to_seq: 5,

@@ -97,6 +97,7 @@ pub fn verify_bundle<R: BufRead>(
         "export": manifest.export,
         "org": manifest.org,
         "project": manifest.project,
+        "environment": manifest.environment,
         "chain": manifest.chain,
         "range": {"from_seq": manifest.range.from_seq, "to_seq": manifest.range.to_seq, "actions": manifest.range.actions},
         "created_at": manifest.created_at,

@@ -364,6 +364,8 @@ pub struct ExportSpec {
     pub id: String,
     pub org: String,
     pub project: String,
+    /// The project's environment (`live` or `test`), named in the signed manifest.
+    pub environment: Option<String>,
     pub chain: String,
     pub from_seq: u64,
     pub to_seq: u64,
@@ -811,6 +813,10 @@ pub struct Manifest {
     pub export: String,
     pub org: String,
     pub project: String,
+    /// The project's environment (`live` or `test`): a test project's bundle is never taken
+    /// for a live one. Absent only in bundles written before it was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     pub chain: String,
     pub range: ManifestRange,
     pub count: u64,
@@ -856,6 +862,7 @@ pub async fn finish(
         export: spec.id.clone(),
         org: spec.org.clone(),
         project: spec.project.clone(),
+        environment: spec.environment.clone(),
         chain: spec.chain.clone(),
         range: ManifestRange {
             from_seq: spec.from_seq,

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod base62;
 pub mod bundle;
 pub mod canonical;
+pub mod checkpoints;
 pub mod checks;
 pub mod credentials;
 pub mod exports;

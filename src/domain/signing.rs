@@ -113,18 +113,26 @@ pub struct Checkpoint {
     pub size: u64,
     pub head_hash: String,
     pub time: String,
+    /// The environment (`live` or `test`) of the project whose chain it is; absent for an org
+    /// chain, and in checkpoints signed before it was named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
 }
 
 impl Checkpoint {
-    /// The bytes the signature covers: canonical JSON of the four fields.
+    /// The bytes the signature covers: canonical JSON of its fields (`environment` only when
+    /// there is one, so checkpoints signed before it was named still verify).
     pub fn signed_bytes(&self) -> Vec<u8> {
-        to_canonical(&json!({
+        let mut v = json!({
             "chain": self.chain,
             "size": self.size,
             "head_hash": self.head_hash,
             "time": self.time,
-        }))
-        .into_bytes()
+        });
+        if let Some(env) = &self.environment {
+            v["environment"] = json!(env);
+        }
+        to_canonical(&v).into_bytes()
     }
 }
 
@@ -205,9 +213,19 @@ mod tests {
             size: 12,
             head_hash: "ab".into(),
             time: "2026-12-02T00:00:00.000Z".into(),
+            environment: Some("live".into()),
         };
         assert_eq!(
             String::from_utf8(c.signed_bytes()).unwrap(),
+            r#"{"chain":"project:prj_x","environment":"live","head_hash":"ab","size":12,"time":"2026-12-02T00:00:00.000Z"}"#
+        );
+        // A checkpoint signed before the environment was named signs (and verifies) as it did.
+        let old = Checkpoint {
+            environment: None,
+            ..c
+        };
+        assert_eq!(
+            String::from_utf8(old.signed_bytes()).unwrap(),
             r#"{"chain":"project:prj_x","head_hash":"ab","size":12,"time":"2026-12-02T00:00:00.000Z"}"#
         );
     }

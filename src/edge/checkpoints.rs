@@ -1,9 +1,10 @@
-//! Signed checkpoints (SPEC §9): the cron signs `{chain, size, head_hash, time}` for every chain
-//! whose head moved, with the org's key, and writes it to R2 (`checkpoints/<org>/<chain>.json`,
-//! the newest replacing the one before). A checkpoint is signed only after the entries since the
-//! previous one were verified to extend it (hashes and links), so a checkpoint never blesses a
-//! rewritten history. `GET …/audit/verify` holds the chain to its checkpoint: a deleted tail is
-//! reported as `truncated`.
+//! Signed checkpoints (SPEC §9) at the edge: the cron signs `{chain, size, head_hash, time,
+//! environment}` for every chain whose head moved, with the org's key, and writes it to R2
+//! (`checkpoints/<org>/<chain>.json`, the newest replacing the one before). The protocol is
+//! `domain::checkpoints` (verified extension, the note moved first by compare-and-swap, the
+//! object put on the ETag read before); this module is its store over D1 and R2.
+//! `GET …/audit/verify` holds the chain to its checkpoint: a deleted tail is reported as
+//! `truncated`.
 
 use super::auth::scope::Tenant;
 use super::auth::SystemGrant;
@@ -11,9 +12,11 @@ use super::jobs::OrgWalk;
 use super::objects::R2Objects;
 use super::services::Services;
 use super::{repo, signing};
-use crate::domain::audit::{ChainVerifier, CheckpointSeen, Verification, GENESIS_HASH};
-use crate::domain::signing::{fingerprint, Checkpoint, SignedCheckpoint};
-use crate::domain::store::{ObjectStore, StoreError};
+use crate::domain::audit::{AuditEntry, CheckpointSeen};
+pub use crate::domain::checkpoints::Trusted;
+use crate::domain::checkpoints::{self, CheckpointStore, Note, SignAs, Signed};
+use crate::domain::signing::{fingerprint, SignedCheckpoint};
+use crate::domain::store::StoreError;
 use crate::fault::{Fallible, Fault};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -21,74 +24,118 @@ use serde_json::json;
 use worker::console_error;
 
 const JOB: &str = "checkpoints";
-const PAGE: u32 = 1000;
 
 pub fn object_key(t: &Tenant, chain: &str) -> String {
     format!("checkpoints/{}/{chain}.json", t.org_id())
 }
 
-/// The newest checkpoint of `chain` as stored, unchecked; `Err` with why when there is an object
-/// that does not parse.
-async fn stored(
-    svc: &Services,
-    t: &Tenant,
-    chain: &str,
-) -> Fallible<Result<Option<SignedCheckpoint>, String>> {
-    let objects = svc.objects()?;
-    let Some(bytes) = objects
-        .get(&object_key(t, chain))
-        .await
-        .map_err(|e| Fault::internal(e.to_string()))?
-    else {
-        return Ok(Ok(None));
-    };
-    Ok(serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|_| "the stored checkpoint does not parse".to_owned()))
+/// One org's checkpoints (`domain::checkpoints::CheckpointStore`): the note in D1's
+/// `chain_heads`, the object in R2, the chain in D1, and the org's public key.
+struct Store<'a> {
+    t: &'a Tenant,
+    objects: &'a R2Objects,
+    /// The org's public key (raw Ed25519), once read.
+    public: std::cell::OnceCell<Option<[u8; 32]>>,
 }
 
-/// The newest checkpoint of a chain, checked: its signature under the org's key, its chain, and
-/// its size against the size D1 noted when it was signed (a checkpoint deleted or put back
-/// older is not taken for the newest).
-pub enum Trusted {
-    /// No checkpoint was ever signed for the chain.
-    None,
-    Valid(SignedCheckpoint),
-    /// Why the stored checkpoint cannot be trusted, and the size it is about.
-    Invalid(&'static str, u64),
-}
-
-pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> Fallible<Trusted> {
-    let noted = repo::checkpoints::noted(t, chain).await?;
-    let cp = match stored(svc, t, chain).await? {
-        Err(_) => return Ok(Trusted::Invalid("checkpoint_signature", noted)),
-        Ok(None) if noted > 0 => return Ok(Trusted::Invalid("checkpoint_missing", noted)),
-        Ok(None) => return Ok(Trusted::None),
-        Ok(Some(cp)) => cp,
-    };
-    let size = cp.checkpoint.size;
-    let Some(row) = repo::signing::get(t).await? else {
-        return Ok(Trusted::Invalid("checkpoint_signature", size));
-    };
-    let public = B64
-        .decode(&row.public_key)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok());
-    let sig = B64.decode(&cp.signature).unwrap_or_default();
-    let ok = match public {
-        Some(public) if sig.len() == 64 && cp.checkpoint.chain == chain => {
-            cp.key.sha256 == fingerprint(&public)
-                && signing::verify(&public, &cp.checkpoint.signed_bytes(), &sig).await?
+impl<'a> Store<'a> {
+    fn new(t: &'a Tenant, objects: &'a R2Objects) -> Self {
+        Store {
+            t,
+            objects,
+            public: std::cell::OnceCell::new(),
         }
-        _ => false,
-    };
-    Ok(if !ok {
-        Trusted::Invalid("checkpoint_signature", size)
-    } else if size < noted {
-        Trusted::Invalid("checkpoint_rollback", noted)
-    } else {
-        Trusted::Valid(cp)
-    })
+    }
+}
+
+fn stored(e: Fault) -> StoreError {
+    StoreError::Failed(e.detail().unwrap_or_else(|| e.message()))
+}
+
+impl CheckpointStore for Store<'_> {
+    async fn note(&self, chain: &str) -> Result<Note, StoreError> {
+        repo::checkpoints::noted(self.t, chain)
+            .await
+            .map_err(stored)
+    }
+
+    async fn move_note(
+        &self,
+        chain: &str,
+        from: u64,
+        to: &Note,
+        at: &str,
+    ) -> Result<bool, StoreError> {
+        repo::checkpoints::move_note(self.t, chain, from, to, at)
+            .await
+            .map_err(stored)
+    }
+
+    async fn object(&self, chain: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        self.objects.get_versioned(&object_key(self.t, chain)).await
+    }
+
+    async fn put_if(
+        &self,
+        chain: &str,
+        bytes: Vec<u8>,
+        version: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.objects
+            .put_if(
+                &object_key(self.t, chain),
+                bytes,
+                "application/json",
+                version,
+            )
+            .await
+    }
+
+    async fn entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        repo::audit::page(self.t, chain, after, limit)
+            .await
+            .map_err(stored)
+    }
+
+    async fn signed_by_org(&self, cp: &SignedCheckpoint) -> Result<bool, StoreError> {
+        let public = match self.public.get() {
+            Some(p) => *p,
+            None => {
+                let row = repo::signing::get(self.t).await.map_err(stored)?;
+                let p = row.and_then(|r| {
+                    let raw = B64.decode(&r.public_key).ok()?;
+                    <[u8; 32]>::try_from(raw).ok()
+                });
+                *self.public.get_or_init(|| p)
+            }
+        };
+        let Some(public) = public else {
+            return Ok(false);
+        };
+        let Ok(sig) = B64.decode(&cp.signature) else {
+            return Ok(false);
+        };
+        if sig.len() != 64 || cp.key.sha256 != fingerprint(&public) {
+            return Ok(false);
+        }
+        signing::verify(&public, &cp.checkpoint.signed_bytes(), &sig)
+            .await
+            .map_err(stored)
+    }
+}
+
+/// The newest checkpoint of a chain, checked (`domain::checkpoints::trusted`): its signature
+/// under the org's key, its chain, and its size against the note D1 keeps of it.
+pub async fn trusted(svc: &Services, t: &Tenant, chain: &str) -> Fallible<Trusted> {
+    let objects = svc.objects()?;
+    checkpoints::trusted(&Store::new(t, &objects), chain)
+        .await
+        .map_err(|e| Fault::internal(e.to_string()))
 }
 
 /// What `GET …/audit/verify` compares a chain with.
@@ -108,7 +155,7 @@ pub fn seen(cp: &SignedCheckpoint) -> CheckpointSeen {
 pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreError> {
     let budget = svc.var_u32("CHECKPOINT_CHAINS_PER_RUN", 50).clamp(1, 1000);
     let mut entries_left = svc.var_u32("CHECKPOINT_VERIFY_ENTRIES", 20_000).max(1);
-    let objects = svc.objects().map_err(failed)?;
+    let objects = svc.objects().map_err(stored)?;
     let mut walk = OrgWalk::resume(svc, grant, JOB).await?;
     let (mut signed, mut attempted) = (0, 0);
     while let Some(t) = walk.next().await? {
@@ -148,10 +195,6 @@ pub async fn sign_due(svc: &Services, grant: &SystemGrant) -> Result<u32, StoreE
     Ok(signed)
 }
 
-fn failed(e: Fault) -> StoreError {
-    StoreError::Failed(e.detail().unwrap_or_else(|| e.message()))
-}
-
 fn log(t: &Tenant, chain: Option<&str>, e: &Fault) {
     console_error!(
         "{}",
@@ -159,7 +202,8 @@ fn log(t: &Tenant, chain: Option<&str>, e: &Fault) {
     );
 }
 
-/// Verifies the entries of `chain` after its newest checkpoint and signs the new head.
+/// Signs the new head of `chain` (`domain::checkpoints::sign`), naming its project's
+/// environment. `Ok(true)` when a checkpoint was put.
 async fn sign_one(
     svc: &Services,
     t: &Tenant,
@@ -169,73 +213,19 @@ async fn sign_one(
     entries_left: &mut u32,
 ) -> Fallible<bool> {
     let now = svc.now.to_rfc3339();
-    // Only a checkpoint that verifies is extended: a forged, replaced or deleted one stops the
-    // chain's signing (logged) rather than being signed over.
-    let (start, start_hash) = match trusted(svc, t, chain).await? {
-        Trusted::Valid(cp) => (cp.checkpoint.size, cp.checkpoint.head_hash),
-        Trusted::None => (0, GENESIS_HASH.to_owned()),
-        Trusted::Invalid(why, size) => {
-            return Err(Fault::internal(format!(
-                "{chain}: {why} (size {size}); no checkpoint is signed over it"
-            )))
-        }
+    let environment = match chain.strip_prefix("project:") {
+        Some(project) => repo::projects::environment_of(t, project).await?,
+        None => None,
     };
-    let mut v = ChainVerifier::after(start, &start_hash);
-    let mut after = start;
-    'pages: loop {
-        let page = repo::audit::page(t, chain, after, PAGE).await?;
-        for e in &page {
-            if !v.push(e) {
-                break 'pages;
-            }
-            after = e.seq;
-        }
-        *entries_left = entries_left.saturating_sub(page.len() as u32);
-        if page.len() < PAGE as usize || *entries_left == 0 {
-            break;
-        }
-    }
-    let (size, head_hash) = match v.finish() {
-        Verification::Ok {
-            head_seq,
-            head_hash,
-            ..
-        } => (head_seq, head_hash),
-        Verification::Bad {
-            first_bad_seq,
-            reason,
-            ..
-        } => {
-            return Err(Fault::internal(format!(
-                "{chain} does not extend its checkpoint of size {start}: {reason} at {first_bad_seq}; not signed"
-            )))
-        }
+    let how = SignAs {
+        chain,
+        environment: environment.as_deref(),
+        now: &now,
     };
-    if size <= start {
-        // Nothing new (D1's note lagged R2): note the size R2 has.
-        repo::checkpoints::signed(t, chain, start as i64, &now).await?;
-        return Ok(false);
+    let store = Store::new(t, objects);
+    match checkpoints::sign(&store, key, &how, entries_left).await {
+        Ok(Signed::Put(_)) => Ok(true),
+        Ok(Signed::Nothing | Signed::Overtaken) => Ok(false),
+        Err(e) => Err(Fault::internal(format!("{chain}: {e}"))),
     }
-    let cp = Checkpoint {
-        chain: chain.to_owned(),
-        size,
-        head_hash,
-        time: now.clone(),
-    };
-    let signed = SignedCheckpoint::sign(cp, key)
-        .await
-        .map_err(|e| Fault::internal(e.to_string()))?;
-    let bytes = serde_json::to_vec(&signed).map_err(|e| Fault::internal(e.to_string()))?;
-    // Another tick may have signed further meanwhile: never put a smaller checkpoint over it.
-    if let Ok(Ok(Some(now_stored))) = stored(svc, t, chain).await {
-        if now_stored.checkpoint.size >= size {
-            return Ok(false);
-        }
-    }
-    objects
-        .put(&object_key(t, chain), bytes, "application/json")
-        .await
-        .map_err(|e| Fault::internal(e.to_string()))?;
-    repo::checkpoints::signed(t, chain, size as i64, &now).await?;
-    Ok(true)
 }

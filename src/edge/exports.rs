@@ -169,13 +169,14 @@ impl EntrySource for D1Entries<'_> {
     }
 }
 
-fn spec_of(pr: &ProjectHandle, e: &Export) -> ExportSpec {
+fn spec_of(pr: &ProjectHandle, e: &Export, environment: Option<String>) -> ExportSpec {
     let org = pr.tenant().org_id().to_string();
     ExportSpec {
         prefix: format!("exports/{org}/{}/{}/", pr.as_str(), e.id),
         id: e.id.clone(),
         org,
         project: pr.as_str().to_owned(),
+        environment,
         chain: chain_of(pr),
         from_seq: e.from_seq,
         to_seq: e.to_seq,
@@ -206,12 +207,13 @@ pub async fn step(
     if export.status != ExportStatus::Running {
         return Ok(Next::Done);
     }
-    let mut spec = spec_of(pr, &export);
+    let environment = repo::projects::environment_of(pr.tenant(), pr.as_str()).await?;
+    let mut spec = spec_of(pr, &export, environment);
     // Entries are held to the chain's signed checkpoint as they are read; a checkpoint that does
     // not verify stops the export. The engine pins it at the first step, so it is read once.
     if !progress.pinned {
         spec.checkpoint = match checkpoints::trusted(svc, pr.tenant(), &spec.chain).await? {
-            Trusted::Valid(cp) => Some(cp),
+            Trusted::Valid(cp, _) => Some(cp),
             Trusted::None => None,
             Trusted::Invalid(why, _) => {
                 return Err(Fault::ChainNotIntact(format!(
@@ -368,5 +370,5 @@ pub async fn download(
         Ok::<_, Fault>(AppendStep::commit(vec![draft.clone()], vec![], ()))
     })
     .await?;
-    Ok((spec_of(pr, export).object_key(name), content_type))
+    Ok((spec_of(pr, export, None).object_key(name), content_type))
 }

@@ -3,7 +3,7 @@
 
 use crate::domain::exports::PartRef;
 use crate::domain::store::{ObjectStore, StoreError};
-use worker::{Bucket, Env, HttpMetadata, UploadedPart};
+use worker::{Bucket, Conditional, Env, HttpMetadata, UploadedPart};
 
 pub struct R2Objects {
     bucket: Bucket,
@@ -30,6 +30,41 @@ impl R2Objects {
     /// The object under `key` for streaming out (its size and body), if any.
     pub async fn object(&self, key: &str) -> Result<Option<worker::Object>, StoreError> {
         self.bucket.get(key).execute().await.map_err(failed("get"))
+    }
+
+    /// The object under `key` and its version (ETag), if any.
+    pub async fn get_versioned(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let Some(obj) = self.object(key).await? else {
+            return Ok(None);
+        };
+        let etag = obj.etag();
+        let bytes = match obj.body() {
+            Some(body) => body.bytes().await.map_err(failed("read"))?,
+            None => Vec::new(),
+        };
+        Ok(Some((bytes, etag)))
+    }
+
+    /// Stores `bytes` under `key` only while the object there still has ETag `version`
+    /// (R2's conditional put); `None` puts it as is. Whether it was stored.
+    pub async fn put_if(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        version: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut put = self
+            .bucket
+            .put(key, bytes)
+            .http_metadata(metadata(content_type));
+        if let Some(v) = version {
+            put = put.only_if(Conditional {
+                etag_matches: Some(v.to_owned()),
+                ..Default::default()
+            });
+        }
+        Ok(put.execute().await.map_err(failed("put"))?.is_some())
     }
 }
 

@@ -155,7 +155,8 @@ describe("export bundles", () => {
 
     const dir = await download(p.id, ex);
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8"));
-    expect(manifest).toMatchObject({ org: o.org.id, project: p.id, chain: `project:${p.id}`, count: head, range: { from_seq: 1, to_seq: head } });
+    expect(manifest).toMatchObject({ org: o.org.id, project: p.id, environment: p.environment, chain: `project:${p.id}`, count: head, range: { from_seq: 1, to_seq: head } });
+    expect(["live", "test"]).toContain(manifest.environment);
     expect(manifest.first.seq).toBe(1);
     expect(manifest.last.seq).toBe(head);
     expect(manifest.files.find((f) => f.name === "entries.csv").sha256).toBe(sha256(readFileSync(join(dir, "entries.csv"))));
@@ -275,7 +276,8 @@ describe("signed checkpoints", () => {
     expect(obj).not.toBeNull();
     const cp = JSON.parse(await obj.text());
     const head = (await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key })).json;
-    expect(cp.checkpoint).toMatchObject({ chain, size: head.head_seq, head_hash: head.head_hash });
+    expect(cp.checkpoint).toMatchObject({ chain, size: head.head_seq, head_hash: head.head_hash, environment: p.environment });
+    expect(["live", "test"]).toContain(cp.checkpoint.environment);
     expect(head.checkpoint).toMatchObject({ size: cp.checkpoint.size, head_hash: cp.checkpoint.head_hash });
     // The checkpoint's signature verifies with stock OpenSSL over its canonical form.
     const dir = mkdtempSync(join(tmpdir(), "cp-"));

@@ -10,6 +10,7 @@ fn bundle(format: Format, actions: Option<Vec<String>>) -> (MemoryObjects, Expor
         id: "exp_1".into(),
         org: "org_1".into(),
         project: "prj_1".into(),
+        environment: Some("test".into()),
         chain: "project:prj_1".into(),
         from_seq: 5,
         to_seq: 30,

@@ -34,7 +34,7 @@ impl Signer for TestSigner {
 
 /// `good` with every entry from index `keep` on replaced by a consistent forgery (hashes and
 /// links recomputed): only a signed checkpoint past `keep` tells.
-fn rewritten(good: &[AuditEntry], keep: usize) -> Vec<AuditEntry> {
+pub(crate) fn rewritten(good: &[AuditEntry], keep: usize) -> Vec<AuditEntry> {
     let mut c = good[..keep].to_vec();
     for i in keep..good.len() {
         let prev = c.last().map(|e| (e.seq, e.hash.clone()));
@@ -61,6 +61,7 @@ fn pinned(size: u64, hash: &str) -> SignedCheckpoint {
             size,
             head_hash: hash.to_owned(),
             time: "2026-12-02T00:00:00.000Z".into(),
+            environment: Some("test".into()),
         },
         signature: String::new(),
         key: KeyRef {
@@ -113,6 +114,7 @@ fn spec(from: u64, to: u64, actions: Option<Vec<String>>, format: Format) -> Exp
         id: "exp_1".into(),
         org: "org_1".into(),
         project: "prj_1".into(),
+        environment: Some("test".into()),
         chain: "project:prj_1".into(),
         from_seq: from,
         to_seq: to,
@@ -258,6 +260,7 @@ fn a_bundle_verifies_offline_and_any_tampering_is_named() {
                 size: 100,
                 head_hash: entries[99].hash.clone(),
                 time: "2026-12-02T00:00:00.000Z".into(),
+                environment: Some("test".into()),
             },
             &signer,
         )

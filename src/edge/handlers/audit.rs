@@ -76,7 +76,7 @@ const VERIFY_PAGE: u32 = 1000;
 async fn verify(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Response> {
     let mut verifier = match checkpoints::trusted(svc, t, chain).await? {
         Trusted::None => ChainVerifier::default(),
-        Trusted::Valid(cp) => ChainVerifier::against(checkpoints::seen(&cp)),
+        Trusted::Valid(cp, _) => ChainVerifier::against(checkpoints::seen(&cp)),
         Trusted::Invalid(reason, size) => {
             return json(
                 200,

@@ -1,7 +1,8 @@
-//! Chain heads and the size of each chain's newest signed checkpoint (migration 0017; a trigger
-//! on the audit log keeps the heads).
+//! Chain heads and the note of each chain's newest signed checkpoint, its size and head hash
+//! (migrations 0017, 0019; a trigger on the audit log keeps the heads).
 
 use super::Arg;
+use crate::domain::checkpoints::Note;
 use crate::edge::auth::scope::Tenant;
 use crate::fault::Fallible;
 use serde::Deserialize;
@@ -21,27 +22,45 @@ pub async fn unsigned(t: &Tenant, limit: u32) -> Fallible<Vec<Head>> {
     .await
 }
 
-/// Records that `chain` has a signed checkpoint of size `size`.
-pub async fn signed(t: &Tenant, chain: &str, size: i64, at: &str) -> Fallible<()> {
-    t.run(
-        "UPDATE chain_heads SET checkpoint_seq = ?3, checkpoint_at = ?4 \
-         WHERE org_id = ?1 AND chain = ?2 AND checkpoint_seq < ?3",
-        vec![Arg::text(chain), Arg::Int(size), Arg::text(at)],
-    )
-    .await
+/// Moves the note of `chain`'s newest checkpoint to `to` only while its size is still `from`
+/// (compare-and-swap, migration 0019); whether it moved.
+pub async fn move_note(t: &Tenant, chain: &str, from: u64, to: &Note, at: &str) -> Fallible<bool> {
+    #[derive(Deserialize)]
+    struct Moved {
+        #[allow(dead_code)]
+        checkpoint_seq: i64,
+    }
+    let moved: Option<Moved> = t
+        .first(
+            "UPDATE chain_heads SET checkpoint_seq = ?3, checkpoint_hash = ?4, checkpoint_at = ?5 \
+             WHERE org_id = ?1 AND chain = ?2 AND checkpoint_seq = ?6 RETURNING checkpoint_seq",
+            vec![
+                Arg::text(chain),
+                Arg::Int(to.size as i64),
+                Arg::opt(to.hash.as_deref()),
+                Arg::text(at),
+                Arg::Int(from as i64),
+            ],
+        )
+        .await?;
+    Ok(moved.is_some())
 }
 
-/// The size of the newest checkpoint D1 noted for `chain` (0 when none was signed).
-pub async fn noted(t: &Tenant, chain: &str) -> Fallible<u64> {
+/// The note of the newest checkpoint D1 keeps for `chain` (size 0 when none was signed).
+pub async fn noted(t: &Tenant, chain: &str) -> Fallible<Note> {
     #[derive(Deserialize)]
     struct N {
         checkpoint_seq: i64,
+        checkpoint_hash: Option<String>,
     }
     let r: Option<N> = t
         .first(
-            "SELECT checkpoint_seq FROM chain_heads WHERE org_id = ?1 AND chain = ?2",
+            "SELECT checkpoint_seq, checkpoint_hash FROM chain_heads WHERE org_id = ?1 AND chain = ?2",
             vec![Arg::text(chain)],
         )
         .await?;
-    Ok(r.map_or(0, |n| n.checkpoint_seq.max(0) as u64))
+    Ok(r.map_or_else(Note::default, |n| Note {
+        size: n.checkpoint_seq.max(0) as u64,
+        hash: n.checkpoint_hash,
+    }))
 }

@@ -71,6 +71,21 @@ pub async fn of_handle(pr: &ProjectHandle) -> Fallible<Option<ProjectRow>> {
         .await
 }
 
+/// The environment of project `id` of the org, if it still exists (signed checkpoints name it).
+pub async fn environment_of(t: &Tenant, id: &str) -> Fallible<Option<String>> {
+    #[derive(Deserialize)]
+    struct E {
+        environment: String,
+    }
+    let e: Option<E> = t
+        .first(
+            "SELECT environment FROM projects WHERE org_id = ?1 AND id = ?2",
+            vec![Arg::text(id)],
+        )
+        .await?;
+    Ok(e.map(|e| e.environment))
+}
+
 /// The org's projects due for a scheduled run at `now`, in one query: with a mapping, no run
 /// going, and no run started within their `reconcile_every_minutes`.
 pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> Fallible<Vec<ProjectRow>> {

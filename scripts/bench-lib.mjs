@@ -3,7 +3,7 @@
 import { createServer } from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -49,6 +49,18 @@ export async function stripeServer() {
   return { reads, base: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
+/** wrangler.toml without its `[build]` step, for serving the worker already in build/ as it is
+ * (the e2e suite's build, which a rebuild would replace); paths made absolute. */
+export function prebuiltConfig() {
+  const src = readFileSync(join(ROOT, "wrangler.toml"), "utf8")
+    .replace(/^\[build\]\n(?:[^\[\n].*\n)*/m, "")
+    .replace(/^main = "build\/index.js"$/m, `main = "${join(ROOT, "build", "index.js")}"`)
+    .replace(/^migrations_dir = "migrations"$/m, `migrations_dir = "${join(ROOT, "migrations")}"`);
+  const path = join(ROOT, ".tmp", "wrangler-prebuilt.toml");
+  writeFileSync(path, src);
+  return path;
+}
+
 /** Rate limits raised out of a benchmark's way. */
 export const NO_LIMITS = {
   RATE_LIMIT_KEY_PER_MINUTE: "100000000",
@@ -62,7 +74,7 @@ export const NO_LIMITS = {
  * (one JSON line per request, with its in-worker `ms`) are kept and `workerMs(path)` returns
  * the `ms` of every logged request whose URL starts with `path`. Returns
  * `{base, op, call, stop, workerMs}`. */
-export async function startWrangler(port, vars, prefix, { logs = false } = {}) {
+export async function startWrangler(port, vars, prefix, { logs = false, prebuilt = false } = {}) {
   const op = `op_${randomBytes(24).toString("hex")}`;
   const state = mkdtempSync(join(ROOT, ".tmp", `${prefix}-`));
   execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
@@ -76,7 +88,7 @@ export async function startWrangler(port, vars, prefix, { logs = false } = {}) {
   }
   const wrangler = spawn(
     join(ROOT, "node_modules/.bin/wrangler"),
-    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    ["dev", ...(prebuilt ? ["-c", prebuiltConfig()] : []), "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
     { cwd: ROOT, detached: true, stdio: ["ignore", logs ? "pipe" : "ignore", "ignore"] },
   );
   let out = "";

@@ -8,6 +8,7 @@ use super::error::render_json;
 use super::http::{App, RequestMeta};
 use super::jobs;
 use super::services::{clock, Services};
+use super::unread::Unread;
 use crate::api::routes::router;
 use crate::domain::scrub::scrub_path_and_query;
 use axum::body::Body;
@@ -42,10 +43,14 @@ async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<
         wctx: Arc::new(wctx),
     };
     let started = clock();
+    let unread = Unread::default();
+    let req = req.map(|body| unread.hold(body));
     let mut res = match router(app).call(req).await {
         Ok(res) => res,
         Err(never) => match never {},
     };
+    // Whatever of the body the router left unread is read now, before the answer goes out.
+    unread.drain().await;
     if let Some(err) = render_json(&mut res, &meta.request_id) {
         if let Some(detail) = &err.detail {
             console_error!(
@@ -104,68 +109,83 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let cron = event.cron();
     // The three prune jobs share one budget of delete statements a tick.
     let prune = jobs::PruneBudget::new(&svc);
-    report(
+    job(
         &cron,
         "rewrap",
         "credentials_rewrapped",
-        jobs::rewrap_credentials(&svc, &grant).await,
-    );
-    report(
+        jobs::rewrap_credentials(&svc, &grant),
+    )
+    .await;
+    job(
         &cron,
         "runs",
         "runs_started",
-        jobs::start_due_runs(&svc, &grant).await,
-    );
-    report(
+        jobs::start_due_runs(&svc, &grant),
+    )
+    .await;
+    job(
         &cron,
         "outbox",
         "outboxes_woken",
-        jobs::wake_due_outboxes(&svc, &grant).await,
-    );
-    report(
+        jobs::wake_due_outboxes(&svc, &grant),
+    )
+    .await;
+    job(
         &cron,
         "events",
         "events_recovered",
-        jobs::recover_events(&svc, &grant).await,
-    );
-    report(
+        jobs::recover_events(&svc, &grant),
+    )
+    .await;
+    job(
         &cron,
         "snapshots",
         "snapshots_pruned",
-        jobs::prune_snapshots(&svc, &grant, &prune).await,
-    );
-    report(
+        jobs::prune_snapshots(&svc, &grant, &prune),
+    )
+    .await;
+    job(
         &cron,
         "checkpoints",
         "checkpoints_signed",
-        super::checkpoints::sign_due(&svc, &grant).await,
-    );
-    report(
+        super::checkpoints::sign_due(&svc, &grant),
+    )
+    .await;
+    job(
         &cron,
         "outbox_prune",
         "outbox_rows_pruned",
-        jobs::prune_outbox(&svc, &grant, &prune).await,
-    );
-    report(
+        jobs::prune_outbox(&svc, &grant, &prune),
+    )
+    .await;
+    job(
         &cron,
         "webhook_events_prune",
         "webhook_events_pruned",
-        jobs::prune_webhook_events(&svc, &grant, &prune).await,
-    );
+        jobs::prune_webhook_events(&svc, &grant, &prune),
+    )
+    .await;
 }
 
-/// One log line for a cron job: what it did (`what: n`), or its error.
-fn report<N: serde::Serialize>(
+/// Runs one cron job and logs one line for it: what it did (`what: n`) or its error, and how
+/// long it took (`ms`), so a tick that stalls shows which job it stalled in.
+async fn job<N: serde::Serialize>(
     cron: &str,
     job: &str,
     what: &str,
-    outcome: Result<N, crate::domain::store::StoreError>,
+    work: impl std::future::Future<Output = Result<N, crate::domain::store::StoreError>>,
 ) {
+    let started = clock();
+    let outcome = work.await;
+    let ms = clock().millis() - started.millis();
     match outcome {
-        Ok(n) => console_log!("{}", serde_json::json!({"cron": cron, what: n})),
+        Ok(n) => console_log!(
+            "{}",
+            serde_json::json!({"cron": cron, "job": job, what: n, "ms": ms})
+        ),
         Err(e) => console_error!(
             "{}",
-            serde_json::json!({"cron": cron, "job": job, "error": e.to_string()})
+            serde_json::json!({"cron": cron, "job": job, "error": e.to_string(), "ms": ms})
         ),
     }
 }

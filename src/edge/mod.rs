@@ -22,6 +22,7 @@ mod repo;
 mod runs;
 mod services;
 mod signing;
+mod unread;
 mod vault;
 mod webhooks;
 

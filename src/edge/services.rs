@@ -15,6 +15,24 @@ use crate::pg::{self, PgError};
 use crate::stripe::{RetryPolicy, StripeClient};
 use worker::{D1Database, Env, Stub};
 
+/// The deadline of a hand-over to a project's coordinator (it answers at once; the work goes
+/// on in its alarms).
+pub const COORDINATOR_HAND_OVER_MS: u64 = 15_000;
+/// The deadline of a rate limiter's answer (limits fail closed past it).
+pub const LIMITER_MS: u64 = 5_000;
+
+/// `fut`'s output, or `None` once `ms` milliseconds passed without it: every call out of the
+/// worker (Stripe, PostgreSQL, a Durable Object) has a deadline, so no request and no cron tick
+/// waits on one for ever.
+pub async fn within<F: std::future::Future>(ms: u64, fut: F) -> Option<F::Output> {
+    use futures_util::future::{select, Either};
+    let timer = Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)));
+    match select(Box::pin(fut), timer).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
 pub struct Services {
     env: Env,
     /// The clock, read once per unit of work (a request, a cron run, an alarm).
@@ -134,10 +152,12 @@ impl Services {
         init.with_method(worker::Method::Post)
             .with_body(Some(body.into()));
         let req = worker::Request::new_with_init(&format!("https://coordinator{op}"), &init)?;
-        let status = self
-            .coordinator(project_id)?
-            .fetch_with_request(req)
-            .await?
+        let stub = self.coordinator(project_id)?;
+        let status = within(COORDINATOR_HAND_OVER_MS, stub.fetch_with_request(req))
+            .await
+            .ok_or_else(|| {
+                Fault::CoordinatorUnavailable(format!("coordinator did not answer {op} ({what})"))
+            })??
             .status_code();
         if status == 202 {
             return Ok(());
@@ -170,7 +190,13 @@ impl Services {
                 .await?;
             res.json::<T>().await
         };
-        call.await
-            .map_err(|e| Fault::LimiterUnavailable(format!("rate limiter: {e}")))
+        match within(LIMITER_MS, call).await {
+            Some(answer) => {
+                answer.map_err(|e| Fault::LimiterUnavailable(format!("rate limiter: {e}")))
+            }
+            None => Err(Fault::LimiterUnavailable(
+                "rate limiter: no answer in time".into(),
+            )),
+        }
     }
 }

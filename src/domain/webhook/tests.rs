@@ -23,6 +23,35 @@ fn the_signature_matches_the_official_library() {
 }
 
 #[test]
+fn every_verification_signs_under_two_slots_whatever_the_project_has() {
+    let (a, b, c): (&[u8], &[u8], &[u8]) = (b"whsec_a", b"whsec_b", b"whsec_c");
+    let count = |s: &[&[u8]]| slots(s).count();
+    let real = |s: &[&[u8]]| slots(s).filter(|(_, r)| *r).count();
+    // No project (an unknown id), no secret, one, two: the same two HMACs over the body.
+    assert_eq!(count(&[]), SECRET_SLOTS);
+    assert_eq!(count(&[a]), SECRET_SLOTS);
+    assert_eq!(count(&[a, b]), SECRET_SLOTS);
+    assert_eq!((real(&[]), real(&[a]), real(&[a, b])), (0, 1, 2));
+    // More than the slots is never stored (`check_webhook_secrets`), and would all be used.
+    assert_eq!(count(&[a, b, c]), 3);
+}
+
+#[test]
+fn a_stand_in_slot_never_verifies_a_delivery() {
+    // Signed with the stand-in's key, which is no secret: refused with and without secrets.
+    let sig = hex(&sign(STAND_IN, T, PAYLOAD.as_bytes()));
+    let header = format!("t={T},v1={sig}");
+    assert_eq!(
+        verify(&header, PAYLOAD.as_bytes(), &[], T),
+        Err(Rejected::NoSecret)
+    );
+    assert_eq!(
+        verify(&header, PAYLOAD.as_bytes(), &[SECRET.as_bytes()], T),
+        Err(Rejected::Mismatch)
+    );
+}
+
+#[test]
 fn any_v1_against_any_secret_is_enough_and_v0_is_ignored() {
     let other = "f".repeat(64);
     let header = format!("t={T},v0={other},v1={other},v1={SIG}");

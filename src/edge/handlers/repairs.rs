@@ -12,9 +12,15 @@ use crate::edge::auth::extract::InProject;
 use crate::edge::http::{json, page, App, PathId, Query, RawBody};
 use crate::edge::repairs::{reject as reject_repair, view, Approval};
 use crate::edge::repo::{self, repairs::Filter};
+use crate::edge::services::within;
+use crate::fault::Fault;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
+
+/// How long `approve` waits for the coordinator's answer: longer than an approval's own limits
+/// on the database and Stripe, after which the coordinator's recovery finishes it.
+const APPROVAL_ANSWER_MS: u64 = 150_000;
 
 /// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
 #[worker::send]
@@ -91,10 +97,16 @@ pub async fn approve(
     init.with_method(worker::Method::Post)
         .with_body(Some(body.into()));
     let req = worker::Request::new_with_init("https://coordinator/repairs/approve", &init)?;
-    let mut res = ctx
-        .coordinator(pr.as_str())?
-        .fetch_with_request(req)
-        .await?;
+    // An approval waits on the database and Stripe, each with its own limits; past this the
+    // answer is a 503 and the approval finishes (or is recovered) in the coordinator.
+    let stub = ctx.coordinator(pr.as_str())?;
+    let mut res = within(APPROVAL_ANSWER_MS, stub.fetch_with_request(req))
+        .await
+        .ok_or_else(|| {
+            ApiError::from(Fault::CoordinatorUnavailable(
+                "the coordinator did not answer the approval in time".into(),
+            ))
+        })??;
     let status = res.status_code();
     let value: serde_json::Value = res.json().await?;
     if status == 200 {

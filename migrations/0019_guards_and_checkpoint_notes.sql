@@ -45,8 +45,11 @@ BEGIN
 END;
 
 -- 3. A checkpoint's note holds its head hash too, and is written before the checkpoint is put in
---    R2 (compare-and-swap on the size read before), so a checkpoint in R2 is never ahead of its
---    note: a note that cannot be written stops the put, and R2 behind the note is a rollback (or
---    a put that failed, which the next signer repairs only when the chain still has the noted
---    hash at the noted size). NULL for notes written before this migration.
+--    R2 (compare-and-swap on the size read before), marked pending until the put succeeded, so
+--    a checkpoint in R2 is never ahead of its note: a note that cannot be written stops the put,
+--    and R2 behind a settled note is a rollback. R2 behind a pending note is a put that did not
+--    finish: readers keep to the checkpoint R2 has, and the next signer finishes it only when the
+--    chain still has the noted hash at the noted size. NULL hash for notes written before this.
 ALTER TABLE chain_heads ADD COLUMN checkpoint_hash TEXT;
+ALTER TABLE chain_heads ADD COLUMN checkpoint_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX chain_heads_pending ON chain_heads(org_id, chain) WHERE checkpoint_pending = 1;

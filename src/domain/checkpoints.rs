@@ -9,21 +9,24 @@
 //! - the note moves first, compare-and-swap on the size read before, and the object is put only
 //!   after it, on the version read before: of two overlapping signers exactly one goes on, and
 //!   the object never goes backwards under them;
-//! - so the object is never ahead of its note: a note that cannot be written stops the put, and
-//!   an object behind its note is a rollback (or a put that failed). The next signer puts a new
-//!   checkpoint over it only when the chain still holds the noted hash at the noted size, which
-//!   a put that failed leaves and a rewritten history does not.
+//! - so the object is never ahead of its note: a note that cannot be written stops the put. The
+//!   note stays `pending` until its put succeeded. An object behind (or missing under) a settled
+//!   note is a rollback: reported, never signed over. Behind a pending note it is a put that did
+//!   not finish: readers keep to the checkpoint the object is, and the next signer finishes it,
+//!   only when the chain still holds the noted hash at the noted size (which a put that failed
+//!   leaves and a rewritten history does not).
 
 use super::audit::{AuditEntry, ChainVerifier, Verification, GENESIS_HASH};
 use super::signing::{Checkpoint, SignedCheckpoint, Signer};
 use super::store::StoreError;
 
-/// What D1 notes of a chain's newest checkpoint: its size (0: none) and head hash (`None` for
-/// notes written before the hash was kept).
+/// What D1 notes of a chain's newest checkpoint: its size (0: none), head hash (`None` for
+/// notes written before the hash was kept), and whether its put has not been seen to succeed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Note {
     pub size: u64,
     pub hash: Option<String>,
+    pub pending: bool,
 }
 
 /// The storage a checkpoint is signed against, for one org.
@@ -31,8 +34,8 @@ pub struct Note {
 pub trait CheckpointStore {
     /// The note of `chain`'s newest checkpoint.
     async fn note(&self, chain: &str) -> Result<Note, StoreError>;
-    /// Moves the note of `chain` to `to` (noted at `at`) only while its size is still `from`;
-    /// `false`, changing nothing, when it is not.
+    /// Moves the note of `chain` to `to` (noted at `at`, pending) only while its size is still
+    /// `from`; `false`, changing nothing, when it is not.
     async fn move_note(
         &self,
         chain: &str,
@@ -40,11 +43,12 @@ pub trait CheckpointStore {
         to: &Note,
         at: &str,
     ) -> Result<bool, StoreError>;
+    /// Marks the note of `chain` settled (its put succeeded), if its size is still `size`.
+    async fn settle(&self, chain: &str, size: u64) -> Result<(), StoreError>;
     /// The stored checkpoint object of `chain` and its version, if any.
     async fn object(&self, chain: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
-    /// Stores `bytes` as `chain`'s checkpoint only while the object is still at `version`;
-    /// `false`, changing nothing, when it is not. `None`: there was no object (only the signer
-    /// that moved the note from 0 gets there, so it is put as is).
+    /// Stores `bytes` as `chain`'s checkpoint only while the object is still at `version`
+    /// (`None`: only while there is no object); `false`, changing nothing, when it is not.
     async fn put_if(
         &self,
         chain: &str,
@@ -75,46 +79,34 @@ pub enum Trusted {
 
 /// The stored checkpoint of `chain`, checked: its signature under the org's key, its chain, and
 /// its size against the note (a checkpoint deleted or put back older is not taken for the
-/// newest). The note is read first, so a signer overlapping the read can only make the object
-/// look newer than its note, never older; an object behind its note is read once more, in
-/// case a signer's put landed meanwhile.
+/// newest). Under a pending note (a signer's put under way, or one that failed) the object is
+/// what was last signed and put: trusted as it is.
 pub async fn trusted(store: &impl CheckpointStore, chain: &str) -> Result<Trusted, StoreError> {
     let note = store.note(chain).await?;
-    match read(store, chain, &note).await? {
-        Seen::Behind(..) => match read(store, chain, &note).await? {
-            Seen::Behind(..) => Ok(Trusted::Invalid("checkpoint_rollback", note.size)),
-            seen => Ok(seen.trusted()),
-        },
-        seen => Ok(seen.trusted()),
-    }
+    Ok(match read(store, chain, &note).await? {
+        Seen::None | Seen::Missing => Trusted::None,
+        Seen::Valid(cp, v) | Seen::Behind(cp, v) => Trusted::Valid(cp, v),
+        Seen::Invalid(why, size) => Trusted::Invalid(why, size),
+    })
 }
 
 /// The object as read against a note.
 enum Seen {
     None,
     Valid(SignedCheckpoint, String),
-    /// It verifies but is smaller than the note.
+    /// No object under a pending note.
+    Missing,
+    /// It verifies but is smaller than the pending note.
     Behind(SignedCheckpoint, String),
     Invalid(&'static str, u64),
 }
 
-impl Seen {
-    fn trusted(self) -> Trusted {
-        match self {
-            Seen::None => Trusted::None,
-            Seen::Valid(cp, v) => Trusted::Valid(cp, v),
-            Seen::Behind(cp, _) => Trusted::Invalid("checkpoint_rollback", cp.checkpoint.size),
-            Seen::Invalid(why, size) => Trusted::Invalid(why, size),
-        }
-    }
-}
-
 async fn read(store: &impl CheckpointStore, chain: &str, note: &Note) -> Result<Seen, StoreError> {
     let Some((bytes, version)) = store.object(chain).await? else {
-        return Ok(if note.size > 0 {
-            Seen::Invalid("checkpoint_missing", note.size)
-        } else {
-            Seen::None
+        return Ok(match note.size {
+            0 => Seen::None,
+            _ if note.pending => Seen::Missing,
+            size => Seen::Invalid("checkpoint_missing", size),
         });
     };
     let Ok(cp) = serde_json::from_slice::<SignedCheckpoint>(&bytes) else {
@@ -124,10 +116,12 @@ async fn read(store: &impl CheckpointStore, chain: &str, note: &Note) -> Result<
     if cp.checkpoint.chain != chain || !store.signed_by_org(&cp).await? {
         return Ok(Seen::Invalid("checkpoint_signature", size));
     }
-    Ok(if size < note.size {
+    Ok(if size >= note.size {
+        Seen::Valid(cp, version)
+    } else if note.pending {
         Seen::Behind(cp, version)
     } else {
-        Seen::Valid(cp, version)
+        Seen::Invalid("checkpoint_rollback", note.size)
     })
 }
 
@@ -153,6 +147,9 @@ pub enum CheckpointError {
 pub enum Signed {
     /// A checkpoint of this size was put.
     Put(u64),
+    /// A checkpoint of this size was put over an unfinished put (a pending note the object was
+    /// behind, or missing under).
+    Finished(u64),
     /// Nothing new since the checkpoint.
     Nothing,
     /// Another signer moved the note first; this one stopped before putting anything.
@@ -182,20 +179,20 @@ pub async fn sign(
 ) -> Result<Signed, CheckpointError> {
     let chain = how.chain;
     let note = store.note(chain).await?;
-    // Behind its note with the noted hash known: a put that failed, or a rollback; either is
-    // signed over only if the chain still holds the noted hash at the noted size.
+    // Behind (or missing under) a pending note: a put that did not finish, finished now only
+    // if the chain still holds the noted hash at the noted size.
+    let unfinished = || match &note.hash {
+        Some(h) => Ok(Some((note.size, h.clone()))),
+        None => Err(CheckpointError::NotTrusted(
+            "checkpoint_rollback",
+            note.size,
+        )),
+    };
     let (before, version, must_hold) = match read(store, chain, &note).await? {
         Seen::None => (None, None, None),
         Seen::Valid(cp, v) => (Some(cp.checkpoint), Some(v), None),
-        Seen::Behind(cp, v) => match &note.hash {
-            Some(h) => (Some(cp.checkpoint), Some(v), Some((note.size, h.clone()))),
-            None => {
-                return Err(CheckpointError::NotTrusted(
-                    "checkpoint_rollback",
-                    note.size,
-                ))
-            }
-        },
+        Seen::Missing => (None, None, unfinished()?),
+        Seen::Behind(cp, v) => (Some(cp.checkpoint), Some(v), unfinished()?),
         Seen::Invalid(why, size) => return Err(CheckpointError::NotTrusted(why, size)),
     };
     let (start, start_hash) = before.as_ref().map_or((0, GENESIS_HASH.to_owned()), |c| {
@@ -244,25 +241,32 @@ pub async fn sign(
     if let Some((noted, hash)) = &must_hold {
         if held.as_ref() != Some(hash) {
             return Err(CheckpointError::DoesNotExtend(format!(
-                "the checkpoint is behind its note (size {start} < {noted}) and the chain does \
-                 not hold the noted hash at {noted}"
+                "the checkpoint is behind its pending note (size {start} < {noted}) and the \
+                 chain does not hold the noted hash at {noted}"
             )));
         }
     }
     if size <= start {
-        // Nothing new. A note behind the object (written before notes came first) catches up.
+        // Nothing new. A note behind the object (written before notes came first) catches up;
+        // a pending one whose put did succeed is settled.
         if note.size < start {
             let to = Note {
                 size: start,
                 hash: Some(start_hash),
+                pending: true,
             };
-            store.move_note(chain, note.size, &to, how.now).await?;
+            if store.move_note(chain, note.size, &to, how.now).await? {
+                store.settle(chain, start).await?;
+            }
+        } else if note.pending {
+            store.settle(chain, start).await?;
         }
         return Ok(Signed::Nothing);
     }
     let to = Note {
         size,
         hash: Some(head_hash.clone()),
+        pending: true,
     };
     if !store.move_note(chain, note.size, &to, how.now).await? {
         return Ok(Signed::Overtaken);
@@ -279,7 +283,12 @@ pub async fn sign(
     if !store.put_if(chain, bytes, version.as_deref()).await? {
         return Err(CheckpointError::ObjectMoved);
     }
-    Ok(Signed::Put(size))
+    // Unsettled (this failing), the note stays pending: the next signer settles it.
+    store.settle(chain, size).await?;
+    Ok(match must_hold {
+        Some(_) => Signed::Finished(size),
+        None => Signed::Put(size),
+    })
 }
 
 #[cfg(test)]

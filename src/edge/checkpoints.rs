@@ -71,6 +71,12 @@ impl CheckpointStore for Store<'_> {
             .map_err(stored)
     }
 
+    async fn settle(&self, chain: &str, size: u64) -> Result<(), StoreError> {
+        repo::checkpoints::settle(self.t, chain, size)
+            .await
+            .map_err(stored)
+    }
+
     async fn object(&self, chain: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         self.objects.get_versioned(&object_key(self.t, chain)).await
     }
@@ -225,6 +231,14 @@ async fn sign_one(
     let store = Store::new(t, objects);
     match checkpoints::sign(&store, key, &how, entries_left).await {
         Ok(Signed::Put(_)) => Ok(true),
+        Ok(Signed::Finished(size)) => {
+            console_error!(
+                "{}",
+                json!({"job": JOB, "org": t.org_id().as_str(), "chain": chain, "finished": size,
+                       "detail": "a checkpoint whose put had not finished was put now"})
+            );
+            Ok(true)
+        }
         Ok(Signed::Nothing | Signed::Overtaken) => Ok(false),
         Err(e) => Err(Fault::internal(format!("{chain}: {e}"))),
     }

@@ -45,8 +45,8 @@ impl R2Objects {
         Ok(Some((bytes, etag)))
     }
 
-    /// Stores `bytes` under `key` only while the object there still has ETag `version`
-    /// (R2's conditional put); `None` puts it as is. Whether it was stored.
+    /// Stores `bytes` under `key` only while the object there still has ETag `version`, or with
+    /// `None` only while there is no object (R2's conditional put). Whether it was stored.
     pub async fn put_if(
         &self,
         key: &str,
@@ -54,16 +54,20 @@ impl R2Objects {
         content_type: &str,
         version: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let mut put = self
+        let put = self
             .bucket
             .put(key, bytes)
             .http_metadata(metadata(content_type));
-        if let Some(v) = version {
-            put = put.only_if(Conditional {
+        let put = put.only_if(match version {
+            Some(v) => Conditional {
                 etag_matches: Some(v.to_owned()),
                 ..Default::default()
-            });
-        }
+            },
+            None => Conditional {
+                etag_does_not_match: Some("*".to_owned()),
+                ..Default::default()
+            },
+        });
         Ok(put.execute().await.map_err(failed("put"))?.is_some())
     }
 }

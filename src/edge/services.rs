@@ -20,6 +20,8 @@ use worker::{D1Database, Env, Stub};
 pub const COORDINATOR_HAND_OVER_MS: u64 = 15_000;
 /// The deadline of a rate limiter's answer (limits fail closed past it).
 pub const LIMITER_MS: u64 = 5_000;
+/// Calls to the rate limiter before its refusal is the answer.
+const LIMITER_ATTEMPTS: u32 = 2;
 
 /// `fut`'s output, or `None` once `ms` milliseconds passed without it: every call out of the
 /// worker (Stripe, PostgreSQL, a Durable Object) has a deadline, so no request and no cron tick
@@ -173,13 +175,15 @@ impl Services {
         self.limiter_call(bucket, op).await
     }
 
-    /// `limiter` for operations whose answer carries more than a `Decision`.
+    /// `limiter` for operations whose answer carries more than a `Decision`. A call the
+    /// object refuses transiently (a Durable Object starting or reset under a burst of requests)
+    /// is tried once more before the answer is a `503`; one that finds no answer in time is not.
     pub async fn limiter_call<T: serde::de::DeserializeOwned>(
         &self,
         bucket: &str,
         op: &str,
     ) -> Fallible<T> {
-        let call = async {
+        let call = || async {
             let stub = self
                 .env
                 .durable_object("RATE_LIMITER")?
@@ -190,13 +194,21 @@ impl Services {
                 .await?;
             res.json::<T>().await
         };
-        match within(LIMITER_MS, call).await {
-            Some(answer) => {
-                answer.map_err(|e| Fault::LimiterUnavailable(format!("rate limiter: {e}")))
+        let mut last = String::new();
+        for attempt in 0..LIMITER_ATTEMPTS {
+            if attempt > 0 {
+                worker::Delay::from(std::time::Duration::from_millis(50)).await;
             }
-            None => Err(Fault::LimiterUnavailable(
-                "rate limiter: no answer in time".into(),
-            )),
+            match within(LIMITER_MS, call()).await {
+                Some(Ok(answer)) => return Ok(answer),
+                Some(Err(e)) => last = e.to_string(),
+                None => {
+                    return Err(Fault::LimiterUnavailable(
+                        "rate limiter: no answer in time".into(),
+                    ))
+                }
+            }
         }
+        Err(Fault::LimiterUnavailable(format!("rate limiter: {last}")))
     }
 }

@@ -2,8 +2,10 @@
 //! webhook delivery over 1 MiB, a malformed path id, an oversized API body) left the runtime
 //! waiting on that body: in `wrangler dev` the next cron tick then hung until some other request
 //! arrived (issue 24). The entry point hands the router a body that reads through a shared
-//! slot, and once the answer is ready reads to its end whatever the router left (at most
-//! `DRAIN_MAX_BYTES`; a larger rest is cancelled), so every request ends with its body.
+//! slot, and once the answer is ready reads to its end whatever the router left, so a request
+//! ends with its body. The drain is bounded: at most `DRAIN_MAX_BYTES` (twice the largest body
+//! anything accepts) within `DRAIN_MAX_MS`; a larger or slower rest is cancelled instead, so a
+//! refused request never costs more than reading one large body would.
 
 use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -12,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 /// The most of an unread body the entry point reads before it cancels the rest.
-pub const DRAIN_MAX_BYTES: usize = 64 * 1024 * 1024;
+pub const DRAIN_MAX_BYTES: usize = 2 * 1024 * 1024;
+/// How long the entry point reads an unread body before it cancels the rest.
+pub const DRAIN_MAX_MS: u64 = 2_000;
 
 /// The request's body, shared by the router's reads and the entry point's drain.
 #[derive(Clone, Default)]
@@ -27,20 +31,22 @@ impl Unread {
         axum::body::Body::from_stream(Through(self.clone()))
     }
 
-    /// Reads what the router left of the body to its end (or `DRAIN_MAX_BYTES`, then drops it,
-    /// which cancels the rest); how many bytes it read.
-    pub async fn drain(&self) -> usize {
+    /// Reads what the router left of the body to its end (or `DRAIN_MAX_BYTES` or
+    /// `DRAIN_MAX_MS`, then drops it, which cancels the rest).
+    pub async fn drain(&self) {
         let Some(mut body) = self.0.lock().ok().and_then(|mut slot| slot.take()) else {
-            return 0;
+            return;
         };
-        let mut read = 0;
-        while let Some(Ok(chunk)) = body.next().await {
-            read += chunk.len();
-            if read > DRAIN_MAX_BYTES {
-                break;
+        let read = async move {
+            let mut read = 0;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.len();
+                if read > DRAIN_MAX_BYTES {
+                    break;
+                }
             }
-        }
-        read
+        };
+        let _ = super::services::within(DRAIN_MAX_MS, read).await;
     }
 }
 

@@ -554,6 +554,19 @@ describe("approvers that change while approving", () => {
     expect((await db.prepare("SELECT count(*) AS n FROM caller_checks").first()).n).toBe(0);
   });
 
+  it("an automatic approval's guard aborts the batch it fronts unless the project approves grants automatically", async () => {
+    const { o: og, p: pg } = await wiredProject(w);
+    const db = await w.d1();
+    const guard = (project) => db.prepare("INSERT INTO auto_approval_checks (org_id, project_id) VALUES (?, ?)").bind(og.org.id, project);
+    await expect(guard(pg.id).run()).rejects.toThrow(/auto_approve_off/);
+    expect((await w.patch(`/v1/projects/${pg.id}`, { auto_approve_grants: true }, { key: og.key })).status).toBe(200);
+    await guard(pg.id).run();
+    // Another org's project of the same id, or a project that is gone, never passes.
+    await expect(db.prepare("INSERT INTO auto_approval_checks (org_id, project_id) VALUES (?, ?)").bind(o.org.id, pg.id).run()).rejects.toThrow(/auto_approve_off/);
+    await expect(guard("prj_" + "0".repeat(22)).run()).rejects.toThrow(/auto_approve_off/);
+    expect((await db.prepare("SELECT count(*) AS n FROM auto_approval_checks").first()).n).toBe(0);
+  });
+
   it("turning automatic approval off mid-round stops every later automatic approval", async () => {
     const t = scratchTable("repairs_auto_off");
     grantRepairer(t);

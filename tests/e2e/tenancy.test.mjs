@@ -150,3 +150,21 @@ describe("projects", () => {
     }
   });
 });
+
+describe("a freshly started worker under concurrent changes", () => {
+  it("answers 20 concurrent PATCHes of one project with 200 each, twice", async () => {
+    for (let round = 0; round < 2; round++) {
+      const fresh = await startWorker();
+      try {
+        const o = await newOrg(fresh);
+        const p = await newProject(fresh, o.key);
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => fresh.patch(`/v1/projects/${p.id}`, { name: `P${i}` }, { key: o.key })));
+        expect(answers.map((r) => r.status), answers.filter((r) => r.status !== 200).map((r) => r.text).join(" ")).toEqual(Array(20).fill(200));
+        const v = await fresh.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key });
+        expect(v.json).toMatchObject({ ok: true });
+      } finally {
+        await fresh.dispose();
+      }
+    }
+  });
+});

@@ -18,6 +18,7 @@ struct Fake {
     /// Sizes of every checkpoint put, in order.
     puts: RefCell<Vec<u64>>,
     fail_puts: Cell<bool>,
+    fail_settles: Cell<bool>,
 }
 
 impl Fake {
@@ -30,6 +31,7 @@ impl Fake {
             public: signer.public(),
             puts: RefCell::default(),
             fail_puts: Cell::new(false),
+            fail_settles: Cell::new(false),
         }
     }
 
@@ -65,8 +67,23 @@ impl CheckpointStore for Fake {
         if n.size != from {
             return Ok(false);
         }
-        *n = to.clone();
+        *n = Note {
+            pending: true,
+            ..to.clone()
+        };
         Ok(true)
+    }
+
+    async fn settle(&self, _chain: &str, size: u64) -> Result<(), StoreError> {
+        tokio::task::yield_now().await;
+        if self.fail_settles.get() {
+            return Err(StoreError::Failed("D1: injected".into()));
+        }
+        let mut n = self.note.borrow_mut();
+        if n.size == size {
+            n.pending = false;
+        }
+        Ok(())
     }
 
     async fn object(&self, _chain: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
@@ -85,10 +102,8 @@ impl CheckpointStore for Fake {
             return Err(StoreError::Failed("R2 put: injected".into()));
         }
         let mut o = self.object.borrow_mut();
-        if let Some(v) = version {
-            if o.as_ref().map(|(_, ov)| ov.as_str()) != Some(v) {
-                return Ok(false);
-            }
+        if o.as_ref().map(|(_, ov)| ov.as_str()) != version {
+            return Ok(false);
         }
         let cp: SignedCheckpoint = serde_json::from_slice(&bytes).unwrap();
         self.puts.borrow_mut().push(cp.checkpoint.size);
@@ -163,7 +178,8 @@ fn a_checkpoint_names_the_chain_head_and_the_environment_and_its_note_matches() 
         *store.note.borrow(),
         Note {
             size: 7,
-            hash: Some(chain(7)[6].hash.clone())
+            hash: Some(chain(7)[6].hash.clone()),
+            pending: false,
         }
     );
     // Nothing new: nothing is put.
@@ -196,17 +212,20 @@ fn two_interleaved_signers_never_move_a_checkpoint_backwards() {
             });
             let ends = [a.clone(), b.clone()];
             // One puts the head. The other is overtaken, finds nothing new, or (reading between
-            // the first's note and its put) stops on what looks like a missing checkpoint or
-            // finds the object moved under its own put: a log line, never a smaller checkpoint.
+            // the first's note and its put) finishes that put itself, or finds the object moved
+            // under its own put: a log line, never a smaller checkpoint.
             assert!(
-                ends.iter().any(|r| matches!(r, Ok(Signed::Put(20)))),
+                ends.iter()
+                    .any(|r| matches!(r, Ok(Signed::Put(20) | Signed::Finished(20)))),
                 "offset {offset}: {ends:?}"
             );
             assert!(
                 ends.iter().all(|r| matches!(
                     r,
-                    Ok(Signed::Put(20) | Signed::Overtaken | Signed::Nothing)
-                        | Err(CheckpointError::NotTrusted("checkpoint_missing", 20))
+                    Ok(Signed::Put(20)
+                        | Signed::Finished(20)
+                        | Signed::Overtaken
+                        | Signed::Nothing)
                         | Err(CheckpointError::ObjectMoved)
                 )),
                 "offset {offset}: {ends:?}"
@@ -247,6 +266,10 @@ impl CheckpointStore for Slow<'_> {
     async fn move_note(&self, c: &str, from: u64, to: &Note, at: &str) -> Result<bool, StoreError> {
         self.wait().await;
         self.0.move_note(c, from, to, at).await
+    }
+    async fn settle(&self, chain: &str, size: u64) -> Result<(), StoreError> {
+        self.wait().await;
+        self.0.settle(chain, size).await
     }
     async fn object(&self, chain: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
         self.wait().await;
@@ -322,7 +345,7 @@ fn a_slow_signer_overtaken_by_a_longer_checkpoint_never_puts_a_shorter_one_over_
 }
 
 #[test]
-fn a_put_that_failed_is_reported_as_behind_and_mended_by_the_next_signer() {
+fn a_put_that_failed_leaves_its_note_pending_and_the_next_signer_finishes_it() {
     let signer = TestSigner::new(3);
     let store = Fake::new(chain(10), &signer);
     run(sign_once(&store, &signer)).unwrap();
@@ -332,36 +355,103 @@ fn a_put_that_failed_is_reported_as_behind_and_mended_by_the_next_signer() {
         run(sign_once(&store, &signer)),
         Err(CheckpointError::Store(_))
     ));
-    // The note moved first: the object is behind it, which is what a rollback looks like.
-    assert_eq!((store.note.borrow().size, store.stored_size()), (20, 10));
+    // The note moved first and stays pending: readers keep to the checkpoint R2 has.
     assert_eq!(
-        run(trusted(&store, CHAIN)).unwrap(),
-        Trusted::Invalid("checkpoint_rollback", 20)
+        (store.note.borrow().size, store.note.borrow().pending),
+        (20, true)
     );
-    // The chain still holds the noted hash at 20: the next signer puts a checkpoint over it.
-    store.fail_puts.set(false);
-    store.grow(25);
-    assert_eq!(run(sign_once(&store, &signer)).unwrap(), Signed::Put(25));
+    assert_eq!(store.stored_size(), 10);
     assert!(
-        matches!(run(trusted(&store, CHAIN)).unwrap(), Trusted::Valid(cp, _) if cp.checkpoint.size == 25)
+        matches!(run(trusted(&store, CHAIN)).unwrap(), Trusted::Valid(cp, _) if cp.checkpoint.size == 10)
+    );
+    // The chain did not grow, and still holds the noted hash at 20: the next signer finishes it.
+    store.fail_puts.set(false);
+    assert_eq!(
+        run(sign_once(&store, &signer)).unwrap(),
+        Signed::Finished(20)
+    );
+    assert!(!store.note.borrow().pending);
+    assert!(
+        matches!(run(trusted(&store, CHAIN)).unwrap(), Trusted::Valid(cp, _) if cp.checkpoint.size == 20)
     );
 }
 
 #[test]
-fn a_rollback_over_a_rewritten_history_is_never_signed_over() {
+fn a_first_put_that_failed_is_finished_too_and_only_where_no_object_appeared() {
+    let signer = TestSigner::new(3);
+    let store = Fake::new(chain(10), &signer);
+    store.fail_puts.set(true);
+    assert!(run(sign_once(&store, &signer)).is_err());
+    assert_eq!((store.note.borrow().size, store.stored_size()), (10, 0));
+    assert_eq!(run(trusted(&store, CHAIN)).unwrap(), Trusted::None);
+    store.fail_puts.set(false);
+    assert_eq!(
+        run(sign_once(&store, &signer)).unwrap(),
+        Signed::Finished(10)
+    );
+    assert_eq!(store.stored_size(), 10);
+    assert!(!store.note.borrow().pending);
+}
+
+#[test]
+fn a_settle_that_failed_is_done_by_the_next_signer() {
+    let signer = TestSigner::new(3);
+    let store = Fake::new(chain(10), &signer);
+    store.fail_settles.set(true);
+    assert!(matches!(
+        run(sign_once(&store, &signer)),
+        Err(CheckpointError::Store(_))
+    ));
+    assert_eq!(
+        (store.stored_size(), store.note.borrow().pending),
+        (10, true)
+    );
+    store.fail_settles.set(false);
+    assert_eq!(run(sign_once(&store, &signer)).unwrap(), Signed::Nothing);
+    assert!(!store.note.borrow().pending);
+}
+
+#[test]
+fn a_rollback_under_a_settled_note_is_reported_and_never_signed_over() {
     let signer = TestSigner::new(3);
     let store = Fake::new(chain(10), &signer);
     run(sign_once(&store, &signer)).unwrap();
     let at_10 = store.object.borrow().clone();
     store.grow(20);
     run(sign_once(&store, &signer)).unwrap();
-    // Someone puts the older checkpoint back and rewrites entries 11..20 consistently.
-    *store.object.borrow_mut() = at_10;
-    *store.entries.borrow_mut() = rewritten(&chain(20), 10);
+    // Someone puts the older (genuine) checkpoint back.
+    *store.object.borrow_mut() = at_10.clone();
     assert_eq!(
         run(trusted(&store, CHAIN)).unwrap(),
         Trusted::Invalid("checkpoint_rollback", 20)
     );
+    store.grow(25);
+    assert_eq!(
+        run(sign_once(&store, &signer)).unwrap_err(),
+        CheckpointError::NotTrusted("checkpoint_rollback", 20)
+    );
+    assert_eq!(store.stored_size(), 10);
+    // Deleted outright under a settled note: missing, and not signed over either.
+    *store.object.borrow_mut() = None;
+    assert_eq!(
+        run(trusted(&store, CHAIN)).unwrap(),
+        Trusted::Invalid("checkpoint_missing", 20)
+    );
+    assert!(run(sign_once(&store, &signer)).is_err());
+    assert_eq!(store.stored_size(), 0);
+}
+
+#[test]
+fn an_unfinished_put_over_a_rewritten_history_is_never_finished() {
+    let signer = TestSigner::new(3);
+    let store = Fake::new(chain(10), &signer);
+    run(sign_once(&store, &signer)).unwrap();
+    store.grow(20);
+    store.fail_puts.set(true);
+    let _ = run(sign_once(&store, &signer));
+    store.fail_puts.set(false);
+    // Entries 11..20 are rewritten consistently while the put is unfinished.
+    *store.entries.borrow_mut() = rewritten(&chain(20), 10);
     let e = run(sign_once(&store, &signer)).unwrap_err();
     assert!(
         matches!(e, CheckpointError::DoesNotExtend(ref why) if why.contains("noted hash")),

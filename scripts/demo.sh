@@ -62,7 +62,8 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_free() { python3 -c 'import socket,sys; socket.socket().bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null; }
+# Free as a server binds (SO_REUSEADDR): TIME_WAIT left by the last stop does not count.
+port_free() { python3 -c 'import socket,sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()' "$1" 2>/dev/null; }
 port_free "$PORT" || { echo "demo: port $PORT is taken; choose another with PORT=8788 npm start" >&2; exit 1; }
 
 # Reuse the stored demo when it is complete and asked for.
@@ -140,7 +141,7 @@ attempt() {
   fi
   if [ -n "$build" ] && ! wait "$build"; then cat "$DEMO/build.log" >&2; echo "demo: the worker build failed" >&2; exit 1; fi
   wait "$sys" || rc=$?
-  if [ "$rc" = 5 ]; then return 5; fi
+  if [ "$rc" = 5 ]; then tail -n 3 "$DEMO/systems.log" >&2; return 5; fi
   if [ "$rc" != 0 ]; then cat "$DEMO/systems.log" >&2; echo "demo: starting PostgreSQL or localstripe failed" >&2; exit 1; fi
   start_worker || exit 1
   set -a; source "$DEMO/.dev.vars"; set +a

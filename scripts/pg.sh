@@ -147,7 +147,8 @@ ENV
   resume)
     [ -f "$DIR/env" ] && [ -d "$DIR/data" ] || exit 3
     PORT="$(sed -n 's/^PR_PG_PORT=//p' "$DIR/env")"
-    python3 -c 'import socket,sys; s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$PORT" 2>/dev/null || exit 4
+    # (SO_REUSEADDR as servers bind: a port in TIME_WAIT from the last stop is free, a listening one not.)
+    python3 -c 'import socket,sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()' "$PORT" 2>/dev/null || exit 4
     pids=()
     for c in "${CLUSTERS[@]}"; do
       [ -d "$DIR/$c" ] || continue

@@ -206,6 +206,15 @@ def summary(a, state, expected, the_run, reused):
     want = {c: v["incidents"] for c, v in expected["customers"].items() if v["incidents"]}
     found_by_kind = {k: sum(k in v for v in found.values()) for k in rules.KINDS}
     repair = pick_repair(a, state, open_incidents, expected)
+    # A paying customer in parity whose subscription is still active, to cancel by hand.
+    cancel = None
+    for c, v in sorted(expected["customers"].items()):
+        if v["scenario"] == "parity_paid" and c not in found:
+            _, subs = call(a.stripe, "GET", f"/v1/subscriptions?customer={c}", "sk_test_demo_check")
+            live = [x["id"] for x in (subs.get("data", []) if isinstance(subs, dict) else []) if x.get("status") == "active"]
+            if live:
+                cancel = {"customer": c, "subscription": live[0]}
+                break
     status, _ = call(a.worker, "GET", "/")
     return {
         "seed": expected["seed"],
@@ -227,6 +236,7 @@ def summary(a, state, expected, the_run, reused):
         "match": found == want,
         "past_due_in_grace": sorted(c for c, v in expected["customers"].items() if v["scenario"] == "past_due_grace"),
         "pending_repair": repair,
+        "to_cancel": cancel,
         "seconds_to_summary": round(time.time() - int(os.environ.get("PR_DEMO_T0_MS", "0")) / 1000, 1)
         if os.environ.get("PR_DEMO_T0_MS") else None,
     }
@@ -278,6 +288,12 @@ def show(s):
     if r:
         p(f'  curl -s -X POST "$PR/v1/projects/$P/repairs/{r["id"]}/approve" -H "Authorization: Bearer $KEY"')
         p(f'  curl -s "$PR/v1/projects/$P/customers/{r["customer"]}/ledger" -H "Authorization: Bearer $KEY"')
+    if s.get("to_cancel"):
+        c = s["to_cancel"]
+        p("  Stripe's events reach ParityRail's webhook: cancel a paying customer in localstripe, and a")
+        p("  second later its unpaid_access incident is open:")
+        p(f'  curl -s -X DELETE {s["stripe"]}/v1/subscriptions/{c["subscription"]} -u sk_test_demo: >/dev/null')
+        p(f'  curl -s "$PR/v1/projects/$P/incidents?customer={c["customer"]}" -H "Authorization: Bearer $KEY"')
     if s["seconds_to_summary"] is not None:
         p("")
         p(f"  {s['seconds_to_summary']} s from `npm start` to this summary.")

@@ -85,10 +85,10 @@ def card(number):
 
 
 def create_customer(i, name, product):
-    """Creates one Stripe customer for the scenario → (customer id, [(status, product)])."""
+    """Creates one Stripe customer for the scenario → (id, [(status, product)], [subscription id])."""
     email = f"customer{i:03d}@demo-saas.test"
     if name in ("parity_free", "free_no_row", "unpaid_access"):
-        return stripe.Customer.create(email=email).id, []
+        return stripe.Customer.create(email=email).id, [], []
     pm = card(CARD_OK)
     c = stripe.Customer.create(email=email, payment_method=pm.id, invoice_settings={"default_payment_method": pm.id})
     key = plan_of(product)
@@ -103,7 +103,7 @@ def create_customer(i, name, product):
         stripe.Customer.modify(c.id, invoice_settings={"default_payment_method": bad.id})
         item = s["items"]["data"][0]["id"]
         s = stripe.Subscription.modify(s.id, items=[{"id": item, "plan": f"plan_{key}_yearly"}])
-    return c.id, [(s.status, product)]
+    return c.id, [(s.status, product)], [s.id]
 
 
 def catalog():
@@ -162,13 +162,13 @@ def main():
 
     customers, rows = {}, []
     for i, (name, product, row_plan) in enumerate(plan):
-        cus, subs = made[i] if name != "ghost" else (next(ghost_ids), None)
+        cus, subs, sub_ids = made[i] if name != "ghost" else (next(ghost_ids), None, [])
         row = app_row(name, row_plan)
         if row is not None:
             rows.append((cus, row))
         customers[cus] = {
             "scenario": name,
-            "stripe": None if subs is None else [{"status": s, "product": p} for s, p in subs],
+            "stripe": None if subs is None else [{"status": s, "product": p, "id": i} for (s, p), i in zip(subs, sub_ids)],
             "app": None if row is None else {**row, "features": sorted(row["features"])},
             "incidents": rules.incidents(subs, row),
         }

@@ -8,7 +8,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/../env.sh"
 cd "$PR_ROOT"
 VENV="${PARITYRAIL_VENV:-$HOME/.cache/parityrail/venv}"
 if [ "$1" = resume ]; then
-  bash scripts/pg.sh resume >/dev/null || exit 5
+  rc=0; bash scripts/pg.sh resume >/dev/null || rc=$?
+  case "$rc" in
+    0) ;;
+    4) echo "demo: the stored PostgreSQL's port is taken now" >&2; exit 5 ;;
+    *) echo "demo: the stored PostgreSQL does not start (exit $rc)" >&2; exit 5 ;;
+  esac
   bash scripts/stripe.sh start 0
   exit 0
 fi

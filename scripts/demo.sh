@@ -95,8 +95,7 @@ build_stale() {
 }
 
 start_worker() {
-  local stripe_base
-  stripe_base="$(sed -n 's/^PR_STRIPE_BASE=//p' "$DEMO/stripe/env")"
+  local stripe_base="http://127.0.0.1:$PR_STRIPE_PORT"
   # The project's wrangler.toml, with absolute paths, without its [build] (built above) and
   # with STRIPE_API_BASE at the demo's localstripe; secrets come from $DEMO/.dev.vars.
   python3 - "$PR_ROOT" "$DEMO/wrangler.toml" "$stripe_base" <<'PY'
@@ -126,12 +125,14 @@ PY
   return 1
 }
 
-# PostgreSQL and localstripe start (and a fresh demo is seeded) while the worker builds, each
-# in a process group of its own (stop_all ends them).
+# PostgreSQL and localstripe start (and a fresh demo is seeded) while the worker builds and
+# starts, each in a process group of its own (stop_all ends them).
 attempt() {
   if [ "$reuse" = 1 ]; then say "demo: starting the stored demo (seed $SEED) from $DEMO"
   else say "demo: seeding a new demo SaaS (seed $SEED) in $DEMO"; fi
   local sys build="" rc=0
+  # localstripe's port is chosen here, so the worker can start while it fills.
+  PR_STRIPE_PORT="$(free_port)"; export PR_STRIPE_PORT
   setsid bash scripts/demo/systems.sh "$([ "$reuse" = 1 ] && echo resume || echo fresh)" "$SEED" >"$DEMO/systems.log" 2>&1 &
   sys=$!; BG+=("$sys")
   if build_stale; then
@@ -140,13 +141,13 @@ attempt() {
     build=$!; BG+=("$build")
   fi
   if [ -n "$build" ] && ! wait "$build"; then cat "$DEMO/build.log" >&2; echo "demo: the worker build failed" >&2; exit 1; fi
+  start_worker || exit 1
   wait "$sys" || rc=$?
   if [ "$rc" = 5 ]; then tail -n 3 "$DEMO/systems.log" >&2; return 5; fi
   if [ "$rc" != 0 ]; then cat "$DEMO/systems.log" >&2; echo "demo: starting PostgreSQL or localstripe failed" >&2; exit 1; fi
-  start_worker || exit 1
   set -a; source "$DEMO/.dev.vars"; set +a
   PR_DEMO_OPERATOR_TOKEN="$OPERATOR_TOKEN" "$VENV/bin/python" scripts/demo/drive.py --dir "$DEMO" \
-    --worker "http://127.0.0.1:$PORT" --stripe "$(sed -n 's/^PR_STRIPE_BASE=//p' "$DEMO/stripe/env")" \
+    --worker "http://127.0.0.1:$PORT" --stripe "http://127.0.0.1:$PR_STRIPE_PORT" \
     $([ "$reuse" = 1 ] && echo --reuse) $([ "$ONCE" = 1 ] && echo --once) || return $?
 }
 

@@ -13,7 +13,8 @@ BARE=0
 for a in "$@"; do [ "$a" = --bare ] && BARE=1; done
 if [ "$BARE" = 1 ] && [ $# -gt 1 ]; then echo "--bare takes no other option" >&2; exit 2; fi
 # The demo needs PostgreSQL (and python3-venv for localstripe) as the tests do.
-if [ "$BARE" = 1 ]; then bash "$PR_ROOT/scripts/tools.sh"; else PR_EXTRA_APT=postgresql bash "$PR_ROOT/scripts/tools.sh"; fi
+# (Its output goes to stderr: `--once` prints only the JSON summary on stdout.)
+if [ "$BARE" = 1 ]; then bash "$PR_ROOT/scripts/tools.sh"; else PR_EXTRA_APT=postgresql bash "$PR_ROOT/scripts/tools.sh" >&2; fi
 cd "$PR_ROOT"
 
 if [ ! -f .dev.vars ]; then

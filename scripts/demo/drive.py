@@ -190,9 +190,11 @@ def pick_repair(a, state, open_incidents, expected):
     pending.sort(key=lambda r: (order.index(kind_of.get(r["incident_id"], "trial_mismatch")) if kind_of.get(r["incident_id"]) in order else 9, r["customer"]))
     if not pending:
         return None
+    count = len(pending)
     rep = ok(call(a.worker, "GET", f"/v1/projects/{state['project_id']}/repairs/{pending[0]['id']}", state["key"]), "reading the repair")
     rep["incident_kind"] = kind_of.get(rep["incident_id"])
     rep["scenario"] = expected["customers"].get(rep["customer"], {}).get("scenario")
+    rep["pending_in_project"] = count
     return rep
 
 
@@ -269,7 +271,8 @@ def show(s):
     key, pid = s["key"], s["project_id"]
     if r:
         p("")
-        p(f"  A pending repair: {r['id']} ({r['effect']}) for {r['customer']}, fixing {r['incident_kind']}")
+        p(f"  {r['pending_in_project']} repairs wait for approval; one of them, {r['id']} ({r['effect']}) for {r['customer']},")
+        p(f"  fixes its {r['incident_kind']}:")
         for c in r["changes"]:
             p(f"    {c['column']}: {json.dumps(c['before'])} -> {json.dumps(c['after'])}")
         st = r.get("statement") or {}

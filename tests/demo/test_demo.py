@@ -86,7 +86,7 @@ def once(seed):
                        env=env_for(seed, port), capture_output=True, text=True, timeout=600)
     TIMES[f"once_seed_{seed}_s"] = round(time.time() - t0, 1)
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stderr[-3000:]}"
-    summary = json.loads(p.stdout[p.stdout.index("{"):])
+    summary = json.loads(p.stdout)  # --once prints the JSON summary and nothing else on stdout
     with open(os.path.join(folder(seed), "expected.json")) as f:
         planted = json.load(f)
     assert not listening(port), "the worker still listens after --once"

@@ -186,8 +186,8 @@ def pick_repair(a, state, open_incidents, expected):
     """One pending repair to show: a locked-out payer's grant when there is one."""
     pending = pages(a.worker, f"/v1/projects/{state['project_id']}/repairs?status=pending", state["key"])
     kind_of = {i["id"]: i["kind"] for i in open_incidents}
-    order = ["missing_access", "entitlement_mismatch", "plan_mismatch", "unpaid_access", "trial_mismatch"]
-    pending.sort(key=lambda r: (order.index(kind_of.get(r["incident_id"], "trial_mismatch")) if kind_of.get(r["incident_id"]) in order else 9, r["customer"]))
+    rank = {k: n for n, k in enumerate(["missing_access", "entitlement_mismatch", "plan_mismatch", "unpaid_access", "trial_mismatch"])}
+    pending.sort(key=lambda r: (rank.get(kind_of.get(r["incident_id"]), 9), r["customer"]))
     if not pending:
         return None
     count = len(pending)

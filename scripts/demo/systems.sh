@@ -17,7 +17,8 @@ if [ "$1" = resume ]; then
   bash scripts/stripe.sh start 0
   exit 0
 fi
-bash scripts/pg.sh start >/dev/null & pg=$!
+# A port of its own: a PR_PG_PORT in the environment (npm test exports its server's) is not ours.
+PR_PG_PORT="$(free_port)" bash scripts/pg.sh start >/dev/null & pg=$!
 bash scripts/stripe.sh start 0
 wait "$pg"
 "$VENV/bin/python" scripts/demo/seed.py --stripe "$(sed -n 's/^PR_STRIPE_BASE=//p' "$PR_STRIPE_DIR/env")" \

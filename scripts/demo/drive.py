@@ -21,7 +21,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import rules
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+import rules  # noqa: E402
 
 MAPPING = {
     "table": "accounts",

@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import stripe
 
-import rules
+sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+import rules  # noqa: E402
 
 # Scenario → how many customers get it (a range; the seed picks), and what it is.
 SCENARIOS = {

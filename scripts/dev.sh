@@ -1,9 +1,20 @@
 #!/usr/bin/env bash
-# `npm start`: sets everything up (toolchain, npm packages, local secrets, D1 migrations) and
-# serves ParityRail on http://127.0.0.1:8787 with its embedded D1, Durable Objects and R2.
+# `npm start`: sets everything up (toolchain, npm packages, local secrets, D1 migrations), then
+# runs the demo (scripts/demo.sh): a seeded demo SaaS in localstripe and PostgreSQL, drift of
+# every kind, ParityRail set up and run through its API on http://127.0.0.1:8787, and a summary.
+#   npm start                   the demo (a second start reuses its data)
+#   npm start -- --reset        a new demo;  --seed N  the drift of seed N
+#   npm start -- --once         seed, run, print the summary as JSON and stop
+#   npm start -- --bare         serve ParityRail without the demo (empty, as for real use)
 set -euo pipefail
+export PR_DEMO_T0_MS="${PR_DEMO_T0_MS:-$(date +%s%3N)}"
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-bash "$PR_ROOT/scripts/tools.sh"
+BARE=0
+for a in "$@"; do [ "$a" = --bare ] && BARE=1; done
+if [ "$BARE" = 1 ] && [ $# -gt 1 ]; then echo "--bare takes no other option" >&2; exit 2; fi
+# The demo needs PostgreSQL (and python3-venv for localstripe) as the tests do.
+# (Its output goes to stderr: `--once` prints only the JSON summary on stdout.)
+if [ "$BARE" = 1 ]; then bash "$PR_ROOT/scripts/tools.sh"; else PR_EXTRA_APT=postgresql bash "$PR_ROOT/scripts/tools.sh" >&2; fi
 cd "$PR_ROOT"
 
 if [ ! -f .dev.vars ]; then
@@ -13,6 +24,14 @@ if [ ! -f .dev.vars ]; then
     echo "OPERATOR_TOKEN=\"op_$(openssl rand -hex 24)\""
     echo "CREDENTIALS_ENCRYPTION_KEY=\"k1:$(openssl rand -base64 32)\""
   } > .dev.vars
+  umask 022
+fi
+
+if [ "$BARE" = 0 ]; then
+  # The demo keeps its own state, secrets and D1 in .tmp/demo, and builds the worker while
+  # its PostgreSQL and localstripe start.
+  bash scripts/stripe.sh venv
+  exec bash scripts/demo.sh "$@"
 fi
 
 say "applying D1 migrations (local)"

@@ -2,6 +2,10 @@
 # Starts (or stops) throwaway PostgreSQL 15 servers for the tests, on free loopback ports, in .tmp/pg.
 #   scripts/pg.sh start   → prints the main port (a free one unless PR_PG_PORT is set)
 #   scripts/pg.sh stop    → stops every server it started
+#   scripts/pg.sh resume  → starts the servers a previous `start` made, with their data, roles and
+#                           passwords (exit 3: there are none; exit 4: the main port is taken now)
+# PR_PG_DIR moves everything out of .tmp/pg (the demo keeps its own in .tmp/demo/pg), and
+# PR_PG_ONLY_MAIN=1 makes the main server only (a third of the start-up work).
 # Three servers, created and started in parallel so start-up stays short:
 #   main        PR_PG_PORT: database `app` with table `accounts`, role pr_reader (SELECT only),
 #               role pr_writer (can write) and role pr_repairer (SELECT, and UPDATE of the
@@ -15,10 +19,11 @@
 # Passwords are generated per start and written to .tmp/pg/env (mode 600) for the test runners.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-DIR="$PR_ROOT/.tmp/pg"
+DIR="${PR_PG_DIR:-$PR_ROOT/.tmp/pg}"
 BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 CLUSTERS=(data data-notls data-selfsigned)
+[ "${PR_PG_ONLY_MAIN:-}" = 1 ] && CLUSTERS=(data)
 
 # Private CA, a server certificate it signs, and a self-signed one, all for the loopback names.
 make_certs() {
@@ -78,9 +83,9 @@ ssl_key_file = '$DIR/tls/server.key'"
     small="shared_buffers = 1MB
 max_connections = 10
 max_wal_senders = 0"
-    configure data-notls "$NOTLS_PORT" "ssl = off
+    [ -d "$DIR/data-notls" ] && configure data-notls "$NOTLS_PORT" "ssl = off
 $small"
-    configure data-selfsigned "$SELF_PORT" "$small
+    [ -d "$DIR/data-selfsigned" ] && configure data-selfsigned "$SELF_PORT" "$small
 ssl = on
 ssl_cert_file = '$DIR/tls/selfsigned.crt'
 ssl_key_file = '$DIR/tls/selfsigned.key'"
@@ -137,6 +142,19 @@ PR_PG_NOTLS_URL=postgres://$READER@127.0.0.1:$NOTLS_PORT/app?sslmode=require
 PR_PG_SELFSIGNED_PORT=$SELF_PORT
 PR_PG_SELFSIGNED_URL=postgres://$READER@127.0.0.1:$SELF_PORT/app?sslmode=require
 ENV
+    echo "$PORT"
+    ;;
+  resume)
+    [ -f "$DIR/env" ] && [ -d "$DIR/data" ] || exit 3
+    PORT="$(sed -n 's/^PR_PG_PORT=//p' "$DIR/env")"
+    # (SO_REUSEADDR as servers bind: a port in TIME_WAIT from the last stop is free, a listening one not.)
+    python3 -c 'import socket,sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()' "$PORT" 2>/dev/null || exit 4
+    pids=()
+    for c in "${CLUSTERS[@]}"; do
+      [ -d "$DIR/$c" ] || continue
+      as_pg "$BIN/pg_ctl" -D "$DIR/$c" -l "$DIR/$c.log" -w start >/dev/null & pids+=($!)
+    done
+    for p in "${pids[@]}"; do wait "$p"; done
     echo "$PORT"
     ;;
   stop)

@@ -40,7 +40,11 @@ say "end-to-end tests (vitest + Miniflare)"
 status=0
 node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$TMPDIR/vitest.json" || status=$?
 
-# One closing line for both runners.
+say "the npm start demo: two seeds with --once, then reuse and Ctrl-C (tests/demo)"
+rm -f "$TMPDIR/demo-test.json"
+python3 tests/demo/test_demo.py "$TMPDIR/demo-test.json" || { [ "$status" != 0 ] || status=1; }
+
+# One closing line for all three runners.
 node -e '
   const fs = require("fs");
   const cargo = fs.readFileSync(process.argv[1], "utf8");
@@ -48,6 +52,10 @@ node -e '
   for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) { passed += +m[1]; failed += +m[2]; }
   const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   passed += v.numPassedTests; failed += v.numFailedTests;
+  // The demo tests; a run that wrote no result counts as one failure.
+  let d = { passed: 0, failed: 1 };
+  try { d = JSON.parse(fs.readFileSync(process.argv[3], "utf8")); } catch {}
+  passed += d.passed; failed += d.failed;
   console.log(`${passed} passed, ${failed} failed`);
-' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json"
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json"
 exit "$status"

@@ -9,6 +9,8 @@
 #      without 25 ms of Stripe latency (scripts/bench-reconcile.mjs, on its own PostgreSQL);
 #   5. webhook acknowledgement latency, serial and 16 in flight, and Stripe reads per event
 #      under a storm (scripts/bench-webhooks.mjs, its own wrangler dev);
+#   5b. refused 1 MiB webhook deliveries to a project with two secrets, one with none and an
+#      unknown id: the medians side by side (scripts/bench-refusals.mjs);
 #   6. repair approve-to-verified latency and database round trips per repair
 #      (scripts/bench-repairs.mjs, its own wrangler dev);
 #   7. an export of the 100,000-entry chain (wall time, workerd memory, bundle size) and the
@@ -85,6 +87,9 @@ bash scripts/pg.sh start >/dev/null
 set -a; source "$TMPDIR/pg/env"; set +a
 node scripts/bench-webhooks.mjs | grep -v '^{'
 bash scripts/pg.sh stop >/dev/null
+
+say "webhooks: refused 1 MiB deliveries cost the same whatever the project (through wrangler dev)"
+node scripts/bench-refusals.mjs | grep -v '^{'
 
 say "repairs: approve-to-verified latency and database round trips (through wrangler dev)"
 bash scripts/pg.sh start >/dev/null

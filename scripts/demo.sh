@@ -78,12 +78,12 @@ fi
 fresh_state() {
   bash scripts/stripe.sh stop; bash scripts/pg.sh stop
   rm -rf "$DEMO/pg" "$DEMO/stripe" "$DEMO/wrangler" "$DEMO/demo.json" "$DEMO/expected.json" "$DEMO/summary.json"
-  umask 077
-  {
+  (
+    umask 077
     echo "OPERATOR_TOKEN=\"op_$(openssl rand -hex 24)\""
     echo "CREDENTIALS_ENCRYPTION_KEY=\"k1:$(openssl rand -base64 32)\""
-  } > "$DEMO/.dev.vars"
-  umask 022
+  ) > "$DEMO/.dev.vars"
+  chmod 600 "$DEMO/.dev.vars"
 }
 [ "$reuse" = 1 ] || fresh_state
 [ -n "$SEED" ] || SEED="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seed"])' "$DEMO/demo.json" 2>/dev/null || echo $((RANDOM % 9000 + 1000)))"

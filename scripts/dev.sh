@@ -19,12 +19,11 @@ cd "$PR_ROOT"
 
 if [ ! -f .dev.vars ]; then
   say "writing .dev.vars with a fresh OPERATOR_TOKEN and CREDENTIALS_ENCRYPTION_KEY"
-  umask 077
+  (umask 077; : > .dev.vars)
   {
     echo "OPERATOR_TOKEN=\"op_$(openssl rand -hex 24)\""
     echo "CREDENTIALS_ENCRYPTION_KEY=\"k1:$(openssl rand -base64 32)\""
-  } > .dev.vars
-  umask 022
+  } >> .dev.vars
 fi
 
 if [ "$BARE" = 0 ]; then

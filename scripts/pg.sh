@@ -50,6 +50,9 @@ configure() {
 listen_addresses = '127.0.0.1,127.0.0.2'
 port = $2
 unix_socket_directories = '$DIR'
+# The socket's peers are trusted as the postgres superuser (pg_hba below): nobody else may
+# connect to it.
+unix_socket_permissions = 0700
 fsync = off
 $3
 CONF

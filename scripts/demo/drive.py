@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+import pgurl  # noqa: E402
 import rules  # noqa: E402
 
 MAPPING = {
@@ -155,7 +156,8 @@ def intact(a, pg, state, expected):
     _, listed = call(a.stripe, "GET", "/v1/customers?limit=1", "sk_test_demo_check")
     if not isinstance(listed, dict) or listed.get("total_count") != expected["stripe_customers"]:
         raise Unintact("localstripe does not hold the seeded customers")
-    rows = subprocess.run(["psql", pg["PR_PG_WRITER_URL"], "-XAtc", "SELECT count(*) FROM accounts"], capture_output=True, text=True)
+    args, env = pgurl.psql(pg["PR_PG_WRITER_URL"])
+    rows = subprocess.run(args + ["-XAtc", "SELECT count(*) FROM accounts"], capture_output=True, text=True, env=env)
     if rows.returncode != 0 or rows.stdout.strip() != str(expected["app_rows"]):
         raise Unintact("the app table does not hold the seeded rows")
 

@@ -107,3 +107,4 @@ def incidents(stripe, row):
     if want["features"] != row["features"]:
         out.append("entitlement_mismatch")
     return sorted(out)
+

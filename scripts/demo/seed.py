@@ -2,12 +2,13 @@
 `stripe` library) and the app's `accounts` table in PostgreSQL, with drift of every SPEC §6 kind
 chosen at random from SEED. Writes what ParityRail should then find (rules.py) to OUT.
 
-usage: seed.py --stripe URL --pg WRITER_URL --seed N [--customers 300] --out FILE
+usage: PR_PG_WRITER_URL=... seed.py --stripe URL --seed N [--customers 300] --out FILE
 
 Nothing here talks to ParityRail.
 """
 import argparse
 import json
+import os
 import random
 import string
 import subprocess
@@ -18,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import stripe
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts
+import pgurl  # noqa: E402
 import rules  # noqa: E402
 
 # Scenario → how many customers get it (a range; the seed picks), and what it is.
@@ -135,14 +137,14 @@ def write_app(pg_url, rows):
     if values:
         script += f"INSERT INTO accounts (stripe_customer_id, plan, is_premium, on_trial, feature_sso) VALUES\n{values};\n"
     script += "COMMIT;\n"
-    subprocess.run(["psql", pg_url, "-q", "-v", "ON_ERROR_STOP=1", "-X"], input=script, text=True, check=True,
-                   stdout=subprocess.DEVNULL)
+    args, env = pgurl.psql(pg_url)
+    subprocess.run(args + ["-q", "-v", "ON_ERROR_STOP=1", "-X"], input=script, text=True, check=True,
+                   stdout=subprocess.DEVNULL, env=env)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--stripe", required=True)
-    ap.add_argument("--pg", required=True)
     ap.add_argument("--seed", type=int, required=True)
     ap.add_argument("--customers", type=int, default=300)
     ap.add_argument("--out", required=True)
@@ -173,7 +175,7 @@ def main():
             "app": None if row is None else {**row, "features": sorted(row["features"])},
             "incidents": rules.incidents(subs, row),
         }
-    write_app(args.pg, rows)
+    write_app(os.environ["PR_PG_WRITER_URL"], rows)
 
     by_kind = {k: sum(k in c["incidents"] for c in customers.values()) for k in rules.KINDS}
     by_scenario = {}

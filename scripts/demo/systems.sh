@@ -21,6 +21,8 @@ fi
 PR_PG_PORT="$(free_port)" bash scripts/pg.sh start >/dev/null & pg=$!
 bash scripts/stripe.sh start 0
 wait "$pg"
+# The writer's URL (with its password) goes by the environment, never on a command line.
+PR_PG_WRITER_URL="$(sed -n 's/^PR_PG_WRITER_URL=//p' "$PR_PG_DIR/env")" \
 "$VENV/bin/python" scripts/demo/seed.py --stripe "$(sed -n 's/^PR_STRIPE_BASE=//p' "$PR_STRIPE_DIR/env")" \
-  --pg "$(sed -n 's/^PR_PG_WRITER_URL=//p' "$PR_PG_DIR/env")" --seed "$2" \
+  --seed "$2" \
   --customers "${PR_DEMO_CUSTOMERS:-300}" --out "$PR_DEMO_DIR/expected.json"

@@ -10,7 +10,7 @@ use url::Url;
 pub enum IntegrationError {
     #[error(
         "live projects refuse full-access secret keys (sk_live_): ParityRail only reads from Stripe, so create a \
-         restricted key (rk_live_) with read access to customers, subscriptions, products, prices and entitlements"
+         restricted key (rk_live_) with read access to customers, subscriptions, products, prices, events and entitlements"
     )]
     LiveSecretKey,
     #[error("a {project} project needs a {expected} key")]

@@ -275,7 +275,7 @@ describe("a key minted for someone else acts below its minter, on every request"
 
 describe("a caller's change commits only while the caller is what authentication found", () => {
   const INSERT =
-    "INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at, minted_role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
   it("the caller guard in the batch refuses a key revoked or expired, a member demoted or removed, an override changed or a project deleted", async () => {
     const o = await newOrg(w);
@@ -285,8 +285,9 @@ describe("a caller's change commits only while the caller is what authentication
     const db = await w.d1();
     const now = new Date().toISOString();
     const check = (over = {}) => {
-      const c = { key: k.id, member: a.id, role: "admin", project: null, override: null, at: now, ...over };
-      return db.prepare(INSERT).bind(o.org.id, c.key, c.member, c.role, c.project, c.override, c.at).run();
+      // The owner minted the admin's key: capped at admin (migration 0019 holds the cap too).
+      const c = { key: k.id, member: a.id, role: "admin", project: null, override: null, at: now, cap: "admin", ...over };
+      return db.prepare(INSERT).bind(o.org.id, c.key, c.member, c.role, c.project, c.override, c.at, c.cap).run();
     };
     await check();
     await check({ project: p.id });
@@ -294,6 +295,8 @@ describe("a caller's change commits only while the caller is what authentication
     await expect(check({ role: "owner" })).rejects.toThrow(/caller_changed/);
     await expect(check({ project: p.id, override: "member" })).rejects.toThrow(/caller_changed/);
     await expect(check({ key: o.keyId })).rejects.toThrow(/caller_changed/); // another member's key
+    await expect(check({ cap: "owner" })).rejects.toThrow(/caller_changed/); // a cap it no longer has
+    await expect(check({ cap: null })).rejects.toThrow(/caller_changed/);
     // An override set meanwhile: what authentication read (none) no longer holds.
     expect((await w.put(`/v1/projects/${p.id}/members/${a.id}`, { role: "member" }, { key: o.key })).status).toBe(200);
     await expect(check({ project: p.id })).rejects.toThrow(/caller_changed/);

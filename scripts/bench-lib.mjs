@@ -89,10 +89,13 @@ export async function startWrangler(port, vars, prefix, { logs = false, prebuilt
   const wrangler = spawn(
     join(ROOT, "node_modules/.bin/wrangler"),
     ["dev", ...(prebuilt ? ["-c", prebuiltConfig()] : []), "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
-    { cwd: ROOT, detached: true, stdio: ["ignore", logs ? "pipe" : "ignore", "ignore"] },
+    { cwd: ROOT, detached: true, stdio: ["ignore", logs ? "pipe" : "ignore", logs ? "pipe" : "ignore"] },
   );
   let out = "";
-  if (logs) wrangler.stdout.on("data", (d) => { out += d.toString(); });
+  if (logs) {
+    wrangler.stdout.on("data", (d) => { out += d.toString(); });
+    wrangler.stderr.on("data", (d) => { out += d.toString(); });
+  }
   const workerMs = (path) =>
     out
       .split("\n")
@@ -122,5 +125,5 @@ export async function startWrangler(port, vars, prefix, { logs = false, prebuilt
     }
     rmSync(state, { recursive: true, force: true });
   };
-  return { base, op, call, stop, workerMs };
+  return { base, op, call, stop, workerMs, output: () => out };
 }

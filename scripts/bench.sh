@@ -91,6 +91,12 @@ bash scripts/pg.sh stop >/dev/null
 say "webhooks: refused 1 MiB deliveries cost the same whatever the project (through wrangler dev)"
 node scripts/bench-refusals.mjs | grep -v '^{'
 
+say "soak: deliveries, drains, refusals, PATCHes and cron ticks at once for 60 s (through wrangler dev)"
+bash scripts/pg.sh start >/dev/null
+set -a; source "$TMPDIR/pg/env"; set +a
+node scripts/soak.mjs
+bash scripts/pg.sh stop >/dev/null
+
 say "repairs: approve-to-verified latency and database round trips (through wrangler dev)"
 bash scripts/pg.sh start >/dev/null
 set -a; source "$TMPDIR/pg/env"; set +a

@@ -18,8 +18,11 @@ pub enum D1Failure {
     /// A repair was no longer in the status its change was decided on, or a change of its
     /// status is not one SPEC §8 allows (migration 0014).
     RepairChanged,
-    /// The database was busy or overloaded; the same work may succeed later.
+    /// The database was busy or overloaded and did not run the batch; the same work may
+    /// succeed later.
     Busy,
+    /// The connection to the database was lost: whether the batch ran is not known.
+    Lost,
     /// Anything else (the message is kept for the log only).
     Other(String),
 }
@@ -56,10 +59,12 @@ impl D1Failure {
         }
         if message.contains("SQLITE_BUSY")
             || message.contains("database is locked")
-            || message.contains("D1_ERROR: Network connection lost")
             || message.contains("overloaded")
         {
             return D1Failure::Busy;
+        }
+        if message.contains("Network connection lost") {
+            return D1Failure::Lost;
         }
         D1Failure::Other(message.to_owned())
     }
@@ -112,6 +117,10 @@ mod tests {
         assert_eq!(
             D1Failure::classify("D1_ERROR: database is locked: SQLITE_BUSY"),
             D1Failure::Busy
+        );
+        assert_eq!(
+            D1Failure::classify("D1_ERROR: Network connection lost."),
+            D1Failure::Lost
         );
         assert!(matches!(
             D1Failure::classify("no such table: x"),

@@ -10,6 +10,9 @@
 //!    its writer took `head + 1` first: the commit fails `Contended`, nothing of it is applied,
 //!    and the protocol starts again at step 1 after a jittered back-off — at most
 //!    `MAX_ATTEMPTS` times, then `Exhausted`.
+//! 5. A store too busy to take the commit (it applied nothing) is tried the same way, at most
+//!    `BUSY_ATTEMPTS` times, then its error stands: a transient refusal is not the caller's
+//!    error. A commit whose outcome is unknown (the connection lost) is never tried again.
 
 use super::audit::{entry_time, AuditEntry, Draft};
 use super::store::{AuditLog, ChainHead, Sleep, StoreError};
@@ -18,6 +21,8 @@ use std::future::Future;
 
 /// Attempts before giving up under contention.
 pub const MAX_ATTEMPTS: u32 = 40;
+/// Commits a busy store refused before its error stands.
+pub const BUSY_ATTEMPTS: u32 = 3;
 
 /// What an operation decided, given the head it started from.
 pub enum Step<T, C> {
@@ -87,6 +92,7 @@ where
     F: FnMut(Option<ChainHead>) -> Fut,
     Fut: Future<Output = Result<Step<T, L::Change>, E>>,
 {
+    let mut busy = 0;
     for attempt in 0..MAX_ATTEMPTS {
         let head = log.head(chain).await.map_err(AppendError::Store)?;
         let (drafts, changes, value) = match op(head.clone()).await.map_err(AppendError::Op)? {
@@ -101,6 +107,10 @@ where
         match log.commit(chain, &entries, changes).await {
             Ok(()) => return Ok(value),
             Err(StoreError::Contended) => sleep.sleep(backoff_ms(attempt, jitter())).await,
+            Err(StoreError::Busy) if busy + 1 < BUSY_ATTEMPTS => {
+                busy += 1;
+                sleep.sleep(backoff_ms(attempt, jitter())).await;
+            }
             Err(e) => return Err(AppendError::Store(e)),
         }
     }
@@ -246,6 +256,51 @@ mod tests {
         assert_eq!(sleep.0.borrow().len(), MAX_ATTEMPTS as usize);
         assert_eq!(*log.state.borrow(), 0);
         assert!(matches!(verify(&log), Verification::Ok { .. }));
+    }
+
+    /// Appends `+1` through a store that is busy for the first `busy` commits.
+    async fn through_busy(busy: u32) -> (Result<(), AppendError<()>>, Log, RecordedSleep) {
+        let (log, sleep) = (Log::default(), RecordedSleep::default());
+        let refused = std::rc::Rc::new(Cell::new(0u32));
+        let out = append(
+            &log,
+            &sleep,
+            "c",
+            Timestamp::from_millis(0),
+            || 0,
+            |_head| {
+                let refused = refused.clone();
+                async move {
+                    let once: MemChange<i64> = Box::new(move |_| {
+                        if refused.get() < busy {
+                            refused.set(refused.get() + 1);
+                            return Err(StoreError::Busy);
+                        }
+                        Ok(())
+                    });
+                    Ok(Step::commit(vec![draft(0, 1)], vec![once, set(1)], ()))
+                }
+            },
+        )
+        .await;
+        (out, log, sleep)
+    }
+
+    #[tokio::test]
+    async fn a_busy_store_is_tried_again_a_few_times_then_its_error_stands() {
+        // Busy once or twice: the change lands once, after as many back-offs.
+        for busy in 1..BUSY_ATTEMPTS {
+            let (out, log, sleep) = through_busy(busy).await;
+            assert_eq!(out, Ok(()), "busy {busy}");
+            assert_eq!(*log.state.borrow(), 1);
+            assert_eq!(log.chains.borrow()["c"].len(), 1);
+            assert_eq!(sleep.0.borrow().len(), busy as usize);
+        }
+        // Busy every time: refused after BUSY_ATTEMPTS commits, nothing applied.
+        let (out, log, _) = through_busy(u32::MAX).await;
+        assert_eq!(out, Err(AppendError::Store(StoreError::Busy)));
+        assert_eq!(*log.state.borrow(), 0);
+        assert!(!log.chains.borrow().contains_key("c"));
     }
 
     #[tokio::test]

@@ -38,6 +38,10 @@ pub enum StoreError {
     /// nothing was applied.
     #[error("a precondition of the commit no longer held: {0:?}")]
     Precondition(Guarded),
+    /// The store was busy (or overloaded) and did not apply the commit; the same commit may
+    /// succeed a moment later.
+    #[error("the store was busy")]
+    Busy,
     /// The store failed; nothing was applied. The text is for the log only.
     #[error("the store failed: {0}")]
     Failed(String),

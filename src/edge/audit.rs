@@ -81,6 +81,7 @@ impl AuditLog for D1Audit<'_> {
             Err(BatchError::D1(D1Failure::RepairChanged)) => {
                 Err(StoreError::Precondition(Guarded::Repair))
             }
+            Err(BatchError::D1(D1Failure::Busy)) => Err(StoreError::Busy),
             Err(BatchError::D1(D1Failure::AutoApproveOff)) => {
                 Err(StoreError::Precondition(Guarded::AutoApproval))
             }

@@ -13,6 +13,20 @@ fn failed(what: &str) -> impl Fn(worker::Error) -> StoreError + '_ {
     move |e| StoreError::Failed(format!("R2 {what}: {e}"))
 }
 
+/// The deadline of one R2 call (a part is at most tens of MiB).
+const R2_MS: u64 = 60_000;
+
+/// An R2 call's outcome, or a `StoreError` when it gave none within `R2_MS`.
+async fn r2<T>(
+    what: &str,
+    call: impl std::future::Future<Output = worker::Result<T>>,
+) -> Result<T, StoreError> {
+    match super::services::within(R2_MS, call).await {
+        Some(done) => done.map_err(failed(what)),
+        None => Err(StoreError::Failed(format!("R2 {what}: no answer in time"))),
+    }
+}
+
 fn metadata(content_type: &str) -> HttpMetadata {
     HttpMetadata {
         content_type: Some(content_type.to_owned()),
@@ -29,7 +43,7 @@ impl R2Objects {
 
     /// The object under `key` for streaming out (its size and body), if any.
     pub async fn object(&self, key: &str) -> Result<Option<worker::Object>, StoreError> {
-        self.bucket.get(key).execute().await.map_err(failed("get"))
+        r2("get", self.bucket.get(key).execute()).await
     }
 
     /// The object under `key` and its version (ETag), if any.
@@ -39,7 +53,7 @@ impl R2Objects {
         };
         let etag = obj.etag();
         let bytes = match obj.body() {
-            Some(body) => body.bytes().await.map_err(failed("read"))?,
+            Some(body) => r2("read", body.bytes()).await?,
             None => Vec::new(),
         };
         Ok(Some((bytes, etag)))
@@ -68,18 +82,18 @@ impl R2Objects {
                 ..Default::default()
             },
         });
-        Ok(put.execute().await.map_err(failed("put"))?.is_some())
+        Ok(r2("put", put.execute()).await?.is_some())
     }
 }
 
 impl ObjectStore for R2Objects {
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError> {
-        self.bucket
+        let put = self
+            .bucket
             .put(key, bytes)
             .http_metadata(metadata(content_type))
-            .execute()
-            .await
-            .map_err(failed("put"))?;
+            .execute();
+        r2("put", put).await?;
         Ok(())
     }
 
@@ -88,19 +102,18 @@ impl ObjectStore for R2Objects {
             return Ok(None);
         };
         match obj.body() {
-            Some(body) => Ok(Some(body.bytes().await.map_err(failed("read"))?)),
+            Some(body) => Ok(Some(r2("read", body.bytes()).await?)),
             None => Ok(Some(Vec::new())),
         }
     }
 
     async fn create_multipart(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
-        let upload = self
+        let create = self
             .bucket
             .create_multipart_upload(key)
             .http_metadata(metadata(content_type))
-            .execute()
-            .await
-            .map_err(failed("create multipart upload"))?;
+            .execute();
+        let upload = r2("create multipart upload", create).await?;
         Ok(upload.upload_id().await)
     }
 
@@ -115,10 +128,7 @@ impl ObjectStore for R2Objects {
             .bucket
             .resume_multipart_upload(key, upload)
             .map_err(failed("resume multipart upload"))?;
-        let part = up
-            .upload_part(n, bytes)
-            .await
-            .map_err(failed("upload part"))?;
+        let part = r2("upload part", up.upload_part(n, bytes)).await?;
         Ok(part.etag())
     }
 
@@ -132,9 +142,8 @@ impl ObjectStore for R2Objects {
             .bucket
             .resume_multipart_upload(key, upload)
             .map_err(failed("resume multipart upload"))?;
-        up.complete(parts.iter().map(|p| UploadedPart::new(p.n, p.etag.clone())))
-            .await
-            .map_err(failed("complete multipart upload"))?;
+        let done = up.complete(parts.iter().map(|p| UploadedPart::new(p.n, p.etag.clone())));
+        r2("complete multipart upload", done).await?;
         Ok(())
     }
 }

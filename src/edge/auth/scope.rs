@@ -5,6 +5,7 @@
 //! a batch refuses statements prepared for another org.
 
 use super::super::repo::Arg;
+use super::super::services::within;
 use crate::api::d1::D1Failure;
 use crate::domain::ids::{OrgId, ProjectId};
 use crate::domain::tenancy::{batch_is_single_tenant, is_tenant_scoped};
@@ -85,7 +86,7 @@ impl Tenant {
 
     pub async fn all<T: DeserializeOwned>(&self, sql: &str, args: Vec<Arg>) -> Fallible<Vec<T>> {
         let s = self.stmt(sql, args)?;
-        Ok(s.stmt.all().await?.results::<T>()?)
+        Ok(d1_within(s.stmt.all()).await??.results::<T>()?)
     }
 
     pub async fn first<T: DeserializeOwned>(
@@ -94,12 +95,12 @@ impl Tenant {
         args: Vec<Arg>,
     ) -> Fallible<Option<T>> {
         let s = self.stmt(sql, args)?;
-        Ok(s.stmt.first::<T>(None).await?)
+        Ok(d1_within(s.stmt.first::<T>(None)).await??)
     }
 
     pub async fn run(&self, sql: &str, args: Vec<Arg>) -> Fallible<()> {
         let s = self.stmt(sql, args)?;
-        s.stmt.run().await?;
+        d1_within(s.stmt.run()).await??;
         Ok(())
     }
 
@@ -108,11 +109,23 @@ impl Tenant {
         if !batch_is_single_tenant(&self.org, stmts.iter().map(|s| &s.org)) {
             return Err(BatchError::CrossTenant);
         }
-        self.db
-            .batch(stmts.into_iter().map(|s| s.stmt).collect())
-            .await
-            .map_err(|e| BatchError::D1(D1Failure::classify(&e.to_string())))
+        let run = self.db.batch(stmts.into_iter().map(|s| s.stmt).collect());
+        match within(D1_MS, run).await {
+            Some(done) => done.map_err(|e| BatchError::D1(D1Failure::classify(&e.to_string()))),
+            // Whether it ran is not known: like a lost connection, never tried again.
+            None => Err(BatchError::D1(D1Failure::Lost)),
+        }
     }
+}
+
+/// The deadline of one D1 query or batch.
+const D1_MS: u64 = 30_000;
+
+/// A D1 call's outcome, or a `Fault` when it gave none within `D1_MS`.
+pub(crate) async fn d1_within<T>(call: impl std::future::Future<Output = T>) -> Fallible<T> {
+    within(D1_MS, call)
+        .await
+        .ok_or_else(|| Fault::internal("D1 did not answer in time"))
 }
 
 #[derive(Debug)]

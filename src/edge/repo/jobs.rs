@@ -1,6 +1,7 @@
 //! Scheduled jobs' positions (`job_state`): no tenant data, so these are unscoped statements;
 //! only `auth`'s system helpers (which need a `SystemGrant`) call them.
 
+use crate::edge::auth::scope::d1_within;
 use crate::fault::Fallible;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
@@ -12,11 +13,10 @@ pub async fn cursor(db: &D1Database, job: &str) -> Fallible<String> {
     struct R {
         cursor: String,
     }
-    let row: Option<R> = db
+    let query = db
         .prepare("SELECT cursor FROM job_state WHERE job = ?1")
-        .bind(&[JsValue::from_str(job)])?
-        .first(None)
-        .await?;
+        .bind(&[JsValue::from_str(job)])?;
+    let row: Option<R> = d1_within(query.first(None)).await??;
     Ok(row.map(|r| r.cursor).unwrap_or_default())
 }
 

@@ -7,6 +7,7 @@ use crate::domain::apikey::{Capability, Environment};
 use crate::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use crate::domain::roles::Role;
 use crate::domain::time::Timestamp;
+use crate::edge::auth::scope::d1_within;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use crate::fault::{Fallible, Fault};
 use serde::{Deserialize, Serialize};
@@ -77,15 +78,14 @@ impl KeyAuthRow {
 
 /// The key with this SHA-256 hash and its member's role, across all orgs (authentication).
 pub async fn by_hash(db: &D1Database, key_hash: &str) -> Fallible<Option<KeyAuth>> {
-    let row: Option<KeyAuthRow> = db
+    let row = db
         .prepare(
             "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
              k.revoked_at, k.last_used_at, m.role, k.minted_by, k.minted_role FROM api_keys k \
              JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
         )
-        .bind(&[JsValue::from_str(key_hash)])?
-        .first(None)
-        .await?;
+        .bind(&[JsValue::from_str(key_hash)])?;
+    let row: Option<KeyAuthRow> = d1_within(row.first(None)).await??;
     match row {
         None => Ok(None),
         Some(r) => r.parse().map(Some).ok_or(Fault::CallerRevoked),

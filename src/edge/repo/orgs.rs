@@ -3,6 +3,7 @@
 use super::Arg;
 use crate::api::views::OrgView;
 use crate::domain::ids::OrgId;
+use crate::edge::auth::scope::d1_within;
 use crate::edge::auth::scope::{Scoped, Tenant};
 use crate::fault::{Fallible, Fault};
 use serde::Deserialize;
@@ -49,15 +50,13 @@ pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> Fallible<Vec
     struct R {
         org_id: String,
     }
-    let rows: Vec<R> = db
+    let rows = db
         .prepare("SELECT org_id FROM orgs WHERE org_id > ?1 ORDER BY org_id LIMIT ?2")
         .bind(&[
             JsValue::from_str(after),
             JsValue::from_f64(f64::from(limit)),
-        ])?
-        .all()
-        .await?
-        .results()?;
+        ])?;
+    let rows: Vec<R> = d1_within(rows.all()).await??.results()?;
     rows.into_iter()
         .map(|r| OrgId::parse(&r.org_id).map_err(|e| Fault::internal(e.to_string())))
         .collect()

@@ -4,6 +4,7 @@ use super::Arg;
 use crate::api::views::ProjectView;
 use crate::domain::apikey::Environment;
 use crate::domain::roles::Role;
+use crate::edge::auth::scope::d1_within;
 use crate::edge::auth::scope::{ProjectHandle, Scoped, Tenant};
 use crate::fault::Fallible;
 use serde::{Deserialize, Deserializer};
@@ -222,7 +223,7 @@ pub async fn webhook_target(
         created_at: Option<String>,
         format: Option<i64>,
     }
-    let rows: Vec<Row> = db
+    let rows = db
         .prepare(
             "SELECT p.org_id, p.environment, c.id, c.project_id, c.kind, c.slot, c.sealed, c.key_id, \
              c.public, c.created_at, c.format FROM projects p LEFT JOIN credentials c \
@@ -231,10 +232,8 @@ pub async fn webhook_target(
         .bind(&[
             wasm_bindgen::JsValue::from_str(id),
             wasm_bindgen::JsValue::from_str("stripe_webhook_secret"),
-        ])?
-        .all()
-        .await?
-        .results()?;
+        ])?;
+    let rows: Vec<Row> = d1_within(rows.all()).await??.results()?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };

@@ -17,6 +17,13 @@ const wd = await startWrangler(Number(process.env.SOAK_PORT ?? 8813), { STRIPE_A
 const { base, call } = wd;
 const statuses = {};
 const count = (k) => { statuses[k] = (statuses[k] ?? 0) + 1; };
+/** The first body seen of each 5xx, for the report. */
+const firstBodies = {};
+const keep = async (name, r) => {
+  const text = await r.text();
+  if (r.status >= 500 && !firstBodies[`${name} ${r.status}`]) firstBodies[`${name} ${r.status}`] = text.slice(0, 200);
+  return r.status;
+};
 try {
   const org = await call("POST", "/v1/operator/orgs", wd.op, { name: "Soak", owner_email: "soak@example.com" });
   const key = (await call("POST", "/v1/keys", org.key.key, { name: "s", environment: "test", capability: "repair" })).key;
@@ -31,12 +38,12 @@ try {
   const good = async () => {
     const body = JSON.stringify({ id: `evt_${randomBytes(12).toString("hex")}`, object: "event", type: "customer.subscription.updated", created: Math.floor(Date.now() / 1000), data: { object: { id: "sub_x", customer: CUSTOMERS[i++ % 20] } } });
     const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sign(body) }, body });
-    await r.arrayBuffer(); return r.status;
+    return keep("good", r);
   };
-  const nosig = async () => { const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }); await r.arrayBuffer(); return r.status; };
-  const big = async () => { const body = Buffer.alloc(1024 * 1024 + 100, 0x20); const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sign(body) }, body }); await r.arrayBuffer(); return r.status; };
-  const mib = async () => { const body = Buffer.alloc(1024 * 1024, 0x20); const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sign(body) }, body }); await r.arrayBuffer(); return r.status; };
-  const patch = async () => { const r = await fetch(`${base}/v1/projects/${pid}`, { method: "PATCH", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ name: `soak ${randomBytes(2).toString("hex")}` }) }); await r.arrayBuffer(); return r.status; };
+  const nosig = async () => { const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" }); return keep("nosig", r); };
+  const big = async () => { const body = Buffer.alloc(1024 * 1024 + 100, 0x20); const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sign(body) }, body }); return keep("big", r); };
+  const mib = async () => { const body = Buffer.alloc(1024 * 1024, 0x20); const r = await fetch(`${base}/webhooks/stripe/${pid}`, { method: "POST", headers: { "content-type": "application/json", "stripe-signature": sign(body) }, body }); return keep("mib", r); };
+  const patch = async () => { const r = await fetch(`${base}/v1/projects/${pid}`, { method: "PATCH", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ name: `soak ${randomBytes(2).toString("hex")}` }) }); return keep("patch", r); };
   const tick = async () => { const r = await fetch(`${base}/cdn-cgi/handler/scheduled`); await r.arrayBuffer(); await new Promise((res) => setTimeout(res, 2000)); return r.status; };
   await Promise.all([
     ...Array.from({ length: 12 }, () => loop("good", good)),
@@ -50,7 +57,7 @@ try {
   const faults = wd.output().split("\n").filter((l) => /restarted|panicked|RuntimeError|unreachable|Out of memory|exceeded|Uncaught/i.test(l));
   const bad = Object.keys(statuses).filter((k) => / 5\d\d$| throw /.test(k));
   if (faults.length || bad.length) {
-    console.log("soak FAILED:", JSON.stringify(bad), "\n" + faults.slice(0, 20).join("\n"));
+    console.log("soak FAILED:", JSON.stringify(bad), JSON.stringify(firstBodies), "\n" + faults.slice(0, 20).join("\n"));
     process.exitCode = 1;
   } else {
     console.log("soak: no 5xx, no failed request, no restart, panic or trap logged");

@@ -59,7 +59,7 @@ impl D1Failure {
         }
         if message.contains("SQLITE_BUSY")
             || message.contains("database is locked")
-            || message.contains("overloaded")
+            || message.contains("D1 DB is overloaded")
         {
             return D1Failure::Busy;
         }

@@ -23,6 +23,8 @@ use std::future::Future;
 pub const MAX_ATTEMPTS: u32 = 40;
 /// Commits a busy store refused before its error stands.
 pub const BUSY_ATTEMPTS: u32 = 3;
+/// The pause after a busy store's first refusal (doubled after the second), besides jitter.
+pub const BUSY_PAUSE_MS: u32 = 150;
 
 /// What an operation decided, given the head it started from.
 pub enum Step<T, C> {
@@ -109,7 +111,10 @@ where
             Err(StoreError::Contended) => sleep.sleep(backoff_ms(attempt, jitter())).await,
             Err(StoreError::Busy) if busy + 1 < BUSY_ATTEMPTS => {
                 busy += 1;
-                sleep.sleep(backoff_ms(attempt, jitter())).await;
+                // A busy store is given time to recover, not the contention back-off.
+                sleep
+                    .sleep(busy * BUSY_PAUSE_MS + backoff_ms(attempt, jitter()))
+                    .await;
             }
             Err(e) => return Err(AppendError::Store(e)),
         }

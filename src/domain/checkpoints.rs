@@ -239,6 +239,10 @@ pub async fn sign(
         }
     };
     if let Some((noted, hash)) = &must_hold {
+        if held.is_none() && size < *noted && *entries_left == 0 {
+            // The tick's reading budget ran out before the noted size: the next tick goes on.
+            return Ok(Signed::Nothing);
+        }
         if held.as_ref() != Some(hash) {
             return Err(CheckpointError::DoesNotExtend(format!(
                 "the checkpoint is behind its pending note (size {start} < {noted}) and the \

@@ -507,3 +507,30 @@ fn a_missing_forged_or_foreign_checkpoint_is_not_trusted_and_not_signed_over() {
         Trusted::Valid(..)
     ));
 }
+
+#[test]
+fn an_unfinished_put_beyond_the_tick_budget_waits_for_the_next_tick_without_an_alarm() {
+    let signer = TestSigner::new(3);
+    let store = Fake::new(chain(1500), &signer);
+    store.fail_puts.set(true);
+    let _ = run(sign_once(&store, &signer));
+    store.fail_puts.set(false);
+    // Finishing reads from the start, a page (1,000 entries) at a time; a budget of one page
+    // stops short of the noted 1,500.
+    let mut left = 1;
+    let ends = run(sign(
+        &store,
+        &signer,
+        &how("2026-12-07T00:00:00.000Z"),
+        &mut left,
+    ));
+    assert_eq!(ends, Ok(Signed::Nothing));
+    assert_eq!(
+        (store.stored_size(), store.note.borrow().pending),
+        (0, true)
+    );
+    assert_eq!(
+        run(sign_once(&store, &signer)).unwrap(),
+        Signed::Finished(1500)
+    );
+}

@@ -21,7 +21,7 @@ pub async fn cursor(db: &D1Database, job: &str) -> Fallible<String> {
 }
 
 pub async fn save_cursor(db: &D1Database, job: &str, cursor: &str, at: &str) -> Fallible<()> {
-    db.prepare(
+    let save = db.prepare(
         "INSERT INTO job_state (job, cursor, updated_at) VALUES (?1, ?2, ?3) \
          ON CONFLICT (job) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
     )
@@ -29,8 +29,7 @@ pub async fn save_cursor(db: &D1Database, job: &str, cursor: &str, at: &str) -> 
         JsValue::from_str(job),
         JsValue::from_str(cursor),
         JsValue::from_str(at),
-    ])?
-    .run()
-    .await?;
+    ])?;
+    d1_within(save.run()).await??;
     Ok(())
 }

@@ -32,7 +32,7 @@ rm -rf "$STATE"
 
 say "building"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
-cargo build --release --example audit_chain -q
+cargo build --release -p parityrail-core --example audit_chain -q
 cargo build --release -p parityrail-verify -q
 CI=true node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
 

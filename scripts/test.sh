@@ -19,8 +19,8 @@ cargo fmt --all -- --check
 
 say "cargo clippy (native and wasm32)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy --lib --locked --target wasm32-unknown-unknown -- -D warnings
-cargo clippy --lib --locked --target wasm32-unknown-unknown --features fault-hooks -- -D warnings
+cargo clippy -p parityrail -p parityrail-core --lib --locked --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p parityrail -p parityrail-core --lib --locked --target wasm32-unknown-unknown --features parityrail/fault-hooks -- -D warnings
 
 say "cargo test (native domain tests)"
 cargo test --workspace --locked 2>&1 | tee "$TMPDIR/cargo-test.log"

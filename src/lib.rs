@@ -1,12 +1,33 @@
-//! ParityRail: one Cloudflare Worker that keeps what Stripe bills in parity with what the
-//! application grants. `domain` is pure Rust, tested natively; `edge` is the wasm32-only glue to
-//! the Workers runtime (HTTP, D1, Durable Objects, R2, cron). See ARCHITECTURE.md.
+//! ParityRail's Workers adapter (wasm32 only): the Cloudflare Worker that binds the core
+//! (`parityrail_core`) to the runtime. Entry points (`entry`), the services built from the `Env`
+//! (`services`), authentication and tenancy (`auth`), a handler for every route the core
+//! declares (`handlers`), the D1 repositories (`repo`) and the Durable Objects. See
+//! ARCHITECTURE.md.
+#![cfg(target_arch = "wasm32")]
 
-pub mod api;
-pub mod domain;
-pub mod fault;
-pub mod pg;
-pub mod stripe;
+mod audit;
+pub(crate) mod auth;
+mod checkpoints;
+mod connectors;
+mod coordinator;
+mod entry;
+mod error;
+mod exports;
+pub(crate) mod handlers;
+mod http;
+mod jobs;
+mod objects;
+mod project_io;
+mod rate_limiter;
+mod reconcile;
+mod repairs;
+mod repo;
+mod router;
+mod runs;
+mod services;
+mod signing;
+mod unread;
+mod vault;
+mod webhooks;
 
-#[cfg(target_arch = "wasm32")]
-mod edge;
+pub(crate) use http::App;

@@ -3,7 +3,7 @@
 //! fuzzer reaches the manifest, file and entry checks; nothing may panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use parityrail::domain::bundle::verify_bundle;
+use parityrail_core::domain::bundle::verify_bundle;
 
 fuzz_target!(|data: &[u8]| {
     let mut parts = data.split(|&b| b == 0xFF);

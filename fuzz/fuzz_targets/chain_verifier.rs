@@ -2,7 +2,7 @@
 //! order, against a checkpoint taken from the first line; nothing may panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use parityrail::domain::audit::{AuditEntry, ChainVerifier, CheckpointSeen};
+use parityrail_core::domain::audit::{AuditEntry, ChainVerifier, CheckpointSeen};
 
 fuzz_target!(|data: &[u8]| {
     let mut lines = data.split(|&b| b == b'\n');

@@ -2,7 +2,7 @@
 //! never open anything that was not sealed under its key and binding.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use parityrail::domain::vault::{Binding, Keyring};
+use parityrail_core::domain::vault::{Binding, Keyring};
 
 fuzz_target!(|data: &[u8]| {
     let ring = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a valid keyring");
@@ -18,5 +18,5 @@ fuzz_target!(|data: &[u8]| {
         panic!("opened a blob the fuzzer made up: {} bytes", secret.expose().len());
     }
     let _ = Keyring::kid_of(&sealed);
-    let _ = ring.rewrap(&binding, &sealed, &mut parityrail::domain::ports::FakeRng(1));
+    let _ = ring.rewrap(&binding, &sealed, &mut parityrail_core::domain::ports::FakeRng(1));
 });

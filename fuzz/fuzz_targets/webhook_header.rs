@@ -2,7 +2,7 @@
 //! (split on the first 0xFF); nothing may panic, and nothing verifies without the secret.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use parityrail::domain::webhook::{parse_header, verify};
+use parityrail_core::domain::webhook::{parse_header, verify};
 
 fuzz_target!(|data: &[u8]| {
     let (header, body) = match data.iter().position(|&b| b == 0xFF) {

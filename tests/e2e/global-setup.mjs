@@ -15,8 +15,8 @@ export default function setup() {
   // Each test file's Miniflare works on a copy under .tmp/e2e; start from an empty folder.
   rmSync(join(ROOT, ".tmp", "e2e"), { recursive: true, force: true });
   mkdirSync(TEMPLATE, { recursive: true });
-  // The route table from the one declaration in src/api/routes.rs (the security suite walks it).
-  const routes = execFileSync("cargo", ["run", "-q", "--locked", "--example", "routes"], { cwd: ROOT, encoding: "utf8" });
+  // The route table from the one declaration in core/src/api/routes.rs (the security suite walks it).
+  const routes = execFileSync("cargo", ["run", "-q", "--locked", "-p", "parityrail-core", "--example", "routes"], { cwd: ROOT, encoding: "utf8" });
   writeFileSync(ROUTES_FILE, routes);
   execFileSync(
     join(ROOT, "node_modules", ".bin", "wrangler"),

@@ -1,8 +1,8 @@
 // The shared security suite: every authenticated route is checked against no key,
 // malformed/unknown/revoked/expired keys, another org's project, a test key on a live project,
 // a read key on a write route, a `member` on an admin route and an admin on an owner route. The
-// routes and what each needs come from the one declaration (src/api/routes.rs, printed by
-// `cargo run --example routes`), so a new route cannot escape this suite.
+// routes and what each needs come from the one declaration (core/src/api/routes.rs, printed by
+// `cargo run -p parityrail-core --example routes`), so a new route cannot escape this suite.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -115,7 +115,7 @@ describe.each(routes)("$m $p", (route) => {
     });
   }
 
-  // Every typed path parameter besides {pid} (src/api/path.rs): a value that does not parse
+  // Every typed path parameter besides {pid} (core/src/api/path.rs): a value that does not parse
   // names nothing, the same 404 as a well-formed id that names nothing, before any work.
   const named = [...route.p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((n) => n !== "pid" && n !== "name");
   if (named.length > 0) {

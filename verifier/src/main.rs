@@ -6,9 +6,9 @@
 //! Prints a JSON report; exits 0 when the bundle verifies, 1 when it does not, 2 on bad usage.
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use parityrail::domain::bundle::verify_bundle;
-use parityrail::domain::exports::{MANIFEST, SIGNATURE};
-use parityrail::domain::signing::public_from_pem;
+use parityrail_core::domain::bundle::verify_bundle;
+use parityrail_core::domain::exports::{MANIFEST, SIGNATURE};
+use parityrail_core::domain::signing::public_from_pem;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::PathBuf;

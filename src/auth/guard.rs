@@ -1,0 +1,118 @@
+//! The route guard: a `route_layer` over every declared route that enforces the guard the one
+//! route declaration (`api::routes`) gives the matched route, before the handler runs. A handler
+//! cannot forget it: the guard runs whether or not the handler extracts anything. What it
+//! establishes goes into the request's extensions, where the extractors (`extract.rs`) take it:
+//!
+//! - `Public`: nothing;
+//! - `Operator`: the operator token checked → `OperatorGrant`;
+//! - `StripeWebhook`: the body read (at most 1 MiB) and its signature verified against the
+//!   project's webhook secrets → `VerifiedWebhook` (every failure: one `400 invalid_webhook`);
+//! - `Key(need)` on an org route: authenticated, need checked against the org role → `Principal`;
+//!   `OrgKey(need)` also refuses a key limited to one project (`403 key_scope`), `LiveOrgKey(need)`
+//!   also a test key (`403 wrong_environment`);
+//! - `Key(need)` on a project route: authenticated, the project resolved through the caller's
+//!   org, environment and scope (the same 404 for every unreachable project), then the need
+//!   checked against the role in that project → `InProject`.
+
+use super::extract::InProject;
+use super::{authenticate, operator, webhook_refused, Unverified};
+use crate::http::{meta, path_param, App};
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parityrail_core::api::error::{ApiError, ApiResult};
+use parityrail_core::api::routes::{self, Guard};
+use parityrail_core::domain::webhook;
+use parityrail_core::fault::Fault;
+
+/// The middleware.
+#[worker::send]
+pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    match establish(&app, req).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn establish(app: &App, req: Request) -> ApiResult<Request> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+        .ok_or_else(|| ApiError::internal("guard outside a matched route"))?;
+    // The layer wraps declared routes only; anything else is a bug, refused.
+    let spec = routes::lookup(parts.method.as_str(), &path)
+        .ok_or_else(|| ApiError::internal(format!("route {path} is not declared")))?;
+    let meta = meta(&parts)?;
+    match spec.guard {
+        Guard::Public => {}
+        Guard::Operator => {
+            let grant = operator(app, &meta, &parts.headers).await?;
+            parts.extensions.insert(grant);
+        }
+        Guard::StripeWebhook => {
+            // Every failure, whatever its cause (a path that does not decode, storage), is the
+            // one `400 invalid_webhook`; the cause goes to the log only.
+            let refused = |e: Unverified| {
+                if let Unverified::Failed(f) = e {
+                    worker::console_error!(
+                        "{}",
+                        serde_json::json!({"webhook": "refused", "error": f.code(), "detail": f.detail()})
+                    );
+                }
+                webhook_refused()
+            };
+            // A path that does not decode is refused like any other delivery; a route declared
+            // without `{pid}` would be ours to fix: refused, and logged.
+            let pid = path_param(&mut parts, app, "pid").await.map_err(|e| {
+                if e.status >= 500 {
+                    refused(Unverified::Failed(Fault::internal(
+                        e.detail.unwrap_or_default(),
+                    )))
+                } else {
+                    webhook_refused()
+                }
+            })?;
+            // Cheap checks before any I/O: the header parses and is fresh, the id is one.
+            let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
+            let declared = parts
+                .headers
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            // Over 1 MiB: refused before the body is read (and a body without a length is read
+            // only up to the limit).
+            if declared.is_some_and(|n| n > webhook::MAX_BODY_BYTES as u64) {
+                return Err(webhook_refused());
+            }
+            let bytes = axum::body::to_bytes(body, webhook::MAX_BODY_BYTES)
+                .await
+                .map_err(|_| webhook_refused())?;
+            let verified = super::webhook(app, &pid, &header, &bytes)
+                .await
+                .map_err(refused)?;
+            parts.extensions.insert(verified);
+            return Ok(Request::from_parts(parts, axum::body::Body::empty()));
+        }
+        Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
+            let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;
+            if spec.project_scoped() {
+                let pid = path_param(&mut parts, app, "pid").await?;
+                let project = p.project(&pid).await?;
+                p.require_in(&project, need)?;
+                parts.extensions.insert(InProject { p, project });
+            } else {
+                p.require(need)?;
+                if matches!(spec.guard, Guard::OrgKey(_) | Guard::LiveOrgKey(_)) {
+                    p.require_org_scope()?;
+                }
+                if matches!(spec.guard, Guard::LiveOrgKey(_)) {
+                    p.require_live()?;
+                }
+                parts.extensions.insert(p);
+            }
+        }
+    }
+    Ok(Request::from_parts(parts, body))
+}

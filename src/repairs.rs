@@ -1,0 +1,293 @@
+//! Repairs at the edge (SPEC §8): the platform an approval runs on (`EdgeDesk`, the port of
+//! `domain::approval`, whose engine claims, executes, records and verifies a repair), run by the
+//! project's `ProjectCoordinator` (so approvals of one project are serialised); the pending
+//! grants a project approves on its own; rejection; and the API view.
+
+use super::audit::{retrying, By, Chain};
+use super::auth::scope::ProjectHandle;
+use super::auth::CallerSeal;
+use super::project_io;
+use super::reconcile::{check_customer, mapping, read_stripe};
+use super::repo;
+use super::services::{clock, Services};
+use parityrail_core::domain::apikey::Environment;
+use parityrail_core::domain::append::Step;
+use parityrail_core::domain::approval::{
+    self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop,
+};
+use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::incidents::Incident;
+use parityrail_core::domain::integrations::DbUrl;
+use parityrail_core::domain::mapping::Mapping;
+use parityrail_core::domain::reconcile::{ProductFeatures, StripeCustomer};
+use parityrail_core::domain::repairs::{effect, Effect, ExecPlan, Repair, RepairStatus};
+use parityrail_core::domain::time::Timestamp;
+use parityrail_core::fault::{Fallible, Fault, RepairRefusal};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// What the worker hands the coordinator to approve a repair.
+#[derive(Serialize, Deserialize)]
+pub struct Approval {
+    pub org: String,
+    pub project: String,
+    pub repair: String,
+    pub environment: Environment,
+    /// The approving caller; `None` for the project's automatic approval of grants
+    /// (`auto_approve_grants`), recorded as `system:auto_approve`.
+    pub caller: Option<CallerSeal>,
+}
+
+/// The job name of the system's re-checks around a repair (`system:repair`).
+const SYSTEM_JOB: &str = "repair";
+
+/// Pending grants approved automatically per coordinator alarm.
+const AUTO_PER_ALARM: usize = 5;
+
+/// The project's pending grants that may be approved automatically now (at most
+/// `AUTO_PER_ALARM`), and whether more may wait. Judged as the approval will judge them (the
+/// current mapping: still a grant, still executable); a grant whose incident already had a
+/// repair fail, or go stale three times, is left to a person: approving it again would end the
+/// same way, on every check. Reads pending grants 50 at a time, at most 500.
+pub async fn auto_approvable(pr: &ProjectHandle) -> Fallible<(Vec<Repair>, bool)> {
+    const PAGE: u32 = 50;
+    let Some((m, _)) = repo::mappings::get(pr).await? else {
+        return Ok((Vec::new(), false));
+    };
+    let mut out = Vec::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let filter = repo::repairs::Filter {
+            status: Some(RepairStatus::Pending),
+            effect: Some(Effect::Grant),
+            ..Default::default()
+        };
+        let page = repo::repairs::list(pr, &filter, &after, PAGE).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after.clone_from(&last.id);
+        let full = page.len() == PAGE as usize;
+        let candidates: Vec<Repair> = page
+            .into_iter()
+            .filter(|r| ExecPlan::new(r, &m).is_ok() && effect(&m, &r.changes) == Effect::Grant)
+            .collect();
+        let ids: Vec<String> = candidates.iter().map(|r| r.incident_id.clone()).collect();
+        let setbacks = repo::repairs::setbacks(pr, &ids).await?;
+        for r in candidates {
+            let count = |s: &str| {
+                setbacks
+                    .iter()
+                    .filter(|(i, st)| *i == r.incident_id && st == s)
+                    .count()
+            };
+            if count("failed") > 0 || count("stale") >= 3 {
+                continue;
+            }
+            if out.len() == AUTO_PER_ALARM {
+                return Ok((out, true));
+            }
+            out.push(r);
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok((out, false))
+}
+
+/// The API view of a repair (SPEC §15 fields) with the statements it runs, values apart, as the
+/// current mapping builds them; `refused` says why it cannot run as stored.
+pub fn view(r: &Repair, m: Option<&Mapping>) -> Value {
+    let mut v = json!(r);
+    v["statement"] = match m.map(|m| ExecPlan::new(r, m)) {
+        Some(Ok(plan)) => plan.preview(),
+        Some(Err(refusal)) => json!({"refused": refusal.to_string()}),
+        None => Value::Null,
+    };
+    v
+}
+
+/// The platform an approval runs on (`domain::approval::Desk`): the project chain in D1, the
+/// project's Stripe key, the repair credential and the re-check, for one project.
+struct EdgeDesk<'a> {
+    ctx: &'a Services,
+    pr: &'a ProjectHandle,
+    env: Environment,
+    /// The repair credential, resolved before the approval starts (`None` for a recovery,
+    /// which never runs a transaction).
+    url: Option<DbUrl>,
+    /// The approving caller, whose guard a claim's batch carries.
+    caller: Option<&'a CallerSeal>,
+}
+
+impl Desk for EdgeDesk<'_> {
+    type Error = Fault;
+
+    fn now(&self) -> Timestamp {
+        clock()
+    }
+
+    async fn pause(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
+    }
+
+    async fn repair(&self, id: &str) -> Fallible<Option<Repair>> {
+        repo::repairs::get(self.pr, id).await
+    }
+
+    async fn incident(&self, id: &str) -> Fallible<Option<Incident>> {
+        repo::incidents::get(self.pr, id).await
+    }
+
+    async fn commit(&self, id: &str, mv: Move<'_>, decide: Decide<'_, Fault>) -> Fallible<Repair> {
+        let pr = self.pr;
+        let committed = retrying(pr.tenant(), Chain::Project(pr), self.ctx.now, || async {
+            let before = repo::repairs::get(pr, id).await?.ok_or(Stop::NotFound)?;
+            // Read after the chain head like the repair: incident changes append to the same
+            // chain, so what is read holds when the batch commits.
+            let incident = match mv.guard {
+                Guard::Claim => repo::incidents::get(pr, &before.incident_id).await?,
+                Guard::Status => None,
+            };
+            let after = decide(&before, incident.as_ref())?;
+            let mut stmts = Vec::new();
+            if mv.guard == Guard::Claim {
+                // A member's claim carries that member's caller guard, the system's automatic
+                // approval the guard that the project still approves grants automatically. A
+                // mismatch is ours, and claims nothing.
+                match (mv.actor, self.caller) {
+                    (Actor::Member { .. }, Some(c)) => stmts.push(c.guard(pr, clock())?),
+                    (Actor::System(_), None) => stmts.push(repo::callers::automatic(pr)?),
+                    _ => return Err(Fault::internal("a claim whose approver is not its caller")),
+                }
+            }
+            stmts.extend(repo::repairs::transition(pr, &before, &after)?);
+            let draft = Draft::new(
+                mv.actor.clone(),
+                mv.action,
+                format!("repair:{id}"),
+                json!(before),
+                json!(after),
+            );
+            Ok::<_, Fault>(Step::commit(vec![draft], stmts, after))
+        })
+        .await?;
+        // Fault injection for the recovery test only (REPAIR_FAULT_STOP_AFTER_CLAIM=1, in the
+        // e2e build): the approval stops once the repair is `executing`, before the database is
+        // opened, as a reset would.
+        #[cfg(feature = "fault-hooks")]
+        if mv.guard == Guard::Claim
+            && self.ctx.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1")
+        {
+            return Err(Fault::internal("injected stop after the claim"));
+        }
+        Ok(committed)
+    }
+
+    async fn stripe(
+        &self,
+        m: &Mapping,
+        customer: &str,
+    ) -> Fallible<Option<(StripeCustomer, ProductFeatures)>> {
+        let client = project_io::stripe(self.ctx, self.pr).await?;
+        let (side, features) = read_stripe(m, &client, customer).await?;
+        Ok(side.map(|s| (s, features)))
+    }
+
+    async fn execute(
+        &self,
+        plan: &ExecPlan,
+        still_ours: &dyn Fn() -> bool,
+    ) -> Fallible<Outcome<Fault>> {
+        let url = self
+            .url
+            .as_ref()
+            .ok_or_else(|| Fault::internal("a repair ran without its credential"))?;
+        let session = self.ctx.pg_repair(url).await?;
+        let outcome = session.execute(plan, still_ours).await?;
+        Ok(outcome.map_error(Fault::Database))
+    }
+
+    async fn recheck(&self, customer: &str) -> Fallible<Vec<Incident>> {
+        let by = By::System {
+            project: self.pr,
+            job: SYSTEM_JOB,
+        };
+        check_customer(self.ctx, by, self.env, customer).await
+    }
+}
+
+/// Approves, executes and verifies one repair (the coordinator's `POST /repairs/approve`;
+/// `domain::approval::approve`). Everything that can refuse without touching the repair
+/// refuses first: no mapping, no repair credential.
+///
+/// `still_ours` fences the approval against a recovery taking it over (the coordinator
+/// replaced while it ran): asked before the claim commits and before the COMMIT is sent.
+pub async fn approve(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    a: &Approval,
+    still_ours: &dyn Fn() -> bool,
+) -> Fallible<Repair> {
+    let m = mapping(pr).await?;
+    let url = project_io::repair_url(ctx, pr, a.environment).await?;
+    let ask = Ask {
+        repair: a.repair.clone(),
+        approver: match &a.caller {
+            Some(c) => c.approver()?,
+            None => Approver::Automatic,
+        },
+    };
+    let desk = EdgeDesk {
+        ctx,
+        pr,
+        env: a.environment,
+        url: Some(url),
+        caller: a.caller.as_ref(),
+    };
+    approval::approve(&desk, &m, &ask, still_ours).await
+}
+
+/// Finishes a repair whose approval stopped before its outcome was recorded
+/// (`domain::approval::recover`).
+pub async fn recover(
+    ctx: &Services,
+    pr: &ProjectHandle,
+    rid: &str,
+    env: Environment,
+) -> Fallible<()> {
+    let desk = EdgeDesk {
+        ctx,
+        pr,
+        env,
+        url: None,
+        caller: None,
+    };
+    approval::recover(&desk, rid).await
+}
+
+/// Rejects a pending repair with a reason, as the caller (`POST …/repairs/{rid}/reject`).
+pub async fn reject(ctx: &Services, by: By<'_>, rid: &str, reason: &str) -> Fallible<Repair> {
+    let (pr, actor, now) = (by.project(), by.actor(), ctx.now);
+    by.retrying(now, || async {
+        let before = repo::repairs::get(pr, rid)
+            .await?
+            .ok_or(Fault::NotFound("repair"))?;
+        if before.status != RepairStatus::Pending {
+            return Err(RepairRefusal::NotPending(before.status.as_str()).into());
+        }
+        let mut after = before.moved(RepairStatus::Rejected, now);
+        after.reason = Some(reason.to_owned());
+        let stmts = repo::repairs::transition(pr, &before, &after)?;
+        let draft = Draft::new(
+            actor.clone(),
+            "repair.rejected",
+            format!("repair:{rid}"),
+            json!(before),
+            json!(after),
+        );
+        Ok(Step::commit(vec![draft], stmts, after))
+    })
+    .await
+}

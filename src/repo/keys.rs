@@ -1,0 +1,250 @@
+//! API key records: hash and non-secret fields only. `by_hash` is the one key query that runs
+//! before a tenant is known (authentication); it parses the row into the domain's types here,
+//! at the boundary, and only `auth` calls it.
+
+use super::Arg;
+use crate::auth::scope::d1_within;
+use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
+use crate::error::OrInternal;
+use parityrail_core::domain::apikey::{Capability, Environment};
+use parityrail_core::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
+use parityrail_core::domain::roles::Role;
+use parityrail_core::domain::time::Timestamp;
+use parityrail_core::fault::{Fallible, Fault};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use worker::D1Database;
+
+/// What authentication needs of a key, parsed: a stored value that does not parse is a
+/// corrupt row, and the key does not authenticate.
+pub struct KeyAuth {
+    pub key_id: KeyId,
+    pub org: OrgId,
+    pub member: MemberId,
+    pub role: Role,
+    pub environment: Environment,
+    pub project: Option<ProjectId>,
+    pub capability: Capability,
+    pub expires_at: Option<Timestamp>,
+    pub revoked: bool,
+    pub last_used_at: Option<Timestamp>,
+    /// Who minted the key and the most it acts with, when another member minted it.
+    pub origin: Option<(MemberId, Role)>,
+}
+
+#[derive(Deserialize)]
+struct KeyAuthRow {
+    id: String,
+    org_id: String,
+    member_id: String,
+    environment: String,
+    project_id: Option<String>,
+    capability: String,
+    expires_at: Option<String>,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    role: String,
+    minted_by: Option<String>,
+    minted_role: Option<String>,
+}
+
+impl KeyAuthRow {
+    fn parse(self) -> Option<KeyAuth> {
+        let ts = |s: Option<String>| {
+            s.map(|s| Timestamp::parse(&s).ok())
+                .map_or(Some(None), |t| t.map(Some))
+        };
+        Some(KeyAuth {
+            key_id: KeyId::parse(&self.id).ok()?,
+            org: OrgId::parse(&self.org_id).ok()?,
+            member: MemberId::parse(&self.member_id).ok()?,
+            role: Role::parse(&self.role)?,
+            environment: Environment::parse(&self.environment)?,
+            project: match self.project_id {
+                Some(p) => Some(ProjectId::parse(&p).ok()?),
+                None => None,
+            },
+            capability: Capability::parse(&self.capability)?,
+            expires_at: ts(self.expires_at)?,
+            revoked: self.revoked_at.is_some(),
+            last_used_at: ts(self.last_used_at).unwrap_or(None),
+            origin: match (self.minted_by, self.minted_role) {
+                (Some(m), Some(r)) => Some((MemberId::parse(&m).ok()?, Role::parse(&r)?)),
+                (None, None) => None,
+                _ => return None,
+            },
+        })
+    }
+}
+
+/// The key with this SHA-256 hash and its member's role, across all orgs (authentication).
+pub async fn by_hash(db: &D1Database, key_hash: &str) -> Fallible<Option<KeyAuth>> {
+    let row = db
+        .prepare(
+            "SELECT k.id, k.org_id, k.member_id, k.environment, k.project_id, k.capability, k.expires_at, \
+             k.revoked_at, k.last_used_at, m.role, k.minted_by, k.minted_role FROM api_keys k \
+             JOIN members m ON m.id = k.member_id AND m.org_id = k.org_id WHERE k.key_hash = ?1",
+        )
+        .bind(&[JsValue::from_str(key_hash)]).or_internal()?;
+    let row: Option<KeyAuthRow> = d1_within(row.first(None)).await?.or_internal()?;
+    match row {
+        None => Ok(None),
+        Some(r) => r.parse().map(Some).ok_or(Fault::CallerRevoked),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub last4: String,
+    pub environment: Environment,
+    pub project_id: Option<String>,
+    pub capability: Capability,
+    pub member_id: String,
+    /// The member who minted the key, when not `member_id` itself.
+    pub minted_by: Option<String>,
+    /// The most the key acts with (`access::key_origin`).
+    pub minted_role: Option<Role>,
+    /// The member the minting request acted as, when the key is for someone else.
+    pub minted_via: Option<String>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl KeyRow {
+    /// `"org"` or the project id the key is limited to.
+    pub fn scope(&self) -> &str {
+        self.project_id.as_deref().unwrap_or("org")
+    }
+}
+
+const COLS: &str =
+    "id, name, prefix, last4, environment, project_id, capability, member_id, minted_by, minted_role, minted_via, created_at, last_used_at, expires_at, revoked_at";
+
+pub async fn get(t: &Tenant, id: &str) -> Fallible<Option<KeyRow>> {
+    t.first(
+        &format!("SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND id = ?2"),
+        vec![Arg::text(id)],
+    )
+    .await
+}
+
+pub async fn list(
+    t: &Tenant,
+    only_project: Option<&str>,
+    only_environment: Option<&str>,
+    after: Option<&str>,
+    limit: u32,
+) -> Fallible<Vec<KeyRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND (?2 IS NULL OR project_id = ?2) \
+             AND (?5 IS NULL OR environment = ?5) AND id > ?3 ORDER BY id LIMIT ?4"
+        ),
+        vec![
+            Arg::opt(only_project),
+            Arg::text(after.unwrap_or("")),
+            Arg::Int(i64::from(limit)),
+            Arg::opt(only_environment),
+        ],
+    )
+    .await
+}
+
+pub fn insert(t: &Tenant, k: &KeyRow, key_hash: &str) -> Fallible<Scoped> {
+    t.stmt(
+        "INSERT INTO api_keys (org_id, id, key_hash, prefix, last4, name, environment, project_id, capability, \
+         member_id, created_at, expires_at, minted_by, minted_role, minted_via) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        vec![
+            Arg::text(&k.id),
+            Arg::text(key_hash),
+            Arg::text(&k.prefix),
+            Arg::text(&k.last4),
+            Arg::text(&k.name),
+            Arg::text(k.environment.as_str()),
+            Arg::opt(k.project_id.as_deref()),
+            Arg::text(k.capability.as_str()),
+            Arg::text(&k.member_id),
+            Arg::text(&k.created_at),
+            Arg::opt(k.expires_at.as_deref()),
+            Arg::opt(k.minted_by.as_deref()),
+            Arg::opt(k.minted_role.map(Role::as_str)),
+            Arg::opt(k.minted_via.as_deref()),
+        ],
+    )
+}
+
+pub fn revoke(t: &Tenant, id: &str, at: &str) -> Fallible<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND id = ?2 AND revoked_at IS NULL",
+        vec![Arg::text(id), Arg::text(at)],
+    )
+}
+
+/// Lowers the most a key acts with (its minter was demoted).
+pub fn set_cap(t: &Tenant, id: &str, cap: &str) -> Fallible<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET minted_role = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(cap)],
+    )
+}
+
+pub fn set_expiry(t: &Tenant, id: &str, expires_at: &str) -> Fallible<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET expires_at = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(expires_at)],
+    )
+}
+
+/// The unrevoked keys that act for one member, that it minted, or that were minted through its
+/// keys (its removal revokes all three: it may hold any of them).
+pub async fn active_for_member(t: &Tenant, member_id: &str) -> Fallible<Vec<KeyRow>> {
+    t.all(
+        &format!(
+            "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND revoked_at IS NULL \
+             AND (member_id = ?2 OR minted_by = ?2 OR minted_via = ?2) ORDER BY id"
+        ),
+        vec![Arg::text(member_id)],
+    )
+    .await
+}
+
+/// The unrevoked keys limited to one project, for the audit entries of its removal.
+pub async fn active_for_project(pr: &ProjectHandle) -> Fallible<Vec<KeyRow>> {
+    pr.tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM api_keys WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL ORDER BY id"
+            ),
+            vec![Arg::text(pr.as_str())],
+        )
+        .await
+}
+
+pub fn revoke_member_keys(t: &Tenant, member_id: &str, at: &str) -> Fallible<Scoped> {
+    t.stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND revoked_at IS NULL \
+         AND (member_id = ?2 OR minted_by = ?2 OR minted_via = ?2)",
+        vec![Arg::text(member_id), Arg::text(at)],
+    )
+}
+
+pub fn revoke_project_keys(pr: &ProjectHandle, at: &str) -> Fallible<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE api_keys SET revoked_at = ?3 WHERE org_id = ?1 AND project_id = ?2 AND revoked_at IS NULL",
+        vec![Arg::text(pr.as_str()), Arg::text(at)],
+    )
+}
+
+pub async fn touch(t: &Tenant, id: &str, at: &str) -> Fallible<()> {
+    t.run(
+        "UPDATE api_keys SET last_used_at = ?3 WHERE org_id = ?1 AND id = ?2",
+        vec![Arg::text(id), Arg::text(at)],
+    )
+    .await
+}

@@ -1,0 +1,278 @@
+//! Repairs (migration 0014). Rows parse into `domain::repairs::Repair` here. Every status change
+//! is a `transition`: a guard row that aborts the batch unless the repair is still in the status
+//! it was read in, then the update (the table's trigger refuses any move SPEC §8 does not allow).
+
+use super::Arg;
+use crate::auth::scope::{ProjectHandle, Scoped};
+use parityrail_core::domain::reconcile::AppValues;
+use parityrail_core::domain::repairs::{Effect, Repair, RepairStatus};
+use parityrail_core::domain::time::Timestamp;
+use parityrail_core::fault::{Fallible, Fault};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Row {
+    id: String,
+    incident_id: String,
+    customer: String,
+    status: String,
+    effect: String,
+    table_name: String,
+    key_column: String,
+    changes: String,
+    row_before: Option<String>,
+    row_after: Option<String>,
+    approved_by: Option<String>,
+    created_at: String,
+    updated_at: String,
+    executed_at: Option<String>,
+    verified_at: Option<String>,
+    error: Option<String>,
+    reason: Option<String>,
+}
+
+const COLS: &str = "id, incident_id, customer, status, effect, table_name, key_column, changes, \
+                    row_before, row_after, approved_by, created_at, updated_at, executed_at, \
+                    verified_at, error, reason";
+
+fn parse(r: Row) -> Fallible<Repair> {
+    let bad = |what: &str| Fault::internal(format!("repair {}: bad {what}", r.id));
+    let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
+    let values = |s: &Option<String>| -> Fallible<Option<AppValues>> {
+        s.as_deref()
+            .map(|s| serde_json::from_str(s).map_err(|_| bad("row")))
+            .transpose()
+    };
+    Ok(Repair {
+        status: RepairStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
+        effect: Effect::parse(&r.effect).ok_or_else(|| bad("effect"))?,
+        changes: serde_json::from_str(&r.changes).map_err(|_| bad("changes"))?,
+        row_before: values(&r.row_before)?,
+        row_after: values(&r.row_after)?,
+        created_at: time(&r.created_at)?,
+        updated_at: time(&r.updated_at)?,
+        executed_at: r.executed_at.as_deref().map(time).transpose()?,
+        verified_at: r.verified_at.as_deref().map(time).transpose()?,
+        incident_id: r.incident_id.clone(),
+        customer: r.customer.clone(),
+        table: r.table_name.clone(),
+        key_column: r.key_column.clone(),
+        approved_by: r.approved_by.clone(),
+        error: r.error.clone(),
+        reason: r.reason.clone(),
+        id: r.id,
+    })
+}
+
+fn parse_all(rows: Vec<Row>) -> Fallible<Vec<Repair>> {
+    rows.into_iter().map(parse).collect()
+}
+
+pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Repair>> {
+    let row: Option<Row> = pr
+        .tenant()
+        .first(
+            &format!(
+                "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id = ?3"
+            ),
+            vec![Arg::text(pr.as_str()), Arg::text(id)],
+        )
+        .await?;
+    row.map(parse).transpose()
+}
+
+/// The repairs the live (`open`, `ignored`) incidents of one customer name: what a check
+/// plans repairs against.
+pub async fn named_by_customer(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<Repair>> {
+    let rows: Vec<Row> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id IN \
+                 (SELECT repair_id FROM incidents WHERE org_id = ?1 AND project_id = ?2 \
+                  AND customer = ?3 AND status IN (?4, ?5))"
+            ),
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(customer),
+                Arg::text("open"),
+                Arg::text("ignored"),
+            ],
+        )
+        .await?;
+    parse_all(rows)
+}
+
+/// `named_by_customer` for the customers in `(after, upto]` (one step of a run).
+pub async fn named_in_range(
+    pr: &ProjectHandle,
+    after: &str,
+    upto: Option<&str>,
+) -> Fallible<Vec<Repair>> {
+    let rows: Vec<Row> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id IN \
+                 (SELECT repair_id FROM incidents WHERE org_id = ?1 AND project_id = ?2 \
+                  AND customer > ?3 AND (?4 IS NULL OR customer <= ?4) \
+                  AND status IN (?5, ?6))"
+            ),
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(after),
+                Arg::opt(upto),
+                Arg::text("open"),
+                Arg::text("ignored"),
+            ],
+        )
+        .await?;
+    parse_all(rows)
+}
+
+/// The `(incident id, status)` of every `failed` or `stale` repair of the given incidents (at
+/// most 100): what keeps automatic approval from repeating what already failed.
+pub async fn setbacks(pr: &ProjectHandle, incidents: &[String]) -> Fallible<Vec<(String, String)>> {
+    #[derive(Deserialize)]
+    struct S {
+        incident_id: String,
+        status: String,
+    }
+    if incidents.is_empty() || incidents.len() > 100 {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..incidents.len())
+        .map(|i| format!("?{}", i + 5))
+        .collect();
+    let mut args = vec![
+        Arg::text(pr.as_str()),
+        Arg::text("failed"),
+        Arg::text("stale"),
+    ];
+    args.extend(incidents.iter().map(Arg::text));
+    let rows: Vec<S> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT incident_id, status FROM repairs WHERE org_id = ?1 AND project_id = ?2 \
+                 AND status IN (?3, ?4) AND incident_id IN ({})",
+                marks.join(", ")
+            ),
+            args,
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.incident_id, r.status))
+        .collect())
+}
+
+/// Filters of `GET …/repairs`.
+#[derive(Default)]
+pub struct Filter {
+    pub status: Option<RepairStatus>,
+    pub effect: Option<Effect>,
+    pub customer: Option<String>,
+    pub incident: Option<String>,
+}
+
+/// A page of the project's repairs by id, after `after`, matching `f`.
+pub async fn list(
+    pr: &ProjectHandle,
+    f: &Filter,
+    after: &str,
+    limit: u32,
+) -> Fallible<Vec<Repair>> {
+    let rows: Vec<Row> = pr
+        .tenant()
+        .all(
+            &format!(
+                "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id > ?3 \
+                 AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR customer = ?5) \
+                 AND (?6 IS NULL OR incident_id = ?6) AND (?7 IS NULL OR effect = ?7) \
+                 ORDER BY id LIMIT ?8"
+            ),
+            vec![
+                Arg::text(pr.as_str()),
+                Arg::text(after),
+                Arg::opt(f.status.map(RepairStatus::as_str)),
+                Arg::opt(f.customer.clone()),
+                Arg::opt(f.incident.clone()),
+                Arg::opt(f.effect.map(Effect::as_str)),
+                Arg::Int(i64::from(limit)),
+            ],
+        )
+        .await?;
+    parse_all(rows)
+}
+
+fn json(v: &impl serde::Serialize) -> Arg {
+    Arg::text(serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned()))
+}
+
+fn opt_json(v: &Option<AppValues>) -> Arg {
+    v.as_ref().map_or(Arg::Null, json)
+}
+
+fn time(t: Option<Timestamp>) -> Arg {
+    Arg::opt(t.map(Timestamp::to_rfc3339))
+}
+
+pub fn insert(pr: &ProjectHandle, r: &Repair) -> Fallible<Scoped> {
+    pr.tenant().stmt(
+        "INSERT INTO repairs (org_id, project_id, id, incident_id, customer, status, effect, \
+         table_name, key_column, changes, row_before, row_after, approved_by, created_at, \
+         updated_at, executed_at, verified_at, error, reason) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(&r.id),
+            Arg::text(&r.incident_id),
+            Arg::text(&r.customer),
+            Arg::text(r.status.as_str()),
+            Arg::text(r.effect.as_str()),
+            Arg::text(&r.table),
+            Arg::text(&r.key_column),
+            json(&r.changes),
+            opt_json(&r.row_before),
+            opt_json(&r.row_after),
+            Arg::opt(r.approved_by.clone()),
+            Arg::text(r.created_at.to_rfc3339()),
+            Arg::text(r.updated_at.to_rfc3339()),
+            time(r.executed_at),
+            time(r.verified_at),
+            Arg::opt(r.error.clone()),
+            Arg::opt(r.reason.clone()),
+        ],
+    )
+}
+
+/// Moves a repair from `before` (as read) to `after`: the guard row (the batch aborts unless
+/// the repair is still in `before`'s status), then the update of its changing fields.
+pub fn transition(pr: &ProjectHandle, before: &Repair, after: &Repair) -> Fallible<Vec<Scoped>> {
+    let t = pr.tenant();
+    let guard = t.stmt(
+        "INSERT INTO repair_checks (org_id, repair_id, status) VALUES (?1, ?2, ?3)",
+        vec![Arg::text(&before.id), Arg::text(before.status.as_str())],
+    )?;
+    let update = t.stmt(
+        "UPDATE repairs SET status = ?3, row_before = ?4, row_after = ?5, approved_by = ?6, \
+         updated_at = ?7, executed_at = ?8, verified_at = ?9, error = ?10, reason = ?11 \
+         WHERE org_id = ?1 AND project_id = ?2 AND id = ?12 AND status = ?13",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(after.status.as_str()),
+            opt_json(&after.row_before),
+            opt_json(&after.row_after),
+            Arg::opt(after.approved_by.clone()),
+            Arg::text(after.updated_at.to_rfc3339()),
+            time(after.executed_at),
+            time(after.verified_at),
+            Arg::opt(after.error.clone()),
+            Arg::opt(after.reason.clone()),
+            Arg::text(&before.id),
+            Arg::text(before.status.as_str()),
+        ],
+    )?;
+    Ok(vec![guard, update])
+}

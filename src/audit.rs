@@ -4,8 +4,8 @@
 //! operation under the protocol of `domain::append` (head first, exact `before`, no fork).
 
 use super::auth::scope::{BatchError, ProjectHandle, Scoped, Tenant};
-use super::auth::{Principal, ProjectScope};
 use super::repo;
+use crate::auth::principal::{Principal, ProjectScope};
 use parityrail_core::api::d1::D1Failure;
 use parityrail_core::api::error::ApiResult;
 use parityrail_core::domain::append::{append, seal_after, AppendError, Step};
@@ -279,10 +279,7 @@ where
                 } => {
                     // First in the batch: it checks the caller as it was before this change,
                     // and the key's expiry against the clock at commit, not at the request.
-                    changes.insert(
-                        0,
-                        p.guard(scope, super::services::clock()).map_err(E::from)?,
-                    );
+                    changes.insert(0, p.guard(scope, crate::clock::clock()).map_err(E::from)?);
                     Step::Commit {
                         drafts,
                         changes,

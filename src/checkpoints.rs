@@ -7,11 +7,11 @@
 //! `truncated`.
 
 use super::auth::scope::Tenant;
-use super::auth::SystemGrant;
 use super::jobs::OrgWalk;
 use super::objects::R2Objects;
 use super::services::Services;
 use super::{repo, signing};
+use crate::auth::grants::SystemGrant;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use parityrail_core::domain::audit::{AuditEntry, CheckpointSeen};

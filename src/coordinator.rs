@@ -14,13 +14,13 @@
 //! fails on ParityRail's side (D1, the vault) is tried again with backoff; after
 //! `MAX_FAILURES` in a row the run is ended `failed`, so a project is never stuck "running".
 
-use super::auth::{system_project, system_tenant, SystemGrant};
-use super::entry::EntryPoint;
 use super::exports::{self, ExportAssignment};
 use super::runs::{self, Assignment, Facts, Next};
 use super::services::Services;
 use super::webhooks;
 use super::{repairs, repo};
+use crate::auth::grants::{EntryPoint, SystemGrant};
+use crate::auth::system::{system_project, system_tenant};
 use parityrail_core::api::error::{ApiError, Relayed};
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::approval;

@@ -3,12 +3,13 @@
 //! whose URL has `api_key` scrubbed, and the headers every response carries. `scheduled`: the
 //! cron jobs, with the `SystemGrant` only entry points can make.
 
-use super::auth::SystemGrant;
 use super::error::render_json;
 use super::http::{App, RequestMeta};
 use super::jobs;
-use super::services::{clock, Services};
+use super::services::Services;
 use super::unread::Unread;
+use crate::auth::grants::{EntryPoint, SystemGrant};
+use crate::clock::clock;
 use crate::router::router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, Uri};
@@ -18,16 +19,6 @@ use tower_service::Service;
 use worker::{
     console_error, console_log, event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent,
 };
-
-/// Proof of being a Workers entry point; only this module can make one, and a Durable Object
-/// handler (with the `State` only the runtime hands out).
-pub struct EntryPoint(());
-
-impl EntryPoint {
-    pub(super) fn durable_object(_: &worker::State) -> Self {
-        EntryPoint(())
-    }
-}
 
 #[event(fetch)]
 async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<Response<Body>> {
@@ -101,9 +92,9 @@ fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
 }
 
 #[event(scheduled)]
-async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+async fn scheduled(event: ScheduledEvent, env: Env, sctx: ScheduleContext) {
     let svc = Services::new(env);
-    let grant = SystemGrant::for_entry_point(EntryPoint(()));
+    let grant = SystemGrant::for_entry_point(EntryPoint::cron(&sctx));
     // Each job on its own: one failing leaves the others to run. The re-wrap (security)
     // goes first.
     let cron = event.cron();

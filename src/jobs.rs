@@ -6,14 +6,15 @@
 
 use super::audit::{retrying, By, Chain};
 use super::auth::scope::ProjectHandle;
-use super::auth::{
-    job_cursor, save_job_cursor, system_project, system_tenant, system_tenants, SystemGrant,
-};
 use super::repo;
 use super::runs;
 use super::services::Services;
 use super::vault;
 use super::webhooks;
+use crate::auth::grants::SystemGrant;
+use crate::auth::system::{
+    job_cursor, save_job_cursor, system_project, system_tenant, system_tenants,
+};
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Actor, Draft};
 use parityrail_core::domain::records::RunTrigger;

@@ -8,6 +8,7 @@
 mod audit;
 pub(crate) mod auth;
 mod checkpoints;
+mod clock;
 mod connectors;
 mod coordinator;
 mod entry;
@@ -29,5 +30,3 @@ mod signing;
 mod unread;
 mod vault;
 mod webhooks;
-
-pub(crate) use http::App;

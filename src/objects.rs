@@ -1,7 +1,7 @@
 //! R2 (the `EXPORTS` bucket) behind the domain's `ObjectStore` port: export bundles written
 //! whole or in parts, and signed checkpoints.
 
-use parityrail_core::domain::exports::PartRef;
+use parityrail_core::domain::store::PartRef;
 use parityrail_core::domain::store::{ObjectStore, StoreError};
 use worker::{Bucket, Conditional, Env, HttpMetadata, UploadedPart};
 
@@ -21,7 +21,7 @@ async fn r2<T>(
     what: &str,
     call: impl std::future::Future<Output = worker::Result<T>>,
 ) -> Result<T, StoreError> {
-    match super::services::within(R2_MS, call).await {
+    match crate::clock::within(R2_MS, call).await {
         Some(done) => done.map_err(failed(what)),
         None => Err(StoreError::Failed(format!("R2 {what}: no answer in time"))),
     }

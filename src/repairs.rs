@@ -5,11 +5,12 @@
 
 use super::audit::{retrying, By, Chain};
 use super::auth::scope::ProjectHandle;
-use super::auth::CallerSeal;
 use super::project_io;
 use super::reconcile::{check_customer, mapping, read_stripe};
 use super::repo;
-use super::services::{clock, Services};
+use super::services::Services;
+use crate::auth::principal::CallerSeal;
+use crate::clock::clock;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::approval::{

@@ -4,7 +4,7 @@
 
 use crate::auth::guard::guard;
 use crate::handlers::*;
-use crate::App;
+use crate::http::App;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use parityrail_core::api::routes::{Method, Route};
 

@@ -5,6 +5,7 @@
 //! client bucket) live in `http::RequestMeta`.
 
 use super::connectors::{pg_read, pg_repair, WorkerHttp, WorkerTimer};
+use crate::clock::{clock, within};
 use crate::error::OrInternal;
 use parityrail_core::domain::integrations::DbUrl;
 use parityrail_core::domain::ports::OsRng;
@@ -24,27 +25,10 @@ pub const LIMITER_MS: u64 = 5_000;
 /// Calls to the rate limiter before its refusal is the answer.
 const LIMITER_ATTEMPTS: u32 = 2;
 
-/// `fut`'s output, or `None` once `ms` milliseconds passed without it: every call out of the
-/// worker (Stripe, PostgreSQL, a Durable Object) has a deadline, so no request and no cron tick
-/// waits on one for ever.
-pub async fn within<F: std::future::Future>(ms: u64, fut: F) -> Option<F::Output> {
-    use futures_util::future::{select, Either};
-    let timer = Box::pin(worker::Delay::from(std::time::Duration::from_millis(ms)));
-    match select(Box::pin(fut), timer).await {
-        Either::Left((out, _)) => Some(out),
-        Either::Right(_) => None,
-    }
-}
-
 pub struct Services {
     env: Env,
     /// The clock, read once per unit of work (a request, a cron run, an alarm).
     pub now: Timestamp,
-}
-
-/// The platform clock.
-pub fn clock() -> Timestamp {
-    Timestamp::from_millis(worker::Date::now().as_millis() as i64)
 }
 
 impl Services {
@@ -74,7 +58,7 @@ impl Services {
 
     /// Raw D1, unscoped. Only the auth layer can call this (only it can make a `RawDb`): every
     /// other module reaches D1 through a `Tenant` or `ProjectHandle` that auth hands out.
-    pub fn db(&self, _: &super::auth::RawDb) -> Fallible<D1Database> {
+    pub fn db(&self, _: &crate::auth::grants::RawDb) -> Fallible<D1Database> {
         self.env
             .d1("DB")
             .map_err(|e| Fault::internal(format!("D1 binding: {e}")))

@@ -46,7 +46,7 @@ impl Unread {
                 }
             }
         };
-        let _ = super::services::within(DRAIN_MAX_MS, read).await;
+        let _ = crate::clock::within(DRAIN_MAX_MS, read).await;
     }
 }
 

@@ -244,9 +244,9 @@ struct Walk {
 pub async fn recover(
     ctx: &Services,
     pr: &ProjectHandle,
-    grant: &super::auth::SystemGrant,
+    grant: &crate::auth::grants::SystemGrant,
 ) -> Fallible<Recovered> {
-    use super::auth::{job_cursor, save_job_cursor};
+    use crate::auth::system::{job_cursor, save_job_cursor};
     let job = format!("events:{}", pr.as_str());
     let now = ctx.now.millis() / 1000;
     let saved = job_cursor(ctx, grant, &job).await?;

@@ -4,7 +4,9 @@
 //! They only hand over what the route guard (`guard.rs`) established for the matched route; a
 //! handler asking for something its route's guard does not give fails loudly (500), never open.
 
-use super::{OperatorGrant, Principal, ProjectScope, VerifiedWebhook};
+use super::operator::OperatorGrant;
+use super::principal::{Principal, ProjectScope};
+use super::webhook::VerifiedWebhook;
 use crate::http::App;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;

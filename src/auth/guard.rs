@@ -15,7 +15,9 @@
 //!   checked against the role in that project → `InProject`.
 
 use super::extract::InProject;
-use super::{authenticate, operator, webhook_refused, Unverified};
+use super::operator::operator;
+use super::principal::authenticate;
+use super::webhook::{webhook, webhook_precheck, webhook_refused, Unverified};
 use crate::http::{meta, path_param, App};
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -75,7 +77,7 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
                 }
             })?;
             // Cheap checks before any I/O: the header parses and is fresh, the id is one.
-            let header = super::webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
+            let header = webhook_precheck(app, &pid, &parts.headers).map_err(refused)?;
             let declared = parts
                 .headers
                 .get(axum::http::header::CONTENT_LENGTH)
@@ -89,9 +91,7 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
             let bytes = axum::body::to_bytes(body, webhook::MAX_BODY_BYTES)
                 .await
                 .map_err(|_| webhook_refused())?;
-            let verified = super::webhook(app, &pid, &header, &bytes)
-                .await
-                .map_err(refused)?;
+            let verified = webhook(app, &pid, &header, &bytes).await.map_err(refused)?;
             parts.extensions.insert(verified);
             return Ok(Request::from_parts(parts, axum::body::Body::empty()));
         }

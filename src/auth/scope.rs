@@ -5,7 +5,7 @@
 //! a batch refuses statements prepared for another org.
 
 use super::super::repo::Arg;
-use super::super::services::within;
+use crate::clock::within;
 use crate::error::OrInternal;
 use parityrail_core::api::d1::D1Failure;
 use parityrail_core::domain::ids::{OrgId, ProjectId};

@@ -2,8 +2,8 @@
 //! org-scoped keys only: it records live keys and live projects).
 
 use crate::auth::extract::InProject;
+use crate::auth::principal::Principal;
 use crate::auth::scope::Tenant;
-use crate::auth::Principal;
 use crate::checkpoints::{self, Trusted};
 use crate::http::App;
 use crate::http::{json, page, Query};

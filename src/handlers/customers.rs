@@ -2,7 +2,7 @@
 
 use crate::audit::By;
 use crate::auth::extract::InProject;
-use crate::auth::probe_limit;
+use crate::auth::limits::probe_limit;
 use crate::http::{json, App, PathId, Query};
 use crate::reconcile::{check_customer, view};
 use crate::repo;
@@ -27,7 +27,7 @@ pub async fn check(
     let env = scope.row.environment;
     // A check connects to the customer's database and Stripe: limited like the connection
     // tests, so it serves neither as a port scanner nor as a drain on the Stripe quota.
-    probe_limit(ctx, scope).await?;
+    probe_limit(ctx, scope.handle()).await?;
     p.recheck(Some(scope), ctx.now).await?;
     let incidents = check_customer(ctx, By::Caller(p, scope), env, customer).await?;
     // Grants it suggested are approved by the project's coordinator at once, when the project

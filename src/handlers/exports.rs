@@ -4,7 +4,7 @@
 use super::PageQuery;
 use crate::audit::By;
 use crate::auth::extract::InProject;
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::error::OrInternal;
 use crate::exports::{download, start, view};
 use crate::http::{json, page, App, PathId, Query, RawBody};

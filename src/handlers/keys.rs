@@ -4,7 +4,7 @@
 
 use super::PageQuery;
 use crate::audit::{retrying_as, Chain};
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repo::{self, keys::KeyRow};
 use crate::services::Services;

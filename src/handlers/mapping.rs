@@ -4,7 +4,7 @@
 
 use crate::audit::retrying_in;
 use crate::auth::extract::InProject;
-use crate::auth::probe_limit;
+use crate::auth::limits::probe_limit;
 use crate::http::{json, App, RawBody};
 use crate::project_io;
 use crate::repo;
@@ -24,7 +24,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     let input: MappingInput = body.json()?;
     let m = input.validate()?;
     // The live check connects to the customer's database: limited like the connection test.
-    probe_limit(ctx, scope).await?;
+    probe_limit(ctx, scope.handle()).await?;
     let env = scope.row.environment;
     let session = project_io::read_session(ctx, pr, env)
         .await?

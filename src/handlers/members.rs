@@ -4,7 +4,7 @@
 
 use super::PageQuery;
 use crate::audit::{record_as, retrying_as, Chain};
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::handlers::keys::revoked_by_removal;
 use crate::http::{json, page};
 use crate::http::{App, PathId, Query, RawBody};

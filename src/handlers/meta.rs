@@ -3,7 +3,8 @@
 //! first, and under a project it resolves the project first, so an unknown route never hints at
 //! what exists to a caller who could not reach it.
 
-use crate::auth::{authenticate, operator};
+use crate::auth::operator::operator;
+use crate::auth::principal::authenticate;
 use crate::http::{json, meta, text, App};
 use axum::extract::{Request, State};
 use axum::http::header;

@@ -1,6 +1,6 @@
 //! The caller's org.
 
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::http::json;
 use crate::repo;
 use axum::response::Response;

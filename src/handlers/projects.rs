@@ -5,7 +5,7 @@
 use super::PageQuery;
 use crate::audit::{also_on, head_of, record_as, retrying_in, Chain};
 use crate::auth::extract::InProject;
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::handlers::keys::revoked_by_removal;
 use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repo::{self, projects::ProjectRow};

@@ -5,11 +5,11 @@
 use super::{customer_filter, PageQuery};
 use crate::audit::By;
 use crate::auth::extract::InProject;
+use crate::clock::within;
 use crate::error::OrInternal;
 use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repairs::{reject as reject_repair, view, Approval};
 use crate::repo::{self, repairs::Filter};
-use crate::services::within;
 use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult, Relayed};

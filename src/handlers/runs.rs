@@ -4,7 +4,7 @@
 use super::PageQuery;
 use crate::audit::By;
 use crate::auth::extract::InProject;
-use crate::auth::probe_limit;
+use crate::auth::limits::probe_limit;
 use crate::http::{json, page, App, PathId, Query};
 use crate::repo;
 use crate::runs::{start, view};
@@ -19,7 +19,7 @@ use parityrail_core::domain::records::RunTrigger;
 #[worker::send]
 pub async fn create(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
     // A run connects to Stripe and the app database: limited like the connection tests.
-    probe_limit(&app.svc, &ip.project).await?;
+    probe_limit(&app.svc, ip.project.handle()).await?;
     let by = By::Caller(&ip.p, &ip.project);
     let run = start(&app.svc, by, RunTrigger::Api).await?;
     json(202, &view(&run))

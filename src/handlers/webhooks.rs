@@ -2,7 +2,7 @@
 //! project's webhook health.
 
 use crate::auth::extract::InProject;
-use crate::auth::VerifiedWebhook;
+use crate::auth::webhook::VerifiedWebhook;
 use crate::http::{json, App};
 use crate::repo::{self, webhooks::Source};
 use crate::webhooks::{record, wake, Recorded};

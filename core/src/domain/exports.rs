@@ -14,7 +14,7 @@ use super::audit::AuditEntry;
 use super::canonical::to_canonical;
 use super::input::InputError;
 use super::signing::{KeyRef, SignedCheckpoint, Signer};
-use super::store::{ObjectStore, StoreError};
+use super::store::{ObjectStore, PartRef, StoreError};
 use super::time::Timestamp;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -350,12 +350,6 @@ pub struct FileDone {
     pub name: String,
     pub bytes: u64,
     pub sha256: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartRef {
-    pub n: u16,
-    pub etag: String,
 }
 
 /// What an export covers, fixed when it is created.

@@ -197,8 +197,15 @@ pub trait ObjectStore {
         &self,
         key: &str,
         upload: &str,
-        parts: &[crate::domain::exports::PartRef],
+        parts: &[PartRef],
     ) -> Result<(), StoreError>;
+}
+
+/// One written part of a multipart upload: its number and the etag the store gave it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartRef {
+    pub n: u16,
+    pub etag: String,
 }
 
 /// An upload of the fake: its key, content type and parts.
@@ -255,7 +262,7 @@ impl ObjectStore for MemoryObjects {
         &self,
         key: &str,
         upload: &str,
-        parts: &[crate::domain::exports::PartRef],
+        parts: &[PartRef],
     ) -> Result<(), StoreError> {
         let Some((k, ctype, stored)) = self.uploads.borrow_mut().remove(upload) else {
             return Err(StoreError::Failed("no such upload".into()));

@@ -7,8 +7,9 @@
 //! `domain::repairs::ExecPlan`, whose identifiers and columns were checked against the mapping
 //! before any SQL exists.
 
+use super::error::{PgError, PgErrorKind};
+use super::queries::values_from;
 use super::session::{Bounded, Limits, Timer};
-use super::{values_from, PgError, PgErrorKind};
 use crate::domain::integrations::DbUrl;
 use crate::domain::repairs::ExecPlan;
 use serde_json::Value;

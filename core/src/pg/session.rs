@@ -4,8 +4,9 @@
 //! statement and the whole session a limit kept by the client, with a `Timer` port so it runs
 //! natively (tokio) and on wasm32 (`worker::Delay`, `Date.now()`).
 
-use super::{begin_read_session, handshake, probe, rows_by_keys, AppRow, PgError, PgErrorKind};
-use super::{Probe, STATEMENT_TIMEOUT_MS};
+use super::error::{PgError, PgErrorKind};
+use super::queries::{begin_read_session, handshake, probe, rows_by_keys, AppRow};
+use super::queries::{Probe, STATEMENT_TIMEOUT_MS};
 use crate::domain::integrations::DbUrl;
 use crate::domain::sqlident::{SqlIdent, TableName};
 use std::cell::Cell;
@@ -204,7 +205,7 @@ impl<T: Timer> ReadSession<T> {
         after: &str,
         limit: u32,
     ) -> Result<Vec<AppRow>, PgError> {
-        self.run(|c| super::rows_after(c, table, key_col, columns, capped, after, limit))
+        self.run(|c| super::queries::rows_after(c, table, key_col, columns, capped, after, limit))
             .await
     }
 
@@ -213,13 +214,13 @@ impl<T: Timer> ReadSession<T> {
         &self,
         table: &TableName,
         allowlist: &[SqlIdent],
-    ) -> Result<super::RepairGrants, PgError> {
-        self.run(|c| super::repair_grants(c, table, allowlist))
+    ) -> Result<super::queries::RepairGrants, PgError> {
+        self.run(|c| super::queries::repair_grants(c, table, allowlist))
             .await
     }
 
     /// `table_columns`, within the limits.
     pub async fn table_columns(&self, table: &TableName) -> Result<Vec<(String, String)>, PgError> {
-        self.run(|c| super::table_columns(c, table)).await
+        self.run(|c| super::queries::table_columns(c, table)).await
     }
 }

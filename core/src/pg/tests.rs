@@ -2,8 +2,10 @@
 //! in-memory pipe, so each error value is exactly what the driver produces.
 
 use super::*;
+use crate::domain::integrations::DbUrl;
 use std::io;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio_postgres::tls::TlsConnect;
 use tokio_postgres::NoTls;
 
 fn url(sslmode: &str) -> DbUrl {

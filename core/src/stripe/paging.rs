@@ -4,8 +4,8 @@
 //! data, or a cursor already used) or when it reaches the page cap. No walk loops forever, and
 //! none stops early while Stripe says there is more.
 
+use super::error::{PaginationFault, StripeError};
 use super::model::{HasId, List};
-use super::{PaginationFault, StripeError};
 use std::collections::HashSet;
 
 /// Pages one list walk may read before it fails with `PaginationFault::PageCap`: 1,000,000

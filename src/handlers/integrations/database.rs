@@ -2,12 +2,13 @@
 
 use super::{integration_error, replace, DATABASE};
 use crate::auth::extract::InProject;
-use crate::auth::probe_limit;
+use crate::auth::limits::probe_limit;
 use crate::auth::scope::ProjectHandle;
+use crate::clock::clock;
 use crate::http::{json, App, RawBody};
 use crate::project_io;
 use crate::repo;
-use crate::services::{clock, Services};
+use crate::services::Services;
 use crate::vault;
 use axum::extract::State;
 use axum::response::Response;
@@ -57,7 +58,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
     let (ctx, scope) = (&app.svc, &ip.project);
-    probe_limit(ctx, scope).await?;
+    probe_limit(ctx, scope.handle()).await?;
     let started = clock();
     let env = scope.row.environment;
     let outcome = match project_io::read_session(ctx, scope.handle(), env).await? {

@@ -7,7 +7,7 @@ pub mod stripe;
 
 use crate::audit::retrying_in;
 use crate::auth::extract::InProject;
-use crate::auth::{Principal, ProjectScope};
+use crate::auth::principal::{Principal, ProjectScope};
 use crate::http::json;
 use crate::repo::{self, credentials::CredentialRow};
 use crate::services::Services;

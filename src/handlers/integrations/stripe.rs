@@ -2,10 +2,10 @@
 
 use super::{integration_error, replace, STRIPE};
 use crate::auth::extract::InProject;
-use crate::auth::probe_limit;
+use crate::auth::limits::probe_limit;
+use crate::clock::clock;
 use crate::http::{json, App, RawBody};
 use crate::project_io;
-use crate::services::clock;
 use crate::vault;
 use axum::extract::State;
 use axum::response::Response;
@@ -37,7 +37,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     if let Some(secrets) = &body.webhook_secrets {
         check_webhook_secrets(secrets).map_err(|e| integration_error(e, "webhook_secrets"))?;
     }
-    probe_limit(ctx, scope).await?;
+    probe_limit(ctx, scope.handle()).await?;
     let account = ctx
         .stripe(Secret::new(body.api_key.clone()))
         .account()
@@ -63,7 +63,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
     let (ctx, scope) = (&app.svc, &ip.project);
-    probe_limit(ctx, scope).await?;
+    probe_limit(ctx, scope.handle()).await?;
     let client = project_io::stripe(ctx, scope.handle()).await?;
     let started = clock();
     let customers = client.customers_page(None).await.map_err(ApiError::from)?;

@@ -1,0 +1,358 @@
+//! Who is calling: an API key turned into a `Principal` (who, how authenticated, which tenant,
+//! with what role), the tenancy check that turns a project id into a `ProjectScope`, the
+//! re-checks and caller guards a change runs before it commits, and the `CallerSeal` that
+//! carries the caller to a Durable Object. Nothing is cached: a revoked or expired key, or a
+//! removed member, fails on the very next request.
+
+use super::grants::RAW;
+use super::limits::{check_limit, client_attempt, refund_attempt};
+use super::scope::{ProjectHandle, Scoped, Tenant};
+use crate::http::{query_param, App, RequestMeta};
+use crate::repo::{self, keys::KeyAuth, projects::ProjectRow};
+use crate::services::Services;
+use axum::http::{HeaderMap, Uri};
+use parityrail_core::api::error::{ApiError, ApiResult, BAD_KEY};
+use parityrail_core::domain::access::{self, Caller};
+use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
+use parityrail_core::domain::audit::Actor;
+use parityrail_core::domain::ids::{KeyId, MemberId, ProjectId};
+use parityrail_core::domain::roles::{self, effective_role, Need, Role};
+use parityrail_core::domain::time::Timestamp;
+use parityrail_core::fault::{Fallible, Fault};
+
+/// How a principal proved who it is. Audit actors, rate limits and capability checks read it,
+/// so sessions (dashboard) and the system (cron, Durable Object alarms) fit in beside keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authn {
+    /// An API key (`Authorization: Bearer pr_…` or `?api_key=`).
+    ApiKey { key_id: KeyId },
+}
+
+impl Authn {
+    /// The `RateLimiter` bucket its requests are counted in: per key, per session later.
+    pub fn rate_bucket(&self) -> String {
+        match self {
+            Authn::ApiKey { key_id } => format!("key:{key_id}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Principal {
+    pub tenant: Tenant,
+    pub authn: Authn,
+    pub member_id: MemberId,
+    /// The role the key acts with at org level (`domain::access::acting_role`).
+    pub org_role: Role,
+    /// Who minted the calling key and the most it acts with anywhere, when another member did.
+    pub origin: Option<(MemberId, Role)>,
+    /// The key's member's own org role, uncapped (overrides replace it per project).
+    member_org_role: Role,
+    pub capability: Capability,
+    pub environment: Environment,
+    /// `Some(project id)` when the key is limited to one project.
+    pub only_project: Option<ProjectId>,
+}
+
+/// A project the caller may see, with the caller's role in it after overrides. Only
+/// `Principal::project` constructs one (the tenancy check), so a handler holding it has passed.
+#[derive(Clone)]
+pub struct ProjectScope {
+    pub row: ProjectRow,
+    pub role: Role,
+    /// The member's override in this project as authentication read it (the caller guard
+    /// re-checks it).
+    override_role: Option<Role>,
+    handle: ProjectHandle,
+}
+
+impl ProjectScope {
+    pub fn id(&self) -> &ProjectId {
+        self.handle.id()
+    }
+
+    /// What project-scoped repositories take.
+    pub fn handle(&self) -> &ProjectHandle {
+        &self.handle
+    }
+}
+
+fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    if let Some(h) = headers.get("authorization") {
+        let h = h.to_str().unwrap_or("");
+        let mut parts = h.splitn(2, ' ');
+        let scheme = parts.next().unwrap_or("");
+        let value = parts.next().unwrap_or("").trim();
+        if scheme.eq_ignore_ascii_case("bearer") && !value.is_empty() {
+            return Some(value.to_owned());
+        }
+        return Some(String::new()); // present but malformed
+    }
+    query_param(uri, "api_key")
+}
+
+/// Authenticates an API key and applies its rate limit. The attempt is counted against the
+/// client's failure budget before the credential is looked at (a locked-out client is refused
+/// there), and refunded once the key turned out valid.
+pub async fn authenticate(
+    app: &App,
+    meta: &RequestMeta,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> ApiResult<Principal> {
+    let svc = &app.svc;
+    let attempt = client_attempt(svc, meta).await?;
+    let Some(raw) = credential(headers, uri) else {
+        return Err(ApiError::unauthorized(
+            "missing_api_key",
+            "an API key is required",
+        ));
+    };
+    let p = lookup(app, &raw).await?;
+    refund_attempt(app, meta, &attempt);
+    let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
+    check_limit(svc, &p.authn.rate_bucket(), per_minute).await?;
+    Ok(p)
+}
+
+async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
+    let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
+    let svc = &app.svc;
+    let key = PlainKey::parse(raw).map_err(|_| bad())?;
+    let db = svc.db(&RAW)?;
+    let k: KeyAuth = repo::keys::by_hash(&db, key.hash().as_str())
+        .await?
+        .ok_or_else(bad)?;
+    if !access::key_is_active(k.revoked, k.expires_at, svc.now)
+        || k.environment != key.environment()
+    {
+        return Err(bad());
+    }
+    // last_used_at has one-minute resolution so that reads do not each cost a write.
+    let stale = k
+        .last_used_at
+        .is_none_or(|t| svc.now.millis() - t.millis() >= 60_000);
+    if stale {
+        let (org, id, at) = (k.org.clone(), k.key_id.to_string(), svc.now.to_rfc3339());
+        let db = svc.db(&RAW)?;
+        app.wctx.wait_until(async move {
+            let t = Tenant::new(db, org);
+            let _ = repo::keys::touch(&t, &id, &at).await;
+        });
+    }
+    Ok(Principal {
+        tenant: Tenant::new(db, k.org),
+        authn: Authn::ApiKey { key_id: k.key_id },
+        member_id: k.member,
+        org_role: access::acting_role(k.role, k.origin.as_ref().map(|(_, c)| *c)),
+        origin: k.origin,
+        member_org_role: k.role,
+        capability: k.capability,
+        environment: k.environment,
+        only_project: k.project,
+    })
+}
+
+impl Principal {
+    /// The caller as `domain::access` sees it.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            org_role: self.org_role,
+            environment: self.environment,
+        }
+    }
+
+    /// Routes that change live access (members, ownership) or show org-wide history need a
+    /// live key.
+    pub fn require_live(&self) -> ApiResult<()> {
+        Ok(access::may_change_members(self.caller())?)
+    }
+
+    /// The origin (`access::key_origin`) of a key this caller mints or rotates for `target`;
+    /// `previous` is the rotated key's own origin.
+    pub fn origin_for(
+        &self,
+        target: &str,
+        previous: Option<Option<(String, Role)>>,
+    ) -> Option<(String, Role)> {
+        let calling = self.origin.as_ref().map(|(m, c)| (m.to_string(), *c));
+        access::key_origin(
+            &self.member_id.to_string(),
+            self.org_role,
+            calling,
+            &target.to_owned(),
+            previous,
+        )
+    }
+
+    pub fn actor(&self) -> Actor {
+        match &self.authn {
+            Authn::ApiKey { key_id } => Actor::Member {
+                member: self.member_id.clone(),
+                key: key_id.clone(),
+            },
+        }
+    }
+
+    /// Re-reads what authentication established — the key is still active with the same cap,
+    /// its member still exists with the same org role and, inside a project, the project is
+    /// still there and the caller's role in it is unchanged — for a change about to commit. `retrying_as` and
+    /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
+    /// clear answer; the caller guard in the batch (`guard`) makes it exact.
+    pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<()> {
+        let Authn::ApiKey { key_id } = &self.authn;
+        let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
+        let expired = |k: &repo::keys::KeyRow| {
+            k.expires_at
+                .as_deref()
+                .is_some_and(|e| Timestamp::parse(e).map_or(true, |t| t <= now))
+        };
+        let Some(key) = key.filter(|k| k.revoked_at.is_none() && !expired(k)) else {
+            return Err(Fault::CallerRevoked);
+        };
+        if key.minted_role != self.origin.as_ref().map(|(_, cap)| *cap) {
+            return Err(Fault::CallerChanged);
+        }
+        match repo::members::get(&self.tenant, self.member_id.as_str()).await? {
+            None => return Err(Fault::CallerRevoked),
+            Some(m) if m.role != self.member_org_role => return Err(Fault::CallerChanged),
+            Some(_) => {}
+        }
+        if let Some(scope) = scope {
+            let now_in = self.project(scope.id().as_str()).await?;
+            if now_in.override_role != scope.override_role || now_in.role != scope.role {
+                return Err(Fault::CallerChanged);
+            }
+        }
+        Ok(())
+    }
+
+    /// The caller guard (migrations 0009, 0019) for a caller's batch: the batch aborts unless
+    /// the key and its cap, the member's org role and (inside `scope`) the project and the
+    /// override are still what authentication read.
+    pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
+        let Authn::ApiKey { key_id } = &self.authn;
+        let at = now.to_rfc3339();
+        let project = scope.map(|s| (s.id().as_str(), s.override_role.map(Role::as_str)));
+        repo::callers::check(
+            &self.tenant,
+            &repo::callers::CallerCheck {
+                key_id: key_id.as_str(),
+                minted_role: self.origin.as_ref().map(|(_, cap)| cap.as_str()),
+                member_id: self.member_id.as_str(),
+                role: self.member_org_role.as_str(),
+                project,
+                at: &at,
+            },
+        )
+    }
+
+    /// What a change made on this caller's behalf elsewhere (the project's Durable Object
+    /// executing an approval) needs to record and guard it as this caller's: the audit actor and
+    /// the caller guard, exactly as authentication read them.
+    pub fn seal(&self, scope: &ProjectScope) -> CallerSeal {
+        let Authn::ApiKey { key_id } = &self.authn;
+        CallerSeal {
+            member: self.member_id.to_string(),
+            key: key_id.to_string(),
+            minted_role: self.origin.as_ref().map(|(_, cap)| cap.as_str().to_owned()),
+            role: self.member_org_role.as_str().to_owned(),
+            override_role: scope.override_role.map(|r| r.as_str().to_owned()),
+        }
+    }
+
+    /// For org-level routes: the member's org role decides.
+    pub fn require(&self, need: Need) -> ApiResult<()> {
+        Ok(roles::check(need, self.capability, self.org_role)?)
+    }
+
+    /// Org-level changes (members, keys, new projects) need a key that is not limited to one project.
+    pub fn require_org_scope(&self) -> ApiResult<()> {
+        match self.only_project {
+            None => Ok(()),
+            Some(_) => Err(ApiError::forbidden(
+                "key_scope",
+                "this key is limited to one project",
+            )),
+        }
+    }
+
+    /// The tenancy check every project route starts with. A malformed id, a missing project, one
+    /// of another org, another environment or outside the key's scope all give the same 404.
+    pub async fn project(&self, pid: &str) -> Fallible<ProjectScope> {
+        let not_found = || Fault::NotFound("project");
+        let id = ProjectId::parse(pid).map_err(|_| not_found())?;
+        if self.only_project.as_ref().is_some_and(|only| *only != id) {
+            return Err(not_found());
+        }
+        let found = repo::projects::get_for_member(
+            &self.tenant,
+            id.as_str(),
+            self.environment.as_str(),
+            self.member_id.as_str(),
+        )
+        .await?
+        .ok_or_else(not_found)?;
+        let override_role = found.override_role;
+        let own = effective_role(self.member_org_role, override_role);
+        let role = access::acting_role(own, self.origin.as_ref().map(|(_, c)| *c));
+        Ok(ProjectScope {
+            row: found.project,
+            role,
+            override_role,
+            handle: ProjectHandle::new(self.tenant.clone(), id),
+        })
+    }
+
+    /// The handle of a new project this caller creates, with a fresh id (nothing else can be
+    /// turned into a handle without the tenancy check).
+    pub fn creating_project(&self, svc: &Services) -> ApiResult<ProjectHandle> {
+        let id = ProjectId::generate(&mut svc.rng())?;
+        Ok(ProjectHandle::new(self.tenant.clone(), id))
+    }
+
+    /// For project routes: the member's role in that project decides.
+    pub fn require_in(&self, p: &ProjectScope, need: Need) -> ApiResult<()> {
+        Ok(roles::check(need, self.capability, p.role)?)
+    }
+}
+
+/// A caller as authentication read it, carried to where its change commits (`Principal::seal`).
+/// Only ParityRail's own worker sends one to a Durable Object; it is never read from a client.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CallerSeal {
+    member: String,
+    key: String,
+    /// The key's cap as authentication read it (`None`: uncapped).
+    minted_role: Option<String>,
+    role: String,
+    override_role: Option<String>,
+}
+
+impl CallerSeal {
+    /// The sealed caller as the approver of a repair.
+    pub fn approver(&self) -> Fallible<parityrail_core::domain::approval::Approver> {
+        let bad = |e: parityrail_core::domain::ids::IdError| Fault::internal(e.to_string());
+        Ok(parityrail_core::domain::approval::Approver::Person {
+            member: MemberId::parse(&self.member).map_err(bad)?,
+            key: KeyId::parse(&self.key).map_err(bad)?,
+        })
+    }
+
+    /// The caller guard (migrations 0009, 0019) inside `pr`: the batch aborts unless the key
+    /// and its cap, the member's org role and its override in the project are still what
+    /// authentication read.
+    pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
+        repo::callers::check(
+            pr.tenant(),
+            &repo::callers::CallerCheck {
+                key_id: &self.key,
+                minted_role: self.minted_role.as_deref(),
+                member_id: &self.member,
+                role: &self.role,
+                project: Some((pr.as_str(), self.override_role.as_deref())),
+                at: &now.to_rfc3339(),
+            },
+        )
+    }
+}

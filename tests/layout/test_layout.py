@@ -1,0 +1,145 @@
+"""The code's layout, held (issue 20): what the compiler cannot see.
+
+- No import cycle between the files of any crate (scripts/cycles.py), and the cycle finder
+  itself finds the cycles it must (through `use super::`, a parent's re-export, an inline
+  path, a module alias and a glob) and none where there is none.
+- No source file over 600 lines (tests apart); the Durable Object's file at most 200.
+- The Workers adapter (the root crate) at most 45% of the non-test source lines.
+- The core crates do not depend on `worker`, on any target.
+
+usage: test_layout.py [OUT.json]   (writes {"passed": n, "failed": m, "tests": [...]})
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import cycles  # noqa: E402
+
+CRATES = {"core": "core/src", "adapter": "src", "verifier": "verifier/src"}
+MAX_LINES = 600
+MAX_DO_LINES = 200
+MAX_ADAPTER_SHARE = 0.45
+
+
+def source_lines(root):
+    """{file: lines} of a crate's non-test source (test files and inline test modules apart)."""
+    out = {}
+    for mod, path in cycles.modules(os.path.join(ROOT, root)).items():
+        text = open(path, encoding="utf-8").read()
+        out[os.path.relpath(path, ROOT)] = len(cycles.strip_tests(text).splitlines())
+    return out
+
+
+def crate(files):
+    d = tempfile.mkdtemp(prefix="layout-")
+    for name, text in files.items():
+        p = os.path.join(d, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(text)
+    return d
+
+
+def cycle_files(files):
+    root = crate(files)
+    mods, edges = cycles.graph(root)
+    return sorted(sorted(os.path.relpath(mods[m], root) for m in c) for c in cycles.sccs(sorted(mods), edges))
+
+
+def test_no_crate_has_an_import_cycle():
+    for name, root in CRATES.items():
+        mods, edges = cycles.graph(os.path.join(ROOT, root))
+        found = cycles.sccs(sorted(mods), edges)
+        assert not found, f"{name}: " + "; ".join(", ".join(os.path.relpath(mods[m], ROOT) for m in c) for c in found)
+
+
+def test_the_cycle_finder_sees_a_child_using_its_parent():
+    got = cycle_files({
+        "lib.rs": "mod a;\n",
+        "a/mod.rs": "mod b;\npub use b::Thing;\npub struct Other;\n",
+        "a/b.rs": "use super::Other;\npub struct Thing(Other);\n",
+    })
+    assert got == [["a/b.rs", "a/mod.rs"]], got
+
+
+def test_the_cycle_finder_sees_inline_paths_aliases_and_globs():
+    got = cycle_files({
+        "lib.rs": "mod x;\nmod y;\nmod z;\nmod w;\n",
+        # x -> y by an inline path; y -> z through a module alias; z -> x through a glob's module.
+        "x.rs": "pub fn f() { crate::y::g(); }\n",
+        "y.rs": "use crate::z;\npub fn g() { z::h(); }\n",
+        "z.rs": "use crate::*;\npub fn h() { x::f(); }\n",
+        "w.rs": "// crate::x::f() in a comment is no dependency\npub fn k() { let _ = \"crate::x::f\"; }\n",
+    })
+    assert got == [["x.rs", "y.rs", "z.rs"]], got
+
+
+def test_the_cycle_finder_ignores_tests_and_ownership():
+    got = cycle_files({
+        "lib.rs": "mod a;\nmod b;\n",
+        "a/mod.rs": "mod c;\nuse crate::b::B;\npub struct A(B);\n#[cfg(test)]\nmod tests { use crate::a::c::C; }\n",
+        "a/c.rs": "pub struct C;\n",
+        "a/tests.rs": "use super::*;\n",
+        "b.rs": "pub struct B;\n#[cfg(test)]\nmod tests { use crate::a::A; }\n",
+    })
+    assert got == [], got
+
+
+def test_no_source_file_is_over_600_lines_and_the_durable_object_is_thin():
+    big = []
+    for root in CRATES.values():
+        for f, n in source_lines(root).items():
+            if n > MAX_LINES:
+                big.append(f"{f}: {n}")
+    assert not big, "over 600 lines: " + ", ".join(big)
+    do = [f for f in source_lines("src") if f in ("src/coordinator.rs", "src/coordinator/mod.rs")]
+    assert do, "the coordinator's file is gone"
+    n = source_lines("src")[do[0]]
+    assert n <= MAX_DO_LINES, f"{do[0]}: {n} lines"
+
+
+def test_the_adapter_is_at_most_45_percent_of_the_source():
+    adapter = sum(source_lines("src").values())
+    total = adapter + sum(source_lines("core/src").values())
+    share = adapter / total
+    print(f"adapter {adapter} of {total} non-test lines ({share:.1%})")
+    assert share <= MAX_ADAPTER_SHARE, f"the adapter is {share:.1%} of {total} lines"
+
+
+def test_the_core_never_depends_on_worker():
+    for target in (None, "wasm32-unknown-unknown"):
+        cmd = ["cargo", "tree", "-p", "parityrail-core", "-e", "normal", "--prefix", "none", "--locked"]
+        if target:
+            cmd += ["--target", target]
+        tree = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        names = {line.split(" ")[0] for line in tree.splitlines() if line.strip()}
+        assert "worker" not in names, sorted(names)
+        assert "parityrail" not in names
+
+
+def main():
+    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
+    results = []
+    for name, fn in tests:
+        try:
+            fn()
+            results.append((name, None))
+            print(f"ok   {name}")
+        except Exception as e:  # noqa: BLE001
+            results.append((name, e))
+            print(f"FAIL {name}\n{traceback.format_exc()}")
+    passed = sum(1 for _, e in results if e is None)
+    print(f"{passed} passed, {len(results) - passed} failed")
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w") as f:
+            json.dump({"passed": passed, "failed": len(results) - passed, "tests": [n for n, _ in results]}, f)
+    return 0 if passed == len(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::runs::Stalled;
 use crate::domain::store::{Guarded, StoreError};
-use crate::pg::{PgError, PgErrorKind};
+use crate::pg::PgError;
 use crate::stripe::StripeError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,14 +106,6 @@ impl Fault {
             "members.org_id, members.email" => Fault::MemberExists,
             "runs.project_id" => Fault::RunInProgress(None),
             other => Fault::Internal(format!("unique constraint failed: {other}")),
-        }
-    }
-
-    /// The kind of a database failure, when it is one.
-    pub fn database_kind(&self) -> Option<PgErrorKind> {
-        match self {
-            Fault::Database(e) => Some(e.kind),
-            _ => None,
         }
     }
 }

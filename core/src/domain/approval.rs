@@ -22,7 +22,8 @@ use super::ids::{KeyId, MemberId};
 use super::incidents::{Incident, IncidentStatus};
 use super::mapping::Mapping;
 use super::reconcile::{self, AppValues, ProductFeatures, StripeCustomer};
-use super::repairs::{effect, same_columns, still_wanted, Effect, ExecPlan, Repair, RepairStatus};
+use super::repair_plan::ExecPlan;
+use super::repairs::{effect, same_columns, still_wanted, Effect, Repair, RepairStatus};
 use super::time::Timestamp;
 
 /// The actor of everything ParityRail does on its own once a repair is approved.

@@ -24,6 +24,7 @@ pub mod ports;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod records;
+pub mod repair_plan;
 pub mod repairs;
 pub mod rewrap;
 pub mod roles;

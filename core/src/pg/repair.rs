@@ -4,14 +4,14 @@
 //! columns' live values with the expected *before* values (any difference: stale, nothing
 //! written), updates exactly that row (its address and its key) with the values as parameters,
 //! reads the row as written (`RETURNING`) and commits. Anything else rolls back. It takes only a
-//! `domain::repairs::ExecPlan`, whose identifiers and columns were checked against the mapping
+//! `domain::repair_plan::ExecPlan`, whose identifiers and columns were checked against the mapping
 //! before any SQL exists.
 
 use super::error::{PgError, PgErrorKind};
 use super::queries::values_from;
 use super::session::{Bounded, Limits, Timer};
 use crate::domain::integrations::DbUrl;
-use crate::domain::repairs::ExecPlan;
+use crate::domain::repair_plan::ExecPlan;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_postgres::error::SqlState;

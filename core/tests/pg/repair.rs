@@ -4,7 +4,8 @@
 
 use super::{addr_of, url, TokioTimer};
 use parityrail_core::domain::mapping::{Mapping, MappingInput};
-use parityrail_core::domain::repairs::{ColumnChange, Effect, ExecPlan, Repair, RepairStatus};
+use parityrail_core::domain::repair_plan::ExecPlan;
+use parityrail_core::domain::repairs::{ColumnChange, Effect, Repair, RepairStatus};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::pg::{self, Limits, Outcome, PgError, PgErrorKind, RepairSession};
 use serde_json::json;

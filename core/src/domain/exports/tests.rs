@@ -1,8 +1,11 @@
 use super::*;
-use crate::domain::audit::{Actor, Draft};
+use crate::domain::audit::{Actor, AuditEntry, Draft};
 use crate::domain::bundle::verify_bundle;
+use crate::domain::input::InputError;
 use crate::domain::signing::{fingerprint, KeyRef, SignedCheckpoint, Signer};
 use crate::domain::store::MemoryObjects;
+use crate::domain::store::StoreError;
+use crate::domain::time::Timestamp;
 use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
 use proptest::prelude::*;
 use serde_json::json;

@@ -2,6 +2,7 @@ use super::*;
 use crate::domain::incidents;
 use crate::domain::mapping::MappingInput;
 use crate::domain::reconcile::{self, Drift, ItemFacts, ProductFeatures, StripeCustomer, SubFacts};
+use crate::domain::repair_plan::{ExecPlan, Refusal};
 use proptest::prelude::*;
 use serde_json::json;
 use std::collections::BTreeSet;

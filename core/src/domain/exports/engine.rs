@@ -1,339 +1,18 @@
-//! Export bundles (SPEC §10) as pure rules: the request, the two file formats, a SHA-256 whose
-//! state survives between steps, and the step engine that writes a range of a chain to an
-//! object store in fixed-size parts without holding the range in memory.
-//!
-//! A file is the concatenation of *units*: unit 0 is the file's header (CSV's column line;
-//! JSONL has none), unit `s` is the line of the entry with sequence number `s`. Rendering is
-//! deterministic, so the engine's saved position is just `(unit, skip)`: the first unit not yet
-//! wholly uploaded and how many of its bytes were. A step re-renders from there, cuts full parts
-//! of `part_size` bytes (a multiple of 64, so the hash state at a cut has no partial block),
-//! uploads them, and saves the position, the part list and the hash state. Whatever a step had
-//! rendered past its last cut is dropped and rendered again by the next one.
+//! The step engine: writes a range of a chain to an object store in fixed-size parts,
+//! verifying it against the last signed checkpoint as it goes, without holding the range in
+//! memory.
 
-use super::audit::AuditEntry;
-use super::canonical::to_canonical;
-use super::input::InputError;
-use super::signing::{KeyRef, SignedCheckpoint, Signer};
-use super::store::{ObjectStore, PartRef, StoreError};
-use super::time::Timestamp;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
+use super::format::*;
+use super::sha256mid::*;
+use crate::domain::audit::AuditEntry;
+use crate::domain::signing::SignedCheckpoint;
+use crate::domain::store::{ObjectStore, PartRef, StoreError};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sha2::digest::generic_array::GenericArray;
 
 /// R2's smallest part (all but the last); parts are all this size.
 pub const PART_BYTES: usize = 5 * 1024 * 1024;
 /// Entries read from the chain per page.
 pub const PAGE: u32 = 500;
-/// The largest sequence number a request may name (2^53 − 1: exact in a JavaScript number and
-/// in D1's integers).
-pub const MAX_SEQ: u64 = (1 << 53) - 1;
-/// The most action names one export may select.
-pub const MAX_ACTIONS: usize = 50;
-
-pub const MANIFEST: &str = "manifest.json";
-pub const SIGNATURE: &str = "manifest.sig";
-
-/// One end of a requested range: a sequence number, or a time (entries' `at` never goes
-/// backwards along a chain, so a time range is a sequence range).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Bound {
-    Seq(u64),
-    Time(Timestamp),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Jsonl,
-    Csv,
-    Both,
-}
-
-impl Format {
-    pub fn files(self) -> Vec<FileKind> {
-        match self {
-            Format::Jsonl => vec![FileKind::Jsonl],
-            Format::Csv => vec![FileKind::Csv],
-            Format::Both => vec![FileKind::Jsonl, FileKind::Csv],
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Jsonl => "jsonl",
-            Format::Csv => "csv",
-            Format::Both => "both",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "jsonl" => Some(Format::Jsonl),
-            "csv" => Some(Format::Csv),
-            "both" => Some(Format::Both),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    Jsonl,
-    Csv,
-}
-
-pub const CSV_HEADER: &str = "seq,at,actor,action,target,before,after,prev_hash,hash\r\n";
-
-impl FileKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            FileKind::Jsonl => "entries.jsonl",
-            FileKind::Csv => "entries.csv",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            FileKind::Jsonl => "application/x-ndjson",
-            FileKind::Csv => "text/csv; charset=utf-8",
-        }
-    }
-
-    fn header(self) -> &'static [u8] {
-        match self {
-            FileKind::Jsonl => b"",
-            FileKind::Csv => CSV_HEADER.as_bytes(),
-        }
-    }
-
-    /// An entry's line: canonical JSON and `\n`, or an RFC 4180 record ending `\r\n` whose
-    /// `before` and `after` are canonical JSON.
-    pub fn line(self, e: &AuditEntry) -> Vec<u8> {
-        match self {
-            FileKind::Jsonl => {
-                let mut s = to_canonical(&entry_value(e));
-                s.push('\n');
-                s.into_bytes()
-            }
-            FileKind::Csv => {
-                let fields = [
-                    e.seq.to_string(),
-                    e.at.clone(),
-                    e.actor.clone(),
-                    e.action.clone(),
-                    e.target.clone(),
-                    to_canonical(&e.before),
-                    to_canonical(&e.after),
-                    e.prev_hash.clone(),
-                    e.hash.clone(),
-                ];
-                let mut s = String::new();
-                for (i, f) in fields.iter().enumerate() {
-                    if i > 0 {
-                        s.push(',');
-                    }
-                    csv_field(f, &mut s);
-                }
-                s.push_str("\r\n");
-                s.into_bytes()
-            }
-        }
-    }
-
-    /// Which file a bundle file name is, if any.
-    pub fn of_name(name: &str) -> Option<Self> {
-        [FileKind::Jsonl, FileKind::Csv]
-            .into_iter()
-            .find(|k| k.name() == name)
-    }
-}
-
-/// The entry as the JSON object the API returns (its nine fields).
-pub fn entry_value(e: &AuditEntry) -> Value {
-    serde_json::to_value(e).unwrap_or(Value::Null)
-}
-
-fn csv_field(f: &str, out: &mut String) {
-    if f.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&f.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(f);
-    }
-}
-
-/// `POST …/exports`, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportRequest {
-    pub from: Option<Bound>,
-    pub to: Option<Bound>,
-    pub actions: Option<Vec<String>>,
-    pub format: Format,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    #[serde(default)]
-    from: Value,
-    #[serde(default)]
-    to: Value,
-    #[serde(default)]
-    actions: Option<Vec<String>>,
-    #[serde(default)]
-    format: Option<String>,
-}
-
-fn bound(field: &str, v: &Value) -> Result<Option<Bound>, InputError> {
-    const WHAT: &str = "must be a sequence number (1 or more) or an RFC 3339 time";
-    match v {
-        Value::Null => Ok(None),
-        Value::Number(n) => match n.as_u64() {
-            Some(s) if (1..=MAX_SEQ).contains(&s) => Ok(Some(Bound::Seq(s))),
-            _ => Err(InputError::field(field, WHAT)),
-        },
-        Value::String(s)
-            if !s.is_empty() && s.len() <= 40 && s.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            match s.parse::<u64>() {
-                Ok(n) if (1..=MAX_SEQ).contains(&n) => Ok(Some(Bound::Seq(n))),
-                _ => Err(InputError::field(field, WHAT)),
-            }
-        }
-        Value::String(s) if s.len() <= 64 => Timestamp::parse(s)
-            .map(|t| Some(Bound::Time(t)))
-            .map_err(|_| InputError::field(field, WHAT)),
-        _ => Err(InputError::field(field, WHAT)),
-    }
-}
-
-/// An audit action name: dotted lowercase words (`repair.executed`).
-pub fn is_action(s: &str) -> bool {
-    s.len() <= 64
-        && s.split('.').count() >= 2
-        && s.split('.').all(|w| {
-            w.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                && w.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        })
-}
-
-impl ExportRequest {
-    pub fn parse(body: &[u8]) -> Result<Self, InputError> {
-        let b: Body = super::input::parse_json(body)?;
-        let from = bound("from", &b.from)?;
-        let to = bound("to", &b.to)?;
-        match (&from, &to) {
-            (Some(Bound::Seq(a)), Some(Bound::Seq(z))) if a > z => {
-                return Err(InputError::field("to", "must not be before from"))
-            }
-            (Some(Bound::Time(a)), Some(Bound::Time(z))) if a > z => {
-                return Err(InputError::field("to", "must not be before from"))
-            }
-            _ => {}
-        }
-        let actions = match b.actions {
-            None => None,
-            Some(list) => {
-                if list.is_empty() || list.len() > MAX_ACTIONS {
-                    return Err(InputError::field(
-                        "actions",
-                        format!("must list 1 to {MAX_ACTIONS} action names"),
-                    ));
-                }
-                if !list.iter().all(|a| is_action(a)) {
-                    return Err(InputError::field(
-                        "actions",
-                        "each must be an action name such as repair.executed",
-                    ));
-                }
-                let mut list = list;
-                list.sort();
-                list.dedup();
-                Some(list)
-            }
-        };
-        let format = match b.format.as_deref() {
-            None => Format::Jsonl,
-            Some(s) => Format::parse(s)
-                .ok_or_else(|| InputError::field("format", "must be jsonl, csv or both"))?,
-        };
-        Ok(ExportRequest {
-            from,
-            to,
-            actions,
-            format,
-        })
-    }
-}
-
-/// SHA-256 whose state can be saved between parts: whole 64-byte blocks are absorbed as they
-/// are uploaded; `finish` pads the tail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sha256Mid {
-    state: [u32; 8],
-    bytes: u64,
-}
-
-const H0: [u32; 8] = [
-    0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-];
-
-impl Default for Sha256Mid {
-    fn default() -> Self {
-        Sha256Mid {
-            state: H0,
-            bytes: 0,
-        }
-    }
-}
-
-impl Sha256Mid {
-    /// Absorbs whole blocks; `data.len()` must be a multiple of 64 (anything after the last whole
-    /// block is refused, not dropped).
-    pub fn absorb(&mut self, data: &[u8]) -> Result<(), StoreError> {
-        if data.len() % 64 != 0 {
-            return Err(StoreError::Failed(
-                "a part is not a whole number of blocks".into(),
-            ));
-        }
-        for block in data.chunks_exact(64) {
-            sha2::compress256(
-                &mut self.state,
-                std::slice::from_ref(GenericArray::from_slice(block)),
-            );
-        }
-        self.bytes += data.len() as u64;
-        Ok(())
-    }
-
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
-    /// The hex digest of everything absorbed followed by `tail`.
-    pub fn finish(mut self, tail: &[u8]) -> String {
-        let total_bits = (self.bytes + tail.len() as u64).wrapping_mul(8);
-        let whole = tail.len() - tail.len() % 64;
-        let _ = self.absorb(&tail[..whole]);
-        let mut last = tail[whole..].to_vec();
-        last.push(0x80);
-        while last.len() % 64 != 56 {
-            last.push(0);
-        }
-        last.extend_from_slice(&total_bits.to_be_bytes());
-        for block in last.chunks_exact(64) {
-            sha2::compress256(
-                &mut self.state,
-                std::slice::from_ref(GenericArray::from_slice(block)),
-            );
-        }
-        self.state.iter().map(|w| format!("{w:08x}")).collect()
-    }
-}
 
 /// An entry named by its place and hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -379,7 +58,7 @@ impl ExportSpec {
         format!("{}{name}", self.prefix)
     }
 
-    fn selects(&self, e: &AuditEntry) -> bool {
+    pub(crate) fn selects(&self, e: &AuditEntry) -> bool {
         self.actions
             .as_ref()
             .is_none_or(|list| list.binary_search(&e.action).is_ok())
@@ -455,14 +134,14 @@ async fn verify_against_checkpoint(
         None if cp.size <= before => Link {
             seq: cp.size,
             hash: if cp.size == 0 {
-                super::audit::GENESIS_HASH.to_owned()
+                crate::domain::audit::GENESIS_HASH.to_owned()
             } else {
                 cp.head_hash.clone()
             },
         },
         None if before == 0 => Link {
             seq: 0,
-            hash: super::audit::GENESIS_HASH.to_owned(),
+            hash: crate::domain::audit::GENESIS_HASH.to_owned(),
         },
         None => match source.page(before - 1, 1).await?.into_iter().next() {
             Some(e) if e.seq == before && e.computed_hash() == e.hash => Link {
@@ -587,7 +266,7 @@ pub async fn step(
     };
     let mut prev: Option<Link> = (first <= 1).then(|| Link {
         seq: 0,
-        hash: super::audit::GENESIS_HASH.to_owned(),
+        hash: crate::domain::audit::GENESIS_HASH.to_owned(),
     });
     if first == spec.from_seq {
         if let Some(p) = &prev {
@@ -798,100 +477,3 @@ fn cut(progress: &mut Progress, units: &mut Vec<Unit>, at: usize, after: u64) {
         u.start = u.start.saturating_sub(at);
     }
 }
-
-/// The signed description of a bundle.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Manifest {
-    pub version: u32,
-    pub export: String,
-    pub org: String,
-    pub project: String,
-    /// The project's environment (`live` or `test`): a test project's bundle is never taken
-    /// for a live one. Absent only in bundles written before it was named.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    pub chain: String,
-    pub range: ManifestRange,
-    pub count: u64,
-    pub first: Option<Link>,
-    pub last: Option<Link>,
-    pub files: Vec<FileDone>,
-    /// The newest signed checkpoint of the chain when the bundle was written.
-    pub checkpoint: Option<SignedCheckpoint>,
-    pub signing_key: KeyRef,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ManifestRange {
-    pub from_seq: u64,
-    pub to_seq: u64,
-    pub actions: Option<Vec<String>>,
-    /// The hash of the entry before `from_seq` (64 zeros when it is 1): where the range attaches
-    /// to the chain, also for a bundle filtered by action. Null for an empty range.
-    pub from_prev_hash: Option<String>,
-    /// The hash of the entry at `to_seq`. Null for an empty range.
-    pub to_hash: Option<String>,
-}
-
-impl Manifest {
-    /// The file's bytes (and what the signature covers): canonical JSON.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        to_canonical(&serde_json::to_value(self).unwrap_or(Value::Null)).into_bytes()
-    }
-}
-
-/// Writes `manifest.json` and `manifest.sig` once every file is written.
-pub async fn finish(
-    spec: &ExportSpec,
-    progress: &Progress,
-    signer: &impl Signer,
-    store: &impl ObjectStore,
-) -> Result<(Manifest, Vec<u8>), StoreError> {
-    let (count, first, last) = progress.totals.clone().unwrap_or((0, None, None));
-    let manifest = Manifest {
-        version: 1,
-        export: spec.id.clone(),
-        org: spec.org.clone(),
-        project: spec.project.clone(),
-        environment: spec.environment.clone(),
-        chain: spec.chain.clone(),
-        range: ManifestRange {
-            from_seq: spec.from_seq,
-            to_seq: spec.to_seq,
-            actions: spec.actions.clone(),
-            from_prev_hash: progress.from_prev_hash.clone(),
-            to_hash: progress.to_hash.clone(),
-        },
-        count,
-        first,
-        last,
-        files: progress.done.clone(),
-        checkpoint: progress.checkpoint.clone(),
-        signing_key: signer.key(),
-        created_at: spec.created_at.clone(),
-    };
-    let bytes = manifest.to_bytes();
-    let sig = signer.sign(&bytes).await?;
-    store
-        .put(&spec.object_key(MANIFEST), bytes, "application/json")
-        .await?;
-    store
-        .put(
-            &spec.object_key(SIGNATURE),
-            sig.clone(),
-            "application/octet-stream",
-        )
-        .await?;
-    Ok((manifest, sig))
-}
-
-/// The signature as the API shows it next to the file (base64).
-pub fn signature_b64(sig: &[u8]) -> String {
-    B64.encode(sig)
-}
-
-#[cfg(test)]
-pub(crate) mod tests;

@@ -46,15 +46,15 @@ fn credentials<'a>(
 }
 
 /// The project's read-only Stripe client; `409 integration_missing` without a key.
-pub async fn stripe(ctx: &Services, pr: &ProjectHandle) -> Fallible<StripeClient<WorkerHttp>> {
-    let ring = || ctx.keyring();
+pub async fn stripe(svc: &Services, pr: &ProjectHandle) -> Fallible<StripeClient<WorkerHttp>> {
+    let ring = || svc.keyring();
     let key = credentials(pr, &ring).open(Kind::StripeApiKey).await?;
-    Ok(ctx.stripe(key))
+    Ok(svc.stripe(key))
 }
 
 /// The project's repair URL, checked like the read URL (a live project requires TLS).
-pub async fn repair_url(ctx: &Services, pr: &ProjectHandle, env: Environment) -> Fallible<DbUrl> {
-    let ring = || ctx.keyring();
+pub async fn repair_url(svc: &Services, pr: &ProjectHandle, env: Environment) -> Fallible<DbUrl> {
+    let ring = || svc.keyring();
     Ok(credentials(pr, &ring)
         .db_url(Kind::DbRepairUrl, env)
         .await?)
@@ -63,11 +63,11 @@ pub async fn repair_url(ctx: &Services, pr: &ProjectHandle, env: Environment) ->
 /// Opens the project's read credential as a read-only session with client-side time limits.
 /// The outer error is ParityRail's (no credential, vault); the inner one the database's.
 pub async fn read_session(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     env: Environment,
 ) -> Fallible<Result<pg::ReadSession<WorkerTimer>, PgError>> {
-    let ring = || ctx.keyring();
+    let ring = || svc.keyring();
     let url = credentials(pr, &ring).db_url(Kind::DbReadUrl, env).await?;
-    Ok(ctx.pg_read(&url).await)
+    Ok(svc.pg_read(&url).await)
 }

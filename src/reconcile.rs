@@ -59,12 +59,12 @@ pub fn facts(s: &Subscription) -> SubFacts {
 /// over the read connection, then opens, updates and resolves its incidents. Returns the
 /// customer's open and ignored incidents after the check.
 pub async fn check_customer(
-    ctx: &Services,
+    svc: &Services,
     by: By<'_>,
     env: Environment,
     customer: &str,
 ) -> Fallible<Vec<Incident>> {
-    let mut outcomes = check_customers(ctx, by, env, &[customer.to_owned()]).await?;
+    let mut outcomes = check_customers(svc, by, env, &[customer.to_owned()]).await?;
     outcomes
         .remove(customer)
         .unwrap_or_else(|| Err(Fault::internal("the customer was not checked")))?;
@@ -78,19 +78,19 @@ pub async fn check_customer(
 /// comes with its own event and check). The outer error stops every check (no mapping, the
 /// database down); the inner ones are each customer's own (Stripe, several app rows).
 pub async fn check_customers(
-    ctx: &Services,
+    svc: &Services,
     by: By<'_>,
     env: Environment,
     customers: &[String],
 ) -> Fallible<BTreeMap<String, Fallible<()>>> {
     let pr = by.project();
     let m = mapping(pr).await?;
-    let client = project_io::stripe(ctx, pr).await?;
+    let client = project_io::stripe(svc, pr).await?;
     let mut stripe = Vec::with_capacity(customers.len());
     for customer in customers {
         stripe.push(read_stripe(&m, &client, customer).await);
     }
-    let session = project_io::read_session(ctx, pr, env)
+    let session = project_io::read_session(svc, pr, env)
         .await?
         .map_err(Fault::from)?;
     let columns = m.value_columns();
@@ -112,7 +112,7 @@ pub async fn check_customers(
     for (customer, side) in customers.iter().zip(stripe) {
         let found = by_key.get(customer.as_str()).map_or(&[][..], Vec::as_slice);
         let outcome = match side {
-            Ok((side, features)) => decide_one(ctx, by, &m, customer, side, &features, found).await,
+            Ok((side, features)) => decide_one(svc, by, &m, customer, side, &features, found).await,
             Err(e) => Err(e),
         };
         out.insert(customer.clone(), outcome);
@@ -176,7 +176,7 @@ pub async fn read_stripe(
 
 /// Decides one customer of `check_customers` from what was read, and applies the plan.
 async fn decide_one(
-    ctx: &Services,
+    svc: &Services,
     by: By<'_>,
     m: &Mapping,
     customer: &str,
@@ -199,7 +199,7 @@ async fn decide_one(
         app: app_values,
     };
     let book = D1Incidents {
-        ctx,
+        svc,
         by,
         counted: None,
     };
@@ -211,7 +211,7 @@ async fn decide_one(
 /// (`domain::checks::IncidentBook`), changed by `by`; a run step's batches also add their
 /// counts to the run (`counted`).
 struct D1Incidents<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     by: By<'a>,
     counted: Option<&'a dyn Fn(Applied) -> Fallible<Scoped>>,
 }
@@ -220,19 +220,19 @@ impl IncidentBook for D1Incidents<'_> {
     type Error = Fault;
 
     fn now(&self) -> Timestamp {
-        self.ctx.now
+        self.svc.now
     }
 
     fn incident_ids(&self, n: usize) -> Fallible<Vec<String>> {
         let mut ids = Vec::with_capacity(n);
         for _ in 0..n {
-            ids.push(IncidentId::generate(&mut self.ctx.rng())?.to_string());
+            ids.push(IncidentId::generate(&mut self.svc.rng())?.to_string());
         }
         Ok(ids)
     }
 
     fn repair_id(&self) -> String {
-        RepairId::generate(&mut self.ctx.rng())
+        RepairId::generate(&mut self.svc.rng())
             .map(|i| i.to_string())
             .unwrap_or_default()
     }
@@ -244,13 +244,13 @@ impl IncidentBook for D1Incidents<'_> {
     ) -> Fallible<Batch<'d>> {
         let (pr, actor) = (self.by.project(), self.by.actor());
         self.by
-            .retrying(self.ctx.now, || async {
+            .retrying(self.svc.now, || async {
                 let live = live(pr, scope).await?;
                 let batch = decide(&live)?;
                 if batch.plans.is_empty() {
                     return Ok(Step::Done(batch));
                 }
-                let (drafts, mut stmts) = statements(self.ctx, pr, &actor, &batch.plans)?;
+                let (drafts, mut stmts) = statements(self.svc, pr, &actor, &batch.plans)?;
                 if let Some(counted) = self.counted {
                     stmts.push(counted(batch.applied)?);
                 }
@@ -287,7 +287,7 @@ async fn live(pr: &ProjectHandle, scope: Scope<'_>) -> Fallible<Live> {
 /// insert and a snapshot per opened incident, an update per changed one; an entry and an
 /// insert or a transition per repair change; an update per incident linked to a new repair.
 fn statements(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     actor: &Actor,
     plans: &[CustomerPlan<'_>],
@@ -307,7 +307,7 @@ fn statements(
             match c.before() {
                 None => {
                     stmts.push(repo::incidents::insert(pr, after)?);
-                    let sid = SnapshotId::generate(&mut ctx.rng())?.to_string();
+                    let sid = SnapshotId::generate(&mut svc.rng())?.to_string();
                     stmts.push(repo::incidents::snapshot(
                         pr,
                         &sid,
@@ -366,7 +366,7 @@ fn capped(v: &Value) -> Value {
 /// (`domain::checks::apply_range`), each batch adding its counts to the run (`counted`, in the
 /// same batch).
 pub async fn plan_and_apply(
-    ctx: &Services,
+    svc: &Services,
     by: By<'_>,
     m: &Mapping,
     range: &Range,
@@ -374,7 +374,7 @@ pub async fn plan_and_apply(
     counted: &dyn Fn(Applied) -> Fallible<Scoped>,
 ) -> Fallible<Applied> {
     let book = D1Incidents {
-        ctx,
+        svc,
         by,
         counted: Some(counted),
     };

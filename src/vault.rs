@@ -27,11 +27,11 @@ pub struct Sealer<'a> {
 }
 
 impl<'a> Sealer<'a> {
-    pub fn new(ctx: &Services, project: &'a ProjectHandle) -> Fallible<Self> {
+    pub fn new(svc: &Services, project: &'a ProjectHandle) -> Fallible<Self> {
         Ok(Sealer {
-            ring: ctx.keyring()?,
+            ring: svc.keyring()?,
             project,
-            now: ctx.now.to_rfc3339(),
+            now: svc.now.to_rfc3339(),
         })
     }
 

@@ -22,18 +22,18 @@ pub async fn check(
     ip: InProject,
     PathId(customer): PathId<CustomerId>,
 ) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (svc, p, scope) = (&app.svc, &ip.p, &ip.project);
     let customer = customer.as_str();
     let env = scope.row.environment;
     // A check connects to the customer's database and Stripe: limited like the connection
     // tests, so it serves neither as a port scanner nor as a drain on the Stripe quota.
-    probe_limit(ctx, scope.handle()).await?;
-    p.recheck(Some(scope), ctx.now).await?;
-    let incidents = check_customer(ctx, By::Caller(p, scope), env, customer).await?;
+    probe_limit(svc, scope.handle()).await?;
+    p.recheck(Some(scope), svc.now).await?;
+    let incidents = check_customer(svc, By::Caller(p, scope), env, customer).await?;
     // Grants it suggested are approved by the project's coordinator at once, when the project
     // says so. The check itself stands either way; the next check or run wakes it again.
     if scope.row.auto_approve_grants {
-        if let Err(e) = poke(ctx, scope.handle(), "/repairs/wake").await {
+        if let Err(e) = poke(svc, scope.handle(), "/repairs/wake").await {
             worker::console_error!(
                 "{}",
                 json!({"auto_approve": "wake", "error": e.code(), "detail": e.detail()})

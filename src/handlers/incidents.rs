@@ -91,11 +91,11 @@ pub async fn ignore(
     PathId(id): PathId<IncidentId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let (ctx, p, pr) = (&app.svc, &ip.p, ip.project.handle());
+    let (svc, p, pr) = (&app.svc, &ip.p, ip.project.handle());
     let id = id.as_str();
     let body: Ignore = body.json()?;
     let reason = input::reason("reason", &body.reason)?;
-    let now = ctx.now;
+    let now = svc.now;
     let after = retrying_in(p, &ip.project, now, || async {
         let before = repo::incidents::get(pr, id)
             .await?

@@ -58,11 +58,11 @@ pub fn view(row: &KeyRow) -> Value {
     v
 }
 
-pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
+pub fn mint(svc: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
     let minted = spec.origin;
-    let plain = PlainKey::generate(spec.environment, &mut ctx.rng())?;
+    let plain = PlainKey::generate(spec.environment, &mut svc.rng())?;
     let row = KeyRow {
-        id: KeyId::generate(&mut ctx.rng())?.to_string(),
+        id: KeyId::generate(&mut svc.rng())?.to_string(),
         name: spec.name,
         prefix: plain.prefix().to_owned(),
         last4: plain.last4().to_owned(),
@@ -73,7 +73,7 @@ pub fn mint(ctx: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
         minted_role: minted.map(|(_, r)| r),
         minted_via: spec.via.filter(|v| *v != spec.member_id),
         member_id: spec.member_id,
-        created_at: ctx.now.to_rfc3339(),
+        created_at: svc.now.to_rfc3339(),
         last_used_at: None,
         expires_at: spec.expires_at,
         revoked_at: None,
@@ -143,10 +143,10 @@ async fn may_mint(p: &Principal, environment: Environment, member_id: &str) -> A
 /// POST /v1/keys
 #[worker::send]
 pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let body: CreateKey = body.json()?;
     let name = input::name("name", &body.name)?;
-    if body.expires_at.is_some_and(|t| t <= ctx.now) {
+    if body.expires_at.is_some_and(|t| t <= svc.now) {
         return Err(ApiError::bad_field("expires_at", "must be in the future"));
     }
     let member_id = body
@@ -155,7 +155,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         .unwrap_or_else(|| p.member_id.to_string());
     // The checks run inside the retry: a project deleted or a member removed meanwhile appends
     // to the org chain, so this creation runs again and sees it.
-    let key = retrying_as(&p, Chain::Org, ctx.now, || async {
+    let key = retrying_as(&p, Chain::Org, svc.now, || async {
         if let Some(pid) = &body.project_id {
             let found = match ProjectId::parse(pid) {
                 Ok(_) => repo::projects::get(&p.tenant, pid, body.environment.as_str()).await?,
@@ -170,7 +170,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         }
         may_mint(&p, body.environment, &member_id).await?;
         let key = mint(
-            ctx,
+            svc,
             NewKeySpec {
                 name: name.clone(),
                 environment: body.environment,
@@ -241,10 +241,10 @@ pub async fn revoke(
     p: Principal,
     PathId(kid): PathId<KeyId>,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let kid = &kid;
-    let at = ctx.now.to_rfc3339();
-    let after = retrying_as(&p, Chain::Org, ctx.now, || async {
+    let at = svc.now.to_rfc3339();
+    let after = retrying_as(&p, Chain::Org, svc.now, || async {
         let (row, env) = load(&p, kid).await?;
         let role = member_role(&p, &row.member_id).await?;
         access::may_revoke_key(p.caller(), env, role).map_err(ApiError::from)?;
@@ -282,13 +282,13 @@ pub async fn rotate(
     PathId(kid): PathId<KeyId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let kid = &kid;
     let body: Rotate = body.json()?;
     if body.grace_seconds > access::MAX_GRACE_SECONDS {
         return Err(access::RotationError::GraceTooLong.into());
     }
-    let (row, old_after, new) = retrying_as(&p, Chain::Org, ctx.now, || async {
+    let (row, old_after, new) = retrying_as(&p, Chain::Org, svc.now, || async {
         let (row, env) = load(&p, kid).await?;
         may_mint(&p, env, &row.member_id).await?;
         let expires = row
@@ -296,14 +296,14 @@ pub async fn rotate(
             .as_deref()
             .map(|e| Timestamp::parse(e).unwrap_or(Timestamp::from_millis(0)));
         let end = access::rotation_end(
-            ctx.now,
+            svc.now,
             body.grace_seconds,
             row.revoked_at.is_some(),
             expires,
         )?;
         let capability = row.capability;
         let new = mint(
-            ctx,
+            svc,
             NewKeySpec {
                 name: row.name.clone(),
                 environment: env,

@@ -19,14 +19,14 @@ use serde_json::{json, Value};
 /// PUT /v1/projects/{pid}/mapping
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (svc, p, scope) = (&app.svc, &ip.p, &ip.project);
     let pr = scope.handle();
     let input: MappingInput = body.json()?;
     let m = input.validate()?;
     // The live check connects to the customer's database: limited like the connection test.
-    probe_limit(ctx, scope.handle()).await?;
+    probe_limit(svc, scope.handle()).await?;
     let env = scope.row.environment;
-    let session = project_io::read_session(ctx, pr, env)
+    let session = project_io::read_session(svc, pr, env)
         .await?
         .map_err(parityrail_core::fault::Fault::from)?;
     let found = session
@@ -43,9 +43,9 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         err.field = problems.first().map(|p| p.field.clone());
         return Err(err);
     }
-    let at = ctx.now.to_rfc3339();
+    let at = svc.now.to_rfc3339();
     let after = m.to_json();
-    retrying_in(p, scope, ctx.now, || async {
+    retrying_in(p, scope, svc.now, || async {
         let before = repo::mappings::get(pr)
             .await?
             .map_or(Value::Null, |(b, _)| b.to_json());
@@ -64,7 +64,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     })
     .await?;
     // Webhook checks that waited for a mapping may succeed now.
-    repo::webhooks::due_now(pr, ctx.now).await?;
+    repo::webhooks::due_now(pr, svc.now).await?;
     json(
         200,
         &json!({"mapping": after, "repair_columns": repair_columns(&m), "updated_at": at}),

@@ -41,7 +41,7 @@ struct AddMember {
 /// POST /v1/org/members
 #[worker::send]
 pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let body: AddMember = body.json()?;
     let email = input::email("email", &body.email)?;
     if body.role == Role::Owner {
@@ -51,10 +51,10 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
         ));
     }
     let m = MemberRow {
-        id: MemberId::generate(&mut ctx.rng())?.to_string(),
+        id: MemberId::generate(&mut svc.rng())?.to_string(),
         email,
         role: body.role,
-        created_at: ctx.now.to_rfc3339(),
+        created_at: svc.now.to_rfc3339(),
     };
     if repo::members::by_email(&p.tenant, &m.email)
         .await?
@@ -70,7 +70,7 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
         json!(m.view()),
     );
     // A concurrent add of the same e-mail loses on the unique index: 409 member_exists.
-    record_as(&p, Chain::Org, &draft, ctx.now, || {
+    record_as(&p, Chain::Org, &draft, svc.now, || {
         Ok(vec![repo::members::insert(&p.tenant, &m)?])
     })
     .await?;
@@ -97,11 +97,11 @@ pub async fn update(
     PathId(mid): PathId<MemberId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let mid = &mid;
     load(&p, mid).await?;
     let body: ChangeRole = body.json()?;
-    let after = retrying_as(&p, Chain::Org, ctx.now, || async {
+    let after = retrying_as(&p, Chain::Org, svc.now, || async {
         let target = load(&p, mid).await?;
         let plan =
             access::role_change(p.org_role, target.role, body.role).map_err(ApiError::from)?;
@@ -183,10 +183,10 @@ pub async fn remove(
     p: Principal,
     PathId(mid): PathId<MemberId>,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let mid = &mid;
-    let at = ctx.now.to_rfc3339();
-    retrying_as(&p, Chain::Org, ctx.now, || async {
+    let at = svc.now.to_rfc3339();
+    retrying_as(&p, Chain::Org, svc.now, || async {
         let target = load(&p, mid).await?;
         access::may_remove_member(target.role)?;
         let draft = Draft::new(

@@ -33,28 +33,28 @@ pub async fn create_org(
     Operator(grant): Operator,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let body: CreateOrg = body.json()?;
     let name = input::name("name", &body.name)?;
     let email = input::email("owner_email", &body.owner_email)?;
-    let now = ctx.now.to_rfc3339();
+    let now = svc.now.to_rfc3339();
     let org = OrgRow {
-        id: OrgId::generate(&mut ctx.rng())?.to_string(),
+        id: OrgId::generate(&mut svc.rng())?.to_string(),
         name,
         created_at: now.clone(),
     };
     let owner = MemberRow {
-        id: MemberId::generate(&mut ctx.rng())?.to_string(),
+        id: MemberId::generate(&mut svc.rng())?.to_string(),
         email,
         role: Role::Owner,
         created_at: now,
     };
     let t = grant.tenant_for(
-        ctx,
+        svc,
         OrgId::parse(&org.id).map_err(|e| ApiError::internal(e.to_string()))?,
     )?;
     let key = mint(
-        ctx,
+        svc,
         owner_key_spec("owner bootstrap key".to_owned(), &owner.id, None),
     )?;
     let created = |action, target: String, after| {
@@ -73,7 +73,7 @@ pub async fn create_org(
             key.view(false),
         ),
     ];
-    retrying(&t, Chain::Org, ctx.now, || async {
+    retrying(&t, Chain::Org, svc.now, || async {
         let changes = vec![
             repo::orgs::insert(&t, &org)?,
             repo::members::insert(&t, &owner)?,
@@ -128,27 +128,27 @@ pub async fn owner_key(
     PathId(org): PathId<OrgId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let body: OwnerKey = body.json()?;
     let name = input::name(
         "name",
         body.name.as_deref().unwrap_or("owner key (operator)"),
     )?;
-    let t = grant.tenant_for(ctx, org)?;
-    let key = retrying(&t, Chain::Org, ctx.now, || async {
+    let t = grant.tenant_for(svc, org)?;
+    let key = retrying(&t, Chain::Org, svc.now, || async {
         // The owner as of the chain head: a transfer racing this appends to the same chain.
         let owner = repo::members::owner(&t)
             .await?
             .ok_or_else(|| ApiError::not_found("org"))?;
         let held = repo::keys::active_for_member(&t, &owner.id).await?;
-        if held.iter().any(|k| uncapped_owner_key(k, &owner.id, ctx.now)) {
+        if held.iter().any(|k| uncapped_owner_key(k, &owner.id, svc.now)) {
             return Err(ApiError::conflict(
                 "owner_has_key",
                 "the org's owner already holds an active uncapped live key and mints further keys itself",
             ));
         }
-        let expires = ctx.now.plus_seconds(OWNER_KEY_TTL_SECONDS).to_rfc3339();
-        let key = mint(ctx, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
+        let expires = svc.now.plus_seconds(OWNER_KEY_TTL_SECONDS).to_rfc3339();
+        let key = mint(svc, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
         let draft = Draft::new(
             Actor::Operator,
             "key.created",

@@ -34,7 +34,7 @@ struct CreateProject {
 /// POST /v1/projects — `environment` defaults to the key's and may not differ from it.
 #[worker::send]
 pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let body: CreateProject = body.json()?;
     let name = input::name("name", &body.name)?;
     let environment = body.environment.unwrap_or(p.environment);
@@ -48,8 +48,8 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
             ),
         ));
     }
-    let now = ctx.now.to_rfc3339();
-    let handle = p.creating_project(ctx)?;
+    let now = svc.now.to_rfc3339();
+    let handle = p.creating_project(svc)?;
     let row = ProjectRow {
         id: handle.as_str().to_owned(),
         name,
@@ -66,7 +66,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         Value::Null,
         json!(row.view()),
     );
-    record_as(&p, Chain::Project(&handle), &draft, ctx.now, || {
+    record_as(&p, Chain::Project(&handle), &draft, svc.now, || {
         Ok(vec![repo::projects::insert(&p.tenant, &row)?])
     })
     .await?;
@@ -106,7 +106,7 @@ struct PatchProject {
 /// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
 #[worker::send]
 pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let (p, pr) = (&ip.p, ip.project.handle());
     let pid = pr.as_str();
     let body: PatchProject = body.json()?;
@@ -133,7 +133,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "must be from 5 to 1440",
         ));
     }
-    let after = retrying_in(p, &ip.project, ctx.now, || async {
+    let after = retrying_in(p, &ip.project, svc.now, || async {
         // Re-read inside the retry so `before` is always what the change replaced.
         let before = repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -148,7 +148,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
         if let Some(a) = body.auto_approve_grants {
             after.auto_approve_grants = a;
         }
-        after.updated_at = ctx.now.to_rfc3339();
+        after.updated_at = svc.now.to_rfc3339();
         let draft = Draft {
             actor: p.actor(),
             action: "project.updated",
@@ -170,11 +170,11 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
 /// deletion. The chains stay (append-only).
 #[worker::send]
 pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let (p, pr) = (&ip.p, ip.project.handle());
     let pid = pr.as_str();
-    let at = ctx.now.to_rfc3339();
-    retrying_in(p, &ip.project, ctx.now, || async {
+    let at = svc.now.to_rfc3339();
+    retrying_in(p, &ip.project, svc.now, || async {
         // The org chain guards the keys this revokes: its head before reading them.
         let org_head = head_of(&p.tenant, Chain::Org).await?;
         let row = repo::projects::get(&p.tenant, pid, p.environment.as_str())
@@ -213,7 +213,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
             Chain::Org,
             org_head,
             org_drafts,
-            ctx.now,
+            svc.now,
         )?);
         Ok(Step::commit(vec![deleted()], changes, ()))
     })
@@ -256,7 +256,7 @@ pub async fn set_member_role(
     PathId(mid): PathId<MemberId>,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let ctx = &app.svc;
+    let svc = &app.svc;
     let (p, scope) = (&ip.p, &ip.project);
     let pid = scope.id().as_str();
     let mid = mid.as_str();
@@ -279,7 +279,7 @@ pub async fn set_member_role(
         RoleChange::Set(r) => Some(r),
     };
     let role = grant.map(Role::as_str);
-    retrying_in(p, scope, ctx.now, || async {
+    retrying_in(p, scope, svc.now, || async {
         // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
         repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?

@@ -30,7 +30,7 @@ struct PutDatabase {
 /// URLs must use TLS (`sslmode=require`, the default): `sslmode=disable` is a 400.
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (svc, p, scope) = (&app.svc, &ip.p, &ip.project);
     let body: PutDatabase = body.json()?;
     let env = scope.row.environment;
     let parse = |raw: &str, field: &str| {
@@ -44,12 +44,12 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         .as_deref()
         .map(|u| parse(u, "repair_url"))
         .transpose()?;
-    let sealer = vault::Sealer::new(ctx, scope.handle())?;
+    let sealer = vault::Sealer::new(svc, scope.handle())?;
     let mut rows = vec![sealer.seal("db_read_url", 0, &body.read_url, &json!(read.view()))?];
     if let (Some(raw), Some(parsed)) = (&body.repair_url, &repair) {
         rows.push(sealer.seal("db_repair_url", 0, raw, &json!(parsed.view()))?);
     }
-    let after = replace(ctx, p, scope, &DATABASE, rows, &[]).await?;
+    let after = replace(svc, p, scope, &DATABASE, rows, &[]).await?;
     json(200, &after)
 }
 
@@ -57,16 +57,16 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
 /// `{ok, read_only_enforced, role_can_write, latency_ms}` (+ `error` when `ok` is false).
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let (ctx, scope) = (&app.svc, &ip.project);
-    probe_limit(ctx, scope.handle()).await?;
+    let (svc, scope) = (&app.svc, &ip.project);
+    probe_limit(svc, scope.handle()).await?;
     let started = clock();
     let env = scope.row.environment;
-    let outcome = match project_io::read_session(ctx, scope.handle(), env).await? {
+    let outcome = match project_io::read_session(svc, scope.handle(), env).await? {
         Ok(session) => session.probe().await,
         Err(e) => Err(e),
     };
     let latency_ms = clock().millis() - started.millis();
-    let repair = match repair_check(ctx, scope.handle(), env).await {
+    let repair = match repair_check(svc, scope.handle(), env).await {
         Ok(v) => v,
         // The read side's answer stands; the repair side says what went wrong with it.
         Err(e) => {
@@ -104,14 +104,14 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
 /// The repair credential's part of the connection test (`null` without one): whether it
 /// connects, which mapped columns it may update, and a warning when it may write anything
 /// beyond them (SPEC §5: the allowlist is the mapped columns; grant only those).
-async fn repair_check(ctx: &Services, pr: &ProjectHandle, env: Environment) -> ApiResult<Value> {
-    let url = match project_io::repair_url(ctx, pr, env).await {
+async fn repair_check(svc: &Services, pr: &ProjectHandle, env: Environment) -> ApiResult<Value> {
+    let url = match project_io::repair_url(svc, pr, env).await {
         Ok(url) => url,
         Err(Fault::IntegrationMissing(_)) => return Ok(Value::Null),
         Err(e) => return Err(e.into()),
     };
     let m = repo::mappings::get(pr).await?.map(|(m, _)| m);
-    let outcome = match ctx.pg_read(&url).await {
+    let outcome = match svc.pg_read(&url).await {
         Ok(session) => match &m {
             Some(m) => {
                 let allow: Vec<_> = m.repair_columns().into_iter().cloned().collect();

@@ -72,7 +72,7 @@ fn database_view(rows: &[CredentialRow]) -> Value {
 /// picks. Both views are built from the credentials read after the chain head, so they are
 /// exact, and kept rows are never read outside the commit that keeps them.
 pub async fn replace(
-    ctx: &Services,
+    svc: &Services,
     p: &Principal,
     project: &ProjectScope,
     integration: &Integration,
@@ -90,7 +90,7 @@ pub async fn replace(
         .copied()
         .filter(|k| !keep.contains(k))
         .collect();
-    let after = retrying_in(p, project, ctx.now, || async {
+    let after = retrying_in(p, project, svc.now, || async {
         // Deleted meanwhile (its deletion appends to this chain too): not found, not a 500.
         repo::projects::get(&p.tenant, pid, p.environment.as_str())
             .await?
@@ -119,7 +119,7 @@ pub async fn replace(
     })
     .await?;
     // Webhook checks that waited for this integration may succeed now.
-    repo::webhooks::due_now(pr, ctx.now).await?;
+    repo::webhooks::due_now(pr, svc.now).await?;
     Ok(after)
 }
 

@@ -29,7 +29,7 @@ struct PutStripe {
 /// against the project's environment, then with Stripe itself, before anything is stored.
 #[worker::send]
 pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
-    let (ctx, p, scope) = (&app.svc, &ip.p, &ip.project);
+    let (svc, p, scope) = (&app.svc, &ip.p, &ip.project);
     let body: PutStripe = body.json()?;
     let env = scope.row.environment;
     let key_view =
@@ -37,15 +37,15 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
     if let Some(secrets) = &body.webhook_secrets {
         check_webhook_secrets(secrets).map_err(|e| integration_error(e, "webhook_secrets"))?;
     }
-    probe_limit(ctx, scope.handle()).await?;
-    let account = ctx
+    probe_limit(svc, scope.handle()).await?;
+    let account = svc
         .stripe(Secret::new(body.api_key.clone()))
         .account()
         .await
         .map_err(ApiError::from)?;
     let mut view = json!(key_view);
     view["account_id"] = json!(account.map(|a| a.id));
-    let sealer = vault::Sealer::new(ctx, scope.handle())?;
+    let sealer = vault::Sealer::new(svc, scope.handle())?;
     let mut rows = vec![sealer.seal("stripe_api_key", 0, &body.api_key, &view)?];
     for (i, s) in body.webhook_secrets.iter().flatten().enumerate() {
         rows.push(sealer.seal("stripe_webhook_secret", i as i64, s, &json!({"slot": i}))?);
@@ -54,7 +54,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
         Some(_) => &[],
         None => &["stripe_webhook_secret"],
     };
-    let after = replace(ctx, p, scope, &STRIPE, rows, keep).await?;
+    let after = replace(svc, p, scope, &STRIPE, rows, keep).await?;
     json(200, &after)
 }
 
@@ -62,9 +62,9 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
 /// subscriptions and products with the stored key (an extension to SPEC §14).
 #[worker::send]
 pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let (ctx, scope) = (&app.svc, &ip.project);
-    probe_limit(ctx, scope.handle()).await?;
-    let client = project_io::stripe(ctx, scope.handle()).await?;
+    let (svc, scope) = (&app.svc, &ip.project);
+    probe_limit(svc, scope.handle()).await?;
+    let client = project_io::stripe(svc, scope.handle()).await?;
     let started = clock();
     let customers = client.customers_page(None).await.map_err(ApiError::from)?;
     let subscriptions = client

@@ -10,6 +10,7 @@ use crate::domain::runs::Stalled;
 use crate::domain::store::{Guarded, StoreError};
 use crate::pg::PgError;
 use crate::stripe::StripeError;
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fault {
@@ -66,6 +67,9 @@ use crate::domain::approval::Stop;
 
 pub type Fallible<T> = Result<T, Fault>;
 
+/// What a caller whose key is unknown, revoked or expired is told.
+pub const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
+
 impl Fault {
     pub fn internal(detail: impl Into<String>) -> Self {
         Fault::Internal(detail.into())
@@ -106,6 +110,123 @@ impl Fault {
             "members.org_id, members.email" => Fault::MemberExists,
             "runs.project_id" => Fault::RunInProgress(None),
             other => Fault::Internal(format!("unique constraint failed: {other}")),
+        }
+    }
+}
+
+/// How a fault reads wherever it is shown or stored (an HTTP answer, a run's recorded errors, a
+/// log line): a stable snake_case code, the message a person is shown (never a secret), and
+/// the detail a log line carries beside them. `api::error` adds only the HTTP status.
+impl Fault {
+    pub fn code(&self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Fault::MappingMissing => "mapping_missing",
+            Fault::IntegrationMissing(_) => "integration_missing",
+            Fault::ProjectGone => "project_gone",
+            Fault::DuplicateAppRows => "duplicate_app_rows",
+            Fault::NotFound(_) => "not_found",
+            Fault::RunInProgress(_) => "run_in_progress",
+            Fault::ExportsInProgress(_) => "exports_in_progress",
+            Fault::ExportRunning => "export_running",
+            Fault::ChainNotIntact(_) => "chain_not_intact",
+            Fault::Repair(r) => match r {
+                RepairRefusal::NotPending(_)
+                | RepairRefusal::ApprovalRunning
+                | RepairRefusal::TakenOver
+                | RepairRefusal::Changed => "repair_not_pending",
+                RepairRefusal::NotExecutable(_) => "repair_not_executable",
+                RepairRefusal::NeedsAPerson | RepairRefusal::AutomaticOff => {
+                    "repair_needs_a_person"
+                }
+            },
+            Fault::IncidentNotOpen => "incident_not_open",
+            Fault::AuditContention => "audit_contention",
+            Fault::CallerRevoked => "invalid_api_key",
+            Fault::CallerChanged => "caller_changed",
+            Fault::MemberExists => "member_exists",
+            Fault::Stripe(e) => e.code(),
+            Fault::StripePagination => "stripe_pagination",
+            Fault::Database(e) => e.kind.describe().0,
+            Fault::CoordinatorUnavailable(_) => "coordinator_unavailable",
+            Fault::LimiterUnavailable(_) => "rate_limiter_unavailable",
+            Fault::Input(e) => e.code(),
+            Fault::Internal(_) => "internal_error",
+        })
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Fault::MappingMissing => "configure the mapping first".into(),
+            Fault::IntegrationMissing(what) => format!("configure the {what} integration first"),
+            Fault::ProjectGone => "the project was deleted".into(),
+            Fault::DuplicateAppRows => {
+                "the app table has more than one row for this customer; nothing was decided".into()
+            }
+            Fault::NotFound(what) => format!("{what} not found"),
+            Fault::RunInProgress(None) => {
+                "a full run of this project is already going; watch it or wait for it to finish"
+                    .into()
+            }
+            Fault::RunInProgress(Some(going)) => format!("run {going} of this project is going"),
+            Fault::ExportsInProgress(n) => {
+                format!("{n} exports of this project are being written; wait for one to finish")
+            }
+            Fault::ExportRunning => {
+                "the export is still being written; read its status again shortly".into()
+            }
+            Fault::ChainNotIntact(why) => why.clone(),
+            Fault::Repair(r) => match r {
+                RepairRefusal::NotPending(status) => format!(
+                    "the repair is {status}; only a pending repair can be approved or rejected"
+                ),
+                RepairRefusal::ApprovalRunning => {
+                    "another approval of this repair is running".into()
+                }
+                RepairRefusal::TakenOver => {
+                    "this approval was taken over; read the repair again".into()
+                }
+                RepairRefusal::Changed => {
+                    "the repair changed while this request ran; read it again".into()
+                }
+                RepairRefusal::NotExecutable(why) => why.clone(),
+                RepairRefusal::NeedsAPerson => "only grants are approved automatically".into(),
+                RepairRefusal::AutomaticOff => {
+                    "the project no longer approves grants automatically".into()
+                }
+            },
+            Fault::IncidentNotOpen => {
+                "the repair's incident is no longer open; check the customer again".into()
+            }
+            Fault::AuditContention => "too many concurrent changes; retry".into(),
+            Fault::CallerRevoked => BAD_KEY.into(),
+            Fault::CallerChanged => "the calling key, its member's role or its project role changed while this request ran; retry".into(),
+            Fault::MemberExists => "a member with this e-mail already exists".into(),
+            Fault::Stripe(e) => e.to_string(),
+            Fault::StripePagination => {
+                "Stripe's list did not end (a page cursor came back, or the page cap was reached)"
+                    .into()
+            }
+            Fault::Database(e) => e.kind.describe().1.into(),
+            Fault::CoordinatorUnavailable(_) => {
+                "the project's coordinator did not take it; retry shortly".into()
+            }
+            Fault::LimiterUnavailable(_) => {
+                "the rate limiter is unavailable; the request was refused, retry shortly".into()
+            }
+            Fault::Input(e) => e.message(),
+            Fault::Internal(_) => "internal error; quote the request id".into(),
+        }
+    }
+
+    /// The detail a log line carries beside the code (never shown).
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Fault::ChainNotIntact(why) => Some(why.clone()),
+            Fault::Database(e) => Some(format!("{:?} {:?}", e.kind, e.sqlstate)),
+            Fault::CoordinatorUnavailable(detail)
+            | Fault::LimiterUnavailable(detail)
+            | Fault::Internal(detail) => Some(detail.clone()),
+            _ => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::access::{AccessDenied, RotationError};
 use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::roles::Denied;
-use crate::fault::{Fault, RepairRefusal};
+use crate::fault::Fault;
 use crate::pg::PgErrorKind;
 use crate::stripe::{PaginationFault, StripeError};
 use serde_json::{json, Value};
@@ -44,8 +44,7 @@ impl axum_core::response::IntoResponse for ApiError {
     }
 }
 
-/// What a caller whose key is unknown, revoked or expired is told.
-pub const BAD_KEY: &str = "the API key is not valid (unknown, revoked or expired)";
+pub use crate::fault::BAD_KEY;
 
 /// An error as it crosses from a Durable Object back to the worker that called it: what a client
 /// may see (the detail stays in the object's log).
@@ -218,19 +217,13 @@ impl From<StripeError> for ApiError {
     /// Stripe failures: a key Stripe refuses is the caller's (400 on `api_key`); everything
     /// else is Stripe's (502/503/504), never a 500 of ours.
     fn from(e: StripeError) -> Self {
-        let (status, code) = match e {
-            StripeError::Unauthorized => (400, "stripe_key_rejected"),
-            StripeError::Forbidden => (400, "stripe_permission_missing"),
-            StripeError::Unreachable => (502, "stripe_unreachable"),
-            StripeError::Timeout | StripeError::Pagination(PaginationFault::TooSlow) => {
-                (504, "stripe_timeout")
-            }
-            StripeError::RateLimited => (503, "stripe_rate_limited"),
-            StripeError::Server(_) | StripeError::Client(_) => (502, "stripe_error"),
-            StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {
-                (502, "stripe_bad_response")
-            }
+        let status = match e {
+            StripeError::Unauthorized | StripeError::Forbidden => 400,
+            StripeError::Timeout | StripeError::Pagination(PaginationFault::TooSlow) => 504,
+            StripeError::RateLimited => 503,
+            _ => 502,
         };
+        let code = e.code();
         let mut err = ApiError::new(status, code, e.to_string());
         if status == 400 {
             err.field = Some("api_key".to_owned());
@@ -242,196 +235,51 @@ impl From<StripeError> for ApiError {
     }
 }
 
-/// The code and message of a database failure (reported inside a `200` by the connection test,
-/// and as the error of the routes that read the app database).
+/// The code and message of a database failure (`PgErrorKind::describe`).
 pub fn database_error(kind: PgErrorKind) -> (&'static str, &'static str) {
-    match kind {
-        PgErrorKind::Unreachable => (
-            "database_unreachable",
-            "the database could not be reached or dropped the connection",
-        ),
-        PgErrorKind::AuthFailed => (
-            "database_auth_failed",
-            "the database refused the user or password",
-        ),
-        PgErrorKind::NoDatabase => (
-            "database_not_found",
-            "the database named in the URL does not exist",
-        ),
-        PgErrorKind::TlsUnsupported => (
-            "database_tls_unsupported",
-            "the database refused TLS: sslmode=require (the default) needs a server with ssl = on",
-        ),
-        PgErrorKind::TlsUntrusted => (
-            "database_tls_untrusted",
-            "the TLS handshake failed: the database's certificate was not accepted (it must chain to \
-             a publicly trusted CA, be within its validity period and name the host in the URL)",
-        ),
-        PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
-        PgErrorKind::NotReadOnly => (
-            "database_not_read_only",
-            "the session could not be made read-only",
-        ),
-        PgErrorKind::Schema => (
-            "database_schema",
-            "a mapped table or column is missing or not readable",
-        ),
-        PgErrorKind::UnsupportedType => (
-            "database_unsupported_type",
-            "a mapped column has an unsupported type",
-        ),
-        PgErrorKind::Locked => (
-            "database_row_locked",
-            "another session held the row's lock past the lock timeout; nothing was written",
-        ),
-        PgErrorKind::NotPermitted => (
-            "database_not_permitted",
-            "the repair role may not update the mapped table or column: grant it UPDATE on the mapped columns",
-        ),
-        PgErrorKind::Query => ("database_error", "the database returned an error"),
-    }
+    kind.describe()
 }
 
-/// The one mapping of an engine's `Fault` to what a client is told: status, stable code and
-/// message (internal detail kept for the log line only).
+/// An engine's `Fault` as a client sees it: its status here, its code, message and log detail
+/// from the fault itself (`Fault::code`, `message`, `detail`), so a run's stored error and the
+/// HTTP answer say the same.
 impl From<Fault> for ApiError {
     fn from(f: Fault) -> Self {
-        match f {
-            Fault::MappingMissing => {
-                ApiError::conflict("mapping_missing", "configure the mapping first")
-            }
-            Fault::IntegrationMissing(what) => ApiError::conflict(
-                "integration_missing",
-                format!("configure the {what} integration first"),
-            ),
-            Fault::ProjectGone => ApiError::conflict("project_gone", "the project was deleted"),
-            Fault::DuplicateAppRows => ApiError::conflict(
-                "duplicate_app_rows",
-                "the app table has more than one row for this customer; nothing was decided",
-            ),
-            Fault::NotFound(what) => ApiError::not_found(what),
-            Fault::RunInProgress(None) => ApiError::conflict(
-                "run_in_progress",
-                "a full run of this project is already going; watch it or wait for it to finish",
-            ),
-            Fault::RunInProgress(Some(going)) => {
-                let mut e = ApiError::conflict(
-                    "run_in_progress",
-                    format!("run {going} of this project is going"),
-                );
-                e.related = Some(("run_id", going));
-                e
-            }
-            Fault::ExportsInProgress(n) => ApiError::conflict(
-                "exports_in_progress",
-                format!("{n} exports of this project are being written; wait for one to finish"),
-            ),
-            Fault::ExportRunning => ApiError::conflict(
-                "export_running",
-                "the export is still being written; read its status again shortly",
-            ),
-            Fault::ChainNotIntact(why) => {
-                let mut e = ApiError::conflict("chain_not_intact", why.clone());
-                e.detail = Some(why);
-                e
-            }
-            Fault::Repair(r) => {
-                let (code, message) = match r {
-                    RepairRefusal::NotPending(status) => (
-                        "repair_not_pending",
-                        format!(
-                            "the repair is {status}; only a pending repair can be approved or rejected"
-                        ),
-                    ),
-                    RepairRefusal::ApprovalRunning => (
-                        "repair_not_pending",
-                        "another approval of this repair is running".to_owned(),
-                    ),
-                    RepairRefusal::TakenOver => (
-                        "repair_not_pending",
-                        "this approval was taken over; read the repair again".to_owned(),
-                    ),
-                    RepairRefusal::Changed => (
-                        "repair_not_pending",
-                        "the repair changed while this request ran; read it again".to_owned(),
-                    ),
-                    RepairRefusal::NotExecutable(why) => ("repair_not_executable", why),
-                    RepairRefusal::NeedsAPerson => (
-                        "repair_needs_a_person",
-                        "only grants are approved automatically".to_owned(),
-                    ),
-                    RepairRefusal::AutomaticOff => (
-                        "repair_needs_a_person",
-                        "the project no longer approves grants automatically".to_owned(),
-                    ),
-                };
-                ApiError::conflict(code, message)
-            }
-            Fault::IncidentNotOpen => ApiError::conflict(
-                "incident_not_open",
-                "the repair's incident is no longer open; check the customer again",
-            ),
-            Fault::AuditContention => {
-                ApiError::conflict("audit_contention", "too many concurrent changes; retry")
-            }
-            Fault::CallerRevoked => ApiError::unauthorized("invalid_api_key", BAD_KEY),
-            Fault::CallerChanged => ApiError::conflict(
-                "caller_changed",
-                "the calling key, its member's role or its project role changed while this request ran; retry",
-            ),
-            Fault::MemberExists => {
-                ApiError::conflict("member_exists", "a member with this e-mail already exists")
-            }
-            Fault::Stripe(e) => ApiError::from(e),
-            Fault::StripePagination => ApiError::new(
-                502,
-                "stripe_pagination",
-                "Stripe's list did not end (a page cursor came back, or the page cap was reached)",
-            ),
-            Fault::Database(e) => {
-                let (code, message) = database_error(e.kind);
-                let mut err = ApiError::new(502, code, message);
-                err.detail = Some(format!("{:?} {:?}", e.kind, e.sqlstate));
-                err
-            }
-            Fault::CoordinatorUnavailable(detail) => {
-                let mut e = ApiError::unavailable(
-                    "coordinator_unavailable",
-                    "the project's coordinator did not take it; retry shortly",
-                    5,
-                );
-                e.detail = Some(detail);
-                e
-            }
-            Fault::LimiterUnavailable(detail) => {
-                let mut e = ApiError::unavailable(
-                    "rate_limiter_unavailable",
-                    "the rate limiter is unavailable; the request was refused, retry shortly",
-                    5,
-                );
-                e.detail = Some(detail);
-                e
-            }
-            Fault::Input(e) => ApiError::from(e),
-            Fault::Internal(detail) => ApiError::internal(detail),
+        let status = match &f {
+            Fault::Stripe(e) => return ApiError::from(*e),
+            Fault::Input(e) => return ApiError::from(e.clone()),
+            Fault::NotFound(_) => 404,
+            Fault::CallerRevoked => 401,
+            Fault::StripePagination | Fault::Database(_) => 502,
+            Fault::CoordinatorUnavailable(_) | Fault::LimiterUnavailable(_) => 503,
+            Fault::Internal(_) => 500,
+            Fault::MappingMissing
+            | Fault::IntegrationMissing(_)
+            | Fault::ProjectGone
+            | Fault::DuplicateAppRows
+            | Fault::RunInProgress(_)
+            | Fault::ExportsInProgress(_)
+            | Fault::ExportRunning
+            | Fault::ChainNotIntact(_)
+            | Fault::Repair(_)
+            | Fault::IncidentNotOpen
+            | Fault::AuditContention
+            | Fault::CallerChanged
+            | Fault::MemberExists => 409,
+        };
+        let mut e = ApiError {
+            status,
+            code: f.code(),
+            message: f.message(),
+            field: None,
+            retry_after: (status == 503).then_some(5),
+            related: None,
+            detail: f.detail(),
+        };
+        if let Fault::RunInProgress(Some(going)) = f {
+            e.related = Some(("run_id", going));
         }
-    }
-}
-
-impl Fault {
-    /// The stable code a client is shown for it (for log lines and stored errors).
-    pub fn code(&self) -> Cow<'static, str> {
-        ApiError::from(self.clone()).code
-    }
-
-    /// The detail a log line carries beside the code (never rendered).
-    pub fn detail(&self) -> Option<String> {
-        ApiError::from(self.clone()).detail
-    }
-
-    /// The message a client is shown for it.
-    pub fn message(&self) -> String {
-        ApiError::from(self.clone()).message
+        e
     }
 }
 
@@ -446,12 +294,12 @@ impl From<RotationError> for ApiError {
 
 impl From<InputError> for ApiError {
     fn from(e: InputError) -> Self {
-        match e {
-            InputError::TooLarge => ApiError::new(413, "payload_too_large", e.to_string()),
-            InputError::InvalidUtf8 => ApiError::new(400, "invalid_utf8", e.to_string()),
-            InputError::InvalidJson => ApiError::new(400, "invalid_json", e.to_string()),
-            InputError::InvalidField { field, message } => ApiError::bad_field(&field, message),
+        let status = if e == InputError::TooLarge { 413 } else { 400 };
+        let mut err = ApiError::new(status, e.code(), e.message());
+        if let InputError::InvalidField { field, .. } = e {
+            err.field = Some(field);
         }
+        err
     }
 }
 
@@ -545,6 +393,7 @@ mod tests {
 
     #[test]
     fn every_fault_maps_to_one_status_and_code() {
+        use crate::fault::RepairRefusal;
         use crate::pg::PgError;
         let cases: Vec<(Fault, u16, &str)> = vec![
             (Fault::MappingMissing, 409, "mapping_missing"),
@@ -630,9 +479,17 @@ mod tests {
             let e = ApiError::from(fault.clone());
             assert_eq!((e.status, e.code.as_ref()), (status, code), "{fault:?}");
             assert!(!e.message.contains("pr_live"), "{fault:?}");
+            // What a run stores (the fault's own code and message) is what a client is told.
+            assert_eq!(
+                (fault.code(), fault.message()),
+                (e.code.clone(), e.message.clone())
+            );
         }
         assert_eq!(
-            ApiError::from(Fault::Repair(RepairRefusal::NotPending("executed"))).message,
+            ApiError::from(Fault::Repair(crate::fault::RepairRefusal::NotPending(
+                "executed"
+            )))
+            .message,
             "the repair is executed; only a pending repair can be approved or rejected"
         );
         assert_eq!(

@@ -20,6 +20,24 @@ pub enum InputError {
 }
 
 impl InputError {
+    /// The stable code of the refusal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            InputError::TooLarge => "payload_too_large",
+            InputError::InvalidUtf8 => "invalid_utf8",
+            InputError::InvalidJson => "invalid_json",
+            InputError::InvalidField { .. } => "invalid_field",
+        }
+    }
+
+    /// What a person is shown (a field's refusal without the field's name, which goes beside).
+    pub fn message(&self) -> String {
+        match self {
+            InputError::InvalidField { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         InputError::InvalidField {
             field: field.to_owned(),

@@ -109,3 +109,55 @@ pub fn classify(e: &tokio_postgres::Error) -> PgError {
     };
     PgError::new(kind)
 }
+
+impl PgErrorKind {
+    /// The stable code and the message a person is shown for a database failure (inside a
+    /// `200` by the connection test, and as the error of the work that read the app database).
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            PgErrorKind::Unreachable => (
+                "database_unreachable",
+                "the database could not be reached or dropped the connection",
+            ),
+            PgErrorKind::AuthFailed => (
+                "database_auth_failed",
+                "the database refused the user or password",
+            ),
+            PgErrorKind::NoDatabase => (
+                "database_not_found",
+                "the database named in the URL does not exist",
+            ),
+            PgErrorKind::TlsUnsupported => (
+                "database_tls_unsupported",
+                "the database refused TLS: sslmode=require (the default) needs a server with ssl = on",
+            ),
+            PgErrorKind::TlsUntrusted => (
+                "database_tls_untrusted",
+                "the TLS handshake failed: the database's certificate was not accepted (it must chain to \
+                 a publicly trusted CA, be within its validity period and name the host in the URL)",
+            ),
+            PgErrorKind::Timeout => ("database_timeout", "the database did not answer in time"),
+            PgErrorKind::NotReadOnly => (
+                "database_not_read_only",
+                "the session could not be made read-only",
+            ),
+            PgErrorKind::Schema => (
+                "database_schema",
+                "a mapped table or column is missing or not readable",
+            ),
+            PgErrorKind::UnsupportedType => (
+                "database_unsupported_type",
+                "a mapped column has an unsupported type",
+            ),
+            PgErrorKind::Locked => (
+                "database_row_locked",
+                "another session held the row's lock past the lock timeout; nothing was written",
+            ),
+            PgErrorKind::NotPermitted => (
+                "database_not_permitted",
+                "the repair role may not update the mapped table or column: grant it UPDATE on the mapped columns",
+            ),
+            PgErrorKind::Query => ("database_error", "the database returned an error"),
+        }
+    }
+}

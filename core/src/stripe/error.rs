@@ -30,6 +30,23 @@ pub enum StripeError {
 
 impl StripeError {
     /// Worth another attempt: the same request may succeed later.
+    /// The stable code of the failure (its message is its `Display`).
+    pub fn code(self) -> &'static str {
+        match self {
+            StripeError::Unauthorized => "stripe_key_rejected",
+            StripeError::Forbidden => "stripe_permission_missing",
+            StripeError::Unreachable => "stripe_unreachable",
+            StripeError::Timeout | StripeError::Pagination(PaginationFault::TooSlow) => {
+                "stripe_timeout"
+            }
+            StripeError::RateLimited => "stripe_rate_limited",
+            StripeError::Server(_) | StripeError::Client(_) => "stripe_error",
+            StripeError::Malformed | StripeError::TooLarge | StripeError::Pagination(_) => {
+                "stripe_bad_response"
+            }
+        }
+    }
+
     pub(super) fn is_transient(self) -> bool {
         matches!(
             self,

@@ -1,8 +1,9 @@
 //! What can go wrong in ParityRail's engines (a run step, an outbox drain, an approval, an
 //! export, the cron's jobs) and in the storage and connectors under them, as one typed enum.
 //! There is no HTTP here: an engine decides what to do next (retry, back off, give up, wait for
-//! a person) from the variant, and `api::error` maps each variant to a status and a code, once,
-//! for whichever surface shows it.
+//! a person) from the variant; each variant's stable code, the message a person is shown and the
+//! detail kept for the log are here too (`code`, `message`, `detail`), so a run's stored error
+//! reads like the answer a client gets, and `api::error` adds only the HTTP status.
 
 use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;

@@ -1,5 +1,7 @@
-//! The one error every surface renders (SPEC §12). Domain and adapter errors stay typed enums;
-//! their mapping to a status and a stable snake_case code lives here, once (`From` impls). The
+//! The one error every surface renders (SPEC §12). Domain and adapter errors stay typed enums
+//! that carry their own stable snake_case codes and messages (`Fault::code`, `StripeError::code`,
+//! `InputError::code`, `PgErrorKind::describe`); what this module adds is the HTTP status, once
+//! (`From` impls), and the access rules' codes. The
 //! same error renders as the JSON body of the REST API, a JSON-RPC error (MCP), or an HTML page
 //! (dashboard). An internal error carries its detail for the log line only; every rendering of
 //! it is opaque.

@@ -1,5 +1,8 @@
-// Regressions for the independent security review (issue 11). Each test reproduces a hole the
-// review found black-box and asserts it is closed.
+// Access control end to end: a test key never touches live access, role ceilings for overrides
+// and keys, keys minted for others capped below their minter, a change committing only while its
+// caller is what authentication found, guessing stopped (failure budgets, the limiter failing
+// closed), removals and deletions recorded completely and race-free, and connection tests
+// limited per project. (Several first came from the independent security review of issue 11.)
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPERATOR_TOKEN, startWorker } from "./harness.mjs";
 import { addMember, errorOf, forgeKey, newKey, newOrg, newProject } from "./fixtures.mjs";

@@ -12,6 +12,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod checkpoints;
 pub mod checks;
+pub mod coordinator;
 pub mod credentials;
 pub mod exports;
 pub mod ids;

@@ -7,6 +7,7 @@ pub mod apikey;
 pub mod append;
 pub mod approval;
 pub mod audit;
+pub mod auto_approve;
 pub mod base62;
 pub mod bundle;
 pub mod canonical;

@@ -12,8 +12,10 @@ use super::{Alarm, UNREACHED_MS};
 pub trait DrainSlot: Alarm {
     /// The wake's generation, if woken.
     fn generation(&self) -> Result<Option<i64>, Self::Error>;
-    /// A wake: the generation moves (or starts).
-    fn bump(&self) -> Result<(), Self::Error>;
+    /// Whose outbox is drained (kept with the wake).
+    type Target;
+    /// A wake for `target`: the generation moves (or starts).
+    fn bump(&self, target: &Self::Target) -> Result<(), Self::Error>;
     /// Forgets the wake if its generation is still `gen`.
     fn forget(&self, gen: i64) -> Result<(), Self::Error>;
 }
@@ -28,8 +30,12 @@ pub trait Drainer {
 }
 
 /// A wake: drained within `coalesce_ms` (sooner if the alarm is already set sooner).
-pub async fn wake<S: DrainSlot>(slot: &S, coalesce_ms: i64) -> Result<(), S::Error> {
-    slot.bump()?;
+pub async fn wake<S: DrainSlot>(
+    slot: &S,
+    target: &S::Target,
+    coalesce_ms: i64,
+) -> Result<(), S::Error> {
+    slot.bump(target)?;
     slot.within(coalesce_ms).await
 }
 

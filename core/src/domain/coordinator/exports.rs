@@ -14,10 +14,11 @@ pub const END_RETRY_MS: i64 = 600_000;
 /// Why an export given up after `MAX_FAILURES` ends, when its last failure does not say.
 pub const GIVE_UP: &str = "ParityRail could not write the export; start another";
 
-/// An export in the coordinator's queue with its saved progress `P`.
+/// An export in the coordinator's queue with its saved progress `P` and whose it is (`T`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Queued<P> {
+pub struct Queued<P, T> {
     pub id: String,
+    pub of: T,
     pub progress: P,
     pub failures: i64,
     /// When it is due (ms since the epoch; 0: now).
@@ -28,8 +29,9 @@ pub struct Queued<P> {
 #[allow(async_fn_in_trait)]
 pub trait ExportQueue: Alarm {
     type Progress;
+    type Of;
     /// The export due first (by `next_at`, then the order they were started).
-    fn first(&self) -> Result<Option<Queued<Self::Progress>>, Self::Error>;
+    fn first(&self) -> Result<Option<Queued<Self::Progress, Self::Of>>, Self::Error>;
     /// Saves `failures` and `next_at` of export `id`, and its progress when `Some`.
     fn save(
         &self,
@@ -61,12 +63,12 @@ pub enum Stepped {
 
 /// The export's work (at the edge: `edge::exports` over D1, R2 and the signing key).
 #[allow(async_fn_in_trait)]
-pub trait ExportWork<P> {
+pub trait ExportWork<P, T> {
     type Failure: ExportFailure;
-    /// One step of export `id` from `progress`, which it moves on.
-    async fn step(&self, id: &str, progress: &mut P) -> Result<Stepped, Self::Failure>;
-    /// Ends export `id` `failed` with `why`; whether it no longer runs.
-    async fn end(&self, id: &str, why: &str) -> bool;
+    /// One step of export `id` (of `of`) from `progress`, which it moves on.
+    async fn step(&self, id: &str, of: &T, progress: &mut P) -> Result<Stepped, Self::Failure>;
+    /// Ends export `id` (of `of`) `failed` with `why`; whether it no longer runs.
+    async fn end(&self, id: &str, of: &T, why: &str) -> bool;
     fn report(&self, id: &str, e: &Self::Failure);
 }
 
@@ -74,7 +76,7 @@ pub trait ExportWork<P> {
 pub async fn tick<Q, W>(queue: &Q, work: &W, now: i64) -> Result<(), Q::Error>
 where
     Q: ExportQueue,
-    W: ExportWork<Q::Progress>,
+    W: ExportWork<Q::Progress, Q::Of>,
 {
     let Some(mut q) = queue.first()? else {
         return Ok(());
@@ -82,7 +84,7 @@ where
     if q.next_at > now {
         return queue.within(q.next_at - now).await;
     }
-    match work.step(&q.id, &mut q.progress).await {
+    match work.step(&q.id, &q.of, &mut q.progress).await {
         Ok(Stepped::More) => queue.save(&q.id, Some(&q.progress), 0, 0)?,
         Ok(Stepped::Done) => queue.forget(&q.id)?,
         Err(e) => {
@@ -98,7 +100,7 @@ where
                     } else {
                         GIVE_UP.to_owned()
                     };
-                    if work.end(&q.id, &why).await {
+                    if work.end(&q.id, &q.of, &why).await {
                         queue.forget(&q.id)?;
                     } else {
                         queue.save(&q.id, None, MAX_FAILURES, now + END_RETRY_MS)?;

@@ -26,7 +26,8 @@ impl DrainSlot for Slot {
         self.alarm.switch.check()?;
         Ok(self.gen.get())
     }
-    fn bump(&self) -> Result<(), Broken> {
+    type Target = ();
+    fn bump(&self, _: &()) -> Result<(), Broken> {
         self.alarm.switch.check()?;
         self.gen.set(Some(self.gen.get().map_or(0, |g| g + 1)));
         Ok(())
@@ -64,7 +65,7 @@ impl Drainer for Drain<'_> {
     async fn drain(&self) -> Result<Option<i64>, &'static str> {
         self.drained.set(self.drained.get() + 1);
         for _ in 0..self.wakes_during.take() {
-            self.slot.bump().expect("bump");
+            self.slot.bump(&()).expect("bump");
         }
         self.answers.borrow_mut().pop().unwrap_or(Ok(None))
     }
@@ -74,8 +75,8 @@ impl Drainer for Drain<'_> {
 #[test]
 fn a_wake_is_drained_within_the_coalescing_delay() {
     let slot = Slot::default();
-    block_on(wake(&slot, 1_000)).expect("wake");
-    block_on(wake(&slot, 1_000)).expect("wake");
+    block_on(wake(&slot, &(), 1_000)).expect("wake");
+    block_on(wake(&slot, &(), 1_000)).expect("wake");
     assert_eq!(slot.alarm.at.get(), Some(1_000));
     assert_eq!(slot.gen.get(), Some(1));
 }
@@ -92,7 +93,7 @@ fn without_a_wake_nothing_is_drained() {
 #[test]
 fn a_drain_with_nothing_left_forgets_the_wake() {
     let slot = Slot::default();
-    slot.bump().expect("bump");
+    slot.bump(&()).expect("bump");
     let d = Drain::new(&slot, vec![Ok(None)]);
     block_on(tick(&slot, &d, 0)).expect("tick");
     assert_eq!(slot.gen.get(), None);
@@ -102,7 +103,7 @@ fn a_drain_with_nothing_left_forgets_the_wake() {
 #[test]
 fn rows_waiting_set_the_alarm_for_when_they_are_due() {
     let slot = Slot::default();
-    slot.bump().expect("bump");
+    slot.bump(&()).expect("bump");
     let d = Drain::new(&slot, vec![Ok(Some(15_000))]);
     block_on(tick(&slot, &d, 5_000)).expect("tick");
     assert_eq!(slot.alarm.at.get(), Some(10_000));
@@ -112,7 +113,7 @@ fn rows_waiting_set_the_alarm_for_when_they_are_due() {
 #[test]
 fn a_failed_drain_is_tried_again_in_thirty_seconds() {
     let slot = Slot::default();
-    slot.bump().expect("bump");
+    slot.bump(&()).expect("bump");
     let d = Drain::new(&slot, vec![Err("d1")]);
     block_on(tick(&slot, &d, 0)).expect("tick");
     assert_eq!(slot.alarm.at.get(), Some(30_000));
@@ -122,7 +123,7 @@ fn a_failed_drain_is_tried_again_in_thirty_seconds() {
 #[test]
 fn a_broken_slot_is_an_error_of_the_tick() {
     let slot = Slot::default();
-    slot.bump().expect("bump");
+    slot.bump(&()).expect("bump");
     slot.alarm.switch.brk();
     let d = Drain::new(&slot, vec![Ok(None)]);
     assert_eq!(block_on(tick(&slot, &d, 0)), Err(Broken));
@@ -135,13 +136,13 @@ proptest! {
     #[test]
     fn no_wake_is_lost(wakes in proptest::collection::vec(0u32..3, 1..12)) {
         let slot = Slot::default();
-        slot.bump().expect("bump");
+        slot.bump(&()).expect("bump");
         let d = Drain::new(&slot, vec![]);
         let mut last_wake_drained = false;
         for w in &wakes {
             if slot.gen.get().is_none() {
                 // A wake between two alarms.
-                slot.bump().expect("bump");
+                slot.bump(&()).expect("bump");
             }
             d.wakes_during.set(*w);
             slot.alarm.at.set(None);

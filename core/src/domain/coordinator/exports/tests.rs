@@ -9,19 +9,20 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 struct Queue {
     alarm: FakeAlarm,
-    rows: RefCell<Vec<Queued<u32>>>,
+    rows: RefCell<Vec<Queued<u32, ()>>>,
 }
 
 impl Queue {
     fn add(&self, id: &str) {
         self.rows.borrow_mut().push(Queued {
             id: id.to_owned(),
+            of: (),
             progress: 0,
             failures: 0,
             next_at: 0,
         });
     }
-    fn get(&self, id: &str) -> Option<Queued<u32>> {
+    fn get(&self, id: &str) -> Option<Queued<u32, ()>> {
         self.rows.borrow().iter().find(|q| q.id == id).cloned()
     }
 }
@@ -38,7 +39,8 @@ impl Alarm for Queue {
 
 impl ExportQueue for Queue {
     type Progress = u32;
-    fn first(&self) -> Result<Option<Queued<u32>>, Broken> {
+    type Of = ();
+    fn first(&self) -> Result<Option<Queued<u32, ()>>, Broken> {
         self.alarm.switch.check()?;
         let rows = self.rows.borrow();
         // Stable: equal `next_at` keeps the start order.
@@ -90,9 +92,9 @@ struct Work {
     stepped: RefCell<Vec<String>>,
 }
 
-impl ExportWork<u32> for Work {
+impl ExportWork<u32, ()> for Work {
     type Failure = Fail;
-    async fn step(&self, id: &str, progress: &mut u32) -> Result<Stepped, Fail> {
+    async fn step(&self, id: &str, _: &(), progress: &mut u32) -> Result<Stepped, Fail> {
         self.stepped.borrow_mut().push(id.to_owned());
         // A failing step still moves its progress (a part was uploaded before it failed).
         *progress += 1;
@@ -105,7 +107,7 @@ impl ExportWork<u32> for Work {
             Stepped::More
         })
     }
-    async fn end(&self, id: &str, why: &str) -> bool {
+    async fn end(&self, id: &str, _: &(), why: &str) -> bool {
         if self.end_fails.get() {
             return false;
         }

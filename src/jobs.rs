@@ -9,6 +9,7 @@ use super::auth::scope::ProjectHandle;
 use super::auth::{
     job_cursor, save_job_cursor, system_project, system_tenant, system_tenants, SystemGrant,
 };
+use super::coordinator::client;
 use super::repo;
 use super::runs;
 use super::services::Services;
@@ -471,7 +472,7 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
             .map_err(failed)?
         {
             let pr = system_project(&t, &pid, grant).map_err(failed)?;
-            match webhooks::wake(svc, &pr).await {
+            match client::wake_outbox(svc, &pr).await {
                 Ok(()) => woken += 1,
                 Err(e) => console_error!(
                     "{}",

@@ -1,14 +1,15 @@
 //! Stripe webhooks at the edge (SPEC §7): recording a verified delivery durably before it is
-//! acknowledged, waking the project's coordinator, and the coordinator's drain of the outbox
+//! acknowledged (the handler then wakes the project's coordinator through
+//! `coordinator::client`), and the coordinator's drain of the outbox
 //! (every pending row of one customer answered by one check, a row done only when its check
 //! succeeded). Events are hints: the drain re-reads the customer from Stripe and the app, so an
 //! out-of-order or stale event cannot regress anything.
 
 use super::audit::By;
 use super::auth::scope::{BatchError, ProjectHandle};
+use super::coordinator::client;
 use super::reconcile::check_customers;
 use super::repo::{self, webhooks::Source};
-use super::runs::Assignment;
 use super::services::Services;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::ids::OutboxId;
@@ -33,18 +34,18 @@ pub enum Recorded {
 /// Records `e` once (by its id) with, when it can change access, an outbox row asking for a
 /// check of its customer, in one D1 batch.
 pub async fn record(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     e: &EventFacts,
     source: Source,
 ) -> Fallible<Recorded> {
     let check = triggers_check(&e.kind) && e.customer.is_some();
     let outbox = if check {
-        Some(OutboxId::generate(&mut ctx.rng())?.to_string())
+        Some(OutboxId::generate(&mut svc.rng())?.to_string())
     } else {
         None
     };
-    let stmts = repo::webhooks::record(pr, e, source, outbox.as_deref(), ctx.now)?;
+    let stmts = repo::webhooks::record(pr, e, source, outbox.as_deref(), svc.now)?;
     match pr.tenant().batch(stmts).await {
         Ok(_) => Ok(Recorded::New(check)),
         Err(BatchError::D1(f))
@@ -54,22 +55,6 @@ pub async fn record(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Asks the project's coordinator to drain its outbox soon.
-pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> Fallible<()> {
-    poke(ctx, pr, "/outbox/wake").await
-}
-
-/// Asks the project's coordinator to do `op` (`/outbox/wake`, `/repairs/wake`) at its next
-/// alarm, now.
-pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> Fallible<()> {
-    let a = Assignment {
-        org: pr.tenant().org_id().to_string(),
-        project: pr.as_str().to_owned(),
-        run: String::new(),
-    };
-    ctx.hand_to_coordinator(pr.as_str(), op, &a, "a wake").await
 }
 
 /// The project's outbox rows in D1, as the drain's store.
@@ -111,7 +96,7 @@ impl OutboxStore for D1Outbox<'_> {
 /// The check the drain asks for: Stripe and the app re-read, incidents audited as
 /// `system:webhook`.
 struct Checks<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     by: By<'a>,
     env: Environment,
 }
@@ -120,7 +105,7 @@ impl Checker for Checks<'_> {
     type Error = Fault;
 
     async fn check(&self, customers: &[String]) -> Fallible<BTreeMap<String, Fallible<()>>> {
-        check_customers(self.ctx, self.by, self.env, customers).await
+        check_customers(self.svc, self.by, self.env, customers).await
     }
 }
 
@@ -128,7 +113,7 @@ impl Checker for Checks<'_> {
 /// each checked once; the rows read before its check are done when it succeeds, and retried
 /// later with backoff when it fails (Stripe or the database down). Returns when the outbox next
 /// has something due, if ever.
-pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
+pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
     let Some(project) = repo::projects::of_handle(pr).await? else {
         // Deleted (a delivery verified just before may have added rows since): nothing is
         // left to check, and nothing must wake this coordinator again.
@@ -138,14 +123,14 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
         return Ok(None);
     };
     let checks = Checks {
-        ctx,
+        svc,
         by: By::System {
             project: pr,
             job: "webhook",
         },
         env: project.environment,
     };
-    let d = outbox::drain(&D1Outbox(pr), &checks, ctx.now, CUSTOMERS_PER_DRAIN).await?;
+    let d = outbox::drain(&D1Outbox(pr), &checks, svc.now, CUSTOMERS_PER_DRAIN).await?;
     if d.checked == 0 {
         // Nothing was due: no credential was opened, no database reached.
         return Ok(d.next_due);
@@ -167,7 +152,7 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
 /// its outbox row). When a delivery recorded one of them meanwhile, the batch is refused
 /// whole and they are recorded one by one instead. Returns how many were new.
 async fn record_page(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     relevant: &[EventFacts],
     known: &BTreeSet<String>,
@@ -178,13 +163,13 @@ async fn record_page(
     }
     let mut stmts = Vec::new();
     for facts in &fresh {
-        let outbox = OutboxId::generate(&mut ctx.rng())?.to_string();
+        let outbox = OutboxId::generate(&mut svc.rng())?.to_string();
         stmts.extend(repo::webhooks::record(
             pr,
             facts,
             Source::EventsApi,
             Some(&outbox),
-            ctx.now,
+            svc.now,
         )?);
     }
     match pr.tenant().batch(stmts).await {
@@ -194,7 +179,7 @@ async fn record_page(
         {
             let mut n = 0;
             for facts in fresh {
-                if let Recorded::New(_) = record(ctx, pr, facts, Source::EventsApi).await? {
+                if let Recorded::New(_) = record(svc, pr, facts, Source::EventsApi).await? {
                     n += 1;
                 }
             }
@@ -242,14 +227,14 @@ struct Walk {
 /// Stripe's 30 days is an unrecoverable gap: logged, answered by a full run, and the walk
 /// starts again from now.
 pub async fn recover(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     grant: &super::auth::SystemGrant,
 ) -> Fallible<Recovered> {
     use super::auth::{job_cursor, save_job_cursor};
     let job = format!("events:{}", pr.as_str());
-    let now = ctx.now.millis() / 1000;
-    let saved = job_cursor(ctx, grant, &job).await?;
+    let now = svc.now.millis() / 1000;
+    let saved = job_cursor(svc, grant, &job).await?;
     let mut walk: Walk = serde_json::from_str(&saved).unwrap_or(Walk {
         // A position saved as a bare number (before walks kept their bounds) is still `since`.
         since: saved.parse::<i64>().unwrap_or(now - 3600),
@@ -264,13 +249,13 @@ pub async fn recover(
             serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - walk.since})
         );
         pr.tenant()
-            .batch(vec![repo::webhooks::record_gap(pr, walk.since, ctx.now)?])
+            .batch(vec![repo::webhooks::record_gap(pr, walk.since, svc.now)?])
             .await?;
         let by = By::System {
             project: pr,
             job: "cron",
         };
-        match super::runs::start(ctx, by, parityrail_core::domain::records::RunTrigger::Cron).await
+        match super::runs::start(svc, by, parityrail_core::domain::records::RunTrigger::Cron).await
         {
             Ok(_) => {}
             Err(e) if super::runs::not_now(&e) => {}
@@ -283,10 +268,10 @@ pub async fn recover(
         };
         // Saved before anything else can fail: the gap is reported, and its run started, once.
         let reset = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
-        save_job_cursor(ctx, grant, &job, &reset).await?;
+        save_job_cursor(svc, grant, &job, &reset).await?;
     }
     let upto = *walk.upto.get_or_insert(now);
-    let client = super::project_io::stripe(ctx, pr).await?;
+    let client = super::project_io::stripe(svc, pr).await?;
     let mut finished = false;
     for page_no in 0..RECOVERY_PAGES {
         if page_no > 0 {
@@ -315,7 +300,7 @@ pub async fn recover(
         // One query for the page: only the events no delivery recorded cost a write.
         let ids: Vec<&str> = relevant.iter().map(|f| f.id.as_str()).collect();
         let known = repo::webhooks::known_among(pr, &ids).await?;
-        out.events += record_page(ctx, pr, &relevant, &known).await?;
+        out.events += record_page(svc, pr, &relevant, &known).await?;
         match page.next {
             // A cursor that does not move would walk forever: the list is treated as ended.
             Some(next) if walk.after.as_deref() != Some(next.as_str()) => walk.after = Some(next),
@@ -333,9 +318,9 @@ pub async fn recover(
         };
     }
     let saved = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
-    save_job_cursor(ctx, grant, &job, &saved).await?;
+    save_job_cursor(svc, grant, &job, &saved).await?;
     if out.events > 0 {
-        wake(ctx, pr).await?;
+        client::wake_outbox(svc, pr).await?;
     }
     Ok(out)
 }

@@ -23,6 +23,7 @@ pub mod integrations;
 pub mod mapping;
 pub mod outbox;
 pub mod ports;
+pub mod prune;
 pub mod ratelimit;
 pub mod reconcile;
 pub mod records;

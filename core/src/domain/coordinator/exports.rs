@@ -31,6 +31,7 @@ pub trait ExportQueue: Alarm {
     type Progress;
     type Of;
     /// The export due first (by `next_at`, then the order they were started).
+    #[allow(clippy::type_complexity)]
     fn first(&self) -> Result<Option<Queued<Self::Progress, Self::Of>>, Self::Error>;
     /// Saves `failures` and `next_at` of export `id`, and its progress when `Some`.
     fn save(

@@ -15,6 +15,7 @@ pub mod checkpoints;
 pub mod checks;
 pub mod coordinator;
 pub mod credentials;
+pub mod events;
 pub mod exports;
 pub mod ids;
 pub mod incidents;

@@ -1,7 +1,8 @@
 //! Full reconcile runs at the edge (SPEC §6): starting one (`start`, for the API and the cron)
 //! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases,
-//! the merge of a key range and the run's lifecycle are pure (`domain::runs`,
-//! `domain::records`); this is their Stripe, PostgreSQL, D1 and Durable Object storage side.
+//! the `app` step's rules, the merge of a key range and the run's lifecycle are pure
+//! (`domain::runs`, `domain::run_step`, `domain::records`); this is their Stripe, PostgreSQL,
+//! D1 and Durable Object storage side.
 //!
 //! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
 //! the coordinator's own SQLite storage (`coordinator::Facts`), keyed by run id. Its position and counts are
@@ -12,6 +13,7 @@
 
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
+use super::connectors::WorkerTimer;
 use super::coordinator::{client, Facts};
 use super::project_io;
 use super::reconcile::{mapping, plan_and_apply, Applied};
@@ -21,16 +23,20 @@ use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::Draft;
 use parityrail_core::domain::credentials::Kind;
 use parityrail_core::domain::ids::RunId;
+use parityrail_core::domain::mapping::Mapping;
+use parityrail_core::domain::reconcile::{AppValues, ProductFeatures, StripeCustomer};
 pub use parityrail_core::domain::records::Next;
 use parityrail_core::domain::records::{
     self, Counts, Position, Run, RunBook, RunStatus, RunTrigger, Stepped,
 };
+use parityrail_core::domain::run_step::{self, AppStep, Batches};
 use parityrail_core::domain::runs::{
-    advance, decide, step_range, At, Phase, RunSource, APP_BATCH, STRIPE_BATCH,
+    advance, At, Decided, Phase, Range, RunSource, APP_BATCH, STRIPE_BATCH,
 };
 use parityrail_core::fault::{Fallible, Fault};
+use parityrail_core::pg::ReadSession;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The API and audit view of a run (SPEC §15 fields).
 pub fn view(r: &Run) -> Value {
@@ -311,8 +317,9 @@ async fn do_step(
 /// The most pages one listing phase may take (as one `StripeClient` walk may).
 const MAX_PAGES_PER_PHASE: usize = parityrail_core::stripe::MAX_PAGES as usize;
 
-/// One `app` step: a keyset read of the app table, the Stripe customers of the same range from
-/// `Facts`, the live incidents there from D1; decided and applied. `None`: the key space is done.
+/// One `app` step (`domain::run_step::app_step`): a keyset read of the app table, the Stripe
+/// customers of the same range from `Facts`, the live incidents there from D1; decided and
+/// applied. `None`: the key space is done.
 async fn app_step(
     svc: &Services,
     pr: &ProjectHandle,
@@ -324,73 +331,25 @@ async fn app_step(
     let project = repo::projects::of_handle(pr)
         .await?
         .ok_or(Fault::ProjectGone)?;
-    let env = project.environment;
-    let session = project_io::read_session(svc, pr, env)
+    let session = project_io::read_session(svc, pr, project.environment)
         .await?
         .map_err(Fault::from)?;
-    let columns = m.value_columns();
-    let after = pos.cursor.clone().unwrap_or_default();
-    // Smaller batches only (tests walk many steps with them).
-    let app_batch = svc.var_u32("RUN_APP_BATCH", APP_BATCH).clamp(1, APP_BATCH);
-    let stripe_batch = svc
-        .var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH)
-        .clamp(1, STRIPE_BATCH);
-    let rows = session
-        .rows_after(
-            &m.table,
-            &m.customer_column,
-            &columns,
-            std::slice::from_ref(&m.plan_column),
-            &after,
-            app_batch,
-        )
-        .await
-        .map_err(Fault::from)?;
-    let stripe_ids = facts.customers_after(&run.id, &after, stripe_batch)?;
-    let range = step_range(
-        &after,
-        rows.last().map(|r| r.key.as_str()),
-        rows.len() == app_batch as usize,
-        stripe_ids.last().map(String::as_str),
-        stripe_ids.len() == stripe_batch as usize,
+    let batches = Batches::new(
+        svc.var_u32("RUN_APP_BATCH", APP_BATCH),
+        svc.var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH),
     );
-    let stripe = facts.stripe_customers(&run.id, &stripe_ids, |c| range.contains(c))?;
-    let features = facts.features(&run.id)?;
-    let existing = repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
-    let with_incidents: BTreeSet<String> = existing.iter().map(|i| i.customer.clone()).collect();
-    let app: Vec<_> = rows
-        .into_iter()
-        .filter(|r| {
-            let ok = parityrail_core::domain::reconcile::is_customer_id(&r.key);
-            if !ok {
-                facts.note(
-                    "an app row's customer key is not a Stripe customer id; skipped".to_owned(),
-                );
-            }
-            ok
-        })
-        .map(|r| (r.key, r.values))
-        .collect();
-    let (mut decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
-    // What this run read from Stripe may predate a check or a webhook that decided about a
-    // customer since the run started: that decision is fresher, and stands.
-    let since = run.started_at.to_rfc3339();
-    let fresher =
-        repo::incidents::touched_since(pr, &range.after, range.upto.as_deref(), &since).await?;
-    decided.retain(|c, _| !fresher.contains(c));
-    for key in duplicated {
-        facts.note(format!(
-            "the app table has more than one row for customer {key}; it was not decided"
-        ));
-    }
-    let by = By::System {
-        project: pr,
-        job: "reconcile",
+    let step = AppRead {
+        svc,
+        pr,
+        facts,
+        run,
+        pos,
+        m: &m,
+        session,
+        since: run.started_at.to_rfc3339(),
     };
-    // Each batch of incident changes counts itself (guarded by this step's number).
-    let count =
-        |a: Applied| repo::runs::add_incident_counts(pr, &run.id, pos.step, a.opened, a.resolved);
-    plan_and_apply(svc, by, &m, &range, &decided, &count).await?;
+    let after = pos.cursor.clone().unwrap_or_default();
+    let done = run_step::app_step(&step, &m, &after, batches).await?;
     // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1, in the e2e
     // build): the step's incident changes are committed, then the step dies before it records
     // itself, once.
@@ -400,12 +359,85 @@ async fn app_step(
     {
         return Err(Fault::internal("injected crash after apply"));
     }
-    let counts = Counts {
-        customers_checked: decided.len() as u64,
-        incidents_opened: 0,
-        incidents_resolved: 0,
-        stripe_requests: 0,
-        db_round_trips: 1,
-    };
-    Ok((range.upto, counts))
+    Ok(done)
+}
+
+/// An `app` step's reads and writes: the app table through the read session, the run's facts,
+/// D1's incidents, the incident book.
+struct AppRead<'a> {
+    svc: &'a Services,
+    pr: &'a ProjectHandle,
+    facts: &'a Facts,
+    run: &'a Run,
+    pos: &'a Position,
+    m: &'a Mapping,
+    session: ReadSession<WorkerTimer>,
+    /// When the run started (RFC 3339).
+    since: String,
+}
+
+impl AppStep for AppRead<'_> {
+    type Error = Fault;
+
+    async fn rows_after(&self, after: &str, limit: u32) -> Fallible<Vec<(String, AppValues)>> {
+        let m = self.m;
+        let rows = self
+            .session
+            .rows_after(
+                &m.table,
+                &m.customer_column,
+                &m.value_columns(),
+                std::slice::from_ref(&m.plan_column),
+                after,
+                limit,
+            )
+            .await
+            .map_err(Fault::from)?;
+        Ok(rows.into_iter().map(|r| (r.key, r.values)).collect())
+    }
+
+    async fn customers_after(&self, after: &str, limit: u32) -> Fallible<Vec<String>> {
+        self.facts.customers_after(&self.run.id, after, limit)
+    }
+
+    async fn stripe_customers(
+        &self,
+        ids: &[String],
+        range: &Range,
+    ) -> Fallible<BTreeMap<String, StripeCustomer>> {
+        self.facts
+            .stripe_customers(&self.run.id, ids, |c| range.contains(c))
+    }
+
+    async fn features(&self) -> Fallible<ProductFeatures> {
+        self.facts.features(&self.run.id)
+    }
+
+    async fn with_incidents(&self, range: &Range) -> Fallible<BTreeSet<String>> {
+        let live =
+            repo::incidents::live_in_range(self.pr, &range.after, range.upto.as_deref()).await?;
+        Ok(live.into_iter().map(|i| i.customer).collect())
+    }
+
+    async fn touched_since_start(&self, range: &Range) -> Fallible<BTreeSet<String>> {
+        let upto = range.upto.as_deref();
+        repo::incidents::touched_since(self.pr, &range.after, upto, &self.since).await
+    }
+
+    async fn apply(&self, range: &Range, decided: &BTreeMap<String, Decided>) -> Fallible<()> {
+        let (pr, run, step) = (self.pr, &self.run.id, self.pos.step);
+        let by = By::System {
+            project: pr,
+            job: SYSTEM_JOB,
+        };
+        // Each batch of incident changes counts itself (guarded by this step's number).
+        let count =
+            |a: Applied| repo::runs::add_incident_counts(pr, run, step, a.opened, a.resolved);
+        plan_and_apply(self.svc, by, self.m, range, decided, &count).await?;
+        Ok(())
+    }
+
+    fn note(&self, message: String) {
+        self.facts.note(message);
+    }
 }

@@ -31,6 +31,7 @@ pub mod records;
 pub mod repairs;
 pub mod rewrap;
 pub mod roles;
+pub mod run_step;
 pub mod runs;
 pub mod scrub;
 pub mod security_txt;

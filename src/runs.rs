@@ -5,8 +5,8 @@
 //! D1 and Durable Object storage side.
 //!
 //! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
-//! the coordinator's own SQLite storage (`coordinator::Facts`), keyed by run id. Its position and counts are
-//! the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number, and
+//! the coordinator's own SQLite storage (`coordinator::storage::Facts`), keyed by run id. Its
+//! position and counts are the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number, and
 //! a step's incident counts are added in the batch of its incident changes, guarded the same
 //! way, so a step that is repeated after a crash re-plans against what the first attempt
 //! committed, opens nothing twice and counts nothing twice.
@@ -14,7 +14,8 @@
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::connectors::WorkerTimer;
-use super::coordinator::{client, Facts};
+use super::coordinator::client;
+use super::coordinator::storage::Facts;
 use super::project_io;
 use super::reconcile::{mapping, plan_and_apply, Applied};
 use super::repo;

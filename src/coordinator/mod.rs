@@ -16,9 +16,7 @@ mod approvals;
 pub mod client;
 pub mod protocol;
 mod steps;
-mod storage;
-
-pub use storage::Facts;
+pub mod storage;
 
 use super::auth::SystemGrant;
 use super::entry::EntryPoint;

@@ -6,10 +6,10 @@
 //!
 //! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
 //! the coordinator's own SQLite storage (`coordinator::storage::Facts`), keyed by run id. Its
-//! position and counts are the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number, and
-//! a step's incident counts are added in the batch of its incident changes, guarded the same
-//! way, so a step that is repeated after a crash re-plans against what the first attempt
-//! committed, opens nothing twice and counts nothing twice.
+//! position and counts are the D1 `runs` row: each step ends with `repo::runs::advance` guarded
+//! by the step number, and a step's incident counts are added in the batch of its incident
+//! changes, guarded the same way, so a step that is repeated after a crash re-plans against
+//! what the first attempt committed, opens nothing twice and counts nothing twice.
 
 use super::audit::By;
 use super::auth::scope::ProjectHandle;

@@ -8,6 +8,7 @@
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
 use super::checkpoints::{self, Trusted};
+use super::coordinator::client;
 use super::repo::exports::{Export, ExportStatus, Side};
 use super::services::Services;
 use super::{repo, signing};
@@ -20,7 +21,6 @@ use parityrail_core::domain::exports::{
 use parityrail_core::domain::ids::ExportId;
 use parityrail_core::domain::store::StoreError;
 use parityrail_core::fault::{Fallible, Fault};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// Exports of one project that may be running at once.
@@ -124,7 +124,7 @@ pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> Fallible<E
         Ok::<_, Fault>(AppendStep::commit(vec![draft.clone()], vec![insert], ()))
     })
     .await?;
-    if let Err(e) = hand_over(svc, pr, &export.id).await {
+    if let Err(e) = client::start_export(svc, pr, &export.id).await {
         let _ = end(
             svc,
             pr,
@@ -135,24 +135,6 @@ pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> Fallible<E
         return Err(e);
     }
     Ok(export)
-}
-
-/// What the coordinator is given.
-#[derive(Serialize, Deserialize)]
-pub struct ExportAssignment {
-    pub org: String,
-    pub project: String,
-    pub export: String,
-}
-
-async fn hand_over(svc: &Services, pr: &ProjectHandle, export: &str) -> Fallible<()> {
-    let a = ExportAssignment {
-        org: pr.tenant().org_id().to_string(),
-        project: pr.as_str().to_owned(),
-        export: export.to_owned(),
-    };
-    svc.hand_to_coordinator(pr.as_str(), "/exports/start", &a, "an export")
-        .await
 }
 
 /// The chain of one project, read by the engine.

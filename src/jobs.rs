@@ -2,21 +2,24 @@
 //! surface. Each job walks every org through `auth::system_tenants`, which needs the
 //! `SystemGrant` only entry points hold, so even system work reaches D1 only through
 //! tenant-scoped statements. Jobs answer `StoreError`s or `Fault`s, never an HTTP status; the
-//! re-wrap walk is a pure state machine (`domain::rewrap`) over ports implemented here.
+//! re-wrap walk (`domain::rewrap`) and the prune budgets (`domain::prune`) are pure engines
+//! over ports implemented here.
 
 use super::audit::{retrying, By, Chain};
-use super::auth::scope::ProjectHandle;
+use super::auth::grants::SystemGrant;
+use super::auth::scope::{ProjectHandle, Tenant};
+use super::auth::system::{
+    job_cursor, save_job_cursor, system_project, system_tenant, system_tenants,
+};
+use super::coordinator::client;
 use super::repo;
 use super::runs;
 use super::services::Services;
 use super::vault;
 use super::webhooks;
-use crate::auth::grants::SystemGrant;
-use crate::auth::system::{
-    job_cursor, save_job_cursor, system_project, system_tenant, system_tenants,
-};
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::prune::{self, PruneWalk};
 use parityrail_core::domain::records::RunTrigger;
 use parityrail_core::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
 use parityrail_core::domain::store::StoreError;
@@ -79,7 +82,7 @@ pub(super) struct OrgWalk<'a> {
     after: String,
     /// The last org visited (where a paused walk resumes).
     visited_after: String,
-    ahead: std::collections::VecDeque<super::auth::scope::Tenant>,
+    ahead: std::collections::VecDeque<Tenant>,
 }
 
 impl<'a> OrgWalk<'a> {
@@ -112,7 +115,7 @@ impl<'a> OrgWalk<'a> {
     }
 
     /// The next org; `None` at the end (the next tick starts from the first).
-    pub(super) async fn next(&mut self) -> Result<Option<super::auth::scope::Tenant>, StoreError> {
+    pub(super) async fn next(&mut self) -> Result<Option<Tenant>, StoreError> {
         if self.ahead.is_empty() {
             let page = system_tenants(self.svc, self.grant, &self.after, 100)
                 .await
@@ -134,7 +137,7 @@ impl<'a> OrgWalk<'a> {
     }
 
     /// Marks `t` visited: a pause resumes after it.
-    pub(super) fn visited(&mut self, t: &super::auth::scope::Tenant) {
+    pub(super) fn visited(&mut self, t: &Tenant) {
         self.visited_after = t.org_id().to_string();
     }
 
@@ -315,34 +318,20 @@ pub async fn prune_webhook_events(
 
 /// How many delete statements each prune job may send a tick: `CRON_PRUNE_STATEMENTS_PER_TICK`
 /// (default 300, at least 3, at most 600, so the cron's other jobs keep room under the platform's
-/// queries per invocation) shared equally by the three, so together they stay within it however
-/// many orgs and rows there are, and none starves the others.
-pub struct PruneBudget {
-    per_job: u32,
-}
-
-/// The prune jobs sharing one `PruneBudget`.
-const PRUNE_JOBS: u32 = 3;
+/// queries per invocation) shared equally by the three (`domain::prune::PruneBudget`).
+pub struct PruneBudget(prune::PruneBudget);
 
 impl PruneBudget {
     pub fn new(svc: &Services) -> Self {
-        let total = bounded(svc, "CRON_PRUNE_STATEMENTS_PER_TICK", 600, 300).max(PRUNE_JOBS);
-        PruneBudget {
-            per_job: total / PRUNE_JOBS,
-        }
+        let total = bounded(svc, "CRON_PRUNE_STATEMENTS_PER_TICK", 600, 300);
+        PruneBudget(prune::PruneBudget::new(total))
     }
 }
 
 /// Runs a bounded delete (`delete(tenant, before, limit)` of what is older than `days` ago,
 /// `before` in RFC 3339, returning how many rows went) org by org from the job's saved
-/// position, 500 rows a statement, within the job's share of the `PruneBudget` and at most
-/// `CRON_PRUNE_ORGS_PER_TICK` orgs (default 100) a tick; one org gets at most half the share a
-/// tick. An org with rows left when its half or the budget ran out is where the next tick starts,
-/// unless the tick began with it: then the walk moves past it (the rest waits for the next pass),
-/// so one org with a backlog cannot hold up every other. A failed delete stops the
-/// job for the tick (a platform-wide failure would fail every org alike) at the org it failed
-/// in; if that org was the tick's first, it failed twice and is passed over until the next pass.
-/// A pass over every org starts again from the first.
+/// position (`domain::prune::prune`: the job's share of the `PruneBudget`, at most
+/// `CRON_PRUNE_ORGS_PER_TICK` orgs, default 100, a tick).
 async fn prune_each_org<F, Fut>(
     svc: &Services,
     grant: &SystemGrant,
@@ -352,64 +341,58 @@ async fn prune_each_org<F, Fut>(
     delete: F,
 ) -> Result<u64, StoreError>
 where
-    F: Fn(super::auth::scope::Tenant, String, u32) -> Fut,
+    F: Fn(Tenant, String, u32) -> Fut,
     Fut: std::future::Future<Output = Fallible<u64>>,
 {
-    let before = svc.now.plus_seconds(-days * 86_400).to_rfc3339();
-    const ROWS: u32 = 500;
+    let walk = D1Prune {
+        walk: OrgWalk::resume(svc, grant, job).await?,
+        job,
+        before: svc.now.plus_seconds(-days * 86_400).to_rfc3339(),
+        delete,
+    };
     let org_budget = bounded(svc, "CRON_PRUNE_ORGS_PER_TICK", 1000, 100);
-    let per_org = (budget.per_job / 2).max(1);
-    let (mut pruned, mut visited, mut statements) = (0, 0, budget.per_job);
-    let mut walk = OrgWalk::resume(svc, grant, job).await?;
-    loop {
-        let t = match walk.next().await {
-            Ok(Some(t)) => t,
-            // The end of the orgs: the walk saved that the next pass starts from the first.
-            Ok(None) => return Ok(pruned),
-            Err(e) => {
-                // Keep what this tick did before the failure.
-                let _ = walk.pause().await;
-                return Err(e);
-            }
-        };
-        if visited >= org_budget || statements == 0 {
-            break;
-        }
-        visited += 1;
-        let first = visited == 1;
-        let mut done = false;
-        for _ in 0..per_org.min(statements) {
-            statements -= 1;
-            match delete(t.clone(), before.clone(), ROWS).await {
-                Ok(n) => {
-                    pruned += n;
-                    if n < u64::from(ROWS) {
-                        done = true;
-                        break;
-                    }
-                }
-                Err(e) => {
-                    console_error!(
-                        "{}",
-                        json!({"job": job, "org": t.org_id().to_string(), "error": e.detail()})
-                    );
-                    if first {
-                        walk.visited(&t);
-                    }
-                    walk.pause().await?;
-                    return Ok(pruned);
-                }
-            }
-        }
-        if done || first {
-            walk.visited(&t);
-        } else {
-            // Rows left in an org this tick did not begin with: the next tick starts with it.
-            break;
-        }
+    prune::prune(walk, budget.0, org_budget).await
+}
+
+/// A prune job's walk over the orgs and its delete in D1.
+struct D1Prune<'a, F> {
+    walk: OrgWalk<'a>,
+    job: &'static str,
+    before: String,
+    delete: F,
+}
+
+impl<F, Fut> PruneWalk for D1Prune<'_, F>
+where
+    F: Fn(Tenant, String, u32) -> Fut,
+    Fut: std::future::Future<Output = Fallible<u64>>,
+{
+    type Org = Tenant;
+    type Error = StoreError;
+    type Failure = Fault;
+
+    async fn next(&mut self) -> Result<Option<Tenant>, StoreError> {
+        self.walk.next().await
     }
-    walk.pause().await?;
-    Ok(pruned)
+
+    fn visited(&mut self, t: &Tenant) {
+        self.walk.visited(t);
+    }
+
+    async fn pause(self) -> Result<(), StoreError> {
+        self.walk.pause().await
+    }
+
+    async fn delete(&self, t: &Tenant, limit: u32) -> Fallible<u64> {
+        (self.delete)(t.clone(), self.before.clone(), limit).await
+    }
+
+    fn report(&self, t: &Tenant, e: &Fault) {
+        console_error!(
+            "{}",
+            json!({"job": self.job, "org": t.org_id().to_string(), "error": e.detail()})
+        );
+    }
 }
 
 /// Starts a run for every project whose schedule (`reconcile_every_minutes` since its last
@@ -472,7 +455,7 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
             .map_err(failed)?
         {
             let pr = system_project(&t, &pid, grant).map_err(failed)?;
-            match webhooks::wake(svc, &pr).await {
+            match client::wake_outbox(svc, &pr).await {
                 Ok(()) => woken += 1,
                 Err(e) => console_error!(
                     "{}",

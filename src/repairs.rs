@@ -1,15 +1,17 @@
 //! Repairs at the edge (SPEC §8): the platform an approval runs on (`EdgeDesk`, the port of
 //! `domain::approval`, whose engine claims, executes, records and verifies a repair), run by the
 //! project's `ProjectCoordinator` (so approvals of one project are serialised); the pending
-//! grants a project approves on its own; rejection; and the API view.
+//! grants a project approves on its own (`domain::auto_approve::select` over D1); rejection;
+//! and the API view.
 
 use super::audit::{retrying, By, Chain};
+use super::auth::principal::CallerSeal;
 use super::auth::scope::ProjectHandle;
+use super::coordinator::protocol::Approval;
 use super::project_io;
 use super::reconcile::{check_customer, mapping, read_stripe};
 use super::repo;
 use super::services::Services;
-use crate::auth::principal::CallerSeal;
 use crate::clock::clock;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
@@ -17,85 +19,52 @@ use parityrail_core::domain::approval::{
     self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop,
 };
 use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::auto_approve::{self, PendingGrants};
 use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::integrations::DbUrl;
 use parityrail_core::domain::mapping::Mapping;
 use parityrail_core::domain::reconcile::{ProductFeatures, StripeCustomer};
 use parityrail_core::domain::repair_plan::ExecPlan;
-use parityrail_core::domain::repairs::{effect, Effect, Repair, RepairStatus};
+use parityrail_core::domain::repairs::{Effect, Repair, RepairStatus};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault, RepairRefusal};
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-/// What the worker hands the coordinator to approve a repair.
-#[derive(Serialize, Deserialize)]
-pub struct Approval {
-    pub org: String,
-    pub project: String,
-    pub repair: String,
-    pub environment: Environment,
-    /// The approving caller; `None` for the project's automatic approval of grants
-    /// (`auto_approve_grants`), recorded as `system:auto_approve`.
-    pub caller: Option<CallerSeal>,
-}
 
 /// The job name of the system's re-checks around a repair (`system:repair`).
 const SYSTEM_JOB: &str = "repair";
 
-/// Pending grants approved automatically per coordinator alarm.
-const AUTO_PER_ALARM: usize = 5;
-
-/// The project's pending grants that may be approved automatically now (at most
-/// `AUTO_PER_ALARM`), and whether more may wait. Judged as the approval will judge them (the
-/// current mapping: still a grant, still executable); a grant whose incident already had a
-/// repair fail, or go stale three times, is left to a person: approving it again would end the
-/// same way, on every check. Reads pending grants 50 at a time, at most 500.
+/// The project's pending grants that may be approved automatically now, and whether more may
+/// wait (`domain::auto_approve::select` over D1).
 pub async fn auto_approvable(pr: &ProjectHandle) -> Fallible<(Vec<Repair>, bool)> {
-    const PAGE: u32 = 50;
-    let Some((m, _)) = repo::mappings::get(pr).await? else {
-        return Ok((Vec::new(), false));
-    };
-    let mut out = Vec::new();
-    let mut after = String::new();
-    for _ in 0..10 {
+    auto_approve::select(&D1Grants(pr)).await
+}
+
+/// The project's repairs as automatic approval reads them.
+struct D1Grants<'a>(&'a ProjectHandle);
+
+impl PendingGrants for D1Grants<'_> {
+    type Error = Fault;
+
+    async fn mapping(&self) -> Fallible<Option<Mapping>> {
+        Ok(repo::mappings::get(self.0).await?.map(|(m, _)| m))
+    }
+
+    async fn pending(&self, after: &str, limit: u32) -> Fallible<Vec<Repair>> {
         let filter = repo::repairs::Filter {
             status: Some(RepairStatus::Pending),
             effect: Some(Effect::Grant),
             ..Default::default()
         };
-        let page = repo::repairs::list(pr, &filter, &after, PAGE).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after.clone_from(&last.id);
-        let full = page.len() == PAGE as usize;
-        let candidates: Vec<Repair> = page
-            .into_iter()
-            .filter(|r| ExecPlan::new(r, &m).is_ok() && effect(&m, &r.changes) == Effect::Grant)
-            .collect();
-        let ids: Vec<String> = candidates.iter().map(|r| r.incident_id.clone()).collect();
-        let setbacks = repo::repairs::setbacks(pr, &ids).await?;
-        for r in candidates {
-            let count = |s: &str| {
-                setbacks
-                    .iter()
-                    .filter(|(i, st)| *i == r.incident_id && st == s)
-                    .count()
-            };
-            if count("failed") > 0 || count("stale") >= 3 {
-                continue;
-            }
-            if out.len() == AUTO_PER_ALARM {
-                return Ok((out, true));
-            }
-            out.push(r);
-        }
-        if !full {
-            break;
-        }
+        repo::repairs::list(self.0, &filter, after, limit).await
     }
-    Ok((out, false))
+
+    async fn setbacks(&self, incidents: &[String]) -> Fallible<Vec<(String, RepairStatus)>> {
+        let rows = repo::repairs::setbacks(self.0, incidents).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(i, s)| RepairStatus::parse(&s).map(|s| (i, s)))
+            .collect())
+    }
 }
 
 /// The API view of a repair (SPEC §15 fields) with the statements it runs, values apart, as the
@@ -113,7 +82,7 @@ pub fn view(r: &Repair, m: Option<&Mapping>) -> Value {
 /// The platform an approval runs on (`domain::approval::Desk`): the project chain in D1, the
 /// project's Stripe key, the repair credential and the re-check, for one project.
 struct EdgeDesk<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     pr: &'a ProjectHandle,
     env: Environment,
     /// The repair credential, resolved before the approval starts (`None` for a recovery,
@@ -144,7 +113,7 @@ impl Desk for EdgeDesk<'_> {
 
     async fn commit(&self, id: &str, mv: Move<'_>, decide: Decide<'_, Fault>) -> Fallible<Repair> {
         let pr = self.pr;
-        let committed = retrying(pr.tenant(), Chain::Project(pr), self.ctx.now, || async {
+        let committed = retrying(pr.tenant(), Chain::Project(pr), self.svc.now, || async {
             let before = repo::repairs::get(pr, id).await?.ok_or(Stop::NotFound)?;
             // Read after the chain head like the repair: incident changes append to the same
             // chain, so what is read holds when the batch commits.
@@ -180,7 +149,7 @@ impl Desk for EdgeDesk<'_> {
         // opened, as a reset would.
         #[cfg(feature = "fault-hooks")]
         if mv.guard == Guard::Claim
-            && self.ctx.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1")
+            && self.svc.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1")
         {
             return Err(Fault::internal("injected stop after the claim"));
         }
@@ -192,7 +161,7 @@ impl Desk for EdgeDesk<'_> {
         m: &Mapping,
         customer: &str,
     ) -> Fallible<Option<(StripeCustomer, ProductFeatures)>> {
-        let client = project_io::stripe(self.ctx, self.pr).await?;
+        let client = project_io::stripe(self.svc, self.pr).await?;
         let (side, features) = read_stripe(m, &client, customer).await?;
         Ok(side.map(|s| (s, features)))
     }
@@ -206,7 +175,7 @@ impl Desk for EdgeDesk<'_> {
             .url
             .as_ref()
             .ok_or_else(|| Fault::internal("a repair ran without its credential"))?;
-        let session = self.ctx.pg_repair(url).await?;
+        let session = self.svc.pg_repair(url).await?;
         let outcome = session.execute(plan, still_ours).await?;
         Ok(outcome.map_error(Fault::Database))
     }
@@ -216,7 +185,7 @@ impl Desk for EdgeDesk<'_> {
             project: self.pr,
             job: SYSTEM_JOB,
         };
-        check_customer(self.ctx, by, self.env, customer).await
+        check_customer(self.svc, by, self.env, customer).await
     }
 }
 
@@ -227,13 +196,13 @@ impl Desk for EdgeDesk<'_> {
 /// `still_ours` fences the approval against a recovery taking it over (the coordinator
 /// replaced while it ran): asked before the claim commits and before the COMMIT is sent.
 pub async fn approve(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     a: &Approval,
     still_ours: &dyn Fn() -> bool,
 ) -> Fallible<Repair> {
     let m = mapping(pr).await?;
-    let url = project_io::repair_url(ctx, pr, a.environment).await?;
+    let url = project_io::repair_url(svc, pr, a.environment).await?;
     let ask = Ask {
         repair: a.repair.clone(),
         approver: match &a.caller {
@@ -242,7 +211,7 @@ pub async fn approve(
         },
     };
     let desk = EdgeDesk {
-        ctx,
+        svc,
         pr,
         env: a.environment,
         url: Some(url),
@@ -254,13 +223,13 @@ pub async fn approve(
 /// Finishes a repair whose approval stopped before its outcome was recorded
 /// (`domain::approval::recover`).
 pub async fn recover(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     rid: &str,
     env: Environment,
 ) -> Fallible<()> {
     let desk = EdgeDesk {
-        ctx,
+        svc,
         pr,
         env,
         url: None,
@@ -270,8 +239,8 @@ pub async fn recover(
 }
 
 /// Rejects a pending repair with a reason, as the caller (`POST …/repairs/{rid}/reject`).
-pub async fn reject(ctx: &Services, by: By<'_>, rid: &str, reason: &str) -> Fallible<Repair> {
-    let (pr, actor, now) = (by.project(), by.actor(), ctx.now);
+pub async fn reject(svc: &Services, by: By<'_>, rid: &str, reason: &str) -> Fallible<Repair> {
+    let (pr, actor, now) = (by.project(), by.actor(), svc.now);
     by.retrying(now, || async {
         let before = repo::repairs::get(pr, rid)
             .await?

@@ -1,39 +1,43 @@
 //! Full reconcile runs at the edge (SPEC §6): starting one (`start`, for the API and the cron)
 //! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases,
-//! the merge of a key range and the run's lifecycle are pure (`domain::runs`,
-//! `domain::records`); this is their Stripe, PostgreSQL, D1 and Durable Object storage side.
+//! the `app` step's rules, the merge of a key range and the run's lifecycle are pure
+//! (`domain::runs`, `domain::run_step`, `domain::records`); this is their Stripe, PostgreSQL,
+//! D1 and Durable Object storage side.
 //!
 //! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
-//! the coordinator's own SQLite storage (`Facts`), keyed by run id. Its position and counts are
-//! the D1 `runs` row: each step ends with `repo::runs::advance` guarded by the step number, and
-//! a step's incident counts are added in the batch of its incident changes, guarded the same
-//! way, so a step that is repeated after a crash re-plans against what the first attempt
-//! committed, opens nothing twice and counts nothing twice.
+//! the coordinator's own SQLite storage (`coordinator::storage::Facts`), keyed by run id. Its
+//! position and counts are the D1 `runs` row: each step ends with `repo::runs::advance` guarded
+//! by the step number, and a step's incident counts are added in the batch of its incident
+//! changes, guarded the same way, so a step that is repeated after a crash re-plans against
+//! what the first attempt committed, opens nothing twice and counts nothing twice.
 
 use super::audit::By;
 use super::auth::scope::ProjectHandle;
+use super::connectors::WorkerTimer;
+use super::coordinator::client;
+use super::coordinator::storage::Facts;
 use super::project_io;
-use super::reconcile::{facts, mapping, plan_and_apply, Applied};
+use super::reconcile::{mapping, plan_and_apply, Applied};
 use super::repo;
 use super::services::Services;
-use crate::error::OrInternal;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::Draft;
 use parityrail_core::domain::credentials::Kind;
 use parityrail_core::domain::ids::RunId;
-use parityrail_core::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
+use parityrail_core::domain::mapping::Mapping;
+use parityrail_core::domain::reconcile::{AppValues, ProductFeatures, StripeCustomer};
 pub use parityrail_core::domain::records::Next;
 use parityrail_core::domain::records::{
     self, Counts, Position, Run, RunBook, RunStatus, RunTrigger, Stepped,
 };
+use parityrail_core::domain::run_step::{self, AppStep, Batches};
 use parityrail_core::domain::runs::{
-    advance, decide, step_range, At, Phase, RunSource, APP_BATCH, STRIPE_BATCH,
+    advance, At, Decided, Phase, Range, RunSource, APP_BATCH, STRIPE_BATCH,
 };
 use parityrail_core::fault::{Fallible, Fault};
-use serde::Deserialize;
+use parityrail_core::pg::ReadSession;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use worker::{SqlStorage, SqlStorageValue};
 
 /// The API and audit view of a run (SPEC §15 fields).
 pub fn view(r: &Run) -> Value {
@@ -51,7 +55,7 @@ pub fn not_now(e: &Fault) -> bool {
 /// The runs of one project in D1 (`domain::records::RunBook`): the `runs` row, its audit
 /// entries on the project chain, and the hand-over to the project's coordinator.
 struct D1Runs<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     /// Who starts a run (a caller or the cron); the system ends it.
     by: By<'a>,
 }
@@ -82,7 +86,7 @@ impl RunBook for D1Runs<'_> {
             view(run),
         );
         self.by
-            .retrying(self.ctx.now, || async {
+            .retrying(self.svc.now, || async {
                 let insert = repo::runs::insert(self.pr(), run)?;
                 Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
             })
@@ -90,15 +94,7 @@ impl RunBook for D1Runs<'_> {
     }
 
     async fn hand_over(&self, id: &str) -> Fallible<()> {
-        let pr = self.pr();
-        let a = Assignment {
-            org: pr.tenant().org_id().to_string(),
-            project: pr.as_str().to_owned(),
-            run: id.to_owned(),
-        };
-        self.ctx
-            .hand_to_coordinator(pr.as_str(), "/runs/start", &a, "a run")
-            .await
+        client::start_run(self.svc, self.pr(), id).await
     }
 
     async fn advance(
@@ -110,7 +106,7 @@ impl RunBook for D1Runs<'_> {
         counts: Counts,
     ) -> Fallible<()> {
         let pr = self.pr();
-        let advance = repo::runs::advance(pr, id, step, next, errors, counts, self.ctx.now)?;
+        let advance = repo::runs::advance(pr, id, step, next, errors, counts, self.svc.now)?;
         pr.tenant().batch(vec![advance]).await?;
         Ok(())
     }
@@ -122,7 +118,7 @@ impl RunBook for D1Runs<'_> {
         errors: &[String],
         counts: Counts,
     ) -> Fallible<()> {
-        let (pr, now) = (self.pr(), self.ctx.now);
+        let (pr, now) = (self.pr(), self.svc.now);
         let by = system(pr);
         by.retrying(now, || async {
             let Some((current, _)) = repo::runs::get(pr, id).await? else {
@@ -163,7 +159,7 @@ const SYSTEM_JOB: &str = "reconcile";
 /// as `run.started`) and hands it to the project's coordinator. `409 run_in_progress` (with
 /// `run_id`) while one is going; `409 mapping_missing` / `integration_missing` when it could
 /// not run at all.
-pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<Run> {
+pub async fn start(svc: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<Run> {
     let pr = by.project();
     mapping(pr).await?;
     let kinds: BTreeSet<String> = repo::credentials::for_project(pr)
@@ -176,18 +172,10 @@ pub async fn start(ctx: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<
             return Err(Fault::IntegrationMissing(kind.what()));
         }
     }
-    let id = RunId::generate(&mut ctx.rng())?.to_string();
-    let run = Run::new(id, trigger, ctx.now);
-    records::start(&D1Runs { ctx, by }, &run, ctx.now).await?;
+    let id = RunId::generate(&mut svc.rng())?.to_string();
+    let run = Run::new(id, trigger, svc.now);
+    records::start(&D1Runs { svc, by }, &run, svc.now).await?;
     Ok(run)
-}
-
-/// What the coordinator needs to run `run`: whose it is.
-#[derive(serde::Serialize, Deserialize)]
-pub struct Assignment {
-    pub org: String,
-    pub project: String,
-    pub run: String,
 }
 
 fn system<'a>(pr: &'a ProjectHandle) -> By<'a> {
@@ -199,14 +187,14 @@ fn system<'a>(pr: &'a ProjectHandle) -> By<'a> {
 
 /// Ends a running run `failed` with `message` (the coordinator gave up on it).
 pub async fn abandon(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     run_id: &str,
     message: &str,
 ) -> Fallible<()> {
     records::abandon(
         &D1Runs {
-            ctx,
+            svc,
             by: system(pr),
         },
         run_id,
@@ -219,17 +207,17 @@ pub async fn abandon(
 /// run `failed` with a clear error (incidents already recorded stay); an `Err` is ParityRail's
 /// own failure (D1, the vault), after which the coordinator tries the same step again.
 pub async fn step(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     facts: &Facts,
     run_id: &str,
 ) -> Fallible<Next> {
     let book = D1Runs {
-        ctx,
+        svc,
         by: system(pr),
     };
     records::step(&book, run_id, |run, pos| async move {
-        do_step(ctx, pr, facts, &run, &pos).await
+        do_step(svc, pr, facts, &run, &pos).await
     })
     .await
 }
@@ -237,7 +225,7 @@ pub async fn step(
 /// A run step's reads and writes, as `domain::runs::advance` asks for them: Stripe through the
 /// project's client, facts in the coordinator's storage, app ranges decided and applied in D1.
 struct Source<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     pr: &'a ProjectHandle,
     facts: &'a Facts,
     run: &'a Run,
@@ -291,26 +279,26 @@ impl RunSource for Source<'_> {
     async fn app_range(&self, cursor: Option<&str>) -> Fallible<Option<String>> {
         // The step's position is the run's own (`advance` is asked at `pos`).
         debug_assert_eq!(cursor, self.pos.cursor.as_deref());
-        let (upto, counts) = app_step(self.ctx, self.pr, self.facts, self.run, self.pos).await?;
+        let (upto, counts) = app_step(self.svc, self.pr, self.facts, self.run, self.pos).await?;
         *self.counts.borrow_mut() = counts;
         Ok(upto)
     }
 }
 
 async fn do_step(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     facts: &Facts,
     run: &Run,
     pos: &Position,
 ) -> Fallible<Stepped> {
     let src = Source {
-        ctx,
+        svc,
         pr,
         facts,
         run,
         pos,
-        client: project_io::stripe(ctx, pr).await?,
+        client: project_io::stripe(svc, pr).await?,
         counts: Default::default(),
     };
     let here = At {
@@ -330,10 +318,11 @@ async fn do_step(
 /// The most pages one listing phase may take (as one `StripeClient` walk may).
 const MAX_PAGES_PER_PHASE: usize = parityrail_core::stripe::MAX_PAGES as usize;
 
-/// One `app` step: a keyset read of the app table, the Stripe customers of the same range from
-/// `Facts`, the live incidents there from D1; decided and applied. `None`: the key space is done.
+/// One `app` step (`domain::run_step::app_step`): a keyset read of the app table, the Stripe
+/// customers of the same range from `Facts`, the live incidents there from D1; decided and
+/// applied. `None`: the key space is done.
 async fn app_step(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     facts: &Facts,
     run: &Run,
@@ -343,385 +332,113 @@ async fn app_step(
     let project = repo::projects::of_handle(pr)
         .await?
         .ok_or(Fault::ProjectGone)?;
-    let env = project.environment;
-    let session = project_io::read_session(ctx, pr, env)
+    let session = project_io::read_session(svc, pr, project.environment)
         .await?
         .map_err(Fault::from)?;
-    let columns = m.value_columns();
-    let after = pos.cursor.clone().unwrap_or_default();
-    // Smaller batches only (tests walk many steps with them).
-    let app_batch = ctx.var_u32("RUN_APP_BATCH", APP_BATCH).clamp(1, APP_BATCH);
-    let stripe_batch = ctx
-        .var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH)
-        .clamp(1, STRIPE_BATCH);
-    let rows = session
-        .rows_after(
-            &m.table,
-            &m.customer_column,
-            &columns,
-            std::slice::from_ref(&m.plan_column),
-            &after,
-            app_batch,
-        )
-        .await
-        .map_err(Fault::from)?;
-    let stripe_ids = facts.customers_after(&run.id, &after, stripe_batch)?;
-    let range = step_range(
-        &after,
-        rows.last().map(|r| r.key.as_str()),
-        rows.len() == app_batch as usize,
-        stripe_ids.last().map(String::as_str),
-        stripe_ids.len() == stripe_batch as usize,
+    let batches = Batches::new(
+        svc.var_u32("RUN_APP_BATCH", APP_BATCH),
+        svc.var_u32("RUN_STRIPE_BATCH", STRIPE_BATCH),
     );
-    let stripe = facts.stripe_customers(&run.id, &stripe_ids, |c| range.contains(c))?;
-    let features = facts.features(&run.id)?;
-    let existing = repo::incidents::live_in_range(pr, &range.after, range.upto.as_deref()).await?;
-    let with_incidents: BTreeSet<String> = existing.iter().map(|i| i.customer.clone()).collect();
-    let app: Vec<_> = rows
-        .into_iter()
-        .filter(|r| {
-            let ok = parityrail_core::domain::reconcile::is_customer_id(&r.key);
-            if !ok {
-                facts.note(
-                    "an app row's customer key is not a Stripe customer id; skipped".to_owned(),
-                );
-            }
-            ok
-        })
-        .map(|r| (r.key, r.values))
-        .collect();
-    let (mut decided, duplicated) = decide(&m, &range, &app, &stripe, &features, &with_incidents);
-    // What this run read from Stripe may predate a check or a webhook that decided about a
-    // customer since the run started: that decision is fresher, and stands.
-    let since = run.started_at.to_rfc3339();
-    let fresher =
-        repo::incidents::touched_since(pr, &range.after, range.upto.as_deref(), &since).await?;
-    decided.retain(|c, _| !fresher.contains(c));
-    for key in duplicated {
-        facts.note(format!(
-            "the app table has more than one row for customer {key}; it was not decided"
-        ));
-    }
-    let by = By::System {
-        project: pr,
-        job: "reconcile",
+    let step = AppRead {
+        svc,
+        pr,
+        facts,
+        run,
+        pos,
+        m: &m,
+        session,
+        since: run.started_at.to_rfc3339(),
     };
-    // Each batch of incident changes counts itself (guarded by this step's number).
-    let count =
-        |a: Applied| repo::runs::add_incident_counts(pr, &run.id, pos.step, a.opened, a.resolved);
-    plan_and_apply(ctx, by, &m, &range, &decided, &count).await?;
+    let after = pos.cursor.clone().unwrap_or_default();
+    let done = run_step::app_step(&step, &m, &after, batches).await?;
     // Fault injection for the crash-retry test only (RUN_FAULT_CRASH_AFTER_APPLY=1, in the e2e
     // build): the step's incident changes are committed, then the step dies before it records
     // itself, once.
     #[cfg(feature = "fault-hooks")]
-    if ctx.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
+    if svc.var("RUN_FAULT_CRASH_AFTER_APPLY").as_deref() == Some("1")
         && facts.first_time("crash_after_apply")?
     {
         return Err(Fault::internal("injected crash after apply"));
     }
-    let counts = Counts {
-        customers_checked: decided.len() as u64,
-        incidents_opened: 0,
-        incidents_resolved: 0,
-        stripe_requests: 0,
-        db_round_trips: 1,
-    };
-    Ok((range.upto, counts))
+    Ok(done)
 }
 
-/// The coordinator's SQLite storage: what a run learned from Stripe, keyed by run id, and the
-/// notes (non-fatal errors) of the current step.
-pub struct Facts {
-    sql: SqlStorage,
-    notes: std::cell::RefCell<Vec<String>>,
+/// An `app` step's reads and writes: the app table through the read session, the run's facts,
+/// D1's incidents, the incident book.
+struct AppRead<'a> {
+    svc: &'a Services,
+    pr: &'a ProjectHandle,
+    facts: &'a Facts,
+    run: &'a Run,
+    pos: &'a Position,
+    m: &'a Mapping,
+    session: ReadSession<WorkerTimer>,
+    /// When the run started (RFC 3339).
+    since: String,
 }
 
-#[derive(Deserialize)]
-struct IdRow {
-    id: String,
-}
+impl AppStep for AppRead<'_> {
+    type Error = Fault;
 
-#[derive(Deserialize)]
-struct SubRow {
-    customer: String,
-    facts: String,
-}
-
-#[derive(Deserialize)]
-struct FeatureRow {
-    id: String,
-    features: Option<String>,
-}
-
-fn text(s: &str) -> SqlStorageValue {
-    SqlStorageValue::String(s.to_owned())
-}
-
-impl Facts {
-    pub fn new(sql: SqlStorage) -> worker::Result<Self> {
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS subs (run TEXT NOT NULL, id TEXT NOT NULL, customer TEXT NOT NULL, \
-             facts TEXT NOT NULL, PRIMARY KEY (run, id))",
-            None,
-        )?;
-        sql.exec(
-            "CREATE INDEX IF NOT EXISTS subs_by_customer ON subs (run, customer)",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS customers (run TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (run, id))",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS products (run TEXT NOT NULL, id TEXT NOT NULL, features TEXT, \
-             PRIMARY KEY (run, id))",
-            None,
-        )?;
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS cursors (run TEXT NOT NULL, phase TEXT NOT NULL, cursor TEXT NOT NULL, \
-             PRIMARY KEY (run, phase, cursor))",
-            None,
-        )?;
-        Ok(Facts {
-            sql,
-            notes: std::cell::RefCell::new(Vec::new()),
-        })
+    async fn rows_after(&self, after: &str, limit: u32) -> Fallible<Vec<(String, AppValues)>> {
+        let m = self.m;
+        let rows = self
+            .session
+            .rows_after(
+                &m.table,
+                &m.customer_column,
+                &m.value_columns(),
+                std::slice::from_ref(&m.plan_column),
+                after,
+                limit,
+            )
+            .await
+            .map_err(Fault::from)?;
+        Ok(rows.into_iter().map(|r| (r.key, r.values)).collect())
     }
 
-    /// Forgets what run `run` learned (it ended).
-    pub fn forget_run(&self, run: &str) -> worker::Result<()> {
-        for table in ["subs", "customers", "products", "cursors"] {
-            self.sql.exec(
-                &format!("DELETE FROM {table} WHERE run = ?"),
-                vec![text(run)],
-            )?;
-        }
+    async fn customers_after(&self, after: &str, limit: u32) -> Fallible<Vec<String>> {
+        self.facts.customers_after(&self.run.id, after, limit)
+    }
+
+    async fn stripe_customers(
+        &self,
+        ids: &[String],
+        range: &Range,
+    ) -> Fallible<BTreeMap<String, StripeCustomer>> {
+        self.facts
+            .stripe_customers(&self.run.id, ids, |c| range.contains(c))
+    }
+
+    async fn features(&self) -> Fallible<ProductFeatures> {
+        self.facts.features(&self.run.id)
+    }
+
+    async fn with_incidents(&self, range: &Range) -> Fallible<BTreeSet<String>> {
+        let live =
+            repo::incidents::live_in_range(self.pr, &range.after, range.upto.as_deref()).await?;
+        Ok(live.into_iter().map(|i| i.customer).collect())
+    }
+
+    async fn touched_since_start(&self, range: &Range) -> Fallible<BTreeSet<String>> {
+        let upto = range.upto.as_deref();
+        repo::incidents::touched_since(self.pr, &range.after, upto, &self.since).await
+    }
+
+    async fn apply(&self, range: &Range, decided: &BTreeMap<String, Decided>) -> Fallible<()> {
+        let (pr, run, step) = (self.pr, &self.run.id, self.pos.step);
+        let by = By::System {
+            project: pr,
+            job: SYSTEM_JOB,
+        };
+        // Each batch of incident changes counts itself (guarded by this step's number).
+        let count =
+            |a: Applied| repo::runs::add_incident_counts(pr, run, step, a.opened, a.resolved);
+        plan_and_apply(self.svc, by, self.m, range, decided, &count).await?;
         Ok(())
-    }
-
-    /// Records that `phase` of `run` was handed `cursor`; `true` when it was handed it before
-    /// (a Stripe list going round in circles).
-    fn cursor_repeats(&self, run: &str, phase: Phase, cursor: &str) -> Fallible<bool> {
-        let seen: Vec<IdRow> = self
-            .sql
-            .exec(
-                "SELECT cursor AS id FROM cursors WHERE run = ? AND phase = ? AND cursor = ?",
-                vec![text(run), text(phase.as_str()), text(cursor)],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        if !seen.is_empty() {
-            return Ok(true);
-        }
-        self.sql
-            .exec(
-                "INSERT INTO cursors (run, phase, cursor) VALUES (?, ?, ?)",
-                vec![text(run), text(phase.as_str()), text(cursor)],
-            )
-            .or_internal()?;
-        Ok(false)
-    }
-
-    fn cursor_count(&self, run: &str, phase: Phase) -> Fallible<usize> {
-        #[derive(Deserialize)]
-        struct N {
-            n: i64,
-        }
-        let rows: Vec<N> = self
-            .sql
-            .exec(
-                "SELECT count(*) AS n FROM cursors WHERE run = ? AND phase = ?",
-                vec![text(run), text(phase.as_str())],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        Ok(rows.first().map_or(0, |r| r.n.max(0) as usize))
-    }
-
-    /// Forgets everything but `keep`'s facts (a new run starts, or a run ended).
-    pub fn forget_except(&self, keep: &str) -> worker::Result<()> {
-        for table in ["subs", "customers", "products", "cursors"] {
-            self.sql.exec(
-                &format!("DELETE FROM {table} WHERE run != ?"),
-                vec![text(keep)],
-            )?;
-        }
-        Ok(())
-    }
-
-    /// `true` the first time `name` is asked for in this object (then remembered); for the
-    /// e2e build's fault hooks.
-    #[cfg(feature = "fault-hooks")]
-    fn first_time(&self, name: &str) -> Fallible<bool> {
-        self.sql
-            .exec(
-                "CREATE TABLE IF NOT EXISTS once (name TEXT PRIMARY KEY)",
-                None,
-            )
-            .or_internal()?;
-        let seen: Vec<IdRow> = self
-            .sql
-            .exec(
-                "SELECT name AS id FROM once WHERE name = ?",
-                vec![text(name)],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        if !seen.is_empty() {
-            return Ok(false);
-        }
-        self.sql
-            .exec("INSERT INTO once (name) VALUES (?)", vec![text(name)])
-            .or_internal()?;
-        Ok(true)
     }
 
     fn note(&self, message: String) {
-        let mut notes = self.notes.borrow_mut();
-        if !notes.contains(&message) {
-            notes.push(message);
-        }
-    }
-
-    fn take_notes(&self) -> Vec<String> {
-        std::mem::take(&mut *self.notes.borrow_mut())
-    }
-
-    fn put_subscriptions(
-        &self,
-        run: &str,
-        subs: &[parityrail_core::stripe::model::Subscription],
-    ) -> Fallible<()> {
-        for s in subs {
-            let f = facts(s);
-            let json = serde_json::to_string(&f).map_err(|e| Fault::internal(e.to_string()))?;
-            self.sql
-                .exec(
-                    "INSERT OR REPLACE INTO subs (run, id, customer, facts) VALUES (?, ?, ?, ?)",
-                    vec![text(run), text(&s.id), text(s.customer.id()), text(&json)],
-                )
-                .or_internal()?;
-            for product in f.items.iter().filter_map(|i| i.product.as_deref()) {
-                self.sql
-                    .exec(
-                        "INSERT OR IGNORE INTO products (run, id, features) VALUES (?, ?, NULL)",
-                        vec![text(run), text(product)],
-                    )
-                    .or_internal()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn put_customers(&self, run: &str, ids: &[&str]) -> Fallible<()> {
-        for id in ids {
-            self.sql
-                .exec(
-                    "INSERT OR IGNORE INTO customers (run, id) VALUES (?, ?)",
-                    vec![text(run), text(id)],
-                )
-                .or_internal()?;
-        }
-        Ok(())
-    }
-
-    fn product_after(&self, run: &str, after: &str) -> Fallible<Option<String>> {
-        let rows: Vec<IdRow> = self
-            .sql
-            .exec(
-                "SELECT id FROM products WHERE run = ? AND id > ? ORDER BY id LIMIT 1",
-                vec![text(run), text(after)],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        Ok(rows.into_iter().next().map(|r| r.id))
-    }
-
-    fn put_features(&self, run: &str, product: &str, keys: &[String]) -> Fallible<()> {
-        let json = serde_json::to_string(keys).map_err(|e| Fault::internal(e.to_string()))?;
-        self.sql
-            .exec(
-                "UPDATE products SET features = ? WHERE run = ? AND id = ?",
-                vec![text(&json), text(run), text(product)],
-            )
-            .or_internal()?;
-        Ok(())
-    }
-
-    fn features(&self, run: &str) -> Fallible<ProductFeatures> {
-        let rows: Vec<FeatureRow> = self
-            .sql
-            .exec(
-                "SELECT id, features FROM products WHERE run = ?",
-                vec![text(run)],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        let mut out = ProductFeatures::new();
-        for r in rows {
-            let keys: Vec<String> = match r.features {
-                Some(f) => serde_json::from_str(&f).map_err(|e| Fault::internal(e.to_string()))?,
-                None => Vec::new(),
-            };
-            out.insert(r.id, keys.into_iter().collect());
-        }
-        Ok(out)
-    }
-
-    /// Up to `limit` customer ids after `after`, in byte order.
-    fn customers_after(&self, run: &str, after: &str, limit: u32) -> Fallible<Vec<String>> {
-        let rows: Vec<IdRow> = self
-            .sql
-            .exec(
-                "SELECT id FROM customers WHERE run = ? AND id > ? ORDER BY id LIMIT ?",
-                vec![
-                    text(run),
-                    text(after),
-                    SqlStorageValue::Integer(i64::from(limit)),
-                ],
-            )
-            .or_internal()?
-            .to_array()
-            .or_internal()?;
-        Ok(rows.into_iter().map(|r| r.id).collect())
-    }
-
-    /// The customers among `ids` that `keep` accepts, with their subscriptions.
-    fn stripe_customers(
-        &self,
-        run: &str,
-        ids: &[String],
-        keep: impl Fn(&str) -> bool,
-    ) -> Fallible<BTreeMap<String, StripeCustomer>> {
-        let mut out: BTreeMap<String, StripeCustomer> = ids
-            .iter()
-            .filter(|c| keep(c))
-            .map(|c| (c.clone(), StripeCustomer::default()))
-            .collect();
-        let (Some(first), Some(last)) = (out.keys().next().cloned(), out.keys().last().cloned())
-        else {
-            return Ok(out);
-        };
-        let rows: Vec<SubRow> = self
-            .sql
-            .exec(
-                "SELECT customer, facts FROM subs WHERE run = ? AND customer >= ? AND customer <= ? \
-                 ORDER BY customer, id",
-                vec![text(run), text(&first), text(&last)],
-            ).or_internal()?
-            .to_array().or_internal()?;
-        for r in rows {
-            if let Some(c) = out.get_mut(&r.customer) {
-                let f: SubFacts =
-                    serde_json::from_str(&r.facts).map_err(|e| Fault::internal(e.to_string()))?;
-                c.subscriptions.push(f);
-            }
-        }
-        Ok(out)
+        self.facts.note(message);
     }
 }

@@ -6,7 +6,6 @@
 
 use super::connectors::{pg_read, pg_repair, WorkerHttp, WorkerTimer};
 use crate::clock::{clock, within};
-use crate::error::OrInternal;
 use parityrail_core::domain::integrations::DbUrl;
 use parityrail_core::domain::ports::OsRng;
 use parityrail_core::domain::ratelimit::Decision;
@@ -15,11 +14,8 @@ use parityrail_core::domain::vault::{Keyring, Secret};
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::pg::{self, PgError};
 use parityrail_core::stripe::{RetryPolicy, StripeClient};
-use worker::{D1Database, Env, Stub};
+use worker::{D1Database, Env};
 
-/// The deadline of a hand-over to a project's coordinator (it answers at once; the work goes
-/// on in its alarms).
-pub const COORDINATOR_HAND_OVER_MS: u64 = 15_000;
 /// The deadline of a rate limiter's answer (limits fail closed past it).
 pub const LIMITER_MS: u64 = 5_000;
 /// Calls to the rate limiter before its refusal is the answer.
@@ -115,45 +111,10 @@ impl Services {
         super::objects::R2Objects::new(&self.env).map_err(|e| Fault::internal(e.to_string()))
     }
 
-    /// The `ProjectCoordinator` Durable Object of one project.
-    pub fn coordinator(&self, project_id: &str) -> Fallible<Stub> {
-        let stub = || -> worker::Result<Stub> {
-            let ns = self.env.durable_object("PROJECT_COORDINATOR")?;
-            ns.id_from_name(project_id)?.get_stub()
-        };
-        stub().map_err(|e| Fault::internal(format!("coordinator: {e}")))
-    }
-
-    /// POSTs `body` as JSON to operation `op` (`/runs/start`, `/exports/start`, `/outbox/wake`…)
-    /// of the project's coordinator; `Ok` when it took it (`202`), else
-    /// `Fault::CoordinatorUnavailable` naming `what` (with the status, for the log).
-    pub async fn hand_to_coordinator(
-        &self,
-        project_id: &str,
-        op: &str,
-        body: &impl serde::Serialize,
-        what: &str,
-    ) -> Fallible<()> {
-        let body = serde_json::to_string(body).map_err(|e| Fault::internal(e.to_string()))?;
-        let mut init = worker::RequestInit::new();
-        init.with_method(worker::Method::Post)
-            .with_body(Some(body.into()));
-        let req = worker::Request::new_with_init(&format!("https://coordinator{op}"), &init)
-            .or_internal()?;
-        let stub = self.coordinator(project_id)?;
-        let status = within(COORDINATOR_HAND_OVER_MS, stub.fetch_with_request(req))
-            .await
-            .ok_or_else(|| {
-                Fault::CoordinatorUnavailable(format!("coordinator did not answer {op} ({what})"))
-            })?
-            .or_internal()?
-            .status_code();
-        if status == 202 {
-            return Ok(());
-        }
-        Err(Fault::CoordinatorUnavailable(format!(
-            "coordinator answered {status} to {op} ({what})"
-        )))
+    /// The namespace of the `ProjectCoordinator` Durable Objects (one per project, named by its
+    /// id); reached only through `coordinator::client`.
+    pub fn coordinators(&self) -> worker::Result<worker::ObjectNamespace> {
+        self.env.durable_object("PROJECT_COORDINATOR")
     }
 
     /// One operation on the `RateLimiter` object of `bucket`. When the limiter cannot be reached

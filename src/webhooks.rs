@@ -1,21 +1,31 @@
 //! Stripe webhooks at the edge (SPEC §7): recording a verified delivery durably before it is
-//! acknowledged, waking the project's coordinator, and the coordinator's drain of the outbox
+//! acknowledged (the handler then wakes the project's coordinator through
+//! `coordinator::client`), and the coordinator's drain of the outbox
 //! (every pending row of one customer answered by one check, a row done only when its check
-//! succeeded). Events are hints: the drain re-reads the customer from Stripe and the app, so an
+//! succeeded), and the Events API recovery of dropped deliveries (`domain::events` over D1 and
+//! Stripe). Events are hints: the drain re-reads the customer from Stripe and the app, so an
 //! out-of-order or stale event cannot regress anything.
 
 use super::audit::By;
 use super::auth::scope::{BatchError, ProjectHandle};
+use super::connectors::WorkerHttp;
+use super::coordinator::client;
 use super::reconcile::check_customers;
 use super::repo::{self, webhooks::Source};
-use super::runs::Assignment;
 use super::services::Services;
+use super::{project_io, runs};
+use crate::auth::grants::SystemGrant;
+use crate::auth::system::{job_cursor, save_job_cursor};
 use parityrail_core::domain::apikey::Environment;
+pub use parityrail_core::domain::events::Recovered;
+use parityrail_core::domain::events::{self, EventsApi, EventsPage, PageError};
 use parityrail_core::domain::ids::OutboxId;
 use parityrail_core::domain::outbox::{self, Checker, OutboxStore, PendingRow};
+use parityrail_core::domain::records::RunTrigger;
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::domain::webhook::{triggers_check, EventFacts};
 use parityrail_core::fault::{Fallible, Fault};
+use parityrail_core::stripe::{StripeClient, StripeError};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Customers one drain checks at most (each is one Stripe re-read and one app-row read).
@@ -33,18 +43,18 @@ pub enum Recorded {
 /// Records `e` once (by its id) with, when it can change access, an outbox row asking for a
 /// check of its customer, in one D1 batch.
 pub async fn record(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     e: &EventFacts,
     source: Source,
 ) -> Fallible<Recorded> {
     let check = triggers_check(&e.kind) && e.customer.is_some();
     let outbox = if check {
-        Some(OutboxId::generate(&mut ctx.rng())?.to_string())
+        Some(OutboxId::generate(&mut svc.rng())?.to_string())
     } else {
         None
     };
-    let stmts = repo::webhooks::record(pr, e, source, outbox.as_deref(), ctx.now)?;
+    let stmts = repo::webhooks::record(pr, e, source, outbox.as_deref(), svc.now)?;
     match pr.tenant().batch(stmts).await {
         Ok(_) => Ok(Recorded::New(check)),
         Err(BatchError::D1(f))
@@ -54,22 +64,6 @@ pub async fn record(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Asks the project's coordinator to drain its outbox soon.
-pub async fn wake(ctx: &Services, pr: &ProjectHandle) -> Fallible<()> {
-    poke(ctx, pr, "/outbox/wake").await
-}
-
-/// Asks the project's coordinator to do `op` (`/outbox/wake`, `/repairs/wake`) at its next
-/// alarm, now.
-pub async fn poke(ctx: &Services, pr: &ProjectHandle, op: &str) -> Fallible<()> {
-    let a = Assignment {
-        org: pr.tenant().org_id().to_string(),
-        project: pr.as_str().to_owned(),
-        run: String::new(),
-    };
-    ctx.hand_to_coordinator(pr.as_str(), op, &a, "a wake").await
 }
 
 /// The project's outbox rows in D1, as the drain's store.
@@ -111,7 +105,7 @@ impl OutboxStore for D1Outbox<'_> {
 /// The check the drain asks for: Stripe and the app re-read, incidents audited as
 /// `system:webhook`.
 struct Checks<'a> {
-    ctx: &'a Services,
+    svc: &'a Services,
     by: By<'a>,
     env: Environment,
 }
@@ -120,7 +114,7 @@ impl Checker for Checks<'_> {
     type Error = Fault;
 
     async fn check(&self, customers: &[String]) -> Fallible<BTreeMap<String, Fallible<()>>> {
-        check_customers(self.ctx, self.by, self.env, customers).await
+        check_customers(self.svc, self.by, self.env, customers).await
     }
 }
 
@@ -128,7 +122,7 @@ impl Checker for Checks<'_> {
 /// each checked once; the rows read before its check are done when it succeeds, and retried
 /// later with backoff when it fails (Stripe or the database down). Returns when the outbox next
 /// has something due, if ever.
-pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
+pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {
     let Some(project) = repo::projects::of_handle(pr).await? else {
         // Deleted (a delivery verified just before may have added rows since): nothing is
         // left to check, and nothing must wake this coordinator again.
@@ -138,14 +132,14 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
         return Ok(None);
     };
     let checks = Checks {
-        ctx,
+        svc,
         by: By::System {
             project: pr,
             job: "webhook",
         },
         env: project.environment,
     };
-    let d = outbox::drain(&D1Outbox(pr), &checks, ctx.now, CUSTOMERS_PER_DRAIN).await?;
+    let d = outbox::drain(&D1Outbox(pr), &checks, svc.now, CUSTOMERS_PER_DRAIN).await?;
     if d.checked == 0 {
         // Nothing was due: no credential was opened, no database reached.
         return Ok(d.next_due);
@@ -167,7 +161,7 @@ pub async fn drain(ctx: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
 /// its outbox row). When a delivery recorded one of them meanwhile, the batch is refused
 /// whole and they are recorded one by one instead. Returns how many were new.
 async fn record_page(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
     relevant: &[EventFacts],
     known: &BTreeSet<String>,
@@ -178,13 +172,13 @@ async fn record_page(
     }
     let mut stmts = Vec::new();
     for facts in &fresh {
-        let outbox = OutboxId::generate(&mut ctx.rng())?.to_string();
+        let outbox = OutboxId::generate(&mut svc.rng())?.to_string();
         stmts.extend(repo::webhooks::record(
             pr,
             facts,
             Source::EventsApi,
             Some(&outbox),
-            ctx.now,
+            svc.now,
         )?);
     }
     match pr.tenant().batch(stmts).await {
@@ -194,7 +188,7 @@ async fn record_page(
         {
             let mut n = 0;
             for facts in fresh {
-                if let Recorded::New(_) = record(ctx, pr, facts, Source::EventsApi).await? {
+                if let Recorded::New(_) = record(svc, pr, facts, Source::EventsApi).await? {
                     n += 1;
                 }
             }
@@ -204,138 +198,109 @@ async fn record_page(
     }
 }
 
-/// Stripe keeps events for 30 days: a gap older than that cannot be read back.
-const EVENTS_KEPT_SECS: i64 = 30 * 86_400;
-/// Pages of events one recovery reads at most; a longer walk goes on from where it stopped at
-/// the next tick (its bounds and position are saved).
-const RECOVERY_PAGES: u32 = 50;
-/// Each walk starts this far before the end of the last one: Stripe can list an event a little
-/// after its `created` time. Events seen twice are recognised by id.
-const OVERLAP_SECS: i64 = 300;
-
-/// What one recovery did.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    /// Events recorded now that no webhook had delivered.
-    pub events: u32,
-    /// The gap was older than Stripe keeps: a full run was started instead.
-    pub unrecoverable: bool,
-}
-
-/// Where a project's Events API walk stands (kept in the job state as JSON).
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Walk {
-    /// Events created at or after this (unix seconds) are looked at.
-    since: i64,
-    /// The walk in progress: its upper bound and the last event id it passed.
-    upto: Option<i64>,
-    after: Option<String>,
-}
-
-/// Dropped deliveries (SPEC §7): walks Stripe's Events API over `[since, upto]` (paged, about
-/// 20 requests/s at most), recording every access-relevant event no webhook delivered, with its
-/// outbox row (source `events_api`), then wakes the drain. Its own position decides where it
-/// looks, never the events webhooks delivered (a later delivery must not hide an earlier
-/// dropped one). A walk longer than `RECOVERY_PAGES` goes on from its saved position at the
-/// next tick; a finished walk moves `since` to its end less `OVERLAP_SECS`. A project seen for
-/// the first time starts an hour back (a full run covers the past); a position older than
-/// Stripe's 30 days is an unrecoverable gap: logged, answered by a full run, and the walk
-/// starts again from now.
+/// Dropped deliveries (SPEC §7): `domain::events::recover` over the project's job position,
+/// Stripe's Events API (about 20 requests/s at most) and D1, recording every access-relevant
+/// event no webhook delivered with its outbox row (source `events_api`), then waking the drain.
+/// An unrecoverable gap is logged, recorded, and answered by a full run.
 pub async fn recover(
-    ctx: &Services,
+    svc: &Services,
     pr: &ProjectHandle,
-    grant: &crate::auth::grants::SystemGrant,
+    grant: &SystemGrant,
 ) -> Fallible<Recovered> {
-    use crate::auth::system::{job_cursor, save_job_cursor};
-    let job = format!("events:{}", pr.as_str());
-    let now = ctx.now.millis() / 1000;
-    let saved = job_cursor(ctx, grant, &job).await?;
-    let mut walk: Walk = serde_json::from_str(&saved).unwrap_or(Walk {
-        // A position saved as a bare number (before walks kept their bounds) is still `since`.
-        since: saved.parse::<i64>().unwrap_or(now - 3600),
-        upto: None,
-        after: None,
-    });
-    let mut out = Recovered::default();
-    if now - walk.since > EVENTS_KEPT_SECS {
-        out.unrecoverable = true;
+    let api = D1Events {
+        svc,
+        pr,
+        grant,
+        job: format!("events:{}", pr.as_str()),
+    };
+    events::recover(&api, svc.now.millis() / 1000).await
+}
+
+/// The Events API walk of one project at the edge.
+struct D1Events<'a> {
+    svc: &'a Services,
+    pr: &'a ProjectHandle,
+    grant: &'a SystemGrant,
+    job: String,
+}
+
+impl EventsApi for D1Events<'_> {
+    type Error = Fault;
+    type Client = StripeClient<WorkerHttp>;
+    /// The page's events that ask for a check of a customer.
+    type Page = Vec<EventFacts>;
+
+    async fn position(&self) -> Fallible<String> {
+        job_cursor(self.svc, self.grant, &self.job).await
+    }
+
+    async fn save(&self, position: &str) -> Fallible<()> {
+        save_job_cursor(self.svc, self.grant, &self.job, position).await
+    }
+
+    async fn gap(&self, since: i64, gap_secs: i64) -> Fallible<()> {
+        let (svc, pr) = (self.svc, self.pr);
         worker::console_error!(
             "{}",
-            serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": now - walk.since})
+            serde_json::json!({"job": "events", "project": pr.as_str(), "unrecoverable_gap_secs": gap_secs})
         );
         pr.tenant()
-            .batch(vec![repo::webhooks::record_gap(pr, walk.since, ctx.now)?])
+            .batch(vec![repo::webhooks::record_gap(pr, since, svc.now)?])
             .await?;
         let by = By::System {
             project: pr,
             job: "cron",
         };
-        match super::runs::start(ctx, by, parityrail_core::domain::records::RunTrigger::Cron).await
-        {
-            Ok(_) => {}
-            Err(e) if super::runs::not_now(&e) => {}
-            Err(e) => return Err(e),
+        match runs::start(svc, by, RunTrigger::Cron).await {
+            Ok(_) => Ok(()),
+            Err(e) if runs::not_now(&e) => Ok(()),
+            Err(e) => Err(e),
         }
-        walk = Walk {
-            since: now - OVERLAP_SECS,
-            upto: None,
-            after: None,
-        };
-        // Saved before anything else can fail: the gap is reported, and its run started, once.
-        let reset = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
-        save_job_cursor(ctx, grant, &job, &reset).await?;
     }
-    let upto = *walk.upto.get_or_insert(now);
-    let client = super::project_io::stripe(ctx, pr).await?;
-    let mut finished = false;
-    for page_no in 0..RECOVERY_PAGES {
-        if page_no > 0 {
-            // Stripe allows about 25 requests/s per endpoint.
-            worker::Delay::from(std::time::Duration::from_millis(50)).await;
-        }
-        let page = match client
-            .events_page(walk.since, upto, walk.after.as_deref())
+
+    async fn client(&self) -> Fallible<StripeClient<WorkerHttp>> {
+        project_io::stripe(self.svc, self.pr).await
+    }
+
+    async fn page(
+        &self,
+        client: &StripeClient<WorkerHttp>,
+        since: i64,
+        upto: i64,
+        after: Option<&str>,
+    ) -> Result<EventsPage<Vec<EventFacts>>, PageError<Fault>> {
+        let page = client
+            .events_page(since, upto, after)
             .await
-        {
-            Ok(page) => page,
-            // The saved position names an event Stripe no longer has (another account's key,
-            // say): walk the same window again from its start; events seen twice are skipped.
-            Err(parityrail_core::stripe::StripeError::Client(404)) if walk.after.is_some() => {
-                walk.after = None;
-                continue;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let relevant: Vec<EventFacts> = page
+            .map_err(|e| match e {
+                StripeError::Client(404) => PageError::Gone(e.into()),
+                e => PageError::Failed(e.into()),
+            })?;
+        let relevant = page
             .data
             .iter()
             .filter_map(|e| parityrail_core::domain::webhook::facts_of(&e.to_value()))
             .filter(|f| triggers_check(&f.kind) && f.customer.is_some())
             .collect();
+        Ok(EventsPage {
+            events: relevant,
+            next: page.next,
+        })
+    }
+
+    async fn record(&self, relevant: &Vec<EventFacts>) -> Fallible<u32> {
         // One query for the page: only the events no delivery recorded cost a write.
         let ids: Vec<&str> = relevant.iter().map(|f| f.id.as_str()).collect();
-        let known = repo::webhooks::known_among(pr, &ids).await?;
-        out.events += record_page(ctx, pr, &relevant, &known).await?;
-        match page.next {
-            // A cursor that does not move would walk forever: the list is treated as ended.
-            Some(next) if walk.after.as_deref() != Some(next.as_str()) => walk.after = Some(next),
-            _ => {
-                finished = true;
-                break;
-            }
-        }
+        let known = repo::webhooks::known_among(self.pr, &ids).await?;
+        record_page(self.svc, self.pr, relevant, &known).await
     }
-    if finished {
-        walk = Walk {
-            since: (upto - OVERLAP_SECS).max(walk.since),
-            upto: None,
-            after: None,
-        };
+
+    async fn pause(&self) {
+        // Stripe allows about 25 requests/s per endpoint.
+        worker::Delay::from(std::time::Duration::from_millis(50)).await;
     }
-    let saved = serde_json::to_string(&walk).map_err(|e| Fault::internal(e.to_string()))?;
-    save_job_cursor(ctx, grant, &job, &saved).await?;
-    if out.events > 0 {
-        wake(ctx, pr).await?;
+
+    async fn wake(&self) -> Fallible<()> {
+        client::wake_outbox(self.svc, self.pr).await
     }
-    Ok(out)
 }

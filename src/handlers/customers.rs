@@ -3,10 +3,10 @@
 use crate::audit::By;
 use crate::auth::extract::InProject;
 use crate::auth::limits::probe_limit;
+use crate::coordinator::client::wake_repairs;
 use crate::http::{json, App, PathId, Query};
 use crate::reconcile::{check_customer, view};
 use crate::repo;
-use crate::webhooks::poke;
 use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
@@ -33,7 +33,7 @@ pub async fn check(
     // Grants it suggested are approved by the project's coordinator at once, when the project
     // says so. The check itself stands either way; the next check or run wakes it again.
     if scope.row.auto_approve_grants {
-        if let Err(e) = poke(svc, scope.handle(), "/repairs/wake").await {
+        if let Err(e) = wake_repairs(svc, scope.handle()).await {
             worker::console_error!(
                 "{}",
                 json!({"auto_approve": "wake", "error": e.code(), "detail": e.detail()})

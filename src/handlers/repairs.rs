@@ -5,23 +5,18 @@
 use super::{customer_filter, PageQuery};
 use crate::audit::By;
 use crate::auth::extract::InProject;
-use crate::clock::within;
-use crate::error::OrInternal;
+use crate::coordinator::client;
+use crate::coordinator::protocol::Approval;
 use crate::http::{json, page, App, PathId, Query, RawBody};
-use crate::repairs::{reject as reject_repair, view, Approval};
+use crate::repairs::{reject as reject_repair, view};
 use crate::repo::{self, repairs::Filter};
 use axum::extract::State;
 use axum::response::Response;
-use parityrail_core::api::error::{ApiError, ApiResult, Relayed};
+use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::ids::{IncidentId, RepairId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::repairs::RepairStatus;
-use parityrail_core::fault::Fault;
 use serde::Deserialize;
-
-/// How long `approve` waits for the coordinator's answer: longer than an approval's own limits
-/// on the database and Stripe, after which the coordinator's recovery finishes it.
-const APPROVAL_ANSWER_MS: u64 = 150_000;
 
 /// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
 #[worker::send]
@@ -80,7 +75,7 @@ pub async fn approve(
     ip: InProject,
     PathId(rid): PathId<RepairId>,
 ) -> ApiResult<Response> {
-    let (ctx, pr) = (&app.svc, ip.project.handle());
+    let (svc, pr) = (&app.svc, ip.project.handle());
     let rid = rid.as_str();
     // Another tenant's, or no such repair: the same 404, before the coordinator is involved.
     repo::repairs::get(pr, rid)
@@ -93,34 +88,7 @@ pub async fn approve(
         environment: ip.project.row.environment,
         caller: Some(ip.p.seal(&ip.project)),
     };
-    let body = serde_json::to_string(&approval).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_body(Some(body.into()));
-    let req = worker::Request::new_with_init("https://coordinator/repairs/approve", &init)
-        .or_internal()?;
-    // An approval waits on the database and Stripe, each with its own limits; past this the
-    // answer is a 503 and the approval finishes (or is recovered) in the coordinator.
-    let stub = ctx.coordinator(pr.as_str())?;
-    let mut res = within(APPROVAL_ANSWER_MS, stub.fetch_with_request(req))
-        .await
-        .ok_or_else(|| {
-            ApiError::from(Fault::CoordinatorUnavailable(
-                "the coordinator did not answer the approval in time".into(),
-            ))
-        })?
-        .or_internal()?;
-    let status = res.status_code();
-    let value: serde_json::Value = res.json().await.or_internal()?;
-    if status == 200 {
-        return json(200, &value);
-    }
-    match serde_json::from_value::<Relayed>(value) {
-        Ok(relayed) => Err(relayed.into()),
-        Err(e) => Err(ApiError::internal(format!(
-            "coordinator answered {status}: {e}"
-        ))),
-    }
+    json(200, &client::approve(svc, &approval).await?)
 }
 
 #[derive(Deserialize)]

@@ -3,9 +3,10 @@
 
 use crate::auth::extract::InProject;
 use crate::auth::webhook::VerifiedWebhook;
+use crate::coordinator::client::wake_outbox as wake;
 use crate::http::{json, App};
 use crate::repo::{self, webhooks::Source};
-use crate::webhooks::{record, wake, Recorded};
+use crate::webhooks::{record, Recorded};
 use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::error::ApiResult;

@@ -3,7 +3,7 @@
 //! inserts continuing an existing D1 chain, so `scripts/bench.sh` can time the worker's
 //! `/audit/verify` over the same number of entries.
 //!
-//! cargo run --release --example audit_chain -- --entries 100000
+//! cargo run --release -p parityrail-core --example audit_chain -- --entries 100000
 //!     [--sql out.sql --org ORG --chain CHAIN --project PID --after-seq S --after-hash H]
 
 use parityrail_core::domain::audit::{Actor, AuditEntry, ChainVerifier, Draft, Verification};

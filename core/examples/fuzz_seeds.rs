@@ -1,5 +1,5 @@
 //! Writes seed inputs for the fuzz targets in `fuzz/` (valid shapes the fuzzer mutates from):
-//! `cargo run --example fuzz_seeds -- fuzz/corpus`.
+//! `cargo run -p parityrail-core --example fuzz_seeds -- fuzz/corpus`.
 
 use parityrail_core::domain::audit::{Actor, AuditEntry, Draft};
 use parityrail_core::domain::exports::{self, EntrySource, ExportSpec, Format, Progress, Step};

@@ -1,5 +1,6 @@
-//! Prints the route table (`api::routes::ROUTES`) as JSON: the end-to-end security suite takes
-//! its list of routes from here, so a route added to the declaration cannot escape the suite.
+//! Prints the route table (`api::routes::ROUTES`) as JSON
+//! (`cargo run -p parityrail-core --example routes`): the end-to-end security suite takes its
+//! list of routes from here, so a route added to the declaration cannot escape the suite.
 
 fn main() {
     match serde_json::to_string_pretty(parityrail_core::api::routes::ROUTES) {

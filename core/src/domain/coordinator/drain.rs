@@ -20,7 +20,7 @@ pub trait DrainSlot: Alarm {
     fn forget(&self, gen: i64) -> Result<(), Self::Error>;
 }
 
-/// One drain (at the edge: `edge::webhooks::drain`).
+/// One drain (in the adapter: `webhooks::drain`).
 #[allow(async_fn_in_trait)]
 pub trait Drainer {
     type Failure;

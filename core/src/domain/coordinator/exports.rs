@@ -62,7 +62,7 @@ pub enum Stepped {
     Done,
 }
 
-/// The export's work (at the edge: `edge::exports` over D1, R2 and the signing key).
+/// The export's work (in the adapter: `exports` over D1, R2 and the signing key).
 #[allow(async_fn_in_trait)]
 pub trait ExportWork<P, T> {
     type Failure: ExportFailure;

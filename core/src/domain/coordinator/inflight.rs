@@ -72,7 +72,7 @@ impl Drop for Running<'_> {
     }
 }
 
-/// One approval's work (at the edge: `edge::repairs::approve` over D1, Stripe and the repair
+/// One approval's work (in the adapter: `repairs::approve` over D1, Stripe and the repair
 /// credential).
 #[allow(async_fn_in_trait)]
 pub trait ApprovalWork {
@@ -129,7 +129,7 @@ where
     outcome
 }
 
-/// Finishing an approval cut short (at the edge: `edge::repairs::recover`).
+/// Finishing an approval cut short (in the adapter: `repairs::recover`).
 #[allow(async_fn_in_trait)]
 pub trait RecoverWork<T> {
     type Failure;

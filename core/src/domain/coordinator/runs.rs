@@ -26,7 +26,7 @@ pub enum StepFailure<F> {
     Failed(F),
 }
 
-/// The run's work (at the edge: `edge::runs` over D1, Stripe and the app database).
+/// The run's work (in the adapter: `runs` over D1, Stripe and the app database).
 #[allow(async_fn_in_trait)]
 pub trait RunWork {
     type Failure;

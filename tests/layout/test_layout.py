@@ -6,6 +6,11 @@
 - No source file over 600 lines (tests apart); the Durable Object's file at most 200.
 - The Workers adapter (the root crate) at most 45% of the non-test source lines.
 - The core crates do not depend on `worker`, on any target.
+- What the type system cannot confine is confined by name: only the platform's entry points
+  (the cron handler, the Durable Object) make an `EntryPoint`; only system work (jobs, the
+  coordinator) reaches tenants by stored ids; only the coordinator client opens a coordinator;
+  no adapter code conjures a platform value (`unchecked_into`, `worker_sys`, `State::from`,
+  `ScheduleContext::from`) from which an `EntryPoint` could be forged.
 
 usage: test_layout.py [OUT.json]   (writes {"passed": n, "failed": m, "tests": [...]})
 """
@@ -120,6 +125,44 @@ def test_the_core_never_depends_on_worker():
         names = {line.split(" ")[0] for line in tree.splitlines() if line.strip()}
         assert "worker" not in names, sorted(names)
         assert "parityrail" not in names
+
+
+def uses(needle, root="src"):
+    """The files of the adapter whose code (comments and strings apart) names `needle`."""
+    found = set()
+    for mod, path in cycles.modules(os.path.join(ROOT, root)).items():
+        if needle in cycles.strip(open(path, encoding="utf-8").read()):
+            found.add(os.path.relpath(path, ROOT))
+    return found
+
+
+def test_system_powers_are_confined_to_the_system_entry_points():
+    allowed = {
+        "EntryPoint::": {"src/entry.rs", "src/coordinator/mod.rs", "src/auth/grants.rs"},
+        "SystemGrant::for_entry_point": {"src/entry.rs", "src/coordinator/mod.rs"},
+        "system_tenant(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints.rs", "src/webhooks.rs"},
+        "system_project(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints.rs", "src/webhooks.rs"},
+        "system_tenants(": {"src/auth/system.rs", "src/jobs.rs", "src/checkpoints.rs"},
+        ".coordinators()": {"src/coordinator/client.rs"},
+    }
+    for needle, files in allowed.items():
+        extra = uses(needle) - files
+        assert not extra, f"{needle} used in {sorted(extra)}"
+    for needle in ("unchecked_into", "worker_sys", "State::from", "ScheduleContext::from"):
+        assert not uses(needle), f"{needle} used in {sorted(uses(needle))}"
+
+
+def test_the_confinement_check_sees_a_use_and_ignores_comments():
+    root = crate({
+        "lib.rs": "mod a;\nmod b;\n",
+        "a.rs": "// EntryPoint::cron(&x) in a comment\npub fn f() { let _ = \"EntryPoint::cron\"; }\n",
+        "b.rs": "pub fn g() { let _ = EntryPoint::cron(&x); }\n",
+    })
+    found = set()
+    for mod, path in cycles.modules(root).items():
+        if "EntryPoint::" in cycles.strip(open(path).read()):
+            found.add(os.path.relpath(path, root))
+    assert found == {"b.rs"}, found
 
 
 def main():

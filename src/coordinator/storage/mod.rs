@@ -95,11 +95,13 @@ fn failed(e: impl std::fmt::Display) -> Fault {
     Fault::internal(format!("coordinator storage: {e}"))
 }
 
-/// A random token (hex) for an approval in flight.
-fn fresh_token() -> String {
+/// A random token (hex) for an approval in flight. Without randomness there is no token: two
+/// approvals holding the same (all-zero) token would each believe the approval theirs, so the
+/// approval or the take-over fails instead (and is tried again).
+fn fresh_token() -> Fallible<String> {
     let mut b = [0u8; 16];
-    let _ = getrandom::getrandom(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    getrandom::getrandom(&mut b).map_err(|e| failed(format!("no randomness for a token: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// The coordinator's storage and alarm.
@@ -270,7 +272,7 @@ impl InflightStore for Storage {
                 text(&of.project),
                 text(&of.environment),
                 SqlStorageValue::Integer(now),
-                text(&fresh_token()),
+                text(&fresh_token()?),
             ],
         )?;
         self.token(repair)?
@@ -292,7 +294,7 @@ impl InflightStore for Storage {
     fn take_over(&self, repair: &str) -> Fallible<()> {
         self.exec(
             "UPDATE inflight SET token = ? WHERE repair = ?",
-            vec![text(&fresh_token()), text(repair)],
+            vec![text(&fresh_token()?), text(repair)],
         )
     }
 

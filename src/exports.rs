@@ -13,7 +13,7 @@ use super::repo::exports::{Export, ExportStatus, Side};
 use super::services::Services;
 use super::{repo, signing};
 use parityrail_core::domain::append::Step as AppendStep;
-use parityrail_core::domain::audit::{Actor, AuditEntry, Draft};
+use parityrail_core::domain::audit::{Action, Actor, AuditEntry, Draft};
 use parityrail_core::domain::exports::{
     self, Bound, EntrySource, ExportRequest, ExportSpec, FileDone, FileKind, Progress, Step,
     MANIFEST, PART_BYTES, SIGNATURE,
@@ -114,7 +114,7 @@ pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> Fallible<E
     };
     let draft = Draft::new(
         by.actor(),
-        "export.created",
+        Action::ExportCreated,
         format!("export:{}", export.id),
         Value::Null,
         view(&export),
@@ -293,12 +293,12 @@ pub async fn end(
                 after.first.clone_from(&w.first);
                 after.last.clone_from(&w.last);
                 after.files.clone_from(&w.files);
-                "export.completed"
+                Action::ExportCompleted
             }
             Err(why) => {
                 after.status = ExportStatus::Failed;
                 after.error = Some((*why).to_owned());
-                "export.failed"
+                Action::ExportFailed
             }
         };
         let draft = Draft::new(
@@ -344,7 +344,7 @@ pub async fn download(
     let pr = by.project();
     let draft = Draft::new(
         by.actor(),
-        "export.downloaded",
+        Action::ExportDownloaded,
         format!("export:{}", export.id),
         Value::Null,
         json!({"file": name}),

@@ -18,7 +18,7 @@ use parityrail_core::domain::append::Step;
 use parityrail_core::domain::approval::{
     self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop,
 };
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::auto_approve::{self, PendingGrants};
 use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::integrations::DbUrl;
@@ -253,7 +253,7 @@ pub async fn reject(svc: &Services, by: By<'_>, rid: &str, reason: &str) -> Fall
         let stmts = repo::repairs::transition(pr, &before, &after)?;
         let draft = Draft::new(
             actor.clone(),
-            "repair.rejected",
+            Action::RepairRejected,
             format!("repair:{rid}"),
             json!(before),
             json!(after),

@@ -21,7 +21,7 @@ use super::reconcile::{mapping, plan_and_apply, Applied};
 use super::repo;
 use super::services::Services;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::credentials::Kind;
 use parityrail_core::domain::ids::RunId;
 use parityrail_core::domain::mapping::Mapping;
@@ -80,7 +80,7 @@ impl RunBook for D1Runs<'_> {
     async fn create(&self, run: &Run) -> Fallible<()> {
         let draft = Draft::new(
             self.by.actor(),
-            "run.started",
+            Action::RunStarted,
             format!("run:{}", run.id),
             Value::Null,
             view(run),
@@ -133,7 +133,7 @@ impl RunBook for D1Runs<'_> {
             after.finished_at = Some(now);
             let draft = Draft::new(
                 by.actor(),
-                "run.finished",
+                Action::RunFinished,
                 format!("run:{id}"),
                 view(&current),
                 view(&after),

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::IncidentId;
 use parityrail_core::domain::incidents::{self, IncidentStatus};
 use parityrail_core::domain::input;
@@ -105,7 +105,7 @@ pub async fn ignore(
         })?;
         let draft = Draft::new(
             p.actor(),
-            "incident.ignored",
+            Action::IncidentIgnored,
             format!("incident:{id}"),
             view(&before),
             view(&after),

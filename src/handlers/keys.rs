@@ -14,7 +14,7 @@ use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, OldKeyEnd};
 use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::{KeyId, ProjectId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
@@ -102,7 +102,7 @@ pub fn revoked_by_removal(p: &Principal, rows: &[KeyRow], at: &str, cause: &str)
             after["revoked_because"] = json!(cause);
             Draft::new(
                 p.actor(),
-                "key.revoked",
+                Action::KeyRevoked,
                 format!("key:{}", row.id),
                 view(row),
                 after,
@@ -184,7 +184,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         )?;
         let draft = Draft::new(
             p.actor(),
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             Value::Null,
             key.view(false),
@@ -255,7 +255,7 @@ pub async fn revoke(
         after.revoked_at = Some(at.clone());
         let draft = Draft::new(
             p.actor(),
-            "key.revoked",
+            Action::KeyRevoked,
             format!("key:{}", row.id),
             view(&row),
             view(&after),
@@ -328,7 +328,7 @@ pub async fn rotate(
         };
         let draft = Draft::new(
             p.actor(),
-            "key.rotated",
+            Action::KeyRotated,
             format!("key:{}", row.id),
             view(&row),
             json!({"old": view(&old_after), "new": new.view(false)}),

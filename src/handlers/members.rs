@@ -14,7 +14,7 @@ use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, Mover};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
@@ -64,7 +64,7 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
     }
     let draft = Draft::new(
         p.actor(),
-        "member.added",
+        Action::MemberAdded,
         format!("member:{}", m.id),
         Value::Null,
         json!(m.view()),
@@ -124,7 +124,7 @@ pub async fn update(
             m_after.role = role;
             drafts.push(Draft::new(
                 p.actor(),
-                "member.updated",
+                Action::MemberUpdated,
                 format!("member:{}", m.id),
                 json!(m.view()),
                 json!(m_after.view()),
@@ -166,7 +166,7 @@ async fn recap_minted(
         after.minted_role = Some(lower);
         drafts.push(Draft::new(
             p.actor(),
-            "key.capped",
+            Action::KeyCapped,
             format!("key:{}", k.id),
             json!({"id": k.id, "minted_role": k.minted_role}),
             json!({"id": k.id, "minted_role": after.minted_role}),
@@ -191,7 +191,7 @@ pub async fn remove(
         access::may_remove_member(target.role)?;
         let draft = Draft::new(
             p.actor(),
-            "member.removed",
+            Action::MemberRemoved,
             format!("member:{}", target.id),
             json!(target.view()),
             Value::Null,

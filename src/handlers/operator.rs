@@ -10,7 +10,7 @@ use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::apikey::{Capability, Environment};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::ids::{MemberId, OrgId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
@@ -61,14 +61,18 @@ pub async fn create_org(
         Draft::new(Actor::Operator, action, target, Value::Null, after)
     };
     let drafts = vec![
-        created("org.created", format!("org:{}", org.id), json!(org.view())),
         created(
-            "member.added",
+            Action::OrgCreated,
+            format!("org:{}", org.id),
+            json!(org.view()),
+        ),
+        created(
+            Action::MemberAdded,
             format!("member:{}", owner.id),
             json!(owner.view()),
         ),
         created(
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             key.view(false),
         ),
@@ -151,7 +155,7 @@ pub async fn owner_key(
         let key = mint(svc, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
         let draft = Draft::new(
             Actor::Operator,
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             Value::Null,
             key.view(false),

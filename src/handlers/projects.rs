@@ -15,7 +15,7 @@ use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::{effective_role, Role};
@@ -61,7 +61,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
     };
     let draft = Draft::new(
         p.actor(),
-        "project.created",
+        Action::ProjectCreated,
         format!("project:{}", row.id),
         Value::Null,
         json!(row.view()),
@@ -151,7 +151,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
         after.updated_at = svc.now.to_rfc3339();
         let draft = Draft {
             actor: p.actor(),
-            action: "project.updated",
+            action: Action::ProjectUpdated,
             target: format!("project:{pid}"),
             before: json!(before.view()),
             after: json!(after.view()),
@@ -184,7 +184,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
         let deleted = || {
             Draft::new(
                 p.actor(),
-                "project.deleted",
+                Action::ProjectDeleted,
                 &target,
                 json!(row.view()),
                 Value::Null,
@@ -197,7 +197,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
         org_drafts.extend(credentials.iter().map(|c| {
             Draft::new(
                 p.actor(),
-                "credential.deleted",
+                Action::CredentialDeleted,
                 format!("credential:{}", c.id),
                 json!({"project_id": pid, "kind": c.kind, "slot": c.slot, "key_id": c.key_id}),
                 Value::Null,
@@ -301,7 +301,7 @@ pub async fn set_member_role(
         .map_err(ApiError::from)?;
         let draft = Draft {
             actor: p.actor(),
-            action: "project.member_role_set",
+            action: Action::ProjectMemberRoleSet,
             target: format!("member:{mid}"),
             before: json!({"project_id": pid, "member_id": mid, "role": before}),
             after: json!({"project_id": pid, "member_id": mid, "role": role}),

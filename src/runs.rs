@@ -36,13 +36,9 @@ use parityrail_core::domain::runs::{
 };
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::pg::ReadSession;
+pub use parityrail_core::rows::runs::view;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The API and audit view of a run (SPEC §15 fields).
-pub fn view(r: &Run) -> Value {
-    json!(r)
-}
 
 /// A run that `start` refused for now, for a reason that stands until the next tick (one is
 /// going, the project is not configured for runs, the chain was contended): the cron passes

@@ -199,7 +199,7 @@ pub async fn remove(
         let keys = repo::keys::active_for_member(&p.tenant, &target.id).await?;
         let mut drafts = vec![draft];
         drafts.extend(revoked_by_removal(
-            &p,
+            &p.actor(),
             &keys,
             &at,
             &format!("member:{}", target.id),

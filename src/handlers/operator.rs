@@ -54,8 +54,9 @@ pub async fn create_org(
         OrgId::parse(&org.id).map_err(|e| ApiError::internal(e.to_string()))?,
     )?;
     let key = mint(
-        svc,
         owner_key_spec("owner bootstrap key".to_owned(), &owner.id, None),
+        &mut svc.rng(),
+        svc.now,
     )?;
     let created = |action, target: String, after| {
         Draft::new(Actor::Operator, action, target, Value::Null, after)
@@ -152,7 +153,11 @@ pub async fn owner_key(
             ));
         }
         let expires = svc.now.plus_seconds(OWNER_KEY_TTL_SECONDS).to_rfc3339();
-        let key = mint(svc, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
+        let key = mint(
+            owner_key_spec(name.clone(), &owner.id, Some(expires)),
+            &mut svc.rng(),
+            svc.now,
+        )?;
         let draft = Draft::new(
             Actor::Operator,
             Action::KeyCreated,

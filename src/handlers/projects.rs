@@ -193,7 +193,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
         let keys = repo::keys::active_for_project(pr).await?;
         let credentials = repo::credentials::for_project(pr).await?;
         let mut org_drafts = vec![deleted()];
-        org_drafts.extend(revoked_by_removal(p, &keys, &at, &target));
+        org_drafts.extend(revoked_by_removal(&p.actor(), &keys, &at, &target));
         org_drafts.extend(credentials.iter().map(|c| {
             Draft::new(
                 p.actor(),

@@ -9,6 +9,7 @@ use crate::reconcile::view;
 use crate::repo::{self, incidents::Filter};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::Ignore;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
@@ -17,7 +18,6 @@ use parityrail_core::domain::incidents::{self, IncidentStatus};
 use parityrail_core::domain::input;
 use parityrail_core::domain::reconcile::IncidentKind;
 use parityrail_core::domain::repairs::{self, RepairChange, RepairStatus};
-use serde::Deserialize;
 use serde_json::json;
 
 /// GET /v1/projects/{pid}/incidents — `?status=`, `?kind=`, `?customer=`, `limit`, `cursor`.
@@ -75,12 +75,6 @@ pub async fn get(ip: InProject, PathId(id): PathId<IncidentId>) -> ApiResult<Res
     let mut v = view(&i);
     v["snapshots"] = json!(snapshots);
     json(200, &v)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ignore {
-    reason: String,
 }
 
 /// POST /v1/projects/{pid}/incidents/{iid}/ignore — `{reason}`; only an open incident.

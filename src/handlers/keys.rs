@@ -9,9 +9,10 @@ use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repo;
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateKey, Rotate};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, OldKeyEnd};
-use parityrail_core::domain::apikey::{Capability, Environment};
+use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::{KeyId, ProjectId};
@@ -19,19 +20,7 @@ use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::time::Timestamp;
 pub use parityrail_core::rows::keys::{mint, revoked_by_removal, view, KeyRow, NewKeySpec};
-use serde::Deserialize;
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateKey {
-    name: String,
-    environment: Environment,
-    capability: Capability,
-    project_id: Option<String>,
-    member_id: Option<String>,
-    expires_at: Option<Timestamp>,
-}
 
 /// The org role of the member a key acts for.
 async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
@@ -180,12 +169,6 @@ pub async fn revoke(
     })
     .await?;
     json(200, &view(&after))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rotate {
-    grace_seconds: u32,
 }
 
 /// POST /v1/keys/{kid}/rotate — a new key with the same settings; the old one stops working

@@ -11,6 +11,7 @@ use crate::http::{App, PathId, Query, RawBody};
 use crate::repo::{self, members::MemberRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{AddMember, ChangeRole};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, Mover};
 use parityrail_core::domain::append::Step;
@@ -19,7 +20,6 @@ use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::fault::Fault;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// GET /v1/org/members — org-scoped keys only (a project key does not list every e-mail).
@@ -29,13 +29,6 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
     page(rows.iter().map(MemberRow::view).collect(), next)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddMember {
-    email: String,
-    role: Role,
 }
 
 /// POST /v1/org/members
@@ -81,12 +74,6 @@ async fn load(p: &Principal, mid: &MemberId) -> ApiResult<MemberRow> {
     repo::members::get(&p.tenant, mid.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("member"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeRole {
-    role: Role,
 }
 
 /// PATCH /v1/org/members/{mid} — `{role}`; making someone `owner` transfers ownership (owner only).

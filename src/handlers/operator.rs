@@ -7,6 +7,7 @@ use crate::http::{json, App, PathId, RawBody};
 use crate::repo::{self, members::MemberRow, orgs::OrgRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateOrg, OwnerKey};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::apikey::{Capability, Environment};
 use parityrail_core::domain::append::Step;
@@ -15,15 +16,7 @@ use parityrail_core::domain::ids::{MemberId, OrgId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::time::Timestamp;
-use serde::Deserialize;
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateOrg {
-    name: String,
-    owner_email: String,
-}
 
 /// POST /v1/operator/orgs — creates an org, its owner and the owner's first key (live, repair,
 /// org scope). The key's plaintext is in this response and nowhere else, ever.
@@ -106,12 +99,6 @@ fn owner_key_spec(name: String, owner: &str, expires_at: Option<String>) -> NewK
         origin: None,
         via: None,
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OwnerKey {
-    name: Option<String>,
 }
 
 /// How long a key from `owner_key` lives: long enough for the owner to mint its own (uncapped,

@@ -11,25 +11,17 @@ use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repo::{self, projects::ProjectRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateProject, PatchProject, RoleChange, SetRole};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access;
-use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::{effective_role, Role};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const DEFAULT_RECONCILE_MINUTES: i64 = 60;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateProject {
-    name: String,
-    environment: Option<Environment>,
-}
 
 /// POST /v1/projects — `environment` defaults to the key's and may not differ from it.
 #[worker::send]
@@ -93,14 +85,6 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
 #[worker::send]
 pub async fn get(ip: InProject) -> ApiResult<Response> {
     json(200, &ip.project.row.view())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchProject {
-    name: Option<String>,
-    reconcile_every_minutes: Option<i64>,
-    auto_approve_grants: Option<bool>,
 }
 
 /// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
@@ -219,31 +203,6 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetRole {
-    #[serde(default)]
-    role: RoleChange,
-}
-
-/// `role` absent, `null` (clear the override) or a role: absent is not the same as `null`.
-#[derive(Default)]
-enum RoleChange {
-    #[default]
-    Missing,
-    Clear,
-    Set(Role),
-}
-
-impl<'de> Deserialize<'de> for RoleChange {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<Role>::deserialize(d)? {
-            None => RoleChange::Clear,
-            Some(r) => RoleChange::Set(r),
-        })
-    }
 }
 
 /// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets the member's

@@ -12,11 +12,11 @@ use crate::repairs::{reject as reject_repair, view};
 use crate::repo::{self, repairs::Filter};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::Reject;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::ids::{IncidentId, RepairId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::repairs::RepairStatus;
-use serde::Deserialize;
 
 /// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
 #[worker::send]
@@ -89,12 +89,6 @@ pub async fn approve(
         caller: Some(ip.p.seal(&ip.project)),
     };
     json(200, &client::approve(svc, &approval).await?)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reject {
-    reason: String,
 }
 
 /// POST /v1/projects/{pid}/repairs/{rid}/reject — `{reason}`; only a pending repair.

@@ -2,6 +2,7 @@
 //! (`routes`), the error every surface renders (`error`), and how D1 failures are classified
 //! (`d1`). Pure Rust, tested natively; `edge` builds the router and the responses from it.
 
+pub mod bodies;
 pub mod d1;
 pub mod error;
 pub mod path;

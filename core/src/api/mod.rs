@@ -3,6 +3,8 @@
 //! (`d1`). Pure Rust, tested natively; `edge` builds the router and the responses from it.
 
 pub mod bodies;
+pub mod coordinator;
+pub mod credential;
 pub mod d1;
 pub mod error;
 pub mod path;

@@ -96,7 +96,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    parityrail_core::api::credential::query_param(uri.query(), name)
+    parityrail_core::api::query::query_param(uri.query(), name)
 }
 
 /// The request's query string, as the handlers that page need it.

@@ -68,7 +68,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
 /// GET /v1/projects
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::from(&q)?;
+    let q = PageQuery::of(q.0.query())?;
     let rows = repo::projects::list(
         &p.tenant,
         p.environment.as_str(),

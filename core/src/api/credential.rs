@@ -3,13 +3,7 @@
 //! header is a credential that never authenticates (the empty string), not a fall-back to the
 //! query: a request with a bad header and a good `?api_key=` is refused.
 
-/// The value of query parameter `name` in `query` (the URI's part after `?`), decoded as a
-/// form; the first when it repeats.
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query?.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
+use super::query::query_param;
 
 /// The credential of a request whose `Authorization` header is `authorization` (`Some("")`
 /// when present but not visible ASCII) and whose query string is `query`; `None` when it
@@ -80,7 +74,5 @@ mod tests {
         );
         assert_eq!(credential(None, Some("apikey=x")), None);
         assert_eq!(credential(None, None), None);
-        assert_eq!(query_param(Some("limit=5"), "limit").as_deref(), Some("5"));
-        assert_eq!(query_param(Some(""), "limit"), None);
     }
 }

@@ -8,5 +8,6 @@ pub mod credential;
 pub mod d1;
 pub mod error;
 pub mod path;
+pub mod query;
 pub mod routes;
 pub mod views;

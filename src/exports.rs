@@ -13,7 +13,7 @@ use super::repo::exports::{Export, ExportStatus, Side};
 use super::services::Services;
 use super::{repo, signing};
 use parityrail_core::domain::append::Step as AppendStep;
-use parityrail_core::domain::audit::{Actor, AuditEntry, Draft};
+use parityrail_core::domain::audit::{Action, Actor, AuditEntry, Draft};
 use parityrail_core::domain::exports::{
     self, Bound, EntrySource, ExportRequest, ExportSpec, FileDone, FileKind, Progress, Step,
     MANIFEST, PART_BYTES, SIGNATURE,
@@ -21,6 +21,7 @@ use parityrail_core::domain::exports::{
 use parityrail_core::domain::ids::ExportId;
 use parityrail_core::domain::store::StoreError;
 use parityrail_core::fault::{Fallible, Fault};
+pub use parityrail_core::rows::exports::view;
 use serde_json::{json, Value};
 
 /// Exports of one project that may be running at once.
@@ -31,37 +32,6 @@ const PARTS_PER_STEP: u32 = 4;
 
 pub fn chain_of(pr: &ProjectHandle) -> String {
     format!("project:{}", pr.as_str())
-}
-
-/// The API and audit view of an export.
-pub fn view(e: &Export) -> Value {
-    let files: Vec<Value> = e
-        .files
-        .iter()
-        .map(|f| {
-            json!({
-                "name": f.name,
-                "bytes": f.bytes,
-                "sha256": f.sha256,
-                "url": format!("/v1/projects/{}/exports/{}/files/{}", e.project_id, e.id, f.name),
-            })
-        })
-        .collect();
-    json!({
-        "id": e.id,
-        "project_id": e.project_id,
-        "status": e.status,
-        "format": e.format,
-        "range": {"from_seq": e.from_seq, "to_seq": e.to_seq, "actions": e.actions},
-        "count": e.count,
-        "first": e.first,
-        "last": e.last,
-        "files": files,
-        "requested_by": e.requested_by,
-        "created_at": e.created_at,
-        "finished_at": e.finished_at,
-        "error": e.error,
-    })
 }
 
 /// Resolves the request's range against the chain now: `from` defaults to 1, `to` to the head;
@@ -114,7 +84,7 @@ pub async fn start(svc: &Services, by: By<'_>, req: ExportRequest) -> Fallible<E
     };
     let draft = Draft::new(
         by.actor(),
-        "export.created",
+        Action::ExportCreated,
         format!("export:{}", export.id),
         Value::Null,
         view(&export),
@@ -293,12 +263,12 @@ pub async fn end(
                 after.first.clone_from(&w.first);
                 after.last.clone_from(&w.last);
                 after.files.clone_from(&w.files);
-                "export.completed"
+                Action::ExportCompleted
             }
             Err(why) => {
                 after.status = ExportStatus::Failed;
                 after.error = Some((*why).to_owned());
-                "export.failed"
+                Action::ExportFailed
             }
         };
         let draft = Draft::new(
@@ -344,7 +314,7 @@ pub async fn download(
     let pr = by.project();
     let draft = Draft::new(
         by.actor(),
-        "export.downloaded",
+        Action::ExportDownloaded,
         format!("export:{}", export.id),
         Value::Null,
         json!({"file": name}),

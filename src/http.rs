@@ -96,10 +96,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 }
 
 pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    let q = uri.query()?;
-    url::form_urlencoded::parse(q.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    parityrail_core::api::query::query_param(uri.query(), name)
 }
 
 /// The request's query string, as the handlers that page need it.

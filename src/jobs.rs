@@ -18,7 +18,7 @@ use super::services::Services;
 use super::vault;
 use super::webhooks;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::prune::{self, PruneWalk};
 use parityrail_core::domain::records::RunTrigger;
 use parityrail_core::domain::rewrap::{rewrap_run, RewrapLimits, RewrapPorts};
@@ -245,7 +245,7 @@ async fn rewrap_one(
         };
         let draft = Draft::new(
             Actor::System("cron"),
-            "credential.rewrapped",
+            Action::CredentialRewrapped,
             format!("credential:{}", row.id),
             json!({"kind": row.kind, "key_id": row.key_id, "format": row.format}),
             json!({"kind": row.kind, "key_id": current, "format": SEALED_FORMAT}),

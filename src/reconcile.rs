@@ -12,21 +12,21 @@ use super::services::Services;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Actor, Draft};
+pub use parityrail_core::domain::check_entries::view;
+use parityrail_core::domain::check_entries::{self, capped};
 pub use parityrail_core::domain::checks::Applied;
 use parityrail_core::domain::checks::{self, Batch, CustomerPlan, IncidentBook, Live, Scope};
 use parityrail_core::domain::ids::{IncidentId, RepairId, SnapshotId};
 use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::mapping::Mapping;
-use parityrail_core::domain::reconcile::{
-    self, ItemFacts, ProductFeatures, StripeCustomer, SubFacts,
-};
+use parityrail_core::domain::reconcile::{self, ProductFeatures, StripeCustomer, SubFacts};
 use parityrail_core::domain::repairs::RepairChange;
 use parityrail_core::domain::runs::{Decided, Range};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::stripe::model::Subscription;
 use parityrail_core::stripe::StripeError;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The project's mapping; `409 mapping_missing` without one.
@@ -35,23 +35,6 @@ pub async fn mapping(pr: &ProjectHandle) -> Fallible<Mapping> {
         .await?
         .map(|(m, _)| m)
         .ok_or(Fault::MappingMissing)
-}
-
-/// What the diff needs of a Stripe subscription.
-pub fn facts(s: &Subscription) -> SubFacts {
-    SubFacts {
-        id: s.id.clone(),
-        status: s.status.clone(),
-        items: s
-            .items
-            .data
-            .iter()
-            .map(|i| ItemFacts {
-                price: i.price_id().map(str::to_owned),
-                product: i.product_id().map(str::to_owned),
-            })
-            .collect(),
-    }
 }
 
 /// Checks one customer now: re-reads it (subscriptions, the features of their products and,
@@ -150,7 +133,7 @@ pub async fn read_stripe(
             Err(e) => return Err(e.into()),
         }
     };
-    let subscriptions: Vec<SubFacts> = subs.iter().map(facts).collect();
+    let subscriptions: Vec<SubFacts> = subs.iter().map(Subscription::facts).collect();
     // The features of the products the customer's subscriptions bill, as a full run reads them,
     // so a check and a run decide the same way.
     if !m.entitlements.is_empty() {
@@ -292,18 +275,11 @@ fn statements(
     actor: &Actor,
     plans: &[CustomerPlan<'_>],
 ) -> Fallible<(Vec<Draft>, Vec<Scoped>)> {
-    let mut drafts = Vec::new();
+    let drafts = check_entries::drafts(actor, plans);
     let mut stmts = Vec::new();
     for plan in plans {
         for c in &plan.incidents {
             let after = c.after();
-            drafts.push(Draft::new(
-                actor.clone(),
-                c.action(),
-                format!("incident:{}", after.id),
-                c.before().map_or(Value::Null, view),
-                view(after),
-            ));
             match c.before() {
                 None => {
                     stmts.push(repo::incidents::insert(pr, after)?);
@@ -327,39 +303,15 @@ fn statements(
             if after.id.is_empty() {
                 return Err(Fault::internal("no randomness for a repair id"));
             }
-            let before = match rc {
-                RepairChange::Created(r) => {
-                    stmts.push(repo::repairs::insert(pr, r)?);
-                    Value::Null
-                }
+            match rc {
+                RepairChange::Created(r) => stmts.push(repo::repairs::insert(pr, r)?),
                 RepairChange::Withdrawn { before, after } => {
-                    stmts.extend(repo::repairs::transition(pr, before, after)?);
-                    json!(before)
+                    stmts.extend(repo::repairs::transition(pr, before, after)?)
                 }
-            };
-            drafts.push(Draft::new(
-                actor.clone(),
-                rc.action(),
-                format!("repair:{}", after.id),
-                before,
-                json!(after),
-            ));
+            }
         }
     }
     Ok((drafts, stmts))
-}
-
-/// The most of one side's state a snapshot keeps (a customer with hundreds of subscriptions
-/// must not make one D1 row, or one batch, huge).
-const SNAPSHOT_MAX_BYTES: usize = 32 * 1024;
-
-fn capped(v: &Value) -> Value {
-    let bytes = v.to_string().len();
-    if bytes <= SNAPSHOT_MAX_BYTES {
-        v.clone()
-    } else {
-        json!({"truncated": true, "bytes": bytes})
-    }
 }
 
 /// Applies the plans of every customer a run decided in `range`
@@ -379,9 +331,4 @@ pub async fn plan_and_apply(
         counted: Some(counted),
     };
     checks::apply_range(&book, m, range, decided).await
-}
-
-/// The API and audit view of an incident (SPEC §15 fields).
-pub fn view(i: &Incident) -> Value {
-    json!(i)
 }

@@ -5,20 +5,20 @@
 //! and the API view.
 
 use super::audit::{retrying, By, Chain};
-use super::auth::principal::CallerSeal;
+use super::auth::principal::{self, CallerSeal};
 use super::auth::scope::ProjectHandle;
-use super::coordinator::protocol::Approval;
 use super::project_io;
 use super::reconcile::{check_customer, mapping, read_stripe};
 use super::repo;
 use super::services::Services;
 use crate::clock::clock;
+use parityrail_core::api::coordinator::Approval;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::approval::{
     self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop,
 };
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::auto_approve::{self, PendingGrants};
 use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::integrations::DbUrl;
@@ -128,7 +128,9 @@ impl Desk for EdgeDesk<'_> {
                 // approval the guard that the project still approves grants automatically. A
                 // mismatch is ours, and claims nothing.
                 match (mv.actor, self.caller) {
-                    (Actor::Member { .. }, Some(c)) => stmts.push(c.guard(pr, clock())?),
+                    (Actor::Member { .. }, Some(c)) => {
+                        stmts.push(principal::guard(c, pr, clock())?)
+                    }
                     (Actor::System(_), None) => stmts.push(repo::callers::automatic(pr)?),
                     _ => return Err(Fault::internal("a claim whose approver is not its caller")),
                 }
@@ -253,7 +255,7 @@ pub async fn reject(svc: &Services, by: By<'_>, rid: &str, reason: &str) -> Fall
         let stmts = repo::repairs::transition(pr, &before, &after)?;
         let draft = Draft::new(
             actor.clone(),
-            "repair.rejected",
+            Action::RepairRejected,
             format!("repair:{rid}"),
             json!(before),
             json!(after),

@@ -21,7 +21,7 @@ use super::reconcile::{mapping, plan_and_apply, Applied};
 use super::repo;
 use super::services::Services;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::credentials::Kind;
 use parityrail_core::domain::ids::RunId;
 use parityrail_core::domain::mapping::Mapping;
@@ -36,13 +36,9 @@ use parityrail_core::domain::runs::{
 };
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::pg::ReadSession;
+pub use parityrail_core::rows::runs::view;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The API and audit view of a run (SPEC §15 fields).
-pub fn view(r: &Run) -> Value {
-    json!(r)
-}
 
 /// A run that `start` refused for now, for a reason that stands until the next tick (one is
 /// going, the project is not configured for runs, the chain was contended): the cron passes
@@ -80,7 +76,7 @@ impl RunBook for D1Runs<'_> {
     async fn create(&self, run: &Run) -> Fallible<()> {
         let draft = Draft::new(
             self.by.actor(),
-            "run.started",
+            Action::RunStarted,
             format!("run:{}", run.id),
             Value::Null,
             view(run),
@@ -133,7 +129,7 @@ impl RunBook for D1Runs<'_> {
             after.finished_at = Some(now);
             let draft = Draft::new(
                 by.actor(),
-                "run.finished",
+                Action::RunFinished,
                 format!("run:{id}"),
                 view(&current),
                 view(&after),

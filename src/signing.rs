@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::ids::SigningKeyId;
 use parityrail_core::domain::ports::OsRng;
 use parityrail_core::domain::signing::{
@@ -250,7 +250,7 @@ async fn row(svc: &Services, t: &Tenant) -> Fallible<SigningKeyRow> {
         }
         let draft = Draft::new(
             Actor::System("signing"),
-            "signing_key.created",
+            Action::SigningKeyCreated,
             format!("signing_key:{id}"),
             serde_json::Value::Null,
             json!({"id": id, "algorithm": "Ed25519", "sha256": fingerprint(&public)}),
@@ -289,7 +289,7 @@ pub async fn rewrap(t: &Tenant, ring: &Keyring, svc: &Services) -> Fallible<bool
         };
         let draft = Draft::new(
             Actor::System("cron"),
-            "signing_key.rewrapped",
+            Action::SigningKeyRewrapped,
             format!("signing_key:{}", row.id),
             json!({"key_id": row.key_id, "format": row.format}),
             json!({"key_id": ring.current_kid(), "format": SEALED_FORMAT}),

@@ -6,7 +6,9 @@
 //! cargo run --release -p parityrail-core --example audit_chain -- --entries 100000
 //!     [--sql out.sql --org ORG --chain CHAIN --project PID --after-seq S --after-hash H]
 
-use parityrail_core::domain::audit::{Actor, AuditEntry, ChainVerifier, Draft, Verification};
+use parityrail_core::domain::audit::{
+    Action, Actor, AuditEntry, ChainVerifier, Draft, Verification,
+};
 use parityrail_core::domain::canonical::to_canonical;
 use parityrail_core::domain::time::Timestamp;
 use serde_json::json;
@@ -36,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..n {
         let draft = Draft {
             actor: Actor::System("bench"),
-            action: "project.updated",
+            action: Action::ProjectUpdated,
             target: format!("project:{project}"),
             before: json!({"name": format!("name {i}"), "reconcile_every_minutes": 60}),
             after: json!({"name": format!("name {}", i + 1), "reconcile_every_minutes": 60}),

@@ -1,7 +1,7 @@
 //! Writes seed inputs for the fuzz targets in `fuzz/` (valid shapes the fuzzer mutates from):
 //! `cargo run -p parityrail-core --example fuzz_seeds -- fuzz/corpus`.
 
-use parityrail_core::domain::audit::{Actor, AuditEntry, Draft};
+use parityrail_core::domain::audit::{Action, Actor, AuditEntry, Draft};
 use parityrail_core::domain::exports::{self, EntrySource, ExportSpec, Format, Progress, Step};
 use parityrail_core::domain::signing::{KeyRef, Signer};
 use parityrail_core::domain::store::{MemoryObjects, StoreError};
@@ -41,7 +41,7 @@ fn chain(n: usize) -> Vec<AuditEntry> {
         let prev = out.last().map(|e| (e.seq, e.hash.as_str()));
         let d = Draft::new(
             Actor::System("cron"),
-            "repair.executed",
+            Action::RepairExecuted,
             format!("customer:cus_{i}"),
             serde_json::json!({"plan": "free", "note": "a,\"b\"\r\n"}),
             serde_json::json!({"plan": "pro"}),

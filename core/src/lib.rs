@@ -9,4 +9,5 @@ pub mod api;
 pub mod domain;
 pub mod fault;
 pub mod pg;
+pub mod rows;
 pub mod stripe;

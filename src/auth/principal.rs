@@ -7,10 +7,11 @@
 use super::grants::RAW;
 use super::limits::{check_limit, client_attempt, refund_attempt};
 use super::scope::{ProjectHandle, Scoped, Tenant};
-use crate::http::{query_param, App, RequestMeta};
+use crate::http::{App, RequestMeta};
 use crate::repo::{self, keys::KeyAuth, projects::ProjectRow};
 use crate::services::Services;
 use axum::http::{HeaderMap, Uri};
+pub use parityrail_core::api::coordinator::CallerSeal;
 use parityrail_core::api::error::{ApiError, ApiResult, BAD_KEY};
 use parityrail_core::domain::access::{self, Caller};
 use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
@@ -78,17 +79,10 @@ impl ProjectScope {
 }
 
 fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
-    if let Some(h) = headers.get("authorization") {
-        let h = h.to_str().unwrap_or("");
-        let mut parts = h.splitn(2, ' ');
-        let scheme = parts.next().unwrap_or("");
-        let value = parts.next().unwrap_or("").trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !value.is_empty() {
-            return Some(value.to_owned());
-        }
-        return Some(String::new()); // present but malformed
-    }
-    query_param(uri, "api_key")
+    let authorization = headers
+        .get("authorization")
+        .map(|h| h.to_str().unwrap_or(""));
+    parityrail_core::api::credential::credential(authorization, uri.query())
 }
 
 /// Authenticates an API key and applies its rate limit. The attempt is counted against the
@@ -317,42 +311,19 @@ impl Principal {
     }
 }
 
-/// A caller as authentication read it, carried to where its change commits (`Principal::seal`).
-/// Only ParityRail's own worker sends one to a Durable Object; it is never read from a client.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct CallerSeal {
-    member: String,
-    key: String,
-    /// The key's cap as authentication read it (`None`: uncapped).
-    minted_role: Option<String>,
-    role: String,
-    override_role: Option<String>,
-}
-
-impl CallerSeal {
-    /// The sealed caller as the approver of a repair.
-    pub fn approver(&self) -> Fallible<parityrail_core::domain::approval::Approver> {
-        let bad = |e: parityrail_core::domain::ids::IdError| Fault::internal(e.to_string());
-        Ok(parityrail_core::domain::approval::Approver::Person {
-            member: MemberId::parse(&self.member).map_err(bad)?,
-            key: KeyId::parse(&self.key).map_err(bad)?,
-        })
-    }
-
-    /// The caller guard (migrations 0009, 0019) inside `pr`: the batch aborts unless the key
-    /// and its cap, the member's org role and its override in the project are still what
-    /// authentication read.
-    pub fn guard(&self, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
-        repo::callers::check(
-            pr.tenant(),
-            &repo::callers::CallerCheck {
-                key_id: &self.key,
-                minted_role: self.minted_role.as_deref(),
-                member_id: &self.member,
-                role: &self.role,
-                project: Some((pr.as_str(), self.override_role.as_deref())),
-                at: &now.to_rfc3339(),
-            },
-        )
-    }
+/// The caller guard (migrations 0009, 0019) of a sealed caller inside `pr`: the batch aborts
+/// unless the key and its cap, the member's org role and its override in the project are still
+/// what authentication read.
+pub fn guard(seal: &CallerSeal, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
+    repo::callers::check(
+        pr.tenant(),
+        &repo::callers::CallerCheck {
+            key_id: &seal.key,
+            minted_role: seal.minted_role.as_deref(),
+            member_id: &seal.member,
+            role: &seal.role,
+            project: Some((pr.as_str(), seal.override_role.as_deref())),
+            at: &now.to_rfc3339(),
+        },
+    )
 }

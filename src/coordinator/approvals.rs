@@ -3,13 +3,13 @@
 //! token), the recovery of approvals cut short (`edge::repairs::recover`), and the project's
 //! automatic approval of grants (its setting, `edge::repairs::auto_approvable`).
 
-use super::protocol::Approval;
 use super::steps::project;
 use super::storage::{InflightOf, Storage, Target};
 use crate::auth::grants::SystemGrant;
 use crate::auth::scope::ProjectHandle;
 use crate::services::Services;
 use crate::{repairs, repo};
+use parityrail_core::api::coordinator::Approval;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::approval;
 use parityrail_core::domain::auto_approve::{self, AutoWork};

@@ -4,11 +4,11 @@
 //! coordinator's alarms; an approval is answered with the final repair, or with the error the
 //! coordinator rendered, relayed as it is.
 
-use super::protocol::{Approval, Assignment, ExportAssignment, Op};
 use crate::auth::scope::ProjectHandle;
 use crate::clock::within;
 use crate::error::OrInternal;
 use crate::services::Services;
+use parityrail_core::api::coordinator::{Approval, Assignment, ExportAssignment, Op};
 use parityrail_core::api::error::{ApiError, Relayed};
 use parityrail_core::fault::{Fallible, Fault};
 

@@ -3,7 +3,7 @@
 //! the drain of its webhook outbox (SPEC §7), its repair approvals, one per repair at a time,
 //! and the automatic approval of grants (SPEC §8), and its exports step by step (SPEC §10).
 //!
-//! This object only receives and delegates. It takes the operations of `protocol` from
+//! This object only receives and delegates. It takes the operations of `api::coordinator` from
 //! ParityRail's own worker (through `client`; Durable Objects have no public address), each
 //! for the project it is named for only (`409` otherwise), records them in its `storage` and
 //! answers `202` (an approval: the final repair, or the error rendered through `api::error`).
@@ -14,18 +14,17 @@
 
 mod approvals;
 pub mod client;
-pub mod protocol;
 mod steps;
 pub mod storage;
 
 use super::services::Services;
 use crate::auth::grants::{EntryPoint, SystemGrant};
+use parityrail_core::api::coordinator::{Approval, Assignment, ExportAssignment, ForProject, Op};
 use parityrail_core::api::error::{ApiError, Relayed};
 use parityrail_core::domain::coordinator::drain;
 use parityrail_core::domain::coordinator::inflight::Approving;
 use parityrail_core::domain::coordinator::Alarm;
 use parityrail_core::fault::Fault;
-use protocol::{Approval, Assignment, ExportAssignment, ForProject, Op};
 use serde::de::DeserializeOwned;
 use storage::{Storage, Target};
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, Result, State};

@@ -9,21 +9,21 @@ use crate::reconcile::view;
 use crate::repo::{self, incidents::Filter};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::Ignore;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::IncidentId;
 use parityrail_core::domain::incidents::{self, IncidentStatus};
 use parityrail_core::domain::input;
 use parityrail_core::domain::reconcile::IncidentKind;
 use parityrail_core::domain::repairs::{self, RepairChange, RepairStatus};
-use serde::Deserialize;
 use serde_json::json;
 
 /// GET /v1/projects/{pid}/incidents — `?status=`, `?kind=`, `?customer=`, `limit`, `cursor`.
 #[worker::send]
 pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
-    let pq = PageQuery::from(&q)?;
+    let pq = PageQuery::of(q.0.query())?;
     let filter = Filter {
         status: q
             .get("status")
@@ -40,7 +40,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("kind", "not an incident kind"))
             })
             .transpose()?,
-        customer: customer_filter(&q)?,
+        customer: customer_filter(q.0.query())?,
     };
     let rows = repo::incidents::list(
         ip.project.handle(),
@@ -77,12 +77,6 @@ pub async fn get(ip: InProject, PathId(id): PathId<IncidentId>) -> ApiResult<Res
     json(200, &v)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Ignore {
-    reason: String,
-}
-
 /// POST /v1/projects/{pid}/incidents/{iid}/ignore — `{reason}`; only an open incident.
 #[worker::send]
 pub async fn ignore(
@@ -105,7 +99,7 @@ pub async fn ignore(
         })?;
         let draft = Draft::new(
             p.actor(),
-            "incident.ignored",
+            Action::IncidentIgnored,
             format!("incident:{id}"),
             view(&before),
             view(&after),

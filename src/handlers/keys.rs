@@ -6,110 +6,21 @@ use super::PageQuery;
 use crate::audit::{retrying_as, Chain};
 use crate::auth::principal::Principal;
 use crate::http::{json, page, App, PathId, Query, RawBody};
-use crate::repo::{self, keys::KeyRow};
-use crate::services::Services;
+use crate::repo;
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateKey, Rotate};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, OldKeyEnd};
-use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
+use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::{KeyId, ProjectId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::time::Timestamp;
-use serde::Deserialize;
+pub use parityrail_core::rows::keys::{mint, revoked_by_removal, view, KeyRow, NewKeySpec};
 use serde_json::{json, Value};
-
-pub struct NewKeySpec {
-    pub name: String,
-    pub environment: Environment,
-    pub capability: Capability,
-    pub project_id: Option<String>,
-    pub member_id: String,
-    pub expires_at: Option<String>,
-    /// Who stands behind it and the most it acts with (`access::key_origin`); `None` for a
-    /// member's own key.
-    pub origin: Option<(String, Role)>,
-    /// The member the minting request acts as (recorded when the key is for someone else).
-    pub via: Option<String>,
-}
-
-pub struct NewKey {
-    pub plain: PlainKey,
-    pub row: KeyRow,
-}
-
-impl NewKey {
-    /// The key's public view; with `secret`, plus the plaintext under `key` (create responses only).
-    pub fn view(&self, secret: bool) -> Value {
-        let mut v = view(&self.row);
-        if secret {
-            v["key"] = json!(self.plain.expose());
-        }
-        v
-    }
-}
-
-pub fn view(row: &KeyRow) -> Value {
-    let mut v = json!(row);
-    v["scope"] = json!(row.scope());
-    v
-}
-
-pub fn mint(svc: &Services, spec: NewKeySpec) -> ApiResult<NewKey> {
-    let minted = spec.origin;
-    let plain = PlainKey::generate(spec.environment, &mut svc.rng())?;
-    let row = KeyRow {
-        id: KeyId::generate(&mut svc.rng())?.to_string(),
-        name: spec.name,
-        prefix: plain.prefix().to_owned(),
-        last4: plain.last4().to_owned(),
-        environment: spec.environment,
-        project_id: spec.project_id,
-        capability: spec.capability,
-        minted_by: minted.as_ref().map(|(m, _)| m.clone()),
-        minted_role: minted.map(|(_, r)| r),
-        minted_via: spec.via.filter(|v| *v != spec.member_id),
-        member_id: spec.member_id,
-        created_at: svc.now.to_rfc3339(),
-        last_used_at: None,
-        expires_at: spec.expires_at,
-        revoked_at: None,
-    };
-    Ok(NewKey { plain, row })
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateKey {
-    name: String,
-    environment: Environment,
-    capability: Capability,
-    project_id: Option<String>,
-    member_id: Option<String>,
-    expires_at: Option<Timestamp>,
-}
-
-/// One `key.revoked` entry per key a removal (of a member or a project) revokes at `at`.
-pub fn revoked_by_removal(p: &Principal, rows: &[KeyRow], at: &str, cause: &str) -> Vec<Draft> {
-    rows.iter()
-        .map(|row| {
-            let mut after = row.clone();
-            after.revoked_at = Some(at.to_owned());
-            let mut after = view(&after);
-            after["revoked_because"] = json!(cause);
-            Draft::new(
-                p.actor(),
-                "key.revoked",
-                format!("key:{}", row.id),
-                view(row),
-                after,
-            )
-        })
-        .collect()
-}
 
 /// The org role of the member a key acts for.
 async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
@@ -118,14 +29,6 @@ async fn member_role(p: &Principal, member_id: &str) -> ApiResult<Role> {
         .as_ref()
         .map(|m| m.role)
         .ok_or_else(|| ApiError::bad_field("member_id", "no such member"))
-}
-
-/// A stored key's own origin (who minted it for its member, and its cap).
-fn previous_origin(row: &KeyRow) -> Option<(String, Role)> {
-    match (&row.minted_by, row.minted_role) {
-        (Some(m), Some(r)) => Some((m.clone(), r)),
-        _ => None,
-    }
 }
 
 /// Minting (or rotating) a key of `environment` acting for `member_id`.
@@ -170,7 +73,6 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         }
         may_mint(&p, body.environment, &member_id).await?;
         let key = mint(
-            svc,
             NewKeySpec {
                 name: name.clone(),
                 environment: body.environment,
@@ -181,10 +83,12 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
                 origin: p.origin_for(&member_id, None),
                 via: Some(p.member_id.to_string()),
             },
+            &mut svc.rng(),
+            svc.now,
         )?;
         let draft = Draft::new(
             p.actor(),
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             Value::Null,
             key.view(false),
@@ -200,7 +104,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
 /// test key sees only test keys.
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::from(&q)?;
+    let q = PageQuery::of(q.0.query())?;
     let only_env = match p.environment {
         Environment::Test => Some(Environment::Test.as_str()),
         Environment::Live => None,
@@ -255,7 +159,7 @@ pub async fn revoke(
         after.revoked_at = Some(at.clone());
         let draft = Draft::new(
             p.actor(),
-            "key.revoked",
+            Action::KeyRevoked,
             format!("key:{}", row.id),
             view(&row),
             view(&after),
@@ -265,12 +169,6 @@ pub async fn revoke(
     })
     .await?;
     json(200, &view(&after))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rotate {
-    grace_seconds: u32,
 }
 
 /// POST /v1/keys/{kid}/rotate — a new key with the same settings; the old one stops working
@@ -303,7 +201,6 @@ pub async fn rotate(
         )?;
         let capability = row.capability;
         let new = mint(
-            svc,
             NewKeySpec {
                 name: row.name.clone(),
                 environment: env,
@@ -311,9 +208,11 @@ pub async fn rotate(
                 project_id: row.project_id.clone(),
                 member_id: row.member_id.clone(),
                 expires_at: row.expires_at.clone(),
-                origin: p.origin_for(&row.member_id, Some(previous_origin(&row))),
+                origin: p.origin_for(&row.member_id, Some(row.origin())),
                 via: Some(p.member_id.to_string()),
             },
+            &mut svc.rng(),
+            svc.now,
         )?;
         let mut old_after = row.clone();
         let old_change = match end {
@@ -328,7 +227,7 @@ pub async fn rotate(
         };
         let draft = Draft::new(
             p.actor(),
-            "key.rotated",
+            Action::KeyRotated,
             format!("key:{}", row.id),
             view(&row),
             json!({"old": view(&old_after), "new": new.view(false)}),

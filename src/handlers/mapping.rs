@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::mapping::MappingInput;
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ pub async fn put(State(app): State<App>, ip: InProject, body: RawBody) -> ApiRes
             .map_or(Value::Null, |(b, _)| b.to_json());
         let draft = Draft::new(
             p.actor(),
-            "mapping.updated",
+            Action::MappingUpdated,
             format!("project:{}", pr.as_str()),
             before,
             after.clone(),

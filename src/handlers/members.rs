@@ -11,31 +11,24 @@ use crate::http::{App, PathId, Query, RawBody};
 use crate::repo::{self, members::MemberRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{AddMember, ChangeRole};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, Mover};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::fault::Fault;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// GET /v1/org/members — org-scoped keys only (a project key does not list every e-mail).
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::from(&q)?;
+    let q = PageQuery::of(q.0.query())?;
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
     page(rows.iter().map(MemberRow::view).collect(), next)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddMember {
-    email: String,
-    role: Role,
 }
 
 /// POST /v1/org/members
@@ -64,7 +57,7 @@ pub async fn add(State(app): State<App>, p: Principal, body: RawBody) -> ApiResu
     }
     let draft = Draft::new(
         p.actor(),
-        "member.added",
+        Action::MemberAdded,
         format!("member:{}", m.id),
         Value::Null,
         json!(m.view()),
@@ -81,12 +74,6 @@ async fn load(p: &Principal, mid: &MemberId) -> ApiResult<MemberRow> {
     repo::members::get(&p.tenant, mid.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("member"))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangeRole {
-    role: Role,
 }
 
 /// PATCH /v1/org/members/{mid} — `{role}`; making someone `owner` transfers ownership (owner only).
@@ -124,7 +111,7 @@ pub async fn update(
             m_after.role = role;
             drafts.push(Draft::new(
                 p.actor(),
-                "member.updated",
+                Action::MemberUpdated,
                 format!("member:{}", m.id),
                 json!(m.view()),
                 json!(m_after.view()),
@@ -166,7 +153,7 @@ async fn recap_minted(
         after.minted_role = Some(lower);
         drafts.push(Draft::new(
             p.actor(),
-            "key.capped",
+            Action::KeyCapped,
             format!("key:{}", k.id),
             json!({"id": k.id, "minted_role": k.minted_role}),
             json!({"id": k.id, "minted_role": after.minted_role}),
@@ -191,7 +178,7 @@ pub async fn remove(
         access::may_remove_member(target.role)?;
         let draft = Draft::new(
             p.actor(),
-            "member.removed",
+            Action::MemberRemoved,
             format!("member:{}", target.id),
             json!(target.view()),
             Value::Null,
@@ -199,7 +186,7 @@ pub async fn remove(
         let keys = repo::keys::active_for_member(&p.tenant, &target.id).await?;
         let mut drafts = vec![draft];
         drafts.extend(revoked_by_removal(
-            &p,
+            &p.actor(),
             &keys,
             &at,
             &format!("member:{}", target.id),

@@ -7,23 +7,16 @@ use crate::http::{json, App, PathId, RawBody};
 use crate::repo::{self, members::MemberRow, orgs::OrgRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateOrg, OwnerKey};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::apikey::{Capability, Environment};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::{Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::ids::{MemberId, OrgId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::time::Timestamp;
-use serde::Deserialize;
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateOrg {
-    name: String,
-    owner_email: String,
-}
 
 /// POST /v1/operator/orgs — creates an org, its owner and the owner's first key (live, repair,
 /// org scope). The key's plaintext is in this response and nowhere else, ever.
@@ -54,21 +47,26 @@ pub async fn create_org(
         OrgId::parse(&org.id).map_err(|e| ApiError::internal(e.to_string()))?,
     )?;
     let key = mint(
-        svc,
         owner_key_spec("owner bootstrap key".to_owned(), &owner.id, None),
+        &mut svc.rng(),
+        svc.now,
     )?;
     let created = |action, target: String, after| {
         Draft::new(Actor::Operator, action, target, Value::Null, after)
     };
     let drafts = vec![
-        created("org.created", format!("org:{}", org.id), json!(org.view())),
         created(
-            "member.added",
+            Action::OrgCreated,
+            format!("org:{}", org.id),
+            json!(org.view()),
+        ),
+        created(
+            Action::MemberAdded,
             format!("member:{}", owner.id),
             json!(owner.view()),
         ),
         created(
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             key.view(false),
         ),
@@ -101,12 +99,6 @@ fn owner_key_spec(name: String, owner: &str, expires_at: Option<String>) -> NewK
         origin: None,
         via: None,
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OwnerKey {
-    name: Option<String>,
 }
 
 /// How long a key from `owner_key` lives: long enough for the owner to mint its own (uncapped,
@@ -148,10 +140,14 @@ pub async fn owner_key(
             ));
         }
         let expires = svc.now.plus_seconds(OWNER_KEY_TTL_SECONDS).to_rfc3339();
-        let key = mint(svc, owner_key_spec(name.clone(), &owner.id, Some(expires)))?;
+        let key = mint(
+            owner_key_spec(name.clone(), &owner.id, Some(expires)),
+            &mut svc.rng(),
+            svc.now,
+        )?;
         let draft = Draft::new(
             Actor::Operator,
-            "key.created",
+            Action::KeyCreated,
             format!("key:{}", key.row.id),
             Value::Null,
             key.view(false),

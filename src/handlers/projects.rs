@@ -11,25 +11,17 @@ use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repo::{self, projects::ProjectRow};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::{CreateProject, PatchProject, RoleChange, SetRole};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access;
-use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::roles::{effective_role, Role};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 const DEFAULT_RECONCILE_MINUTES: i64 = 60;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CreateProject {
-    name: String,
-    environment: Option<Environment>,
-}
 
 /// POST /v1/projects — `environment` defaults to the key's and may not differ from it.
 #[worker::send]
@@ -61,7 +53,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
     };
     let draft = Draft::new(
         p.actor(),
-        "project.created",
+        Action::ProjectCreated,
         format!("project:{}", row.id),
         Value::Null,
         json!(row.view()),
@@ -76,7 +68,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
 /// GET /v1/projects
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::from(&q)?;
+    let q = PageQuery::of(q.0.query())?;
     let rows = repo::projects::list(
         &p.tenant,
         p.environment.as_str(),
@@ -93,14 +85,6 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
 #[worker::send]
 pub async fn get(ip: InProject) -> ApiResult<Response> {
     json(200, &ip.project.row.view())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PatchProject {
-    name: Option<String>,
-    reconcile_every_minutes: Option<i64>,
-    auto_approve_grants: Option<bool>,
 }
 
 /// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
@@ -151,7 +135,7 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
         after.updated_at = svc.now.to_rfc3339();
         let draft = Draft {
             actor: p.actor(),
-            action: "project.updated",
+            action: Action::ProjectUpdated,
             target: format!("project:{pid}"),
             before: json!(before.view()),
             after: json!(after.view()),
@@ -184,7 +168,7 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
         let deleted = || {
             Draft::new(
                 p.actor(),
-                "project.deleted",
+                Action::ProjectDeleted,
                 &target,
                 json!(row.view()),
                 Value::Null,
@@ -193,11 +177,11 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
         let keys = repo::keys::active_for_project(pr).await?;
         let credentials = repo::credentials::for_project(pr).await?;
         let mut org_drafts = vec![deleted()];
-        org_drafts.extend(revoked_by_removal(p, &keys, &at, &target));
+        org_drafts.extend(revoked_by_removal(&p.actor(), &keys, &at, &target));
         org_drafts.extend(credentials.iter().map(|c| {
             Draft::new(
                 p.actor(),
-                "credential.deleted",
+                Action::CredentialDeleted,
                 format!("credential:{}", c.id),
                 json!({"project_id": pid, "kind": c.kind, "slot": c.slot, "key_id": c.key_id}),
                 Value::Null,
@@ -219,31 +203,6 @@ pub async fn delete(State(app): State<App>, ip: InProject) -> ApiResult<Response
     })
     .await?;
     json(200, &json!({"id": pid, "deleted": true}))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetRole {
-    #[serde(default)]
-    role: RoleChange,
-}
-
-/// `role` absent, `null` (clear the override) or a role: absent is not the same as `null`.
-#[derive(Default)]
-enum RoleChange {
-    #[default]
-    Missing,
-    Clear,
-    Set(Role),
-}
-
-impl<'de> Deserialize<'de> for RoleChange {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<Role>::deserialize(d)? {
-            None => RoleChange::Clear,
-            Some(r) => RoleChange::Set(r),
-        })
-    }
 }
 
 /// PUT /v1/projects/{pid}/members/{mid} — `{role: "admin" | "member" | null}` sets the member's
@@ -301,7 +260,7 @@ pub async fn set_member_role(
         .map_err(ApiError::from)?;
         let draft = Draft {
             actor: p.actor(),
-            action: "project.member_role_set",
+            action: Action::ProjectMemberRoleSet,
             target: format!("member:{mid}"),
             before: json!({"project_id": pid, "member_id": mid, "role": before}),
             after: json!({"project_id": pid, "member_id": mid, "role": role}),

@@ -6,22 +6,22 @@ use super::{customer_filter, PageQuery};
 use crate::audit::By;
 use crate::auth::extract::InProject;
 use crate::coordinator::client;
-use crate::coordinator::protocol::Approval;
 use crate::http::{json, page, App, PathId, Query, RawBody};
 use crate::repairs::{reject as reject_repair, view};
 use crate::repo::{self, repairs::Filter};
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::Reject;
+use parityrail_core::api::coordinator::Approval;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::ids::{IncidentId, RepairId};
 use parityrail_core::domain::input;
 use parityrail_core::domain::repairs::RepairStatus;
-use serde::Deserialize;
 
 /// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
 #[worker::send]
 pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
-    let pq = PageQuery::from(&q)?;
+    let pq = PageQuery::of(q.0.query())?;
     let filter = Filter {
         status: q
             .get("status")
@@ -30,7 +30,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("status", "not a repair status"))
             })
             .transpose()?,
-        customer: customer_filter(&q)?,
+        customer: customer_filter(q.0.query())?,
         incident: q
             .get("incident")
             .map(|i| {
@@ -89,12 +89,6 @@ pub async fn approve(
         caller: Some(ip.p.seal(&ip.project)),
     };
     json(200, &client::approve(svc, &approval).await?)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reject {
-    reason: String,
 }
 
 /// POST /v1/projects/{pid}/repairs/{rid}/reject — `{reason}`; only a pending repair.

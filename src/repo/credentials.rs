@@ -4,21 +4,7 @@
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
 use parityrail_core::fault::Fallible;
-use serde::Deserialize;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct CredentialRow {
-    pub id: String,
-    pub project_id: String,
-    pub kind: String,
-    pub slot: i64,
-    pub sealed: String,
-    pub key_id: String,
-    pub public: String,
-    pub created_at: String,
-    /// The vault's sealed format version of `sealed`.
-    pub format: i64,
-}
+pub use parityrail_core::rows::credentials::CredentialRow;
 
 const COLS: &str = "id, project_id, kind, slot, sealed, key_id, public, created_at, format";
 

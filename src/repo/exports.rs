@@ -1,128 +1,28 @@
-//! Export bundles (migration 0017). Rows parse into `Export` here.
+//! Export bundles (migration 0017). Rows parse into `Export` as they are read
+//! (`parityrail_core::rows::exports`).
 
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped};
-use parityrail_core::domain::exports::{FileDone, Format, Link};
+use parityrail_core::domain::exports::Link;
 use parityrail_core::fault::{Fallible, Fault};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ExportStatus {
-    Running,
-    Succeeded,
-    Failed,
-}
-
-impl ExportStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            ExportStatus::Running => "running",
-            ExportStatus::Succeeded => "succeeded",
-            ExportStatus::Failed => "failed",
-        }
-    }
-}
-
-/// An export as recorded.
-#[derive(Debug, Clone)]
-pub struct Export {
-    pub id: String,
-    pub project_id: String,
-    pub status: ExportStatus,
-    pub format: Format,
-    pub from_seq: u64,
-    pub to_seq: u64,
-    pub actions: Option<Vec<String>>,
-    pub requested_by: String,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-    pub count: Option<u64>,
-    pub first: Option<Link>,
-    pub last: Option<Link>,
-    pub files: Vec<FileDone>,
-    pub error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    project_id: String,
-    status: String,
-    format: String,
-    from_seq: i64,
-    to_seq: i64,
-    actions: Option<String>,
-    requested_by: String,
-    created_at: String,
-    finished_at: Option<String>,
-    entry_count: Option<i64>,
-    first_seq: Option<i64>,
-    first_hash: Option<String>,
-    last_seq: Option<i64>,
-    last_hash: Option<String>,
-    files: Option<String>,
-    error: Option<String>,
-}
+use parityrail_core::rows::exports::ExportRow;
+pub use parityrail_core::rows::exports::{Export, ExportStatus};
+use serde::Deserialize;
 
 const COLS: &str = "id, project_id, status, format, from_seq, to_seq, actions, requested_by, \
                     created_at, finished_at, entry_count, first_seq, first_hash, last_seq, \
                     last_hash, files, error";
 
-fn link(seq: Option<i64>, hash: Option<String>) -> Option<Link> {
-    Some(Link {
-        seq: u64::try_from(seq?).ok()?,
-        hash: hash?,
-    })
-}
-
-fn parse(r: Row) -> Fallible<Export> {
-    let bad = |what: &str| Fault::internal(format!("export {}: bad {what}", r.id));
-    let status = match r.status.as_str() {
-        "running" => ExportStatus::Running,
-        "succeeded" => ExportStatus::Succeeded,
-        "failed" => ExportStatus::Failed,
-        _ => return Err(bad("status")),
-    };
-    let format = Format::parse(&r.format).ok_or_else(|| bad("format"))?;
-    let actions = match &r.actions {
-        None => None,
-        Some(s) => Some(serde_json::from_str(s).map_err(|_| bad("actions"))?),
-    };
-    let files = match &r.files {
-        None => Vec::new(),
-        Some(s) => serde_json::from_str(s).map_err(|_| bad("files"))?,
-    };
-    let seq = |n: i64| u64::try_from(n).map_err(|_| bad("range"));
-    Ok(Export {
-        from_seq: seq(r.from_seq)?,
-        to_seq: seq(r.to_seq)?,
-        count: r.entry_count.and_then(|n| u64::try_from(n).ok()),
-        first: link(r.first_seq, r.first_hash),
-        last: link(r.last_seq, r.last_hash),
-        id: r.id,
-        project_id: r.project_id,
-        status,
-        format,
-        actions,
-        requested_by: r.requested_by,
-        created_at: r.created_at,
-        finished_at: r.finished_at,
-        files,
-        error: r.error,
-    })
-}
-
 pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Export>> {
     pr.tenant()
-        .first::<Row>(
+        .first::<ExportRow>(
             &format!(
                 "SELECT {COLS} FROM exports WHERE org_id = ?1 AND project_id = ?2 AND id = ?3"
             ),
             vec![Arg::text(pr.as_str()), Arg::text(id)],
         )
         .await?
-        .map(parse)
+        .map(ExportRow::parse)
         .transpose()
 }
 
@@ -133,7 +33,7 @@ pub async fn list(
     limit: u32,
 ) -> Fallible<Vec<Export>> {
     let (at, id) = before.unwrap_or(("9999", ""));
-    let rows: Vec<Row> = pr
+    let rows: Vec<ExportRow> = pr
         .tenant()
         .all(
             &format!(
@@ -149,7 +49,7 @@ pub async fn list(
             ],
         )
         .await?;
-    rows.into_iter().map(parse).collect()
+    rows.into_iter().map(ExportRow::parse).collect()
 }
 
 pub fn insert(pr: &ProjectHandle, e: &Export) -> Fallible<Scoped> {

@@ -1,60 +1,21 @@
-//! Incidents and their snapshots. Rows parse into `domain::incidents::Incident` here; nothing
-//! above this module sees a status or kind as a string.
+//! Incidents and their snapshots: the SQL. Rows parse into `domain::incidents::Incident` as they
+//! are read (`parityrail_core::rows::incidents`); nothing above this module sees a status or
+//! kind as a string.
 
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
 use parityrail_core::domain::incidents::{Incident, IncidentStatus};
 use parityrail_core::domain::reconcile::IncidentKind;
 use parityrail_core::domain::time::Timestamp;
-use parityrail_core::fault::{Fallible, Fault};
+use parityrail_core::fault::Fallible;
+pub use parityrail_core::rows::incidents::{IncidentRow, SnapshotRow};
 use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    kind: String,
-    customer: String,
-    status: String,
-    severity: String,
-    expected: String,
-    actual: String,
-    fingerprint: String,
-    opened_at: String,
-    updated_at: String,
-    resolved_at: Option<String>,
-    reason: Option<String>,
-    repair_id: Option<String>,
-}
 
 const COLS: &str = "id, kind, customer, status, severity, expected, actual, fingerprint, \
                     opened_at, updated_at, resolved_at, reason, repair_id";
 
-fn parse(r: Row) -> Fallible<Incident> {
-    let bad = |what: &str| Fault::internal(format!("incident {}: bad {what}", r.id));
-    let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
-    Ok(Incident {
-        kind: IncidentKind::parse(&r.kind).ok_or_else(|| bad("kind"))?,
-        status: IncidentStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
-        expected: serde_json::from_str(&r.expected).map_err(|_| bad("expected"))?,
-        actual: serde_json::from_str(&r.actual).map_err(|_| bad("actual"))?,
-        opened_at: time(&r.opened_at)?,
-        updated_at: time(&r.updated_at)?,
-        resolved_at: r.resolved_at.as_deref().map(time).transpose()?,
-        severity: r.severity.clone(),
-        customer: r.customer.clone(),
-        fingerprint: r.fingerprint.clone(),
-        reason: r.reason.clone(),
-        repair_id: r.repair_id.clone(),
-        id: r.id,
-    })
-}
-
-fn parse_all(rows: Vec<Row>) -> Fallible<Vec<Incident>> {
-    rows.into_iter().map(parse).collect()
-}
-
 pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Incident>> {
-    let row: Option<Row> = pr
+    let row: Option<IncidentRow> = pr
         .tenant()
         .first(
             &format!(
@@ -63,12 +24,12 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Incident>> {
             vec![Arg::text(pr.as_str()), Arg::text(id)],
         )
         .await?;
-    row.map(parse).transpose()
+    row.map(IncidentRow::parse).transpose()
 }
 
 /// One customer's `open` and `ignored` incidents (what a check plans against).
 pub async fn live_for_customer(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<Incident>> {
-    let rows: Vec<Row> = pr
+    let rows: Vec<IncidentRow> = pr
         .tenant()
         .all(
             &format!(
@@ -83,7 +44,7 @@ pub async fn live_for_customer(pr: &ProjectHandle, customer: &str) -> Fallible<V
             ],
         )
         .await?;
-    parse_all(rows)
+    IncidentRow::parse_all(rows)
 }
 
 /// The `open` and `ignored` incidents of the customers in `(after, upto]` (`upto: None`: to the
@@ -93,7 +54,7 @@ pub async fn live_in_range(
     after: &str,
     upto: Option<&str>,
 ) -> Fallible<Vec<Incident>> {
-    let rows: Vec<Row> = pr
+    let rows: Vec<IncidentRow> = pr
         .tenant()
         .all(
             &format!(
@@ -110,7 +71,7 @@ pub async fn live_in_range(
             ],
         )
         .await?;
-    parse_all(rows)
+    IncidentRow::parse_all(rows)
 }
 
 /// The customers in `(after, upto]` that something fresher than a run started at `since` has
@@ -173,7 +134,7 @@ pub async fn list(
     limit: u32,
 ) -> Fallible<Vec<Incident>> {
     // Each filter is bound; an absent one is NULL and matches everything.
-    let rows: Vec<Row> = pr
+    let rows: Vec<IncidentRow> = pr
         .tenant()
         .all(
             &format!(
@@ -191,7 +152,7 @@ pub async fn list(
             ],
         )
         .await?;
-    parse_all(rows)
+    IncidentRow::parse_all(rows)
 }
 
 fn json(v: &impl serde::Serialize) -> Arg {
@@ -279,13 +240,6 @@ pub async fn snapshots_of(pr: &ProjectHandle, incident_id: &str) -> Fallible<Vec
             vec![Arg::text(pr.as_str()), Arg::text(incident_id)],
         )
         .await
-}
-
-#[derive(Deserialize)]
-pub struct SnapshotRow {
-    pub stripe: String,
-    pub app: String,
-    pub taken_at: String,
 }
 
 /// Deletes up to `limit` of the org's snapshots taken before `before` (SPEC §6: kept 90

@@ -1,81 +1,17 @@
 //! API key records: hash and non-secret fields only. `by_hash` is the one key query that runs
-//! before a tenant is known (authentication); it parses the row into the domain's types here,
-//! at the boundary, and only `auth` calls it.
+//! before a tenant is known (authentication); it parses the row into the domain's types at
+//! the boundary (`parityrail_core::rows::keys`), and only `auth` calls it.
 
 use super::Arg;
 use crate::auth::scope::d1_within;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
 use crate::error::OrInternal;
-use parityrail_core::domain::apikey::{Capability, Environment};
-use parityrail_core::domain::ids::{KeyId, MemberId, OrgId, ProjectId};
 use parityrail_core::domain::roles::Role;
-use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
-use serde::{Deserialize, Serialize};
+use parityrail_core::rows::keys::KeyAuthRow;
+pub use parityrail_core::rows::keys::{KeyAuth, KeyRow};
 use wasm_bindgen::JsValue;
 use worker::D1Database;
-
-/// What authentication needs of a key, parsed: a stored value that does not parse is a
-/// corrupt row, and the key does not authenticate.
-pub struct KeyAuth {
-    pub key_id: KeyId,
-    pub org: OrgId,
-    pub member: MemberId,
-    pub role: Role,
-    pub environment: Environment,
-    pub project: Option<ProjectId>,
-    pub capability: Capability,
-    pub expires_at: Option<Timestamp>,
-    pub revoked: bool,
-    pub last_used_at: Option<Timestamp>,
-    /// Who minted the key and the most it acts with, when another member minted it.
-    pub origin: Option<(MemberId, Role)>,
-}
-
-#[derive(Deserialize)]
-struct KeyAuthRow {
-    id: String,
-    org_id: String,
-    member_id: String,
-    environment: String,
-    project_id: Option<String>,
-    capability: String,
-    expires_at: Option<String>,
-    revoked_at: Option<String>,
-    last_used_at: Option<String>,
-    role: String,
-    minted_by: Option<String>,
-    minted_role: Option<String>,
-}
-
-impl KeyAuthRow {
-    fn parse(self) -> Option<KeyAuth> {
-        let ts = |s: Option<String>| {
-            s.map(|s| Timestamp::parse(&s).ok())
-                .map_or(Some(None), |t| t.map(Some))
-        };
-        Some(KeyAuth {
-            key_id: KeyId::parse(&self.id).ok()?,
-            org: OrgId::parse(&self.org_id).ok()?,
-            member: MemberId::parse(&self.member_id).ok()?,
-            role: Role::parse(&self.role)?,
-            environment: Environment::parse(&self.environment)?,
-            project: match self.project_id {
-                Some(p) => Some(ProjectId::parse(&p).ok()?),
-                None => None,
-            },
-            capability: Capability::parse(&self.capability)?,
-            expires_at: ts(self.expires_at)?,
-            revoked: self.revoked_at.is_some(),
-            last_used_at: ts(self.last_used_at).unwrap_or(None),
-            origin: match (self.minted_by, self.minted_role) {
-                (Some(m), Some(r)) => Some((MemberId::parse(&m).ok()?, Role::parse(&r)?)),
-                (None, None) => None,
-                _ => return None,
-            },
-        })
-    }
-}
 
 /// The key with this SHA-256 hash and its member's role, across all orgs (authentication).
 pub async fn by_hash(db: &D1Database, key_hash: &str) -> Fallible<Option<KeyAuth>> {
@@ -90,35 +26,6 @@ pub async fn by_hash(db: &D1Database, key_hash: &str) -> Fallible<Option<KeyAuth
     match row {
         None => Ok(None),
         Some(r) => r.parse().map(Some).ok_or(Fault::CallerRevoked),
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct KeyRow {
-    pub id: String,
-    pub name: String,
-    pub prefix: String,
-    pub last4: String,
-    pub environment: Environment,
-    pub project_id: Option<String>,
-    pub capability: Capability,
-    pub member_id: String,
-    /// The member who minted the key, when not `member_id` itself.
-    pub minted_by: Option<String>,
-    /// The most the key acts with (`access::key_origin`).
-    pub minted_role: Option<Role>,
-    /// The member the minting request acted as, when the key is for someone else.
-    pub minted_via: Option<String>,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
-impl KeyRow {
-    /// `"org"` or the project id the key is limited to.
-    pub fn scope(&self) -> &str {
-        self.project_id.as_deref().unwrap_or("org")
     }
 }
 

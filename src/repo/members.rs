@@ -2,30 +2,10 @@
 
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
-use parityrail_core::api::views::MemberView;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::fault::Fallible;
+pub use parityrail_core::rows::members::MemberRow;
 use serde::Deserialize;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct MemberRow {
-    pub id: String,
-    pub email: String,
-    pub role: Role,
-    pub created_at: String,
-}
-
-impl MemberRow {
-    /// What the API and the audit chain show of it.
-    pub fn view(&self) -> MemberView {
-        MemberView {
-            id: self.id.clone(),
-            email: self.email.clone(),
-            role: self.role,
-            created_at: self.created_at.clone(),
-        }
-    }
-}
 
 const COLS: &str = "id, email, role, created_at";
 

@@ -4,30 +4,12 @@ use super::Arg;
 use crate::auth::scope::d1_within;
 use crate::auth::scope::{Scoped, Tenant};
 use crate::error::OrInternal;
-use parityrail_core::api::views::OrgView;
 use parityrail_core::domain::ids::OrgId;
 use parityrail_core::fault::{Fallible, Fault};
+pub use parityrail_core::rows::orgs::OrgRow;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use worker::D1Database;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct OrgRow {
-    pub id: String,
-    pub name: String,
-    pub created_at: String,
-}
-
-impl OrgRow {
-    /// What the API and the audit chain show of it.
-    pub fn view(&self) -> OrgView {
-        OrgView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            created_at: self.created_at.clone(),
-        }
-    }
-}
 
 pub async fn get(t: &Tenant) -> Fallible<Option<OrgRow>> {
     t.first(

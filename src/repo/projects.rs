@@ -4,51 +4,9 @@ use super::Arg;
 use crate::auth::scope::d1_within;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
 use crate::error::OrInternal;
-use parityrail_core::api::views::ProjectView;
-use parityrail_core::domain::apikey::Environment;
-use parityrail_core::domain::roles::Role;
 use parityrail_core::fault::Fallible;
-use serde::{Deserialize, Deserializer};
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProjectRow {
-    pub id: String,
-    pub name: String,
-    pub environment: Environment,
-    pub reconcile_every_minutes: i64,
-    #[serde(deserialize_with = "bool_from_int")]
-    pub auto_approve_grants: bool,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl ProjectRow {
-    /// What the API and the audit chain show of it.
-    pub fn view(&self) -> ProjectView {
-        ProjectView {
-            id: self.id.clone(),
-            name: self.name.clone(),
-            environment: self.environment,
-            reconcile_every_minutes: self.reconcile_every_minutes,
-            auto_approve_grants: self.auto_approve_grants,
-            created_at: self.created_at.clone(),
-            updated_at: self.updated_at.clone(),
-        }
-    }
-}
-
-fn bool_from_int<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum B {
-        I(i64),
-        B(bool),
-    }
-    Ok(match B::deserialize(d)? {
-        B::I(i) => i != 0,
-        B::B(b) => b,
-    })
-}
+pub use parityrail_core::rows::projects::{ProjectForMember, ProjectRow};
+use serde::Deserialize;
 
 const COLS: &str =
     "id, name, environment, reconcile_every_minutes, auto_approve_grants, created_at, updated_at";
@@ -107,14 +65,6 @@ pub async fn due_for_run(t: &Tenant, now: &str, limit: u32) -> Fallible<Vec<Proj
         ],
     )
     .await
-}
-
-/// A project and the member's role override in it, in one round trip.
-#[derive(Debug, Deserialize)]
-pub struct ProjectForMember {
-    #[serde(flatten)]
-    pub project: ProjectRow,
-    pub override_role: Option<Role>,
 }
 
 pub async fn get_for_member(

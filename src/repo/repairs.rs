@@ -1,4 +1,5 @@
-//! Repairs (migration 0014). Rows parse into `domain::repairs::Repair` here. Every status change
+//! Repairs (migration 0014). Rows parse into `domain::repairs::Repair` as they
+//! are read (`parityrail_core::rows::repairs`). Every status change
 //! is a `transition`: a guard row that aborts the batch unless the repair is still in the status
 //! it was read in, then the update (the table's trigger refuses any move SPEC §8 does not allow).
 
@@ -7,69 +8,16 @@ use crate::auth::scope::{ProjectHandle, Scoped};
 use parityrail_core::domain::reconcile::AppValues;
 use parityrail_core::domain::repairs::{Effect, Repair, RepairStatus};
 use parityrail_core::domain::time::Timestamp;
-use parityrail_core::fault::{Fallible, Fault};
+use parityrail_core::fault::Fallible;
+use parityrail_core::rows::repairs::RepairRow;
 use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    incident_id: String,
-    customer: String,
-    status: String,
-    effect: String,
-    table_name: String,
-    key_column: String,
-    changes: String,
-    row_before: Option<String>,
-    row_after: Option<String>,
-    approved_by: Option<String>,
-    created_at: String,
-    updated_at: String,
-    executed_at: Option<String>,
-    verified_at: Option<String>,
-    error: Option<String>,
-    reason: Option<String>,
-}
 
 const COLS: &str = "id, incident_id, customer, status, effect, table_name, key_column, changes, \
                     row_before, row_after, approved_by, created_at, updated_at, executed_at, \
                     verified_at, error, reason";
 
-fn parse(r: Row) -> Fallible<Repair> {
-    let bad = |what: &str| Fault::internal(format!("repair {}: bad {what}", r.id));
-    let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
-    let values = |s: &Option<String>| -> Fallible<Option<AppValues>> {
-        s.as_deref()
-            .map(|s| serde_json::from_str(s).map_err(|_| bad("row")))
-            .transpose()
-    };
-    Ok(Repair {
-        status: RepairStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
-        effect: Effect::parse(&r.effect).ok_or_else(|| bad("effect"))?,
-        changes: serde_json::from_str(&r.changes).map_err(|_| bad("changes"))?,
-        row_before: values(&r.row_before)?,
-        row_after: values(&r.row_after)?,
-        created_at: time(&r.created_at)?,
-        updated_at: time(&r.updated_at)?,
-        executed_at: r.executed_at.as_deref().map(time).transpose()?,
-        verified_at: r.verified_at.as_deref().map(time).transpose()?,
-        incident_id: r.incident_id.clone(),
-        customer: r.customer.clone(),
-        table: r.table_name.clone(),
-        key_column: r.key_column.clone(),
-        approved_by: r.approved_by.clone(),
-        error: r.error.clone(),
-        reason: r.reason.clone(),
-        id: r.id,
-    })
-}
-
-fn parse_all(rows: Vec<Row>) -> Fallible<Vec<Repair>> {
-    rows.into_iter().map(parse).collect()
-}
-
 pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Repair>> {
-    let row: Option<Row> = pr
+    let row: Option<RepairRow> = pr
         .tenant()
         .first(
             &format!(
@@ -78,13 +26,13 @@ pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<Repair>> {
             vec![Arg::text(pr.as_str()), Arg::text(id)],
         )
         .await?;
-    row.map(parse).transpose()
+    row.map(RepairRow::parse).transpose()
 }
 
 /// The repairs the live (`open`, `ignored`) incidents of one customer name: what a check
 /// plans repairs against.
 pub async fn named_by_customer(pr: &ProjectHandle, customer: &str) -> Fallible<Vec<Repair>> {
-    let rows: Vec<Row> = pr
+    let rows: Vec<RepairRow> = pr
         .tenant()
         .all(
             &format!(
@@ -100,7 +48,7 @@ pub async fn named_by_customer(pr: &ProjectHandle, customer: &str) -> Fallible<V
             ],
         )
         .await?;
-    parse_all(rows)
+    RepairRow::parse_all(rows)
 }
 
 /// `named_by_customer` for the customers in `(after, upto]` (one step of a run).
@@ -109,7 +57,7 @@ pub async fn named_in_range(
     after: &str,
     upto: Option<&str>,
 ) -> Fallible<Vec<Repair>> {
-    let rows: Vec<Row> = pr
+    let rows: Vec<RepairRow> = pr
         .tenant()
         .all(
             &format!(
@@ -127,7 +75,7 @@ pub async fn named_in_range(
             ],
         )
         .await?;
-    parse_all(rows)
+    RepairRow::parse_all(rows)
 }
 
 /// The `(incident id, status)` of every `failed` or `stale` repair of the given incidents (at
@@ -183,7 +131,7 @@ pub async fn list(
     after: &str,
     limit: u32,
 ) -> Fallible<Vec<Repair>> {
-    let rows: Vec<Row> = pr
+    let rows: Vec<RepairRow> = pr
         .tenant()
         .all(
             &format!(
@@ -203,7 +151,7 @@ pub async fn list(
             ],
         )
         .await?;
-    parse_all(rows)
+    RepairRow::parse_all(rows)
 }
 
 fn json(v: &impl serde::Serialize) -> Arg {

@@ -1,83 +1,19 @@
 //! Reconcile runs (migration 0011). Rows parse into `domain::records::Run` and the run's
-//! `Position` here. Every step ends with `advance`, guarded by the step number, so a
+//! `Position` as they are read (`parityrail_core::rows::runs`). Every step ends with `advance`, guarded by the step number, so a
 //! step repeated after a crash changes nothing the first one already recorded.
 
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped};
-use parityrail_core::domain::records::{Counts, Position, Run, RunStatus, RunTrigger};
+use parityrail_core::domain::records::{Counts, Position, Run, RunStatus};
 use parityrail_core::domain::runs::{At, Phase};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
-use serde::Deserialize;
-
-#[derive(Deserialize)]
-struct Row {
-    id: String,
-    status: String,
-    trigger_kind: String,
-    customers_checked: i64,
-    incidents_opened: i64,
-    incidents_resolved: i64,
-    stripe_requests: i64,
-    db_round_trips: i64,
-    errors: String,
-    step: i64,
-    phase: String,
-    cursor: Option<String>,
-    started_at: String,
-    updated_at: String,
-    finished_at: Option<String>,
-}
+pub use parityrail_core::rows::runs::trigger_str;
+use parityrail_core::rows::runs::RunRow;
 
 const COLS: &str = "id, status, trigger_kind, customers_checked, incidents_opened, \
                     incidents_resolved, stripe_requests, db_round_trips, errors, step, phase, \
                     cursor, started_at, updated_at, finished_at";
-
-fn parse(r: Row) -> Fallible<(Run, Position)> {
-    let bad = |what: &str| Fault::internal(format!("run {}: bad {what}", r.id));
-    let time = |s: &str| Timestamp::parse(s).map_err(|_| bad("timestamp"));
-    let status = match r.status.as_str() {
-        "running" => RunStatus::Running,
-        "succeeded" => RunStatus::Succeeded,
-        "failed" => RunStatus::Failed,
-        _ => return Err(bad("status")),
-    };
-    let trigger = match r.trigger_kind.as_str() {
-        "api" => RunTrigger::Api,
-        "cron" => RunTrigger::Cron,
-        "webhook" => RunTrigger::Webhook,
-        _ => return Err(bad("trigger")),
-    };
-    let count = |n: i64| u64::try_from(n).map_err(|_| bad("count"));
-    let run = Run {
-        status,
-        trigger,
-        customers_checked: count(r.customers_checked)?,
-        incidents_opened: count(r.incidents_opened)?,
-        incidents_resolved: count(r.incidents_resolved)?,
-        stripe_requests: count(r.stripe_requests)?,
-        db_round_trips: count(r.db_round_trips)?,
-        errors: serde_json::from_str(&r.errors).map_err(|_| bad("errors"))?,
-        started_at: time(&r.started_at)?,
-        finished_at: r.finished_at.as_deref().map(time).transpose()?,
-        id: r.id.clone(),
-    };
-    let pos = Position {
-        step: r.step,
-        phase: Phase::parse(&r.phase).ok_or_else(|| bad("phase"))?,
-        cursor: r.cursor,
-        updated_at: time(&r.updated_at)?,
-    };
-    Ok((run, pos))
-}
-
-pub fn trigger_str(t: RunTrigger) -> &'static str {
-    match t {
-        RunTrigger::Api => "api",
-        RunTrigger::Cron => "cron",
-        RunTrigger::Webhook => "webhook",
-    }
-}
 
 /// Starts a run (status `running`, first phase). Fails with a unique violation on
 /// `runs.project_id` while another run of the project is running.
@@ -99,19 +35,19 @@ pub fn insert(pr: &ProjectHandle, run: &Run) -> Fallible<Scoped> {
 }
 
 pub async fn get(pr: &ProjectHandle, id: &str) -> Fallible<Option<(Run, Position)>> {
-    let row: Option<Row> = pr
+    let row: Option<RunRow> = pr
         .tenant()
         .first(
             &format!("SELECT {COLS} FROM runs WHERE org_id = ?1 AND project_id = ?2 AND id = ?3"),
             vec![Arg::text(pr.as_str()), Arg::text(id)],
         )
         .await?;
-    row.map(parse).transpose()
+    row.map(RunRow::parse).transpose()
 }
 
 /// The project's running run and where it stands, if any.
 pub async fn running(pr: &ProjectHandle) -> Fallible<Option<(Run, Position)>> {
-    let row: Option<Row> = pr
+    let row: Option<RunRow> = pr
         .tenant()
         .first(
             &format!(
@@ -120,7 +56,7 @@ pub async fn running(pr: &ProjectHandle) -> Fallible<Option<(Run, Position)>> {
             vec![Arg::text(pr.as_str()), Arg::text("running")],
         )
         .await?;
-    row.map(parse).transpose()
+    row.map(RunRow::parse).transpose()
 }
 
 /// A page of the project's runs, newest first (ids are random: by start, then id).
@@ -130,7 +66,7 @@ pub async fn list(
     limit: u32,
 ) -> Fallible<Vec<Run>> {
     let (at, id) = before.unwrap_or(("9999", ""));
-    let rows: Vec<Row> = pr
+    let rows: Vec<RunRow> = pr
         .tenant()
         .all(
             &format!(
@@ -147,7 +83,7 @@ pub async fn list(
         )
         .await?;
     rows.into_iter()
-        .map(|r| parse(r).map(|(run, _)| run))
+        .map(|r| r.parse().map(|(run, _)| run))
         .collect()
 }
 

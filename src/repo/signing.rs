@@ -3,17 +3,8 @@
 use super::Arg;
 use crate::auth::scope::{Scoped, Tenant};
 use parityrail_core::fault::Fallible;
+pub use parityrail_core::rows::signing::SigningKeyRow;
 use serde::Deserialize;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SigningKeyRow {
-    pub id: String,
-    pub public_key: String,
-    pub sealed: String,
-    pub key_id: String,
-    pub format: i64,
-    pub created_at: String,
-}
 
 const COLS: &str = "id, public_key, sealed, key_id, format, created_at";
 

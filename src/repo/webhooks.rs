@@ -6,23 +6,8 @@ use parityrail_core::domain::outbox::PendingRow;
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::domain::webhook::EventFacts;
 use parityrail_core::fault::{Fallible, Fault};
+pub use parityrail_core::rows::webhooks::{Gap, Health, Source};
 use serde::Deserialize;
-
-/// Where ParityRail learned of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Webhook,
-    EventsApi,
-}
-
-impl Source {
-    fn as_str(self) -> &'static str {
-        match self {
-            Source::Webhook => "webhook",
-            Source::EventsApi => "events_api",
-        }
-    }
-}
 
 /// The statements recording `e` (a unique violation on `webhook_events.project_id,
 /// webhook_events.event_id` when it was recorded before) and, with `outbox_id`, the outbox row
@@ -215,23 +200,6 @@ pub async fn known_among(
         known.extend(rows.into_iter().map(|r| r.event_id));
     }
     Ok(known)
-}
-
-/// What `GET …/webhooks/health` reports.
-#[derive(Debug, Deserialize, serde::Serialize)]
-pub struct Health {
-    pub events_received: i64,
-    pub events_recovered: i64,
-    pub newest_event_created: Option<i64>,
-    pub outbox_pending: i64,
-    /// The newest gap the Events API could no longer fill (answered by a full run).
-    pub unrecoverable_gap: Option<Gap>,
-}
-
-#[derive(Debug, Deserialize, serde::Serialize)]
-pub struct Gap {
-    pub detected_at: String,
-    pub gap_from: i64,
 }
 
 pub async fn health(pr: &ProjectHandle) -> Fallible<Health> {

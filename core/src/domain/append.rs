@@ -125,7 +125,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::audit::{Actor, ChainVerifier, Verification, GENESIS_HASH};
+    use crate::domain::audit::{Action, Actor, ChainVerifier, Verification, GENESIS_HASH};
     use crate::domain::store::{MemChange, MemoryAudit, RecordedSleep};
     use serde_json::json;
     use std::cell::Cell;
@@ -135,7 +135,7 @@ mod tests {
     fn draft(before: i64, after: i64) -> Draft {
         Draft::new(
             Actor::System("test"),
-            "counter.set",
+            Action::ProjectUpdated,
             "counter",
             json!(before),
             json!(after),

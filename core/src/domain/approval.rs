@@ -17,7 +17,7 @@
 //! before it gives up, since an outcome must not be lost; what still fails is finished by
 //! `recover`.
 
-use super::audit::Actor;
+use super::audit::{Action, Actor};
 use super::ids::{KeyId, MemberId};
 use super::incidents::{Incident, IncidentStatus};
 use super::mapping::Mapping;
@@ -155,7 +155,7 @@ pub enum Guard {
 #[derive(Debug, Clone, Copy)]
 pub struct Move<'a> {
     pub actor: &'a Actor,
-    pub action: &'static str,
+    pub action: Action,
     pub guard: Guard,
 }
 
@@ -245,7 +245,7 @@ pub async fn approve<D: Desk>(
     let approver = ask.approver.actor();
     let claim = Move {
         actor: &approver,
-        action: "repair.approved",
+        action: Action::RepairApproved,
         guard: Guard::Claim,
     };
     let decide = |r: &Repair, incident: Option<&Incident>| -> Result<Repair, D::Error> {
@@ -272,7 +272,7 @@ pub async fn approve<D: Desk>(
     let claimed = moved(desk, &ask.repair, claim, &decide).await?;
     let plan = ExecPlan::new(&claimed, m).map_err(not_executable::<D::Error>)?;
     if let Some(why) = stripe_objection(desk, m, &claimed).await {
-        let stale = ("repair.stale", RepairStatus::Stale);
+        let stale = (Action::RepairStale, RepairStatus::Stale);
         return record(desk, &ask.repair, stale, |after, now| {
             after.executed_at = Some(now);
             after.error = Some(format!("{why}; nothing was written"));
@@ -303,14 +303,14 @@ fn not_executable<E: From<RepairRefusal>>(e: impl std::fmt::Display) -> E {
 }
 
 /// The audited action and status that record a transaction's end.
-fn ended<E>(outcome: &Result<Outcome<E>, E>) -> (&'static str, RepairStatus) {
+fn ended<E>(outcome: &Result<Outcome<E>, E>) -> (Action, RepairStatus) {
     match outcome {
-        Ok(Outcome::Executed { .. }) => ("repair.executed", RepairStatus::Executed),
-        Ok(Outcome::Stale { .. }) => ("repair.stale", RepairStatus::Stale),
+        Ok(Outcome::Executed { .. }) => (Action::RepairExecuted, RepairStatus::Executed),
+        Ok(Outcome::Stale { .. }) => (Action::RepairStale, RepairStatus::Stale),
         Ok(
             Outcome::Missing | Outcome::Duplicate | Outcome::Unconfirmed { .. } | Outcome::Fenced,
         )
-        | Err(_) => ("repair.failed", RepairStatus::Failed),
+        | Err(_) => (Action::RepairFailed, RepairStatus::Failed),
     }
 }
 
@@ -387,7 +387,7 @@ pub const RECORD_FIRST_PAUSE_MS: u64 = 1_000;
 async fn record<D: Desk>(
     desk: &D,
     id: &str,
-    (action, target): (&'static str, RepairStatus),
+    (action, target): (Action, RepairStatus),
     fill: impl Fn(&mut Repair, Timestamp),
 ) -> Result<Repair, D::Error> {
     let mv = Move {
@@ -474,9 +474,9 @@ async fn verify<D: Desk>(desk: &D, r: &Repair) -> Result<Repair, D::Error> {
     };
     let parity = checked.is_ok() && resolved && still.is_empty();
     let ends = if parity {
-        ("repair.verified", RepairStatus::Verified)
+        (Action::RepairVerified, RepairStatus::Verified)
     } else {
-        ("repair.unverified", RepairStatus::Unverified)
+        (Action::RepairUnverified, RepairStatus::Unverified)
     };
     record(desk, &r.id, ends, |after, now| {
         after.verified_at = Some(now);
@@ -524,7 +524,7 @@ pub async fn recover<D: Desk>(desk: &D, id: &str) -> Result<(), D::Error> {
     };
     match r.status {
         RepairStatus::Executing => {
-            let failed = ("repair.failed", RepairStatus::Failed);
+            let failed = (Action::RepairFailed, RepairStatus::Failed);
             record(desk, id, failed, |after, now| {
                 after.executed_at = Some(now);
                 after.error = Some(

@@ -4,6 +4,10 @@
 //! entries can re-run `ChainVerifier` (or the README's recipe) and find the first entry whose
 //! content, link or position was altered.
 
+pub mod action;
+
+pub use action::Action;
+
 use super::canonical::to_canonical;
 use super::ids::{KeyId, MemberId};
 use super::time::Timestamp;
@@ -36,7 +40,7 @@ impl Actor {
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub actor: Actor,
-    pub action: &'static str,
+    pub action: Action,
     pub target: String,
     pub before: Value,
     pub after: Value,
@@ -58,7 +62,7 @@ pub struct AuditEntry {
 impl Draft {
     pub fn new(
         actor: Actor,
-        action: &'static str,
+        action: Action,
         target: impl Into<String>,
         before: Value,
         after: Value,
@@ -82,7 +86,7 @@ impl Draft {
             seq,
             at: at.to_rfc3339(),
             actor: self.actor.render(),
-            action: self.action.to_owned(),
+            action: self.action.as_str().to_owned(),
             target: self.target,
             before: self.before,
             after: self.after,
@@ -262,7 +266,7 @@ mod tests {
         for i in 0..n {
             let draft = Draft {
                 actor: Actor::System("cron"),
-                action: "project.updated",
+                action: Action::ProjectUpdated,
                 target: format!("project:prj_{i}"),
                 before: json!({"name": format!("n{i}")}),
                 after: json!({"name": format!("n{}", i + 1)}),
@@ -299,7 +303,7 @@ mod tests {
     fn the_first_entry_links_to_the_genesis_hash_known_answer() {
         let e = Draft {
             actor: Actor::Operator,
-            action: "org.created",
+            action: Action::OrgCreated,
             target: "org:org_x".into(),
             before: Value::Null,
             after: json!({"name": "Acme"}),
@@ -316,6 +320,43 @@ mod tests {
         assert_eq!(
             e.hash,
             "b20c0c27db05b85d0b1f43aaadf935b81741efd6f7b6b3fdea483a87ba7120c2"
+        );
+    }
+
+    #[test]
+    fn an_entry_sealed_with_an_action_hashes_its_documented_name() {
+        // The entry as it was sealed when actions were string literals: the same bytes hashed.
+        for a in Action::ALL {
+            let e = Draft::new(
+                Actor::System("cron"),
+                a,
+                "project:prj_x",
+                Value::Null,
+                json!({"n": 1}),
+            )
+            .seal(Some((4, GENESIS_HASH)), Timestamp::from_millis(0));
+            assert_eq!(e.action, a.as_str());
+            let text = format!(
+                r#"{{"action":"{}","actor":"system:cron","after":{{"n":1}},"at":"1970-01-01T00:00:00.000Z","before":null,"prev_hash":"{GENESIS_HASH}","seq":5,"target":"project:prj_x"}}"#,
+                a.as_str()
+            );
+            assert_eq!(
+                e.hash,
+                super::super::apikey::hex(&Sha256::digest(text.as_bytes()))
+            );
+        }
+        let e = Draft::new(
+            Actor::Operator,
+            Action::RepairExecuted,
+            "repair:rep_1",
+            Value::Null,
+            Value::Null,
+        )
+        .seal(None, Timestamp::from_millis(0));
+        let text = r#"{"action":"repair.executed","actor":"operator","after":null,"at":"1970-01-01T00:00:00.000Z","before":null,"prev_hash":"0000000000000000000000000000000000000000000000000000000000000000","seq":1,"target":"repair:rep_1"}"#;
+        assert_eq!(
+            e.hash,
+            super::super::apikey::hex(&Sha256::digest(text.as_bytes()))
         );
     }
 

@@ -4,6 +4,7 @@
 //! it is unchanged (same fingerprint), and a different drift opens a new incident. The edge
 //! applies a plan in one D1 batch with an audit entry per change.
 
+use super::audit::Action;
 use super::canonical::to_canonical;
 use super::reconcile::{Access, Drift, IncidentKind};
 use super::time::Timestamp;
@@ -67,11 +68,11 @@ pub enum Change {
 
 impl Change {
     /// The audit action recording this change.
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> Action {
         match self {
-            Change::Opened(_) => "incident.opened",
-            Change::Updated { .. } => "incident.updated",
-            Change::Resolved { .. } => "incident.resolved",
+            Change::Opened(_) => Action::IncidentOpened,
+            Change::Updated { .. } => Action::IncidentUpdated,
+            Change::Resolved { .. } => Action::IncidentResolved,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod auto_approve;
 pub mod base62;
 pub mod bundle;
 pub mod canonical;
+pub mod check_entries;
 pub mod checkpoints;
 pub mod checks;
 pub mod coordinator;

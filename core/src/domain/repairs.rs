@@ -4,6 +4,7 @@
 //! validated statement a repair runs (`ExecPlan`): identifiers from the mapping only, columns
 //! from its allowlist only, values only as parameters. Nothing here does I/O.
 
+use super::audit::Action;
 use super::incidents::{Change, Incident, IncidentStatus};
 use super::mapping::Mapping;
 use super::reconcile::{Access, AppValues, IncidentKind};
@@ -333,10 +334,10 @@ pub enum RepairChange {
 }
 
 impl RepairChange {
-    pub fn action(&self) -> &'static str {
+    pub fn action(&self) -> Action {
         match self {
-            RepairChange::Created(_) => "repair.created",
-            RepairChange::Withdrawn { .. } => "repair.rejected",
+            RepairChange::Created(_) => Action::RepairCreated,
+            RepairChange::Withdrawn { .. } => Action::RepairRejected,
         }
     }
 

@@ -3,6 +3,7 @@
 //! both are accepted and read the same way. A subscription's `items` is a list whose further
 //! pages the client fetches (`StripeClient::subscriptions_page`).
 
+use crate::domain::reconcile::{ItemFacts, SubFacts};
 use serde::{Deserialize, Serialize};
 
 pub trait HasId {
@@ -91,6 +92,25 @@ pub struct Subscription {
     pub items: List<SubscriptionItem>,
     #[serde(default)]
     pub trial_end: Option<i64>,
+}
+
+impl Subscription {
+    /// What the diff needs of it: its id, status and each item's price and product.
+    pub fn facts(&self) -> SubFacts {
+        SubFacts {
+            id: self.id.clone(),
+            status: self.status.clone(),
+            items: self
+                .items
+                .data
+                .iter()
+                .map(|i| ItemFacts {
+                    price: i.price_id().map(str::to_owned),
+                    product: i.product_id().map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -187,5 +207,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.customer.id(), "cus_2");
+    }
+
+    #[test]
+    fn a_subscriptions_facts_are_its_items_prices_and_products() {
+        let s: Subscription = serde_json::from_str(
+            r#"{"id":"sub_1","customer":"cus_1","status":"past_due","items":{"data":[
+                {"id":"si_1","price":{"id":"price_pro","product":"prod_1"}},
+                {"id":"si_2","plan":{"id":"plan_old","product":{"id":"prod_2"}}},
+                {"id":"si_3"}]}}"#,
+        )
+        .unwrap();
+        let f = s.facts();
+        assert_eq!((f.id.as_str(), f.status.as_str()), ("sub_1", "past_due"));
+        let items: Vec<_> = f
+            .items
+            .iter()
+            .map(|i| (i.price.as_deref(), i.product.as_deref()))
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                (Some("price_pro"), Some("prod_1")),
+                (Some("plan_old"), Some("prod_2")),
+                (None, None)
+            ]
+        );
     }
 }

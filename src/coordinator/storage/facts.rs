@@ -3,7 +3,6 @@
 //! (the tables are `storage`'s schema), and the notes of the step in progress.
 
 use crate::error::OrInternal;
-use crate::reconcile::facts;
 use parityrail_core::domain::reconcile::{ProductFeatures, StripeCustomer, SubFacts};
 use parityrail_core::domain::runs::Phase;
 use parityrail_core::fault::{Fallible, Fault};
@@ -156,7 +155,7 @@ impl Facts {
         subs: &[parityrail_core::stripe::model::Subscription],
     ) -> Fallible<()> {
         for s in subs {
-            let f = facts(s);
+            let f = s.facts();
             let json = serde_json::to_string(&f).map_err(|e| Fault::internal(e.to_string()))?;
             self.sql
                 .exec(

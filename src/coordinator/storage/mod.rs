@@ -8,7 +8,7 @@ mod facts;
 
 pub use facts::Facts;
 
-use super::protocol::{Approval, Assignment, ExportAssignment};
+use parityrail_core::api::coordinator::{Approval, Assignment, ExportAssignment};
 use parityrail_core::domain::auto_approve::AutoSlot;
 use parityrail_core::domain::coordinator::drain::DrainSlot;
 use parityrail_core::domain::coordinator::exports::{ExportQueue, Queued};

@@ -12,19 +12,12 @@ use crate::services::Services;
 use crate::vault;
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::PutDatabase;
 use parityrail_core::api::error::{database_error, ApiResult};
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::integrations::{check_db_url, DbUrl};
 use parityrail_core::fault::Fault;
-use serde::Deserialize;
 use serde_json::{json, Value};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PutDatabase {
-    read_url: String,
-    repair_url: Option<String>,
-}
 
 /// PUT /v1/projects/{pid}/integrations/database — `{read_url, repair_url?}`. A live project's
 /// URLs must use TLS (`sslmode=require`, the default): `sslmode=disable` is a 400.

@@ -14,25 +14,25 @@ use crate::services::Services;
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::Draft;
+use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::integrations::IntegrationError;
 use serde_json::{json, Value};
 
 /// One integration's credential kinds, its audit action and its non-secret view.
 pub struct Integration {
     kinds: [&'static str; 2],
-    action: &'static str,
+    action: Action,
     view: fn(&[CredentialRow]) -> Value,
 }
 
 pub const STRIPE: Integration = Integration {
     kinds: ["stripe_api_key", "stripe_webhook_secret"],
-    action: "integration.stripe.updated",
+    action: Action::IntegrationStripeUpdated,
     view: stripe_view,
 };
 pub const DATABASE: Integration = Integration {
     kinds: ["db_read_url", "db_repair_url"],
-    action: "integration.database.updated",
+    action: Action::IntegrationDatabaseUpdated,
     view: database_view,
 };
 
@@ -106,7 +106,7 @@ pub async fn replace(
         let after = view(&all);
         let draft = Draft::new(
             p.actor(),
-            action,
+            *action,
             format!("project:{pid}"),
             before,
             after.clone(),

@@ -9,21 +9,11 @@ use crate::project_io;
 use crate::vault;
 use axum::extract::State;
 use axum::response::Response;
+use parityrail_core::api::bodies::PutStripe;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::integrations::{check_stripe_key, check_webhook_secrets};
 use parityrail_core::domain::vault::Secret;
-use serde::Deserialize;
 use serde_json::json;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PutStripe {
-    api_key: String,
-    /// Omitted: the stored secrets stay (replacing the key does not silently stop webhooks);
-    /// `[]` removes them.
-    #[serde(default)]
-    webhook_secrets: Option<Vec<String>>,
-}
 
 /// PUT /v1/projects/{pid}/integrations/stripe — `{api_key, webhook_secrets}`. The key is checked
 /// against the project's environment, then with Stripe itself, before anything is stored.

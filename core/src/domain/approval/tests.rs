@@ -75,7 +75,7 @@ struct Fake {
     repairs: RefCell<BTreeMap<String, Repair>>,
     incidents: RefCell<BTreeMap<String, Incident>>,
     /// (actor, action, status before, status after) of every commit, in order.
-    log: RefCell<Vec<(String, &'static str, RepairStatus, RepairStatus)>>,
+    log: RefCell<Vec<(String, Action, RepairStatus, RepairStatus)>>,
     commits: Cell<usize>,
     faults: RefCell<BTreeMap<usize, CommitFault>>,
     stripe: RefCell<Result<Option<StripeCustomer>, Err>>,
@@ -187,7 +187,7 @@ impl Fake {
         self.repairs.borrow()[RID].clone()
     }
 
-    fn actions(&self) -> Vec<(String, &'static str)> {
+    fn actions(&self) -> Vec<(String, Action)> {
         self.log
             .borrow()
             .iter()
@@ -341,19 +341,19 @@ fn a_grant_a_person_approves_is_claimed_run_and_verified_in_four_audited_steps()
         vec![
             (
                 who.clone(),
-                "repair.approved",
+                Action::RepairApproved,
                 RepairStatus::Pending,
                 RepairStatus::Executing
             ),
             (
                 "system:repair".into(),
-                "repair.executed",
+                Action::RepairExecuted,
                 RepairStatus::Executing,
                 RepairStatus::Executed
             ),
             (
                 "system:repair".into(),
-                "repair.verified",
+                Action::RepairVerified,
                 RepairStatus::Executed,
                 RepairStatus::Verified
             ),
@@ -377,7 +377,7 @@ fn an_automatic_approval_takes_grants_and_is_recorded_as_the_system() {
     assert_eq!(r.approved_by.as_deref(), Some("system:auto_approve"));
     assert_eq!(
         desk.actions()[0],
-        ("system:auto_approve".into(), "repair.approved")
+        ("system:auto_approve".into(), Action::RepairApproved)
     );
 }
 
@@ -508,7 +508,10 @@ fn a_revocation_is_confirmed_against_stripe_and_held_back_when_stripe_no_longer_
         .is_some_and(|e| e.starts_with("Stripe no longer asks for this change")
             && e.ends_with("; nothing was written")));
     assert_eq!(desk.executions.get(), 0);
-    assert_eq!(desk.actions()[1], ("system:repair".into(), "repair.stale"));
+    assert_eq!(
+        desk.actions()[1],
+        ("system:repair".into(), Action::RepairStale)
+    );
 
     // Stripe unreadable: nothing is taken on a guess.
     let desk = fake(false);
@@ -544,7 +547,10 @@ fn a_revocation_of_a_customer_stripe_does_not_confirm_ends_stale_and_writes_noth
     );
     assert_eq!((desk.stripe_reads.get(), desk.executions.get()), (1, 0));
     assert_eq!(desk.rechecks.get(), 0);
-    assert_eq!(desk.actions()[1], ("system:repair".into(), "repair.stale"));
+    assert_eq!(
+        desk.actions()[1],
+        ("system:repair".into(), Action::RepairStale)
+    );
     // The incident stays open: nothing resolved it.
     assert_eq!(desk.incidents.borrow()[IID].status, IncidentStatus::Open);
 
@@ -644,7 +650,7 @@ fn an_outcome_is_recorded_through_transient_failures_and_a_lost_answer_counts_as
     let executed = desk
         .actions()
         .iter()
-        .filter(|(_, a)| *a == "repair.executed")
+        .filter(|(_, a)| *a == Action::RepairExecuted)
         .count();
     assert_eq!(executed, 1, "the outcome is audited once");
 }
@@ -671,7 +677,10 @@ fn an_outcome_that_cannot_be_recorded_is_left_executing_for_recovery_to_finish()
         .as_deref()
         .is_some_and(|e| e.starts_with("ParityRail stopped before recording")));
     assert_eq!(desk.rechecks.get(), 1);
-    assert_eq!(desk.actions().last().map(|a| a.1), Some("repair.failed"));
+    assert_eq!(
+        desk.actions().last().map(|a| a.1),
+        Some(Action::RepairFailed)
+    );
 }
 
 #[test]
@@ -736,7 +745,7 @@ fn recovery_verifies_an_executed_repair_and_leaves_final_ones_alone() {
     assert_eq!(desk.stored().status, RepairStatus::Verified);
     assert_eq!(
         desk.actions(),
-        vec![("system:repair".into(), "repair.verified")]
+        vec![("system:repair".into(), Action::RepairVerified)]
     );
 
     for status in RepairStatus::ALL {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::audit::{Actor, AuditEntry, Draft};
+use crate::domain::audit::{Action, Actor, AuditEntry, Draft};
 use crate::domain::bundle::verify_bundle;
 use crate::domain::input::InputError;
 use crate::domain::signing::{fingerprint, KeyRef, SignedCheckpoint, Signer};
@@ -43,7 +43,7 @@ pub(crate) fn rewritten(good: &[AuditEntry], keep: usize) -> Vec<AuditEntry> {
         let prev = c.last().map(|e| (e.seq, e.hash.clone()));
         let d = Draft::new(
             Actor::System("cron"),
-            "repair.executed",
+            Action::RepairExecuted,
             format!("forged:{i}"),
             json!(null),
             json!(null),
@@ -82,7 +82,11 @@ pub(crate) fn ed25519_verify(public: &[u8; 32], message: &[u8], sig: &[u8]) -> b
 }
 
 pub(crate) fn chain(n: usize) -> Vec<AuditEntry> {
-    let actions = ["repair.executed", "incident.opened", "project.updated"];
+    let actions = [
+        Action::RepairExecuted,
+        Action::IncidentOpened,
+        Action::ProjectUpdated,
+    ];
     let mut out: Vec<AuditEntry> = Vec::new();
     for i in 0..n {
         let draft = Draft::new(

@@ -1,10 +1,13 @@
 //! What the worker and a project's `ProjectCoordinator` say to each other: the operations
-//! (`Op`, each a `POST` to its path) and the bodies they carry. Only ParityRail's own worker
-//! sends them (Durable Objects have no public address); the coordinator takes a body only for
-//! the project it is named for.
+//! (`Op`, each a `POST` to its path) and the bodies they carry, among them the approving caller
+//! as authentication read it (`CallerSeal`). Only ParityRail's own worker sends them (Durable
+//! Objects have no public address); the coordinator takes a body only for the project it is
+//! named for.
 
-use crate::auth::principal::CallerSeal;
-use parityrail_core::domain::apikey::Environment;
+use crate::domain::apikey::Environment;
+use crate::domain::approval::Approver;
+use crate::domain::ids::{IdError, KeyId, MemberId};
+use crate::fault::{Fallible, Fault};
 use serde::{Deserialize, Serialize};
 
 /// An operation a coordinator takes.
@@ -96,3 +99,30 @@ impl ForProject for Approval {
         &self.project
     }
 }
+
+/// A caller as authentication read it, carried to where its change commits (the adapter's `Principal::seal`).
+/// Only ParityRail's own worker sends one to a Durable Object; it is never read from a client.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CallerSeal {
+    pub member: String,
+    pub key: String,
+    /// The key's cap as authentication read it (`None`: uncapped).
+    pub minted_role: Option<String>,
+    pub role: String,
+    pub override_role: Option<String>,
+}
+
+impl CallerSeal {
+    /// The sealed caller as the approver of a repair; an id that does not parse is an internal
+    /// fault (only ParityRail's own worker seals a caller).
+    pub fn approver(&self) -> Fallible<Approver> {
+        let bad = |e: IdError| Fault::internal(e.to_string());
+        Ok(Approver::Person {
+            member: MemberId::parse(&self.member).map_err(bad)?,
+            key: KeyId::parse(&self.key).map_err(bad)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,20 @@
+//! The D1 rows of the adapter's repositories (`src/repo/*`), apart from the SQL that reads and
+//! writes them: each row as D1 returns it, and its pure methods — parsing a row into the
+//! domain's types at the boundary (a stored value that does not parse is a corrupt row, an
+//! internal `Fault`), the non-secret JSON or `api::views` view a response or an audit payload
+//! shows, and the rows a request mints. No I/O; tested natively.
+
+pub mod credentials;
+pub mod exports;
+pub mod incidents;
+pub mod keys;
+pub mod members;
+pub mod orgs;
+pub mod projects;
+pub mod repairs;
+pub mod runs;
+pub mod signing;
+pub mod webhooks;
+
+#[cfg(test)]
+mod tests;

@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy -p parityrail -p parityrail-core --lib --locked --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p parityrail -p parityrail-core --lib --locked --target wasm32-unknown-unknown --features parityrail/fault-hooks -- -D warnings
 
+say "layout: no import cycle in any crate, file sizes, the adapter's share, the core without worker"
+python3 tests/layout/test_layout.py "$TMPDIR/layout-test.json"
+
 say "cargo test (native domain tests)"
 cargo test --workspace --locked 2>&1 | tee "$TMPDIR/cargo-test.log"
 
@@ -46,7 +49,7 @@ say "the shipped worker: no fault hook in it, and its size"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 node scripts/check-shipped.mjs build || { [ "$status" != 0 ] || status=1; }
 
-# One closing line for all three runners.
+# One closing line for all the runners.
 node -e '
   const fs = require("fs");
   const cargo = fs.readFileSync(process.argv[1], "utf8");
@@ -54,10 +57,12 @@ node -e '
   for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) { passed += +m[1]; failed += +m[2]; }
   const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   passed += v.numPassedTests; failed += v.numFailedTests;
-  // The demo tests; a run that wrote no result counts as one failure.
-  let d = { passed: 0, failed: 1 };
-  try { d = JSON.parse(fs.readFileSync(process.argv[3], "utf8")); } catch {}
-  passed += d.passed; failed += d.failed;
+  // The demo and layout tests; a run that wrote no result counts as one failure.
+  for (const file of [process.argv[3], process.argv[4]]) {
+    let d = { passed: 0, failed: 1 };
+    try { d = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
+    passed += d.passed; failed += d.failed;
+  }
   console.log(`${passed} passed, ${failed} failed`);
-' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json"
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json"
 exit "$status"

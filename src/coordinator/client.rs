@@ -8,8 +8,10 @@ use crate::auth::scope::ProjectHandle;
 use crate::clock::within;
 use crate::error::OrInternal;
 use crate::services::Services;
-use parityrail_core::api::coordinator::{Approval, Assignment, ExportAssignment, Op};
+use parityrail_core::api::coordinator::{Approval, Assignment, CallerSeal, ExportAssignment, Op};
 use parityrail_core::api::error::{ApiError, Relayed};
+use parityrail_core::domain::apikey::Environment;
+use parityrail_core::domain::ids::RepairId;
 use parityrail_core::fault::{Fallible, Fault};
 
 /// The deadline of a hand-over (the coordinator answers at once; the work goes on in its
@@ -48,14 +50,29 @@ pub async fn wake_repairs(svc: &Services, pr: &ProjectHandle) -> Fallible<()> {
     hand_over(svc, pr, Op::WakeRepairs, body(&a)?, "a wake").await
 }
 
-/// Has the project's coordinator approve, execute and verify a repair; the final repair (its
-/// API view), or the error the coordinator answered. No answer in time is a `503`; the approval
-/// then finishes (or is recovered) in the coordinator.
-pub async fn approve(svc: &Services, a: &Approval) -> Result<serde_json::Value, ApiError> {
-    let body = serde_json::to_string(a).map_err(|e| ApiError::internal(e.to_string()))?;
+/// Has the project's coordinator approve, execute and verify a repair for the person `caller`
+/// (as authentication read them) in `pr` (a project the caller passed the tenancy check for);
+/// the final repair (its API view), or the error the coordinator answered. No answer in time is
+/// a `503`; the approval then finishes (or is recovered) in the coordinator. Only the
+/// coordinator itself approves without a person (`auto_approve_grants`), never through here.
+pub async fn approve(
+    svc: &Services,
+    pr: &ProjectHandle,
+    environment: Environment,
+    repair: &RepairId,
+    caller: CallerSeal,
+) -> Result<serde_json::Value, ApiError> {
+    let a = Approval {
+        org: pr.tenant().org_id().to_string(),
+        project: pr.as_str().to_owned(),
+        repair: repair.to_string(),
+        environment,
+        caller: Some(caller),
+    };
+    let body = serde_json::to_string(&a).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut res = within(
         APPROVAL_ANSWER_MS,
-        post(svc, &a.project, Op::Approve, body)?,
+        post(svc, pr.as_str(), Op::Approve, body)?,
     )
     .await
     .ok_or_else(|| {

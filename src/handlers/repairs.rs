@@ -12,7 +12,6 @@ use crate::repo::{self, repairs::Filter};
 use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::bodies::Reject;
-use parityrail_core::api::coordinator::Approval;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::ids::{IncidentId, RepairId};
 use parityrail_core::domain::input;
@@ -76,19 +75,13 @@ pub async fn approve(
     PathId(rid): PathId<RepairId>,
 ) -> ApiResult<Response> {
     let (svc, pr) = (&app.svc, ip.project.handle());
-    let rid = rid.as_str();
     // Another tenant's, or no such repair: the same 404, before the coordinator is involved.
-    repo::repairs::get(pr, rid)
+    repo::repairs::get(pr, rid.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found("repair"))?;
-    let approval = Approval {
-        org: pr.tenant().org_id().to_string(),
-        project: pr.as_str().to_owned(),
-        repair: rid.to_owned(),
-        environment: ip.project.row.environment,
-        caller: Some(ip.p.seal(&ip.project)),
-    };
-    json(200, &client::approve(svc, &approval).await?)
+    let env = ip.project.row.environment;
+    let seal = ip.p.seal(&ip.project);
+    json(200, &client::approve(svc, pr, env, &rid, seal).await?)
 }
 
 /// POST /v1/projects/{pid}/repairs/{rid}/reject — `{reason}`; only a pending repair.

@@ -2,7 +2,7 @@
 //! project chain, times resolved to them), records the export with `export.created` and hands it
 //! to the project's `ProjectCoordinator`; the coordinator's alarm calls `step` until the engine
 //! (`domain::exports`) has written every file in R2 in parts, then the manifest is signed with
-//! the org's key (`edge::signing`) and the export ends `succeeded` with `export.completed`.
+//! the org's key (`crate::signing`) and the export ends `succeeded` with `export.completed`.
 //! Downloads stream from R2 and are audited (`export.downloaded`) before a byte leaves.
 
 use super::audit::By;

@@ -1,7 +1,7 @@
 //! A coordinator's repair approvals, as the ports of `domain::coordinator::inflight` and
-//! `domain::auto_approve`: one approval (`edge::repairs::approve`, fenced by the coordinator's
-//! token), the recovery of approvals cut short (`edge::repairs::recover`), and the project's
-//! automatic approval of grants (its setting, `edge::repairs::auto_approvable`).
+//! `domain::auto_approve`: one approval (`crate::repairs::approve`, fenced by the coordinator's
+//! token), the recovery of approvals cut short (`crate::repairs::recover`), and the project's
+//! automatic approval of grants (its setting, `crate::repairs::auto_approvable`).
 
 use super::steps::project;
 use super::storage::{InflightOf, Storage, Target};

@@ -10,7 +10,7 @@
 //! Each alarm then does one run step, one drain, a round of automatic approvals, the recovery
 //! of approvals cut short and one export step (`steps`, `approvals`): the policies — retries,
 //! backoff and giving up, wake generations, approval fencing, pacing — are the engines of
-//! `domain::coordinator` and `domain::auto_approve`, over `storage` and the edge's work.
+//! `domain::coordinator` and `domain::auto_approve`, over `storage` and the adapter's work.
 
 mod approvals;
 pub mod client;

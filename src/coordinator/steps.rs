@@ -1,6 +1,6 @@
 //! The work a coordinator's alarm drives, as the ports of `domain::coordinator`'s engines: a
-//! run's step (`edge::runs`), the outbox drain (`edge::webhooks`) and an export's step
-//! (`edge::exports`), each for the project named in the coordinator's storage, with the same
+//! run's step (`crate::runs`), the outbox drain (`crate::webhooks`) and an export's step
+//! (`crate::exports`), each for the project named in the coordinator's storage, with the same
 //! `Services` the fetch and cron handlers build.
 
 use super::storage::{Current, Facts, Storage, Target};

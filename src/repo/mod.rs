@@ -2,7 +2,8 @@
 //! (see `auth::scope`) so the org id is always bound. The rows themselves and their pure methods
 //! are the core's (`parityrail_core::rows`): they deserialize into the domain's enums (roles,
 //! environments, capabilities, statuses) at this boundary; a row is not a response or an audit
-//! payload (`view()` gives the `api::views` struct). Only the SQL and its execution live here. Every function answers `Fault`.
+//! payload (`view()` gives the `api::views` struct). Only the SQL and its execution live here.
+//! Every function answers `Fault`.
 
 pub mod audit;
 pub mod callers;

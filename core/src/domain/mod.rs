@@ -1,6 +1,7 @@
-//! Pure ParityRail logic. Nothing in here imports `worker`: every module is plain Rust that
-//! `cargo test` exercises natively in milliseconds. The edge layer (wasm32 only) adapts these
-//! types to D1, Durable Objects and HTTP.
+//! Pure ParityRail logic: the rules and the engines over ports. Nothing in here imports
+//! `worker` (this crate cannot): every module is plain Rust that `cargo test` exercises
+//! natively in milliseconds. The adapter crate (wasm32 only) implements the ports over D1,
+//! Durable Objects, R2 and HTTP.
 
 pub mod access;
 pub mod apikey;

@@ -179,7 +179,7 @@ where
 
 /// `retrying` for a change a caller makes on the org chain (or creating a project): every
 /// attempt first re-checks the caller (`Principal::recheck`), after the chain head was read, and
-/// its batch carries the caller guard (`Principal::guard`), so a key revoked, a member removed or
+/// its batch carries the caller check (`Principal::caller_check`), so a key revoked, a member removed or
 /// demoted meanwhile, on whatever chain, cannot still land a change it authenticated for before.
 pub async fn retrying_as<T, F, Fut>(
     p: &Principal,
@@ -279,7 +279,11 @@ where
                 } => {
                     // First in the batch: it checks the caller as it was before this change,
                     // and the key's expiry against the clock at commit, not at the request.
-                    changes.insert(0, p.guard(scope, crate::clock::clock()).map_err(E::from)?);
+                    changes.insert(
+                        0,
+                        p.caller_check(scope, crate::clock::clock())
+                            .map_err(E::from)?,
+                    );
                     Step::Commit {
                         drafts,
                         changes,

@@ -16,7 +16,7 @@ use parityrail_core::api::coordinator::Approval;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::approval::{
-    self, Approver, Ask, Decide, Desk, Guard, Move, Outcome, Stop,
+    self, Approver, Ask, CommitCheck, Decide, Desk, Move, Outcome, Stop,
 };
 use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::auto_approve::{self, PendingGrants};
@@ -117,19 +117,19 @@ impl Desk for EdgeDesk<'_> {
             let before = repo::repairs::get(pr, id).await?.ok_or(Stop::NotFound)?;
             // Read after the chain head like the repair: incident changes append to the same
             // chain, so what is read holds when the batch commits.
-            let incident = match mv.guard {
-                Guard::Claim => repo::incidents::get(pr, &before.incident_id).await?,
-                Guard::Status => None,
+            let incident = match mv.check {
+                CommitCheck::Claim => repo::incidents::get(pr, &before.incident_id).await?,
+                CommitCheck::Status => None,
             };
             let after = decide(&before, incident.as_ref())?;
             let mut stmts = Vec::new();
-            if mv.guard == Guard::Claim {
-                // A member's claim carries that member's caller guard, the system's automatic
+            if mv.check == CommitCheck::Claim {
+                // A member's claim carries that member's caller check, the system's automatic
                 // approval the guard that the project still approves grants automatically. A
                 // mismatch is ours, and claims nothing.
                 match (mv.actor, self.caller) {
                     (Actor::Member { .. }, Some(c)) => {
-                        stmts.push(principal::guard(c, pr, clock())?)
+                        stmts.push(principal::sealed_caller_check(c, pr, clock())?)
                     }
                     (Actor::System(_), None) => stmts.push(repo::callers::automatic(pr)?),
                     _ => return Err(Fault::internal("a claim whose approver is not its caller")),
@@ -150,7 +150,7 @@ impl Desk for EdgeDesk<'_> {
         // e2e build): the approval stops once the repair is `executing`, before the database is
         // opened, as a reset would.
         #[cfg(feature = "fault-hooks")]
-        if mv.guard == Guard::Claim
+        if mv.check == CommitCheck::Claim
             && self.svc.var("REPAIR_FAULT_STOP_AFTER_CLAIM").as_deref() == Some("1")
         {
             return Err(Fault::internal("injected stop after the claim"));

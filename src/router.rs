@@ -2,7 +2,7 @@
 //! its handler by an exhaustive match, so a declared route without a handler does not compile,
 //! behind the route layer that enforces each route's guard before its handler runs.
 
-use crate::auth::guard::guard;
+use crate::auth::guard::route_guard;
 use crate::handlers::*;
 use crate::http::App;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -15,7 +15,10 @@ pub(crate) fn router(app: App) -> axum::Router {
         r.route(route.spec().path, bind(*route))
     });
     routes
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            route_guard,
+        ))
         .fallback(meta::no_route)
         .method_not_allowed_fallback(meta::method_not_allowed)
         .with_state(app)

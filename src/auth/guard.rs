@@ -29,7 +29,7 @@ use parityrail_core::fault::Fault;
 
 /// The middleware.
 #[worker::send]
-pub async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+pub async fn route_guard(State(app): State<App>, req: Request, next: Next) -> Response {
     match establish(&app, req).await {
         Ok(req) => next.run(req).await,
         Err(e) => e.into_response(),

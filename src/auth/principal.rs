@@ -1,6 +1,6 @@
 //! Who is calling: an API key turned into a `Principal` (who, how authenticated, which tenant,
 //! with what role), the tenancy check that turns a project id into a `ProjectScope`, the
-//! re-checks and caller guards a change runs before it commits, and the `CallerSeal` that
+//! re-checks and caller checks a change runs before it commits, and the `CallerSeal` that
 //! carries the caller to a Durable Object. Nothing is cached: a revoked or expired key, or a
 //! removed member, fails on the very next request.
 
@@ -61,7 +61,7 @@ pub struct Principal {
 pub struct ProjectScope {
     pub row: ProjectRow,
     pub role: Role,
-    /// The member's override in this project as authentication read it (the caller guard
+    /// The member's override in this project as authentication read it (the caller check
     /// re-checks it).
     override_role: Option<Role>,
     handle: ProjectHandle,
@@ -192,7 +192,7 @@ impl Principal {
     /// its member still exists with the same org role and, inside a project, the project is
     /// still there and the caller's role in it is unchanged — for a change about to commit. `retrying_as` and
     /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
-    /// clear answer; the caller guard in the batch (`guard`) makes it exact.
+    /// clear answer; the caller check in the batch (`caller_check`) makes it exact.
     pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<()> {
         let Authn::ApiKey { key_id } = &self.authn;
         let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
@@ -221,10 +221,10 @@ impl Principal {
         Ok(())
     }
 
-    /// The caller guard (migrations 0009, 0019) for a caller's batch: the batch aborts unless
+    /// The caller check (migrations 0009, 0019) for a caller's batch: the batch aborts unless
     /// the key and its cap, the member's org role and (inside `scope`) the project and the
     /// override are still what authentication read.
-    pub fn guard(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
+    pub fn caller_check(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
         let Authn::ApiKey { key_id } = &self.authn;
         let at = now.to_rfc3339();
         let project = scope.map(|s| (s.id().as_str(), s.override_role.map(Role::as_str)));
@@ -243,7 +243,7 @@ impl Principal {
 
     /// What a change made on this caller's behalf elsewhere (the project's Durable Object
     /// executing an approval) needs to record and guard it as this caller's: the audit actor and
-    /// the caller guard, exactly as authentication read them.
+    /// the caller check, exactly as authentication read them.
     pub fn seal(&self, scope: &ProjectScope) -> CallerSeal {
         let Authn::ApiKey { key_id } = &self.authn;
         CallerSeal {
@@ -311,10 +311,14 @@ impl Principal {
     }
 }
 
-/// The caller guard (migrations 0009, 0019) of a sealed caller inside `pr`: the batch aborts
+/// The caller check (migrations 0009, 0019) of a sealed caller inside `pr`: the batch aborts
 /// unless the key and its cap, the member's org role and its override in the project are still
 /// what authentication read.
-pub fn guard(seal: &CallerSeal, pr: &ProjectHandle, now: Timestamp) -> Fallible<Scoped> {
+pub fn sealed_caller_check(
+    seal: &CallerSeal,
+    pr: &ProjectHandle,
+    now: Timestamp,
+) -> Fallible<Scoped> {
     repo::callers::check(
         pr.tenant(),
         &repo::callers::CallerCheck {

@@ -1,4 +1,4 @@
-//! The caller guard (migrations 0009, 0019): one statement at the front of a caller's batch whose
+//! The caller check (migrations 0009, 0019): one statement at the front of a caller's batch whose
 //! trigger aborts the batch unless the caller is still what authentication found.
 
 use super::Arg;

@@ -9,7 +9,7 @@ pub enum D1Failure {
     Unique { constraint: String },
     /// The append-only triggers of `audit_log` refused an UPDATE or DELETE.
     AuditTrigger,
-    /// The caller guard (migrations 0009, 0019) found the calling key, its cap, member or
+    /// The caller check (migrations 0009, 0019) found the calling key, its cap, member or
     /// override changed.
     CallerChanged,
     /// The guard of an automatic approval (migration 0019) found `auto_approve_grants` off or

@@ -139,9 +139,9 @@ pub trait Failure: From<RepairRefusal> + From<Stop> {
     fn message(&self) -> String;
 }
 
-/// What a commit guards besides the repair still being in the status it was read in.
+/// What a commit checks besides the repair still being in the status it was read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
+pub enum CommitCheck {
     /// Nothing more.
     Status,
     /// `pending → executing`: the repair's incident is read with it (after the chain head, so
@@ -156,11 +156,11 @@ pub enum Guard {
 pub struct Move<'a> {
     pub actor: &'a Actor,
     pub action: Action,
-    pub guard: Guard,
+    pub check: CommitCheck,
 }
 
 /// What a change of a repair is decided from: the repair as read after the chain head, and for
-/// a `Guard::Claim` its incident (`None` when it is gone).
+/// a `CommitCheck::Claim` its incident (`None` when it is gone).
 pub type Decide<'a, E> = &'a dyn Fn(&Repair, Option<&Incident>) -> Result<Repair, E>;
 
 /// The platform an approval runs on, for one project.
@@ -174,9 +174,9 @@ pub trait Desk {
     async fn repair(&self, id: &str) -> Result<Option<Repair>, Self::Error>;
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Self::Error>;
     /// Commits one change of repair `id` on the project chain, audited as `mv.actor` doing
-    /// `mv.action` with the repair before and after: reads the repair (and for a `Guard::Claim`
+    /// `mv.action` with the repair before and after: reads the repair (and for a `CommitCheck::Claim`
     /// its incident) after the chain head, asks `decide` for the repair after, and commits only
-    /// while the repair is still as read (and for a `Guard::Claim` the approving caller still
+    /// while the repair is still as read (and for a `CommitCheck::Claim` the approving caller still
     /// valid). `Stop::NotFound` when there is no such repair.
     async fn commit(
         &self,
@@ -246,7 +246,7 @@ pub async fn approve<D: Desk>(
     let claim = Move {
         actor: &approver,
         action: Action::RepairApproved,
-        guard: Guard::Claim,
+        check: CommitCheck::Claim,
     };
     let decide = |r: &Repair, incident: Option<&Incident>| -> Result<Repair, D::Error> {
         if r.status != RepairStatus::Pending {
@@ -393,7 +393,7 @@ async fn record<D: Desk>(
     let mv = Move {
         actor: &SYSTEM,
         action,
-        guard: Guard::Status,
+        check: CommitCheck::Status,
     };
     let change = |r: &Repair, _: Option<&Incident>| {
         let now = desk.now();

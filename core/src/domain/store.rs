@@ -34,7 +34,7 @@ pub enum StoreError {
     /// A unique constraint other than the chain's failed (its columns); nothing was applied.
     #[error("a unique constraint failed: {0}")]
     Duplicate(String),
-    /// A precondition the commit carried (the caller guard, a repair's status) no longer held;
+    /// A precondition the commit carried (the caller check, a repair's status) no longer held;
     /// nothing was applied.
     #[error("a precondition of the commit no longer held: {0:?}")]
     Precondition(Guarded),

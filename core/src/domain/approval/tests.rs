@@ -235,9 +235,9 @@ impl Desk for Fake {
             .get(id)
             .cloned()
             .ok_or(Stop::NotFound)?;
-        let incident = match mv.guard {
-            Guard::Claim => self.incidents.borrow().get(&before.incident_id).cloned(),
-            Guard::Status => None,
+        let incident = match mv.check {
+            CommitCheck::Claim => self.incidents.borrow().get(&before.incident_id).cloned(),
+            CommitCheck::Status => None,
         };
         let after = decide(&before, incident.as_ref())?;
         self.repairs

@@ -280,7 +280,7 @@ describe("a caller's change commits only while the caller is what authentication
   const INSERT =
     "INSERT INTO caller_checks (org_id, key_id, member_id, role, project_id, override_role, at, minted_role) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
-  it("the caller guard in the batch refuses a key revoked or expired, a member demoted or removed, an override changed or a project deleted", async () => {
+  it("the caller check in the batch refuses a key revoked or expired, a member demoted or removed, an override changed or a project deleted", async () => {
     const o = await newOrg(w);
     const a = await addMember(w, o.key, "admin");
     const k = await newKey(w, o.key, { member_id: a.id });

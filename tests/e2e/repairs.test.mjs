@@ -538,7 +538,7 @@ describe("approvers that change while approving", () => {
     if (left.length) expect(errorOf(await approve2(pc.id, left[0].id, k.key))).toMatchObject({ status: 403 });
   });
 
-  it("a caller guard holding a key's old cap aborts the batch it fronts", async () => {
+  it("a caller check holding a key's old cap aborts the batch it fronts", async () => {
     // What the trigger does, without a race: the guard row carries the cap authentication read.
     const { o: og } = await wiredProject(w);
     const admin = await addMember(w, og.liveKey, "admin");

@@ -2,8 +2,7 @@ use super::*;
 use crate::domain::ids::{KeyId, MemberId};
 use crate::domain::mapping::MappingInput;
 use crate::domain::reconcile::{Access, IncidentKind, ItemFacts, SubFacts};
-use crate::domain::repairs::ColumnChange;
-use crate::domain::test_support::block_on as run;
+use crate::domain::test_support::{block_on as run, premium};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -109,39 +108,17 @@ fn values(premium: bool) -> AppValues {
 /// A pending repair setting `is_premium` to `to` (a grant when `to` is true), for an open
 /// incident of the matching kind.
 fn fake(to: bool) -> Fake {
-    let t = Timestamp::from_millis(1);
     let kind = if to {
         IncidentKind::MissingAccess
     } else {
         IncidentKind::UnpaidAccess
     };
-    let repair = Repair {
-        id: RID.into(),
-        incident_id: IID.into(),
-        customer: "cus_1".into(),
-        status: RepairStatus::Pending,
-        effect: if to {
-            Effect::Grant
-        } else {
-            Effect::Revocation
-        },
-        table: "public.accounts".into(),
-        key_column: "stripe_customer_id".into(),
-        changes: vec![ColumnChange {
-            column: "is_premium".into(),
-            before: json!(!to),
-            after: json!(to),
-        }],
-        row_before: None,
-        row_after: None,
-        approved_by: None,
-        created_at: t,
-        updated_at: t,
-        executed_at: None,
-        verified_at: None,
-        error: None,
-        reason: None,
+    let effect = if to {
+        Effect::Grant
+    } else {
+        Effect::Revocation
     };
+    let repair = crate::domain::test_support::pending_repair(RID, IID, effect, premium(to));
     Fake {
         repairs: RefCell::new([(RID.to_owned(), repair)].into()),
         incidents: RefCell::new([(IID.to_owned(), incident(IID, kind))].into()),

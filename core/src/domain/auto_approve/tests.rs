@@ -2,11 +2,8 @@ use super::*;
 use crate::domain::approval::Stop;
 use crate::domain::coordinator::Alarm;
 use crate::domain::mapping::MappingInput;
-use crate::domain::repairs::ColumnChange;
-use crate::domain::test_support::block_on;
-use crate::domain::time::Timestamp;
+use crate::domain::test_support::{block_on, pending_repair, premium};
 use proptest::prelude::*;
-use serde_json::json;
 use std::cell::{Cell, RefCell};
 
 fn mapping() -> Mapping {
@@ -15,32 +12,10 @@ fn mapping() -> Mapping {
     input.validate().expect("valid")
 }
 
-/// A pending repair of `incident` setting `is_premium` to `to` (a grant when `to` is true).
+/// A pending repair of `incident` setting `is_premium` to `to`, stored as a grant (selection
+/// judges it by the current mapping, not by what it was stored as).
 fn repair(id: &str, incident: &str, to: bool) -> Repair {
-    let t = Timestamp::from_millis(1);
-    Repair {
-        id: id.into(),
-        incident_id: incident.into(),
-        customer: "cus_1".into(),
-        status: RepairStatus::Pending,
-        effect: Effect::Grant,
-        table: "public.accounts".into(),
-        key_column: "stripe_customer_id".into(),
-        changes: vec![ColumnChange {
-            column: "is_premium".into(),
-            before: json!(!to),
-            after: json!(to),
-        }],
-        row_before: None,
-        row_after: None,
-        approved_by: None,
-        created_at: t,
-        updated_at: t,
-        executed_at: None,
-        verified_at: None,
-        error: None,
-        reason: None,
-    }
+    pending_repair(id, incident, Effect::Grant, premium(to))
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -245,29 +245,12 @@ fn a_plan_downgrade_is_never_a_grant_and_an_upgrade_is() {
 }
 
 fn pending(id: &str, incident: &str) -> Repair {
-    Repair {
-        id: id.into(),
-        incident_id: incident.into(),
-        customer: "cus_1".into(),
-        status: RepairStatus::Pending,
-        effect: Effect::Grant,
-        table: "public.accounts".into(),
-        key_column: "stripe_customer_id".into(),
-        changes: vec![ColumnChange {
-            column: "plan".into(),
-            before: Value::Null,
-            after: json!("pro"),
-        }],
-        row_before: None,
-        row_after: None,
-        approved_by: None,
-        created_at: at(0),
-        updated_at: at(0),
-        executed_at: None,
-        verified_at: None,
-        error: None,
-        reason: None,
-    }
+    let plan = ColumnChange {
+        column: "plan".into(),
+        before: Value::Null,
+        after: json!("pro"),
+    };
+    crate::domain::test_support::pending_repair(id, incident, Effect::Grant, plan)
 }
 
 #[test]

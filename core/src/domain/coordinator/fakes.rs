@@ -61,3 +61,19 @@ impl Alarm for FakeAlarm {
         Ok(())
     }
 }
+
+/// `impl Alarm` for a fake whose `alarm` field is a `FakeAlarm`.
+macro_rules! alarm_through_field {
+    ($t:ty) => {
+        impl $crate::domain::coordinator::Alarm for $t {
+            type Error = $crate::domain::coordinator::fakes::Broken;
+            async fn set(&self, ms: i64) -> Result<(), Self::Error> {
+                self.alarm.set(ms).await
+            }
+            async fn within(&self, ms: i64) -> Result<(), Self::Error> {
+                self.alarm.within(ms).await
+            }
+        }
+    };
+}
+pub(crate) use alarm_through_field;

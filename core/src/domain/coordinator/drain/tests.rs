@@ -1,4 +1,4 @@
-use super::super::fakes::{Broken, FakeAlarm};
+use super::super::fakes::{alarm_through_field, Broken, FakeAlarm};
 use super::super::Alarm;
 use super::*;
 use crate::domain::test_support::block_on;
@@ -11,15 +11,7 @@ struct Slot {
     gen: Cell<Option<i64>>,
 }
 
-impl Alarm for Slot {
-    type Error = Broken;
-    async fn set(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.set(ms).await
-    }
-    async fn within(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.within(ms).await
-    }
-}
+alarm_through_field!(Slot);
 
 impl DrainSlot for Slot {
     fn generation(&self) -> Result<Option<i64>, Broken> {

@@ -1,4 +1,4 @@
-use super::super::fakes::{Broken, FakeAlarm};
+use super::super::fakes::{alarm_through_field, Broken, FakeAlarm};
 use super::super::Alarm;
 use super::*;
 use crate::domain::test_support::block_on;
@@ -27,15 +27,7 @@ impl Queue {
     }
 }
 
-impl Alarm for Queue {
-    type Error = Broken;
-    async fn set(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.set(ms).await
-    }
-    async fn within(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.within(ms).await
-    }
-}
+alarm_through_field!(Queue);
 
 impl ExportQueue for Queue {
     type Progress = u32;

@@ -1,4 +1,4 @@
-use super::super::fakes::{Broken, FakeAlarm};
+use super::super::fakes::{alarm_through_field, Broken, FakeAlarm};
 use super::super::{backoff_ms, Alarm, MAX_FAILURES};
 use super::*;
 use crate::domain::test_support::block_on;
@@ -12,15 +12,7 @@ struct Slot {
     forgotten: RefCell<Vec<String>>,
 }
 
-impl Alarm for Slot {
-    type Error = Broken;
-    async fn set(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.set(ms).await
-    }
-    async fn within(&self, ms: i64) -> Result<(), Broken> {
-        self.alarm.within(ms).await
-    }
-}
+alarm_through_field!(Slot);
 
 impl RunSlot for Slot {
     fn set_failures(&self, n: i64) -> Result<(), Broken> {

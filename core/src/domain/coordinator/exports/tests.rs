@@ -1,5 +1,4 @@
 use super::super::fakes::{alarm_through_field, Broken, FakeAlarm};
-use super::super::Alarm;
 use super::*;
 use crate::domain::test_support::block_on;
 use std::cell::{Cell, RefCell};

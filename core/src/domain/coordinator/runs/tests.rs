@@ -1,5 +1,5 @@
 use super::super::fakes::{alarm_through_field, Broken, FakeAlarm};
-use super::super::{backoff_ms, Alarm, MAX_FAILURES};
+use super::super::{backoff_ms, MAX_FAILURES};
 use super::*;
 use crate::domain::test_support::block_on;
 use std::cell::{Cell, RefCell};

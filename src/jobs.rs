@@ -1,5 +1,5 @@
 //! Scheduled jobs (the cron handler delegates here), built on `Services` like every other
-//! surface. Each job walks every org through `auth::system_tenants`, which needs the
+//! surface. Each job walks every org through `auth::system::system_tenants`, which needs the
 //! `SystemGrant` only entry points hold, so even system work reaches D1 only through
 //! tenant-scoped statements. Jobs answer `StoreError`s or `Fault`s, never an HTTP status; the
 //! re-wrap walk (`domain::rewrap`) and the prune budgets (`domain::prune`) are pure engines

@@ -27,7 +27,7 @@ pub fn insert(t: &Tenant, o: &OrgRow) -> Fallible<Scoped> {
 }
 
 /// Org ids after `after`, in order, at most `limit`: how system jobs walk every tenant. The one
-/// org query that runs without a tenant; only `auth::system_tenants` calls it.
+/// org query that runs without a tenant; only `auth::system::system_tenants` calls it.
 pub async fn all_after(db: &D1Database, after: &str, limit: u32) -> Fallible<Vec<OrgId>> {
     #[derive(Deserialize)]
     struct R {

@@ -9,6 +9,7 @@
 - What the type system cannot confine is confined by name: only the platform's entry points
   (the cron handler, the Durable Object) make an `EntryPoint`; only system work (jobs, the
   coordinator) reaches tenants by stored ids; only the coordinator client opens a coordinator;
+  only authentication seals a caller;
   no adapter code conjures a platform value (`unchecked_into`, `worker_sys`, `State::from`,
   `ScheduleContext::from`) from which an `EntryPoint` could be forged.
 
@@ -144,12 +145,17 @@ def test_system_powers_are_confined_to_the_system_entry_points():
         "system_project(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints.rs", "src/webhooks.rs"},
         "system_tenants(": {"src/auth/system.rs", "src/jobs.rs", "src/checkpoints.rs"},
         ".coordinators()": {"src/coordinator/client.rs"},
+        # A sealed caller is made from an authenticated principal only.
+        "CallerSeal {": {"src/auth/principal.rs"},
     }
     for needle, files in allowed.items():
         extra = uses(needle) - files
         assert not extra, f"{needle} used in {sorted(extra)}"
     for needle in ("unchecked_into", "worker_sys", "State::from", "ScheduleContext::from"):
         assert not uses(needle), f"{needle} used in {sorted(uses(needle))}"
+    # In the core, only its definition names the seal's fields.
+    sealed = uses("CallerSeal {", "core/src") - {"core/src/api/coordinator.rs"}
+    assert not sealed, f"CallerSeal built in {sorted(sealed)}"
 
 
 def test_the_confinement_check_sees_a_use_and_ignores_comments():

@@ -154,17 +154,27 @@ where
     if kept.is_empty() {
         return Ok(());
     }
-    let mut waiting = false;
+    let (mut waiting, mut failed) = (false, None);
     for a in kept {
         if approving.contains(&a.repair) || now - a.started < recover_after_ms {
             waiting = true;
             continue;
         }
         // Taken over before anything is done: an instance still running it can no longer
-        // claim or commit.
-        store.take_over(&a.repair)?;
+        // claim or commit. One the store cannot take over waits for the next look; the others
+        // are recovered meanwhile.
+        if let Err(e) = store.take_over(&a.repair) {
+            waiting = true;
+            failed.get_or_insert(e);
+            continue;
+        }
         match work.recover(&a).await {
-            Ok(()) => store.untrack(&a.repair)?,
+            Ok(()) => {
+                if let Err(e) = store.untrack(&a.repair) {
+                    waiting = true;
+                    failed.get_or_insert(e);
+                }
+            }
             Err(e) => {
                 waiting = true;
                 work.report(&a.repair, &e);
@@ -174,7 +184,9 @@ where
     if waiting {
         store.within(recover_after_ms).await?;
     }
-    Ok(())
+    // The store's first failure is still the answer (logged, the alarm tried again), after the
+    // others were recovered and the next look was set.
+    failed.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

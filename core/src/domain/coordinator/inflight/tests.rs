@@ -10,6 +10,8 @@ struct Store {
     alarm: FakeAlarm,
     kept: RefCell<BTreeMap<String, (i64, String)>>,
     tokens: Cell<u32>,
+    /// Repairs whose take-over the store fails.
+    refuse_take_over: Vec<&'static str>,
 }
 
 impl Store {
@@ -39,6 +41,9 @@ impl InflightStore for Store {
     }
     fn take_over(&self, repair: &str) -> Result<(), Broken> {
         self.alarm.switch.check()?;
+        if self.refuse_take_over.contains(&repair) {
+            return Err(Broken);
+        }
         let fresh = self.fresh();
         if let Some(k) = self.kept.borrow_mut().get_mut(repair) {
             k.1 = fresh;
@@ -248,6 +253,23 @@ fn only_approvals_kept_past_the_delay_and_not_running_are_recovered() {
     assert_eq!(*work.recovered.borrow(), ["rep_old"]);
     let left: Vec<String> = store.kept.borrow().keys().cloned().collect();
     assert_eq!(left, ["rep_new", "rep_running"]);
+    assert_eq!(store.alarm.at.get(), Some(AFTER));
+}
+
+#[test]
+fn a_take_over_the_store_fails_leaves_the_others_recovered_and_the_next_look_set() {
+    let store = Store {
+        refuse_take_over: vec!["rep_a"],
+        ..Default::default()
+    };
+    let (approving, work) = (Approving::default(), Recover::default());
+    kept(&store, "rep_a", 0);
+    kept(&store, "rep_b", 0);
+    let out = block_on(recover(&store, &approving, &work, AFTER, AFTER));
+    assert_eq!(out, Err(Broken));
+    assert_eq!(*work.recovered.borrow(), ["rep_b"]);
+    let left: Vec<String> = store.kept.borrow().keys().cloned().collect();
+    assert_eq!(left, ["rep_a"]);
     assert_eq!(store.alarm.at.get(), Some(AFTER));
 }
 

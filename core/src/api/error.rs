@@ -11,7 +11,6 @@ use crate::domain::input::InputError;
 use crate::domain::ports::RandomError;
 use crate::domain::roles::Denied;
 use crate::fault::Fault;
-use crate::pg::PgErrorKind;
 use crate::stripe::{PaginationFault, StripeError};
 use serde_json::{json, Value};
 use std::borrow::Cow;
@@ -237,11 +236,6 @@ impl From<StripeError> for ApiError {
     }
 }
 
-/// The code and message of a database failure (`PgErrorKind::describe`).
-pub fn database_error(kind: PgErrorKind) -> (&'static str, &'static str) {
-    kind.describe()
-}
-
 /// An engine's `Fault` as a client sees it: its status here, its code, message and log detail
 /// from the fault itself (`Fault::code`, `message`, `detail`), so a run's stored error and the
 /// HTTP answer say the same.
@@ -396,7 +390,7 @@ mod tests {
     #[test]
     fn every_fault_maps_to_one_status_and_code() {
         use crate::fault::RepairRefusal;
-        use crate::pg::PgError;
+        use crate::pg::{PgError, PgErrorKind};
         let cases: Vec<(Fault, u16, &str)> = vec![
             (Fault::MappingMissing, 409, "mapping_missing"),
             (

@@ -13,7 +13,7 @@ use crate::vault;
 use axum::extract::State;
 use axum::response::Response;
 use parityrail_core::api::bodies::PutDatabase;
-use parityrail_core::api::error::{database_error, ApiResult};
+use parityrail_core::api::error::ApiResult;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::integrations::{check_db_url, DbUrl};
 use parityrail_core::fault::Fault;
@@ -80,7 +80,7 @@ pub async fn test(State(app): State<App>, ip: InProject) -> ApiResult<Response> 
             "latency_ms": latency_ms,
         }),
         Err(e) => {
-            let (code, message) = database_error(e.kind);
+            let (code, message) = e.kind.describe();
             json!({
                 "ok": false,
                 "read_only_enforced": false,
@@ -146,7 +146,7 @@ async fn repair_check(svc: &Services, pr: &ProjectHandle, env: Environment) -> A
             })
         }
         Err(e) => {
-            let (code, message) = database_error(e.kind);
+            let (code, message) = e.kind.describe();
             json!({"ok": false, "error": {"code": code, "message": message, "sqlstate": e.sqlstate}})
         }
     })

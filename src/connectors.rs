@@ -31,27 +31,7 @@ impl HttpGet for WorkerHttp {
         let mut init = RequestInit::new();
         init.with_method(Method::Get).with_headers(headers);
         let req = Request::new_with_init(url, &init).map_err(|_| TransportError::Unreachable)?;
-        let controller = AbortController::default();
-        let signal = controller.signal();
-        let fetch = Fetch::Request(req);
-        // One deadline for the whole exchange: headers and body alike.
-        let exchange = Box::pin(async {
-            let res = fetch
-                .send_with_signal(&signal)
-                .await
-                .map_err(|_| TransportError::Unreachable)?;
-            read_capped(res).await
-        });
-        let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(timeout_ms))));
-        let outcome = match select(exchange, timer).await {
-            Either::Left((r, _)) => r,
-            Either::Right(_) => Err(TransportError::Timeout),
-        };
-        if outcome.is_err() {
-            // Stop whatever of the response is still arriving (late, or past the cap).
-            controller.abort();
-        }
-        outcome
+        exchange(req, u64::from(timeout_ms), read_capped).await
     }
 
     async fn sleep(&self, ms: u32) {
@@ -61,6 +41,38 @@ impl HttpGet for WorkerHttp {
     fn now_ms(&self) -> u64 {
         worker::Date::now().as_millis()
     }
+}
+
+/// Sends `req` and reads its answer with `read`, all within one deadline (headers and body
+/// alike); a late or failed exchange is aborted, so nothing of it keeps arriving.
+pub async fn exchange<T, F, Fut>(
+    req: Request,
+    timeout_ms: u64,
+    read: F,
+) -> Result<T, TransportError>
+where
+    F: FnOnce(Response) -> Fut,
+    Fut: std::future::Future<Output = Result<T, TransportError>>,
+{
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let fetch = Fetch::Request(req);
+    let exchange = Box::pin(async {
+        let res = fetch
+            .send_with_signal(&signal)
+            .await
+            .map_err(|_| TransportError::Unreachable)?;
+        read(res).await
+    });
+    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+    let outcome = match select(exchange, timer).await {
+        Either::Left((r, _)) => r,
+        Either::Right(_) => Err(TransportError::Timeout),
+    };
+    if outcome.is_err() {
+        controller.abort();
+    }
+    outcome
 }
 
 /// Status, `Retry-After` and a body of at most `MAX_BODY_BYTES`: refused early on a larger

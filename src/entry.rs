@@ -72,20 +72,9 @@ async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<
     Ok(res)
 }
 
-/// `/v1/org/` is `/v1/org`: one canonical form of every path.
+/// `/v1/org/` is `/v1/org`: one canonical form of every path (`api::path::canonical`).
 fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
-    let path = uri.path();
-    if path.len() <= 1 || !path.ends_with('/') {
-        return None;
-    }
-    let trimmed = match path.trim_end_matches('/') {
-        "" => "/",
-        t => t,
-    };
-    let pq = match uri.query() {
-        Some(q) => format!("{trimmed}?{q}"),
-        None => trimmed.to_owned(),
-    };
+    let pq = parityrail_core::api::path::canonical(uri.path(), uri.query())?;
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(pq.parse().ok()?);
     Uri::from_parts(parts).ok()

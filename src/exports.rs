@@ -122,21 +122,7 @@ impl EntrySource for D1Entries<'_> {
 }
 
 fn spec_of(pr: &ProjectHandle, e: &Export, environment: Option<String>) -> ExportSpec {
-    let org = pr.tenant().org_id().to_string();
-    ExportSpec {
-        prefix: format!("exports/{org}/{}/{}/", pr.as_str(), e.id),
-        id: e.id.clone(),
-        org,
-        project: pr.as_str().to_owned(),
-        environment,
-        chain: chain_of(pr),
-        from_seq: e.from_seq,
-        to_seq: e.to_seq,
-        actions: e.actions.clone(),
-        format: e.format,
-        created_at: e.created_at.clone(),
-        checkpoint: None,
-    }
+    e.spec(pr.tenant().org_id().as_str(), pr.as_str(), environment)
 }
 
 /// Whether a step left more to do.

@@ -17,6 +17,7 @@ mod exports;
 pub(crate) mod handlers;
 mod http;
 mod jobs;
+mod mail;
 mod objects;
 mod project_io;
 mod rate_limiter;

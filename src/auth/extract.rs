@@ -6,6 +6,7 @@
 
 use super::operator::OperatorGrant;
 use super::principal::{Principal, ProjectScope};
+use super::session::{SessionCaller, SignInGrant};
 use super::webhook::VerifiedWebhook;
 use crate::http::App;
 use axum::extract::FromRequestParts;
@@ -58,5 +59,21 @@ impl FromRequestParts<App> for VerifiedWebhook {
 
     async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
         take(parts, "verified webhook")
+    }
+}
+
+impl FromRequestParts<App> for SessionCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        take(parts, "session")
+    }
+}
+
+impl FromRequestParts<App> for SignInGrant {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &App) -> Result<Self, ApiError> {
+        take(parts, "sign-in grant")
     }
 }

@@ -7,7 +7,11 @@
 //! - `Operator`: the operator token checked → `OperatorGrant`;
 //! - `StripeWebhook`: the body read (at most 1 MiB) and its signature verified against the
 //!   project's webhook secrets → `VerifiedWebhook` (every failure: one `400 invalid_webhook`);
-//! - `Key(need)` on an org route: authenticated, need checked against the org role → `Principal`;
+//! - `SignIn`: the attempt counted against the client's failure budget, the site's own `Origin`
+//!   required → `SignInGrant` (the handler checks the key or link);
+//! - `Session`: a dashboard session's cookie (CSRF token and `Origin` on a change) →
+//!   `SessionCaller`;
+//! - `Key(need)` (an API key, or a dashboard session's cookie) on an org route: authenticated, need checked against the org role → `Principal`;
 //!   `OrgKey(need)` also refuses a key limited to one project (`403 key_scope`), `LiveOrgKey(need)`
 //!   also a test key (`403 wrong_environment`);
 //! - `Key(need)` on a project route: authenticated, the project resolved through the caller's
@@ -15,11 +19,15 @@
 //!   checked against the role in that project → `InProject`.
 
 use super::extract::InProject;
+use super::limits::client_attempt;
 use super::operator::operator;
-use super::principal::authenticate;
+use super::principal::{admitted, credential, key_principal, Principal};
+use super::session::{has_session_cookie, session_caller, session_principal, sign_in_grant};
 use super::webhook::{webhook, webhook_precheck, webhook_refused, Unverified};
+use crate::http::RequestMeta;
 use crate::http::{meta, path_param, App};
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parityrail_core::api::error::{ApiError, ApiResult};
@@ -95,8 +103,17 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
             parts.extensions.insert(verified);
             return Ok(Request::from_parts(parts, axum::body::Body::empty()));
         }
+        Guard::SignIn => {
+            let grant = sign_in_grant(app, &meta, &parts).await?;
+            parts.extensions.insert(grant);
+        }
+        Guard::Session => {
+            if let Some(caller) = session_caller(app, &meta, &parts).await? {
+                parts.extensions.insert(caller);
+            }
+        }
         Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
-            let p = authenticate(app, &meta, &parts.headers, &parts.uri).await?;
+            let p = authenticate(app, &meta, &parts).await?;
             if spec.project_scoped() {
                 let pid = path_param(&mut parts, app, "pid").await?;
                 let project = p.project(&pid).await?;
@@ -115,4 +132,23 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
         }
     }
     Ok(Request::from_parts(parts, body))
+}
+
+/// Authenticates an API key, or without one a dashboard session's cookie, and applies the
+/// key's rate limit (the attempt counted against the client's failure budget first, refunded
+/// once the credential was good).
+pub async fn authenticate(app: &App, meta: &RequestMeta, parts: &Parts) -> ApiResult<Principal> {
+    let svc = &app.svc;
+    let attempt = client_attempt(svc, meta).await?;
+    let p = match credential(&parts.headers, &parts.uri) {
+        Some(raw) => key_principal(app, &raw).await?,
+        None if has_session_cookie(&parts.headers) => session_principal(app, parts).await?,
+        None => {
+            return Err(ApiError::unauthorized(
+                "missing_api_key",
+                "an API key is required",
+            ))
+        }
+    };
+    admitted(app, meta, &attempt, p).await
 }

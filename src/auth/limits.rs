@@ -12,7 +12,7 @@ fn ip_limit(svc: &Services) -> u32 {
 }
 
 /// The window a counted attempt belongs to (for its refund).
-#[derive(serde::Deserialize)]
+#[derive(Clone, serde::Deserialize)]
 pub struct Attempt {
     allowed: bool,
     retry_after_secs: u32,

@@ -13,5 +13,6 @@ pub mod limits;
 pub mod operator;
 pub mod principal;
 pub mod scope;
+pub mod session;
 pub mod system;
 pub mod webhook;

@@ -5,7 +5,7 @@
 //! removed member, fails on the very next request.
 
 use super::grants::RAW;
-use super::limits::{check_limit, client_attempt, refund_attempt};
+use super::limits::{check_limit, refund_attempt, Attempt};
 use super::scope::{ProjectHandle, Scoped, Tenant};
 use crate::http::{App, RequestMeta};
 use crate::repo::{self, keys::KeyAuth, projects::ProjectRow};
@@ -18,6 +18,7 @@ use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
 use parityrail_core::domain::audit::Actor;
 use parityrail_core::domain::ids::{KeyId, MemberId, ProjectId};
 use parityrail_core::domain::roles::{self, effective_role, Need, Role};
+use parityrail_core::domain::sessions::Via;
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
 
@@ -27,14 +28,25 @@ use parityrail_core::fault::{Fallible, Fault};
 pub enum Authn {
     /// An API key (`Authorization: Bearer pr_…` or `?api_key=`).
     ApiKey { key_id: KeyId },
+    /// A dashboard session (the `__Host-` cookie), acting with `key_id` (`domain::sessions`).
+    Session {
+        session_id: String,
+        key_id: KeyId,
+        via: Via,
+    },
 }
 
 impl Authn {
-    /// The `RateLimiter` bucket its requests are counted in: per key, per session later.
-    pub fn rate_bucket(&self) -> String {
+    /// The key the caller acts with (a session's, for a session).
+    pub fn key_id(&self) -> &KeyId {
         match self {
-            Authn::ApiKey { key_id } => format!("key:{key_id}"),
+            Authn::ApiKey { key_id } | Authn::Session { key_id, .. } => key_id,
         }
+    }
+
+    /// The `RateLimiter` bucket its requests are counted in: per acting key.
+    pub fn rate_bucket(&self) -> String {
+        format!("key:{}", self.key_id())
     }
 }
 
@@ -78,38 +90,30 @@ impl ProjectScope {
     }
 }
 
-fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     let authorization = headers
         .get("authorization")
         .map(|h| h.to_str().unwrap_or(""));
     parityrail_core::api::credential::credential(authorization, uri.query())
 }
 
-/// Authenticates an API key and applies its rate limit. The attempt is counted against the
-/// client's failure budget before the credential is looked at (a locked-out client is refused
-/// there), and refunded once the key turned out valid.
-pub async fn authenticate(
+/// A caller whose credential turned out good: its attempt refunded, its key's rate limit taken.
+pub(super) async fn admitted(
     app: &App,
     meta: &RequestMeta,
-    headers: &HeaderMap,
-    uri: &Uri,
+    attempt: &Attempt,
+    p: Principal,
 ) -> ApiResult<Principal> {
     let svc = &app.svc;
-    let attempt = client_attempt(svc, meta).await?;
-    let Some(raw) = credential(headers, uri) else {
-        return Err(ApiError::unauthorized(
-            "missing_api_key",
-            "an API key is required",
-        ));
-    };
-    let p = lookup(app, &raw).await?;
-    refund_attempt(app, meta, &attempt);
+    refund_attempt(app, meta, attempt);
     let per_minute = svc.var_u32("RATE_LIMIT_KEY_PER_MINUTE", 600);
     check_limit(svc, &p.authn.rate_bucket(), per_minute).await?;
     Ok(p)
 }
 
-async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
+/// The principal of an API key's plaintext (`401 invalid_api_key` for anything but an active
+/// key of its environment; a key minted for a session never signs in this way).
+pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> {
     let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
     let svc = &app.svc;
     let key = PlainKey::parse(raw).map_err(|_| bad())?;
@@ -122,21 +126,28 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
     {
         return Err(bad());
     }
+    let authn = Authn::ApiKey {
+        key_id: k.key_id.clone(),
+    };
+    Ok(principal_of(app, Tenant::new(db, k.org.clone()), k, authn))
+}
+
+/// The principal acting with key `k` (its `last_used_at` moved, at one-minute resolution).
+pub(super) fn principal_of(app: &App, tenant: Tenant, k: KeyAuth, authn: Authn) -> Principal {
+    let svc = &app.svc;
     // last_used_at has one-minute resolution so that reads do not each cost a write.
     let stale = k
         .last_used_at
         .is_none_or(|t| svc.now.millis() - t.millis() >= 60_000);
     if stale {
-        let (org, id, at) = (k.org.clone(), k.key_id.to_string(), svc.now.to_rfc3339());
-        let db = svc.db(&RAW)?;
+        let (t, id, at) = (tenant.clone(), k.key_id.to_string(), svc.now.to_rfc3339());
         app.wctx.wait_until(async move {
-            let t = Tenant::new(db, org);
             let _ = repo::keys::touch(&t, &id, &at).await;
         });
     }
-    Ok(Principal {
-        tenant: Tenant::new(db, k.org),
-        authn: Authn::ApiKey { key_id: k.key_id },
+    Principal {
+        tenant,
+        authn,
         member_id: k.member,
         org_role: access::acting_role(k.role, k.origin.as_ref().map(|(_, c)| *c)),
         origin: k.origin,
@@ -144,7 +155,7 @@ async fn lookup(app: &App, raw: &str) -> ApiResult<Principal> {
         capability: k.capability,
         environment: k.environment,
         only_project: k.project,
-    })
+    }
 }
 
 impl Principal {
@@ -180,11 +191,9 @@ impl Principal {
     }
 
     pub fn actor(&self) -> Actor {
-        match &self.authn {
-            Authn::ApiKey { key_id } => Actor::Member {
-                member: self.member_id.clone(),
-                key: key_id.clone(),
-            },
+        Actor::Member {
+            member: self.member_id.clone(),
+            key: self.authn.key_id().clone(),
         }
     }
 
@@ -194,7 +203,7 @@ impl Principal {
     /// `retrying_in` run it at the start of every attempt, after the chain head was read, for a
     /// clear answer; the caller check in the batch (`caller_check`) makes it exact.
     pub async fn recheck(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<()> {
-        let Authn::ApiKey { key_id } = &self.authn;
+        let key_id = self.authn.key_id();
         let key = repo::keys::get(&self.tenant, key_id.as_str()).await?;
         let expired = |k: &repo::keys::KeyRow| {
             k.expires_at
@@ -225,7 +234,7 @@ impl Principal {
     /// the key and its cap, the member's org role and (inside `scope`) the project and the
     /// override are still what authentication read.
     pub fn caller_check(&self, scope: Option<&ProjectScope>, now: Timestamp) -> Fallible<Scoped> {
-        let Authn::ApiKey { key_id } = &self.authn;
+        let key_id = self.authn.key_id();
         let at = now.to_rfc3339();
         let project = scope.map(|s| (s.id().as_str(), s.override_role.map(Role::as_str)));
         repo::callers::check(
@@ -245,7 +254,7 @@ impl Principal {
     /// executing an approval) needs to record and guard it as this caller's: the audit actor and
     /// the caller check, exactly as authentication read them.
     pub fn seal(&self, scope: &ProjectScope) -> CallerSeal {
-        let Authn::ApiKey { key_id } = &self.authn;
+        let key_id = self.authn.key_id();
         CallerSeal {
             member: self.member_id.to_string(),
             key: key_id.to_string(),
@@ -257,7 +266,23 @@ impl Principal {
 
     /// For org-level routes: the member's org role decides.
     pub fn require(&self, need: Need) -> ApiResult<()> {
-        Ok(roles::check(need, self.capability, self.org_role)?)
+        self.denied(roles::check(need, self.capability, self.org_role))
+    }
+
+    /// A refusal for want of capability is, for an e-mail session, a step-up to ask for.
+    fn denied(&self, r: Result<(), roles::Denied>) -> ApiResult<()> {
+        match (r, &self.authn) {
+            (
+                Err(roles::Denied::Capability),
+                Authn::Session {
+                    via: Via::Email, ..
+                },
+            ) => Err(ApiError::forbidden(
+                "step_up_required",
+                "confirm this change by e-mail first: POST /v1/session/step-up sends a link",
+            )),
+            (r, _) => Ok(r?),
+        }
     }
 
     /// Org-level changes (members, keys, new projects) need a key that is not limited to one project.
@@ -307,7 +332,7 @@ impl Principal {
 
     /// For project routes: the member's role in that project decides.
     pub fn require_in(&self, p: &ProjectScope, need: Need) -> ApiResult<()> {
-        Ok(roles::check(need, self.capability, p.role)?)
+        self.denied(roles::check(need, self.capability, p.role))
     }
 }
 

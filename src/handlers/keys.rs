@@ -124,7 +124,7 @@ pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
 /// A key the caller can see (others, including live keys for a test key, are missing).
 async fn load(p: &Principal, kid: &KeyId) -> ApiResult<(KeyRow, Environment)> {
     let not_found = || ApiError::not_found("key");
-    let row = repo::keys::get(&p.tenant, kid.as_str())
+    let row = repo::keys::get_api(&p.tenant, kid.as_str())
         .await?
         .ok_or_else(not_found)?;
     let only = p.only_project.as_ref().map(|id| id.as_str());

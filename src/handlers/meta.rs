@@ -3,8 +3,8 @@
 //! first, and under a project it resolves the project first, so an unknown route never hints at
 //! what exists to a caller who could not reach it.
 
+use crate::auth::guard::authenticate;
 use crate::auth::operator::operator;
-use crate::auth::principal::authenticate;
 use crate::http::{json, meta, text, App};
 use axum::extract::{Request, State};
 use axum::http::header;
@@ -62,7 +62,7 @@ async fn gate(app: &App, req: Request) -> ApiResult<()> {
         operator(app, &meta(&parts)?, &parts.headers).await?;
         return Ok(());
     }
-    let p = authenticate(app, &meta(&parts)?, &parts.headers, &parts.uri).await?;
+    let p = authenticate(app, &meta(&parts)?, &parts).await?;
     if let Some(pid) = path
         .strip_prefix("/v1/projects/")
         .and_then(|r| r.split('/').next())

@@ -18,6 +18,7 @@ pub mod org;
 pub mod projects;
 pub mod repairs;
 pub mod runs;
+pub mod sessions;
 pub mod webhooks;
 
 pub use parityrail_core::api::query::{customer_filter, PageQuery};

@@ -17,8 +17,10 @@ pub mod mappings;
 pub mod members;
 pub mod orgs;
 pub mod projects;
+pub mod raw;
 pub mod repairs;
 pub mod runs;
+pub mod sessions;
 pub mod signing;
 pub mod webhooks;
 

@@ -65,12 +65,14 @@ const routes = declared
   .map((r) => ({ m: r.method, p: r.path, need: r.guard.need, kind: r.guard.kind, project: r.path.includes("{pid}"), body: bodies[`${r.method} ${r.path}`] ?? (r.method === "GET" || r.method === "DELETE" ? undefined : () => ({})) }));
 
 describe("the route declaration", () => {
-  it("lists every route this suite knows a body for, and every API route needs a key or the operator token", () => {
+  it("lists every route this suite knows a body for, and every API route needs a key, the operator token, a sign-in or a session", () => {
     const keys = new Set(declared.map((r) => `${r.method} ${r.path}`));
     for (const k of Object.keys(bodies)) expect(keys, k).toContain(k);
     expect(routes.length).toBeGreaterThanOrEqual(24);
     for (const r of declared.filter((r) => r.path.startsWith("/v1/"))) {
-      expect([...KEY_GUARDS, "operator"], `${r.method} ${r.path}`).toContain(r.guard.kind);
+      expect([...KEY_GUARDS, "operator", "sign_in", "session"], `${r.method} ${r.path}`).toContain(r.guard.kind);
+      if (r.guard.kind === "sign_in") expect(`${r.method} ${r.path}`).toMatch(/^POST \/v1\/sessions/);
+      if (r.guard.kind === "session") expect(r.path).toMatch(/^\/v1\/session(\/|$)/);
     }
   });
 });

@@ -135,3 +135,25 @@ pub struct PutStripe {
 
 #[cfg(test)]
 mod tests;
+
+/// `POST /v1/sessions`: sign in to the dashboard with an API key.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInKey {
+    pub api_key: String,
+}
+
+/// `POST /v1/sessions/email`: mail a one-time sign-in link.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInEmail {
+    pub email: String,
+    pub environment: Option<Environment>,
+}
+
+/// `POST /v1/sessions/email/confirm`: use a link's token.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmLink {
+    pub token: String,
+}

@@ -123,6 +123,56 @@ impl ApiError {
         ApiError::new(401, code, message)
     }
 
+    /// A dashboard session that is over (or a cookie that opens none).
+    pub fn session_expired() -> Self {
+        ApiError::new(
+            401,
+            "session_expired",
+            "the session has ended; sign in again",
+        )
+    }
+
+    /// A `Session` route without a session cookie.
+    pub fn missing_session() -> Self {
+        ApiError::new(401, "missing_session", "sign in to the dashboard first")
+    }
+
+    /// An e-mailed link that is unknown, used, expired or not this session's.
+    pub fn invalid_link() -> Self {
+        ApiError::new(
+            401,
+            "invalid_link",
+            "this link is unknown, already used or expired; ask for a new one",
+        )
+    }
+
+    /// A change from a session without its CSRF token or the site's own `Origin`.
+    pub fn csrf_failed() -> Self {
+        ApiError::new(
+            403,
+            "csrf_failed",
+            "a change from a dashboard session needs its CSRF token and the site's own Origin",
+        )
+    }
+
+    /// A sign-in from another origin.
+    pub fn bad_origin() -> Self {
+        ApiError::new(
+            403,
+            "bad_origin",
+            "sign-in is accepted only from the dashboard's own origin",
+        )
+    }
+
+    /// A change from an e-mail session before its step-up.
+    pub fn step_up_required() -> Self {
+        ApiError::new(
+            403,
+            "step_up_required",
+            "confirm this change by e-mail first: POST /v1/session/step-up sends a link",
+        )
+    }
+
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::new(403, code, message)
     }

@@ -79,6 +79,22 @@ pub const TYPED: [&str; 8] = [
     CustomerId::NAME,
 ];
 
+/// The canonical path and query of a request whose path ends in `/` (`/v1/org/` is `/v1/org`,
+/// `//` is `/`); `None` when the path is already canonical.
+pub fn canonical(path: &str, query: Option<&str>) -> Option<String> {
+    if path.len() <= 1 || !path.ends_with('/') {
+        return None;
+    }
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        t => t,
+    };
+    Some(match query {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +142,22 @@ mod tests {
             assert!(CustomerId::parse(bad).is_none(), "{bad:?}");
         }
         assert_eq!(<KeyId as PathParam>::WHAT, "key");
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    use super::canonical;
+
+    #[test]
+    fn a_trailing_slash_is_dropped_and_the_query_kept() {
+        assert_eq!(canonical("/v1/org/", None).as_deref(), Some("/v1/org"));
+        assert_eq!(
+            canonical("/v1/org//", Some("a=1")).as_deref(),
+            Some("/v1/org?a=1")
+        );
+        assert_eq!(canonical("//", None).as_deref(), Some("/"));
+        assert_eq!(canonical("/", None), None);
+        assert_eq!(canonical("/v1/org", Some("a=1")), None);
     }
 }

@@ -20,6 +20,13 @@ pub enum Guard {
     /// A Stripe webhook delivery: the `Stripe-Signature` over the raw body checked against the
     /// project's webhook secrets (the body is read, at most 1 MiB, by the guard).
     StripeWebhook,
+    /// A dashboard sign-in (`/v1/sessions…`): the request's `Origin` must be the site's own
+    /// (`403 bad_origin`), and it counts against the client's failure budget before anything
+    /// else; the handler refunds it once the credential or link was good.
+    SignIn,
+    /// A dashboard session's own routes: a session cookie only (`401 missing_session` without
+    /// one; an API key is no session), with the CSRF token and `Origin` on a change.
+    Session,
     /// An API key with at least this need; for project routes (`{pid}` in the path), in that
     /// project after overrides and only once the project resolved (tenancy first).
     Key(Need),
@@ -36,7 +43,11 @@ impl Guard {
     pub fn need(&self) -> Option<Need> {
         match self {
             Guard::Key(n) | Guard::OrgKey(n) | Guard::LiveOrgKey(n) => Some(*n),
-            Guard::Public | Guard::Operator | Guard::StripeWebhook => None,
+            Guard::Public
+            | Guard::Operator
+            | Guard::StripeWebhook
+            | Guard::SignIn
+            | Guard::Session => None,
         }
     }
 }
@@ -119,7 +130,7 @@ macro_rules! declare_routes {
     };
 }
 
-use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public, StripeWebhook};
+use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public, Session, SignIn, StripeWebhook};
 use Need::{Admin, Owner, Read, Write};
 
 declare_routes! {
@@ -129,6 +140,12 @@ declare_routes! {
     WebhooksReceive: POST "/webhooks/stripe/{pid}" => StripeWebhook;
     OperatorCreateOrg: POST "/v1/operator/orgs" => Operator;
     OperatorOwnerKey: POST "/v1/operator/orgs/{oid}/owner-key" => Operator;
+    SessionsCreate: POST "/v1/sessions" => SignIn;
+    SessionsEmail: POST "/v1/sessions/email" => SignIn;
+    SessionsConfirm: POST "/v1/sessions/email/confirm" => SignIn;
+    SessionGet: GET "/v1/session" => Session;
+    SessionEnd: DELETE "/v1/session" => Session;
+    SessionStepUp: POST "/v1/session/step-up" => Session;
     OrgGet: GET "/v1/org" => Key(Read);
     MembersList: GET "/v1/org/members" => OrgKey(Read);
     MembersAdd: POST "/v1/org/members" => LiveOrgKey(Admin);
@@ -169,6 +186,7 @@ declare_routes! {
     WebhooksHealth: GET "/v1/projects/{pid}/webhooks/health" => Key(Read);
     AuditListProject: GET "/v1/projects/{pid}/audit" => Key(Read);
     AuditVerifyProject: GET "/v1/projects/{pid}/audit/verify" => Key(Read);
+    AuditCheckpointProject: GET "/v1/projects/{pid}/audit/checkpoint" => Key(Read);
     ExportsCreate: POST "/v1/projects/{pid}/exports" => Key(Admin);
     ExportsList: GET "/v1/projects/{pid}/exports" => Key(Read);
     ExportsGet: GET "/v1/projects/{pid}/exports/{eid}" => Key(Read);
@@ -202,11 +220,15 @@ mod tests {
     }
 
     #[test]
-    fn every_v1_route_but_operator_bootstrap_needs_a_key() {
+    fn every_v1_route_but_operator_bootstrap_and_sign_in_needs_a_key_or_a_session() {
         for r in ROUTES.iter().filter(|r| r.path.starts_with("/v1/")) {
             match r.guard {
                 Guard::Key(_) | Guard::OrgKey(_) | Guard::LiveOrgKey(_) => {}
                 Guard::Operator => assert!(r.path.starts_with("/v1/operator/orgs")),
+                Guard::SignIn => {
+                    assert!(r.path.starts_with("/v1/sessions") && r.method == Method::POST)
+                }
+                Guard::Session => assert!(r.path.starts_with("/v1/session")),
                 Guard::Public | Guard::StripeWebhook => {
                     panic!("{} {} is public", r.method, r.path)
                 }

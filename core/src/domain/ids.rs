@@ -70,6 +70,7 @@ id_type!(OutboxId, "obx_", "outbox row");
 id_type!(RepairId, "rep_", "repair");
 id_type!(SigningKeyId, "sk_", "signing key");
 id_type!(ExportId, "exp_", "export");
+id_type!(SessionId, "ses_", "session");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

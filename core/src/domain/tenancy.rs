@@ -169,7 +169,9 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 22] = [
+const TENANT_TABLES: [&str; 24] = [
+    "SESSIONS",
+    "LOGIN_LINKS",
     "SIGNING_KEYS",
     "EXPORTS",
     "CHAIN_HEADS",

@@ -146,3 +146,30 @@ pub fn view(e: &Export) -> Value {
         "error": e.error,
     })
 }
+
+impl Export {
+    /// What the export engine runs for this export of project `project` of `org`: its objects
+    /// under `exports/<org>/<project>/<id>/`, the project's chain, the range and format fixed at
+    /// creation (the checkpoint is the caller's to pin).
+    pub fn spec(
+        &self,
+        org: &str,
+        project: &str,
+        environment: Option<String>,
+    ) -> crate::domain::exports::ExportSpec {
+        crate::domain::exports::ExportSpec {
+            prefix: format!("exports/{org}/{project}/{}/", self.id),
+            id: self.id.clone(),
+            org: org.to_owned(),
+            project: project.to_owned(),
+            environment,
+            chain: format!("project:{project}"),
+            from_seq: self.from_seq,
+            to_seq: self.to_seq,
+            actions: self.actions.clone(),
+            format: self.format,
+            created_at: self.created_at.clone(),
+            checkpoint: None,
+        }
+    }
+}

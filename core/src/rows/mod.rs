@@ -13,6 +13,7 @@ pub mod orgs;
 pub mod projects;
 pub mod repairs;
 pub mod runs;
+pub mod sessions;
 pub mod signing;
 pub mod webhooks;
 

@@ -16,6 +16,7 @@ use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::integrations::IntegrationError;
+use parityrail_core::rows::credentials::{database_view, stripe_view};
 use serde_json::{json, Value};
 
 /// One integration's credential kinds, its audit action and its non-secret view.
@@ -38,33 +39,6 @@ pub const DATABASE: Integration = Integration {
 
 pub fn integration_error(e: IntegrationError, field: &str) -> ApiError {
     e.input_error(field).into()
-}
-
-fn public(row: &CredentialRow) -> Value {
-    serde_json::from_str(&row.public).unwrap_or(Value::Null)
-}
-
-/// The non-secret view of a project's Stripe integration (`null` when not configured).
-fn stripe_view(rows: &[CredentialRow]) -> Value {
-    rows.iter()
-        .find(|r| r.kind == "stripe_api_key")
-        .map_or(Value::Null, |r| {
-            let mut v = public(r);
-            v["webhook_secrets"] = json!(rows
-                .iter()
-                .filter(|r| r.kind == "stripe_webhook_secret")
-                .count());
-            v["updated_at"] = json!(r.created_at);
-            v
-        })
-}
-
-/// The non-secret view of a project's database integration (`null` when not configured).
-fn database_view(rows: &[CredentialRow]) -> Value {
-    let find = |kind: &str| rows.iter().find(|r| r.kind == kind);
-    find("db_read_url").map_or(Value::Null, |r| {
-        json!({"read": public(r), "repair": find("db_repair_url").map(public), "updated_at": r.created_at})
-    })
 }
 
 /// Replaces the project's credentials of the integration's kinds (except those in `keep`,

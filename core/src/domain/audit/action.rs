@@ -82,11 +82,17 @@ pub enum Action {
     ExportFailed,
     /// `export.downloaded`
     ExportDownloaded,
+    /// `session.created`
+    SessionCreated,
+    /// `session.stepped_up`
+    SessionSteppedUp,
+    /// `session.ended`
+    SessionEnded,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 40] = [
         Action::OrgCreated,
         Action::MemberAdded,
         Action::MemberUpdated,
@@ -124,6 +130,9 @@ impl Action {
         Action::ExportCompleted,
         Action::ExportFailed,
         Action::ExportDownloaded,
+        Action::SessionCreated,
+        Action::SessionSteppedUp,
+        Action::SessionEnded,
     ];
 
     /// The name an entry stores and hashes.
@@ -166,6 +175,9 @@ impl Action {
             Action::ExportCompleted => "export.completed",
             Action::ExportFailed => "export.failed",
             Action::ExportDownloaded => "export.downloaded",
+            Action::SessionCreated => "session.created",
+            Action::SessionSteppedUp => "session.stepped_up",
+            Action::SessionEnded => "session.ended",
         }
     }
 
@@ -206,7 +218,7 @@ mod tests {
 
     /// The documented names, one per variant, in declaration order: an entry sealed before this
     /// enum existed hashes these bytes.
-    const DOCUMENTED: [&str; 37] = [
+    const DOCUMENTED: [&str; 40] = [
         "org.created",
         "member.added",
         "member.updated",
@@ -244,6 +256,9 @@ mod tests {
         "export.completed",
         "export.failed",
         "export.downloaded",
+        "session.created",
+        "session.stepped_up",
+        "session.ended",
     ];
 
     #[test]

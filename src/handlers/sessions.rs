@@ -1,0 +1,133 @@
+//! Dashboard sessions (SPEC §11, `auth::session`): sign-in by API key or e-mailed link, the
+//! session itself, its step-up and sign-out. The cookie is set and cleared here, nowhere else.
+
+use crate::auth::session::{self, SessionCaller, SignInGrant};
+use crate::http::{json, App, RawBody};
+use crate::repo;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::Response;
+use axum::Extension;
+use parityrail_core::api::bodies::{ConfirmLink, SignInEmail, SignInKey};
+use parityrail_core::api::error::{ApiError, ApiResult};
+use parityrail_core::domain::apikey::Environment;
+use parityrail_core::domain::input;
+use parityrail_core::domain::sessions::{self as rules, Secret};
+use parityrail_core::rows::sessions::{SessionOrg, SessionView, ViewOf};
+use serde_json::json;
+
+/// The session as `GET /v1/session` shows it.
+async fn view(app: &App, c: &SessionCaller) -> ApiResult<SessionView> {
+    let t = &c.p.tenant;
+    let org = repo::orgs::get(t)
+        .await?
+        .ok_or_else(ApiError::session_expired)?;
+    let member = repo::members::get(t, c.p.member_id.as_str()).await?;
+    let member = member.ok_or_else(ApiError::session_expired)?;
+    let v = ViewOf {
+        session: &c.session,
+        org: SessionOrg {
+            id: org.id,
+            name: org.name,
+        },
+        member_email: member.email,
+        role: c.p.org_role,
+        capability: c.p.capability,
+        environment: c.p.environment,
+        project_id: c.p.only_project.as_ref().map(|p| p.to_string()),
+        csrf_token: c.csrf.clone(),
+    };
+    Ok(SessionView::of(v, app.svc.now))
+}
+
+fn with_cookie(mut res: Response, cookie: &str) -> ApiResult<Response> {
+    let v = HeaderValue::from_str(cookie).map_err(|_| ApiError::internal("cookie value"))?;
+    res.headers_mut().insert(header::SET_COOKIE, v);
+    Ok(res)
+}
+
+async fn opened(
+    app: &App,
+    status: u16,
+    token: Option<Secret>,
+    c: &SessionCaller,
+) -> ApiResult<Response> {
+    let res = json(status, &json!({"session": view(app, c).await?}))?;
+    match token {
+        Some(t) => with_cookie(res, &rules::set_cookie(&t)),
+        None => Ok(res),
+    }
+}
+
+/// POST /v1/sessions — `{api_key}`: a session acting with exactly that key.
+#[worker::send]
+pub async fn create(State(app): State<App>, g: SignInGrant, body: RawBody) -> ApiResult<Response> {
+    let body: SignInKey = body.json()?;
+    let (token, c) = session::sign_in_with_key(&app, &g, &body.api_key).await?;
+    opened(&app, 201, Some(token), &c).await
+}
+
+/// POST /v1/sessions/email — `{email, environment?}`: `202` whether or not the address is a
+/// member anywhere; the links go out after the answer.
+#[worker::send]
+pub async fn email(State(app): State<App>, g: SignInGrant, body: RawBody) -> ApiResult<Response> {
+    let body: SignInEmail = body.json()?;
+    let email = input::email("email", &body.email)?;
+    let env = body.environment.unwrap_or(Environment::Live);
+    session::send_sign_in_links(&app, &g, email, env);
+    json(202, &json!({"sent": true}))
+}
+
+/// POST /v1/sessions/email/confirm — `{token}`: a sign-in link opens a session (`201`); a
+/// step-up link lets the session that asked change things for ten minutes (`200`).
+#[worker::send]
+pub async fn confirm(
+    State(app): State<App>,
+    g: SignInGrant,
+    headers: HeaderMap,
+    body: RawBody,
+) -> ApiResult<Response> {
+    let body: ConfirmLink = body.json()?;
+    let (token, c) = session::confirm(&app, &g, &headers, &body.token).await?;
+    let status = if token.is_some() { 201 } else { 200 };
+    opened(&app, status, token, &c).await
+}
+
+/// GET /v1/session — `{"session": null}` without a session cookie.
+#[worker::send]
+pub async fn get(
+    State(app): State<App>,
+    c: Option<Extension<SessionCaller>>,
+) -> ApiResult<Response> {
+    match c {
+        Some(Extension(c)) => opened(&app, 200, None, &c).await,
+        None => json(200, &json!({"session": null})),
+    }
+}
+
+/// DELETE /v1/session — sign-out.
+#[worker::send]
+pub async fn end(State(app): State<App>, c: SessionCaller) -> ApiResult<Response> {
+    session::end(&app, &c).await?;
+    let res = Response::builder()
+        .status(204)
+        .body(axum::body::Body::empty())
+        .map_err(|_| ApiError::internal("empty response"))?;
+    with_cookie(res, &rules::clear_cookie())
+}
+
+/// POST /v1/session/step-up — mails the member a step-up link.
+#[worker::send]
+pub async fn step_up(
+    State(app): State<App>,
+    c: SessionCaller,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let origin = headers
+        .get("origin")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    session::send_step_up(&app, &c, &origin).await?;
+    json(202, &json!({"sent": true}))
+}

@@ -1,0 +1,54 @@
+//! The mailer: `domain::mail::Mail` sent through the Resend API (`RESEND_API_KEY`, at
+//! `RESEND_API_BASE`, from `MAIL_FROM`), within 10 s. Without a key the e-mail goes to the
+//! worker's log instead, so a local demo signs in offline. A failure is logged by its HTTP status
+//! only: never the key, and never the text (it holds one-time links).
+
+use crate::connectors::exchange;
+use crate::services::Services;
+use parityrail_core::domain::mail::{resend_url, Mail, DEFAULT_FROM, DEFAULT_RESEND_BASE};
+use serde_json::json;
+use worker::{Headers, Method, Request, RequestInit};
+
+const TIMEOUT_MS: u64 = 10_000;
+
+pub async fn send(svc: &Services, mail: &Mail) {
+    let Some(key) = svc.var("RESEND_API_KEY") else {
+        worker::console_log!(
+            "{}",
+            json!({"mail": "not sent (no RESEND_API_KEY): logged for local use", "to": mail.to,
+                   "subject": mail.subject, "text": mail.text})
+        );
+        return;
+    };
+    let status = post(svc, &key, mail).await;
+    if status.is_none_or(|s| !(200..300).contains(&s)) {
+        worker::console_error!(
+            "{}",
+            json!({"mail": "failed", "subject": mail.subject, "status": status})
+        );
+    }
+}
+
+/// The HTTP status Resend answered, or `None` when it did not within the deadline.
+async fn post(svc: &Services, key: &str, mail: &Mail) -> Option<u16> {
+    let base = svc
+        .var("RESEND_API_BASE")
+        .unwrap_or_else(|| DEFAULT_RESEND_BASE.to_owned());
+    let from = svc
+        .var("MAIL_FROM")
+        .unwrap_or_else(|| DEFAULT_FROM.to_owned());
+    let headers = Headers::new();
+    headers
+        .set("authorization", &format!("Bearer {key}"))
+        .ok()?;
+    headers.set("content-type", "application/json").ok()?;
+    let mut init = RequestInit::new();
+    let body = mail.resend_body(&from).to_string();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    let req = Request::new_with_init(&resend_url(&base), &init).ok()?;
+    exchange(req, TIMEOUT_MS, |r| async move { Ok(r.status_code()) })
+        .await
+        .ok()
+}

@@ -5,7 +5,8 @@
 //
 //   node scripts/trust.mjs [--reports .tmp] [--out dashboard/trust]
 //                          [--controls trust/controls.json] [--content trust/content.json]
-//   node scripts/trust.mjs --check-sources [--controls trust/controls.json]
+//   node scripts/trust.mjs --check-sources [--controls trust/controls.json] [--root .]
+// Relative paths are taken from the repository root (or --root).
 //
 // The reports are the files `npm test` writes (scripts/test.sh): cargo-test.log (cargo test
 // output), vitest.json (vitest's JSON reporter), layout-test.json and demo-test.json
@@ -53,7 +54,7 @@ export function escapeHtml(value) {
 export function parseCargoLog(text) {
   const results = new Map();
   for (const line of text.split(/\r?\n/)) {
-    const m = /^test (.+?) \.\.\. (ok|FAILED|ignored)\b/.exec(line);
+    const m = /^test (.+?) \.\.\. (ok|FAILED|ignored)(?:, .*)?$/.exec(line);
     if (!m) continue;
     const status = m[2] === "ok" ? "passed" : m[2] === "FAILED" ? "failed" : "skipped";
     if (!results.has(m[1])) results.set(m[1], []);
@@ -294,6 +295,8 @@ function pyRefExists(ref, root) {
   // The demo's names are strings, some f-strings with {placeholders}.
   for (const m of src.matchAll(/f?"((?:[^"\\\n]|\\.)*)"/g)) {
     const parts = m[1].split(/(\{[^}]*\})/);
+    // A string that is mostly placeholders ("{name}") would match any name.
+    if (parts.filter((p, i) => i % 2 === 0).join("").trim().length < 8) continue;
     const re = new RegExp(`^${parts.map((p, i) => (i % 2 ? "[\\s\\S]+" : p.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("")}$`);
     if (re.test(ref.name)) return null;
   }
@@ -531,18 +534,19 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 // ---------------------------------------------------------------- command line
 
 function parseArgs(argv) {
-  const opts = { reports: ".tmp", out: "dashboard/trust", controls: "trust/controls.json", content: "trust/content.json", checkSources: false };
+  const opts = { reports: ".tmp", out: "dashboard/trust", controls: "trust/controls.json", content: "trust/content.json", root: null, checkSources: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--check-sources") opts.checkSources = true;
-    else if (["--reports", "--out", "--controls", "--content"].includes(a) && i + 1 < argv.length) opts[a.slice(2)] = argv[++i];
+    else if (["--reports", "--out", "--controls", "--content", "--root"].includes(a) && i + 1 < argv.length) opts[a.slice(2)] = argv[++i];
     else throw new Error(`unknown argument ${a}`);
   }
   return opts;
 }
 
-export function main(argv = process.argv.slice(2), root = ROOT) {
+export function main(argv = process.argv.slice(2)) {
   const opts = parseArgs(argv);
+  const root = opts.root ? path.resolve(opts.root) : ROOT;
   const abs = (p) => path.resolve(root, p);
   const { controls } = JSON.parse(fs.readFileSync(abs(opts.controls), "utf8"));
   if (opts.checkSources) {

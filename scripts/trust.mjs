@@ -10,7 +10,9 @@
 //
 // The reports are the files `npm test` writes (scripts/test.sh): cargo-test.log (cargo test
 // output), vitest.json (vitest's JSON reporter), layout-test.json and demo-test.json
-// ({passed, failed, tests: [names], results?: [{name, status}]}). A control is `passed` only
+// ({passed, failed, tests: [names], results?: [{name, status}]}), and test-commit.txt (the
+// commit the run started at; a report older than it is left over from an earlier run and is not
+// used). A control is `passed` only
 // when every test it names passed in them; `failed` when any failed; `missing` when a named
 // test has no result (absent, ignored or skipped, or a runner that failed without saying which
 // test); `not run` when there is no report of its runners at all.
@@ -31,6 +33,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export const STATUSES = ["passed", "failed", "missing", "not run"];
+const RUN_FILE = "test-commit.txt";
 const RUNNERS = {
   cargo: { file: "cargo-test.log", label: "cargo test" },
   vitest: { file: "vitest.json", label: "vitest (end-to-end)" },
@@ -106,13 +109,31 @@ function fileInfo(file) {
   return { path: file, mtime: st.mtime };
 }
 
-/** Reads every report in `dir`; a runner whose report is absent or unreadable is `null`. */
+/** The run the reports belong to: `test-commit.txt` in the reports folder, written when a test
+ * run starts (its first line is the commit). null when there is none. */
+export function readRun(dir) {
+  const p = path.join(dir, RUN_FILE);
+  try {
+    const commit = fs.readFileSync(p, "utf8").split("\n")[0].trim();
+    return { commit: commit || null, started: fs.statSync(p).mtime };
+  } catch {
+    return null;
+  }
+}
+
+/** Reads every report in `dir`; a runner whose report is absent is `null`. A report written
+ * before the run in test-commit.txt started is from an earlier run: `{stale: true, …}`. */
 export function readReports(dir) {
   const reports = {};
+  const run = readRun(dir);
   for (const [runner, { file }] of Object.entries(RUNNERS)) {
     const p = path.join(dir, file);
     if (!fs.existsSync(p)) {
       reports[runner] = null;
+      continue;
+    }
+    if (run && fs.statSync(p).mtime < run.started) {
+      reports[runner] = { path: p, mtime: fs.statSync(p).mtime, stale: true };
       continue;
     }
     try {
@@ -154,6 +175,7 @@ export function judgeRef(ref, reports) {
   const report = reports[ref.runner];
   if (report === undefined) return { status: "missing", detail: `unknown runner ${ref.runner}`, count: 0 };
   if (report === null) return { status: "not run", detail: `no ${RUNNERS[ref.runner].file} report`, count: 0 };
+  if (report.stale) return { status: "not run", detail: `the ${RUNNERS[ref.runner].file} report is from an earlier run`, count: 0 };
   if (report.error) return { status: "missing", detail: `the ${RUNNERS[ref.runner].file} report is ${report.error}`, count: 0 };
   let statuses;
   if (ref.runner === "vitest") {
@@ -361,15 +383,22 @@ function contactLink(contact) {
   return /^(mailto:|https:\/\/)/.test(contact) ? `<a href="${h(contact)}">${h(shown)}</a>` : h(shown);
 }
 
-export function renderPage({ controls, content, reports, commit, generatedAt, contact }) {
+export function renderPage({ controls, content, reports, run = null, commit, generatedAt, contact }) {
   const judged = controls.map((c) => judgeControl(c, reports));
   const counts = Object.fromEntries(STATUSES.map((s) => [s, judged.filter((c) => c.status === s).length]));
-  const anyReport = Object.values(reports).some((r) => r !== null);
+  const anyReport = Object.values(reports).some((r) => r !== null && !r.stale);
+  const pageSha = String(commit).split(" ")[0];
+  let runLine = "";
+  if (!anyReport) runLine = "";
+  else if (!run?.commit) runLine = `<p class="warn">The reports do not record the commit they were run at, so they may describe other code than this commit.</p>`;
+  else if (run.commit !== pageSha) runLine = `<p class="warn">The tests ran at commit <code>${h(run.commit)}</code>, not at <code>${h(pageSha)}</code> where this page was generated: the results may not describe this code.</p>`;
+  else runLine = `<p>The tests ran at this commit, starting <time datetime="${h(fmtTime(run.started))}">${h(fmtTime(run.started))}</time>.</p>`;
 
   const reportRows = Object.entries(RUNNERS)
     .map(([runner, { file, label }]) => {
       const r = reports[runner];
       if (r === null) return `<tr><th scope="row">${h(label)}</th><td>${h(file)}</td><td colspan="3">No report</td></tr>`;
+      if (r.stale) return `<tr><th scope="row">${h(label)}</th><td>${h(file)}</td><td colspan="3">Not used: written <time datetime="${h(fmtTime(r.mtime))}">${h(fmtTime(r.mtime))}</time>, before the latest run started</td></tr>`;
       if (r.error) return `<tr><th scope="row">${h(label)}</th><td>${h(file)}</td><td colspan="3">${h(r.error)}</td></tr>`;
       return `<tr><th scope="row">${h(label)}</th><td>${h(file)}</td><td><time datetime="${h(fmtTime(r.mtime))}">${h(fmtTime(r.mtime))}</time></td><td>${r.totals.passed}</td><td>${r.totals.failed}${r.totals.other ? ` (${r.totals.other} ignored or skipped)` : ""}</td></tr>`;
     })
@@ -414,6 +443,7 @@ ${list(content.intro ?? [], (p) => `<p class="lead">${h(p)}</p>`)}
 <section aria-labelledby="latest">
 <h2 id="latest">Latest test run</h2>
 <p>This page was generated <time datetime="${h(fmtTime(generatedAt))}">${h(fmtTime(generatedAt))}</time> at commit <code>${h(commit)}</code>, from the test reports listed below (with the time each was written).${anyReport ? "" : " No test report was found, so every control shows as not run."}</p>
+${runLine}
 <p class="summary">${STATUSES.map((s) => `${badge(s)} <span class="count">${counts[s]}</span>`).join(" ")} <span class="of">of ${judged.length} controls</span></p>
 <table class="reports">
 <caption>Test reports the results below were read from</caption>
@@ -524,6 +554,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .s-notrun{color:#333333;background:#ececec}
 .t-failed .result{color:#8b1212;background:#ffffff;font-weight:700}
 .t-missing .result{color:#6a4700;background:#ffffff;font-weight:700}
+.warn{font-weight:600;color:#8b1212;background:var(--bg)}
 .why{font-size:.85rem;margin:.35rem 0 0;color:var(--fg);background:var(--bg)}
 .summary .count{font-weight:700;margin-right:.75rem}
 .summary .of{color:var(--muted);background:var(--bg)}
@@ -558,7 +589,7 @@ export function main(argv = process.argv.slice(2)) {
   }
   const content = JSON.parse(fs.readFileSync(abs(opts.content), "utf8"));
   const reports = readReports(abs(opts.reports));
-  const html = renderPage({ controls, content, reports, commit: gitCommit(root), generatedAt: new Date(), contact: securityContact(root) });
+  const html = renderPage({ controls, content, reports, run: readRun(abs(opts.reports)), commit: gitCommit(root), generatedAt: new Date(), contact: securityContact(root) });
   fs.mkdirSync(abs(opts.out), { recursive: true });
   fs.writeFileSync(path.join(abs(opts.out), "index.html"), html);
   fs.writeFileSync(path.join(abs(opts.out), "trust.css"), CSS);

@@ -156,6 +156,38 @@ export function test_the_summary_counts_the_controls_by_status() {
   assert.deepEqual(Object.entries(rows(page().html)).filter(([, r]) => r.status === "passed").map(([id]) => id), ["PASS", "FAMILY-PASS", "DEMO", "MARKUP"]);
 }
 
+export function test_the_page_says_which_commit_the_tests_ran_at_and_ignores_reports_of_an_earlier_run() {
+  const dir = tmpdir();
+  try {
+    for (const f of fs.readdirSync(path.join(FIX, "reports"))) fs.copyFileSync(path.join(FIX, "reports", f), path.join(dir, f));
+    // No test-commit.txt: the page says it cannot tell.
+    assert.match(generate(dir).html, /<p class="warn">The reports do not record the commit they were run at/);
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const started = new Date(Date.now() - 60_000);
+    const run = path.join(dir, "test-commit.txt");
+    fs.writeFileSync(run, `${head}\n`);
+    fs.utimesSync(run, started, started);
+    let { html } = generate(dir);
+    assert.match(html, /<p>The tests ran at this commit, starting <time/);
+    assert.doesNotMatch(html, /class="warn"/);
+    fs.writeFileSync(run, "0000000\n");
+    fs.utimesSync(run, started, started);
+    assert.match(generate(dir).html, /<p class="warn">The tests ran at commit <code>0000000<\/code>, not at <code>[0-9a-f]+<\/code> where this page was generated/);
+    // A report written before the run started is left over from an earlier run: not used.
+    const old = new Date(started.getTime() - 3_600_000);
+    fs.utimesSync(path.join(dir, "vitest.json"), old, old);
+    html = generate(dir).html;
+    assert.match(html, /<td>vitest\.json<\/td><td colspan="3">Not used: written <time[^>]*>[^<]*<\/time>, before the latest run started<\/td>/);
+    const r = rows(html);
+    assert.equal(r.PASS.status, "not run"); // its cargo test passed, its vitest test is not known
+    assert.match(r.PASS.html, /Not run: the vitest\.json report is from an earlier run/);
+    assert.equal(r.FAIL.status, "not run");
+    assert.equal(r.CARGOFAIL.status, "failed"); // cargo's report is of this run
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---------------------------------------------------------------- escaping in the page
 
 export function test_markup_in_test_names_titles_claims_and_notes_is_escaped() {
@@ -371,6 +403,7 @@ const tests = Object.entries({
   test_a_control_with_a_test_absent_from_the_report_shows_missing_never_passed,
   test_with_no_report_every_control_shows_not_run,
   test_the_summary_counts_the_controls_by_status,
+  test_the_page_says_which_commit_the_tests_ran_at_and_ignores_reports_of_an_earlier_run,
   test_markup_in_test_names_titles_claims_and_notes_is_escaped,
   test_the_page_needs_no_script_no_inline_style_and_nothing_from_outside,
   test_the_page_is_built_for_accessibility,

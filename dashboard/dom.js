@@ -27,6 +27,9 @@ export function append(el, kids) {
   return el;
 }
 
+// Appends children, skipping null/false (Element.append would print "null").
+export const put = (el, ...kids) => append(el, kids);
+
 export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
   return el;

@@ -2,7 +2,7 @@
 // async function of a context; its timers stop when the page changes. Errors end in one place:
 // 401 (session gone) → sign-in with ?next=, 404 → the one "Not found" view, else the error region.
 
-import { h, clear, link } from "./dom.js";
+import { h, clear, link, put } from "./dom.js";
 import { ApiError, currentSession, setSession, sessionGone, safeNext } from "./api.js";
 import { clearRegions, showError, renderNav } from "./ui.js";
 
@@ -103,7 +103,7 @@ export function notFound() {
   clearRegions();
   const view = clear(document.getElementById("view"));
   heading(view, "Not found");
-  view.append(
+  put(view, 
     h("p", null, "There is nothing at this address, or it is not yours to see."),
     h("p", null, currentSession() ? link(["projects"], "Go to your projects") : link([], "Sign in")),
   );

@@ -1,7 +1,7 @@
 // The page's fixed regions (who is signed in, the navigation, the status and error regions)
 // and `act`, which runs a change and handles what may come back (step-up, errors).
 
-import { h, clear, link, button, show } from "./dom.js";
+import { h, clear, link, button, show, put } from "./dom.js";
 import { api, v1, ApiError, currentSession, setSession, onSession } from "./api.js";
 import { handleError, every, navigate } from "./router.js";
 
@@ -16,11 +16,11 @@ export function clearRegions() {
 // A polite status message (the region is aria-live).
 export function say(msg) {
   const s = clear($("status"));
-  s.append(h("p", null, msg));
+  put(s, h("p", null, msg));
 }
 
 export function showError(e) {
-  clear($("errors")).append(h("div", { class: "error", role: "alert" },
+  put(clear($("errors")), h("div", { class: "error", role: "alert" },
     h("p", { class: "error-title" }, "Error ", h("code", null, e.code || "error")),
     h("p", null, e.message || "Something went wrong."),
     e.requestId ? h("p", { class: "small" }, "Request id: ", h("code", null, e.requestId)) : null));
@@ -59,20 +59,20 @@ function offerStepUp(retry, err) {
   const send = button("Send me a confirmation e-mail", () => act(async () => {
     await api("POST", "/v1/session/step-up", {});
     send.remove();
-    panel.append(h("p", null, "Sent. Open the link in the e-mail (in this browser); this page notices within a few seconds."));
+    put(panel, h("p", null, "Sent. Open the link in the e-mail (in this browser); this page notices within a few seconds."));
     say("Confirmation e-mail sent.");
     every(async () => {
       const r = await api("GET", "/v1/session");
       setSession(r.session);
       if (!r.session || !r.session.step_up_until) return true;
-      clear(panel).append(h("h2", null, "Confirmed"), h("p", null, "You may retry the change now."),
+      put(clear(panel), h("h2", null, "Confirmed"), h("p", null, "You may retry the change now."),
         button("Retry", () => { clear(box); retry(); }));
       say("Confirmation received. You may retry the change now.");
       return false;
     }, 3000);
   }, send));
-  panel.append(send);
-  box.append(panel);
+  put(panel, send);
+  put(box, panel);
 }
 
 // Who is signed in, and the sign-out button.
@@ -81,7 +81,7 @@ function renderWho(s) {
   if (!s) return;
   const org = s.org && s.org.name;
   const parts = [s.role, `${s.capability} access`, s.environment].filter(Boolean).map(show).join(" · ");
-  who.append(
+  put(who, 
     h("p", null, "Signed in as ", h("strong", null, show(s.email)), ` (${parts})`, org ? [" in ", h("strong", null, org)] : null,
       s.step_up_until ? h("span", { class: "badge" }, `confirmed until ${s.step_up_until}`) : null),
     button("Sign out", (ev) => act(async () => {
@@ -106,11 +106,11 @@ export function renderNav(params, pathname) {
     if (a.getAttribute && a.getAttribute("href") === pathname) a.setAttribute("aria-current", "page");
     return h("li", null, a);
   };
-  nav.append(h("ul", null, item(["projects"], "Projects"), item(["keys"], "API keys")));
+  put(nav, h("ul", null, item(["projects"], "Projects"), item(["keys"], "API keys")));
   const pid = params.pid;
   if (!pid) return;
   const name = h("span", null, projectNames.get(pid) || pid);
-  nav.append(h("p", { class: "navlabel" }, "Project: ", name), h("ul", null,
+  put(nav, h("p", { class: "navlabel" }, "Project: ", name), h("ul", null,
     ["incidents", "repairs", "runs", "customers", "integrations", "audit", "webhooks"].map((p) =>
       item(["projects", pid, p], { customers: "Ledger", webhooks: "Webhook health" }[p] || p[0].toUpperCase() + p.slice(1)))));
   if (!projectNames.has(pid)) {

@@ -1,7 +1,7 @@
 // Integrations (non-secret identifiers, connection tests), API keys (create shows the plaintext
 // once, in the page only; revoke; rotate) and webhook health.
 
-import { h, clear, dl, table, section, field, uid, link, pager, qs, show, button, confirmDialog, tree } from "../dom.js";
+import { h, clear, dl, table, section, field, uid, link, pager, qs, show, button, confirmDialog, tree, put } from "../dom.js";
 import { api, v1, currentSession } from "../api.js";
 import { act, onSubmit, say } from "../ui.js";
 
@@ -15,7 +15,7 @@ export async function integrations(ctx) {
   const testDb = button("Test database connection", () => act(async () => {
     const t = await api("POST", v1("projects", pid, "integrations", "database", "test"), {});
     const rep = t.repair;
-    clear(dbResult).append(
+    put(clear(dbResult), 
       h("h3", null, "Read connection"),
       dl([
         ["Connected", h("strong", { class: t.ok ? "ok" : "bad" }, t.ok ? "yes" : "no")],
@@ -28,9 +28,9 @@ export async function integrations(ctx) {
       rep ? tree(rep) : h("p", null, "No repair connection is configured."));
   }, testDb));
   const testStripe = button("Test Stripe connection", () => act(async () => {
-    clear(stripeResult).append(tree(await api("POST", v1("projects", pid, "integrations", "stripe", "test"), {})));
+    put(clear(stripeResult), tree(await api("POST", v1("projects", pid, "integrations", "stripe", "test"), {})));
   }, testStripe));
-  ctx.view.append(
+  put(ctx.view, 
     h("p", null, "Only non-secret identifiers are shown; secrets never leave the vault."),
     section("Stripe", r.stripe ? tree(r.stripe) : h("p", null, "Not configured."),
       r.stripe ? h("div", { class: "actions" }, testStripe) : null, stripeResult),
@@ -47,7 +47,7 @@ export async function webhooks(ctx) {
   const w = await api("GET", v1("projects", pid, "webhooks", "health"));
   const epoch = (n) => (typeof n === "number" ? `${new Date(n * 1000).toISOString()} (${n})` : n);
   const gap = w.unrecoverable_gap;
-  ctx.view.append(dl([
+  put(ctx.view, dl([
     ["Events received by webhook", w.events_received],
     ["Events recovered through the Events API", w.events_recovered],
     ["Newest event created", epoch(w.newest_event_created)],
@@ -65,7 +65,7 @@ function secretPanel(box, key, what) {
     catch { input.select(); say("Copying is not allowed here: the key is selected, copy it with the keyboard."); }
   }, copy));
   const done = button("I have stored it", () => { input.value = ""; clear(box); say("The key is no longer shown."); }, "btn secondary");
-  clear(box).append(h("div", { class: "panel" },
+  put(clear(box), h("div", { class: "panel" },
     h("h2", null, what),
     h("p", null, h("strong", null, "Copy it now: it is shown once and can never be shown again.")),
     h("div", { class: "field" }, h("label", { for: id }, "API key"), input),
@@ -100,12 +100,12 @@ export async function keys(ctx) {
     secretPanel(created, k.key, `New key “${show(k.name)}”`);
     await load();
   });
-  ctx.view.append(created, section("Create a key", form), section("Keys", list));
+  put(ctx.view, created, section("Create a key", form), section("Keys", list));
 
   const url = "/v1/keys" + qs({ cursor: ctx.query.get("cursor") });
   const load = async () => {
     const r = await api("GET", url);
-    clear(list).append(
+    put(clear(list), 
       r.data.length
         ? table("Keys (secrets are never listed)", [
             ["Name", (k) => k.name],

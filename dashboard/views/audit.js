@@ -1,7 +1,7 @@
 // The audit log (entries by `after_seq`, chain verification, the latest signed checkpoint) and a
 // customer's access ledger, which is built from the same entries.
 
-import { h, clear, dl, table, section, field, link, pager, pre, path, show, button, tree } from "../dom.js";
+import { h, clear, dl, table, section, field, link, pager, pre, path, show, button, tree, put } from "../dom.js";
 import { api, v1 } from "../api.js";
 import { navigate } from "../router.js";
 import { act, onSubmit, showError } from "../ui.js";
@@ -32,29 +32,29 @@ export async function audit(ctx) {
   const verify = button("Verify chain", () => act(async () => {
     const v = await api("GET", v1("projects", pid, "audit", "verify"));
     const cp = v.checkpoint ? ["Checked against checkpoint", tree(v.checkpoint)] : null;
-    clear(result).append(v.ok
+    put(clear(result), v.ok
       ? dl([["Result", h("strong", { class: "ok" }, "The chain is intact")], ["Entries", v.entries], ["Head seq", v.head_seq], ["Head hash", h("code", null, show(v.head_hash))], cp])
       : dl([["Result", h("strong", { class: "bad" }, "The chain does NOT verify")], ["First bad seq", v.first_bad_seq], ["Reason", v.reason], ["Entries checked", v.entries_checked], cp]));
   }, verify));
   const checkpoint = h("div", null, h("p", null, "Loading…"));
-  ctx.view.append(
+  put(ctx.view, 
     section("Chain", h("p", null, "Recomputes every entry's hash and link, and holds the chain to its newest signed checkpoint."), h("div", { class: "actions" }, verify), result),
     section("Latest signed checkpoint", checkpoint));
   const list = h("div");
-  ctx.view.append(section("Entries", list));
+  put(ctx.view, section("Entries", list));
 
   const after = ctx.query.get("after_seq");
   const r = await api("GET", v1("projects", pid, "audit") + (after ? `?after_seq=${encodeURIComponent(after)}` : ""));
-  list.append(r.data.length ? entries("Audit entries in chain order", pid, r.data) : h("p", null, "No entries."),
+  put(list, r.data.length ? entries("Audit entries in chain order", pid, r.data) : h("p", null, "No entries."),
     pager(ctx.segs, ctx.query, "after_seq", r.next_cursor));
 
   try {
     const c = await api("GET", v1("projects", pid, "audit", "checkpoint"));
-    clear(checkpoint).append(tree(c.checkpoint), pre(show(c.signature), "Signature (Ed25519, base64)"),
+    put(clear(checkpoint), tree(c.checkpoint), pre(show(c.signature), "Signature (Ed25519, base64)"),
       c.public_key_pem ? pre(String(c.public_key_pem), "Public key (PEM)") : null);
   } catch (e) {
-    if (e.status === 404) { clear(checkpoint).append(h("p", null, "No checkpoint has been signed for this chain yet.")); return; }
-    clear(checkpoint).append(h("p", null, "The checkpoint could not be read."));
+    if (e.status === 404) { put(clear(checkpoint), h("p", null, "No checkpoint has been signed for this chain yet.")); return; }
+    put(clear(checkpoint), h("p", null, "The checkpoint could not be read."));
     if (ctx.alive()) showError(e);
   }
 }
@@ -62,7 +62,7 @@ export async function audit(ctx) {
 export async function ledgerLookup(ctx) {
   const { pid } = ctx.params;
   ctx.heading("Access ledger");
-  ctx.view.append(h("p", null, "Every incident, repair and verification touching one customer, from the project's audit log."),
+  put(ctx.view, h("p", null, "Every incident, repair and verification touching one customer, from the project's audit log."),
     onSubmit(h("form", { class: "filters", "aria-label": "Find a customer" },
       field("Customer (Stripe id)", "customer", { required: true, spellcheck: "false" }),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Show ledger"))), async (fd) => {
@@ -74,7 +74,7 @@ export async function ledger(ctx) {
   const { pid, cus } = ctx.params;
   ctx.heading(`Access ledger of ${cus}`);
   const r = await api("GET", v1("projects", pid, "customers", cus, "ledger") + (ctx.query.get("cursor") ? `?cursor=${encodeURIComponent(ctx.query.get("cursor"))}` : ""));
-  ctx.view.append(
+  put(ctx.view, 
     h("p", null, "From the project's audit log. Each entry's hash can be checked against the chain on the ", link(["projects", pid, "audit"], "audit page"), "."),
     r.data && r.data.length ? entries("Ledger entries in chain order", pid, r.data) : h("p", null, "No entries."),
     pager(ctx.segs, ctx.query, "cursor", r.next_cursor));

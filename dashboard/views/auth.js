@@ -1,7 +1,7 @@
 // Sign-in (`/`): with an API key, or by an e-mailed one-time link; and the link's landing page
 // (`/signin/email#token=…`), which takes the token out of the address bar before anything else.
 
-import { h, field, link, uid } from "../dom.js";
+import { h, field, link, uid, put } from "../dom.js";
 import { api, currentSession, setSession, safeNext } from "../api.js";
 import { navigate } from "../router.js";
 import { act, onSubmit, say, showError } from "../ui.js";
@@ -61,7 +61,7 @@ export async function signIn(ctx) {
     await api("POST", "/v1/sessions/email", { email: String(fd.get("email") || "").trim(), environment: fd.get("environment") === "test" ? "test" : "live" });
     say("If that address belongs to a member, a sign-in link is on its way. Open it in this browser.");
   });
-  ctx.view.append(h("div", { class: "cols" }, keyForm, mailForm));
+  put(ctx.view, h("div", { class: "cols" }, keyForm, mailForm));
 }
 
 export async function emailLanding(ctx) {
@@ -71,13 +71,15 @@ export async function emailLanding(ctx) {
   ctx.heading("E-mail sign-in");
   const again = h("p", null, link([], "Back to sign-in"));
   if (!token) {
-    ctx.view.append(h("p", null, "This link is incomplete: it carries no sign-in token. Ask for a new link."), again);
+    put(ctx.view, h("p", null, "This link is incomplete: it carries no sign-in token. Ask for a new link."), again);
     return;
   }
-  ctx.view.append(h("p", null, "Checking the link…"));
+  const checking = h("p", null, "Checking the link…");
+  put(ctx.view, checking);
   const r = await api("POST", "/v1/sessions/email/confirm", { token }).catch(unless401);
+  checking.remove();
   if (!r) {
-    ctx.view.append(h("p", null, "The link was used already, has expired, or is not valid. Ask for a new one."), again);
+    put(ctx.view, h("p", null, "The link was used already, has expired, or is not valid. Ask for a new one."), again);
     return;
   }
   setSession(r.session);

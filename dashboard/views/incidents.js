@@ -1,7 +1,7 @@
 // Projects, and a project's incidents: the filtered list and one incident with its expected and
 // actual access and the snapshots it was decided on.
 
-import { h, dl, table, section, field, link, pager, pre, path, qs, show } from "../dom.js";
+import { h, dl, table, section, field, link, pager, pre, path, qs, show, put } from "../dom.js";
 import { api, v1 } from "../api.js";
 import { navigate, render } from "../router.js";
 import { onSubmit, say, rememberProject } from "../ui.js";
@@ -16,7 +16,7 @@ export async function projects(ctx) {
   ctx.heading("Projects");
   const r = await api("GET", "/v1/projects" + qs({ cursor: ctx.query.get("cursor") }));
   r.data.forEach(rememberProject);
-  ctx.view.append(
+  put(ctx.view, 
     r.data.length
       ? table("Projects in this organisation", [
           ["Name", (p) => link(["projects", p.id, "incidents"], p.name || p.id)],
@@ -45,11 +45,11 @@ export async function incidents(ctx) {
     const f = (k) => String(fd.get(k) || "").trim();
     await navigate(path("projects", pid, "incidents") + qs({ status: f("status"), kind: f("kind"), customer: f("customer") }));
   });
-  ctx.view.append(form);
+  put(ctx.view, form);
   const r = await api("GET", v1("projects", pid, "incidents") + qs({
     status: q.get("status"), kind: q.get("kind"), customer: q.get("customer"), cursor: q.get("cursor"),
   }));
-  ctx.view.append(
+  put(ctx.view, 
     r.data.length
       ? table("Incidents", [
           ["Incident", (i) => link(["projects", pid, "incidents", i.id], i.id)],
@@ -74,7 +74,7 @@ export async function incident(ctx) {
   const { pid, iid } = ctx.params;
   const i = await api("GET", v1("projects", pid, "incidents", iid));
   ctx.heading(`Incident ${show(i.id)}`);
-  ctx.view.append(dl([
+  put(ctx.view, dl([
     ["Kind", label(i.kind)],
     ["Status", i.status],
     ["Severity", i.severity],
@@ -87,7 +87,7 @@ export async function incident(ctx) {
   ]), h("p", null, link(["projects", pid, "repairs"], "Repairs for this incident", { incident: i.id })));
 
   const rows = ["plan", "premium", "trial", "entitlements"].map((f) => ({ f, e: access(i.expected, f), a: access(i.actual, f) }));
-  ctx.view.append(section("Expected and actual access",
+  put(ctx.view, section("Expected and actual access",
     !i.expected ? h("p", null, "Expected: Stripe has no such customer.") : null,
     !i.actual ? h("p", null, "Actual: the app has no row for this customer.") : null,
     table("What billing implies against what the app grants", [
@@ -98,7 +98,7 @@ export async function incident(ctx) {
     ], rows)));
 
   const snaps = Array.isArray(i.snapshots) ? i.snapshots : [];
-  ctx.view.append(section("Snapshots it was decided on",
+  put(ctx.view, section("Snapshots it was decided on",
     snaps.length
       ? snaps.map((s, n) => h("div", { class: "snapshot" },
           h("h3", null, `Snapshot ${n + 1}, taken ${show(s.taken_at)}`),
@@ -106,7 +106,7 @@ export async function incident(ctx) {
       : h("p", null, "No snapshot recorded for this incident.")));
 
   if (i.status === "open") {
-    ctx.view.append(section("Ignore this incident",
+    put(ctx.view, section("Ignore this incident",
       h("p", null, "An ignored incident stays ignored while the drift is unchanged; its pending repair is withdrawn."),
       onSubmit(h("form", { class: "stack" },
         field("Reason", "reason", { textarea: true, required: true, maxlength: 500 }),

@@ -1,7 +1,7 @@
 // Repairs: the list, and one repair with its column diff, the row before/after, the statement
 // it runs (values only as parameters), and approve / reject.
 
-import { h, clear, dl, table, section, field, link, pager, pre, path, qs, show, js, button, confirmDialog } from "../dom.js";
+import { h, clear, dl, table, section, field, link, pager, pre, path, qs, show, js, button, confirmDialog, put } from "../dom.js";
 import { api, v1 } from "../api.js";
 import { navigate } from "../router.js";
 import { act, onSubmit, say } from "../ui.js";
@@ -19,7 +19,7 @@ export async function repairs(ctx) {
   const { pid } = ctx.params;
   const q = ctx.query;
   ctx.heading("Repairs");
-  ctx.view.append(onSubmit(h("form", { class: "filters", "aria-label": "Filter repairs" },
+  put(ctx.view, onSubmit(h("form", { class: "filters", "aria-label": "Filter repairs" },
     field("Status", "status", { options: [["", "Any status"], ...STATUSES.map((s) => [s, s])], value: q.get("status") || "" }),
     field("Customer (Stripe id)", "customer", { value: q.get("customer") || "", spellcheck: "false" }),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "btn" }, "Filter"), link(["projects", pid, "repairs"], "Clear filters"))),
@@ -27,11 +27,11 @@ export async function repairs(ctx) {
     const f = (k) => String(fd.get(k) || "").trim();
     await navigate(path("projects", pid, "repairs") + qs({ status: f("status"), customer: f("customer"), incident: q.get("incident") }));
   }));
-  if (q.get("incident")) ctx.view.append(h("p", null, "Only the repairs of incident ", h("code", null, q.get("incident")), "."));
+  if (q.get("incident")) put(ctx.view, h("p", null, "Only the repairs of incident ", h("code", null, q.get("incident")), "."));
   const r = await api("GET", v1("projects", pid, "repairs") + qs({
     status: q.get("status"), customer: q.get("customer"), incident: q.get("incident"), cursor: q.get("cursor"),
   }));
-  ctx.view.append(
+  put(ctx.view, 
     r.data.length
       ? table("Repairs", [
           ["Repair", (x) => link(["projects", pid, "repairs", x.id], x.id)],
@@ -58,7 +58,7 @@ function statement(st) {
 function draw(box, pid, r) {
   clear(box);
   const rowCols = [...new Set([...Object.keys(r.row_before || {}), ...Object.keys(r.row_after || {})])];
-  box.append(
+  put(box, 
     dl([
       ["Status", r.status],
       ["Effect", r.effect],
@@ -97,7 +97,7 @@ export async function repair(ctx) {
   ctx.heading(`Repair ${show(r.id)}`);
   const box = h("div");
   const decide = h("div");
-  ctx.view.append(box, decide);
+  put(ctx.view, box, decide);
   const show_ = (x) => {
     draw(box, pid, x);
     clear(decide);
@@ -109,7 +109,7 @@ export async function repair(ctx) {
       show_(done);
       say(`Repair ${show(done.id)} is ${show(done.status)}.`);
     }, approve));
-    decide.append(section("Decision",
+    put(decide, section("Decision",
       h("p", null, "Approving runs the statement above in one transaction; a row that changed meanwhile makes the repair stale and nothing is written."),
       h("div", { class: "actions" }, approve),
       onSubmit(h("form", { class: "stack" },

@@ -1,7 +1,7 @@
 // Full reconcile runs: the list (refreshed while one is running), one run (refreshed every 2 s
 // while `running`), and starting one.
 
-import { h, clear, dl, table, section, link, pager, path, qs, show, button } from "../dom.js";
+import { h, clear, dl, table, section, link, pager, path, qs, show, button, put } from "../dom.js";
 import { api, v1 } from "../api.js";
 import { navigate, every } from "../router.js";
 import { act, say } from "../ui.js";
@@ -18,11 +18,11 @@ export async function runs(ctx) {
     say("The run has started.");
   }, start));
   const box = h("div");
-  ctx.view.append(h("p", null, "A full run reads every subscription and customer from Stripe and every mapped app row."), h("div", { class: "actions" }, start), box);
+  put(ctx.view, h("p", null, "A full run reads every subscription and customer from Stripe and every mapped app row."), h("div", { class: "actions" }, start), box);
   const url = v1("projects", pid, "runs") + qs({ cursor: ctx.query.get("cursor") });
   const load = async () => {
     const r = await api("GET", url);
-    clear(box).append(
+    put(clear(box), 
       r.data.length
         ? table("Runs, newest first", [
             ["Run", (x) => link(["projects", pid, "runs", x.id], x.id)],
@@ -49,10 +49,10 @@ export async function run(ctx) {
   ctx.heading(`Run ${show(r.id)}`);
   const box = h("div");
   const note = h("p", { class: "small" });
-  ctx.view.append(note, box);
+  put(ctx.view, note, box);
   const draw = () => {
     note.textContent = r.status === "running" ? "Running: this page refreshes every 2 seconds." : "";
-    clear(box).append(
+    put(clear(box), 
       dl([
         ["Status", h("span", { class: `run-${r.status === "running" ? "running" : "done"}` }, show(r.status))],
         ["Trigger", r.trigger],

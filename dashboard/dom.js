@@ -69,7 +69,9 @@ export function show(v) {
   if (v === null || v === undefined || v === "") return "—";
   if (typeof v === "boolean") return v ? "yes" : "no";
   if (typeof v === "object") return JSON.stringify(v);
-  return String(v);
+  const t = String(v);
+  // RFC 3339 UTC times read as "2026-12-01 10:00:00.123 UTC" (nothing dropped).
+  return t.replace(/^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d(?:\.\d+)?)(?:Z|\+00:00)$/, "$1 $2 UTC");
 }
 
 // A JSON value exactly (strings keep their quotes), for before/after comparisons.

@@ -29,7 +29,7 @@ export async function signIn(ctx) {
 
   const k = uid("h");
   const keyField = field("API key", "api_key", { type: "password", required: true, spellcheck: "false" });
-  const keyForm = h("form", { class: "card", "aria-labelledby": k, novalidate: true },
+  const keyForm = h("form", { class: "card", "aria-labelledby": k, method: "post", novalidate: true },
     h("h2", { id: k }, "With an API key"),
     keyField,
     h("p", { class: "small" }, "The key is sent once to open a session; this page does not keep it."),

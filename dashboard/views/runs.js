@@ -52,7 +52,7 @@ export async function run(ctx) {
   put(ctx.view, note, box);
   const draw = () => {
     note.textContent = r.status === "running" ? "Running: this page refreshes every 2 seconds." : "";
-    put(clear(box), 
+    put(clear(box), r.status === "running" ? h("progress", { "aria-label": "Run in progress" }) : null,
       dl([
         ["Status", h("span", { class: `run-${r.status === "running" ? "running" : "done"}` }, show(r.status))],
         ["Trigger", r.trigger],

@@ -59,7 +59,10 @@ export async function render() {
   const my = gen;
   rendered = location.pathname + location.search;
   clearRegions();
-  const view = clear(document.getElementById("view"));
+  // Each page renders into its own element: a view still loading when the page changes
+  // writes into a detached element, never into the next page.
+  const view = h("div");
+  put(clear(document.getElementById("view")), view);
   const m = match(location.pathname);
   renderNav(m ? m.params : {}, location.pathname);
   if (!m) { notFound(); first = false; return; }
@@ -70,7 +73,7 @@ export async function render() {
     query: new URLSearchParams(location.search),
     view,
     alive: () => my === gen,
-    heading: (text) => heading(view, text),
+    heading: (text) => (my === gen ? heading(view, text) : put(view, h("h1", null, text))),
   };
   const p = m.r.view(ctx);
   first = false;

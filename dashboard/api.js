@@ -1,5 +1,5 @@
 // The JSON API client. The session (and its CSRF token) lives only in this module's memory:
-// nothing is written to localStorage, sessionStorage, IndexedDB or cookies; after a reload it
+// nothing of it is written to browser storage or to cookies; after a reload it
 // is read again from GET /v1/session.
 
 let session = null;

@@ -2,7 +2,7 @@
 // URL this code ever writes is an internal route built by `path()` from encoded segments.
 
 const SAFE_PROPS = new Set(["value", "checked", "disabled", "readOnly", "required", "selected", "hidden", "type"]);
-const FORBIDDEN = /^(href|src|srcdoc|style|action|formaction|xlink:href|innerhtml|outerhtml)$/i;
+const FORBIDDEN = /^(href|src|srcdoc|style|action|formaction|xlink:href)$/i;
 
 // h("p", {class: "x"}, "text", child, [more]) — text children become text nodes.
 export function h(tag, props, ...kids) {

@@ -13,6 +13,8 @@ trap 'bash "$PR_ROOT/scripts/pg.sh" stop; bash "$PR_ROOT/scripts/stripe.sh" stop
 bash scripts/pg.sh start >/dev/null
 bash scripts/stripe.sh start 120
 set -a; source .tmp/pg/env; source .tmp/stripe/env; set +a
+# The Trust page names the commit its reports come from (reports older than this file are stale).
+git rev-parse --short HEAD >"$TMPDIR/test-commit.txt" 2>/dev/null || rm -f "$TMPDIR/test-commit.txt"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -49,6 +51,10 @@ say "the shipped worker: no fault hook in it, and its size"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 node scripts/check-shipped.mjs build || { [ "$status" != 0 ] || status=1; }
 
+say "the Trust page: its tests, every test it names exists, then the page from this run's reports"
+node tests/trust/test_trust.mjs "$TMPDIR/trust-test.json" || { [ "$status" != 0 ] || status=1; }
+node scripts/trust.mjs --reports "$TMPDIR" || { [ "$status" != 0 ] || status=1; }
+
 # One closing line for all the runners.
 node -e '
   const fs = require("fs");
@@ -58,11 +64,11 @@ node -e '
   const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   passed += v.numPassedTests; failed += v.numFailedTests;
   // The demo and layout tests; a run that wrote no result counts as one failure.
-  for (const file of [process.argv[3], process.argv[4]]) {
+  for (const file of [process.argv[3], process.argv[4], process.argv[5]]) {
     let d = { passed: 0, failed: 1 };
     try { d = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
     passed += d.passed; failed += d.failed;
   }
   console.log(`${passed} passed, ${failed} failed`);
-' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json"
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json" "$TMPDIR/trust-test.json"
 exit "$status"

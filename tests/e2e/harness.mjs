@@ -43,6 +43,16 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter, t
     },
     durableObjectsPersist: join(state, "v3", "do"),
     r2Buckets: ["EXPORTS"],
+    // As wrangler.toml's [assets]: the dashboard's files, the API always worker-first.
+    assets: {
+      directory: join(ROOT, "dashboard"),
+      binding: "ASSETS",
+      routerConfig: {
+        has_user_worker: true,
+        static_routing: { user_worker: ["/v1", "/v1/*", "/webhooks/*", "/healthz", "/security-policy", "/.well-known/*", "/mcp"] },
+      },
+      assetConfig: { html_handling: "auto-trailing-slash", not_found_handling: "single-page-application" },
+    },
     ...(TEST_CA && trustTestCa
       ? {
           outboundService: {

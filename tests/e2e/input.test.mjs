@@ -94,7 +94,11 @@ describe("bad bodies", () => {
 
 describe("routes", () => {
   it("unknown routes are 404 and wrong methods 405, both in the error shape", async () => {
-    expect(errorOf(await w.get("/nope"))).toMatchObject({ status: 404, code: "no_route" });
+    // Outside the API a path that is no file is the dashboard's page (it shows its own not-found view).
+    const page = await w.get("/nope");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
     expect(errorOf(await w.get("/v1/nope", { key: o.key }))).toMatchObject({ status: 404, code: "no_route" });
     expect(errorOf(await w.request("PUT", "/v1/org", { key: o.key }))).toMatchObject({ status: 405, code: "method_not_allowed" });
     // An operator path says nothing (not even 405) without the operator token.

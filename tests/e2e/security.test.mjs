@@ -189,7 +189,8 @@ describe("methods and paths outside the declaration", () => {
     expect(errorOf(await w.get("/v1/nothing-here"))).toMatchObject({ status: 401 });
     expect(errorOf(await w.get("/v1/nothing-here", { key: f.owner }))).toMatchObject({ status: 404, code: "no_route" });
     expect(errorOf(await w.get(`/v1/projects/${f.otherOrgProject}/nothing`, { key: f.owner }))).toMatchObject({ status: 404, code: "not_found" });
-    expect(errorOf(await w.get("/nothing"))).toMatchObject({ status: 404, code: "no_route" });
+    expect(errorOf(await w.get("/v1"))).toMatchObject({ status: 404, code: "no_route" });
+    expect((await w.get("/nothing")).headers.get("content-type")).toMatch(/^text\/html/);
   });
 });
 

@@ -10,7 +10,7 @@ use super::grants::RAW;
 use super::limits::{client_attempt, Attempt};
 use super::principal::{admitted, key_principal, principal_of, Authn, Principal};
 use super::scope::{Scoped, Tenant};
-use crate::audit::{retrying, retrying_as, Chain};
+use crate::audit::{retrying, Chain};
 use crate::http::{App, RequestMeta};
 use crate::repo::{self, keys::KeyAuth};
 use axum::http::request::Parts;
@@ -162,10 +162,12 @@ pub async fn sign_in_grant(app: &App, meta: &RequestMeta, parts: &Parts) -> ApiR
 }
 
 /// Commits `draft` and `stmts` on the org chain (they are prepared again on contention).
-async fn commit<F>(t: &Tenant, now: Timestamp, make: F) -> ApiResult<()>
-where
-    F: Fn() -> ApiResult<(Draft, Vec<Scoped>)>,
-{
+/// (One instantiation of the append protocol for every session change: `make` is `dyn`.)
+async fn commit(
+    t: &Tenant,
+    now: Timestamp,
+    make: &dyn Fn() -> ApiResult<(Draft, Vec<Scoped>)>,
+) -> ApiResult<()> {
     retrying(t, Chain::Org, now, || async {
         let (draft, stmts) = make()?;
         Ok::<_, ApiError>(Step::commit(vec![draft], stmts, ()))
@@ -193,7 +195,7 @@ async fn create(
     let now = app.svc.now;
     let new = NewSession::open(&key, via, now, &mut app.svc.rng())?;
     let id = new.auth.id.as_str();
-    commit(t, now, || {
+    commit(t, now, &|| {
         let draft = entry(
             actor(&key),
             Action::SessionCreated,
@@ -342,7 +344,7 @@ pub async fn confirm(
         until,
     )?;
     let (kid, until_s) = (k.row.id.as_str(), until.to_rfc3339());
-    commit(&t, now, || {
+    commit(&t, now, &|| {
         let d = entry(
             actor(&key),
             Action::SessionSteppedUp,
@@ -393,7 +395,7 @@ pub async fn end(app: &App, c: &SessionCaller) -> ApiResult<()> {
         .chain(s.step_up.as_ref().map(|(k, _)| k))
         .map(|k| k.as_str())
         .collect();
-    retrying_as(&c.p, Chain::Org, now, || async {
+    commit(&c.p.tenant, now, &|| {
         let key = c.p.authn.key_id().as_str();
         let draft = entry(c.p.actor(), Action::SessionEnded, &s.id, s.via, key, None);
         let mut stmts = vec![repo::sessions::end(&c.p.tenant, &s.id, &at)?];
@@ -402,7 +404,7 @@ pub async fn end(app: &App, c: &SessionCaller) -> ApiResult<()> {
             &minted,
             &at,
         )?);
-        Ok(Step::commit(vec![draft], stmts, ()))
+        Ok((draft, stmts))
     })
     .await
 }

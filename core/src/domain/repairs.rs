@@ -429,8 +429,8 @@ pub fn withdrawn(r: &Repair, reason: &str, now: Timestamp) -> RepairChange {
 /// - While a repair of the customer runs, nothing is suggested (its verification re-checks the
 ///   customer, and a later check suggests again): a second live repair is never made.
 /// - Otherwise the repair is suggested afresh from the row as read now (`suggest`). A pending
-///   repair that would stay exactly the same (columns, `before` and `after` values, effect and
-///   incidents) stays; every other pending repair of the customer is withdrawn (`rejected`,
+///   repair that would stay exactly the same (columns, `before` and `after` values, effect,
+///   incidents, table and key column) stays; every other pending repair of the customer is withdrawn (`rejected`,
 ///   with the reason), and the fresh one, if any, replaces it. So a pending repair never keeps
 ///   a stale `before`, and never names an incident that resolved.
 ///
@@ -494,7 +494,19 @@ pub fn follow(
     let wanting: Vec<&Incident> = open.iter().filter(|(_, w)| *w).map(|(i, _)| *i).collect();
     let fresh = suggest(ctx, &wanting, new_id());
     let same = |p: &Repair, f: &Repair| {
-        p.changes == f.changes && p.effect == f.effect && p.incident_ids == f.incident_ids
+        (
+            &p.changes,
+            p.effect,
+            &p.incident_ids,
+            &p.table,
+            &p.key_column,
+        ) == (
+            &f.changes,
+            f.effect,
+            &f.incident_ids,
+            &f.table,
+            &f.key_column,
+        )
     };
     let kept = match (mine.as_slice(), &fresh) {
         ([p], Some(f)) if same(p, f) => Some((*p).clone()),

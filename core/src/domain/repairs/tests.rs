@@ -497,6 +497,7 @@ fn a_pending_repair_stays_when_its_incidents_change_but_its_fix_does_not() {
             }
         })
         .collect();
+    let mut again = changes.clone();
     let (rc, links) = follow(
         &ctx_at(&m, &app, 2),
         &live,
@@ -508,6 +509,22 @@ fn a_pending_repair_stays_when_its_incidents_change_but_its_fix_does_not() {
     for c in &changes {
         assert_eq!(c.after().repair_id.as_deref(), Some(pending.id.as_str()));
     }
+    // The mapping moved to another table meanwhile: the same columns are a different fix.
+    let mut j = m.to_json();
+    j["table"] = json!("public.users");
+    let moved = Mapping::from_json(&j).unwrap();
+    let (rc, _) = follow(
+        &ctx_at(&moved, &app, 2),
+        &live,
+        &mut again,
+        &latest,
+        ids("n_"),
+    );
+    assert!(
+        matches!(rc.as_slice(), [RepairChange::Withdrawn { .. }, RepairChange::Created(r)]
+            if r.table == "public.users"),
+        "{rc:?}"
+    );
 }
 
 #[test]

@@ -58,8 +58,8 @@ impl PendingGrants for D1Grants<'_> {
         repo::repairs::list(self.0, &filter, after, limit).await
     }
 
-    async fn setbacks(&self, incidents: &[String]) -> Fallible<Vec<(String, RepairStatus)>> {
-        let rows = repo::repairs::setbacks(self.0, incidents).await?;
+    async fn setbacks(&self, customers: &[String]) -> Fallible<Vec<(String, RepairStatus)>> {
+        let rows = repo::repairs::setbacks(self.0, customers).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(i, s)| RepairStatus::parse(&s).map(|s| (i, s)))
@@ -67,8 +67,9 @@ impl PendingGrants for D1Grants<'_> {
     }
 }
 
-/// The API view of a repair (SPEC §15 fields) with the statements it runs, values apart, as the
-/// current mapping builds them; `refused` says why it cannot run as stored.
+/// The API view of a repair (SPEC §15 fields, `incident_ids` every incident it resolves) with
+/// the statement it runs, values apart, as the current mapping builds it (`ExecPlan::preview`,
+/// the plan execution uses); `refused` says why it cannot run as stored.
 pub fn view(r: &Repair, m: Option<&Mapping>) -> Value {
     let mut v = json!(r);
     v["statement"] = match m.map(|m| ExecPlan::new(r, m)) {
@@ -117,11 +118,13 @@ impl Desk for EdgeDesk<'_> {
             let before = repo::repairs::get(pr, id).await?.ok_or(Stop::NotFound)?;
             // Read after the chain head like the repair: incident changes append to the same
             // chain, so what is read holds when the batch commits.
-            let incident = match mv.check {
-                CommitCheck::Claim => repo::incidents::get(pr, &before.incident_id).await?,
-                CommitCheck::Status => None,
-            };
-            let after = decide(&before, incident.as_ref())?;
+            let mut incidents = Vec::new();
+            if mv.check == CommitCheck::Claim {
+                for iid in &before.incident_ids {
+                    incidents.extend(repo::incidents::get(pr, iid).await?);
+                }
+            }
+            let after = decide(&before, &incidents)?;
             let mut stmts = Vec::new();
             if mv.check == CommitCheck::Claim {
                 // A member's claim carries that member's caller check, the system's automatic

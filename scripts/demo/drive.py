@@ -195,7 +195,8 @@ def pick_repair(a, state, open_incidents, expected):
         return None
     count = len(pending)
     rep = ok(call(a.worker, "GET", f"/v1/projects/{state['project_id']}/repairs/{pending[0]['id']}", state["key"]), "reading the repair")
-    rep["incident_kind"] = kind_of.get(rep["incident_id"])
+    kinds = sorted((kind_of.get(i, "?") for i in rep.get("incident_ids") or [rep["incident_id"]]), key=lambda k: rank.get(k, 9))
+    rep["incident_kind"] = " and ".join(kinds)
     rep["scenario"] = expected["customers"].get(rep["customer"], {}).get("scenario")
     rep["pending_in_project"] = count
     return rep
@@ -279,7 +280,7 @@ def show(s):
         for c in r["changes"]:
             p(f"    {c['column']}: {json.dumps(c['before'])} -> {json.dumps(c['after'])}")
         st = r.get("statement") or {}
-        for part in ("lock", "update"):
+        for part in ("lock", "sql"):
             if st.get(part):
                 p(f"    {st[part]}")
         if st.get("params") is not None:

@@ -1,4 +1,4 @@
-//! Repairs (migration 0014). Rows parse into `domain::repairs::Repair` as they
+//! Repairs (migrations 0014, 0021: one live repair per customer row, naming its incidents). Rows parse into `domain::repairs::Repair` as they
 //! are read (`parityrail_core::rows::repairs`). Every status change
 //! is a `transition`: a guard row that aborts the batch unless the repair is still in the status
 //! it was read in, then the update (the table's trigger refuses any move SPEC §8 does not allow).
@@ -9,10 +9,11 @@ use parityrail_core::domain::reconcile::AppValues;
 use parityrail_core::domain::repairs::{Effect, Repair, RepairStatus};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::Fallible;
-use parityrail_core::rows::repairs::RepairRow;
-use serde::Deserialize;
+use parityrail_core::rows::repairs::{RepairRow, SetbackRow};
+use serde_json::json;
 
-const COLS: &str = "id, incident_id, customer, status, effect, table_name, key_column, changes, \
+const COLS: &str =
+    "id, incident_id, incident_ids, customer, status, effect, table_name, key_column, changes, \
                     row_before, row_after, approved_by, created_at, updated_at, executed_at, \
                     verified_at, error, reason";
 
@@ -78,18 +79,14 @@ pub async fn named_in_range(
     RepairRow::parse_all(rows)
 }
 
-/// The `(incident id, status)` of every `failed` or `stale` repair of the given incidents (at
-/// most 100): what keeps automatic approval from repeating what already failed.
-pub async fn setbacks(pr: &ProjectHandle, incidents: &[String]) -> Fallible<Vec<(String, String)>> {
-    #[derive(Deserialize)]
-    struct S {
-        incident_id: String,
-        status: String,
-    }
-    if incidents.is_empty() || incidents.len() > 100 {
+/// The `(incident id, status)` of every `failed` or `stale` repair of the given customers (at
+/// most 100), one per incident each names: what keeps automatic approval from repeating what
+/// already failed.
+pub async fn setbacks(pr: &ProjectHandle, customers: &[String]) -> Fallible<Vec<(String, String)>> {
+    if customers.is_empty() || customers.len() > 100 {
         return Ok(Vec::new());
     }
-    let marks: Vec<String> = (0..incidents.len())
+    let marks: Vec<String> = (0..customers.len())
         .map(|i| format!("?{}", i + 5))
         .collect();
     let mut args = vec![
@@ -97,13 +94,13 @@ pub async fn setbacks(pr: &ProjectHandle, incidents: &[String]) -> Fallible<Vec<
         Arg::text("failed"),
         Arg::text("stale"),
     ];
-    args.extend(incidents.iter().map(Arg::text));
-    let rows: Vec<S> = pr
+    args.extend(customers.iter().map(Arg::text));
+    let rows: Vec<SetbackRow> = pr
         .tenant()
         .all(
             &format!(
-                "SELECT incident_id, status FROM repairs WHERE org_id = ?1 AND project_id = ?2 \
-                 AND status IN (?3, ?4) AND incident_id IN ({})",
+                "SELECT incident_id, incident_ids, status FROM repairs WHERE org_id = ?1 \
+                 AND project_id = ?2 AND status IN (?3, ?4) AND customer IN ({})",
                 marks.join(", ")
             ),
             args,
@@ -111,7 +108,7 @@ pub async fn setbacks(pr: &ProjectHandle, incidents: &[String]) -> Fallible<Vec<
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.incident_id, r.status))
+        .flat_map(SetbackRow::per_incident)
         .collect())
 }
 
@@ -137,8 +134,8 @@ pub async fn list(
             &format!(
                 "SELECT {COLS} FROM repairs WHERE org_id = ?1 AND project_id = ?2 AND id > ?3 \
                  AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR customer = ?5) \
-                 AND (?6 IS NULL OR incident_id = ?6) AND (?7 IS NULL OR effect = ?7) \
-                 ORDER BY id LIMIT ?8"
+                 AND (?6 IS NULL OR incident_id = ?6 OR instr(incident_ids, ?9) > 0) \
+                 AND (?7 IS NULL OR effect = ?7) ORDER BY id LIMIT ?8"
             ),
             vec![
                 Arg::text(pr.as_str()),
@@ -148,6 +145,8 @@ pub async fn list(
                 Arg::opt(f.incident.clone()),
                 Arg::opt(f.effect.map(Effect::as_str)),
                 Arg::Int(i64::from(limit)),
+                // The incident as a JSON string: a whole element of `incident_ids`.
+                Arg::opt(f.incident.as_ref().map(|i| json!(i).to_string())),
             ],
         )
         .await?;
@@ -170,8 +169,8 @@ pub fn insert(pr: &ProjectHandle, r: &Repair) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO repairs (org_id, project_id, id, incident_id, customer, status, effect, \
          table_name, key_column, changes, row_before, row_after, approved_by, created_at, \
-         updated_at, executed_at, verified_at, error, reason) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         updated_at, executed_at, verified_at, error, reason, incident_ids) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
         vec![
             Arg::text(pr.as_str()),
             Arg::text(&r.id),
@@ -191,6 +190,7 @@ pub fn insert(pr: &ProjectHandle, r: &Repair) -> Fallible<Scoped> {
             time(r.verified_at),
             Arg::opt(r.error.clone()),
             Arg::opt(r.reason.clone()),
+            json(&r.incident_ids),
         ],
     )
 }

@@ -116,7 +116,7 @@ def check_found_equals_planted(summary, planted, seed):
     assert summary["match"] is True
     assert planted["stripe_customers"] >= 250
     r = summary["pending_repair"]
-    assert r and r["status"] == "pending" and r["changes"] and r["statement"]["update"].startswith("UPDATE "), r
+    assert r and r["status"] == "pending" and r["changes"] and r["statement"]["sql"].startswith("UPDATE "), r
 
 
 def test_once_seeds(results):

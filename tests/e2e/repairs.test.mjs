@@ -98,15 +98,17 @@ async function stripeProxy() {
 const logs = (r) => (r.status >= 500 ? w.logs.join("").split("\n").filter((l) => l.includes(r.json?.error?.request_id)).join(" ") : "");
 
 describe("suggestions", () => {
-  it("a locked-out payer gets a grant per incident, each showing its statement with the values apart", async () => {
+  it("a locked-out payer gets one grant for the row, naming both incidents and showing its statement with the values apart", async () => {
     const r = await check(c.missing);
     expect(r.status, r.text + logs(r)).toBe(200);
     const incidents = r.json.incidents.filter((i) => i.status === "open");
     expect(incidents.map((i) => i.kind).sort()).toEqual(["entitlement_mismatch", "missing_access"]);
     const repairs = await repairsOf(c.missing);
-    expect(repairs).toHaveLength(2);
-    for (const i of incidents) expect(repairs.map((x) => x.id)).toContain(i.repair_id);
-    const grant = repairs.find((x) => x.incident_id === incidents.find((i) => i.kind === "missing_access").id);
+    expect(repairs).toHaveLength(1);
+    const [grant] = repairs;
+    for (const i of incidents) expect(i.repair_id).toBe(grant.id);
+    expect(grant.incident_ids).toEqual(incidents.map((i) => i.id).sort());
+    expect(grant.incident_id).toBe(incidents.find((i) => i.kind === "missing_access").id);
     expect(grant).toMatchObject({
       status: "pending",
       effect: "grant",
@@ -116,22 +118,26 @@ describe("suggestions", () => {
       changes: [
         { column: "plan", before: "free", after: "pro" },
         { column: "is_premium", before: false, after: true },
+        { column: "feature_sso", before: false, after: true },
       ],
       approved_by: null,
       executed_at: null,
     });
     const [schema, name] = table.split(".");
-    expect(grant.statement.update).toBe(
-      `UPDATE "${schema}"."${name}" SET "plan" = $1::text, "is_premium" = $2::boolean WHERE ctid = $3::text::tid AND "stripe_customer_id" = $4 RETURNING left("plan", 256) AS "plan", "is_premium", "on_trial", "feature_sso"`,
+    expect(grant.statement.sql).toBe(
+      `UPDATE "${schema}"."${name}" SET "plan" = $1::text, "is_premium" = $2::boolean, "feature_sso" = $3::boolean WHERE ctid = $4::text::tid AND "stripe_customer_id" = $5 RETURNING left("plan", 256) AS "plan", "is_premium", "on_trial", "feature_sso"`,
     );
     expect(grant.statement.lock).toMatch(/FOR UPDATE$/);
-    expect(grant.statement.params).toEqual(["pro", true, "<the locked row's ctid>", c.missing]);
-    expect(grant.statement.update).not.toContain(c.missing);
-    const sso = repairs.find((x) => x !== grant);
-    expect(sso).toMatchObject({ effect: "grant", changes: [{ column: "feature_sso", before: false, after: true }] });
-    // A second check suggests nothing more.
+    expect(grant.statement.params).toEqual(["pro", true, true, "<the locked row's ctid>", c.missing]);
+    expect(grant.statement.sql).not.toContain(c.missing);
+    // Found by either incident.
+    for (const i of incidents) {
+      const by = (await w.get(`/v1/projects/${p.id}/repairs?incident=${i.id}`, { key: o.key })).json.data;
+      expect(by.map((x) => x.id)).toEqual([grant.id]);
+    }
+    // A second check suggests nothing more, and changes nothing.
     await check(c.missing);
-    expect(await repairsOf(c.missing)).toHaveLength(2);
+    expect(await repairsOf(c.missing)).toEqual(repairs);
   });
 
   it("an unknown customer gets an incident and no repair", async () => {
@@ -159,13 +165,12 @@ describe("approval", () => {
     const missing = "rep_" + "0".repeat(22);
     expect(errorOf(await approve(missing))).toMatchObject({ status: 404, code: "not_found" });
     expect(errorOf(await approve("rep_x'; drop"))).toMatchObject({ status: 404 });
-    expect((await repairsOf(c.missing, "pending")).length).toBe(2);
+    expect((await repairsOf(c.missing, "pending")).length).toBe(1);
     expect(writesOf(c.missing)).toBe(0);
   });
 
   it("of 20 concurrent approvals exactly one executes: one 200, nineteen 409, one write, one repair.executed", async () => {
-    const mine = await repairsOf(c.missing, "pending");
-    const rep = mine.find((x) => x.changes[0].column === "plan");
+    const [rep] = await repairsOf(c.missing, "pending");
     const answers = await Promise.all(Array.from({ length: 20 }, () => approve(rep.id)));
     const statuses = answers.map((r) => r.status);
     expect(statuses.filter((s) => s === 200), JSON.stringify(answers.map((a) => a.json))).toHaveLength(1);
@@ -175,15 +180,15 @@ describe("approval", () => {
     expect(done).toMatchObject({ id: rep.id, status: "verified", error: null });
     expect(done.approved_by).toMatch(/^member:mem_.+\/key:key_/);
     expect(done.row_before).toMatchObject({ plan: "free", is_premium: false });
-    expect(done.row_after).toMatchObject({ plan: "pro", is_premium: true, feature_sso: false });
+    expect(done.row_after).toMatchObject({ plan: "pro", is_premium: true, feature_sso: true });
     expect(done.executed_at).toBeTruthy();
     expect(done.verified_at).toBeTruthy();
     expect(writesOf(c.missing)).toBe(1);
-    expect(rowOf(c.missing)).toBe("pro|t|f");
-    const inc = await incidentOf(rep.incident_id);
-    expect(inc.status).toBe("resolved");
+    expect(rowOf(c.missing)).toBe("pro|t|t");
+    for (const id of rep.incident_ids) expect((await incidentOf(id)).status).toBe("resolved");
     const audit = (await w.get(`/v1/projects/${p.id}/audit?limit=100`, { key: o.key })).json.data.filter((e) => e.target === `repair:${rep.id}`);
     expect(audit.map((e) => e.action)).toEqual(["repair.created", "repair.approved", "repair.executed", "repair.verified"]);
+    for (const e of audit) expect(e.after.incident_ids).toEqual(rep.incident_ids);
     expect(audit[1].actor).toBe(done.approved_by);
     expect(audit[2].actor).toBe("system:repair");
     expect(audit[2].after.row_after).toMatchObject({ plan: "pro" });
@@ -192,47 +197,139 @@ describe("approval", () => {
     expect(writesOf(c.missing)).toBe(1);
   });
 
-  it("the customer's other repair completes parity, and then nothing is left open", async () => {
-    const [sso] = await repairsOf(c.missing, "pending");
-    const r = await approve(sso.id);
-    expect(r.status, r.text + logs(r)).toBe(200);
-    expect(r.json.status).toBe("verified");
+  it("after that one approval the customer is in parity: nothing open, nothing pending", async () => {
     expect(rowOf(c.missing)).toBe("pro|t|t");
     const open = (await w.get(`/v1/projects/${p.id}/incidents?customer=${c.missing}&status=open`, { key: o.key })).json.data;
     expect(open).toEqual([]);
+    expect(await repairsOf(c.missing, "pending")).toEqual([]);
+    await check(c.missing);
+    expect(await repairsOf(c.missing)).toHaveLength(1);
+    expect(writesOf(c.missing)).toBe(1);
   });
 
   it("a canceled customer still granted is revoked the same way", async () => {
     await check(c.canceled_granted);
     const repairs = await repairsOf(c.canceled_granted, "pending");
-    expect(repairs.map((r) => r.effect)).toEqual(["revocation", "revocation"]);
-    for (const rep of repairs) {
-      const r = await approve(rep.id);
-      expect(r.status, r.text + logs(r)).toBe(200);
-      expect(r.json.status).toBe("verified");
-    }
+    expect(repairs.map((r) => [r.effect, r.changes.map((x) => x.column)])).toEqual([["revocation", ["plan", "is_premium", "feature_sso"]]]);
+    const r = await approve(repairs[0].id);
+    expect(r.status, r.text + logs(r)).toBe(200);
+    expect(r.json.status).toBe("verified");
     expect(rowOf(c.canceled_granted)).toBe("free|f|f");
+    expect(writesOf(c.canceled_granted)).toBe(1);
+  });
+});
+
+describe("one repair per customer row", () => {
+  it("a customer drifting in plan and an entitlement gets one repair naming both; one approval writes the row once and verifies both resolved", async () => {
+    const t = scratchTable("repairs_one");
+    grantRepairer(t);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, false)}`);
+    sql(`CREATE TABLE ${t}_writes (n serial);
+         CREATE FUNCTION ${t}_count() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+         BEGIN INSERT INTO ${t}_writes DEFAULT VALUES; RETURN NEW; END $$;
+         CREATE TRIGGER count_writes AFTER UPDATE ON ${t} FOR EACH ROW EXECUTE FUNCTION ${t}_count()`);
+    const { o: oo, p: po } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(po.id, oo.key, env("PR_PG_TLS_REPAIRER_URL"));
+    const checked = await w.post(`/v1/projects/${po.id}/customers/${c.missing}/check`, undefined, { key: oo.key });
+    expect(checked.status, checked.text + logs(checked)).toBe(200);
+    const incidents = checked.json.incidents.filter((i) => i.status === "open");
+    expect(incidents.map((i) => i.kind).sort()).toEqual(["entitlement_mismatch", "missing_access"]);
+    const pending = (await w.get(`/v1/projects/${po.id}/repairs?status=pending`, { key: oo.key })).json.data;
+    expect(pending).toHaveLength(1);
+    const [rep] = pending;
+    expect(rep.incident_ids).toEqual(incidents.map((i) => i.id).sort());
+    expect(rep.changes.map((x) => x.column)).toEqual(["plan", "is_premium", "feature_sso"]);
+    for (const i of incidents) expect(i.repair_id).toBe(rep.id);
+    const r = await w.post(`/v1/projects/${po.id}/repairs/${rep.id}/approve`, undefined, { key: oo.key });
+    expect(r.status, r.text + logs(r)).toBe(200);
+    expect(r.json).toMatchObject({ id: rep.id, status: "verified", error: null, incident_ids: rep.incident_ids });
+    expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t}`).trim()).toBe("pro|t|t");
+    expect(Number(sql(`SELECT count(*) FROM ${t}_writes`).trim())).toBe(1);
+    for (const id of rep.incident_ids) {
+      expect((await w.get(`/v1/projects/${po.id}/incidents/${id}`, { key: oo.key })).json.status).toBe("resolved");
+    }
+    const chain = await chainOf(po.id, oo.key);
+    expect(chain.filter((e) => e.action === "repair.executed")).toHaveLength(1);
+    expect(chain.filter((e) => e.action === "repair.created")).toHaveLength(1);
+    for (const a of ["repair.created", "repair.approved", "repair.executed", "repair.verified"]) {
+      const e = chain.find((x) => x.action === a && x.target === `repair:${rep.id}`);
+      expect(e?.after.incident_ids, a).toEqual(rep.incident_ids);
+    }
+    // The customer's ledger tells it, each repair entry naming both incidents.
+    const ledger = (await w.get(`/v1/projects/${po.id}/customers/${c.missing}/ledger?limit=100`, { key: oo.key })).json.data;
+    expect(ledger.filter((e) => e.action === "repair.verified").map((e) => e.after.incident_ids)).toEqual([rep.incident_ids]);
+    expect((await w.get(`/v1/projects/${po.id}/audit/verify`, { key: oo.key })).json.ok).toBe(true);
+  });
+
+  it("the pending repair follows the customer: a drift that appears replaces it with one of every column", async () => {
+    const t = scratchTable("repairs_follow");
+    grantRepairer(t);
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.missing, "free", false, true)}`);
+    const { o: of, p: pf } = await wiredProject(w, { mapping: mappingFor(t) });
+    const checkIt = () => w.post(`/v1/projects/${pf.id}/customers/${c.missing}/check`, undefined, { key: of.key });
+    const pendingOf = async () => (await w.get(`/v1/projects/${pf.id}/repairs?status=pending`, { key: of.key })).json.data;
+    expect((await checkIt()).status).toBe(200);
+    const [first] = await pendingOf();
+    expect(first.changes.map((x) => x.column)).toEqual(["plan", "is_premium"]);
+    // SSO switched off in the app: a second drift for the same row.
+    sql(`UPDATE ${t} SET feature_sso = false`);
+    expect((await checkIt()).status).toBe(200);
+    const now = await pendingOf();
+    expect(now).toHaveLength(1);
+    expect(now[0].id).not.toBe(first.id);
+    expect(now[0].changes.map((x) => [x.column, x.before])).toEqual([["plan", "free"], ["is_premium", false], ["feature_sso", false]]);
+    expect(now[0].incident_ids).toHaveLength(2);
+    const old = (await w.get(`/v1/projects/${pf.id}/repairs/${first.id}`, { key: of.key })).json;
+    expect(old).toMatchObject({ status: "rejected", reason: "withdrawn: the drift changed; a new repair replaces this one" });
+
+    // D1 holds it too: no second live repair for the row, incidents named on insert and never changed.
+    const db = await w.d1();
+    const stamp = new Date().toISOString();
+    const insert = (id, ids, customer = c.missing) =>
+      db
+        .prepare(
+          `INSERT INTO repairs (id, org_id, project_id, incident_id, incident_ids, customer, status, effect, table_name, key_column, changes, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, 'pending', 'grant', ?, 'stripe_customer_id', '[]', ?, ?)`,
+        )
+        .bind(id, of.org.id, pf.id, now[0].incident_id, ids, customer, t, stamp, stamp)
+        .run();
+    const fresh = () => "rep_" + randomBytes(11).toString("hex").slice(0, 22);
+    await expect(insert(fresh(), JSON.stringify([now[0].incident_id]))).rejects.toThrow(/repair_transition/);
+    await expect(insert(fresh(), null, "cus_other")).rejects.toThrow(/repair_transition/);
+    await expect(insert(fresh(), JSON.stringify(["inc_someone_else"]), "cus_other")).rejects.toThrow(/repair_transition/);
+    await expect(
+      db.prepare("UPDATE repairs SET incident_ids = ? WHERE org_id = ? AND id = ?").bind(JSON.stringify([now[0].incident_id]), of.org.id, now[0].id).run(),
+    ).rejects.toThrow(/repair_transition/);
+    expect(await pendingOf()).toEqual(now);
   });
 });
 
 describe("what does not execute", () => {
   it("a rejected repair is never executed", async () => {
     await check(c.downgrade);
-    const rep = (await repairsOf(c.downgrade, "pending")).find((r) => r.changes[0].column === "feature_sso");
+    const [rep] = await repairsOf(c.downgrade, "pending");
+    expect([rep.effect, rep.changes.map((x) => x.column)]).toEqual(["revocation", ["plan", "feature_sso"]]);
     expect(errorOf(await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, {}, { key: o.key }))).toMatchObject({ status: 400 });
     const r = await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, { reason: "customer is on a negotiated plan" }, { key: o.key });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ status: "rejected", reason: "customer is on a negotiated plan" });
     expect(errorOf(await approve(rep.id))).toMatchObject({ status: 409, code: "repair_not_pending" });
     expect(writesOf(c.downgrade)).toBe(0);
+    // Rejected by a person: a check with nothing new suggests it again no more.
+    await check(c.downgrade);
+    expect(await repairsOf(c.downgrade, "pending")).toEqual([]);
   });
 
   it("a row that moved since the suggestion goes stale, nothing is written, and a fresh repair is suggested", async () => {
+    // The row moves: the drift changed, so a fresh repair is suggested from the row as it is.
+    sql(`UPDATE ${table} SET plan = 'team' WHERE stripe_customer_id = '${c.downgrade}'`);
+    await check(c.downgrade);
     const [rep] = await repairsOf(c.downgrade, "pending");
     const col = rep.changes[0].column;
     expect(col).toBe("plan");
-    // Someone moves the row to a plan nobody suggested: the drift stays, the expected value is gone.
-    sql(`UPDATE ${table} SET plan = 'team' WHERE stripe_customer_id = '${c.downgrade}'`);
+    expect(rep.changes[0].before).toBe("team");
+    // Someone moves the row again, to a plan nobody suggested: the drift stays, the expected value is gone.
+    sql(`UPDATE ${table} SET plan = 'pro' WHERE stripe_customer_id = '${c.downgrade}'`);
     const writes = writesOf(c.downgrade);
     const r = await approve(rep.id);
     expect(r.status, r.text + logs(r)).toBe(200);
@@ -248,7 +345,7 @@ describe("what does not execute", () => {
     expect(await repairsOf(c.downgrade, "pending")).toEqual([]);
     for (const f of fresh) {
       const now = (await w.get(`/v1/projects/${p.id}/repairs/${f.id}`, { key: o.key })).json;
-      expect(now).toMatchObject({ status: "rejected", reason: "withdrawn: the incident resolved on its own" });
+      expect(now).toMatchObject({ status: "rejected", reason: "withdrawn: the incident resolved on its own", incident_ids: f.incident_ids });
     }
   });
 
@@ -345,10 +442,10 @@ describe("what does not execute", () => {
     const now = new Date().toISOString();
     await db
       .prepare(
-        `INSERT INTO repairs (id, org_id, project_id, incident_id, customer, status, effect, table_name, key_column, changes, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', 'grant', ?, 'stripe_customer_id', ?, ?, ?)`,
+        `INSERT INTO repairs (id, org_id, project_id, incident_id, incident_ids, customer, status, effect, table_name, key_column, changes, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'pending', 'grant', ?, 'stripe_customer_id', ?, ?, ?)`,
       )
-      .bind(id, o.org.id, p.id, inc.id, c.parity, table, JSON.stringify([{ column: "stripe_customer_id", before: c.parity, after: ghost }]), now, now)
+      .bind(id, o.org.id, p.id, inc.id, JSON.stringify([inc.id]), c.parity, table, JSON.stringify([{ column: "stripe_customer_id", before: c.parity, after: ghost }]), now, now)
       .run();
     const got = await w.get(`/v1/projects/${p.id}/repairs/${id}`, { key: o.key });
     expect(got.json.statement.refused).toMatch(/not one a repair may write/);
@@ -369,7 +466,7 @@ describe("verification and recovery", () => {
     const { o: o8, p: p8 } = await wiredProject(w, { mapping: mappingFor(t) });
     await setDatabase(p8.id, o8.key, env("PR_PG_TLS_REPAIRER_URL"));
     await w.post(`/v1/projects/${p8.id}/customers/${c.missing}/check`, undefined, { key: o8.key });
-    const rep = (await w.get(`/v1/projects/${p8.id}/repairs?status=pending`, { key: o8.key })).json.data.find((r) => r.changes[0].column === "plan");
+    const [rep] = (await w.get(`/v1/projects/${p8.id}/repairs?status=pending`, { key: o8.key })).json.data;
     const r = await w.post(`/v1/projects/${p8.id}/repairs/${rep.id}/approve`, undefined, { key: o8.key });
     expect(r.status, r.text).toBe(200);
     expect(r.json).toMatchObject({ status: "unverified", row_after: { plan: "pro", is_premium: false } });
@@ -496,11 +593,34 @@ describe("automatic approval of grants", () => {
     for (const g of grants) expect(g, JSON.stringify(g)).toMatchObject({ status: "verified", approved_by: "system:auto_approve", customer: c.missing });
     expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t} WHERE stripe_customer_id = '${c.missing}'`).trim()).toBe("pro|t|t");
     const others = repairs.filter((r) => r.effect !== "grant");
-    expect(others.map((r) => r.customer).sort()).toEqual([c.canceled_granted, c.canceled_granted, c.downgrade].sort());
+    expect(others.map((r) => r.customer).sort()).toEqual([c.canceled_granted, c.downgrade].sort());
     for (const r of others) expect(r.status).toBe("pending");
     // The project never approves automatically unless asked: this suite's main project did not.
     const mainPending = (await w.get(`/v1/projects/${p.id}/repairs?status=pending&limit=100`, { key: o.key })).json.data;
     expect(mainPending.length).toBeGreaterThan(0);
+  });
+});
+
+describe("automatic approval of a customer's one repair", () => {
+  it("a repair that grants the plan and takes an entitlement is a change, never approved automatically", async () => {
+    const t = scratchTable("repairs_mixed");
+    grantRepairer(t);
+    // Paying for basic (no SSO), the row says free with SSO: the plan is given, SSO taken.
+    sql(`INSERT INTO ${t} (${COLUMNS}) VALUES ${appRow(c.downgrade, "free", false, true)}`);
+    const { o: om, p: pm } = await wiredProject(w, { mapping: mappingFor(t) });
+    await setDatabase(pm.id, om.key, env("PR_PG_TLS_REPAIRER_URL"));
+    expect((await w.patch(`/v1/projects/${pm.id}`, { auto_approve_grants: true }, { key: om.key })).status).toBe(200);
+    expect((await w.post(`/v1/projects/${pm.id}/customers/${c.downgrade}/check`, undefined, { key: om.key })).status).toBe(200);
+    const [rep, ...more] = (await w.get(`/v1/projects/${pm.id}/repairs`, { key: om.key })).json.data;
+    expect(more).toEqual([]);
+    expect(rep).toMatchObject({ effect: "change", status: "pending" });
+    expect(rep.changes.map((x) => [x.column, x.after])).toEqual([["plan", "basic"], ["is_premium", true], ["feature_sso", false]]);
+    expect(rep.incident_ids).toHaveLength(2);
+    // The coordinator had its round (the check woke it): nothing was approved.
+    await new Promise((res) => setTimeout(res, 1500));
+    expect((await w.get(`/v1/projects/${pm.id}/repairs/${rep.id}`, { key: om.key })).json.status).toBe("pending");
+    expect((await chainOf(pm.id, om.key)).filter((e) => e.action === "repair.approved")).toEqual([]);
+    expect(sql(`SELECT plan, is_premium, feature_sso FROM ${t}`).trim()).toBe("free|f|t");
   });
 });
 

@@ -3,15 +3,16 @@
 //! edge), tested here with an in-memory fake.
 //!
 //! An approval is four commits on the project chain and one database transaction:
-//! 1. `repair.approved` by the approver: `pending → executing`, only while the repair's
-//!    incident is open (a drift that resolved meanwhile must not be "fixed"), before any
+//! 1. `repair.approved` by the approver: `pending → executing`, only while every incident the
+//!    repair names is open (a drift that resolved meanwhile must not be "fixed"), before any
 //!    connection to the customer's database is opened;
 //! 2. the transaction (`Desk::execute`) on the repair credential, after a repair that takes
 //!    anything away was confirmed against Stripe once more (`stripe_objection`);
 //! 3. `repair.executed`, `repair.stale` or `repair.failed` by `system:repair`, with the row as
 //!    locked and as written;
-//! 4. the re-check of the customer, then `repair.verified` when the repaired incident resolved
-//!    and no open incident is about the columns it wrote, `repair.unverified` otherwise.
+//! 4. the re-check of the customer, then `repair.verified` when the customer is in parity
+//!    (every incident the repair names resolved, no open incident of the customer left),
+//!    `repair.unverified` otherwise.
 //!
 //! What the system records after the customer's database answered is tried again (`record`)
 //! before it gives up, since an outcome must not be lost; what still fails is finished by
@@ -23,7 +24,7 @@ use super::incidents::{Incident, IncidentStatus};
 use super::mapping::Mapping;
 use super::reconcile::{self, AppValues, ProductFeatures, StripeCustomer};
 use super::repair_plan::ExecPlan;
-use super::repairs::{effect, same_columns, still_wanted, Effect, Repair, RepairStatus};
+use super::repairs::{effect, still_wanted, Effect, Repair, RepairStatus};
 use super::time::Timestamp;
 
 /// The actor of everything ParityRail does on its own once a repair is approved.
@@ -121,7 +122,7 @@ impl RepairRefusal {
 pub enum Stop {
     /// No such repair in the project.
     NotFound,
-    /// The repair's incident is no longer open.
+    /// An incident the repair names is no longer open.
     IncidentNotOpen,
     /// The outcome could not be recorded, and nothing said why.
     Unrecorded,
@@ -144,8 +145,8 @@ pub trait Failure: From<RepairRefusal> + From<Stop> {
 pub enum CommitCheck {
     /// Nothing more.
     Status,
-    /// `pending → executing`: the repair's incident is read with it (after the chain head, so
-    /// what is read holds when the batch commits), and the approver must still be valid when
+    /// `pending → executing`: the incidents the repair names are read with it (after the chain
+    /// head, so what is read holds when the batch commits), and the approver must still be valid when
     /// it commits: a person's key, cap and role as authentication read them, the automatic
     /// approver's project with `auto_approve_grants` still on (`RepairRefusal::AutomaticOff`).
     Claim,
@@ -160,8 +161,8 @@ pub struct Move<'a> {
 }
 
 /// What a change of a repair is decided from: the repair as read after the chain head, and for
-/// a `CommitCheck::Claim` its incident (`None` when it is gone).
-pub type Decide<'a, E> = &'a dyn Fn(&Repair, Option<&Incident>) -> Result<Repair, E>;
+/// a `CommitCheck::Claim` the incidents it names that exist (one that is gone is missing).
+pub type Decide<'a, E> = &'a dyn Fn(&Repair, &[Incident]) -> Result<Repair, E>;
 
 /// The platform an approval runs on, for one project.
 #[allow(async_fn_in_trait)]
@@ -175,7 +176,7 @@ pub trait Desk {
     async fn incident(&self, id: &str) -> Result<Option<Incident>, Self::Error>;
     /// Commits one change of repair `id` on the project chain, audited as `mv.actor` doing
     /// `mv.action` with the repair before and after: reads the repair (and for a `CommitCheck::Claim`
-    /// its incident) after the chain head, asks `decide` for the repair after, and commits only
+    /// the incidents it names) after the chain head, asks `decide` for the repair after, and commits only
     /// while the repair is still as read (and for a `CommitCheck::Claim` the approving caller still
     /// valid). `Stop::NotFound` when there is no such repair.
     async fn commit(
@@ -248,7 +249,7 @@ pub async fn approve<D: Desk>(
         action: Action::RepairApproved,
         check: CommitCheck::Claim,
     };
-    let decide = |r: &Repair, incident: Option<&Incident>| -> Result<Repair, D::Error> {
+    let decide = |r: &Repair, incidents: &[Incident]| -> Result<Repair, D::Error> {
         if r.status != RepairStatus::Pending {
             return Err(RepairRefusal::not_pending(r).into());
         }
@@ -262,7 +263,12 @@ pub async fn approve<D: Desk>(
         if automatic && effect(m, &r.changes) != Effect::Grant {
             return Err(RepairRefusal::NeedsAPerson.into());
         }
-        if !incident.is_some_and(|i| i.status == IncidentStatus::Open) {
+        let open = |id: &String| {
+            incidents
+                .iter()
+                .any(|i| &i.id == id && i.status == IncidentStatus::Open)
+        };
+        if r.incident_ids.is_empty() || !r.incident_ids.iter().all(open) {
             return Err(Stop::IncidentNotOpen.into());
         }
         let mut after = r.moved(RepairStatus::Executing, desk.now());
@@ -366,7 +372,7 @@ async fn moved<D: Desk>(
     mv: Move<'_>,
     decide: Decide<'_, D::Error>,
 ) -> Result<Repair, D::Error> {
-    let checked = |r: &Repair, i: Option<&Incident>| {
+    let checked = |r: &Repair, i: &[Incident]| {
         let after = decide(r, i)?;
         if !r.status.may_become(after.status) {
             return Err(RepairRefusal::not_pending(r).into());
@@ -395,7 +401,7 @@ async fn record<D: Desk>(
         action,
         check: CommitCheck::Status,
     };
-    let change = |r: &Repair, _: Option<&Incident>| {
+    let change = |r: &Repair, _: &[Incident]| {
         let now = desk.now();
         let mut after = r.moved(target, now);
         fill(&mut after, now);
@@ -456,23 +462,32 @@ async fn stripe_objection<D: Desk>(desk: &D, m: &Mapping, r: &Repair) -> Option<
     }
 }
 
-/// Re-checks the customer and records whether the repair brought parity to what it repaired:
-/// `verified` only when its incident resolved and no open incident of the customer is about the
-/// columns it wrote (a write that took access from a customer who paid meanwhile opens one).
+/// Re-checks the customer and records whether the repair brought it parity: `verified` only
+/// when every incident the repair names resolved and no incident of the customer is left open
+/// (a write that took access from a customer who paid meanwhile opens one, and a drift the
+/// repair did not name keeps the customer out of parity); `unverified` otherwise, the
+/// incidents staying open.
 async fn verify<D: Desk>(desk: &D, r: &Repair) -> Result<Repair, D::Error> {
     let checked = desk.recheck(&r.customer).await;
-    let incident = desk.incident(&r.incident_id).await?;
-    let kind = incident.as_ref().map(|i| i.kind);
-    let resolved = incident.is_some_and(|i| i.status == IncidentStatus::Resolved);
-    let still = match (&checked, kind) {
-        (Ok(live), Some(kind)) => live
+    let mut unresolved = Vec::new();
+    for id in &r.incident_ids {
+        let resolved = desk
+            .incident(id)
+            .await?
+            .is_some_and(|i| i.status == IncidentStatus::Resolved);
+        if !resolved {
+            unresolved.push(id.as_str());
+        }
+    }
+    let still: Vec<&str> = match &checked {
+        Ok(live) => live
             .iter()
-            .filter(|i| i.status == IncidentStatus::Open && same_columns(i.kind, kind))
+            .filter(|i| i.status == IncidentStatus::Open && !r.names(&i.id))
             .map(|i| i.kind.as_str())
-            .collect::<Vec<_>>(),
-        _ => Vec::new(),
+            .collect(),
+        Err(_) => Vec::new(),
     };
-    let parity = checked.is_ok() && resolved && still.is_empty();
+    let parity = checked.is_ok() && unresolved.is_empty() && still.is_empty();
     let ends = if parity {
         (Action::RepairVerified, RepairStatus::Verified)
     } else {
@@ -486,11 +501,13 @@ async fn verify<D: Desk>(desk: &D, r: &Repair) -> Result<Repair, D::Error> {
                 e.code(),
                 e.message()
             )),
-            Ok(_) if !resolved => {
-                Some("the re-check still shows the drift: the incident stays open".to_owned())
-            }
+            Ok(_) if !unresolved.is_empty() => Some(format!(
+                "the re-check still shows the drift: the incidents it names stay open ({})",
+                unresolved.join(", ")
+            )),
             Ok(_) if !still.is_empty() => Some(format!(
-                "the re-check shows a new drift in the columns it wrote ({})",
+                "the re-check shows the customer out of parity ({}): the row drifts in a way \
+                 this repair did not write",
                 still.join(", ")
             )),
             Ok(_) => None,

@@ -3,7 +3,8 @@
 //! coordinator paces them (`tick`, over its storage and the approvals).
 //!
 //! Selection: pending grants, judged as the approval will judge them (the current mapping:
-//! still a grant, still executable); a grant whose incident already had a repair fail, or go
+//! still a grant, still executable: a repair that gives one column and takes another is a
+//! `change`, never a grant); a grant naming an incident that already had a repair fail, or go
 //! stale `STALE_LIMIT` times, is left to a person, since approving it again would end the same
 //! way on every check. At most `PER_ALARM` a round; pending grants are read `PAGE` at a time,
 //! at most `PAGES` pages.
@@ -57,10 +58,11 @@ pub trait PendingGrants {
     async fn mapping(&self) -> Result<Option<Mapping>, Self::Error>;
     /// Pending repairs the store calls grants, by id after `after`, at most `limit`.
     async fn pending(&self, after: &str, limit: u32) -> Result<Vec<Repair>, Self::Error>;
-    /// The failed and stale repairs of `incidents`: (incident, status).
+    /// The failed and stale repairs of `customers`: (incident, status) for each incident each
+    /// of them named.
     async fn setbacks(
         &self,
-        incidents: &[String],
+        customers: &[String],
     ) -> Result<Vec<(String, RepairStatus)>, Self::Error>;
 }
 
@@ -80,10 +82,15 @@ pub async fn select<P: PendingGrants>(p: &P) -> Result<(Vec<Repair>, bool), P::E
         after.clone_from(&last.id);
         let full = page.len() == PAGE as usize;
         let candidates: Vec<Repair> = page.into_iter().filter(|r| is_automatic(&m, r)).collect();
-        let ids: Vec<String> = candidates.iter().map(|r| r.incident_id.clone()).collect();
-        let setbacks = p.setbacks(&ids).await?;
+        let mut customers: Vec<String> = candidates.iter().map(|r| r.customer.clone()).collect();
+        customers.sort();
+        customers.dedup();
+        let setbacks = p.setbacks(&customers).await?;
         for r in candidates {
-            if left_to_a_person(&r.incident_id, &setbacks) {
+            if r.incident_ids
+                .iter()
+                .any(|i| left_to_a_person(i, &setbacks))
+            {
                 continue;
             }
             if out.len() == PER_ALARM {

@@ -8,6 +8,9 @@ use super::repairs::{ColumnChange, Repair};
 use super::sqlident::{SqlIdent, TableName};
 use serde_json::Value;
 
+/// How the preview shows the parameter that is the locked row's address (`ctid`).
+pub const CTID_PARAM: &str = "<the locked row's ctid>";
+
 /// Why a repair cannot run as stored (checked before any SQL is sent).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -131,15 +134,20 @@ impl ExecPlan {
         )
     }
 
-    /// The statement and its parameters as a reviewer reads them: values apart, never in the SQL.
+    /// What a reviewer is shown of the write, built from this plan and nothing else, so it is
+    /// exactly what runs: `sql`, the one `UPDATE` (`update_sql`) setting every column of the
+    /// repair at once, and `params`, its parameters in order (the new values, the locked row's
+    /// address, known only once it is locked, then the key); `lock`, the `SELECT … FOR UPDATE`
+    /// before it (its one parameter is the key). Identifiers double-quoted, values never in
+    /// the SQL.
     pub fn preview(&self) -> Value {
         let mut params: Vec<Value> = self.writes.iter().map(|(_, c)| c.after.clone()).collect();
-        params.push(Value::String("<the locked row's ctid>".to_owned()));
+        params.push(Value::String(CTID_PARAM.to_owned()));
         params.push(Value::String(self.key.clone()));
         serde_json::json!({
-            "lock": self.lock_sql(),
-            "update": self.update_sql(),
+            "sql": self.update_sql(),
             "params": params,
+            "lock": self.lock_sql(),
         })
     }
 

@@ -1,8 +1,9 @@
-//! Repairs (SPEC §8, §15) as pure rules: which one-row change fixes an incident (`suggest`),
-//! whether it only grants (`Effect`), how a repair follows its incident as checks change it
-//! (`follow`), the status machine (`RepairStatus::may_become`, mirrored by a D1 trigger), and the
-//! validated statement a repair runs (`ExecPlan`): identifiers from the mapping only, columns
-//! from its allowlist only, values only as parameters. Nothing here does I/O.
+//! Repairs (SPEC §8, §15) as pure rules: the one-row change that puts a customer's row in
+//! parity (`suggest`: every drifted column at once, naming the incidents it resolves), whether
+//! it only grants (`Effect`), how a customer's repair follows its incidents as checks change
+//! them (`follow`: at most one live repair per customer row), and the status machine
+//! (`RepairStatus::may_become`, mirrored by a D1 trigger). The validated statement a repair
+//! runs is `repair_plan::ExecPlan`. Nothing here does I/O.
 
 use super::audit::Action;
 use super::incidents::{Change, Incident, IncidentStatus};
@@ -110,7 +111,13 @@ impl Effect {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Repair {
     pub id: String,
+    /// The first of `incident_ids` in incident-kind order (the most severe), for readers of a
+    /// repair as one incident's (SPEC §15).
     pub incident_id: String,
+    /// Every incident this repair resolves, sorted; each names this repair (`repair_id`).
+    /// Repairs stored before migration 0021 name their one incident.
+    #[serde(default)]
+    pub incident_ids: Vec<String>,
     pub customer: String,
     pub status: RepairStatus,
     pub effect: Effect,
@@ -136,12 +143,43 @@ impl Repair {
         r.updated_at = now;
         r
     }
+
+    /// Whether this repair is waiting or running (at most one per customer row: D1's
+    /// `repairs_one_live_per_customer`, migration 0021).
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, RepairStatus::Pending | RepairStatus::Executing)
+    }
+
+    /// Whether it resolves incident `id`.
+    pub fn names(&self, id: &str) -> bool {
+        self.incident_ids.iter().any(|i| i == id)
+    }
+
+    /// Rejected by ParityRail itself (withdrawn, with one of the `WITHDRAWN_*` reasons), not
+    /// by a person: the incidents it named that are still open want a repair again (one of
+    /// them ignored withdraws the customer's repair, and the others still want one).
+    pub fn is_withdrawn(&self) -> bool {
+        self.status == RepairStatus::Rejected
+            && self.approved_by.is_none()
+            && self
+                .reason
+                .as_deref()
+                .is_some_and(|r| WITHDRAWN.contains(&r))
+    }
 }
 
 /// Why a pending repair was withdrawn, in words (its `reason`).
 pub const WITHDRAWN_RESOLVED: &str = "withdrawn: the incident resolved on its own";
 pub const WITHDRAWN_CHANGED: &str = "withdrawn: the drift changed; a new repair replaces this one";
+pub const WITHDRAWN_NO_FIX: &str =
+    "withdrawn: the drift changed and no repair may fix it now (a grace state keeps access)";
 pub const WITHDRAWN_IGNORED: &str = "withdrawn: the incident was ignored";
+const WITHDRAWN: [&str; 4] = [
+    WITHDRAWN_RESOLVED,
+    WITHDRAWN_CHANGED,
+    WITHDRAWN_NO_FIX,
+    WITHDRAWN_IGNORED,
+];
 
 /// How a flag column reads as access: NULL (or absent, or not a bool) is false.
 fn flag(row: &AppValues, col: &str) -> bool {
@@ -204,18 +242,6 @@ pub fn changes_for(
         IncidentKind::UnknownCustomer => {}
     }
     out
-}
-
-/// Whether two incident kinds are about the same columns of the row (plan and premium; trial;
-/// entitlements; none).
-pub fn same_columns(a: IncidentKind, b: IncidentKind) -> bool {
-    let group = |k: IncidentKind| match k {
-        IncidentKind::MissingAccess | IncidentKind::UnpaidAccess | IncidentKind::PlanMismatch => 0,
-        IncidentKind::TrialMismatch => 1,
-        IncidentKind::EntitlementMismatch => 2,
-        IncidentKind::UnknownCustomer => 3,
-    };
-    group(a) == group(b)
 }
 
 /// Whether a set of changes only gives, only takes, or both. A flag going to true gives; to
@@ -285,27 +311,57 @@ pub struct Context<'a> {
     pub now: Timestamp,
 }
 
-/// The repair for an open incident, if a one-row change can fix it. Never one that takes
-/// anything away while the customer is in a `keep` grace state.
-pub fn suggest(ctx: &Context<'_>, i: &Incident, id: String) -> Option<Repair> {
-    let (row, target) = (ctx.row?, i.expected.as_ref()?);
-    if i.status != IncidentStatus::Open || i.actual.is_none() {
-        return None;
+/// Where an incident kind comes in a customer's repair (`IncidentKind::ALL` order: access, plan,
+/// trial, entitlements).
+fn kind_rank(k: IncidentKind) -> usize {
+    IncidentKind::ALL
+        .iter()
+        .position(|x| *x == k)
+        .unwrap_or(usize::MAX)
+}
+
+/// The one repair of a customer's row for `incidents` (that customer's open incidents which
+/// want a fix, any order): every column they drift in, set at once, each with its value as read
+/// (`before`) and as it must become (`after`), in incident-kind order; naming the incidents
+/// whose columns it writes. An incident no column can fix (`unknown_customer`, nothing
+/// differs) is not named, and neither is one whose fix takes anything away while the customer
+/// is in a `keep` grace state. `effect` is over every column, so a repair that gives one
+/// column and takes another is a `change`, never a grant. `None` when nothing is left to write.
+pub fn suggest(ctx: &Context<'_>, incidents: &[&Incident], id: String) -> Option<Repair> {
+    let row = ctx.row?;
+    let mut open: Vec<&Incident> = incidents
+        .iter()
+        .copied()
+        .filter(|i| i.status == IncidentStatus::Open && i.actual.is_some())
+        .collect();
+    open.sort_by(|a, b| (kind_rank(a.kind), &a.id).cmp(&(kind_rank(b.kind), &b.id)));
+    let mut changes: Vec<ColumnChange> = Vec::new();
+    let mut named: Vec<&Incident> = Vec::new();
+    for i in open {
+        let Some(target) = i.expected.as_ref() else {
+            continue;
+        };
+        let own = changes_for(ctx.mapping, i.kind, target, row);
+        if own.is_empty() || (ctx.in_keep && effect(ctx.mapping, &own) != Effect::Grant) {
+            continue;
+        }
+        for c in own {
+            if !changes.iter().any(|x| x.column == c.column) {
+                changes.push(c);
+            }
+        }
+        named.push(i);
     }
-    let changes = changes_for(ctx.mapping, i.kind, target, row);
-    if changes.is_empty() {
-        return None;
-    }
-    let effect = effect(ctx.mapping, &changes);
-    if ctx.in_keep && effect != Effect::Grant {
-        return None;
-    }
+    let first = named.first()?;
+    let mut incident_ids: Vec<String> = named.iter().map(|i| i.id.clone()).collect();
+    incident_ids.sort();
     Some(Repair {
         id,
-        incident_id: i.id.clone(),
-        customer: i.customer.clone(),
+        incident_id: first.id.clone(),
+        incident_ids,
+        customer: first.customer.clone(),
         status: RepairStatus::Pending,
-        effect,
+        effect: effect(ctx.mapping, &changes),
         table: ctx.mapping.table.to_string().replace('"', ""),
         key_column: ctx.mapping.customer_column.as_str().to_owned(),
         changes,
@@ -359,22 +415,29 @@ pub fn withdrawn(r: &Repair, reason: &str, now: Timestamp) -> RepairChange {
     }
 }
 
-/// How repairs follow one customer's incident plan. `live` are the customer's open and ignored
-/// incidents before the plan, `changes` the plan (each opened or changed incident's `repair_id`
-/// is set here), `latest` the repairs the live incidents name, by id.
+/// How one customer's repair follows its incident plan. `live` are the customer's open and
+/// ignored incidents before the plan, `changes` the plan (each opened or changed incident's
+/// `repair_id` is set here), `latest` the repairs the live incidents name, by id.
 ///
-/// - an incident that resolves withdraws its pending repair;
-/// - an incident whose drift changed withdraws its pending repair and gets a new one, unless
-///   the new one would make exactly the same changes (then the pending one stays);
-/// - an opened incident gets one;
-/// - an unchanged open incident gets one when it has none yet, or when its latest ended
-///   `stale` or `failed` (the row moved on, or the database failed: suggest again from the
-///   row as read now). One whose latest was rejected by a person, or ran and did not verify,
-///   gets none: suggesting it again would repeat what a person or the app already refused.
+/// The customer has at most one live repair, covering every open incident that wants one:
+/// one opened or changed by this plan, one without a repair yet, one whose repair is pending,
+/// one whose last repair ended `stale` or `failed` (the row moved on, or the database failed)
+/// or was withdrawn by ParityRail (`Repair::is_withdrawn`). One whose last repair a person
+/// rejected, or that ran without verifying, wants none: suggesting it again would repeat what
+/// a person or the app already refused.
 ///
-/// Returns the repair changes and, for unchanged incidents that got a repair, the incident as
-/// it was and with its new `repair_id` (a link, not an incident change: it is not audited as
-/// one, the `repair.created` entry names the incident).
+/// - While a repair of the customer runs, nothing is suggested (its verification re-checks the
+///   customer, and a later check suggests again): a second live repair is never made.
+/// - Otherwise the repair is suggested afresh from the row as read now (`suggest`). A pending
+///   repair that would stay exactly the same (columns, `before` and `after` values, effect,
+///   incidents, table and key column) stays; every other pending repair of the customer is withdrawn (`rejected`,
+///   with the reason), and the fresh one, if any, replaces it. So a pending repair never keeps
+///   a stale `before`, and never names an incident that resolved.
+///
+/// Returns the repair changes (withdrawals first) and, for unchanged incidents that the
+/// customer's repair now names, the incident as it was and with its new `repair_id` (a link,
+/// not an incident change: it is not audited as one, the `repair.created` entry names the
+/// incidents).
 pub fn follow(
     ctx: &Context<'_>,
     live: &[Incident],
@@ -382,78 +445,104 @@ pub fn follow(
     latest: &BTreeMap<String, Repair>,
     mut new_id: impl FnMut() -> String,
 ) -> (Vec<RepairChange>, Vec<(Incident, Incident)>) {
-    let pending_of = |i: &Incident| {
-        i.repair_id
-            .as_ref()
-            .and_then(|id| latest.get(id))
-            .filter(|r| r.status == RepairStatus::Pending)
-    };
-    let mut out = Vec::new();
-    let mut links = Vec::new();
-    for c in changes.iter_mut() {
-        match c {
-            Change::Opened(i) => {
-                if let Some(r) = suggest(ctx, i, new_id()) {
-                    i.repair_id = Some(r.id.clone());
-                    out.push(RepairChange::Created(Box::new(r)));
-                }
-            }
-            Change::Updated { before, after } => {
-                // Its repair is running: the run's verification re-checks the customer and a
-                // later check suggests again if need be; a second live repair is never made.
-                let running = before
-                    .repair_id
-                    .as_ref()
-                    .and_then(|id| latest.get(id))
-                    .is_some_and(|r| r.status == RepairStatus::Executing);
-                if running {
-                    continue;
-                }
-                let fresh = suggest(ctx, after, new_id());
-                let pending = pending_of(before);
-                // The drift changed in a way the repair does not touch (another column of the
-                // row moved): the pending repair still says exactly what to do, and stays.
-                let same = |p: &Repair, r: &Repair| p.changes == r.changes && p.effect == r.effect;
-                if let (Some(p), Some(r)) = (pending, fresh.as_ref()) {
-                    if same(p, r) {
-                        after.repair_id = Some(p.id.clone());
-                        continue;
-                    }
-                }
-                if let Some(p) = pending {
-                    out.push(withdrawn(p, WITHDRAWN_CHANGED, ctx.now));
-                }
-                if let Some(r) = fresh {
-                    after.repair_id = Some(r.id.clone());
-                    out.push(RepairChange::Created(Box::new(r)));
-                }
-            }
-            Change::Resolved { before, .. } => {
-                if let Some(p) = pending_of(before) {
-                    out.push(withdrawn(p, WITHDRAWN_RESOLVED, ctx.now));
-                }
+    let repair_of = |i: &Incident| i.repair_id.as_ref().and_then(|id| latest.get(id));
+    let mut mine: Vec<&Repair> = Vec::new();
+    for i in live.iter().chain(changes.iter().filter_map(Change::before)) {
+        if let Some(r) = repair_of(i).filter(|r| r.is_live()) {
+            if !mine.iter().any(|m| m.id == r.id) {
+                mine.push(r);
             }
         }
     }
-    let changed: Vec<&str> = changes.iter().map(|c| c.after().id.as_str()).collect();
+    // The customer's open incidents after the plan, and whether each wants a repair.
+    let changed: Vec<String> = changes.iter().map(|c| c.after().id.clone()).collect();
+    let unchanged = |i: &Incident| !changed.contains(&i.id);
+    let mut open: Vec<(&Incident, bool)> = Vec::new();
+    for c in changes.iter() {
+        if c.after().status == IncidentStatus::Open {
+            open.push((c.after(), true));
+        }
+    }
     for i in live {
-        if i.status != IncidentStatus::Open || changed.contains(&i.id.as_str()) {
-            continue;
+        if i.status == IncidentStatus::Open && unchanged(i) {
+            let wants = match (&i.repair_id, repair_of(i)) {
+                (None, _) => true,
+                (Some(_), Some(r)) => {
+                    r.is_withdrawn()
+                        || matches!(
+                            r.status,
+                            RepairStatus::Pending | RepairStatus::Stale | RepairStatus::Failed
+                        )
+                }
+                (Some(_), None) => false,
+            };
+            open.push((i, wants));
         }
-        let again = match i.repair_id.as_ref() {
-            None => true,
-            Some(id) => latest
-                .get(id)
-                .is_some_and(|r| matches!(r.status, RepairStatus::Stale | RepairStatus::Failed)),
-        };
-        if !again {
-            continue;
+    }
+    let is_open = |id: &str| open.iter().any(|(i, _)| i.id == id);
+    let mut out = Vec::new();
+    if mine.iter().any(|r| r.status == RepairStatus::Executing) {
+        // Only a pending repair from before one repair per customer (migration 0021) can sit
+        // beside a running one: it goes once an incident it names is no longer open.
+        for p in mine.iter().filter(|p| p.status == RepairStatus::Pending) {
+            if !p.incident_ids.iter().all(|id| is_open(id)) {
+                out.push(withdrawn(p, WITHDRAWN_RESOLVED, ctx.now));
+            }
         }
-        if let Some(r) = suggest(ctx, i, new_id()) {
+        return (out, Vec::new());
+    }
+    let wanting: Vec<&Incident> = open.iter().filter(|(_, w)| *w).map(|(i, _)| *i).collect();
+    let fresh = suggest(ctx, &wanting, new_id());
+    let same = |p: &Repair, f: &Repair| {
+        (
+            &p.changes,
+            p.effect,
+            &p.incident_ids,
+            &p.table,
+            &p.key_column,
+        ) == (
+            &f.changes,
+            f.effect,
+            &f.incident_ids,
+            &f.table,
+            &f.key_column,
+        )
+    };
+    let kept = match (mine.as_slice(), &fresh) {
+        ([p], Some(f)) if same(p, f) => Some((*p).clone()),
+        _ => {
+            for p in &mine {
+                let reason = if !p.incident_ids.iter().any(|id| is_open(id)) {
+                    WITHDRAWN_RESOLVED
+                } else if fresh.is_some() {
+                    WITHDRAWN_CHANGED
+                } else {
+                    WITHDRAWN_NO_FIX
+                };
+                out.push(withdrawn(p, reason, ctx.now));
+            }
+            if let Some(f) = &fresh {
+                out.push(RepairChange::Created(Box::new(f.clone())));
+            }
+            fresh
+        }
+    };
+    let Some(repair) = kept else {
+        return (out, Vec::new());
+    };
+    let mut links = Vec::new();
+    for c in changes.iter_mut() {
+        if let Change::Opened(i) | Change::Updated { after: i, .. } = c {
+            if repair.names(&i.id) {
+                i.repair_id = Some(repair.id.clone());
+            }
+        }
+    }
+    for i in live {
+        if unchanged(i) && repair.names(&i.id) && i.repair_id.as_deref() != Some(&repair.id) {
             let mut after = i.clone();
-            after.repair_id = Some(r.id.clone());
+            after.repair_id = Some(repair.id.clone());
             links.push((i.clone(), after));
-            out.push(RepairChange::Created(Box::new(r)));
         }
     }
     (out, links)

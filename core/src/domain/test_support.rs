@@ -17,6 +17,7 @@ pub fn pending_repair(id: &str, incident: &str, effect: Effect, change: ColumnCh
     Repair {
         id: id.into(),
         incident_id: incident.into(),
+        incident_ids: vec![incident.into()],
         customer: "cus_1".into(),
         status: RepairStatus::Pending,
         effect,

@@ -1,4 +1,4 @@
-//! Repair rows (migration 0014). A row parses into `domain::repairs::Repair` here.
+//! Repair rows (migrations 0014, 0021). A row parses into `domain::repairs::Repair` here.
 
 use crate::domain::reconcile::AppValues;
 use crate::domain::repairs::{Effect, Repair, RepairStatus};
@@ -10,6 +10,9 @@ use serde::Deserialize;
 pub struct RepairRow {
     pub id: String,
     pub incident_id: String,
+    /// The JSON array of the incidents the repair resolves; NULL for a repair stored before
+    /// migration 0021 (it resolves its one incident).
+    pub incident_ids: Option<String>,
     pub customer: String,
     pub status: String,
     pub effect: String,
@@ -39,7 +42,15 @@ impl RepairRow {
                 .map(|s| serde_json::from_str(s).map_err(|_| bad("row")))
                 .transpose()
         };
+        let incident_ids = match &r.incident_ids {
+            None => vec![r.incident_id.clone()],
+            Some(s) => serde_json::from_str::<Vec<String>>(s)
+                .ok()
+                .filter(|ids| ids.contains(&r.incident_id))
+                .ok_or_else(|| bad("incident_ids"))?,
+        };
         Ok(Repair {
+            incident_ids,
             status: RepairStatus::parse(&r.status).ok_or_else(|| bad("status"))?,
             effect: Effect::parse(&r.effect).ok_or_else(|| bad("effect"))?,
             changes: serde_json::from_str(&r.changes).map_err(|_| bad("changes"))?,
@@ -63,5 +74,27 @@ impl RepairRow {
     /// Every row parsed, or the first corrupt one's fault.
     pub fn parse_all(rows: Vec<RepairRow>) -> Fallible<Vec<Repair>> {
         rows.into_iter().map(RepairRow::parse).collect()
+    }
+}
+
+/// A failed or stale repair as automatic approval's setbacks read it (migration 0021).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetbackRow {
+    pub incident_id: String,
+    pub incident_ids: Option<String>,
+    pub status: String,
+}
+
+impl SetbackRow {
+    /// `(incident, status)` for every incident the repair named (its `incident_id` alone when
+    /// it names no list, or a list that does not parse: a setback is never lost).
+    pub fn per_incident(self) -> Vec<(String, String)> {
+        let ids = self
+            .incident_ids
+            .as_deref()
+            .and_then(|s| serde_json::from_str::<Vec<String>>(s).ok())
+            .filter(|ids| !ids.is_empty())
+            .unwrap_or_else(|| vec![self.incident_id.clone()]);
+        ids.into_iter().map(|i| (i, self.status.clone())).collect()
     }
 }

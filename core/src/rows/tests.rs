@@ -2,7 +2,7 @@ use super::exports::{self, ExportRow, ExportStatus};
 use super::incidents::IncidentRow;
 use super::keys::{self, KeyAuthRow, KeyRow, NewKeySpec};
 use super::projects::{ProjectForMember, ProjectRow};
-use super::repairs::RepairRow;
+use super::repairs::{RepairRow, SetbackRow};
 use super::runs::{self, RunRow};
 use super::webhooks::Source;
 use crate::domain::apikey::{Capability, Environment};
@@ -257,10 +257,36 @@ fn a_repair_row_parses_and_a_corrupt_one_names_its_column() {
         ("changes", json!("{}"), "changes"),
         ("row_after", json!("nope"), "row"),
         ("verified_at", json!("x"), "timestamp"),
+        ("incident_ids", json!("inc_1"), "incident_ids"),
+        ("incident_ids", json!(r#"["inc_2"]"#), "incident_ids"),
     ] {
         let r: RepairRow = row(with(repair_row(), field, value));
         assert_eq!(internal(r.parse()), format!("repair rep_1: bad {what}"));
     }
+}
+
+#[test]
+fn a_repair_names_its_incidents_and_one_from_before_migration_0021_names_its_one() {
+    let old = row::<RepairRow>(repair_row()).parse().unwrap();
+    assert_eq!(old.incident_ids, vec!["inc_1".to_owned()]);
+    let both = with(repair_row(), "incident_ids", json!(r#"["inc_0","inc_1"]"#));
+    let r = row::<RepairRow>(both).parse().unwrap();
+    assert_eq!((r.incident_id.as_str(), r.incident_ids.len()), ("inc_1", 2));
+    // Its audit and API form carries both.
+    assert_eq!(json!(r)["incident_ids"], json!(["inc_0", "inc_1"]));
+    // A failed repair counts against every incident it named.
+    let setback = SetbackRow {
+        incident_id: "inc_1".into(),
+        incident_ids: Some(r#"["inc_0","inc_1"]"#.into()),
+        status: "failed".into(),
+    };
+    assert_eq!(
+        setback.per_incident(),
+        vec![
+            ("inc_0".to_owned(), "failed".to_owned()),
+            ("inc_1".to_owned(), "failed".to_owned())
+        ]
+    );
 }
 
 fn run_row() -> Value {

@@ -60,6 +60,7 @@ fn grant(name: &str, key: &str) -> Repair {
     Repair {
         id: "rep_test".into(),
         incident_id: "inc_test".into(),
+        incident_ids: vec!["inc_test".into()],
         customer: key.into(),
         status: RepairStatus::Executing,
         effect: Effect::Grant,

@@ -2,6 +2,7 @@ use super::*;
 use crate::domain::ids::{KeyId, MemberId};
 use crate::domain::mapping::MappingInput;
 use crate::domain::reconcile::{Access, IncidentKind, ItemFacts, SubFacts};
+use crate::domain::repairs::ColumnChange;
 use crate::domain::test_support::{block_on as run, premium};
 use serde_json::json;
 use std::cell::{Cell, RefCell};
@@ -61,8 +62,10 @@ enum CommitFault {
 /// What a re-check finds.
 #[derive(Clone)]
 enum Recheck {
-    /// The repaired incident resolves.
+    /// The repair's first incident resolves.
     Resolves,
+    /// Every incident resolves.
+    ResolvesAll,
     /// It stays open.
     StaysOpen,
     /// It resolves, and an incident of this kind opens.
@@ -212,11 +215,15 @@ impl Desk for Fake {
             .get(id)
             .cloned()
             .ok_or(Stop::NotFound)?;
-        let incident = match mv.check {
-            CommitCheck::Claim => self.incidents.borrow().get(&before.incident_id).cloned(),
-            CommitCheck::Status => None,
+        let incidents: Vec<Incident> = match mv.check {
+            CommitCheck::Claim => before
+                .incident_ids
+                .iter()
+                .filter_map(|i| self.incidents.borrow().get(i).cloned())
+                .collect(),
+            CommitCheck::Status => Vec::new(),
         };
-        let after = decide(&before, incident.as_ref())?;
+        let after = decide(&before, &incidents)?;
         self.repairs
             .borrow_mut()
             .insert(id.to_owned(), after.clone());
@@ -260,6 +267,11 @@ impl Desk for Fake {
             Recheck::Fails => return Err(Err::Down("stripe_unreachable")),
             Recheck::StaysOpen => {}
             Recheck::Resolves => self.set_incident(IncidentStatus::Resolved),
+            Recheck::ResolvesAll => {
+                for i in self.incidents.borrow_mut().values_mut() {
+                    i.status = IncidentStatus::Resolved;
+                }
+            }
             Recheck::NewDrift(kind) => {
                 self.set_incident(IncidentStatus::Resolved);
                 self.incidents
@@ -675,24 +687,34 @@ fn a_refusal_on_the_first_attempt_to_record_is_not_taken_for_a_lost_answer() {
 }
 
 #[test]
-fn verification_holds_only_when_the_incident_resolved_and_no_drift_took_its_columns() {
+fn verification_holds_only_when_the_customer_is_in_parity() {
+    let out_of_parity = |kind: &str| {
+        format!(
+            "the re-check shows the customer out of parity ({kind}): the row drifts in a way \
+             this repair did not write"
+        )
+    };
     let cases = [
         (Recheck::Resolves, RepairStatus::Verified, None),
         (
             Recheck::StaysOpen,
             RepairStatus::Unverified,
-            Some("the re-check still shows the drift: the incident stays open".to_owned()),
+            Some(
+                "the re-check still shows the drift: the incidents it names stay open (inc_1)"
+                    .to_owned(),
+            ),
         ),
         (
             Recheck::NewDrift(IncidentKind::UnpaidAccess),
             RepairStatus::Unverified,
-            Some("the re-check shows a new drift in the columns it wrote (unpaid_access)".into()),
+            Some(out_of_parity("unpaid_access")),
         ),
-        // A drift in other columns is not this repair's doing.
+        // A drift in other columns leaves the customer out of parity too: a repair is verified
+        // only when the customer is whole.
         (
             Recheck::NewDrift(IncidentKind::TrialMismatch),
-            RepairStatus::Verified,
-            None,
+            RepairStatus::Unverified,
+            Some(out_of_parity("trial_mismatch")),
         ),
         (
             Recheck::Fails,
@@ -710,6 +732,54 @@ fn verification_holds_only_when_the_incident_resolved_and_no_drift_took_its_colu
         assert!(r.verified_at.is_some());
         assert_eq!(desk.actions().len(), 3);
     }
+}
+
+/// A pending repair of both `inc_1` (premium) and `inc_2` (SSO), both open.
+fn fake_of_two() -> Fake {
+    let desk = fake(true);
+    if let Some(r) = desk.repairs.borrow_mut().get_mut(RID) {
+        r.changes.push(ColumnChange {
+            column: "feature_sso".into(),
+            before: json!(false),
+            after: json!(true),
+        });
+        r.incident_ids = vec![IID.into(), "inc_2".into()];
+    }
+    desk.incidents.borrow_mut().insert(
+        "inc_2".into(),
+        incident("inc_2", IncidentKind::EntitlementMismatch),
+    );
+    desk
+}
+
+#[test]
+fn a_repair_of_two_incidents_is_claimed_only_while_both_are_open_and_verified_only_when_both_resolve(
+) {
+    // One of them resolved on its own meanwhile: the claim is refused, nothing runs.
+    let desk = fake_of_two();
+    if let Some(i) = desk.incidents.borrow_mut().get_mut("inc_2") {
+        i.status = IncidentStatus::Resolved;
+    }
+    let got = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap_err();
+    assert_eq!(got, Err::Stop(Stop::IncidentNotOpen));
+    assert_eq!(desk.executions.get(), 0);
+
+    // Both open, one transaction; the re-check resolves only one: not in parity.
+    let desk = fake_of_two();
+    let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
+    assert_eq!(desk.executions.get(), 1);
+    assert_eq!(r.status, RepairStatus::Unverified);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("the re-check still shows the drift: the incidents it names stay open (inc_2)")
+    );
+
+    // Both resolve: verified.
+    let desk = fake_of_two();
+    *desk.recheck.borrow_mut() = Recheck::ResolvesAll;
+    let r = run(approve(&desk, &mapping(), &by_person(), &ours)).unwrap();
+    assert_eq!((r.status, r.error), (RepairStatus::Verified, None));
+    assert_eq!(desk.executions.get(), 1);
 }
 
 #[test]

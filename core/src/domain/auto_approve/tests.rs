@@ -2,6 +2,7 @@ use super::*;
 use crate::domain::approval::Stop;
 use crate::domain::coordinator::Alarm;
 use crate::domain::mapping::MappingInput;
+use crate::domain::repairs::ColumnChange;
 use crate::domain::test_support::{block_on, pending_repair, premium};
 use proptest::prelude::*;
 use std::cell::{Cell, RefCell};
@@ -60,13 +61,12 @@ impl PendingGrants for Store {
             .cloned()
             .collect())
     }
-    async fn setbacks(&self, incidents: &[String]) -> Result<Vec<(String, RepairStatus)>, Broken> {
-        Ok(self
-            .setbacks
-            .iter()
-            .filter(|(i, _)| incidents.contains(i))
-            .cloned()
-            .collect())
+    /// Every repair here is of `cus_1` (`pending_repair`): its setbacks are all of them.
+    async fn setbacks(&self, customers: &[String]) -> Result<Vec<(String, RepairStatus)>, Broken> {
+        if !customers.iter().any(|c| c == "cus_1") {
+            return Ok(Vec::new());
+        }
+        Ok(self.setbacks.clone())
     }
 }
 
@@ -103,6 +103,41 @@ fn a_grant_whose_incident_had_a_repair_fail_or_go_stale_three_times_is_left_to_a
     ];
     let (picked, _) = block_on(select(&store)).expect("select");
     assert_eq!(ids(&picked), ["rep_2"]);
+}
+
+#[test]
+fn a_customer_repair_that_grants_one_column_and_takes_another_is_never_selected() {
+    let sso_off = ColumnChange {
+        column: "feature_sso".into(),
+        before: serde_json::json!(true),
+        after: serde_json::json!(false),
+    };
+    let mut mixed = repair("rep_1", "inc_1", true);
+    mixed.changes.push(sso_off);
+    mixed.incident_ids = vec!["inc_1".into(), "inc_2".into()];
+    // Stored as a grant or not, the current mapping reads it as a change.
+    assert_eq!(effect(&mapping(), &mixed.changes), Effect::Change);
+    let mut both = repair("rep_2", "inc_3", true);
+    both.changes.push(ColumnChange {
+        column: "feature_sso".into(),
+        before: serde_json::json!(false),
+        after: serde_json::json!(true),
+    });
+    both.incident_ids = vec!["inc_3".into(), "inc_4".into()];
+    let store = Store::new(vec![mixed, both]);
+    let (picked, _) = block_on(select(&store)).expect("select");
+    assert_eq!(ids(&picked), ["rep_2"]);
+}
+
+#[test]
+fn a_customer_grant_naming_an_incident_whose_repair_failed_is_left_to_a_person() {
+    let mut r = repair("rep_1", "inc_1", true);
+    r.incident_ids = vec!["inc_1".into(), "inc_2".into()];
+    let mut store = Store::new(vec![r]);
+    store.setbacks = vec![("inc_2".into(), RepairStatus::Failed)];
+    assert!(block_on(select(&store)).expect("select").0.is_empty());
+    store.setbacks = vec![("inc_9".into(), RepairStatus::Failed)];
+    assert_eq!(block_on(select(&store)).expect("select").0.len(), 1);
 }
 
 #[test]

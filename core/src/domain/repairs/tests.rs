@@ -125,33 +125,34 @@ fn a_locked_out_payer_gets_a_grant_of_plan_and_premium_with_the_values_as_read()
         .unwrap();
     assert_eq!(inc.after().repair_id.as_deref(), Some(r.id.as_str()));
     assert_eq!(r.incident_id, inc.after().id);
+    assert_eq!(r.incident_ids, vec![inc.after().id.clone()]);
 }
 
 #[test]
-fn a_canceled_customer_still_premium_gets_a_revocation() {
+fn a_canceled_customer_still_premium_gets_one_revocation_of_the_plan_and_the_entitlement() {
     let m = mapping();
     let app = row(Some("pro"), true, false, true);
-    let (_, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &app);
+    let (changes, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &app);
     let r = created(&rc);
-    let plan_fix = r
-        .iter()
-        .find(|r| r.changes.iter().any(|c| c.column == "plan"))
-        .unwrap();
-    assert_eq!(plan_fix.effect, Effect::Revocation);
+    assert_eq!(r.len(), 1, "one repair for the row: {rc:?}");
+    let r = r[0];
+    assert_eq!(r.effect, Effect::Revocation);
     assert_eq!(
-        plan_fix
-            .changes
+        r.changes
             .iter()
-            .map(|c| &c.after)
+            .map(|c| (c.column.as_str(), &c.after))
             .collect::<Vec<_>>(),
-        vec![&json!("free"), &json!(false)]
+        vec![
+            ("plan", &json!("free")),
+            ("is_premium", &json!(false)),
+            // The entitlement the canceled plan gave is taken away in the same repair.
+            ("feature_sso", &json!(false)),
+        ]
     );
-    // The entitlement the canceled plan gave is taken away by its own repair.
-    let sso = r
-        .iter()
-        .find(|r| r.changes.iter().any(|c| c.column == "feature_sso"))
-        .unwrap();
-    assert_eq!(sso.effect, Effect::Revocation);
+    assert_eq!(r.incident_ids.len(), 2);
+    for c in &changes {
+        assert_eq!(c.after().repair_id.as_deref(), Some(r.id.as_str()));
+    }
 }
 
 #[test]
@@ -183,10 +184,10 @@ fn no_revocation_is_suggested_while_a_subscription_is_in_a_keep_state() {
         in_keep: true,
         now: at(1),
     };
-    assert_eq!(suggest(&ctx, &i, "rep_1".into()), None);
+    assert_eq!(suggest(&ctx, &[&i], "rep_1".into()), None);
     ctx.in_keep = false;
     assert_eq!(
-        suggest(&ctx, &i, "rep_1".into()).map(|r| r.effect),
+        suggest(&ctx, &[&i], "rep_1".into()).map(|r| r.effect),
         Some(Effect::Revocation)
     );
 }
@@ -253,123 +254,301 @@ fn pending(id: &str, incident: &str) -> Repair {
     crate::domain::test_support::pending_repair(id, incident, Effect::Grant, plan)
 }
 
-#[test]
-fn a_pending_repair_is_withdrawn_when_its_incident_resolves_or_changes() {
-    let m = mapping();
-    let locked_out = row(None, false, false, true);
-    let (mut first, rc) = first_check(&m, vec![sub("active", "price_pro")], &locked_out);
-    let repair = created(&rc)[0].clone();
-    let live: Vec<Incident> = first.drain(..).map(|c| c.after().clone()).collect();
-    let latest: BTreeMap<String, Repair> = [(repair.id.clone(), repair.clone())].into();
+/// The customer's live incidents and repairs after `changes` committed.
+fn committed(changes: &[Change], rc: &[RepairChange]) -> (Vec<Incident>, BTreeMap<String, Repair>) {
+    let live = changes.iter().map(|c| c.after().clone()).collect();
+    let latest = rc
+        .iter()
+        .map(|c| (c.after().id.clone(), c.after().clone()))
+        .collect();
+    (live, latest)
+}
 
-    // Fixed by hand: the incident resolves, the repair is withdrawn.
-    let fixed = row(Some("pro"), true, false, true);
-    let (d, _) = drifts(&m, vec![sub("active", "price_pro")], &fixed);
-    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
-    let ctx = Context {
-        mapping: &m,
-        row: Some(&fixed),
+fn ctx_at<'a>(m: &'a Mapping, app: &'a AppValues, ms: i64) -> Context<'a> {
+    Context {
+        mapping: m,
+        row: Some(app),
         in_keep: false,
-        now: at(2),
+        now: at(ms),
+    }
+}
+
+#[test]
+fn a_customer_drifting_in_plan_and_an_entitlement_gets_one_repair_naming_both_incidents() {
+    let m = mapping();
+    // Paying for pro (which carries SSO), the row says free without SSO.
+    let app = row(None, false, false, false);
+    let (changes, rc) = first_check(&m, vec![sub("active", "price_pro")], &app);
+    assert_eq!(changes.len(), 2);
+    let r = match rc.as_slice() {
+        [RepairChange::Created(r)] => r,
+        other => panic!("one repair for the row: {other:?}"),
     };
-    let (rc, _) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
+    assert_eq!(r.effect, Effect::Grant);
+    assert_eq!(
+        r.changes
+            .iter()
+            .map(|c| (c.column.as_str(), &c.before, &c.after))
+            .collect::<Vec<_>>(),
+        vec![
+            ("plan", &Value::Null, &json!("pro")),
+            ("is_premium", &json!(false), &json!(true)),
+            ("feature_sso", &json!(false), &json!(true)),
+        ]
+    );
+    let id_of = |k: IncidentKind| {
+        changes
+            .iter()
+            .find(|c| c.after().kind == k)
+            .map(|c| c.after().id.clone())
+            .unwrap()
+    };
+    let mut both = vec![
+        id_of(IncidentKind::MissingAccess),
+        id_of(IncidentKind::EntitlementMismatch),
+    ];
+    // `incident_id` is the most severe; `incident_ids` every incident, sorted.
+    assert_eq!(r.incident_id, both[0]);
+    both.sort();
+    assert_eq!(r.incident_ids, both);
+    for c in &changes {
+        assert_eq!(c.after().repair_id.as_deref(), Some(r.id.as_str()));
+    }
+    // One approval puts the row in parity: applying it leaves no drift.
+    let mut fixed = app.clone();
+    for c in &r.changes {
+        fixed.insert(c.column.clone(), c.after.clone());
+    }
+    assert!(drifts(&m, vec![sub("active", "price_pro")], &fixed)
+        .0
+        .is_empty());
+    // The statement sets every column at once.
+    let plan = ExecPlan::new(r, &m).unwrap();
+    let preview = plan.preview();
+    assert!(preview["sql"].as_str().unwrap().starts_with(
+        "UPDATE \"public\".\"accounts\" SET \"plan\" = $1::text, \"is_premium\" = $2::boolean, \
+         \"feature_sso\" = $3::boolean WHERE ctid = $4::text::tid AND \"stripe_customer_id\" = $5 \
+         RETURNING"
+    ));
+    assert_eq!(
+        preview["params"],
+        json!([
+            "pro",
+            true,
+            true,
+            crate::domain::repair_plan::CTID_PARAM,
+            "cus_1"
+        ])
+    );
+}
+
+#[test]
+fn a_repair_that_grants_the_plan_and_takes_an_entitlement_is_a_change_not_a_grant() {
+    let m = mapping();
+    // Upgraded basic → team (a grant), and team carries no SSO (a revocation).
+    let app = row(Some("basic"), true, false, true);
+    let (_, rc) = first_check(&m, vec![sub("active", "prod_team")], &app);
+    let r = created(&rc);
+    assert_eq!(r.len(), 1, "{rc:?}");
+    assert_eq!(r[0].effect, Effect::Change);
+    assert_eq!(r[0].incident_ids.len(), 2);
+    // In a `keep` state the part that takes away is left out, and the incident it was for is
+    // not named: what is left is a grant.
+    let (d, _) = drifts(&m, vec![sub("active", "prod_team")], &app);
+    let mut changes = incidents::plan(&[], &d, at(1), ids("inc_"));
+    let ctx = Context {
+        in_keep: true,
+        ..ctx_at(&m, &app, 1)
+    };
+    let (rc, _) = follow(&ctx, &[], &mut changes, &BTreeMap::new(), ids("rep_"));
+    let r = created(&rc);
+    assert_eq!(r.len(), 1, "{rc:?}");
+    assert_eq!(r[0].effect, Effect::Grant);
+    assert_eq!(r[0].changes.len(), 1);
+    assert_eq!(r[0].changes[0].column, "plan");
+    let sso = changes
+        .iter()
+        .find(|c| c.after().kind == IncidentKind::EntitlementMismatch)
+        .unwrap();
+    assert!(!r[0].names(&sso.after().id));
+    assert_eq!(sso.after().repair_id, None);
+}
+
+#[test]
+fn the_pending_repair_follows_the_customer_when_a_drift_appears_or_resolves_by_itself() {
+    let m = mapping();
+    // Locked out of pro, SSO already on: one repair of plan and premium.
+    let locked_out = row(None, false, false, true);
+    let pro = || vec![sub("active", "price_pro")];
+    let (first, rc) = first_check(&m, pro(), &locked_out);
+    let (live, latest) = committed(&first, &rc);
+    let one = created(&rc)[0].clone();
+    assert_eq!(one.changes.len(), 2);
+
+    // SSO switched off by hand: a second drift. The pending repair is withdrawn and one
+    // repair of all three columns, naming both incidents, replaces it.
+    let no_sso = row(None, false, false, false);
+    let (d, _) = drifts(&m, pro(), &no_sso);
+    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
+    let (rc, links) = follow(
+        &ctx_at(&m, &no_sso, 2),
+        &live,
+        &mut changes,
+        &latest,
+        ids("rep_new_"),
+    );
+    assert!(links.is_empty(), "both incidents changed: {links:?}");
+    let both = match rc.as_slice() {
+        [RepairChange::Withdrawn { before, after }, RepairChange::Created(new)] => {
+            assert_eq!(before.id, one.id);
+            assert_eq!(after.reason.as_deref(), Some(WITHDRAWN_CHANGED));
+            new.as_ref().clone()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(both.changes.len(), 3);
+    assert_eq!(both.incident_ids.len(), 2);
+    for c in &changes {
+        assert_eq!(c.after().repair_id.as_deref(), Some(both.id.as_str()));
+    }
+    let mut all = live.clone();
+    all.retain(|i| !changes.iter().any(|c| c.after().id == i.id));
+    all.extend(changes.iter().map(|c| c.after().clone()));
+    let latest: BTreeMap<String, Repair> = [(both.id.clone(), both.clone())].into();
+
+    // Checked again, nothing moved: the pending repair stays, nothing is written.
+    let (d, _) = drifts(&m, pro(), &no_sso);
+    let mut same = incidents::plan(&all, &d, at(3), ids("x_"));
+    assert!(same.is_empty());
+    let (rc, links) = follow(&ctx_at(&m, &no_sso, 3), &all, &mut same, &latest, ids("y_"));
+    assert!(rc.is_empty() && links.is_empty(), "{rc:?} {links:?}");
+
+    // SSO switched back on by hand: the entitlement incident resolves by itself. The repair
+    // no longer names it, and its columns are read again (no stale `before`).
+    let (d, _) = drifts(&m, pro(), &locked_out);
+    let mut changes = incidents::plan(&all, &d, at(4), ids("inc_z_"));
+    let (rc, _) = follow(
+        &ctx_at(&m, &locked_out, 4),
+        &all,
+        &mut changes,
+        &latest,
+        ids("rep_z_"),
+    );
+    let plan_only = match rc.as_slice() {
+        [RepairChange::Withdrawn { before, after }, RepairChange::Created(new)] => {
+            assert_eq!(before.id, both.id);
+            assert_eq!(after.reason.as_deref(), Some(WITHDRAWN_CHANGED));
+            new.as_ref().clone()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        plan_only
+            .changes
+            .iter()
+            .map(|c| c.column.as_str())
+            .collect::<Vec<_>>(),
+        ["plan", "is_premium"]
+    );
+    let open: Vec<&Incident> = changes
+        .iter()
+        .map(Change::after)
+        .filter(|i| i.status == IncidentStatus::Open)
+        .collect();
+    assert_eq!(plan_only.incident_ids, vec![open[0].id.clone()]);
+
+    // Fixed by hand altogether: every incident resolves, the repair is withdrawn as such.
+    let fixed = row(Some("pro"), true, false, true);
+    let (d, _) = drifts(&m, pro(), &fixed);
+    let mut changes = incidents::plan(&all, &d, at(5), ids("inc_w_"));
+    let (rc, _) = follow(
+        &ctx_at(&m, &fixed, 5),
+        &all,
+        &mut changes,
+        &latest,
+        ids("w_"),
+    );
     match rc.as_slice() {
         [RepairChange::Withdrawn { before, after }] => {
-            assert_eq!(before.id, repair.id);
-            assert_eq!(after.status, RepairStatus::Rejected);
+            assert_eq!(before.id, both.id);
             assert_eq!(after.reason.as_deref(), Some(WITHDRAWN_RESOLVED));
         }
         other => panic!("{other:?}"),
     }
-
-    // Upgraded to team meanwhile: the drift changed, the old repair goes, a new one comes.
-    let (d, _) = drifts(&m, vec![sub("active", "prod_team")], &locked_out);
-    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
-    let ctx = Context {
-        row: Some(&locked_out),
-        ..ctx
-    };
-    let (rc, _) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
-    // (Team carries no SSO: that drift opens an incident with a repair of its own.)
-    assert_eq!(rc.len(), 3, "{rc:?}");
-    assert!(matches!(&rc[0], RepairChange::Withdrawn { after, .. }
-        if after.reason.as_deref() == Some(WITHDRAWN_CHANGED)));
-    let new = created(&rc)
-        .into_iter()
-        .find(|r| r.incident_id == repair.incident_id)
-        .unwrap();
-    assert_eq!(new.changes[0].after, json!("team"));
-    let updated = changes
-        .iter()
-        .find(|c| c.after().kind == IncidentKind::MissingAccess)
-        .unwrap();
-    assert_eq!(updated.after().repair_id.as_deref(), Some(new.id.as_str()));
 }
 
 #[test]
-fn a_pending_repair_stays_when_the_drift_changed_only_in_columns_it_does_not_write() {
+fn a_pending_repair_stays_when_its_incidents_change_but_its_fix_does_not() {
     let m = mapping();
-    // Canceled, still pro with SSO: a revocation of plan/premium and one of SSO.
-    let granted = row(Some("pro"), true, false, true);
-    let (mut first, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &granted);
-    let sso = created(&rc)
-        .into_iter()
-        .find(|r| r.changes[0].column == "feature_sso")
-        .unwrap()
-        .clone();
-    let live: Vec<Incident> = first.drain(..).map(|c| c.after().clone()).collect();
-    let latest: BTreeMap<String, Repair> = created(&rc)
-        .into_iter()
-        .map(|r| (r.id.clone(), r.clone()))
+    let app = row(None, false, false, false);
+    let (first, rc) = first_check(&m, vec![sub("active", "price_pro")], &app);
+    let (live, latest) = committed(&first, &rc);
+    let pending = created(&rc)[0].clone();
+    // Both incidents change (say, a fingerprint recomputed) while the fix stays the same.
+    let mut changes: Vec<Change> = live
+        .iter()
+        .map(|i| {
+            let mut after = i.clone();
+            after.fingerprint = "recomputed".into();
+            after.updated_at = at(2);
+            Change::Updated {
+                before: i.clone(),
+                after,
+            }
+        })
         .collect();
-    // The plan repair ran: the SSO incident's `actual` changed (plan, premium), its fix did not.
-    let revoked = row(Some("free"), false, false, true);
-    let (d, _) = drifts(&m, vec![sub("canceled", "price_pro")], &revoked);
-    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
-    let ctx = Context {
-        mapping: &m,
-        row: Some(&revoked),
-        in_keep: false,
-        now: at(2),
-    };
-    let (rc, links) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
-    assert!(links.is_empty());
-    assert!(
-        rc.iter().all(|c| c.after().id != sso.id),
-        "the SSO repair was withdrawn: {rc:?}"
+    let mut again = changes.clone();
+    let (rc, links) = follow(
+        &ctx_at(&m, &app, 2),
+        &live,
+        &mut changes,
+        &latest,
+        ids("n_"),
     );
-    let updated = changes
-        .iter()
-        .find(|c| c.after().kind == IncidentKind::EntitlementMismatch)
-        .unwrap();
-    assert!(matches!(updated, Change::Updated { .. }));
-    assert_eq!(updated.after().repair_id.as_deref(), Some(sso.id.as_str()));
-}
-
-#[test]
-fn an_incident_whose_repair_is_running_gets_no_second_repair_when_its_drift_changes() {
-    let m = mapping();
-    let locked_out = row(None, false, false, true);
-    let (mut first, rc) = first_check(&m, vec![sub("active", "price_pro")], &locked_out);
-    let mut running = created(&rc)[0].clone();
-    running.status = RepairStatus::Executing;
-    let live: Vec<Incident> = first.drain(..).map(|c| c.after().clone()).collect();
-    let latest: BTreeMap<String, Repair> = [(running.id.clone(), running.clone())].into();
-    // Upgraded to team while the pro grant runs: the incident changes, the repair stays alone.
-    let (d, _) = drifts(&m, vec![sub("active", "prod_team")], &locked_out);
-    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
-    let ctx = Context {
-        mapping: &m,
-        row: Some(&locked_out),
-        in_keep: false,
-        now: at(2),
-    };
-    let (rc, _) = follow(&ctx, &live, &mut changes, &latest, ids("rep_new_"));
+    assert!(rc.is_empty() && links.is_empty(), "{rc:?}");
+    for c in &changes {
+        assert_eq!(c.after().repair_id.as_deref(), Some(pending.id.as_str()));
+    }
+    // The mapping moved to another table meanwhile: the same columns are a different fix.
+    let mut j = m.to_json();
+    j["table"] = json!("public.users");
+    let moved = Mapping::from_json(&j).unwrap();
+    let (rc, _) = follow(
+        &ctx_at(&moved, &app, 2),
+        &live,
+        &mut again,
+        &latest,
+        ids("n_"),
+    );
     assert!(
-        rc.iter()
-            .all(|c| c.after().incident_id != running.incident_id),
+        matches!(rc.as_slice(), [RepairChange::Withdrawn { .. }, RepairChange::Created(r)]
+            if r.table == "public.users"),
         "{rc:?}"
     );
+}
+
+#[test]
+fn while_the_customers_repair_runs_no_second_repair_is_made() {
+    let m = mapping();
+    let locked_out = row(None, false, false, true);
+    let (first, rc) = first_check(&m, vec![sub("active", "price_pro")], &locked_out);
+    let (live, mut latest) = committed(&first, &rc);
+    let running = created(&rc)[0].clone();
+    if let Some(r) = latest.get_mut(&running.id) {
+        r.status = RepairStatus::Executing;
+    }
+    // Upgraded to team while the pro grant runs (team carries no SSO: a new drift too).
+    let (d, _) = drifts(&m, vec![sub("active", "prod_team")], &locked_out);
+    let mut changes = incidents::plan(&live, &d, at(2), ids("inc_new_"));
+    assert!(changes.iter().any(|c| matches!(c, Change::Opened(_))));
+    let (rc, links) = follow(
+        &ctx_at(&m, &locked_out, 2),
+        &live,
+        &mut changes,
+        &latest,
+        ids("rep_new_"),
+    );
+    assert!(rc.is_empty() && links.is_empty(), "{rc:?}");
     let updated = changes
         .iter()
         .find(|c| c.after().id == running.incident_id)
@@ -378,6 +557,11 @@ fn an_incident_whose_repair_is_running_gets_no_second_repair_when_its_drift_chan
         updated.after().repair_id.as_deref(),
         Some(running.id.as_str())
     );
+    let opened = changes
+        .iter()
+        .find(|c| matches!(c, Change::Opened(_)))
+        .unwrap();
+    assert_eq!(opened.after().repair_id, None);
 }
 
 #[test]
@@ -389,12 +573,7 @@ fn an_unchanged_incident_gets_a_repair_when_it_has_none_or_its_last_went_stale()
         .into_iter()
         .map(|c| c.after().clone())
         .collect();
-    let ctx = Context {
-        mapping: &m,
-        row: Some(&app),
-        in_keep: false,
-        now: at(2),
-    };
+    let ctx = ctx_at(&m, &app, 2);
     // No repair yet (an incident from before repairs existed): one is suggested and linked.
     let mut changes = incidents::plan(&live, &d, at(2), ids("x_"));
     assert!(changes.is_empty());
@@ -404,7 +583,7 @@ fn an_unchanged_incident_gets_a_repair_when_it_has_none_or_its_last_went_stale()
     assert_eq!(links[0].1.repair_id.as_deref(), Some("rep_1"));
 
     // Its repair went stale or failed: suggested again. Rejected by a person, or executed but
-    // not verified: not again.
+    // not verified: not again. Pending (the same fix) or running: nothing more.
     let mut linked = live.clone();
     linked[0].repair_id = Some("rep_old".into());
     for (status, again) in [
@@ -415,13 +594,88 @@ fn an_unchanged_incident_gets_a_repair_when_it_has_none_or_its_last_went_stale()
         (RepairStatus::Pending, false),
         (RepairStatus::Executing, false),
     ] {
-        let mut old = pending("rep_old", &linked[0].id);
+        let mut old = suggest(&ctx, &[&linked[0]], "rep_old".into()).unwrap();
         old.status = status;
         let latest = [(old.id.clone(), old)].into();
         let (rc, links) = follow(&ctx, &linked, &mut [], &latest, ids("rep_"));
         assert_eq!(!rc.is_empty(), again, "{status:?}");
         assert_eq!(!links.is_empty(), again, "{status:?}");
     }
+}
+
+#[test]
+fn ignoring_one_incident_withdraws_the_customers_repair_and_the_others_get_one_again() {
+    let m = mapping();
+    let app = row(None, false, false, false);
+    let pro = || vec![sub("active", "price_pro")];
+    let (first, rc) = first_check(&m, pro(), &app);
+    let (mut live, mut latest) = committed(&first, &rc);
+    let both = created(&rc)[0].clone();
+    // A person ignores the entitlement drift (the handler withdraws the pending repair).
+    let sso = live
+        .iter_mut()
+        .find(|i| i.kind == IncidentKind::EntitlementMismatch)
+        .unwrap();
+    *sso = incidents::ignore(sso, "SSO is sold apart", at(2)).unwrap();
+    if let RepairChange::Withdrawn { after, .. } = withdrawn(&both, WITHDRAWN_IGNORED, at(2)) {
+        assert!(after.is_withdrawn());
+        latest.insert(after.id.clone(), *after);
+    }
+    // The next check: the plan drift still wants its fix, alone.
+    let (d, _) = drifts(&m, pro(), &app);
+    let mut changes = incidents::plan(&live, &d, at(3), ids("x_"));
+    assert!(changes.is_empty());
+    let (rc, links) = follow(
+        &ctx_at(&m, &app, 3),
+        &live,
+        &mut changes,
+        &latest,
+        ids("n_"),
+    );
+    let again = created(&rc);
+    assert_eq!(again.len(), 1, "{rc:?}");
+    assert_eq!(again[0].changes.len(), 2);
+    assert_eq!(again[0].incident_ids, vec![both.incident_id.clone()]);
+    assert_eq!(links.len(), 1);
+    // Rejected by a person instead: nothing again.
+    let mut by_person = both.moved(RepairStatus::Rejected, at(2));
+    by_person.reason = Some("not now".into());
+    assert!(!by_person.is_withdrawn());
+    latest.insert(by_person.id.clone(), by_person);
+    let (rc, _) = follow(&ctx_at(&m, &app, 3), &live, &mut [], &latest, ids("n_"));
+    assert!(rc.is_empty(), "{rc:?}");
+}
+
+#[test]
+fn repairs_of_one_incident_each_from_before_are_replaced_by_one_for_the_row() {
+    let m = mapping();
+    let app = row(None, false, false, false);
+    let (d, _) = drifts(&m, vec![sub("active", "price_pro")], &app);
+    let mut live: Vec<Incident> = incidents::plan(&[], &d, at(1), ids("inc_"))
+        .into_iter()
+        .map(|c| c.after().clone())
+        .collect();
+    let ctx = ctx_at(&m, &app, 2);
+    // Stored before migration 0021: a pending repair per incident.
+    let mut latest = BTreeMap::new();
+    for (n, i) in live.iter_mut().enumerate() {
+        let old = suggest(&ctx, &[&*i], format!("rep_old{n}")).unwrap();
+        i.repair_id = Some(old.id.clone());
+        latest.insert(old.id.clone(), old);
+    }
+    let (rc, links) = follow(&ctx, &live, &mut [], &latest, ids("rep_"));
+    assert_eq!(rc.len(), 3, "{rc:?}");
+    assert!(rc[..2]
+        .iter()
+        .all(|c| matches!(c, RepairChange::Withdrawn { after, .. }
+        if after.reason.as_deref() == Some(WITHDRAWN_CHANGED))));
+    let one = created(&rc)[0];
+    assert_eq!(one.incident_ids.len(), 2);
+    assert_eq!(one.changes.len(), 3);
+    assert_eq!(links.len(), 2);
+    assert!(links
+        .iter()
+        .all(|(_, after)| after.repair_id.as_deref() == Some(one.id.as_str())));
 }
 
 #[test]
@@ -476,6 +730,9 @@ fn the_statements_quote_identifiers_and_carry_values_only_as_parameters() {
     assert!(!preview
         .to_string()
         .contains("DROP TABLE accounts; --\\\" ="));
+    // The preview is the plan's own statement, the one execution sends.
+    assert_eq!(preview["sql"], json!(plan.update_sql()));
+    assert_eq!(preview["lock"], json!(plan.lock_sql()));
     assert_eq!(preview["params"][0], json!("pro"));
     assert_eq!(preview["params"][3], json!(r.customer));
     assert!(!plan.update_sql().contains("pro"));
@@ -557,8 +814,9 @@ fn arb_subs() -> impl Strategy<Value = Vec<SubFacts>> {
 }
 
 proptest! {
-    /// Applying every suggested repair to the row fixes every drift it was suggested for, and a
-    /// customer in a `keep` state never gets a repair that takes anything away.
+    /// A first check suggests at most one repair for the row; applying it fixes every drift it
+    /// names and leaves the customer in parity, and a customer in a `keep` state never gets a
+    /// repair that takes anything away.
     #[test]
     fn applied_repairs_fix_their_drifts_and_keep_never_loses_access(
         app in arb_row(), subs in arb_subs()
@@ -568,6 +826,7 @@ proptest! {
         let (_, in_keep) = drifts(&m, subs.clone(), &app);
         let mut fixed = app.clone();
         let mut kinds = BTreeSet::new();
+        prop_assert!(created(&rc).len() <= 1, "one repair for the row: {:?}", rc);
         for r in created(&rc) {
             prop_assert!(ExecPlan::new(r, &m).is_ok());
             if in_keep {
@@ -577,24 +836,23 @@ proptest! {
                 prop_assert_eq!(fixed.get(&c.column).unwrap_or(&Value::Null), &c.before);
                 fixed.insert(c.column.clone(), c.after.clone());
             }
-            let inc = changes.iter().find(|c| c.after().id == r.incident_id).unwrap();
-            kinds.insert(inc.after().kind);
+            for id in &r.incident_ids {
+                let inc = changes.iter().find(|c| &c.after().id == id).unwrap();
+                prop_assert_eq!(inc.after().repair_id.as_ref(), Some(&r.id));
+                kinds.insert(inc.after().kind);
+            }
+            prop_assert!(r.names(&r.incident_id));
         }
         let (after, _) = drifts(&m, subs, &fixed);
-        for d in after {
+        for d in &after {
             prop_assert!(!kinds.contains(&d.kind), "{:?} survives its repair", d.kind);
         }
+        // One approval puts the customer in parity: nothing a row can fix is left.
+        prop_assert!(
+            after.iter().all(|d| d.kind == IncidentKind::UnknownCustomer),
+            "{:?} left after the repair", after
+        );
     }
-}
-
-#[test]
-fn kinds_about_the_same_columns_are_grouped() {
-    use IncidentKind::*;
-    assert!(same_columns(MissingAccess, UnpaidAccess));
-    assert!(same_columns(PlanMismatch, MissingAccess));
-    assert!(!same_columns(MissingAccess, EntitlementMismatch));
-    assert!(!same_columns(TrialMismatch, PlanMismatch));
-    assert!(same_columns(EntitlementMismatch, EntitlementMismatch));
 }
 
 #[test]
@@ -602,11 +860,7 @@ fn a_revocation_is_no_longer_wanted_once_the_customer_pays_or_enters_a_keep_stat
     let m = mapping();
     let granted = row(Some("pro"), true, false, true);
     let (_, rc) = first_check(&m, vec![sub("canceled", "price_pro")], &granted);
-    let plan_fix = created(&rc)
-        .into_iter()
-        .find(|r| r.changes[0].column == "plan")
-        .unwrap()
-        .clone();
+    let plan_fix = created(&rc)[0].clone();
     let now = |subs: Vec<SubFacts>| {
         let s = StripeCustomer {
             subscriptions: subs,

@@ -123,6 +123,22 @@ fn only_the_sites_own_origin_passes() {
         Some("https://app.example.com.evil.test"),
         "https://app.example.com/v1/x"
     ));
+    assert_eq!(
+        origin_of("HTTPS://App.Example.com:8443/x?y#z").as_deref(),
+        Some("https://app.example.com:8443")
+    );
+    assert_eq!(
+        origin_of("https://user:pw@app.example.com/").as_deref(),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        origin_of("http://[::1]:8787/v1").as_deref(),
+        Some("http://[::1]:8787")
+    );
+    assert_eq!(origin_of("/v1/session"), None);
+    assert_eq!(origin_of("javascript://alert(1)"), None);
+    assert_eq!(origin_of("http:///x"), None);
+    assert_eq!(origin_of("http://a b/"), None);
     assert!(is_unsafe("POST") && is_unsafe("DELETE") && is_unsafe("PATCH") && is_unsafe("PUT"));
     assert!(!is_unsafe("GET") && !is_unsafe("HEAD"));
 }

@@ -25,7 +25,9 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_member ON sessions(org_id, member_id);
 
 -- One-time e-mailed links: sign-in, or a step-up of one session. Single use is one conditional
--- UPDATE (`used_at IS NULL`), so two clicks cannot both win.
+-- UPDATE (`used_at IS NULL`), so two clicks cannot both win. A sign-in link works only in the
+-- browser that asked for it: `nonce_hash` is the hash of a `__Host-` cookie set by that request
+-- (so a link sent to someone else, or opened by a mail scanner, opens nothing and is not spent).
 CREATE TABLE login_links (
   token_hash   TEXT PRIMARY KEY,
   org_id       TEXT NOT NULL REFERENCES orgs(org_id),
@@ -33,9 +35,11 @@ CREATE TABLE login_links (
   environment  TEXT NOT NULL CHECK (environment IN ('live', 'test')),
   purpose      TEXT NOT NULL CHECK (purpose IN ('sign_in', 'step_up')),
   session_id   TEXT,
+  nonce_hash   TEXT,
   created_at   TEXT NOT NULL,
   expires_at   TEXT NOT NULL,
   used_at      TEXT,
-  CHECK ((purpose = 'step_up') = (session_id IS NOT NULL))
+  CHECK ((purpose = 'step_up') = (session_id IS NOT NULL)),
+  CHECK ((purpose = 'sign_in') = (nonce_hash IS NOT NULL))
 );
 CREATE INDEX login_links_by_member ON login_links(org_id, member_id, created_at);

@@ -82,10 +82,13 @@ fresh_state() {
     umask 077
     echo "OPERATOR_TOKEN=\"op_$(openssl rand -hex 24)\""
     echo "CREDENTIALS_ENCRYPTION_KEY=\"k1:$(openssl rand -base64 32)\""
+    # No mail service here: the dashboard's sign-in links go to the worker's log.
+    echo 'MAIL_LOG="1"'
   ) > "$DEMO/.dev.vars"
   chmod 600 "$DEMO/.dev.vars"
 }
 [ "$reuse" = 1 ] || fresh_state
+grep -q '^MAIL_LOG=' "$DEMO/.dev.vars" || echo 'MAIL_LOG="1"' >> "$DEMO/.dev.vars"
 [ -n "$SEED" ] || SEED="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["seed"])' "$DEMO/demo.json" 2>/dev/null || echo $((RANDOM % 9000 + 1000)))"
 
 # The worker is stale unless build/ is newer than every source of it (a second start, or

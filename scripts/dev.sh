@@ -25,6 +25,8 @@ if [ ! -f .dev.vars ]; then
     echo "CREDENTIALS_ENCRYPTION_KEY=\"k1:$(openssl rand -base64 32)\""
   } >> .dev.vars
 fi
+# Local development has no mail service: the dashboard's sign-in links go to the worker's log.
+grep -q '^MAIL_LOG=' .dev.vars || echo 'MAIL_LOG="1"' >> .dev.vars
 
 if [ "$BARE" = 0 ]; then
   # The demo keeps its own state, secrets and D1 in .tmp/demo, and builds the worker while

@@ -7,7 +7,7 @@
 //! ends on its next request.
 
 use super::grants::RAW;
-use super::limits::{client_attempt, Attempt};
+use super::limits::{check_limit, client_attempt, Attempt};
 use super::principal::{admitted, key_principal, principal_of, Authn, Principal};
 use super::scope::{Scoped, Tenant};
 use crate::audit::{retrying, Chain};
@@ -25,7 +25,7 @@ use parityrail_core::domain::sessions::{self as rules, LinkPurpose, Secret, Via}
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::rows::keys::{mint, NewKey};
 use parityrail_core::rows::sessions::{entry, minted_auth, session_key};
-use parityrail_core::rows::sessions::{NewLink, NewSession, SessionAuth};
+use parityrail_core::rows::sessions::{LinkFor, NewLink, NewSession, SessionAuth};
 
 /// What a `Session` route's handler gets: the caller, its session, and the session's CSRF token.
 #[derive(Clone)]
@@ -139,11 +139,12 @@ pub async fn session_caller(
     meta: &RequestMeta,
     parts: &Parts,
 ) -> ApiResult<Option<SessionCaller>> {
-    let attempt = client_attempt(&app.svc, meta).await?;
     if !has_session_cookie(&parts.headers) {
+        // No credential at all: nothing to count against the client.
         let read = !rules::is_unsafe(parts.method.as_str());
         return read.then_some(None).ok_or_else(ApiError::missing_session);
     }
+    let attempt = client_attempt(&app.svc, meta).await?;
     let mut c = opened(app, parts).await?;
     c.p = admitted(app, meta, &attempt, c.p).await?;
     Ok(Some(c))
@@ -264,27 +265,45 @@ async fn link(
     member: &str,
     env: Environment,
     origin: &str,
-    session: Option<&str>,
+    to: LinkFor<'_>,
 ) -> ApiResult<String> {
-    let l = NewLink::new(member, env, session, app.svc.now, &mut app.svc.rng())?;
+    let l = NewLink::new(member, env, to, app.svc.now, &mut app.svc.rng())?;
     repo::sessions::insert_link(t, &l).await?;
     Ok(rules::link_url(origin, &l.token))
 }
 
-/// `POST /v1/sessions/email`: a one-time link for each org the address is a member of, mailed
-/// after the answer, which is the same whether or not the address is known (and takes as long).
-pub fn send_sign_in_links(app: &App, g: &SignInGrant, email: String, env: Environment) {
-    let (app2, origin) = (app.clone(), g.origin.clone());
+/// `POST /v1/sessions/email`: a one-time link for each org the address is a member of, for the
+/// browser holding `nonce`, mailed after the answer, which is the same whether or not the address
+/// is known (and takes as long). An address gets at most `MAIL_PER_ADDRESS_PER_MINUTE` (2) such
+/// e-mails a minute and the deployment `MAIL_PER_MINUTE` (120); past either, nothing is sent.
+pub fn send_sign_in_links(
+    app: &App,
+    g: &SignInGrant,
+    email: String,
+    env: Environment,
+    nonce: &Secret,
+) {
+    let (app2, origin, nonce) = (app.clone(), g.origin.clone(), nonce.hash());
     app.wctx.wait_until(async move {
-        if let Err(e) = sign_in_links(&app2, &origin, &email, env).await {
+        if let Err(e) = sign_in_links(&app2, &origin, &email, env, &nonce).await {
             let log = serde_json::json!({"mail": "sign-in links failed", "error": e.code});
             worker::console_error!("{log}");
         }
     });
 }
 
-async fn sign_in_links(app: &App, origin: &str, email: &str, env: Environment) -> ApiResult<()> {
+async fn sign_in_links(
+    app: &App,
+    origin: &str,
+    email: &str,
+    env: Environment,
+    nonce_hash: &str,
+) -> ApiResult<()> {
     let svc = &app.svc;
+    let address = Secret::digest(email);
+    let per_address = svc.var_u32("MAIL_PER_ADDRESS_PER_MINUTE", 2);
+    check_limit(svc, &format!("mail-to:{address}"), per_address).await?;
+    check_limit(svc, "mail", svc.var_u32("MAIL_PER_MINUTE", 120)).await?;
     let found = repo::sessions::memberships(&svc.db(&RAW)?, email, rules::MAX_LINKS).await?;
     let mut links = Vec::new();
     for m in found {
@@ -292,7 +311,15 @@ async fn sign_in_links(app: &App, origin: &str, email: &str, env: Environment) -
             let t = Tenant::new(svc.db(&RAW)?, org);
             links.push((
                 m.org_name,
-                link(app, &t, &m.member_id, env, origin, None).await?,
+                link(
+                    app,
+                    &t,
+                    &m.member_id,
+                    env,
+                    origin,
+                    LinkFor::SignIn { nonce_hash },
+                )
+                .await?,
             ));
         }
     }
@@ -314,7 +341,9 @@ pub async fn confirm(
     let now = app.svc.now;
     let token = Secret::parse(raw).ok_or_else(ApiError::invalid_link)?;
     let db = app.svc.db(&RAW)?;
-    let link = repo::sessions::consume_link(&db, &token.hash(), &now.to_rfc3339()).await?;
+    let nonce = header(headers, "cookie").and_then(|c| rules::named_cookie(c, rules::NONCE_COOKIE));
+    let nonce = nonce.map(|n| n.hash()).unwrap_or_default();
+    let link = repo::sessions::consume_link(&db, &token.hash(), &nonce, &now.to_rfc3339()).await?;
     let link = link.ok_or_else(ApiError::invalid_link)?;
     let t = Tenant::new(db, link.org.clone());
     if link.purpose == LinkPurpose::SignIn {
@@ -331,7 +360,8 @@ pub async fn confirm(
     let (stoken, mut s, key, _) = open(app, headers)
         .await
         .map_err(|_| ApiError::invalid_link())?;
-    if link.session_id.as_deref() != Some(s.id.as_str()) || s.member != link.member {
+    let same = link.session_id.as_deref() == Some(s.id.as_str()) && s.org == link.org;
+    if !same || s.member != link.member || s.via != Via::Email {
         return Err(ApiError::invalid_link());
     }
     let until = Timestamp::from_millis(now.millis() + rules::STEP_UP_MS);
@@ -376,7 +406,14 @@ pub async fn send_step_up(app: &App, c: &SessionCaller, origin: &str) -> ApiResu
     let org = repo::orgs::get(t)
         .await?
         .ok_or_else(ApiError::session_expired)?;
-    let url = link(app, t, member, c.p.environment, origin, Some(&c.session.id)).await?;
+    // One step-up e-mail a minute per session (`STEP_UP_PER_MINUTE`).
+    let per_session = app.svc.var_u32("STEP_UP_PER_MINUTE", 1);
+    check_limit(&app.svc, &format!("step-up:{}", c.session.id), per_session).await?;
+    check_limit(&app.svc, "mail", app.svc.var_u32("MAIL_PER_MINUTE", 120)).await?;
+    let to = LinkFor::StepUp {
+        session_id: &c.session.id,
+    };
+    let url = link(app, t, member, c.p.environment, origin, to).await?;
     let mail = rules::step_up_mail(&m.email, &org.name, &url);
     let svc = app.svc.clone();
     app.wctx

@@ -95,6 +95,7 @@ pub async fn reject(
     let rid = rid.as_str();
     let body: Reject = body.json()?;
     let reason = input::reason("reason", &body.reason)?;
+    parityrail_core::domain::repairs::person_reason(&reason)?;
     let by = By::Caller(&ip.p, &ip.project);
     let r = reject_repair(&app.svc, by, rid, &reason).await?;
     let m = repo::mappings::get(ip.project.handle())

@@ -74,8 +74,12 @@ pub async fn email(State(app): State<App>, g: SignInGrant, body: RawBody) -> Api
     let body: SignInEmail = body.json()?;
     let email = input::email("email", &body.email)?;
     let env = body.environment.unwrap_or(Environment::Live);
-    session::send_sign_in_links(&app, &g, email, env);
-    json(202, &json!({"sent": true}))
+    let nonce = Secret::generate(&mut app.svc.rng())?;
+    session::send_sign_in_links(&app, &g, email, env, &nonce);
+    with_cookie(
+        json(202, &json!({"sent": true}))?,
+        &rules::set_nonce_cookie(&nonce),
+    )
 }
 
 /// POST /v1/sessions/email/confirm — `{token}`: a sign-in link opens a session (`201`); a

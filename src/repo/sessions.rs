@@ -26,10 +26,18 @@ pub async fn by_token_hash(db: &D1Database, hash: &str) -> Fallible<Option<Sessi
 
 /// Sets `used_at` on the unused, unexpired link whose token hashes to `hash` and returns it: one
 /// conditional update, so of two concurrent uses exactly one gets the link.
-pub async fn consume_link(db: &D1Database, hash: &str, now: &str) -> Fallible<Option<Link>> {
+/// A sign-in link is spent only by the browser whose nonce (its hash, `nonce`) it was sent for.
+pub async fn consume_link(
+    db: &D1Database,
+    hash: &str,
+    nonce: &str,
+    now: &str,
+) -> Fallible<Option<Link>> {
     let sql = "UPDATE login_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL \
-               AND expires_at > ?2 RETURNING org_id, member_id, environment, purpose, session_id";
-    let row: Option<LinkRow> = raw_first(db, sql, &[Arg::text(hash), Arg::text(now)]).await?;
+               AND expires_at > ?2 AND (nonce_hash IS NULL OR nonce_hash = ?3) \
+               RETURNING org_id, member_id, environment, purpose, session_id";
+    let args = [Arg::text(hash), Arg::text(now), Arg::text(nonce)];
+    let row: Option<LinkRow> = raw_first(db, sql, &args).await?;
     Ok(row.and_then(LinkRow::parse))
 }
 
@@ -122,7 +130,7 @@ pub fn step_up(
 pub async fn insert_link(t: &Tenant, l: &NewLink) -> Fallible<()> {
     t.run(
         "INSERT INTO login_links (org_id, token_hash, member_id, environment, purpose, session_id, \
-         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         created_at, expires_at, nonce_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         vec![
             Arg::text(l.token.hash()),
             Arg::text(&l.member_id),
@@ -131,6 +139,7 @@ pub async fn insert_link(t: &Tenant, l: &NewLink) -> Fallible<()> {
             Arg::opt(l.session_id.as_deref()),
             Arg::text(l.created_at.to_rfc3339()),
             Arg::text(l.expires_at.to_rfc3339()),
+            Arg::opt(l.nonce_hash.as_deref()),
         ],
     )
     .await

@@ -13,7 +13,7 @@ let org;
 
 beforeAll(async () => {
   box = await startMailbox();
-  w = await startWorker({ RESEND_API_KEY: "re_test_key", RESEND_API_BASE: box.base });
+  w = await startWorker({ RESEND_API_KEY: "re_test_key", RESEND_API_BASE: box.base, STEP_UP_PER_MINUTE: "2" });
   org = await newOrg(w);
 });
 afterAll(async () => {
@@ -43,13 +43,23 @@ async function signInWithKey(key) {
   return { cookie: cookieOf(r), csrf: r.json.session.csrf_token, session: r.json.session, raw: r };
 }
 
-async function signInByEmail(email, environment) {
+function nonceOf(r) {
+  const m = (r.headers.get("set-cookie") ?? "").match(/__Host-pr_signin=([^;]*)/);
+  return m ? `__Host-pr_signin=${m[1]}` : undefined;
+}
+
+/** Asks for a link as a browser does; `{token, nonce}` (the cookie that binds it to that browser). */
+async function askLink(email, environment, ip) {
   const before = box.to(email).length;
-  const r = await w.post("/v1/sessions/email", { email, ...(environment ? { environment } : {}) }, { headers: { origin: ORIGIN } });
+  const r = await w.post("/v1/sessions/email", { email, ...(environment ? { environment } : {}) }, { headers: { origin: ORIGIN }, ip });
   expect(r.status, r.text).toBe(202);
-  const mail = await box.waitFor(email, before + 1);
-  const [token] = linkTokens(mail);
-  const c = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN } });
+  const [token] = linkTokens(await box.waitFor(email, before + 1));
+  return { token, nonce: nonceOf(r), raw: r };
+}
+
+async function signInByEmail(email, environment) {
+  const { token, nonce } = await askLink(email, environment);
+  const c = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, cookie: nonce } });
   expect(c.status, c.text).toBe(201);
   return { cookie: cookieOf(c), csrf: c.json.session.csrf_token, session: c.json.session, token };
 }
@@ -209,14 +219,37 @@ describe("sign-in by e-mail", () => {
     expect(box.mails.length).toBe(before);
   });
 
+  it("works only in the browser that asked: elsewhere (another browser, a mail scanner) it opens nothing and is not spent", async () => {
+    const m = await addMember(w, org.key, "admin");
+    const { token, nonce, raw } = await askLink(m.email);
+    const set = raw.headers.get("set-cookie");
+    for (const attr of ["Path=/", "Secure", "HttpOnly", "SameSite=Strict", "Max-Age=600"]) expect(set).toContain(attr);
+    const other = await askLink(m.email);
+    for (const cookie of [undefined, other.nonce]) {
+      const r = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, ...(cookie ? { cookie } : {}) } });
+      expect(errorOf(r)).toMatchObject({ status: 401, code: "invalid_link" });
+    }
+    const ok = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, cookie: nonce } });
+    expect(ok.status, ok.text).toBe(201);
+  });
+
+  it("mails one address at most twice a minute, and answers the same when it does not", async () => {
+    const m = await addMember(w, org.key, "member");
+    const ask = () => w.post("/v1/sessions/email", { email: m.email }, { headers: { origin: ORIGIN } });
+    const answers = [await ask(), await ask(), await ask()];
+    expect(answers.map((r) => r.status)).toEqual([202, 202, 202]);
+    await box.waitFor(m.email, 2);
+    await new Promise((res) => setTimeout(res, 500));
+    expect(box.to(m.email).length).toBe(2);
+  });
+
   it("refuses an expired, unknown or malformed link", async () => {
     const m = await addMember(w, org.key, "member");
-    await w.post("/v1/sessions/email", { email: m.email }, { headers: { origin: ORIGIN } });
-    const [token] = linkTokens(await box.waitFor(m.email));
+    const { token, nonce } = await askLink(m.email);
     const db = await w.d1();
     await db.prepare("UPDATE login_links SET expires_at = ? WHERE token_hash = ?").bind(new Date(Date.now() - 1000).toISOString(), createHash("sha256").update(token).digest("hex")).run();
     for (const t of [token, "A".repeat(43), "<script>", ""]) {
-      expect(errorOf(await w.post("/v1/sessions/email/confirm", { token: t }, { headers: { origin: ORIGIN } }))).toMatchObject({ status: 401, code: "invalid_link" });
+      expect(errorOf(await w.post("/v1/sessions/email/confirm", { token: t }, { headers: { origin: ORIGIN, cookie: nonce } }))).toMatchObject({ status: 401, code: "invalid_link" });
     }
   });
 
@@ -230,8 +263,10 @@ describe("sign-in by e-mail", () => {
     const other = await signInByEmail(m.email);
     const stolen = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, cookie: other.cookie } });
     expect(errorOf(stolen)).toMatchObject({ status: 401, code: "invalid_link" });
-    // (That use spent it: a new one.)
+    // (That use spent it: a new one. This worker allows two step-up e-mails a minute per
+    // session, `STEP_UP_PER_MINUTE`; a third is refused.)
     const token2 = await stepUp(s, m.email);
+    expect(errorOf(await asBrowser("POST", "/v1/session/step-up", s))).toMatchObject({ status: 429 });
     const c = await w.post("/v1/sessions/email/confirm", { token: token2 }, { headers: { origin: ORIGIN, cookie: s.cookie } });
     expect(c.status, c.text).toBe(200);
     expect(c.headers.get("set-cookie")).toBeNull();
@@ -286,8 +321,23 @@ describe("sign-in by e-mail", () => {
 });
 
 describe("without a mail key", () => {
-  it("the link goes to the worker's log (the offline demo), and nothing is sent", async () => {
-    const quiet = await startWorker();
+  it("the link goes to the worker's log only with MAIL_LOG=1 (the offline demo), and nothing is sent", async () => {
+    const silent = await startWorker();
+    try {
+      const o = await newOrg(silent);
+      const m = (await silent.post("/v1/org/members", { email: "demo-silent@example.com", role: "member" }, { key: o.key })).json;
+      expect((await silent.post("/v1/sessions/email", { email: m.email }, { headers: { origin: ORIGIN } })).status).toBe(202);
+      let logged = "";
+      for (let i = 0; i < 100 && !/not sent: no RESEND_API_KEY/.test(logged); i++) {
+        await new Promise((res) => setTimeout(res, 50));
+        logged = silent.logs.join("");
+      }
+      expect(logged).toContain("not sent: no RESEND_API_KEY");
+      expect(logged).not.toMatch(/signin\/email#token=/);
+    } finally {
+      await silent.dispose();
+    }
+    const quiet = await startWorker({ MAIL_LOG: "1" });
     try {
       const o = await newOrg(quiet);
       const m = (await quiet.post("/v1/org/members", { email: "demo-member@example.com", role: "member" }, { key: o.key })).json;

@@ -168,6 +168,22 @@ impl Repair {
     }
 }
 
+/// A person's rejection reason: any reason but one that reads as ParityRail's own withdrawal
+/// (`is_withdrawn` would take it for one, and suggest the repair again).
+pub fn person_reason(reason: &str) -> Result<&str, crate::domain::input::InputError> {
+    if reason
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("withdrawn:")
+    {
+        return Err(crate::domain::input::InputError::field(
+            "reason",
+            "\"withdrawn:\" is kept for ParityRail's own withdrawals",
+        ));
+    }
+    Ok(reason)
+}
+
 /// Why a pending repair was withdrawn, in words (its `reason`).
 pub const WITHDRAWN_RESOLVED: &str = "withdrawn: the incident resolved on its own";
 pub const WITHDRAWN_CHANGED: &str = "withdrawn: the drift changed; a new repair replaces this one";

@@ -21,6 +21,8 @@ use subtle::ConstantTimeEq;
 /// The session cookie. `__Host-`: only ever set with `Secure`, `Path=/` and no `Domain`, so
 /// neither a sibling subdomain nor plain http can plant or overwrite it.
 pub const COOKIE: &str = "__Host-pr_session";
+/// The cookie that binds an e-mailed sign-in link to the browser that asked for it.
+pub const NONCE_COOKIE: &str = "__Host-pr_signin";
 /// The header a cookie-authenticated change carries its CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// A session unused this long is over.
@@ -70,7 +72,13 @@ impl Secret {
 
     /// What is stored: the hex SHA-256.
     pub fn hash(&self) -> String {
-        hex(&Sha256::digest(self.0.as_bytes()))
+        Secret::digest(&self.0)
+    }
+
+    /// The hex SHA-256 of any string (a secret's, or an address a limit is kept by without
+    /// naming it).
+    pub fn digest(s: &str) -> String {
+        hex(&Sha256::digest(s.as_bytes()))
     }
 
     /// The CSRF token of the session this secret opens: derived from it (domain-separated), so
@@ -192,10 +200,15 @@ pub fn demoted(signed_in_as: Role, now: Role) -> bool {
 /// The session token in a `Cookie` header. Several cookies of that name (which `__Host-` should
 /// make impossible) are refused rather than guessed between.
 pub fn from_cookie_header(header: &str) -> Option<Secret> {
+    named_cookie(header, COOKIE)
+}
+
+/// The secret in cookie `name` of a `Cookie` header (one of that name, or none).
+pub fn named_cookie(header: &str, name: &str) -> Option<Secret> {
     let mut found = header
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .filter(|(name, _)| *name == COOKIE)
+        .filter(|(n, _)| *n == name)
         .map(|(_, v)| v.trim());
     let first = found.next()?;
     if found.next().is_some() {
@@ -210,6 +223,16 @@ pub fn set_cookie(token: &Secret) -> String {
         "{COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
         token.expose(),
         ABSOLUTE_MS / 1000
+    )
+}
+
+/// The `Set-Cookie` value that binds the links of one sign-in request to this browser (for as
+/// long as a link works).
+pub fn set_nonce_cookie(nonce: &Secret) -> String {
+    format!(
+        "{NONCE_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        nonce.expose(),
+        LINK_MS / 1000
     )
 }
 
@@ -260,7 +283,8 @@ pub fn link_url(origin: &str, token: &Secret) -> String {
 pub fn sign_in_mail(to: &str, links: &[(String, String)]) -> Mail {
     let mut text = String::from(
         "Someone asked to sign in to ParityRail with this address. Each link below works once, \
-         for 10 minutes. If it was not you, ignore this e-mail.\n\n",
+         for 10 minutes, and only in the browser that asked for it. If it was not you, ignore \
+         this e-mail.\n\n",
     );
     for (org, url) in links {
         text.push_str(&format!("{org}:\n{url}\n\n"));
@@ -280,7 +304,8 @@ pub fn step_up_mail(to: &str, org: &str, url: &str) -> Mail {
         text: format!(
             "Your dashboard session in {org} asked to approve, reject or change something. \
              Open this link in the same browser to allow changes for 10 minutes (it works once, \
-             for 10 minutes):\n{url}\n\nIf it was not you, sign out everywhere and tell your admin.\n"
+             for 10 minutes):\n{url}\n\nIf it was not you, tell your admin now: removing or \
+             demoting you ends all your sessions.\n"
         ),
     }
 }

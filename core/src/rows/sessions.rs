@@ -282,16 +282,25 @@ pub struct NewLink {
     pub environment: Environment,
     pub purpose: LinkPurpose,
     pub session_id: Option<String>,
+    /// A sign-in link's: the hash of the nonce cookie of the browser that asked.
+    pub nonce_hash: Option<String>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
 
+/// Whom a new link is for: a sign-in link, for the browser holding the nonce (its hash), or a
+/// step-up link of one session.
+pub enum LinkFor<'a> {
+    SignIn { nonce_hash: &'a str },
+    StepUp { session_id: &'a str },
+}
+
 impl NewLink {
-    /// A sign-in link (`session` `None`) or a step-up link of `session`, valid for 10 minutes.
+    /// A sign-in or step-up link, valid for 10 minutes.
     pub fn new(
         member_id: &str,
         environment: Environment,
-        session: Option<&str>,
+        to: LinkFor<'_>,
         now: Timestamp,
         rng: &mut impl crate::domain::ports::Rng,
     ) -> Result<Self, crate::domain::ports::RandomError> {
@@ -299,11 +308,18 @@ impl NewLink {
             token: crate::domain::sessions::Secret::generate(rng)?,
             member_id: member_id.to_owned(),
             environment,
-            purpose: match session {
-                Some(_) => LinkPurpose::StepUp,
-                None => LinkPurpose::SignIn,
+            purpose: match to {
+                LinkFor::StepUp { .. } => LinkPurpose::StepUp,
+                LinkFor::SignIn { .. } => LinkPurpose::SignIn,
             },
-            session_id: session.map(str::to_owned),
+            session_id: match to {
+                LinkFor::StepUp { session_id } => Some(session_id.to_owned()),
+                LinkFor::SignIn { .. } => None,
+            },
+            nonce_hash: match to {
+                LinkFor::SignIn { nonce_hash } => Some(nonce_hash.to_owned()),
+                LinkFor::StepUp { .. } => None,
+            },
             created_at: now,
             expires_at: Timestamp::from_millis(now.millis() + crate::domain::sessions::LINK_MS),
         })

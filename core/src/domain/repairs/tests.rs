@@ -886,3 +886,21 @@ fn a_revocation_is_no_longer_wanted_once_the_customer_pays_or_enters_a_keep_stat
         &now(vec![sub("past_due", "price_pro")])
     ));
 }
+
+#[test]
+fn a_persons_reason_cannot_pass_for_a_withdrawal() {
+    for forged in [
+        WITHDRAWN_RESOLVED,
+        WITHDRAWN_CHANGED,
+        WITHDRAWN_NO_FIX,
+        "Withdrawn: mine",
+        "  withdrawn:x",
+    ] {
+        assert!(person_reason(forged).is_err(), "{forged}");
+    }
+    assert_eq!(person_reason("not now").ok(), Some("not now"));
+    assert_eq!(
+        person_reason("the customer was withdrawn: no").ok(),
+        Some("the customer was withdrawn: no")
+    );
+}

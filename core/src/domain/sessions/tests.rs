@@ -163,3 +163,26 @@ fn links_carry_the_token_in_the_fragment_only() {
     assert_eq!(Via::parse("email"), Some(Via::Email));
     assert_eq!(Via::parse("cookie"), None);
 }
+
+#[test]
+fn a_sign_in_link_is_bound_to_the_asking_browser_by_a_host_cookie() {
+    let n = Secret::generate(&mut OsRng).unwrap();
+    let c = set_nonce_cookie(&n);
+    assert!(c.starts_with(&format!("__Host-pr_signin={};", n.expose())));
+    for part in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Max-Age=600",
+    ] {
+        assert!(c.contains(part), "{c}");
+    }
+    let header = format!("__Host-pr_session=x; __Host-pr_signin={}", n.expose());
+    assert_eq!(named_cookie(&header, NONCE_COOKIE), Some(n));
+    assert_eq!(
+        from_cookie_header(&header),
+        None,
+        "the session cookie is another cookie"
+    );
+}

@@ -5,7 +5,7 @@ use crate::domain::roles::Role;
 use crate::domain::sessions::{Via, ABSOLUTE_MS, IDLE_MS};
 use crate::domain::time::Timestamp;
 use crate::rows::keys::KeyAuth;
-use crate::rows::sessions::{LinkRow, NewLink, NewSession, SessionRow};
+use crate::rows::sessions::{LinkFor, LinkRow, NewLink, NewSession, SessionRow};
 
 fn t(ms: i64) -> Timestamp {
     Timestamp::from_millis(1_800_000_000_000 + ms)
@@ -125,6 +125,8 @@ fn rows_that_do_not_parse_open_nothing() {
     assert!(link("step_up", Some("ses_x")).parse().is_some());
     assert!(link("step_up", None).parse().is_none());
     assert!(link("sign_in", Some("ses_x")).parse().is_none());
-    let l = NewLink::new("mem_x", Environment::Test, None, t(0), &mut FakeRng(6)).unwrap();
+    let to = LinkFor::SignIn { nonce_hash: "h" };
+    let l = NewLink::new("mem_x", Environment::Test, to, t(0), &mut FakeRng(6)).unwrap();
+    assert_eq!(l.nonce_hash.as_deref(), Some("h"));
     assert_eq!(l.expires_at, t(10 * 60_000));
 }

@@ -51,6 +51,7 @@ fn bind(route: Route) -> MethodRouter<App> {
         Route::MembersAdd => on(filter, members::add),
         Route::MembersUpdate => on(filter, members::update),
         Route::MembersRemove => on(filter, members::remove),
+        Route::MembersEndSessions => on(filter, sessions::end_member),
         Route::AuditListOrg => on(filter, audit::list_org),
         Route::AuditVerifyOrg => on(filter, audit::verify_org),
         Route::ExportsSigningKey => on(filter, exports::signing_key),

@@ -1,8 +1,10 @@
 //! Dashboard sessions (SPEC §11, `auth::session`): sign-in by API key or e-mailed link, the
 //! session itself, its step-up and sign-out. The cookie is set and cleared here, nowhere else.
 
+use crate::audit::{retrying_as, Chain};
+use crate::auth::principal::Principal;
 use crate::auth::session::{self, SessionCaller, SignInGrant};
-use crate::http::{json, App, RawBody};
+use crate::http::{json, App, PathId, RawBody};
 use crate::repo;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -10,7 +12,10 @@ use axum::response::Response;
 use axum::Extension;
 use parityrail_core::api::bodies::{ConfirmLink, SignInEmail, SignInKey};
 use parityrail_core::api::error::{ApiError, ApiResult};
+use parityrail_core::domain::access;
 use parityrail_core::domain::apikey::Environment;
+use parityrail_core::domain::append::Step;
+use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
 use parityrail_core::domain::sessions::{self as rules, Secret};
 use parityrail_core::rows::sessions::{SessionOrg, SessionView, ViewOf};
@@ -134,4 +139,34 @@ pub async fn step_up(
         .to_owned();
     session::send_step_up(&app, &c, &origin).await?;
     json(202, &json!({"sent": true}))
+}
+
+/// DELETE /v1/org/members/{mid}/sessions — an admin ends every dashboard session of a member
+/// (not one ranked above it), revoking the keys minted for them; each audited as `session.ended`.
+#[worker::send]
+pub async fn end_member(
+    State(app): State<App>,
+    p: Principal,
+    PathId(mid): PathId<MemberId>,
+) -> ApiResult<Response> {
+    let at = app.svc.now.to_rfc3339();
+    let ended = retrying_as(&p, Chain::Org, app.svc.now, || async {
+        let target = repo::members::get(&p.tenant, mid.as_str()).await?;
+        let target = target.ok_or_else(|| ApiError::not_found("member"))?;
+        access::may_end_sessions(p.caller(), target.role)?;
+        let open = repo::sessions::open_for_member(&p.tenant, &target.id).await?;
+        let (mut drafts, mut stmts) = (Vec::new(), Vec::new());
+        for s in &open {
+            drafts.push(s.ended(p.actor()));
+            stmts.push(repo::sessions::end(&p.tenant, &s.id, &at)?);
+            stmts.extend(repo::sessions::revoke_session_keys(
+                &p.tenant,
+                &s.minted_keys(),
+                &at,
+            )?);
+        }
+        Ok(Step::commit(drafts, stmts, open.len()))
+    })
+    .await?;
+    json(200, &json!({"member_id": mid, "ended": ended}))
 }

@@ -8,7 +8,7 @@ use crate::auth::scope::{d1_within, Scoped, Tenant};
 use crate::error::OrInternal;
 use parityrail_core::fault::Fallible;
 use parityrail_core::rows::sessions::{
-    Link, LinkRow, MembershipRow, NewLink, NewSession, SessionAuth, SessionRow,
+    Link, LinkRow, MembershipRow, NewLink, NewSession, OpenSessionRow, SessionAuth, SessionRow,
 };
 use wasm_bindgen::JsValue;
 use worker::D1Database;
@@ -91,6 +91,16 @@ pub fn end(t: &Tenant, id: &str, at: &str) -> Fallible<Scoped> {
         "UPDATE sessions SET ended_at = ?3 WHERE org_id = ?1 AND id = ?2 AND ended_at IS NULL",
         vec![Arg::text(id), Arg::text(at)],
     )
+}
+
+/// A member's open sessions.
+pub async fn open_for_member(t: &Tenant, member_id: &str) -> Fallible<Vec<OpenSessionRow>> {
+    t.all(
+        "SELECT id, via, key_id, step_up_key_id FROM sessions WHERE org_id = ?1 AND member_id = ?2 \
+         AND ended_at IS NULL ORDER BY id",
+        vec![Arg::text(member_id)],
+    )
+    .await
 }
 
 /// Revokes the keys minted for a session (never the API key a session signed in with).

@@ -303,6 +303,27 @@ describe("sign-in by e-mail", () => {
     expect(errorOf(await asBrowser("GET", "/v1/org", b))).toMatchObject({ status: 401, code: "session_expired" });
   });
 
+  it("an admin ends every session of a member (audited; never one ranked above it, nor another org's member)", async () => {
+    const m = await addMember(w, org.key, "admin");
+    const a = await signInByEmail(m.email);
+    const mk = await newKey(w, org.key, { member_id: m.id });
+    const b = await signInWithKey(mk.key);
+    const r = await w.delete(`/v1/org/members/${m.id}/sessions`, { key: org.key });
+    expect(r.status, r.text).toBe(200);
+    expect(r.json).toEqual({ member_id: m.id, ended: 2 });
+    expect(errorOf(await asBrowser("GET", "/v1/org", a))).toMatchObject({ status: 401, code: "session_expired" });
+    expect(errorOf(await asBrowser("GET", "/v1/org", b))).toMatchObject({ status: 401, code: "session_expired" });
+    // The member's own API key was not a session's: it still works.
+    expect((await w.get("/v1/org", { key: mk.key })).status).toBe(200);
+    const chain = (await w.get("/v1/org/audit?limit=100", { key: org.key })).json.data;
+    expect(chain.filter((e) => e.action === "session.ended" && [a, b].some((x) => e.target === `session:${x.session.id}`))).toHaveLength(2);
+    // An admin cannot end the owner's sessions; another org's member is not found.
+    const adminKey = await newKey(w, org.key, { member_id: m.id });
+    expect(errorOf(await w.delete(`/v1/org/members/${org.owner.id}/sessions`, { key: adminKey.key }))).toMatchObject({ status: 403 });
+    const other = await newOrg(w);
+    expect(errorOf(await w.delete(`/v1/org/members/${other.owner.id}/sessions`, { key: org.key }))).toMatchObject({ status: 404 });
+  });
+
   it("a test-environment session sees no live project", async () => {
     const m = await addMember(w, org.key, "admin");
     const live = await newProject(w, org.key);

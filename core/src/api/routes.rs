@@ -151,6 +151,7 @@ declare_routes! {
     MembersAdd: POST "/v1/org/members" => LiveOrgKey(Admin);
     MembersUpdate: PATCH "/v1/org/members/{mid}" => LiveOrgKey(Admin);
     MembersRemove: DELETE "/v1/org/members/{mid}" => LiveOrgKey(Admin);
+    MembersEndSessions: DELETE "/v1/org/members/{mid}/sessions" => LiveOrgKey(Admin);
     AuditListOrg: GET "/v1/org/audit" => LiveOrgKey(Read);
     AuditVerifyOrg: GET "/v1/org/audit/verify" => LiveOrgKey(Read);
     ExportsSigningKey: GET "/v1/org/signing-key" => Key(Read);

@@ -141,6 +141,15 @@ pub fn may_revoke_key(
     }
 }
 
+/// Ending a member's dashboard sessions: never those of someone ranked above the caller.
+pub fn may_end_sessions(c: Caller, target_role: Role) -> Result<(), AccessDenied> {
+    if target_role <= c.org_role {
+        Ok(())
+    } else {
+        Err(AccessDenied::TargetAboveCaller)
+    }
+}
+
 /// A per-project role override. `caller_in_project` is the caller's effective role in the
 /// project; `target_org_role` and `target_in_project` are the target's org role and current
 /// effective role there; `grant` is the new override (`None` clears it).

@@ -369,3 +369,37 @@ impl SessionView {
         }
     }
 }
+
+/// An open session of a member and the keys minted for it (what ending it revokes).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenSessionRow {
+    pub id: String,
+    pub via: String,
+    pub key_id: String,
+    pub step_up_key_id: Option<String>,
+}
+
+impl OpenSessionRow {
+    /// The keys minted for it: an e-mail session's own, and a step-up's (never the API key a
+    /// session signed in with).
+    pub fn minted_keys(&self) -> Vec<&str> {
+        let own = (self.via == Via::Email.as_str()).then_some(self.key_id.as_str());
+        own.into_iter()
+            .chain(self.step_up_key_id.as_deref())
+            .collect()
+    }
+
+    /// Its `session.ended` entry, ended by `actor` (an admin, `because` the member's sessions
+    /// were ended).
+    pub fn ended(&self, actor: crate::domain::audit::Actor) -> crate::domain::audit::Draft {
+        let via = Via::parse(&self.via).unwrap_or(Via::Key);
+        entry(
+            actor,
+            crate::domain::audit::Action::SessionEnded,
+            &self.id,
+            via,
+            &self.key_id,
+            None,
+        )
+    }
+}

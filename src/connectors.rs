@@ -77,7 +77,7 @@ where
 
 /// Status, `Retry-After` and a body of at most `MAX_BODY_BYTES`: refused early on a larger
 /// `Content-Length`, and streaming stops as soon as the body grows past the cap.
-async fn read_capped(mut res: Response) -> Result<HttpResponse, TransportError> {
+pub async fn read_capped(mut res: Response) -> Result<HttpResponse, TransportError> {
     let status = res.status_code();
     let header = |name: &str| res.headers().get(name).ok().flatten();
     let retry_after_secs = header("retry-after").and_then(|v| v.trim().parse().ok());

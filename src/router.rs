@@ -40,12 +40,12 @@ fn bind(route: Route) -> MethodRouter<App> {
         Route::WebhooksReceive => on(filter, webhooks::receive),
         Route::OperatorCreateOrg => on(filter, operator::create_org),
         Route::OperatorOwnerKey => on(filter, operator::owner_key),
-        Route::SessionsCreate => on(filter, sessions::create),
-        Route::SessionsEmail => on(filter, sessions::email),
-        Route::SessionsConfirm => on(filter, sessions::confirm),
-        Route::SessionGet => on(filter, sessions::get),
-        Route::SessionEnd => on(filter, sessions::end),
-        Route::SessionStepUp => on(filter, sessions::step_up),
+        Route::SessionsCreate | Route::SessionsEmail | Route::SessionsConfirm => {
+            on(filter, sessions::sign_in)
+        }
+        Route::SessionGet | Route::SessionEnd | Route::SessionStepUp => {
+            on(filter, sessions::session)
+        }
         Route::OrgGet => on(filter, org::get),
         Route::MembersList => on(filter, members::list),
         Route::MembersAdd => on(filter, members::add),
@@ -85,7 +85,6 @@ fn bind(route: Route) -> MethodRouter<App> {
         Route::RunsList => on(filter, runs::list),
         Route::RunsGet => on(filter, runs::get),
         Route::WebhooksHealth => on(filter, webhooks::health),
-        Route::AuditCheckpointProject => on(filter, audit::checkpoint_project),
         Route::AuditListProject => on(filter, audit::list_project),
         Route::AuditVerifyProject => on(filter, audit::verify_project),
         Route::ExportsCreate => on(filter, exports::create),

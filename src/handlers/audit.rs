@@ -106,19 +106,3 @@ async fn verify(svc: &Services, t: &Tenant, chain: &str) -> ApiResult<Response> 
     }
     json(200, &verifier.finish())
 }
-
-/// GET /v1/projects/{pid}/audit/checkpoint — the chain's newest signed checkpoint, checked
-/// (its signature under the org's key, not behind its note): `valid` says whether it may be
-/// trusted (and, when not, why). None signed yet: 404.
-#[worker::send]
-pub async fn checkpoint_project(State(app): State<App>, ip: InProject) -> ApiResult<Response> {
-    let chain = project_chain(&ip);
-    match checkpoints::trusted(&app.svc, &ip.p.tenant, &chain).await? {
-        Trusted::None => Err(ApiError::not_found("checkpoint")),
-        Trusted::Valid(cp, _) => json(200, &serde_json::json!({"valid": true, "signed": cp})),
-        Trusted::Invalid(reason, size) => json(
-            200,
-            &serde_json::json!({"valid": false, "reason": reason, "size": size}),
-        ),
-    }
-}

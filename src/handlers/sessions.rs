@@ -6,14 +6,14 @@ use crate::auth::principal::Principal;
 use crate::auth::session::{self, SessionCaller, SignInGrant};
 use crate::http::{json, App, PathId, RawBody};
 use crate::repo;
+use axum::extract::MatchedPath;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
 use axum::Extension;
-use parityrail_core::api::bodies::{ConfirmLink, SignInEmail, SignInKey};
+use parityrail_core::api::bodies::{SignIn, SignInBody};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access;
-use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
@@ -64,81 +64,72 @@ async fn opened(
     }
 }
 
-/// POST /v1/sessions — `{api_key}`: a session acting with exactly that key.
+/// The three sign-in routes (`SignIn` guard), one handler: the handler machinery the wasm budget
+/// counts is instantiated once for them.
+/// - `POST /v1/sessions` `{api_key}`: a session acting with exactly that key (`201`);
+/// - `POST /v1/sessions/email` `{email, environment?}`: `202` whether or not the address is a
+///   member anywhere; the links go out after the answer, for this browser (its nonce cookie);
+/// - `POST /v1/sessions/email/confirm` `{token}`: a sign-in link opens a session (`201`); a
+///   step-up link lets the session that asked change things for ten minutes (`200`).
 #[worker::send]
-pub async fn create(State(app): State<App>, g: SignInGrant, body: RawBody) -> ApiResult<Response> {
-    let body: SignInKey = body.json()?;
-    let (token, c) = session::sign_in_with_key(&app, &g, &body.api_key).await?;
-    opened(&app, 201, Some(token), &c).await
-}
-
-/// POST /v1/sessions/email — `{email, environment?}`: `202` whether or not the address is a
-/// member anywhere; the links go out after the answer.
-#[worker::send]
-pub async fn email(State(app): State<App>, g: SignInGrant, body: RawBody) -> ApiResult<Response> {
-    let body: SignInEmail = body.json()?;
-    let email = input::email("email", &body.email)?;
-    let env = body.environment.unwrap_or(Environment::Live);
-    let nonce = Secret::generate(&mut app.svc.rng())?;
-    session::send_sign_in_links(&app, &g, email, env, &nonce);
-    with_cookie(
-        json(202, &json!({"sent": true}))?,
-        &rules::set_nonce_cookie(&nonce),
-    )
-}
-
-/// POST /v1/sessions/email/confirm — `{token}`: a sign-in link opens a session (`201`); a
-/// step-up link lets the session that asked change things for ten minutes (`200`).
-#[worker::send]
-pub async fn confirm(
+pub async fn sign_in(
     State(app): State<App>,
     g: SignInGrant,
+    path: MatchedPath,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
-    let body: ConfirmLink = body.json()?;
-    let (token, c) = session::confirm(&app, &g, &headers, &body.token).await?;
-    let status = if token.is_some() { 201 } else { 200 };
-    opened(&app, status, token, &c).await
-}
-
-/// GET /v1/session — `{"session": null}` without a session cookie.
-#[worker::send]
-pub async fn get(
-    State(app): State<App>,
-    c: Option<Extension<SessionCaller>>,
-) -> ApiResult<Response> {
-    match c {
-        Some(Extension(c)) => opened(&app, 200, None, &c).await,
-        None => json(200, &json!({"session": null})),
+    let body: SignInBody = body.json()?;
+    match body.request(path.as_str())? {
+        SignIn::Key { api_key } => {
+            let (token, c) = session::sign_in_with_key(&app, &g, &api_key).await?;
+            opened(&app, 201, Some(token), &c).await
+        }
+        SignIn::Email { email, environment } => {
+            let email = input::email("email", &email)?;
+            let nonce = Secret::generate(&mut app.svc.rng())?;
+            session::send_sign_in_links(&app, &g, email, environment, &nonce);
+            let res = json(202, &json!({"sent": true}))?;
+            with_cookie(res, &rules::set_nonce_cookie(&nonce))
+        }
+        SignIn::Confirm { token } => {
+            let (token, c) = session::confirm(&app, &g, &headers, &token).await?;
+            let status = if token.is_some() { 201 } else { 200 };
+            opened(&app, status, token, &c).await
+        }
     }
 }
 
-/// DELETE /v1/session — sign-out.
+/// The session's own routes (`Session` guard), one handler:
+/// - `GET /v1/session`: the session, `{"session": null}` without a session cookie;
+/// - `DELETE /v1/session`: sign-out (`204`, the cookie cleared);
+/// - `POST /v1/session/step-up`: mails the member a step-up link (`202`).
 #[worker::send]
-pub async fn end(State(app): State<App>, c: SessionCaller) -> ApiResult<Response> {
-    session::end(&app, &c).await?;
-    let res = Response::builder()
-        .status(204)
-        .body(axum::body::Body::empty())
-        .map_err(|_| ApiError::internal("empty response"))?;
-    with_cookie(res, &rules::clear_cookie())
-}
-
-/// POST /v1/session/step-up — mails the member a step-up link.
-#[worker::send]
-pub async fn step_up(
+pub async fn session(
     State(app): State<App>,
-    c: SessionCaller,
+    method: Method,
     headers: HeaderMap,
+    c: Option<Extension<SessionCaller>>,
 ) -> ApiResult<Response> {
-    let origin = headers
-        .get("origin")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    session::send_step_up(&app, &c, &origin).await?;
-    json(202, &json!({"sent": true}))
+    let Some(Extension(c)) = c else {
+        return json(200, &json!({"session": null}));
+    };
+    match method {
+        Method::GET => opened(&app, 200, None, &c).await,
+        Method::DELETE => {
+            session::end(&app, &c).await?;
+            let res = Response::builder()
+                .status(204)
+                .body(axum::body::Body::empty())
+                .map_err(|_| ApiError::internal("empty response"))?;
+            with_cookie(res, &rules::clear_cookie())
+        }
+        _ => {
+            let origin = headers.get("origin").and_then(|v| v.to_str().ok());
+            session::send_step_up(&app, &c, origin.unwrap_or_default()).await?;
+            json(202, &json!({"sent": true}))
+        }
+    }
 }
 
 /// DELETE /v1/org/members/{mid}/sessions — an admin ends every dashboard session of a member
@@ -159,11 +150,8 @@ pub async fn end_member(
         for s in &open {
             drafts.push(s.ended(p.actor()));
             stmts.push(repo::sessions::end(&p.tenant, &s.id, &at)?);
-            stmts.extend(repo::sessions::revoke_session_keys(
-                &p.tenant,
-                &s.minted_keys(),
-                &at,
-            )?);
+            let keys = s.minted_keys();
+            stmts.extend(repo::sessions::revoke_session_keys(&p.tenant, &keys, &at)?);
         }
         Ok(Step::commit(drafts, stmts, open.len()))
     })

@@ -136,24 +136,125 @@ pub struct PutStripe {
 #[cfg(test)]
 mod tests;
 
-/// `POST /v1/sessions`: sign in to the dashboard with an API key.
+/// The body of the dashboard's three sign-in routes, read once (one parser for the three):
+/// `POST /v1/sessions` `{api_key}`, `POST /v1/sessions/email` `{email, environment?}`,
+/// `POST /v1/sessions/email/confirm` `{token}`. `request` holds each route to its own fields.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SignInKey {
-    pub api_key: String,
-}
-
-/// `POST /v1/sessions/email`: mail a one-time sign-in link.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignInEmail {
-    pub email: String,
+pub struct SignInBody {
+    pub api_key: Option<String>,
+    pub email: Option<String>,
     pub environment: Option<Environment>,
+    pub token: Option<String>,
 }
 
-/// `POST /v1/sessions/email/confirm`: use a link's token.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfirmLink {
-    pub token: String,
+/// What a sign-in route was asked.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SignIn {
+    Key {
+        api_key: String,
+    },
+    Email {
+        email: String,
+        environment: Environment,
+    },
+    Confirm {
+        token: String,
+    },
+}
+
+impl SignInBody {
+    /// The request of the route at `path`: its required fields present, no other route's field.
+    pub fn request(self, path: &str) -> Result<SignIn, crate::domain::input::InputError> {
+        use crate::domain::input::InputError;
+        let missing = |f: &str| InputError::field(f, "is required");
+        let foreign = |f: &str| InputError::field(f, "is not a field of this route");
+        let SignInBody {
+            api_key,
+            email,
+            environment,
+            token,
+        } = self;
+        let (allowed, req): (&[&str], _) = match path {
+            "/v1/sessions" => (
+                &["api_key"],
+                api_key
+                    .clone()
+                    .map(|api_key| SignIn::Key { api_key })
+                    .ok_or_else(|| missing("api_key")),
+            ),
+            "/v1/sessions/email" => (
+                &["email", "environment"],
+                email
+                    .clone()
+                    .map(|email| SignIn::Email {
+                        email,
+                        environment: environment.unwrap_or(Environment::Live),
+                    })
+                    .ok_or_else(|| missing("email")),
+            ),
+            _ => (
+                &["token"],
+                token
+                    .clone()
+                    .map(|token| SignIn::Confirm { token })
+                    .ok_or_else(|| missing("token")),
+            ),
+        };
+        let present = [
+            ("api_key", api_key.is_some()),
+            ("email", email.is_some()),
+            ("environment", environment.is_some()),
+            ("token", token.is_some()),
+        ];
+        if let Some((f, _)) = present.iter().find(|(f, p)| *p && !allowed.contains(f)) {
+            return Err(foreign(f));
+        }
+        req
+    }
+}
+
+#[cfg(test)]
+mod sign_in_tests {
+    use super::*;
+
+    fn body(json: &str) -> SignInBody {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn each_sign_in_route_takes_its_own_fields_only() {
+        assert_eq!(
+            body(r#"{"api_key":"k"}"#).request("/v1/sessions").unwrap(),
+            SignIn::Key {
+                api_key: "k".into()
+            }
+        );
+        assert_eq!(
+            body(r#"{"email":"a@b.c"}"#)
+                .request("/v1/sessions/email")
+                .unwrap(),
+            SignIn::Email {
+                email: "a@b.c".into(),
+                environment: Environment::Live
+            }
+        );
+        assert_eq!(
+            body(r#"{"token":"t"}"#)
+                .request("/v1/sessions/email/confirm")
+                .unwrap(),
+            SignIn::Confirm { token: "t".into() }
+        );
+        assert!(body(r#"{}"#).request("/v1/sessions").is_err());
+        assert!(body(r#"{"api_key":"k","token":"t"}"#)
+            .request("/v1/sessions")
+            .is_err());
+        assert!(body(r#"{"email":"a@b.c","api_key":"k"}"#)
+            .request("/v1/sessions/email")
+            .is_err());
+        assert!(body(r#"{"token":"t","environment":"test"}"#)
+            .request("/v1/sessions/email/confirm")
+            .is_err());
+        assert!(serde_json::from_str::<SignInBody>(r#"{"role":"owner"}"#).is_err());
+    }
 }

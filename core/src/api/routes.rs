@@ -187,7 +187,6 @@ declare_routes! {
     WebhooksHealth: GET "/v1/projects/{pid}/webhooks/health" => Key(Read);
     AuditListProject: GET "/v1/projects/{pid}/audit" => Key(Read);
     AuditVerifyProject: GET "/v1/projects/{pid}/audit/verify" => Key(Read);
-    AuditCheckpointProject: GET "/v1/projects/{pid}/audit/checkpoint" => Key(Read);
     ExportsCreate: POST "/v1/projects/{pid}/exports" => Key(Admin);
     ExportsList: GET "/v1/projects/{pid}/exports" => Key(Read);
     ExportsGet: GET "/v1/projects/{pid}/exports/{eid}" => Key(Read);

@@ -698,6 +698,7 @@ fetch(${JSON.stringify(approve)}, {method: "POST", mode: "no-cors", credentials:
     await clickLink(a, "Repairs", null, "#nav");
     await until("tab A on the sign-in page", async () => new URL(a.url()).pathname === "/" && (await h1(a)) === "Sign in to ParityRail");
     assert(new URL(a.url()).searchParams.get("next") === `/projects/${pid}/repairs`, `the sign-in page remembers ${a.url()}`);
+    await until("the page to say why", async () => (await text(a, "#status")).includes("Your session has ended"));
     assert((await sessionOf(a)) === null, "the session still answers");
     await shot(a, "revoked-signed-out");
     await ctx.close();

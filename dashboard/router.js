@@ -4,7 +4,7 @@
 
 import { h, clear, link, put } from "./dom.js";
 import { ApiError, currentSession, setSession, sessionGone, safeNext } from "./api.js";
-import { clearRegions, showError, renderNav } from "./ui.js";
+import { clearRegions, showError, renderNav, say } from "./ui.js";
 
 const routes = [];
 let gen = 0;
@@ -112,10 +112,13 @@ export function notFound() {
   );
 }
 
-export function toSignIn() {
+export async function toSignIn() {
+  const had = currentSession() != null;
   setSession(null);
   const here = location.pathname === "/" || location.pathname === "/signin/email" ? null : safeNext(location.pathname + location.search);
-  return navigate("/" + (here ? "?next=" + encodeURIComponent(here) : ""), { replace: true });
+  await navigate("/" + (here ? "?next=" + encodeURIComponent(here) : ""), { replace: true });
+  // A session that was there and is gone (expired, signed out elsewhere, its key revoked): say so.
+  if (had) say("Your session has ended: it expired, was signed out elsewhere, or its key was revoked. Sign in again.");
 }
 
 export function start() {

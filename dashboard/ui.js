@@ -55,7 +55,7 @@ function offerStepUp(retry, err) {
   const box = clear($("stepup"));
   const panel = h("div", { class: "panel" },
     h("h2", null, "Confirmation needed"),
-    h("p", null, err.message || "This change needs a confirmation by e-mail."));
+    h("p", null, "This change needs a second confirmation: we e-mail you a link. Open it in this browser, then retry the change here."));
   const send = button("Send me a confirmation e-mail", () => act(async () => {
     await api("POST", "/v1/session/step-up", {});
     send.remove();
@@ -73,6 +73,8 @@ function offerStepUp(retry, err) {
   }, send));
   put(panel, send);
   put(box, panel);
+  // The panel sits above the page: take the keyboard (and the view) there.
+  send.focus();
 }
 
 // Who is signed in, and the sign-out button.
@@ -83,7 +85,7 @@ function renderWho(s) {
   const parts = [s.role, `${s.capability} access`, s.environment].filter(Boolean).map(show).join(" · ");
   put(who, 
     h("p", null, "Signed in as ", h("strong", null, show(s.email)), ` (${parts})`, org ? [" in ", h("strong", null, org)] : null,
-      s.step_up_until ? h("span", { class: "badge" }, `confirmed until ${s.step_up_until}`) : null),
+      s.step_up_until ? h("span", { class: "badge" }, `confirmed until ${show(s.step_up_until)}`) : null),
     button("Sign out", (ev) => act(async () => {
       await api("DELETE", "/v1/session", {}).catch((e) => { if (e.status !== 401) throw e; });
       setSession(null);

@@ -4,7 +4,8 @@
 # the built worker in Miniflare (real D1, Durable Objects and R2).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
-PR_EXTRA_APT=postgresql bash "$PR_ROOT/scripts/tools.sh"
+# chromium: the dashboard's browser test (tests/browser) drives Debian's build through puppeteer-core.
+PR_EXTRA_APT="postgresql chromium" bash "$PR_ROOT/scripts/tools.sh"
 cd "$PR_ROOT"
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
@@ -45,6 +46,10 @@ say "the npm start demo: two seeds with --once, then reuse and Ctrl-C (tests/dem
 rm -f "$TMPDIR/demo-test.json"
 python3 tests/demo/test_demo.py "$TMPDIR/demo-test.json" || { [ "$status" != 0 ] || status=1; }
 
+say "the dashboard in Chromium against the demo (tests/browser; screenshots in .tmp/screenshots)"
+rm -f "$TMPDIR/browser-test.json"
+node tests/browser/test_dashboard.mjs "$TMPDIR/browser-test.json" || { [ "$status" != 0 ] || status=1; }
+
 # The demo built the worker as it ships (npm start builds it without the e2e feature); build/
 # is left holding that build.
 say "the shipped worker: no fault hook in it, and its size"
@@ -63,12 +68,12 @@ node -e '
   for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) { passed += +m[1]; failed += +m[2]; }
   const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   passed += v.numPassedTests; failed += v.numFailedTests;
-  // The demo and layout tests; a run that wrote no result counts as one failure.
-  for (const file of [process.argv[3], process.argv[4], process.argv[5]]) {
+  // The demo, layout, trust and browser tests; a run that wrote no result counts as one failure.
+  for (const file of process.argv.slice(3)) {
     let d = { passed: 0, failed: 1 };
     try { d = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
     passed += d.passed; failed += d.failed;
   }
   console.log(`${passed} passed, ${failed} failed`);
-' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json" "$TMPDIR/trust-test.json"
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json" "$TMPDIR/trust-test.json" "$TMPDIR/browser-test.json"
 exit "$status"

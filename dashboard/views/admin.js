@@ -109,8 +109,7 @@ export async function keys(ctx) {
       r.data.length
         ? table("Keys (secrets are never listed)", [
             ["Name", (k) => k.name],
-            ["Key", (k) => h("code", null, `${show(k.prefix)}…${show(k.last4)}`)],
-            ["Id", (k) => h("code", null, show(k.id))],
+            ["Key and id", (k) => h("span", null, h("code", null, `${show(k.prefix)}…${show(k.last4)}`), h("br"), h("code", { class: "small" }, show(k.id)))],
             ["Environment", (k) => k.environment],
             ["Capability", (k) => k.capability],
             ["Scope", (k) => (k.project_id ? link(["projects", k.project_id, "incidents"], k.project_id) : "org")],

@@ -457,7 +457,7 @@ ${reportRows}
 <section aria-labelledby="controls">
 <h2 id="controls">Controls</h2>
 <p>Each control is a guarantee of the <abbr title="ParityRail product specification">SPEC</abbr>. Its status is <strong>Passed</strong> only when every test it names passed; <strong>Failed</strong> names the failing tests; <strong>Missing</strong> means a named test has no result in the report, so the control is unproven; <strong>Not run</strong> means there is no report.</p>
-<div class="scroll">
+<div class="scroll" tabindex="0" role="region" aria-label="Controls and their tests (the table scrolls sideways on a narrow screen)">
 <table class="matrix">
 <caption>Controls, the tests that prove them, and their latest result</caption>
 <thead><tr><th scope="col">Control</th><th scope="col">SPEC</th><th scope="col">Claim</th><th scope="col">Tests</th><th scope="col">Status</th></tr></thead>
@@ -523,7 +523,7 @@ export const CSS = `:root{--fg:#1a1a1a;--muted:#4a4a4a;--bg:#ffffff;--line:#c8c8
 *{box-sizing:border-box}
 body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5;color:var(--fg);background:var(--bg)}
 a{color:var(--link)}
-a:focus-visible{outline:3px solid #0b4f9c;outline-offset:2px}
+a:focus-visible,.scroll:focus-visible{outline:3px solid #0b4f9c;outline-offset:2px}
 .top{border-bottom:1px solid var(--line);padding:.5rem 1.5rem}
 .brand{margin:0;font-weight:700;color:var(--fg);background:var(--bg)}
 main{max-width:78rem;margin:0 auto;padding:1rem 1.5rem 2rem}

@@ -538,8 +538,12 @@ thead th{color:var(--fg);background:var(--head)}
 tbody th{font-weight:600}
 .scroll{overflow-x:auto}
 .matrix td p{margin:0 0 .35rem}
-.matrix .c-claim{width:26%}
-.matrix .c-tests{width:46%}
+.matrix{table-layout:fixed;min-width:56rem}
+.matrix thead th:nth-child(1){width:13%}
+.matrix thead th:nth-child(2){width:6%}
+.matrix thead th:nth-child(3){width:25%}
+.matrix thead th:nth-child(4){width:44%}
+.matrix thead th:nth-child(5){width:12%}
 .cid{display:block;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85rem;color:var(--muted);background:var(--bg)}
 .note{font-size:.9rem;color:var(--muted);background:var(--bg)}
 .tests{margin:0;padding-left:1.1rem;font-size:.9rem}
@@ -555,7 +559,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .t-failed .result{color:#8b1212;background:#ffffff;font-weight:700}
 .t-missing .result{color:#6a4700;background:#ffffff;font-weight:700}
 .warn{font-weight:600;color:#8b1212;background:var(--bg)}
-.why{font-size:.85rem;margin:.35rem 0 0;color:var(--fg);background:var(--bg)}
+.why{font-size:.85rem;margin:.35rem 0 0;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 .summary .count{font-weight:700;margin-right:.75rem}
 .summary .of{color:var(--muted);background:var(--bg)}
 .foot{border-top:1px solid var(--line);padding:.5rem 1.5rem;font-size:.9rem;color:var(--muted);background:var(--bg)}

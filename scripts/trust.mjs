@@ -457,7 +457,7 @@ ${reportRows}
 <section aria-labelledby="controls">
 <h2 id="controls">Controls</h2>
 <p>Each control is a guarantee of the <abbr title="ParityRail product specification">SPEC</abbr>. Its status is <strong>Passed</strong> only when every test it names passed; <strong>Failed</strong> names the failing tests; <strong>Missing</strong> means a named test has no result in the report, so the control is unproven; <strong>Not run</strong> means there is no report.</p>
-<div class="scroll">
+<div class="scroll" tabindex="0" role="region" aria-label="Controls and their tests (the table scrolls sideways on a narrow screen)">
 <table class="matrix">
 <caption>Controls, the tests that prove them, and their latest result</caption>
 <thead><tr><th scope="col">Control</th><th scope="col">SPEC</th><th scope="col">Claim</th><th scope="col">Tests</th><th scope="col">Status</th></tr></thead>
@@ -523,7 +523,7 @@ export const CSS = `:root{--fg:#1a1a1a;--muted:#4a4a4a;--bg:#ffffff;--line:#c8c8
 *{box-sizing:border-box}
 body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5;color:var(--fg);background:var(--bg)}
 a{color:var(--link)}
-a:focus-visible{outline:3px solid #0b4f9c;outline-offset:2px}
+a:focus-visible,.scroll:focus-visible{outline:3px solid #0b4f9c;outline-offset:2px}
 .top{border-bottom:1px solid var(--line);padding:.5rem 1.5rem}
 .brand{margin:0;font-weight:700;color:var(--fg);background:var(--bg)}
 main{max-width:78rem;margin:0 auto;padding:1rem 1.5rem 2rem}
@@ -538,8 +538,12 @@ thead th{color:var(--fg);background:var(--head)}
 tbody th{font-weight:600}
 .scroll{overflow-x:auto}
 .matrix td p{margin:0 0 .35rem}
-.matrix .c-claim{width:26%}
-.matrix .c-tests{width:46%}
+.matrix{table-layout:fixed;min-width:56rem}
+.matrix thead th:nth-child(1){width:13%}
+.matrix thead th:nth-child(2){width:6%}
+.matrix thead th:nth-child(3){width:25%}
+.matrix thead th:nth-child(4){width:44%}
+.matrix thead th:nth-child(5){width:12%}
 .cid{display:block;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85rem;color:var(--muted);background:var(--bg)}
 .note{font-size:.9rem;color:var(--muted);background:var(--bg)}
 .tests{margin:0;padding-left:1.1rem;font-size:.9rem}
@@ -555,7 +559,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 .t-failed .result{color:#8b1212;background:#ffffff;font-weight:700}
 .t-missing .result{color:#6a4700;background:#ffffff;font-weight:700}
 .warn{font-weight:600;color:#8b1212;background:var(--bg)}
-.why{font-size:.85rem;margin:.35rem 0 0;color:var(--fg);background:var(--bg)}
+.why{font-size:.85rem;margin:.35rem 0 0;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 .summary .count{font-weight:700;margin-right:.75rem}
 .summary .of{color:var(--muted);background:var(--bg)}
 .foot{border-top:1px solid var(--line);padding:.5rem 1.5rem;font-size:.9rem;color:var(--muted);background:var(--bg)}

@@ -50,7 +50,7 @@ export function onSubmit(form, fn) {
 }
 
 // 403 step_up_required: offer the confirmation e-mail, wait for it (GET /v1/session every 3 s
-// until `step_up_until` is set), then let the user retry.
+// until `step_up_until` is set, for at most the link's 10 minutes), then let the user retry.
 function offerStepUp(retry, err) {
   const box = clear($("stepup"));
   const panel = h("div", { class: "panel" },
@@ -61,7 +61,13 @@ function offerStepUp(retry, err) {
     send.remove();
     put(panel, h("p", null, "Sent. Open the link in the e-mail (in this browser); this page notices within a few seconds."));
     say("Confirmation e-mail sent.");
+    // The link works 10 minutes; waiting longer would only keep an idle session alive.
+    const giveUp = Date.now() + 10 * 60 * 1000;
     every(async () => {
+      if (Date.now() > giveUp) {
+        put(clear(panel), h("p", null, "The link has expired. Retry the change to ask for a new one."));
+        return false;
+      }
       const r = await api("GET", "/v1/session");
       setSession(r.session);
       if (!r.session || !r.session.step_up_until) return true;

@@ -169,5 +169,7 @@ fi
 
 echo
 echo "ParityRail serves on http://127.0.0.1:$PORT (worker log: ${DEMO#"$PR_ROOT"/}/wrangler.log). Ctrl-C stops it, localstripe and PostgreSQL."
-echo "Run the scheduled jobs (cron) on demand: curl http://127.0.0.1:$PORT/cdn-cgi/handler/scheduled"
+echo "The dashboard: http://127.0.0.1:$PORT/ (sign in with the demo key above, or by e-mail: the link is in the worker log)."
+echo "The cron cannot be run over HTTP here: with the dashboard's pages configured, this wrangler answers"
+echo "/cdn-cgi/handler/scheduled with 'exception' (workers-sdk #9882, fixed in releases that need Node 22)."
 wait "$WRANGLER_PID"

@@ -68,6 +68,10 @@ node -e '
   for (const m of cargo.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)) { passed += +m[1]; failed += +m[2]; }
   const v = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   passed += v.numPassedTests; failed += v.numFailedTests;
+  // A file that failed outside its tests (a hook, an import) fails none of them: count it.
+  for (const f of v.testResults ?? []) {
+    if (f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed")) failed += 1;
+  }
   // The demo, layout, trust and browser tests; a run that wrote no result counts as one failure.
   for (const file of process.argv.slice(3)) {
     let d = { passed: 0, failed: 1 };

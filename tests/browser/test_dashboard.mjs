@@ -522,12 +522,15 @@ async function main() {
     await clickLink(page, "API keys", "API keys", "#nav");
     await page_(page, "11-keys");
 
-    // Before any checkpoint is signed the API answers 404 (documented), the page says so.
-    expect4xx(404, /\/audit\/checkpoint$/, "no checkpoint signed yet: GET …/audit/checkpoint answers 404 by design");
+    // Verify recomputes the chain; the checkpoint section shows the newest signed checkpoint it was
+    // held to — none yet here: the demo's wrangler dev cannot run the cron over HTTP with the
+    // dashboard's assets configured (workers-sdk #9882, fixed only in wrangler releases that need
+    // Node 22); the e2e suite covers signed checkpoints.
     await open(page, `/projects/${pid}/audit`, "Audit log");
-    await until("the checkpoint section", async () => (await text(page, "#view")).includes("No checkpoint has been signed"));
     await clickButton(page, "Verify chain");
     await until("the chain verified", async () => (await text(page, "#view")).includes("The chain is intact"), 30_000);
+    const signed = (await ok("GET", `/v1/projects/${pid}/audit/verify`, demo.key)).checkpoint;
+    await until("the latest signed checkpoint", async () => (await text(page, "#view")).includes(signed ? signed.head_hash : "No checkpoint has been signed"));
     await page_(page, "12-audit");
 
     await clickLink(page, "Webhook health", "Webhook health", "#nav");

@@ -229,6 +229,9 @@ function watch(page, tab) {
 async function newTab(context, tab) {
   const page = watch(await context.newPage(), tab);
   await page.setViewport({ width: 1280, height: 900 });
+  // The machine is shared (builds run beside the test): a navigation may wait on a busy worker.
+  page.setDefaultNavigationTimeout(90_000);
+  page.setDefaultTimeout(60_000);
   return page;
 }
 

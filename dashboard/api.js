@@ -12,6 +12,12 @@ export function setSession(s) {
 }
 export const onSession = (f) => listeners.add(f);
 
+// An e-mail session with read capability and no step-up running.
+function needsStepUp() {
+  if (!session || session.via !== "email" || session.capability !== "read") return false;
+  return !(session.step_up_until && Date.parse(session.step_up_until) > Date.now());
+}
+
 export class ApiError extends Error {
   constructor(status, code, message, requestId, body) {
     super(message);
@@ -29,6 +35,11 @@ export const sessionGone = (e) => e instanceof ApiError && e.status === 401 && G
 // api("GET", "/v1/projects") → parsed JSON (null for 204). Errors throw ApiError with the
 // server's {code, message, request_id}. Every change carries the CSRF token and a JSON body.
 export async function api(method, url, body) {
+  // An e-mail session reads only until a step-up: a change is answered here as the API would
+  // answer it (403 step_up_required), without a request the browser would log as failed.
+  if (method !== "GET" && !url.startsWith("/v1/session") && needsStepUp()) {
+    throw new ApiError(403, "step_up_required", "This change needs a confirmation by e-mail first.");
+  }
   const init = { method, credentials: "same-origin", headers: { accept: "application/json" }, cache: "no-store" };
   if (method !== "GET" && method !== "HEAD") {
     init.headers["content-type"] = "application/json";

@@ -24,7 +24,7 @@ use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::sessions::{self as rules, LinkPurpose, Secret, Via};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::rows::keys::{mint, NewKey};
-use parityrail_core::rows::sessions::{entry, minted_auth, session_key};
+use parityrail_core::rows::sessions::{entry, minted_auth, minted_keys, session_key};
 use parityrail_core::rows::sessions::{LinkFor, NewLink, NewSession, SessionAuth};
 
 /// What a `Session` route's handler gets: the caller, its session, and the session's CSRF token.
@@ -70,12 +70,16 @@ async fn open(app: &App, headers: &HeaderMap) -> ApiResult<(Secret, SessionAuth,
     let s = repo::sessions::by_token_hash(&db, &token.hash()).await?;
     let s = s.ok_or_else(ApiError::session_expired)?;
     let org = s.org.as_str();
-    let step_up = match &s.step_up {
-        Some((k, _)) => repo::keys::auth_by_id(&db, org, k.as_str()).await?,
-        None => None,
-    };
-    let own = repo::keys::auth_by_id(&db, org, s.key_id.as_str()).await?;
-    let acting = s.acting(step_up, own, now);
+    // The step-up's key while one runs; the session's own key only when that one does not act.
+    let mut acting = None;
+    if s.stepped_up_until(now).is_some() {
+        let k = s.acting_key(now).as_str();
+        acting = s.acting(repo::keys::auth_by_id(&db, org, k).await?, None, now);
+    }
+    if acting.is_none() {
+        let own = repo::keys::auth_by_id(&db, org, s.key_id.as_str()).await?;
+        acting = s.acting(None, own, now);
+    }
     let tenant = Tenant::new(db, s.org.clone());
     match acting {
         Some(k) => Ok((token, s, k, tenant)),
@@ -350,7 +354,7 @@ pub async fn confirm(
         // The member as it is now: removed since the link was sent, it signs in nowhere.
         let m = repo::members::get(&t, link.member.as_str()).await?;
         let m = m.ok_or_else(ApiError::invalid_link)?;
-        let until = Timestamp::from_millis(now.millis() + rules::ABSOLUTE_MS);
+        let until = now.plus_seconds(rules::ABSOLUTE_MS / 1000);
         let member = (&link.member, m.role);
         let (k, key) = mint_for(app, &t, member, link.environment, Capability::Read, until)?;
         let (token, c) = create(app, g, &t, key, Via::Email, Some(&k)).await?;
@@ -364,7 +368,7 @@ pub async fn confirm(
     if !same || s.member != link.member || s.via != Via::Email {
         return Err(ApiError::invalid_link());
     }
-    let until = Timestamp::from_millis(now.millis() + rules::STEP_UP_MS);
+    let until = now.plus_seconds(rules::STEP_UP_MS / 1000);
     let (k, auth) = mint_for(
         app,
         &t,
@@ -426,12 +430,8 @@ pub async fn send_step_up(app: &App, c: &SessionCaller, origin: &str) -> ApiResu
 pub async fn end(app: &App, c: &SessionCaller) -> ApiResult<()> {
     let (now, s) = (app.svc.now, &c.session);
     let at = now.to_rfc3339();
-    let own = (s.via == Via::Email).then_some(&s.key_id);
-    let minted: Vec<&str> = own
-        .into_iter()
-        .chain(s.step_up.as_ref().map(|(k, _)| k))
-        .map(|k| k.as_str())
-        .collect();
+    let step_up = s.step_up.as_ref().map(|(k, _)| k.as_str());
+    let minted = minted_keys(s.via == Via::Email, s.key_id.as_str(), step_up);
     commit(&c.p.tenant, now, &|| {
         let key = c.p.authn.key_id().as_str();
         let draft = entry(c.p.actor(), Action::SessionEnded, &s.id, s.via, key, None);

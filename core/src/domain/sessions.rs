@@ -167,11 +167,11 @@ pub struct Lifetime {
 
 impl Lifetime {
     pub fn expires_at(&self) -> Timestamp {
-        Timestamp::from_millis(self.created_at.millis() + ABSOLUTE_MS)
+        self.created_at.plus_seconds(ABSOLUTE_MS / 1000)
     }
 
     pub fn idle_expires_at(&self) -> Timestamp {
-        let idle = Timestamp::from_millis(self.last_seen_at.millis() + IDLE_MS);
+        let idle = self.last_seen_at.plus_seconds(IDLE_MS / 1000);
         idle.min(self.expires_at())
     }
 

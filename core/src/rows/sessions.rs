@@ -321,7 +321,7 @@ impl NewLink {
                 LinkFor::StepUp { .. } => None,
             },
             created_at: now,
-            expires_at: Timestamp::from_millis(now.millis() + crate::domain::sessions::LINK_MS),
+            expires_at: now.plus_seconds(crate::domain::sessions::LINK_MS / 1000),
         })
     }
 }
@@ -379,14 +379,19 @@ pub struct OpenSessionRow {
     pub step_up_key_id: Option<String>,
 }
 
+/// The keys minted for a session, which ending it revokes: an e-mail session's own key, and a
+/// step-up's (never the API key a session signed in with).
+pub fn minted_keys<'a>(email: bool, own: &'a str, step_up: Option<&'a str>) -> Vec<&'a str> {
+    let own = email.then_some(own);
+    own.into_iter().chain(step_up).collect()
+}
+
 impl OpenSessionRow {
     /// The keys minted for it: an e-mail session's own, and a step-up's (never the API key a
     /// session signed in with).
     pub fn minted_keys(&self) -> Vec<&str> {
-        let own = (self.via == Via::Email.as_str()).then_some(self.key_id.as_str());
-        own.into_iter()
-            .chain(self.step_up_key_id.as_deref())
-            .collect()
+        let email = self.via == Via::Email.as_str();
+        minted_keys(email, &self.key_id, self.step_up_key_id.as_deref())
     }
 
     /// Its `session.ended` entry, ended by `actor` (an admin, `because` the member's sessions

@@ -193,13 +193,15 @@ impl SignInBody {
                     })
                     .ok_or_else(|| missing("email")),
             ),
-            _ => (
+            "/v1/sessions/email/confirm" => (
                 &["token"],
                 token
                     .clone()
                     .map(|token| SignIn::Confirm { token })
                     .ok_or_else(|| missing("token")),
             ),
+            // Only the three sign-in routes are bound to this body; anything else is refused.
+            _ => (&[], Err(InputError::field("body", "not a sign-in route"))),
         };
         let present = [
             ("api_key", api_key.is_some()),
@@ -256,5 +258,8 @@ mod sign_in_tests {
             .request("/v1/sessions/email/confirm")
             .is_err());
         assert!(serde_json::from_str::<SignInBody>(r#"{"role":"owner"}"#).is_err());
+        assert!(body(r#"{"token":"t"}"#)
+            .request("/v1/sessions/other")
+            .is_err());
     }
 }

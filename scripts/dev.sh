@@ -70,7 +70,8 @@ t = re.sub(r'^main = "([^"]+)"', lambda m: f'main = "{root}/{m.group(1)}"', t, f
 t = re.sub(r'^migrations_dir = "([^"]+)"', lambda m: f'migrations_dir = "{root}/{m.group(1)}"', t, flags=re.M)
 open(out, "w").write(t)
 PY
-  CONFIG=(-c "$TMPDIR/wrangler-nodash.toml" --persist-to "$PR_ROOT/.wrangler/state")
+  # (.dev.vars named: wrangler reads it next to the config file otherwise.)
+  CONFIG=(-c "$TMPDIR/wrangler-nodash.toml" --persist-to "$PR_ROOT/.wrangler/state" --env-file "$PR_ROOT/.dev.vars")
   echo "Run the scheduled jobs (cron) on demand: curl http://127.0.0.1:${PORT:-8787}/cdn-cgi/handler/scheduled"
 else
   echo "The dashboard: http://127.0.0.1:${PORT:-8787}/ (sign in with that key). To run the cron over HTTP,"

@@ -288,8 +288,9 @@ pub fn send_sign_in_links(
     nonce: &Secret,
 ) {
     let (app2, origin, nonce) = (app.clone(), g.origin.clone(), nonce.hash());
+    let client = g.meta.client_bucket.clone();
     app.wctx.wait_until(async move {
-        if let Err(e) = sign_in_links(&app2, &origin, &email, env, &nonce).await {
+        if let Err(e) = sign_in_links(&app2, &origin, &email, env, &nonce, &client).await {
             let log = serde_json::json!({"mail": "sign-in links failed", "error": e.code});
             worker::console_error!("{log}");
         }
@@ -302,12 +303,15 @@ async fn sign_in_links(
     email: &str,
     env: Environment,
     nonce_hash: &str,
+    client: &str,
 ) -> ApiResult<()> {
     let svc = &app.svc;
+    // Per address and client (2 a minute), so another client cannot use up an address's mail;
+    // per address alone a looser 10; the deployment's budget only for mail actually sent.
     let address = Secret::digest(email);
     let per_address = svc.var_u32("MAIL_PER_ADDRESS_PER_MINUTE", 2);
-    check_limit(svc, &format!("mail-to:{address}"), per_address).await?;
-    check_limit(svc, "mail", svc.var_u32("MAIL_PER_MINUTE", 120)).await?;
+    check_limit(svc, &format!("mail-to:{address}:{client}"), per_address).await?;
+    check_limit(svc, &format!("mail-to:{address}"), per_address * 5).await?;
     let found = repo::sessions::memberships(&svc.db(&RAW)?, email, rules::MAX_LINKS).await?;
     let mut links = Vec::new();
     for m in found {
@@ -328,6 +332,7 @@ async fn sign_in_links(
         }
     }
     if !links.is_empty() {
+        check_limit(svc, "mail", svc.var_u32("MAIL_PER_MINUTE", 120)).await?;
         crate::mail::send(svc, &rules::sign_in_mail(email, &links)).await;
     }
     Ok(())
@@ -347,7 +352,11 @@ pub async fn confirm(
     let db = app.svc.db(&RAW)?;
     let nonce = header(headers, "cookie").and_then(|c| rules::named_cookie(c, rules::NONCE_COOKIE));
     let nonce = nonce.map(|n| n.hash()).unwrap_or_default();
-    let link = repo::sessions::consume_link(&db, &token.hash(), &nonce, &now.to_rfc3339()).await?;
+    // The browser's session, if any: a step-up link is spent only by the session it was sent for.
+    let current = open(app, headers).await.ok();
+    let sid = current.as_ref().map_or("", |(_, s, _, _)| s.id.as_str());
+    let (hash, at) = (token.hash(), now.to_rfc3339());
+    let link = repo::sessions::consume_link(&db, &hash, &nonce, sid, &at).await?;
     let link = link.ok_or_else(ApiError::invalid_link)?;
     let t = Tenant::new(db, link.org.clone());
     if link.purpose == LinkPurpose::SignIn {
@@ -361,9 +370,7 @@ pub async fn confirm(
         return Ok((Some(token), c));
     }
     // A step-up: only the session that asked, in the browser that holds it.
-    let (stoken, mut s, key, _) = open(app, headers)
-        .await
-        .map_err(|_| ApiError::invalid_link())?;
+    let (stoken, mut s, key, _) = current.ok_or_else(ApiError::invalid_link)?;
     let same = link.session_id.as_deref() == Some(s.id.as_str()) && s.org == link.org;
     if !same || s.member != link.member || s.via != Via::Email {
         return Err(ApiError::invalid_link());

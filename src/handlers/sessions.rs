@@ -124,11 +124,14 @@ pub async fn session(
                 .map_err(|_| ApiError::internal("empty response"))?;
             with_cookie(res, &rules::clear_cookie())
         }
-        _ => {
+        // (A change: the guard checked its CSRF token and that `Origin` is the site's own.)
+        Method::POST => {
             let origin = headers.get("origin").and_then(|v| v.to_str().ok());
             session::send_step_up(&app, &c, origin.unwrap_or_default()).await?;
             json(202, &json!({"sent": true}))
         }
+        // HEAD (axum hands it to the GET route) and anything else: not a step-up.
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 

@@ -26,17 +26,25 @@ pub async fn by_token_hash(db: &D1Database, hash: &str) -> Fallible<Option<Sessi
 
 /// Sets `used_at` on the unused, unexpired link whose token hashes to `hash` and returns it: one
 /// conditional update, so of two concurrent uses exactly one gets the link.
-/// A sign-in link is spent only by the browser whose nonce (its hash, `nonce`) it was sent for.
+/// A sign-in link is spent only by the browser whose nonce (its hash, `nonce`) it was sent for; a
+/// step-up link only by the session (`session`, the cookie's) it was sent for.
 pub async fn consume_link(
     db: &D1Database,
     hash: &str,
     nonce: &str,
+    session: &str,
     now: &str,
 ) -> Fallible<Option<Link>> {
     let sql = "UPDATE login_links SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL \
                AND expires_at > ?2 AND (nonce_hash IS NULL OR nonce_hash = ?3) \
+               AND (session_id IS NULL OR session_id = ?4) \
                RETURNING org_id, member_id, environment, purpose, session_id";
-    let args = [Arg::text(hash), Arg::text(now), Arg::text(nonce)];
+    let args = [
+        Arg::text(hash),
+        Arg::text(now),
+        Arg::text(nonce),
+        Arg::text(session),
+    ];
     let row: Option<LinkRow> = raw_first(db, sql, &args).await?;
     Ok(row.and_then(LinkRow::parse))
 }

@@ -233,14 +233,18 @@ describe("sign-in by e-mail", () => {
     expect(ok.status, ok.text).toBe(201);
   });
 
-  it("mails one address at most twice a minute, and answers the same when it does not", async () => {
+  it("mails one address at most twice a minute per client, and answers the same when it does not; another client still gets its mail", async () => {
     const m = await addMember(w, org.key, "member");
-    const ask = () => w.post("/v1/sessions/email", { email: m.email }, { headers: { origin: ORIGIN } });
-    const answers = [await ask(), await ask(), await ask()];
+    const ip = freshIp();
+    const ask = (from) => w.post("/v1/sessions/email", { email: m.email }, { headers: { origin: ORIGIN }, ip: from });
+    const answers = [await ask(ip), await ask(ip), await ask(ip)];
     expect(answers.map((r) => r.status)).toEqual([202, 202, 202]);
     await box.waitFor(m.email, 2);
     await new Promise((res) => setTimeout(res, 500));
     expect(box.to(m.email).length).toBe(2);
+    // The member, elsewhere, is not locked out by that client.
+    expect((await ask(freshIp())).status).toBe(202);
+    await box.waitFor(m.email, 3);
   });
 
   it("refuses an expired, unknown or malformed link", async () => {
@@ -259,15 +263,23 @@ describe("sign-in by e-mail", () => {
     const body = { name: "after step-up" };
     expect(errorOf(await asBrowser("POST", "/v1/projects", s, { body }))).toMatchObject({ status: 403, code: "step_up_required" });
     const token = await stepUp(s, m.email);
-    // Another session of the same member cannot use it.
+    // Another session of the same member (or no session) cannot use it, nor spend it.
     const other = await signInByEmail(m.email);
-    const stolen = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, cookie: other.cookie } });
-    expect(errorOf(stolen)).toMatchObject({ status: 401, code: "invalid_link" });
-    // (That use spent it: a new one. This worker allows two step-up e-mails a minute per
-    // session, `STEP_UP_PER_MINUTE`; a third is refused.)
-    const token2 = await stepUp(s, m.email);
+    for (const cookie of [other.cookie, undefined]) {
+      const stolen = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, ...(cookie ? { cookie } : {}) } });
+      expect(errorOf(stolen)).toMatchObject({ status: 401, code: "invalid_link" });
+    }
+    // A HEAD to the session route is no step-up (no e-mail, whatever its Origin).
+    const mails = box.to(m.email).length;
+    const head = await w.request("HEAD", "/v1/session", { headers: { cookie: s.cookie, origin: "https://evil.example" } });
+    expect(head.status).not.toBe(202);
+    // This worker allows two step-up e-mails a minute per session (`STEP_UP_PER_MINUTE`); a
+    // third is refused.
+    await stepUp(s, m.email);
+    expect(box.to(m.email).length).toBe(mails + 1);
+    expect(box.to(m.email).every((x) => !x.body.text.includes("evil.example"))).toBe(true);
     expect(errorOf(await asBrowser("POST", "/v1/session/step-up", s))).toMatchObject({ status: 429 });
-    const c = await w.post("/v1/sessions/email/confirm", { token: token2 }, { headers: { origin: ORIGIN, cookie: s.cookie } });
+    const c = await w.post("/v1/sessions/email/confirm", { token }, { headers: { origin: ORIGIN, cookie: s.cookie } });
     expect(c.status, c.text).toBe(200);
     expect(c.headers.get("set-cookie")).toBeNull();
     expect(c.json.session.capability).toBe("repair");

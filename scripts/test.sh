@@ -42,6 +42,10 @@ say "end-to-end tests (vitest + Miniflare)"
 status=0
 node_modules/.bin/vitest run --reporter=default --reporter=json --outputFile.json="$TMPDIR/vitest.json" || status=$?
 
+say "the official MCP conformance suite against the e2e worker (tests/mcp)"
+rm -f "$TMPDIR/mcp-conformance.json"
+node tests/mcp/conformance.mjs "$TMPDIR/mcp-conformance.json" || { [ "$status" != 0 ] || status=1; }
+
 say "the npm start demo: two seeds with --once, then reuse and Ctrl-C (tests/demo)"
 rm -f "$TMPDIR/demo-test.json"
 python3 tests/demo/test_demo.py "$TMPDIR/demo-test.json" || { [ "$status" != 0 ] || status=1; }
@@ -72,12 +76,12 @@ node -e '
   for (const f of v.testResults ?? []) {
     if (f.status === "failed" && !(f.assertionResults ?? []).some((a) => a.status === "failed")) failed += 1;
   }
-  // The demo, layout, trust and browser tests; a run that wrote no result counts as one failure.
+  // The demo, layout, trust, browser and MCP conformance tests; a run that wrote no result counts as one failure.
   for (const file of process.argv.slice(3)) {
     let d = { passed: 0, failed: 1 };
     try { d = JSON.parse(fs.readFileSync(file, "utf8")); } catch {}
     passed += d.passed; failed += d.failed;
   }
   console.log(`${passed} passed, ${failed} failed`);
-' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json" "$TMPDIR/trust-test.json" "$TMPDIR/browser-test.json"
+' "$TMPDIR/cargo-test.log" "$TMPDIR/vitest.json" "$TMPDIR/demo-test.json" "$TMPDIR/layout-test.json" "$TMPDIR/trust-test.json" "$TMPDIR/browser-test.json" "$TMPDIR/mcp-conformance.json"
 exit "$status"

@@ -3,19 +3,18 @@
 //! whose URL has `api_key` scrubbed, and the headers every response carries. `scheduled`: the
 //! cron jobs, with the `SystemGrant` only entry points can make.
 
-use super::error::render_json;
+use super::error::{render_json, Surface};
 use super::http::{App, RequestMeta};
 use super::jobs;
 use super::services::Services;
 use super::unread::Unread;
 use crate::auth::grants::{EntryPoint, SystemGrant};
 use crate::clock::clock;
-use crate::router::router;
+use crate::router::dispatch;
 use axum::body::Body;
 use axum::http::{HeaderValue, Response, Uri};
 use parityrail_core::domain::scrub::scrub_path_and_query;
 use std::sync::Arc;
-use tower_service::Service;
 use worker::{
     console_error, console_log, event, Context, Env, HttpRequest, ScheduleContext, ScheduledEvent,
 };
@@ -25,6 +24,11 @@ async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<
     let meta = RequestMeta::new(req.headers());
     let method = req.method().to_string();
     let logged_url = scrub_path_and_query(req.uri().path(), req.uri().query());
+    let surface = if req.uri().path() == "/mcp" {
+        Surface::JsonRpc
+    } else {
+        Surface::Api
+    };
     if let Some(uri) = without_trailing_slash(req.uri()) {
         *req.uri_mut() = uri;
     }
@@ -36,13 +40,10 @@ async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<
     let started = clock();
     let unread = Unread::default();
     let req = req.map(|body| unread.hold(body));
-    let mut res = match router(app).call(req).await {
-        Ok(res) => res,
-        Err(never) => match never {},
-    };
+    let mut res = dispatch(app, req).await;
     // Whatever of the body the router left unread is read now, before the answer goes out.
     unread.drain().await;
-    if let Some(err) = render_json(&mut res, &meta.request_id) {
+    if let Some(err) = render_json(&mut res, &meta.request_id, surface) {
         if let Some(detail) = &err.detail {
             console_error!(
                 "{}",

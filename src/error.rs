@@ -8,11 +8,24 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use parityrail_core::api::error::ApiError;
 
-/// Renders an error response left by a handler or extractor as the SPEC §12 JSON body (with
+/// Which rendering an error response gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// The SPEC §12 JSON body.
+    Api,
+    /// A JSON-RPC error without an id (`/mcp`: the error came before the request was read).
+    JsonRpc,
+}
+
+/// Renders an error response left by a handler or extractor for its surface (with
 /// `Retry-After` when set), and returns the error for the log line.
-pub fn render_json(res: &mut Response, request_id: &str) -> Option<ApiError> {
+pub fn render_json(res: &mut Response, request_id: &str, surface: Surface) -> Option<ApiError> {
     let err = res.extensions_mut().remove::<ApiError>()?;
-    let body = err.to_json(request_id).to_string();
+    let body = match surface {
+        Surface::Api => err.to_json(request_id),
+        Surface::JsonRpc => err.to_jsonrpc(request_id),
+    }
+    .to_string();
     *res.body_mut() = axum::body::Body::from(body);
     let headers = res.headers_mut();
     headers.insert(

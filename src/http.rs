@@ -4,12 +4,13 @@
 
 use super::services::Services;
 use axum::body::Body;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::api::path::PathParam;
+use parityrail_core::api::routes::Route;
 use parityrail_core::domain::ids::RequestId;
 use parityrail_core::domain::input::{self, InputError, MAX_BODY_BYTES};
 use parityrail_core::domain::ports::OsRng;
@@ -158,18 +159,48 @@ impl<S: Send + Sync, T: PathParam> FromRequestParts<S> for PathId<T> {
     }
 }
 
+/// The route a request matched and its path parameters (percent-decoded; `None` for one that
+/// is not UTF-8 once decoded), put in its extensions by the router.
+#[derive(Clone)]
+pub struct Params {
+    pub route: Route,
+    pub params: Vec<(&'static str, Option<String>)>,
+}
+
+/// The route a request matched, as a handler's argument.
+pub struct Matched(pub Route);
+
+impl<S: Send + Sync> FromRequestParts<S> for Matched {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        matched(parts).map(Matched)
+    }
+}
+
+/// The route a request matched.
+pub fn matched(parts: &Parts) -> ApiResult<Route> {
+    parts
+        .extensions
+        .get::<Params>()
+        .map(|p| p.route)
+        .ok_or_else(|| ApiError::internal("a request outside a declared route"))
+}
+
 /// The raw value of the matched route's parameter `name`. A path segment that does not decode
 /// as UTF-8 names nothing (`404`); a route declared without `{name}` is ours to fix (`500`).
 pub async fn path_param<S: Send + Sync>(
     parts: &mut Parts,
-    state: &S,
+    _state: &S,
     name: &str,
 ) -> ApiResult<String> {
-    let raw = RawPathParams::from_request_parts(parts, state)
-        .await
-        .map_err(|_| ApiError::no_route())?;
-    raw.iter()
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .ok_or_else(|| ApiError::internal(format!("route has no {{{name}}}")))
+    let p = parts
+        .extensions
+        .get::<Params>()
+        .ok_or_else(|| ApiError::internal("a request outside a declared route"))?;
+    match p.params.iter().find(|(k, _)| *k == name) {
+        Some((_, Some(v))) => Ok(v.clone()),
+        Some((_, None)) => Err(ApiError::no_route()),
+        None => Err(ApiError::internal(format!("route has no {{{name}}}"))),
+    }
 }

@@ -1,95 +1,116 @@
-//! The router: every route the core declares (`parityrail_core::api::routes::Route`) bound to
-//! its handler by an exhaustive match, so a declared route without a handler does not compile,
-//! behind the route layer that enforces each route's guard before its handler runs.
+//! The router: a request matched against the routes the core declares (`api::routes::find`),
+//! the matched route's guard enforced (`auth::guard`), then its handler, bound by an exhaustive
+//! match (a declared route without a handler does not compile). Unmatched paths go to the
+//! fallbacks (404 `no_route`, 405 `method_not_allowed`), which authenticate first under `/v1`.
 
-use crate::auth::guard::route_guard;
+use crate::auth::guard::establish;
 use crate::handlers::*;
-use crate::http::App;
-use axum::routing::{on, MethodFilter, MethodRouter};
-use parityrail_core::api::routes::{Method, Route};
+use crate::http::{App, Params};
+use axum::extract::{Request, State};
+use axum::handler::Handler;
+use axum::http::{header, HeaderValue, Method as HttpMethod};
+use axum::response::{IntoResponse, Response};
+use parityrail_core::api::routes::{find, Found, Route};
 
-/// The router for exactly the declared routes; unmatched paths and methods go to the fallbacks
-/// (404 `no_route`, 405 `method_not_allowed`).
-pub(crate) fn router(app: App) -> axum::Router {
-    let routes = Route::ALL.iter().fold(axum::Router::new(), |r, route| {
-        r.route(route.spec().path, bind(*route))
-    });
-    routes
-        .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            route_guard,
-        ))
-        .fallback(meta::no_route)
-        .method_not_allowed_fallback(meta::method_not_allowed)
-        .with_state(app)
+/// Answers one request.
+pub(crate) async fn dispatch(app: App, mut req: Request) -> Response {
+    let head = req.method() == HttpMethod::HEAD;
+    let mut res = match find(req.method().as_str(), req.uri().path()) {
+        Found::Route(route, params) => {
+            req.extensions_mut().insert(Params { route, params });
+            match establish(&app, route, req).await {
+                Ok(req) => call(route, req, app).await,
+                Err(e) => e.into_response(),
+            }
+        }
+        Found::MethodNotAllowed(methods) => {
+            let allow = methods
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = meta::method_not_allowed(State(app), req)
+                .await
+                .into_response();
+            if let Ok(v) = HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(header::ALLOW, v);
+            }
+            res
+        }
+        Found::NotFound => meta::no_route(State(app), req).await.into_response(),
+    };
+    // HEAD is answered by the GET route, without its body.
+    if head {
+        *res.body_mut() = axum::body::Body::empty();
+    }
+    res
 }
 
-/// The handler of one route, under its declared method.
-fn bind(route: Route) -> MethodRouter<App> {
-    let filter = match route.spec().method {
-        Method::GET => MethodFilter::GET,
-        Method::POST => MethodFilter::POST,
-        Method::PUT => MethodFilter::PUT,
-        Method::PATCH => MethodFilter::PATCH,
-        Method::DELETE => MethodFilter::DELETE,
-    };
+/// The handler of one route.
+async fn call(route: Route, req: Request, app: App) -> Response {
     match route {
-        Route::MetaHealthz => on(filter, meta::healthz),
-        Route::MetaSecurityTxt => on(filter, meta::security_txt),
-        Route::MetaSecurityPolicy => on(filter, meta::security_policy),
-        Route::WebhooksReceive => on(filter, webhooks::receive),
-        Route::OperatorCreateOrg => on(filter, operator::create_org),
-        Route::OperatorOwnerKey => on(filter, operator::owner_key),
+        Route::MetaHealthz => Handler::call(meta::healthz, req, app).await,
+        Route::MetaSecurityTxt => Handler::call(meta::security_txt, req, app).await,
+        Route::MetaSecurityPolicy => Handler::call(meta::security_policy, req, app).await,
+        Route::WebhooksReceive => Handler::call(webhooks::receive, req, app).await,
+        Route::McpPost => Handler::call(mcp::post, req, app).await,
+        // The reads MCP's tools are bound to: one handler (`reads::dispatch`) for both.
+        Route::ProjectsList
+        | Route::IncidentsList
+        | Route::IncidentsGet
+        | Route::CustomersLedger
+        | Route::RunsList
+        | Route::RunsGet
+        | Route::AuditVerifyProject
+        | Route::WebhooksHealth
+        | Route::IntegrationsGet => Handler::call(reads::get, req, app).await,
+        Route::OperatorCreateOrg => Handler::call(operator::create_org, req, app).await,
+        Route::OperatorOwnerKey => Handler::call(operator::owner_key, req, app).await,
         Route::SessionsCreate | Route::SessionsEmail | Route::SessionsConfirm => {
-            on(filter, sessions::sign_in)
+            Handler::call(sessions::sign_in, req, app).await
         }
         Route::SessionGet | Route::SessionEnd | Route::SessionStepUp => {
-            on(filter, sessions::session)
+            Handler::call(sessions::session, req, app).await
         }
-        Route::OrgGet => on(filter, org::get),
-        Route::MembersList => on(filter, members::list),
-        Route::MembersAdd => on(filter, members::add),
-        Route::MembersUpdate => on(filter, members::update),
-        Route::MembersRemove => on(filter, members::remove),
-        Route::MembersEndSessions => on(filter, sessions::end_member),
-        Route::AuditListOrg => on(filter, audit::list_org),
-        Route::AuditVerifyOrg => on(filter, audit::verify_org),
-        Route::ExportsSigningKey => on(filter, exports::signing_key),
-        Route::KeysList => on(filter, keys::list),
-        Route::KeysCreate => on(filter, keys::create),
-        Route::KeysRevoke => on(filter, keys::revoke),
-        Route::KeysRotate => on(filter, keys::rotate),
-        Route::ProjectsList => on(filter, projects::list),
-        Route::ProjectsCreate => on(filter, projects::create),
-        Route::ProjectsGet => on(filter, projects::get),
-        Route::ProjectsPatch => on(filter, projects::patch),
-        Route::ProjectsDelete => on(filter, projects::delete),
-        Route::ProjectsSetMemberRole => on(filter, projects::set_member_role),
-        Route::IntegrationsGet => on(filter, integrations::get),
-        Route::IntegrationsStripePut => on(filter, integrations::stripe::put),
-        Route::IntegrationsStripeTest => on(filter, integrations::stripe::test),
-        Route::IntegrationsDatabasePut => on(filter, integrations::database::put),
-        Route::IntegrationsDatabaseTest => on(filter, integrations::database::test),
-        Route::MappingPut => on(filter, mapping::put),
-        Route::MappingGet => on(filter, mapping::get),
-        Route::CustomersCheck => on(filter, customers::check),
-        Route::CustomersLedger => on(filter, customers::ledger),
-        Route::IncidentsList => on(filter, incidents::list),
-        Route::IncidentsGet => on(filter, incidents::get),
-        Route::IncidentsIgnore => on(filter, incidents::ignore),
-        Route::RepairsList => on(filter, repairs::list),
-        Route::RepairsGet => on(filter, repairs::get),
-        Route::RepairsApprove => on(filter, repairs::approve),
-        Route::RepairsReject => on(filter, repairs::reject),
-        Route::RunsCreate => on(filter, runs::create),
-        Route::RunsList => on(filter, runs::list),
-        Route::RunsGet => on(filter, runs::get),
-        Route::WebhooksHealth => on(filter, webhooks::health),
-        Route::AuditListProject => on(filter, audit::list_project),
-        Route::AuditVerifyProject => on(filter, audit::verify_project),
-        Route::ExportsCreate => on(filter, exports::create),
-        Route::ExportsList => on(filter, exports::list),
-        Route::ExportsGet => on(filter, exports::get),
-        Route::ExportsFile => on(filter, exports::file),
+        Route::OrgGet => Handler::call(org::get, req, app).await,
+        Route::MembersList => Handler::call(members::list, req, app).await,
+        Route::MembersAdd => Handler::call(members::add, req, app).await,
+        Route::MembersUpdate => Handler::call(members::update, req, app).await,
+        Route::MembersRemove => Handler::call(members::remove, req, app).await,
+        Route::MembersEndSessions => Handler::call(sessions::end_member, req, app).await,
+        Route::AuditListOrg => Handler::call(audit::list_org, req, app).await,
+        Route::AuditVerifyOrg => Handler::call(audit::verify_org, req, app).await,
+        Route::ExportsSigningKey => Handler::call(exports::signing_key, req, app).await,
+        Route::KeysList => Handler::call(keys::list, req, app).await,
+        Route::KeysCreate => Handler::call(keys::create, req, app).await,
+        Route::KeysRevoke => Handler::call(keys::revoke, req, app).await,
+        Route::KeysRotate => Handler::call(keys::rotate, req, app).await,
+        Route::ProjectsCreate => Handler::call(projects::create, req, app).await,
+        Route::ProjectsGet => Handler::call(projects::get, req, app).await,
+        Route::ProjectsPatch => Handler::call(projects::patch, req, app).await,
+        Route::ProjectsDelete => Handler::call(projects::delete, req, app).await,
+        Route::ProjectsSetMemberRole => Handler::call(projects::set_member_role, req, app).await,
+        Route::IntegrationsStripePut => Handler::call(integrations::stripe::put, req, app).await,
+        Route::IntegrationsStripeTest => Handler::call(integrations::stripe::test, req, app).await,
+        Route::IntegrationsDatabasePut => {
+            Handler::call(integrations::database::put, req, app).await
+        }
+        Route::IntegrationsDatabaseTest => {
+            Handler::call(integrations::database::test, req, app).await
+        }
+        Route::MappingPut => Handler::call(mapping::put, req, app).await,
+        Route::MappingGet => Handler::call(mapping::get, req, app).await,
+        Route::CustomersCheck => Handler::call(customers::check, req, app).await,
+        Route::IncidentsIgnore => Handler::call(incidents::ignore, req, app).await,
+        Route::RepairsList => Handler::call(repairs::list, req, app).await,
+        Route::RepairsGet => Handler::call(repairs::get, req, app).await,
+        Route::RepairsApprove => Handler::call(repairs::approve, req, app).await,
+        Route::RepairsReject => Handler::call(repairs::reject, req, app).await,
+        Route::RunsCreate => Handler::call(runs::create, req, app).await,
+        Route::AuditListProject => Handler::call(audit::list_project, req, app).await,
+        Route::ExportsCreate => Handler::call(exports::create, req, app).await,
+        Route::ExportsList => Handler::call(exports::list, req, app).await,
+        Route::ExportsGet => Handler::call(exports::get, req, app).await,
+        Route::ExportsFile => Handler::call(exports::file, req, app).await,
     }
 }

@@ -1,6 +1,6 @@
-//! The route guard: a `route_layer` over every declared route that enforces the guard the one
-//! route declaration (`api::routes`) gives the matched route, before the handler runs. A handler
-//! cannot forget it: the guard runs whether or not the handler extracts anything. What it
+//! The route guard: the router runs it on every request it matched to a declared route, before
+//! the handler, and it enforces the guard the one route declaration (`api::routes`) gives that
+//! route. A handler cannot forget it: the guard runs whether or not the handler extracts anything. What it
 //! establishes goes into the request's extensions, where the extractors (`extract.rs`) take it:
 //!
 //! - `Public`: nothing;
@@ -26,34 +26,17 @@ use super::session::{has_session_cookie, session_caller, session_principal, sign
 use super::webhook::{webhook, webhook_precheck, webhook_refused, Unverified};
 use crate::http::RequestMeta;
 use crate::http::{meta, path_param, App};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::Request;
 use axum::http::request::Parts;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use parityrail_core::api::error::{ApiError, ApiResult};
-use parityrail_core::api::routes::{self, Guard};
+use parityrail_core::api::routes::{Guard, Route};
 use parityrail_core::domain::webhook;
 use parityrail_core::fault::Fault;
 
-/// The middleware.
-#[worker::send]
-pub async fn route_guard(State(app): State<App>, req: Request, next: Next) -> Response {
-    match establish(&app, req).await {
-        Ok(req) => next.run(req).await,
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn establish(app: &App, req: Request) -> ApiResult<Request> {
+/// Enforces `route`'s guard on a request the router matched to it, before its handler runs.
+pub async fn establish(app: &App, route: Route, req: Request) -> ApiResult<Request> {
     let (mut parts, body) = req.into_parts();
-    let path = parts
-        .extensions
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .ok_or_else(|| ApiError::internal("guard outside a matched route"))?;
-    // The layer wraps declared routes only; anything else is a bug, refused.
-    let spec = routes::lookup(parts.method.as_str(), &path)
-        .ok_or_else(|| ApiError::internal(format!("route {path} is not declared")))?;
+    let spec = route.spec();
     let meta = meta(&parts)?;
     match spec.guard {
         Guard::Public => {}
@@ -112,6 +95,15 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
                 parts.extensions.insert(caller);
             }
         }
+        Guard::Mcp => {
+            let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
+            let allowed = app.svc.var("MCP_ALLOWED_ORIGINS");
+            if !parityrail_core::api::mcp::origin_allowed(origin, allowed.as_deref()) {
+                return Err(ApiError::bad_origin());
+            }
+            let p = authenticate_as(app, &meta, &parts, Cookies::Refused).await?;
+            parts.extensions.insert(p);
+        }
         Guard::Key(need) | Guard::OrgKey(need) | Guard::LiveOrgKey(need) => {
             let p = authenticate(app, &meta, &parts).await?;
             if spec.project_scoped() {
@@ -138,11 +130,29 @@ async fn establish(app: &App, req: Request) -> ApiResult<Request> {
 /// key's rate limit (the attempt counted against the client's failure budget first, refunded
 /// once the credential was good).
 pub async fn authenticate(app: &App, meta: &RequestMeta, parts: &Parts) -> ApiResult<Principal> {
+    authenticate_as(app, meta, parts, Cookies::Accepted).await
+}
+
+/// Whether a dashboard session's cookie is a credential on the route (not on `/mcp`).
+#[derive(PartialEq)]
+enum Cookies {
+    Accepted,
+    Refused,
+}
+
+async fn authenticate_as(
+    app: &App,
+    meta: &RequestMeta,
+    parts: &Parts,
+    cookies: Cookies,
+) -> ApiResult<Principal> {
     let svc = &app.svc;
     let attempt = client_attempt(svc, meta).await?;
     let p = match credential(&parts.headers, &parts.uri) {
         Some(raw) => key_principal(app, &raw).await?,
-        None if has_session_cookie(&parts.headers) => session_principal(app, parts).await?,
+        None if cookies == Cookies::Accepted && has_session_cookie(&parts.headers) => {
+            session_principal(app, parts).await?
+        }
         None => {
             return Err(ApiError::unauthorized(
                 "missing_api_key",

@@ -4,9 +4,8 @@
 use crate::audit::{retrying_as, Chain};
 use crate::auth::principal::Principal;
 use crate::auth::session::{self, SessionCaller, SignInGrant};
-use crate::http::{json, App, PathId, RawBody};
+use crate::http::{json, App, Matched, PathId, RawBody};
 use crate::repo;
-use axum::extract::MatchedPath;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
@@ -75,12 +74,12 @@ async fn opened(
 pub async fn sign_in(
     State(app): State<App>,
     g: SignInGrant,
-    path: MatchedPath,
+    Matched(route): Matched,
     headers: HeaderMap,
     body: RawBody,
 ) -> ApiResult<Response> {
     let body: SignInBody = body.json()?;
-    match body.request(path.as_str())? {
+    match body.request(route.spec().path)? {
         SignIn::Key { api_key } => {
             let (token, c) = session::sign_in_with_key(&app, &g, &api_key).await?;
             opened(&app, 201, Some(token), &c).await

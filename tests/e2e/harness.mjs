@@ -80,8 +80,8 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter, t
       collect(stderr);
     },
   });
-  await mf.ready;
-  return new Worker(mf, logs, state);
+  const url = await mf.ready;
+  return new Worker(mf, logs, state, url);
 }
 
 let ipCounter = 0;
@@ -92,10 +92,12 @@ function nextAddress() {
 }
 
 export class Worker {
-  constructor(mf, logs, state) {
+  constructor(mf, logs, state, url) {
     this.mf = mf;
     this.logs = logs;
     this.state = state;
+    /** The worker's address on this machine (for clients that speak HTTP themselves). */
+    this.url = url;
     /** Every response body (with its status and headers) this worker returned, for secret scans. */
     this.seen = [];
   }

@@ -216,23 +216,20 @@ impl ApiError {
         json!({ "error": body })
     }
 
-    /// A JSON-RPC 2.0 error response for request `id` (MCP): the HTTP-level meaning goes in
-    /// `data`, the JSON-RPC code says whether the call itself was at fault.
-    pub fn to_jsonrpc(&self, id: &Value, request_id: &str) -> Value {
+    /// A JSON-RPC 2.0 error response (MCP) for an error met before the request was read (an
+    /// API key refused, a rate limit, a refused `Origin`, a method other than `POST`): no id is
+    /// known, the HTTP status stays the API's and is repeated in `data` with the stable code.
+    pub fn to_jsonrpc(&self, request_id: &str) -> Value {
         let code = match self.status {
-            400 | 413 => -32602, // invalid params
-            404 => -32601,       // no such method / object
+            400 | 413 => -32600, // invalid request
             500 => -32603,       // internal error
-            _ => -32000,         // server error: auth, role, conflict, rate limit
+            _ => -32000,         // server error: authentication, rate limit, origin, method
         };
         let mut data = json!({"status": self.status, "code": self.code, "request_id": request_id});
         if let Some(field) = &self.field {
             data["field"] = json!(field);
         }
-        if let Some((name, id)) = &self.related {
-            data[*name] = json!(id);
-        }
-        json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": self.message, "data": data}})
+        json!({"jsonrpc": "2.0", "error": {"code": code, "message": self.message, "data": data}})
     }
 
     /// A minimal HTML page (dashboard), every dynamic part escaped.
@@ -394,7 +391,7 @@ mod tests {
         let rid = "req_x";
         for text in [
             e.to_json(rid).to_string(),
-            e.to_jsonrpc(&json!(7), rid).to_string(),
+            e.to_jsonrpc(rid).to_string(),
             e.to_html(rid),
         ] {
             assert!(!text.contains("secret"), "{text}");
@@ -414,15 +411,15 @@ mod tests {
     }
 
     #[test]
-    fn a_json_rpc_error_keeps_the_id_and_says_what_http_would_have() {
-        let v = ApiError::forbidden("read_only_key", "read only").to_jsonrpc(&json!("a"), "req_2");
-        assert_eq!(v["id"], json!("a"));
+    fn a_json_rpc_error_has_no_id_and_says_what_http_would_have() {
+        let v = ApiError::forbidden("read_only_key", "read only").to_jsonrpc("req_2");
+        assert_eq!(v.get("id"), None);
         assert_eq!(v["error"]["code"], json!(-32000));
         assert_eq!(v["error"]["data"]["status"], json!(403));
         assert_eq!(v["error"]["data"]["code"], json!("read_only_key"));
         assert_eq!(
-            ApiError::bad_field("x", "y").to_jsonrpc(&json!(1), "r")["error"]["code"],
-            json!(-32602)
+            ApiError::bad_field("x", "y").to_jsonrpc("r")["error"]["code"],
+            json!(-32600)
         );
     }
 

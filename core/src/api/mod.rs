@@ -10,6 +10,7 @@ pub mod coordinator;
 pub mod credential;
 pub mod d1;
 pub mod error;
+pub mod mcp;
 pub mod path;
 pub mod query;
 pub mod routes;

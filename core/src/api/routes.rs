@@ -27,6 +27,12 @@ pub enum Guard {
     /// A dashboard session's own routes: a session cookie only (`401 missing_session` without
     /// one; an API key is no session), with the CSRF token and `Origin` on a change.
     Session,
+    /// The MCP server (`POST /mcp`): an API key only (`Authorization: Bearer` or `api_key`; a
+    /// session cookie is no credential here), with the rate limit and failure lockout of any key;
+    /// an `Origin`, when sent, must be one `MCP_ALLOWED_ORIGINS` lists (by default a loopback
+    /// origin: the DNS-rebinding rule) or `403 bad_origin`. Each tool is a `Key(Read)` route,
+    /// checked as that route is.
+    Mcp,
     /// An API key with at least this need; for project routes (`{pid}` in the path), in that
     /// project after overrides and only once the project resolved (tenancy first).
     Key(Need),
@@ -47,7 +53,8 @@ impl Guard {
             | Guard::Operator
             | Guard::StripeWebhook
             | Guard::SignIn
-            | Guard::Session => None,
+            | Guard::Session
+            | Guard::Mcp => None,
         }
     }
 }
@@ -104,6 +111,74 @@ pub fn lookup(method: &str, path: &str) -> Option<&'static RouteSpec> {
         .find(|r| r.method.as_str() == method && r.path == path)
 }
 
+/// What a request's method and path name among the declared routes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Found {
+    /// The route, and its path parameters by name, percent-decoded (`None`: not UTF-8 once
+    /// decoded, which names nothing).
+    Route(Route, Vec<(&'static str, Option<String>)>),
+    /// The path is declared, not under this method: the methods it is declared under.
+    MethodNotAllowed(Vec<Method>),
+    NotFound,
+}
+
+/// Matches a request against the declared routes: a segment of a template either equals the
+/// path's or is a `{param}` that takes one non-empty segment; where two templates match, the one
+/// with more literal segments wins. `HEAD` is served by the `GET` route.
+pub fn find(method: &str, path: &str) -> Found {
+    let method = if method == "HEAD" { "GET" } else { method };
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut best: Option<(usize, Route)> = None;
+    let mut methods = Vec::new();
+    for &route in Route::ALL {
+        let spec = route.spec();
+        let template: Vec<&str> = spec.path.split('/').collect();
+        if template.len() != segments.len() {
+            continue;
+        }
+        let mut literal = 0;
+        let fits = template.iter().zip(&segments).all(|(t, s)| {
+            if t.starts_with('{') {
+                !s.is_empty()
+            } else {
+                literal += 1;
+                t == s
+            }
+        });
+        if !fits {
+            continue;
+        }
+        if spec.method.as_str() != method {
+            methods.push(spec.method);
+            continue;
+        }
+        if best.is_none_or(|(l, _)| literal > l) {
+            best = Some((literal, route));
+        }
+    }
+    match best {
+        Some((_, route)) => {
+            let params = route
+                .spec()
+                .path
+                .split('/')
+                .zip(&segments)
+                .filter_map(|(t, s)| {
+                    let name = t.strip_prefix('{')?.strip_suffix('}')?;
+                    let value = percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .ok()
+                        .map(|v| v.into_owned());
+                    Some((name, value))
+                })
+                .collect();
+            Found::Route(route, params)
+        }
+        None if !methods.is_empty() => Found::MethodNotAllowed(methods),
+        None => Found::NotFound,
+    }
+}
+
 macro_rules! declare_routes {
     ($( $(#[$doc:meta])* $name:ident: $method:ident $path:literal => $guard:expr; )*) => {
         /// A declared route. The adapter binds each to its handler with an exhaustive match, so
@@ -130,7 +205,7 @@ macro_rules! declare_routes {
     };
 }
 
-use Guard::{Key, LiveOrgKey, Operator, OrgKey, Public, Session, SignIn, StripeWebhook};
+use Guard::{Key, LiveOrgKey, Mcp, Operator, OrgKey, Public, Session, SignIn, StripeWebhook};
 use Need::{Admin, Owner, Read, Write};
 
 declare_routes! {
@@ -138,6 +213,7 @@ declare_routes! {
     MetaSecurityTxt: GET "/.well-known/security.txt" => Public;
     MetaSecurityPolicy: GET "/security-policy" => Public;
     WebhooksReceive: POST "/webhooks/stripe/{pid}" => StripeWebhook;
+    McpPost: POST "/mcp" => Mcp;
     OperatorCreateOrg: POST "/v1/operator/orgs" => Operator;
     OperatorOwnerKey: POST "/v1/operator/orgs/{oid}/owner-key" => Operator;
     SessionsCreate: POST "/v1/sessions" => SignIn;
@@ -196,6 +272,77 @@ declare_routes! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn find_matches_templates_decodes_params_and_tells_405_from_404() {
+        let Found::Route(r, params) = find("GET", "/v1/projects/prj_1/incidents/inc_%41x") else {
+            panic!()
+        };
+        assert_eq!(r, Route::IncidentsGet);
+        assert_eq!(
+            params,
+            vec![
+                ("pid", Some("prj_1".to_owned())),
+                ("iid", Some("inc_Ax".to_owned()))
+            ]
+        );
+        assert!(matches!(
+            find("HEAD", "/v1/org"),
+            Found::Route(Route::OrgGet, _)
+        ));
+        assert!(matches!(
+            find("DELETE", "/v1/org/members/m1/sessions"),
+            Found::Route(Route::MembersEndSessions, _)
+        ));
+        assert!(matches!(
+            find("DELETE", "/v1/org/members/m1"),
+            Found::Route(Route::MembersRemove, _)
+        ));
+        assert!(matches!(
+            find("POST", "/v1/sessions/email"),
+            Found::Route(Route::SessionsEmail, _)
+        ));
+        assert_eq!(
+            find("PUT", "/v1/org"),
+            Found::MethodNotAllowed(vec![Method::GET])
+        );
+        assert_eq!(
+            find("GET", "/mcp"),
+            Found::MethodNotAllowed(vec![Method::POST])
+        );
+        for nothing in [
+            "/v1/nothing",
+            "/v1/projects//incidents",
+            "/v1/org/x/y",
+            "/",
+            "",
+        ] {
+            assert_eq!(find("GET", nothing), Found::NotFound, "{nothing}");
+        }
+        // A segment that is not UTF-8 once decoded names nothing.
+        let Found::Route(_, params) = find("GET", "/v1/projects/%FF") else {
+            panic!()
+        };
+        assert_eq!(params, vec![("pid", None)]);
+    }
+
+    #[test]
+    fn no_two_routes_of_a_method_match_the_same_paths_with_equal_literals() {
+        // Every declared path, with each parameter filled, finds its own route.
+        for &r in Route::ALL {
+            let path = r
+                .spec()
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x1" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            match find(r.spec().method.as_str(), &path) {
+                Found::Route(found, _) => assert_eq!(found, r, "{path}"),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+    }
     use std::collections::HashSet;
 
     #[test]
@@ -229,8 +376,8 @@ mod tests {
                     assert!(r.path.starts_with("/v1/sessions") && r.method == Method::POST)
                 }
                 Guard::Session => assert!(r.path.starts_with("/v1/session")),
-                Guard::Public | Guard::StripeWebhook => {
-                    panic!("{} {} is public", r.method, r.path)
+                Guard::Public | Guard::StripeWebhook | Guard::Mcp => {
+                    panic!("{} {} is not an API route", r.method, r.path)
                 }
             }
         }

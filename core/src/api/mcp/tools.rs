@@ -283,5 +283,4 @@ pub fn read_only() -> bool {
 }
 
 #[cfg(test)]
-#[path = "tools_tests.rs"]
 mod tests;

@@ -4,6 +4,7 @@
 //! Durable Objects, R2 and HTTP.
 
 pub mod access;
+pub mod alerts;
 pub mod apikey;
 pub mod append;
 pub mod approval;

@@ -24,14 +24,15 @@ async fn fetch(mut req: HttpRequest, env: Env, wctx: Context) -> worker::Result<
     let meta = RequestMeta::new(req.headers());
     let method = req.method().to_string();
     let logged_url = scrub_path_and_query(req.uri().path(), req.uri().query());
+    if let Some(uri) = without_trailing_slash(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    // `/mcp/` is `/mcp`: its errors are JSON-RPC too.
     let surface = if req.uri().path() == "/mcp" {
         Surface::JsonRpc
     } else {
         Surface::Api
     };
-    if let Some(uri) = without_trailing_slash(req.uri()) {
-        *req.uri_mut() = uri;
-    }
     req.extensions_mut().insert(meta.clone());
     let app = App {
         svc: Arc::new(Services::new(env)),

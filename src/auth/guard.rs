@@ -96,9 +96,18 @@ pub async fn establish(app: &App, route: Route, req: Request) -> ApiResult<Reque
             }
         }
         Guard::Mcp => {
-            let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
+            // Every `Origin` sent must pass; one that is not text is refused, never ignored.
             let allowed = app.svc.var("MCP_ALLOWED_ORIGINS");
-            if !parityrail_core::api::mcp::origin_allowed(origin, allowed.as_deref()) {
+            let mut origins = parts.headers.get_all("origin").iter().peekable();
+            let pass = |o: Option<&str>| {
+                parityrail_core::api::mcp::origin_allowed(o, allowed.as_deref())
+            };
+            let ok = if origins.peek().is_none() {
+                pass(None)
+            } else {
+                origins.all(|v| v.to_str().is_ok_and(|o| pass(Some(o))))
+            };
+            if !ok {
                 return Err(ApiError::bad_origin());
             }
             let p = authenticate_as(app, &meta, &parts, Cookies::Refused).await?;

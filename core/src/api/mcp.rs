@@ -106,9 +106,13 @@ fn result(era: Era, id: &Value, mut r: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": r})
 }
 
-/// A header's value with optional whitespace trimmed, and `Mcp-Name`'s `=?base64?…?=` form
-/// decoded.
+/// A header's value with optional whitespace trimmed.
 fn header_value(raw: &str) -> Option<String> {
+    Some(raw.trim_matches([' ', '\t']).to_owned())
+}
+
+/// `Mcp-Name`'s value, trimmed, its `=?base64?…?=` form decoded.
+fn name_value(raw: &str) -> Option<String> {
     let v = raw.trim_matches([' ', '\t']);
     match v
         .strip_prefix("=?base64?")
@@ -216,7 +220,7 @@ pub fn handle(body: &[u8], h: Headers) -> Step {
     if modern {
         modern_request(id, method, &params, h)
     } else {
-        legacy_request(id, method, &params, header)
+        legacy_request(id, method, &params, h)
     }
 }
 
@@ -245,16 +249,14 @@ fn modern_request(id: &Value, method: &str, params: &Value, h: Headers) -> Step 
     if version != MODERN {
         return unsupported(Some(id), version);
     }
-    if h.method.and_then(header_value).as_deref() != Some(method) {
-        return mismatch(id, "Mcp-Method differs from the method");
+    if h.method.is_none() {
+        return mismatch(id, "Mcp-Method is missing");
     }
-    let name = params["name"].as_str();
-    if method == "tools/call" {
-        if let Some(n) = name {
-            if h.name.and_then(header_value).as_deref() != Some(n) {
-                return mismatch(id, "Mcp-Name differs from the tool's name");
-            }
-        }
+    if method == "tools/call" && params["name"].is_string() && h.name.is_none() {
+        return mismatch(id, "Mcp-Name is missing");
+    }
+    if let Some(step) = headers_differ(id, method, params, h) {
+        return step;
     }
     match method {
         "server/discover" => answer(
@@ -292,11 +294,37 @@ fn modern_request(id: &Value, method: &str, params: &Value, h: Headers) -> Step 
     }
 }
 
-fn legacy_request(id: &Value, method: &str, params: &Value, header: Option<&str>) -> Step {
+/// `Mcp-Method` and `Mcp-Name`, where sent (in either era), must say what the body says: a
+/// gateway that routes or filters on them must not be told one thing while the body does
+/// another.
+fn headers_differ(id: &Value, method: &str, params: &Value, h: Headers) -> Option<Step> {
+    if let Some(m) = h.method {
+        if header_value(m).as_deref() != Some(method) {
+            return Some(mismatch(id, "Mcp-Method differs from the method"));
+        }
+    }
+    if let Some(n) = h.name {
+        let named = match method {
+            "tools/call" | "prompts/get" => params["name"].as_str(),
+            "resources/read" => params["uri"].as_str(),
+            _ => None,
+        };
+        if name_value(n).as_deref() != named {
+            return Some(mismatch(id, "Mcp-Name differs from the name in the body"));
+        }
+    }
+    None
+}
+
+fn legacy_request(id: &Value, method: &str, params: &Value, h: Headers) -> Step {
+    let header = h.protocol_version.map(str::trim);
     if let Some(v) = header {
         if !SUPPORTED.contains(&v) || v == MODERN {
             return unsupported(Some(id), v);
         }
+    }
+    if let Some(step) = headers_differ(id, method, params, h) {
+        return step;
     }
     match method {
         "initialize" => {

@@ -116,6 +116,10 @@ fn mcp_name_must_name_the_tool_called_plain_or_base64() {
     // "list_projects" in base64.
     let b64 = modern("tools/call", Some("=?base64?bGlzdF9wcm9qZWN0cw==?="));
     assert!(matches!(handle(&body, b64), Step::Tool(..)));
+    // Only Mcp-Name has a base64 form.
+    let mut h = modern("tools/call", Some("list_projects"));
+    h.method = Some("=?base64?dG9vbHMvY2FsbA==?=");
+    assert_eq!(answered(handle(&body, h)).1["error"]["code"], json!(-32020));
     for name in [None, Some("get_incident")] {
         let (s, v) = answered(handle(&body, modern("tools/call", name)));
         assert_eq!(
@@ -301,4 +305,57 @@ fn origins_are_refused_unless_loopback_or_listed() {
     assert!(origin_allowed(Some("https://ops.example.com"), list));
     assert!(!origin_allowed(Some("http://localhost:8787"), list));
     assert!(!origin_allowed(Some("https://app.example.com.evil"), list));
+}
+
+#[test]
+fn a_2025_request_with_mcp_headers_must_agree_with_its_body_too() {
+    let body = req(
+        json!(8),
+        "tools/call",
+        json!({"name": "get_integrations", "arguments": {"project_id": PID}}),
+    );
+    for h in [
+        Headers {
+            method: Some("tools/list"),
+            ..Headers::default()
+        },
+        Headers {
+            name: Some("list_projects"),
+            ..Headers::default()
+        },
+        Headers {
+            protocol_version: Some("2025-11-25"),
+            method: Some("tools/call"),
+            name: Some("list_projects"),
+        },
+        Headers {
+            name: Some("list_projects"),
+            ..Headers::default()
+        },
+    ] {
+        let (s, v) = answered(handle(&body, h));
+        assert_eq!(
+            (s, v["error"]["code"].clone()),
+            (400, json!(-32020)),
+            "{h:?}"
+        );
+    }
+    // Sent and equal, or not sent: served.
+    let ok = Headers {
+        protocol_version: Some("2025-11-25"),
+        method: Some("tools/call"),
+        name: Some(" get_integrations "),
+    };
+    assert!(matches!(handle(&body, ok), Step::Tool(Era::Legacy, ..)));
+    assert!(matches!(
+        handle(&body, Headers::default()),
+        Step::Tool(Era::Legacy, ..)
+    ));
+    // A name header on a method that names nothing.
+    let list = req(json!(9), "tools/list", Value::Null);
+    let h = Headers {
+        name: Some("x"),
+        ..Headers::default()
+    };
+    assert_eq!(answered(handle(&list, h)).1["error"]["code"], json!(-32020));
 }

@@ -315,3 +315,19 @@ where
     })
     .await
 }
+
+/// Commits the draft and statements `make` prepares on `chain` (prepared again on contention).
+/// One instantiation of the append protocol for every caller: `make` is `dyn` (sessions,
+/// alerts).
+pub async fn commit_made(
+    t: &Tenant,
+    chain: Chain<'_>,
+    now: Timestamp,
+    make: &dyn Fn() -> ApiResult<(Draft, Vec<Scoped>)>,
+) -> ApiResult<()> {
+    retrying(t, chain, now, || async {
+        let (draft, stmts) = make()?;
+        Ok::<_, parityrail_core::api::error::ApiError>(Step::commit(vec![draft], stmts, ()))
+    })
+    .await
+}

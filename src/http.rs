@@ -6,7 +6,7 @@ use super::services::Services;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::api::path::PathParam;
@@ -96,24 +96,25 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-pub fn query_param(uri: &Uri, name: &str) -> Option<String> {
-    parityrail_core::api::query::query_param(uri.query(), name)
-}
-
 /// The request's query string, as the handlers that page need it.
-pub struct Query(pub Uri);
+pub struct Query(pub Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Query {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Ok(Query(parts.uri.clone()))
+        Ok(Query(parts.uri.query().map(str::to_owned)))
     }
 }
 
 impl Query {
     pub fn get(&self, name: &str) -> Option<String> {
-        query_param(&self.0, name)
+        parityrail_core::api::query::query_param(self.0.as_deref(), name)
+    }
+
+    /// The raw query string.
+    pub fn raw(&self) -> Option<&str> {
+        self.0.as_deref()
     }
 }
 

@@ -450,10 +450,19 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
     let mut woken = 0;
     let mut walk = OrgWalk::whole(svc, grant);
     while let Some(t) = walk.next().await? {
-        for pid in repo::webhooks::projects_with_due(&t, svc.now)
+        let mut due = repo::webhooks::projects_with_due(&t, svc.now)
             .await
-            .map_err(failed)?
-        {
+            .map_err(failed)?;
+        if crate::alerts::on(svc) {
+            due.extend(
+                repo::alerts::projects_with_work(&t, svc.now)
+                    .await
+                    .map_err(failed)?,
+            );
+            due.sort();
+            due.dedup();
+        }
+        for pid in due {
             let pr = system_project(&t, &pid, grant).map_err(failed)?;
             match client::wake_outbox(svc, &pr).await {
                 Ok(()) => woken += 1,

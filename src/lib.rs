@@ -5,6 +5,7 @@
 //! ARCHITECTURE.md.
 #![cfg(target_arch = "wasm32")]
 
+mod alerts;
 mod audit;
 pub(crate) mod auth;
 mod checkpoints;

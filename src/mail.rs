@@ -7,6 +7,7 @@
 use crate::connectors::{exchange, read_capped};
 use crate::services::Services;
 use parityrail_core::domain::mail::{resend_url, Mail, DEFAULT_FROM, DEFAULT_RESEND_BASE};
+use parityrail_core::stripe::HttpResponse;
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit};
 
@@ -37,28 +38,42 @@ pub async fn send(svc: &Services, mail: &Mail) {
     }
 }
 
+/// The sender (`MAIL_FROM`).
+pub fn from(svc: &Services) -> String {
+    svc.var("MAIL_FROM")
+        .unwrap_or_else(|| DEFAULT_FROM.to_owned())
+}
+
 /// The HTTP status Resend answered, or `None` when it did not within the deadline.
-async fn post(svc: &Services, key: &str, mail: &Mail) -> Option<u16> {
+async fn post(svc: &Services, _key: &str, mail: &Mail) -> Option<u16> {
+    let body = mail.resend_body(&from(svc)).to_string();
+    post_json(svc, body, None).await.map(|r| r.status)
+}
+
+/// `POST /emails` with `body` (and an `Idempotency-Key` when given): Resend's answer (status and
+/// `Retry-After`), or `None` when none came within the deadline or no key is configured.
+pub async fn post_json(
+    svc: &Services,
+    body: String,
+    idempotency: Option<&str>,
+) -> Option<HttpResponse> {
+    let key = svc.var("RESEND_API_KEY")?;
     let base = svc
         .var("RESEND_API_BASE")
         .unwrap_or_else(|| DEFAULT_RESEND_BASE.to_owned());
-    let from = svc
-        .var("MAIL_FROM")
-        .unwrap_or_else(|| DEFAULT_FROM.to_owned());
     let headers = Headers::new();
     headers
         .set("authorization", &format!("Bearer {key}"))
         .ok()?;
     headers.set("content-type", "application/json").ok()?;
+    if let Some(k) = idempotency {
+        headers.set("idempotency-key", k).ok()?;
+    }
     let mut init = RequestInit::new();
-    let body = mail.resend_body(&from).to_string();
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(body.into()));
     let req = Request::new_with_init(&resend_url(&base), &init).ok()?;
     // The same exchange as Stripe's (one instantiation of it in the wasm); Resend's answer is small.
-    exchange(req, TIMEOUT_MS, read_capped)
-        .await
-        .ok()
-        .map(|r| r.status)
+    exchange(req, TIMEOUT_MS, read_capped).await.ok()
 }

@@ -283,6 +283,7 @@ fn statements(
             match c.before() {
                 None => {
                     stmts.push(repo::incidents::insert(pr, after)?);
+                    stmts.extend(crate::alerts::queue(svc, pr, after)?);
                     let sid = SnapshotId::generate(&mut svc.rng())?.to_string();
                     stmts.push(repo::incidents::snapshot(
                         pr,

@@ -140,9 +140,25 @@ pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
         env: project.environment,
     };
     let d = outbox::drain(&D1Outbox(pr), &checks, svc.now, CUSTOMERS_PER_DRAIN).await?;
+    // The project's alert e-mail goes out from the same drain (incidents the checks above just
+    // opened included); its failures never fail the outbox's.
+    let alerts_due = match crate::alerts::drain(svc, pr).await {
+        Ok(at) => at,
+        Err(e) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"job": "alerts", "project": pr.as_str(), "error": e.code(), "detail": e.detail()})
+            );
+            Some(svc.now.plus_seconds(60))
+        }
+    };
+    let next_due = match (d.next_due, alerts_due) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     if d.checked == 0 {
         // Nothing was due: no credential was opened, no database reached.
-        return Ok(d.next_due);
+        return Ok(next_due);
     }
     for (customer, e) in &d.failed {
         worker::console_error!(
@@ -154,7 +170,7 @@ pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
         "{}",
         serde_json::json!({"drain": pr.as_str(), "customers": d.checked})
     );
-    Ok(d.next_due)
+    Ok(next_due)
 }
 
 /// Records the events of one Events API page no delivery recorded, in one D1 batch (each with

@@ -99,9 +99,8 @@ pub async fn establish(app: &App, route: Route, req: Request) -> ApiResult<Reque
             // Every `Origin` sent must pass; one that is not text is refused, never ignored.
             let allowed = app.svc.var("MCP_ALLOWED_ORIGINS");
             let mut origins = parts.headers.get_all("origin").iter().peekable();
-            let pass = |o: Option<&str>| {
-                parityrail_core::api::mcp::origin_allowed(o, allowed.as_deref())
-            };
+            let pass =
+                |o: Option<&str>| parityrail_core::api::mcp::origin_allowed(o, allowed.as_deref());
             let ok = if origins.peek().is_none() {
                 pass(None)
             } else {

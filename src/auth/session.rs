@@ -10,14 +10,13 @@ use super::grants::RAW;
 use super::limits::{check_limit, client_attempt, Attempt};
 use super::principal::{admitted, key_principal, principal_of, Authn, Principal};
 use super::scope::{Scoped, Tenant};
-use crate::audit::{retrying, Chain};
+use crate::audit::Chain;
 use crate::http::{App, RequestMeta};
 use crate::repo::{self, keys::KeyAuth};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::apikey::{Capability, Environment};
-use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::ids::{MemberId, OrgId};
 use parityrail_core::domain::roles::Role;
@@ -167,17 +166,12 @@ pub async fn sign_in_grant(app: &App, meta: &RequestMeta, parts: &Parts) -> ApiR
 }
 
 /// Commits `draft` and `stmts` on the org chain (they are prepared again on contention).
-/// (One instantiation of the append protocol for every session change: `make` is `dyn`.)
 async fn commit(
     t: &Tenant,
     now: Timestamp,
     make: &dyn Fn() -> ApiResult<(Draft, Vec<Scoped>)>,
 ) -> ApiResult<()> {
-    retrying(t, Chain::Org, now, || async {
-        let (draft, stmts) = make()?;
-        Ok::<_, ApiError>(Step::commit(vec![draft], stmts, ()))
-    })
-    .await
+    crate::audit::commit_made(t, Chain::Org, now, make).await
 }
 
 fn actor(key: &KeyAuth) -> Actor {

@@ -41,7 +41,17 @@ pub async fn run_step(svc: &Services, grant: &SystemGrant, st: &Storage) -> Fall
         cur: &cur,
         facts: &facts,
     };
-    run::tick(st, &work, &cur.run, cur.failures).await
+    run::tick(st, &work, &cur.run, cur.failures).await?;
+    if st.current()?.is_none() {
+        // The run ended: the alerts it held back (one digest for its burst) go out with the
+        // project's drain.
+        let target = Target {
+            org: cur.org.clone(),
+            project: cur.project.clone(),
+        };
+        drain::wake(st, &target, 0).await?;
+    }
+    Ok(())
 }
 
 struct RunStep<'a> {

@@ -40,7 +40,7 @@ pub async fn create(State(app): State<App>, ip: InProject, body: RawBody) -> Api
 /// GET /v1/projects/{pid}/exports — newest first; `limit`, `cursor`.
 #[worker::send]
 pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
-    let pq = PageQuery::of(q.0.query())?;
+    let pq = PageQuery::of(q.raw())?;
     let pr = ip.project.handle();
     let before = match pq.cursor.as_deref() {
         None => None,

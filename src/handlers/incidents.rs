@@ -23,7 +23,7 @@ use serde_json::json;
 /// GET /v1/projects/{pid}/incidents — `?status=`, `?kind=`, `?customer=`, `limit`, `cursor`.
 #[worker::send]
 pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
-    let pq = PageQuery::of(q.0.query())?;
+    let pq = PageQuery::of(q.raw())?;
     let filter = Filter {
         status: q
             .get("status")
@@ -40,7 +40,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("kind", "not an incident kind"))
             })
             .transpose()?,
-        customer: customer_filter(q.0.query())?,
+        customer: customer_filter(q.raw())?,
     };
     let rows = repo::incidents::list(
         ip.project.handle(),

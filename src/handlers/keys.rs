@@ -104,7 +104,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
 /// test key sees only test keys.
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::of(q.0.query())?;
+    let q = PageQuery::of(q.raw())?;
     let only_env = match p.environment {
         Environment::Test => Some(Environment::Test.as_str()),
         Environment::Live => None,

@@ -8,7 +8,7 @@ use crate::auth::extract::InProject;
 use crate::auth::principal::Principal;
 use crate::http::{App, Query, RawBody, RequestMeta};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::api::mcp::tools::{self, Call};
@@ -63,10 +63,7 @@ pub async fn post(
 /// admit it: the project resolved through the key's org, environment and scope first (another
 /// tenant's project is the same `404` as a missing one), then read in it.
 async fn read(app: &App, p: Principal, call: &Call) -> ApiResult<Value> {
-    let query = Query(
-        Uri::try_from(format!("/?{}", call.query))
-            .map_err(|e| ApiError::internal(e.to_string()))?,
-    );
+    let query = Query(Some(call.query.clone()));
     let reader = match &call.project {
         None => {
             p.require(Need::Read)?;

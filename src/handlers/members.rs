@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 /// GET /v1/org/members — org-scoped keys only (a project key does not list every e-mail).
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::of(q.0.query())?;
+    let q = PageQuery::of(q.raw())?;
     let rows = repo::members::list(&p.tenant, q.cursor.as_deref(), q.fetch_limit()).await?;
     let (rows, next) = q.finish(rows, |m| m.id.clone());
     page(rows.iter().map(MemberRow::view).collect(), next)

@@ -14,6 +14,7 @@ use axum::response::Response;
 use parityrail_core::api::bodies::{CreateProject, PatchProject, RoleChange, SetRole};
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access;
+use parityrail_core::domain::alerts::MAX_RECIPIENTS;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
@@ -48,6 +49,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
         environment,
         reconcile_every_minutes: DEFAULT_RECONCILE_MINUTES,
         auto_approve_grants: false,
+        alert_recipients: None,
         created_at: now.clone(),
         updated_at: now,
     };
@@ -68,7 +70,7 @@ pub async fn create(State(app): State<App>, p: Principal, body: RawBody) -> ApiR
 /// GET /v1/projects
 #[worker::send]
 pub async fn list(p: Principal, q: Query) -> ApiResult<Response> {
-    let q = PageQuery::of(q.0.query())?;
+    let q = PageQuery::of(q.raw())?;
     let rows = repo::projects::list(
         &p.tenant,
         p.environment.as_str(),
@@ -87,7 +89,8 @@ pub async fn get(ip: InProject) -> ApiResult<Response> {
     json(200, &ip.project.row.view())
 }
 
-/// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?}`.
+/// PATCH /v1/projects/{pid} — `{name?, reconcile_every_minutes?, auto_approve_grants?,
+/// alert_recipients?}`.
 #[worker::send]
 pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiResult<Response> {
     let svc = &app.svc;
@@ -97,12 +100,28 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
     if body.name.is_none()
         && body.reconcile_every_minutes.is_none()
         && body.auto_approve_grants.is_none()
+        && body.alert_recipients.is_none()
     {
         return Err(ApiError::bad_field(
             "name",
-            "nothing to change: give name, reconcile_every_minutes or auto_approve_grants",
+            "nothing to change: give name, reconcile_every_minutes, auto_approve_grants or \
+             alert_recipients",
         ));
     }
+    let recipients = match &body.alert_recipients {
+        None => None,
+        Some(list) if list.len() > MAX_RECIPIENTS => {
+            return Err(ApiError::bad_field(
+                "alert_recipients",
+                "at most 50 addresses",
+            ))
+        }
+        Some(list) => Some(
+            list.iter()
+                .map(|e| input::email("alert_recipients", e))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
     let name = body
         .name
         .as_deref()
@@ -131,6 +150,9 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
         }
         if let Some(a) = body.auto_approve_grants {
             after.auto_approve_grants = a;
+        }
+        if let Some(r) = &recipients {
+            after.alert_recipients = (!r.is_empty()).then(|| json!(r).to_string());
         }
         after.updated_at = svc.now.to_rfc3339();
         let draft = Draft {

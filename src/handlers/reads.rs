@@ -44,7 +44,14 @@ pub async fn get(State(app): State<App>, req: Request) -> ApiResult<Response> {
         Some(n) => path_param(&mut parts, &app, n).await?,
         None => String::new(),
     };
-    dispatch(&app, reader, route, &id, Query(parts.uri)).await
+    dispatch(
+        &app,
+        reader,
+        route,
+        &id,
+        Query(parts.uri.query().map(str::to_owned)),
+    )
+    .await
 }
 
 /// Reads `route` for `reader`; `id` is the route's other path parameter, parsed here as the

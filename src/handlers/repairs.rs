@@ -20,7 +20,7 @@ use parityrail_core::domain::repairs::RepairStatus;
 /// GET /v1/projects/{pid}/repairs — `?status=`, `?customer=`, `?incident=`, `limit`, `cursor`.
 #[worker::send]
 pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
-    let pq = PageQuery::of(q.0.query())?;
+    let pq = PageQuery::of(q.raw())?;
     let filter = Filter {
         status: q
             .get("status")
@@ -29,7 +29,7 @@ pub async fn list(ip: InProject, q: Query) -> ApiResult<Response> {
                     .ok_or_else(|| ApiError::bad_field("status", "not a repair status"))
             })
             .transpose()?,
-        customer: customer_filter(q.0.query())?,
+        customer: customer_filter(q.raw())?,
         incident: q
             .get("incident")
             .map(|i| {

@@ -141,18 +141,16 @@ pub async fn seq_at(
 
 /// How many of the project's exports are running.
 pub async fn running(pr: &ProjectHandle) -> Fallible<u64> {
-    #[derive(Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let r: Option<N> = pr
-        .tenant()
-        .first(
-            "SELECT COUNT(*) AS n FROM exports WHERE org_id = ?1 AND project_id = ?2 AND status = ?3",
-            vec![Arg::text(pr.as_str()), Arg::text(ExportStatus::Running.as_str())],
-        )
-        .await?;
-    Ok(r.map_or(0, |r| r.n.max(0) as u64))
+    let n = super::count(
+        pr.tenant(),
+        "SELECT COUNT(*) AS n FROM exports WHERE org_id = ?1 AND project_id = ?2 AND status = ?3",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text(ExportStatus::Running.as_str()),
+        ],
+    )
+    .await?;
+    Ok(n as u64)
 }
 
 /// Ends a running export `failed` without reading it (for one whose row no longer parses).

@@ -9,7 +9,7 @@ pub use parityrail_core::rows::projects::{ProjectForMember, ProjectRow};
 use serde::Deserialize;
 
 const COLS: &str =
-    "id, name, environment, reconcile_every_minutes, auto_approve_grants, created_at, updated_at";
+    "id, name, environment, reconcile_every_minutes, auto_approve_grants, alert_recipients, created_at, updated_at";
 
 /// A project of this org in `environment` (optionally only `only` when the key is
 /// project-scoped). Missing, other-org, other-environment and out-of-scope all give `None`.
@@ -123,14 +123,15 @@ pub fn insert(t: &Tenant, p: &ProjectRow) -> Fallible<Scoped> {
 
 pub fn update(pr: &ProjectHandle, p: &ProjectRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
-        "UPDATE projects SET name = ?3, reconcile_every_minutes = ?4, auto_approve_grants = ?5, updated_at = ?6 \
-         WHERE org_id = ?1 AND id = ?2",
+        "UPDATE projects SET name = ?3, reconcile_every_minutes = ?4, auto_approve_grants = ?5, updated_at = ?6, \
+         alert_recipients = ?7 WHERE org_id = ?1 AND id = ?2",
         vec![
             Arg::text(pr.as_str()),
             Arg::text(&p.name),
             Arg::Int(p.reconcile_every_minutes),
             Arg::Int(i64::from(p.auto_approve_grants)),
             Arg::text(&p.updated_at),
+            p.alert_recipients.as_deref().map_or(Arg::Null, Arg::text),
         ],
     )
 }

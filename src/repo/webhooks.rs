@@ -247,32 +247,33 @@ pub async fn health(pr: &ProjectHandle) -> Fallible<Health> {
 
 /// The org's projects with pending outbox rows due by `now` (for the cron).
 pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> Fallible<Vec<String>> {
-    #[derive(Deserialize)]
-    struct P {
-        project_id: String,
-    }
-    let rows: Vec<P> = t
-        .all(
-            "SELECT DISTINCT project_id FROM outbox WHERE org_id = ?1 AND status = ?2 \
-             AND next_attempt_at <= ?3 LIMIT 100",
-            vec![Arg::text("pending"), Arg::text(now.to_rfc3339())],
-        )
-        .await?;
-    Ok(rows.into_iter().map(|r| r.project_id).collect())
+    super::project_ids(
+        t,
+        "SELECT DISTINCT project_id FROM outbox WHERE org_id = ?1 AND status = ?2 \
+         AND next_attempt_at <= ?3 LIMIT 100",
+        vec![Arg::text("pending"), Arg::text(now.to_rfc3339())],
+    )
+    .await
 }
 
 /// Deletes the project's recorded events and outbox rows (its deletion: nothing is left to
 /// check, and the cron must not wake a coordinator for it again).
 pub fn delete_project(pr: &ProjectHandle) -> Fallible<Vec<Scoped>> {
-    ["webhook_events", "outbox", "webhook_gaps"]
-        .iter()
-        .map(|table| {
-            pr.tenant().stmt(
-                &format!("DELETE FROM {table} WHERE org_id = ?1 AND project_id = ?2"),
-                vec![Arg::text(pr.as_str())],
-            )
-        })
-        .collect()
+    [
+        "webhook_events",
+        "outbox",
+        "webhook_gaps",
+        "alert_queue",
+        "alert_digests",
+    ]
+    .iter()
+    .map(|table| {
+        pr.tenant().stmt(
+            &format!("DELETE FROM {table} WHERE org_id = ?1 AND project_id = ?2"),
+            vec![Arg::text(pr.as_str())],
+        )
+    })
+    .collect()
 }
 
 /// Deletes up to `limit` recorded events of the org received before `before` (RFC 3339, our

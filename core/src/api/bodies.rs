@@ -72,6 +72,9 @@ pub struct PatchProject {
     pub name: Option<String>,
     pub reconcile_every_minutes: Option<i64>,
     pub auto_approve_grants: Option<bool>,
+    /// Who gets the project's alert e-mail (at most 50 addresses); `[]`: the org's owners and
+    /// admins.
+    pub alert_recipients: Option<Vec<String>>,
 }
 
 /// `PUT /v1/projects/{pid}/members/{mid}`.

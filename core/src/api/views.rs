@@ -28,6 +28,8 @@ pub struct ProjectView {
     pub environment: Environment,
     pub reconcile_every_minutes: i64,
     pub auto_approve_grants: bool,
+    /// Who gets the project's alert e-mail; empty: the org's owners and admins.
+    pub alert_recipients: Vec<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -57,13 +59,14 @@ mod tests {
             environment: Environment::Live,
             reconcile_every_minutes: 60,
             auto_approve_grants: false,
+            alert_recipients: vec![],
             created_at: "t0".into(),
             updated_at: "t1".into(),
         };
         assert_eq!(
             serde_json::to_value(&p).ok(),
             Some(
-                json!({"id": "prj_1", "name": "p", "environment": "live", "reconcile_every_minutes": 60, "auto_approve_grants": false, "created_at": "t0", "updated_at": "t1"})
+                json!({"id": "prj_1", "name": "p", "environment": "live", "reconcile_every_minutes": 60, "auto_approve_grants": false, "alert_recipients": [], "created_at": "t0", "updated_at": "t1"})
             )
         );
         let o = OrgView {

@@ -132,10 +132,13 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The backoff before send `attempt + 1` (30 s doubling, at most an hour), or what the answer's
-/// `Retry-After` asks if longer (at most a day).
-pub fn backoff_ms(attempt: u32, retry_after_secs: Option<u64>) -> u64 {
-    let exp = 30_000u64
+/// The first backoff (doubling from there).
+pub const RETRY_BASE_MS: u64 = 30_000;
+
+/// The backoff before send `attempt + 1` (`base_ms` doubling, at most an hour), or what the
+/// answer's `Retry-After` asks if longer (at most a day).
+pub fn backoff_ms(base_ms: u64, attempt: u32, retry_after_secs: Option<u64>) -> u64 {
+    let exp = base_ms
         .saturating_mul(1u64 << attempt.min(20))
         .min(3_600_000);
     exp.max(retry_after_secs.unwrap_or(0).min(86_400) * 1000)
@@ -143,7 +146,12 @@ pub fn backoff_ms(attempt: u32, retry_after_secs: Option<u64>) -> u64 {
 
 /// Reads a send's answer: its HTTP status (`None`: no answer in time) and `Retry-After`, for a
 /// digest already sent `attempts` times before.
-pub fn outcome(status: Option<u16>, retry_after: Option<&str>, attempts: u32) -> Outcome {
+pub fn outcome(
+    status: Option<u16>,
+    retry_after: Option<&str>,
+    attempts: u32,
+    base_ms: u64,
+) -> Outcome {
     let retry = match status {
         Some(s) if (200..300).contains(&s) => return Outcome::Sent,
         Some(429) | None => true,
@@ -159,7 +167,7 @@ pub fn outcome(status: Option<u16>, retry_after: Option<&str>, attempts: u32) ->
         ));
     }
     let after = retry_after.and_then(|v| v.trim().parse::<u64>().ok());
-    Outcome::Retry(backoff_ms(attempts, after))
+    Outcome::Retry(backoff_ms(base_ms, attempts, after))
 }
 
 /// The alert queue of one project, as the drain needs it.
@@ -185,11 +193,13 @@ pub trait Mailer {
 }
 
 /// One drain: the due digests sent (retries first), then what is queued gathered and sent, at
-/// most `DIGESTS_PER_DRAIN`; returns when the drain is due again.
+/// most `DIGESTS_PER_DRAIN`, retries backing off from `base_ms`; returns when the drain is due
+/// again.
 pub async fn drain<B: AlertBook, M: Mailer>(
     book: &B,
     mailer: &M,
     now: Timestamp,
+    base_ms: u64,
 ) -> Fallible<Option<Timestamp>> {
     for _ in 0..DIGESTS_PER_DRAIN {
         let d = match book.due(now).await? {
@@ -206,7 +216,7 @@ pub async fn drain<B: AlertBook, M: Mailer>(
             continue;
         }
         let (status, retry_after) = mailer.send(&d).await;
-        match outcome(status, retry_after.as_deref(), d.attempts) {
+        match outcome(status, retry_after.as_deref(), d.attempts, base_ms) {
             Outcome::Sent => book.sent(&d, now).await?,
             Outcome::Retry(ms) => {
                 let at = Timestamp::from_millis(now.millis().saturating_add(ms as i64));

@@ -169,7 +169,9 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 24] = [
+const TENANT_TABLES: [&str; 26] = [
+    "ALERT_QUEUE",
+    "ALERT_DIGESTS",
     "SESSIONS",
     "LOGIN_LINKS",
     "SIGNING_KEYS",

@@ -15,11 +15,22 @@ pub struct ProjectRow {
     pub reconcile_every_minutes: i64,
     #[serde(deserialize_with = "bool_from_int")]
     pub auto_approve_grants: bool,
+    /// A JSON array of addresses, or NULL (the org's owners and admins).
+    #[serde(default)]
+    pub alert_recipients: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 impl ProjectRow {
+    /// The project's own alert recipients (empty: none set).
+    pub fn alert_recipients(&self) -> Vec<String> {
+        self.alert_recipients
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+            .unwrap_or_default()
+    }
+
     /// What the API and the audit chain show of it.
     pub fn view(&self) -> ProjectView {
         ProjectView {
@@ -28,6 +39,7 @@ impl ProjectRow {
             environment: self.environment,
             reconcile_every_minutes: self.reconcile_every_minutes,
             auto_approve_grants: self.auto_approve_grants,
+            alert_recipients: self.alert_recipients(),
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
         }

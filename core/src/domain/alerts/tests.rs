@@ -145,10 +145,10 @@ fn a_burst_is_one_digest_and_nothing_goes_while_a_run_is_going() {
     let b = book(120);
     *b.running.borrow_mut() = true;
     let r = Resend::answering(vec![]);
-    assert_eq!(block(drain(&b, &r, t(0))).unwrap(), None);
+    assert_eq!(block(drain(&b, &r, t(0), RETRY_BASE_MS)).unwrap(), None);
     assert!(r.sent.borrow().is_empty());
     *b.running.borrow_mut() = false;
-    block(drain(&b, &r, t(1))).unwrap();
+    block(drain(&b, &r, t(1), RETRY_BASE_MS)).unwrap();
     // 120 incidents: digests of at most MAX_PER_DIGEST, each sent once.
     assert_eq!(
         *r.sent.borrow(),
@@ -159,7 +159,7 @@ fn a_burst_is_one_digest_and_nothing_goes_while_a_run_is_going() {
         ]
     );
     assert_eq!(b.audit.borrow().len(), 3);
-    block(drain(&b, &r, t(2))).unwrap();
+    block(drain(&b, &r, t(2), RETRY_BASE_MS)).unwrap();
     assert_eq!(r.sent.borrow().len(), 3, "nothing is sent twice");
 }
 
@@ -167,24 +167,24 @@ fn a_burst_is_one_digest_and_nothing_goes_while_a_run_is_going() {
 fn a_429_or_5xx_is_retried_later_under_the_same_id_and_a_4xx_fails_once() {
     let b = book(2);
     let r = Resend::answering(vec![(Some(429), Some("120")), (Some(503), None)]);
-    let next = block(drain(&b, &r, t(0))).unwrap();
+    let next = block(drain(&b, &r, t(0), RETRY_BASE_MS)).unwrap();
     // Retry-After (120 s) beats the first backoff (30 s).
     assert_eq!(next, Some(t(120_000)));
     assert_eq!(
-        block(drain(&b, &r, t(60_000))).unwrap(),
+        block(drain(&b, &r, t(60_000), RETRY_BASE_MS)).unwrap(),
         Some(t(120_000)),
         "not due yet"
     );
-    let next = block(drain(&b, &r, t(120_000))).unwrap();
+    let next = block(drain(&b, &r, t(120_000), RETRY_BASE_MS)).unwrap();
     assert_eq!(next, Some(t(120_000 + 60_000)), "the second backoff: 60 s");
-    block(drain(&b, &r, t(180_000))).unwrap();
+    block(drain(&b, &r, t(180_000), RETRY_BASE_MS)).unwrap();
     let ids: Vec<String> = r.sent.borrow().iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(ids, vec!["alt_0", "alt_0", "alt_0"]);
     assert_eq!(*b.audit.borrow(), vec!["alert.sent alt_0".to_owned()]);
 
     let b = book(1);
     let r = Resend::answering(vec![(Some(422), None)]);
-    assert_eq!(block(drain(&b, &r, t(0))).unwrap(), None);
+    assert_eq!(block(drain(&b, &r, t(0), RETRY_BASE_MS)).unwrap(), None);
     assert!(
         b.audit.borrow()[0].starts_with("alert.failed alt_0 Resend refused the e-mail (HTTP 422)")
     );
@@ -195,7 +195,7 @@ fn a_digest_is_given_up_after_max_attempts_and_without_recipients_is_not_sent() 
     let b = book(1);
     let r = Resend::answering(vec![(Some(500), None); MAX_ATTEMPTS as usize]);
     let mut now = 0;
-    while let Some(at) = block(drain(&b, &r, t(now))).unwrap() {
+    while let Some(at) = block(drain(&b, &r, t(now), RETRY_BASE_MS)).unwrap() {
         now = at.millis();
     }
     assert_eq!(r.sent.borrow().len(), MAX_ATTEMPTS as usize);
@@ -204,25 +204,37 @@ fn a_digest_is_given_up_after_max_attempts_and_without_recipients_is_not_sent() 
     let mut b = book(1);
     b.to = vec![];
     let r = Resend::answering(vec![]);
-    block(drain(&b, &r, t(0))).unwrap();
+    block(drain(&b, &r, t(0), RETRY_BASE_MS)).unwrap();
     assert!(r.sent.borrow().is_empty());
     assert!(b.audit.borrow()[0].contains("no recipients"));
 }
 
 #[test]
 fn outcomes_and_backoff() {
-    assert_eq!(outcome(Some(200), None, 0), Outcome::Sent);
-    assert_eq!(outcome(None, None, 0), Outcome::Retry(30_000));
-    assert_eq!(outcome(Some(502), None, 3), Outcome::Retry(240_000));
-    assert_eq!(outcome(Some(429), Some(" 5 "), 0), Outcome::Retry(30_000));
+    assert_eq!(outcome(Some(200), None, 0, RETRY_BASE_MS), Outcome::Sent);
     assert_eq!(
-        outcome(Some(429), Some("999999"), 0),
+        outcome(None, None, 0, RETRY_BASE_MS),
+        Outcome::Retry(30_000)
+    );
+    assert_eq!(
+        outcome(Some(502), None, 3, RETRY_BASE_MS),
+        Outcome::Retry(240_000)
+    );
+    assert_eq!(
+        outcome(Some(429), Some(" 5 "), 0, RETRY_BASE_MS),
+        Outcome::Retry(30_000)
+    );
+    assert_eq!(
+        outcome(Some(429), Some("999999"), 0, RETRY_BASE_MS),
         Outcome::Retry(86_400_000)
     );
-    assert_eq!(backoff_ms(30, None), 3_600_000);
-    assert!(matches!(outcome(Some(401), None, 0), Outcome::Failed(_)));
+    assert_eq!(backoff_ms(RETRY_BASE_MS, 30, None), 3_600_000);
     assert!(matches!(
-        outcome(Some(500), None, MAX_ATTEMPTS - 1),
+        outcome(Some(401), None, 0, RETRY_BASE_MS),
+        Outcome::Failed(_)
+    ));
+    assert!(matches!(
+        outcome(Some(500), None, MAX_ATTEMPTS - 1, RETRY_BASE_MS),
         Outcome::Failed(_)
     ));
 }

@@ -88,11 +88,13 @@ pub enum Action {
     SessionSteppedUp,
     /// `session.ended`
     SessionEnded,
+    AlertSent,
+    AlertFailed,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 42] = [
         Action::OrgCreated,
         Action::MemberAdded,
         Action::MemberUpdated,
@@ -133,6 +135,8 @@ impl Action {
         Action::SessionCreated,
         Action::SessionSteppedUp,
         Action::SessionEnded,
+        Action::AlertSent,
+        Action::AlertFailed,
     ];
 
     /// The name an entry stores and hashes.
@@ -178,6 +182,8 @@ impl Action {
             Action::SessionCreated => "session.created",
             Action::SessionSteppedUp => "session.stepped_up",
             Action::SessionEnded => "session.ended",
+            Action::AlertSent => "alert.sent",
+            Action::AlertFailed => "alert.failed",
         }
     }
 
@@ -218,7 +224,7 @@ mod tests {
 
     /// The documented names, one per variant, in declaration order: an entry sealed before this
     /// enum existed hashes these bytes.
-    const DOCUMENTED: [&str; 40] = [
+    const DOCUMENTED: [&str; 42] = [
         "org.created",
         "member.added",
         "member.updated",
@@ -259,6 +265,8 @@ mod tests {
         "session.created",
         "session.stepped_up",
         "session.ended",
+        "alert.sent",
+        "alert.failed",
     ];
 
     #[test]

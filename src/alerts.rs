@@ -129,7 +129,10 @@ impl AlertBook for D1Alerts<'_> {
             .svc
             .var("PUBLIC_ORIGIN")
             .unwrap_or_else(|| "http://localhost:8787".to_owned());
-        let (subject, text) = compose(&project.name, self.pr.as_str(), &origin, &items);
+        let total = usize::try_from(repo::alerts::queued_count(self.pr).await?)
+            .unwrap_or(0)
+            .max(items.len());
+        let (subject, text) = compose(&project.name, self.pr.as_str(), &origin, &items, total);
         // The digest's id is also its Idempotency-Key at Resend.
         let id = RequestId::generate(&mut self.svc.rng())?
             .as_str()
@@ -139,11 +142,11 @@ impl AlertBook for D1Alerts<'_> {
             recipients: json!(to).to_string(),
             subject,
             body: text,
-            incidents: items.len() as i64,
+            incidents: total as i64,
             attempts: 0,
             next_attempt_at: now.to_rfc3339(),
         };
-        let stmts = repo::alerts::open(self.pr, &row, &items, now)?;
+        let stmts = repo::alerts::open(self.pr, &row, now)?;
         self.pr.tenant().batch(stmts).await?;
         Ok(Some(digest(row)))
     }

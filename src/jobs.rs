@@ -454,11 +454,14 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
             .await
             .map_err(failed)?;
         if crate::alerts::on(svc) {
-            due.extend(
-                repo::alerts::projects_with_work(&t, svc.now)
-                    .await
-                    .map_err(failed)?,
-            );
+            // Alerts never stop the webhook checks: an error here is logged, the outbox woken.
+            match repo::alerts::projects_with_work(&t, svc.now).await {
+                Ok(more) => due.extend(more),
+                Err(e) => console_error!(
+                    "{}",
+                    json!({"job": "alerts", "error": e.code(), "detail": e.detail()})
+                ),
+            }
             due.sort();
             due.dedup();
         }

@@ -19,7 +19,7 @@ use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
 use parityrail_core::domain::ids::MemberId;
 use parityrail_core::domain::input;
-use parityrail_core::domain::roles::{effective_role, Role};
+use parityrail_core::domain::roles::{effective_role, Need, Role};
 use serde_json::{json, Value};
 
 const DEFAULT_RECONCILE_MINUTES: i64 = 60;
@@ -107,6 +107,12 @@ pub async fn patch(State(app): State<App>, ip: InProject, body: RawBody) -> ApiR
             "nothing to change: give name, reconcile_every_minutes, auto_approve_grants or \
              alert_recipients",
         ));
+    }
+    if body.alert_recipients.is_some() {
+        // Where the org's alerts go is the org's to decide: an org-wide key acting with the org's
+        // admin role (not a key limited to this project, not a project-admin override).
+        p.require_org_scope()?;
+        p.require(Need::Admin)?;
     }
     let recipients = match &body.alert_recipients {
         None => None,

@@ -46,13 +46,19 @@ pub struct DigestRow {
     pub next_attempt_at: String,
 }
 
-/// A new digest and the incidents it takes (those still unclaimed), in one batch.
-pub fn open(
-    pr: &ProjectHandle,
-    d: &DigestRow,
-    items: &[Item],
-    now: Timestamp,
-) -> Fallible<Vec<Scoped>> {
+/// How many queued incidents no digest holds yet.
+pub async fn queued_count(pr: &ProjectHandle) -> Fallible<i64> {
+    super::lists::count(
+        pr.tenant(),
+        "SELECT count(*) AS n FROM alert_queue WHERE org_id = ?1 AND project_id = ?2 AND digest_id IS NULL",
+        vec![Arg::text(pr.as_str())],
+    )
+    .await
+}
+
+/// A new digest and every incident queued by `now` it takes (those still unclaimed), in one
+/// batch.
+pub fn open(pr: &ProjectHandle, d: &DigestRow, now: Timestamp) -> Fallible<Vec<Scoped>> {
     let t = pr.tenant();
     let at = now.to_rfc3339();
     let mut stmts = vec![t.stmt(
@@ -69,12 +75,11 @@ pub fn open(
             Arg::text(&at),
         ],
     )?];
-    for i in items {
-        stmts.push(t.stmt(
-            "UPDATE alert_queue SET digest_id = ?3 WHERE org_id = ?1 AND incident_id = ?2 AND digest_id IS NULL",
-            vec![Arg::text(&i.incident_id), Arg::text(&d.id)],
-        )?);
-    }
+    stmts.push(t.stmt(
+        "UPDATE alert_queue SET digest_id = ?3 WHERE org_id = ?1 AND project_id = ?2 AND digest_id IS NULL \
+         AND created_at <= ?4",
+        vec![Arg::text(pr.as_str()), Arg::text(&d.id), Arg::text(&at)],
+    )?);
     Ok(stmts)
 }
 
@@ -92,7 +97,7 @@ pub async fn first_pending(pr: &ProjectHandle) -> Fallible<Option<DigestRow>> {
 /// Whether a run of the project is going (one that moved in the last 30 minutes: a run stuck
 /// as `running` holds no alert back for longer).
 pub async fn running(pr: &ProjectHandle, now: Timestamp) -> Fallible<bool> {
-    let n = super::count(
+    let n = super::lists::count(
         pr.tenant(),
         "SELECT count(*) AS n FROM runs WHERE org_id = ?1 AND project_id = ?2 AND status = ?3 \
          AND updated_at > ?4",
@@ -132,7 +137,7 @@ pub fn settle(
 
 /// The projects of the org with alert work: a digest due, or queued incidents.
 pub async fn projects_with_work(t: &Tenant, now: Timestamp) -> Fallible<Vec<String>> {
-    let mut ids = super::project_ids(
+    let mut ids = super::lists::project_ids(
         t,
         "SELECT DISTINCT project_id FROM alert_digests WHERE org_id = ?1 AND status = ?2 \
          AND next_attempt_at <= ?3 LIMIT 100",
@@ -140,7 +145,7 @@ pub async fn projects_with_work(t: &Tenant, now: Timestamp) -> Fallible<Vec<Stri
     )
     .await?;
     ids.extend(
-        super::project_ids(
+        super::lists::project_ids(
             t,
             "SELECT DISTINCT project_id FROM alert_queue WHERE org_id = ?1 AND digest_id IS NULL LIMIT 100",
             vec![],

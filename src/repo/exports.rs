@@ -141,7 +141,7 @@ pub async fn seq_at(
 
 /// How many of the project's exports are running.
 pub async fn running(pr: &ProjectHandle) -> Fallible<u64> {
-    let n = super::count(
+    let n = super::lists::count(
         pr.tenant(),
         "SELECT COUNT(*) AS n FROM exports WHERE org_id = ?1 AND project_id = ?2 AND status = ?3",
         vec![

@@ -14,6 +14,7 @@ pub mod exports;
 pub mod incidents;
 pub mod jobs;
 pub mod keys;
+pub mod lists;
 pub mod mappings;
 pub mod members;
 pub mod orgs;
@@ -25,8 +26,6 @@ pub mod sessions;
 pub mod signing;
 pub mod webhooks;
 
-use crate::auth::scope::Tenant;
-use parityrail_core::fault::Fallible;
 use wasm_bindgen::JsValue;
 
 /// A bound parameter. Integers travel as JS numbers (D1 refuses BigInt).
@@ -53,24 +52,4 @@ impl Arg {
     pub fn opt(s: Option<impl Into<String>>) -> Arg {
         s.map_or(Arg::Null, |s| Arg::Text(s.into()))
     }
-}
-
-/// `SELECT count(*) AS n …` in the tenant: one row type for every count.
-pub async fn count(t: &Tenant, sql: &str, args: Vec<Arg>) -> Fallible<i64> {
-    #[derive(serde::Deserialize)]
-    struct N {
-        n: i64,
-    }
-    let r: Option<N> = t.first(sql, args).await?;
-    Ok(r.map_or(0, |r| r.n.max(0)))
-}
-
-/// `SELECT DISTINCT project_id …` in the tenant: one row type for every such list.
-pub async fn project_ids(t: &Tenant, sql: &str, args: Vec<Arg>) -> Fallible<Vec<String>> {
-    #[derive(serde::Deserialize)]
-    struct P {
-        project_id: String,
-    }
-    let rows: Vec<P> = t.all(sql, args).await?;
-    Ok(rows.into_iter().map(|r| r.project_id).collect())
 }

@@ -247,7 +247,7 @@ pub async fn health(pr: &ProjectHandle) -> Fallible<Health> {
 
 /// The org's projects with pending outbox rows due by `now` (for the cron).
 pub async fn projects_with_due(t: &Tenant, now: Timestamp) -> Fallible<Vec<String>> {
-    super::project_ids(
+    super::lists::project_ids(
         t,
         "SELECT DISTINCT project_id FROM outbox WHERE org_id = ?1 AND status = ?2 \
          AND next_attempt_at <= ?3 LIMIT 100",

@@ -22,7 +22,7 @@ use tools::{Call, CallError};
 pub const MODERN: &str = "2026-07-28";
 /// Every revision served, newest first (`server/discover`'s `supportedVersions`, and the list an
 /// unsupported version is answered with).
-pub const SUPPORTED: [&str; 3] = [MODERN, "2025-11-25", "2025-06-18"];
+pub static SUPPORTED: [&str; 3] = [MODERN, "2025-11-25", "2025-06-18"];
 
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";

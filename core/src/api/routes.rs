@@ -193,13 +193,13 @@ macro_rules! declare_routes {
             pub const ALL: &'static [Route] = &[ $( Route::$name, )* ];
 
             /// The method, path template and guard of this route.
-            pub const fn spec(self) -> &'static RouteSpec {
+            pub fn spec(self) -> &'static RouteSpec {
                 &ROUTES[self as usize]
             }
         }
 
         /// Every route's spec, in declaration order.
-        pub const ROUTES: &[RouteSpec] = &[
+        pub static ROUTES: &[RouteSpec] = &[
             $( RouteSpec { method: Method::$method, path: $path, guard: $guard }, )*
         ];
     };

@@ -16,7 +16,8 @@ use crate::fault::Fallible;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 
-/// Incidents in one e-mail at most (the rest go in the next digest).
+/// Incidents one e-mail lists at most (a digest takes every queued incident; the e-mail lists
+/// the first ones, says how many more, and links to all of them).
 pub const MAX_PER_DIGEST: usize = 50;
 /// Recipients of one e-mail at most (Resend's limit).
 pub const MAX_RECIPIENTS: usize = 50;
@@ -77,30 +78,35 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-/// The digest's subject and text: each customer, the kind and the incident's link in the
-/// dashboard at `origin`.
+/// The digest's subject and text for `total` incidents: each of `items` (the first ones) with
+/// its customer, kind and link in the dashboard at `origin`, then how many more and where.
 pub fn compose(
     project_name: &str,
     project_id: &str,
     origin: &str,
     items: &[Item],
+    total: usize,
 ) -> (String, String) {
-    let n = items.len();
+    let n = total.max(items.len());
+    let s = if n == 1 { "" } else { "s" };
+    let name = one_line(project_name);
     let subject = format!(
-        "ParityRail: {n} customer{} paying for access they do not have, or using access they do not pay for ({})",
-        if n == 1 { "" } else { "s" },
-        one_line(project_name)
+        "ParityRail: {n} customer{s} paying for access they do not have, or using access they do not pay for ({name})"
     );
     let mut text = format!(
-        "ParityRail found {n} new high-severity incident{} in project {} ({project_id}):\n\n",
-        if n == 1 { "" } else { "s" },
-        one_line(project_name),
+        "ParityRail found {n} new high-severity incident{s} in project {name} ({project_id}):\n\n"
     );
     let origin = origin.trim_end_matches('/');
     for i in items {
         text.push_str(&format!(
             "- {}: {}\n  {origin}/projects/{project_id}/incidents/{}\n",
             i.customer, i.kind, i.incident_id
+        ));
+    }
+    if n > items.len() {
+        text.push_str(&format!(
+            "- and {} more: {origin}/projects/{project_id}/incidents?status=open\n",
+            n - items.len()
         ));
     }
     text.push_str(
@@ -136,12 +142,13 @@ pub enum Outcome {
 pub const RETRY_BASE_MS: u64 = 30_000;
 
 /// The backoff before send `attempt + 1` (`base_ms` doubling, at most an hour), or what the
-/// answer's `Retry-After` asks if longer (at most a day).
+/// answer's `Retry-After` asks if longer (at most an hour: every retry stays well within
+/// Resend's 24-hour idempotency window).
 pub fn backoff_ms(base_ms: u64, attempt: u32, retry_after_secs: Option<u64>) -> u64 {
     let exp = base_ms
         .saturating_mul(1u64 << attempt.min(20))
         .min(3_600_000);
-    exp.max(retry_after_secs.unwrap_or(0).min(86_400) * 1000)
+    exp.max(retry_after_secs.unwrap_or(0).min(3_600) * 1000)
 }
 
 /// Reads a send's answer: its HTTP status (`None`: no answer in time) and `Retry-After`, for a
@@ -154,7 +161,8 @@ pub fn outcome(
 ) -> Outcome {
     let retry = match status {
         Some(s) if (200..300).contains(&s) => return Outcome::Sent,
-        Some(429) | None => true,
+        // 409: Resend is still processing a send under this Idempotency-Key.
+        Some(408 | 409 | 429) | None => true,
         Some(s) => s >= 500,
     };
     let said = status.map_or("no answer".to_owned(), |s| format!("HTTP {s}"));
@@ -176,8 +184,8 @@ pub trait AlertBook {
     fn due(&self, now: Timestamp) -> impl Future<Output = Fallible<Option<Digest>>>;
     /// Whether a run of the project is going (its alerts wait for its end: one digest).
     fn running(&self) -> impl Future<Output = Fallible<bool>>;
-    /// Gathers up to `MAX_PER_DIGEST` queued incidents into a new digest (composed and stored
-    /// with them, all or nothing), if any are queued.
+    /// Gathers every queued incident into a new digest (composed and stored with them, all or
+    /// nothing), if any are queued.
     fn open(&self, now: Timestamp) -> impl Future<Output = Fallible<Option<Digest>>>;
     fn sent(&self, d: &Digest, now: Timestamp) -> impl Future<Output = Fallible<()>>;
     fn retry(&self, d: &Digest, at: Timestamp, why: &str) -> impl Future<Output = Fallible<()>>;

@@ -169,7 +169,7 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-const TENANT_TABLES: [&str; 26] = [
+static TENANT_TABLES: [&str; 26] = [
     "ALERT_QUEUE",
     "ALERT_DIGESTS",
     "SESSIONS",

@@ -40,7 +40,7 @@ pub enum Shape {
 }
 
 /// Every tool's binding; a test holds it to `tools.json` (names, properties) and to `GET`.
-pub const BINDINGS: &[Binding] = &[
+pub static BINDINGS: &[Binding] = &[
     Binding {
         tool: "list_projects",
         route: Route::ProjectsList,
@@ -267,7 +267,7 @@ pub type Pattern = (&'static str, fn(&str) -> bool);
 
 /// The `pattern`s `tools.json` uses, each with the parser that decides it (the same parsers the
 /// API's path parameters use).
-pub const PATTERNS: &[Pattern] = &[
+pub static PATTERNS: &[Pattern] = &[
     ("^prj_[0-9A-Za-z]{22}$", |s| ProjectId::parse(s).is_ok()),
     ("^inc_[0-9A-Za-z]{22}$", |s| IncidentId::parse(s).is_ok()),
     ("^run_[0-9A-Za-z]{22}$", |s| RunId::parse(s).is_ok()),

@@ -41,9 +41,15 @@ impl AlertBook for Book {
         if q.is_empty() {
             return Ok(None);
         }
-        let n = q.len().min(MAX_PER_DIGEST);
-        let take: Vec<Item> = q.drain(..n).collect();
-        let (subject, text) = compose("Acme\r\nBcc: x@evil", "prj_1", "https://pr.example", &take);
+        let take: Vec<Item> = q.drain(..).collect();
+        let listed = &take[..take.len().min(MAX_PER_DIGEST)];
+        let (subject, text) = compose(
+            "Acme\r\nBcc: x@evil",
+            "prj_1",
+            "https://pr.example",
+            listed,
+            take.len(),
+        );
         let d = Digest {
             id: format!("alt_{}", self.digests.borrow().len()),
             to: self.to.clone(),
@@ -149,18 +155,11 @@ fn a_burst_is_one_digest_and_nothing_goes_while_a_run_is_going() {
     assert!(r.sent.borrow().is_empty());
     *b.running.borrow_mut() = false;
     block(drain(&b, &r, t(1), RETRY_BASE_MS)).unwrap();
-    // 120 incidents: digests of at most MAX_PER_DIGEST, each sent once.
-    assert_eq!(
-        *r.sent.borrow(),
-        vec![
-            ("alt_0".into(), 50),
-            ("alt_1".into(), 50),
-            ("alt_2".into(), 20)
-        ]
-    );
-    assert_eq!(b.audit.borrow().len(), 3);
+    // 120 incidents: one digest (listing the first 50), sent once.
+    assert_eq!(*r.sent.borrow(), vec![("alt_0".into(), 120)]);
+    assert_eq!(b.audit.borrow().len(), 1);
     block(drain(&b, &r, t(2), RETRY_BASE_MS)).unwrap();
-    assert_eq!(r.sent.borrow().len(), 3, "nothing is sent twice");
+    assert_eq!(r.sent.borrow().len(), 1, "nothing is sent twice");
 }
 
 #[test]
@@ -226,7 +225,7 @@ fn outcomes_and_backoff() {
     );
     assert_eq!(
         outcome(Some(429), Some("999999"), 0, RETRY_BASE_MS),
-        Outcome::Retry(86_400_000)
+        Outcome::Retry(3_600_000)
     );
     assert_eq!(backoff_ms(RETRY_BASE_MS, 30, None), 3_600_000);
     assert!(matches!(
@@ -268,6 +267,7 @@ fn the_mail_names_customer_kind_and_link_on_clean_lines() {
         "prj_1",
         "https://pr.example/",
         &[item(7, "unpaid_access")],
+        1,
     );
     assert!(
         !subject.contains('\n') && !subject.contains('\r'),
@@ -293,4 +293,17 @@ fn the_mail_names_customer_kind_and_link_on_clean_lines() {
     assert!(body.get("html").is_none());
     assert!(alerts_on(IncidentKind::MissingAccess) && alerts_on(IncidentKind::UnpaidAccess));
     assert!(!alerts_on(IncidentKind::PlanMismatch));
+    // More than it lists: how many more, and where all of them are.
+    let (_, text) = compose(
+        "Acme",
+        "prj_1",
+        "https://pr.example",
+        &[item(1, "missing_access")],
+        3,
+    );
+    assert!(
+        text.contains("- and 2 more: https://pr.example/projects/prj_1/incidents?status=open\n"),
+        "{text}"
+    );
+    assert!(outcome(Some(409), None, 0, RETRY_BASE_MS) == Outcome::Retry(30_000));
 }

@@ -6,9 +6,9 @@
 use super::reads::{dispatch, Reader};
 use crate::auth::extract::InProject;
 use crate::auth::principal::Principal;
-use crate::http::{App, Query, RawBody, RequestMeta};
+use crate::http::{json, App, Query, RawBody, RequestMeta};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::api::mcp::tools::{self, Call};
@@ -48,15 +48,14 @@ pub async fn post(
             (200, Some(answer))
         }
     };
-    let res = Response::builder()
-        .status(StatusCode::from_u16(status).map_err(|e| ApiError::internal(e.to_string()))?);
-    let res = match body {
-        Some(b) => res
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(b.to_string().into()),
-        None => res.body(axum::body::Body::empty()),
-    };
-    res.map_err(|e| ApiError::internal(e.to_string()))
+    match body {
+        Some(b) => json(status, &b),
+        // A notification, or a response to a request this server never sends.
+        None => Response::builder()
+            .status(StatusCode::from_u16(status).map_err(|e| ApiError::internal(e.to_string()))?)
+            .body(axum::body::Body::empty())
+            .map_err(|e| ApiError::internal(e.to_string())),
+    }
 }
 
 /// Reads what one tool call asks for through its route's handler, as that route's guard would

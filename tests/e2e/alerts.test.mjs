@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
-import { newKey } from "./fixtures.mjs";
+import { addMember, newKey } from "./fixtures.mjs";
 import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
 
 const RESEND_KEY = `re_test_${randomBytes(12).toString("hex")}`;
@@ -167,6 +167,14 @@ describe("alert e-mail", () => {
     const redirected = await w.patch(`/v1/projects/${p.id}`, { alert_recipients: ["attacker@evil.test"] }, { key: scoped.key });
     expect([redirected.status, redirected.json.error.code]).toEqual([403, "key_scope"]);
     expect((await w.patch(`/v1/projects/${p.id}`, { name: "renamed" }, { key: scoped.key })).status).toBe(200);
+    // Nor may an org member made admin of this project only (an override).
+    const m = await addMember(w, o.liveKey, "member");
+    const set = await w.put(`/v1/projects/${p.id}/members/${m.id}`, { role: "admin" }, { key: o.key });
+    expect(set.status, set.text).toBe(200);
+    const mk = await newKey(w, o.liveKey, { environment: "test", member_id: m.id });
+    expect((await w.patch(`/v1/projects/${p.id}`, { name: "renamed again" }, { key: mk.key })).status).toBe(200);
+    const byOverride = await w.patch(`/v1/projects/${p.id}`, { alert_recipients: ["attacker@evil.test"] }, { key: mk.key });
+    expect(byOverride.status, byOverride.text).toBe(403);
     expect((await w.get(`/v1/projects/${p.id}`, { key: o.key })).json.alert_recipients).toEqual(["alerts@acme.test", "oncall@acme.test"]);
     const bad = await w.patch(`/v1/projects/${p.id}`, { alert_recipients: ["not an address"] }, { key: o.key });
     expect([bad.status, bad.json.error.field]).toEqual([400, "alert_recipients"]);

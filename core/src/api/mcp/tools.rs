@@ -3,7 +3,7 @@
 //! by `tools.json` (name, description, `inputSchema`, `outputSchema`). Arguments are validated
 //! against the tool's `inputSchema` here, before anything is read.
 
-use crate::api::routes::{Method, Route};
+use crate::api::routes::Route;
 use crate::domain::ids::{IncidentId, ProjectId, RunId};
 use crate::domain::reconcile::is_customer_id;
 use serde_json::{Map, Value};
@@ -273,14 +273,6 @@ pub static PATTERNS: &[Pattern] = &[
     ("^run_[0-9A-Za-z]{22}$", |s| RunId::parse(s).is_ok()),
     ("^[A-Za-z0-9_]{1,255}$", is_customer_id),
 ];
-
-/// Every bound route is a `GET`: no tool can change anything, whatever the key may do.
-pub fn read_only() -> bool {
-    BINDINGS.iter().all(|b| {
-        b.route.spec().method == Method::GET
-            && b.by_id.is_none_or(|(_, r)| r.spec().method == Method::GET)
-    })
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,14 @@
 use super::*;
+use crate::api::routes::Method;
+
+/// Every bound route is a `GET`: no tool can change anything, whatever the key may do.
+fn read_only() -> bool {
+    BINDINGS.iter().all(|b| {
+        b.route.spec().method == Method::GET
+            && b.by_id.is_none_or(|(_, r)| r.spec().method == Method::GET)
+    })
+}
+
 use serde_json::json;
 
 const PID: &str = "prj_0123456789abcdefABCDEF";

@@ -462,9 +462,17 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
                     json!({"job": "alerts", "error": e.code(), "detail": e.detail()})
                 ),
             }
-            due.sort();
-            due.dedup();
         }
+        // Projects with an enabled webhook endpoint: their drains walk new events.
+        match repo::hooks::projects_with_work(&t).await {
+            Ok(more) => due.extend(more),
+            Err(e) => console_error!(
+                "{}",
+                json!({"job": "hooks", "error": e.code(), "detail": e.detail()})
+            ),
+        }
+        due.sort();
+        due.dedup();
         for pid in due {
             let pr = system_project(&t, &pid, grant).map_err(failed)?;
             match client::wake_outbox(svc, &pr).await {

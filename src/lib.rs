@@ -16,6 +16,7 @@ mod entry;
 mod error;
 mod exports;
 pub(crate) mod handlers;
+mod hooks;
 mod http;
 mod jobs;
 mod mail;

@@ -112,5 +112,13 @@ async fn call(route: Route, req: Request, app: App) -> Response {
         Route::ExportsList => Handler::call(exports::list, req, app).await,
         Route::ExportsGet => Handler::call(exports::get, req, app).await,
         Route::ExportsFile => Handler::call(exports::file, req, app).await,
+        Route::HooksCreate
+        | Route::HooksList
+        | Route::HooksGet
+        | Route::HooksUpdate
+        | Route::HooksDelete
+        | Route::HooksRotate
+        | Route::HooksDeliveries
+        | Route::HooksReplay => Handler::call(hooks::handle, req, app).await,
     }
 }

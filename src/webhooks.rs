@@ -131,6 +131,7 @@ pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
             .await?;
         return Ok(None);
     };
+    let live = project.environment == parityrail_core::domain::apikey::Environment::Live;
     let checks = Checks {
         svc,
         by: By::System {
@@ -152,10 +153,21 @@ pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timest
             Some(svc.now.plus_seconds(60))
         }
     };
-    let next_due = match (d.next_due, alerts_due) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    // And its outbound webhooks (the events of the checks above included); the same rule.
+    let hooks_due = match crate::hooks::drain(svc, pr, live).await {
+        Ok(at) => at,
+        Err(e) => {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"job": "hooks", "project": pr.as_str(), "error": e.code(), "detail": e.detail()})
+            );
+            Some(svc.now.plus_seconds(60))
+        }
     };
+    let next_due = [d.next_due, alerts_due, hooks_due]
+        .into_iter()
+        .flatten()
+        .min();
     if d.checked == 0 {
         // Nothing was due: no credential was opened, no database reached.
         return Ok(next_due);

@@ -30,6 +30,7 @@ pub async fn check(
     probe_limit(svc, scope.handle()).await?;
     p.recheck(Some(scope), svc.now).await?;
     let incidents = check_customer(svc, By::Caller(p, scope), env, customer).await?;
+    crate::hooks::wake(svc, scope.handle()).await;
     // Grants it suggested are approved by the project's coordinator at once, when the project
     // says so. The check itself stands either way; the next check or run wakes it again.
     if scope.row.auto_approve_grants {

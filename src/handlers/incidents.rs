@@ -129,5 +129,6 @@ pub async fn ignore(
         Ok(Step::commit(drafts, stmts, after))
     })
     .await?;
+    crate::hooks::wake(svc, pr).await;
     json(200, &view(&after))
 }

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod customers;
 pub mod exports;
+pub mod hooks;
 pub mod incidents;
 pub mod integrations;
 pub mod keys;

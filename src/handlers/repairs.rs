@@ -81,7 +81,10 @@ pub async fn approve(
         .ok_or_else(|| ApiError::not_found("repair"))?;
     let env = ip.project.row.environment;
     let seal = ip.p.seal(&ip.project);
-    json(200, &client::approve(svc, pr, env, &rid, seal).await?)
+    let answer = client::approve(svc, pr, env, &rid, seal).await;
+    // Its `repair.*` events go out now, whichever way the approval ended.
+    crate::hooks::wake(svc, pr).await;
+    json(200, &answer?)
 }
 
 /// POST /v1/projects/{pid}/repairs/{rid}/reject — `{reason}`; only a pending repair.
@@ -98,6 +101,7 @@ pub async fn reject(
     parityrail_core::domain::repairs::person_reason(&reason)?;
     let by = By::Caller(&ip.p, &ip.project);
     let r = reject_repair(&app.svc, by, rid, &reason).await?;
+    crate::hooks::wake(&app.svc, ip.project.handle()).await;
     let m = repo::mappings::get(ip.project.handle())
         .await?
         .map(|(m, _)| m);

@@ -11,6 +11,7 @@ pub mod callers;
 pub mod checkpoints;
 pub mod credentials;
 pub mod exports;
+pub mod hooks;
 pub mod incidents;
 pub mod jobs;
 pub mod keys;

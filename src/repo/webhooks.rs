@@ -265,6 +265,11 @@ pub fn delete_project(pr: &ProjectHandle) -> Fallible<Vec<Scoped>> {
         "webhook_gaps",
         "alert_queue",
         "alert_digests",
+        "hook_attempts",
+        "hook_deliveries",
+        "hook_events",
+        "hook_cursors",
+        "hook_endpoints",
     ]
     .iter()
     .map(|table| {

@@ -56,6 +56,7 @@ const bodies = {
   "PUT /v1/projects/{pid}/integrations/database": () => ({ read_url: "postgres://u:p@127.0.0.1:1/db" }),
   "POST /v1/projects/{pid}/incidents/{iid}/ignore": () => ({ reason: "expected" }),
   "POST /v1/projects/{pid}/repairs/{rid}/reject": () => ({ reason: "not now" }),
+  "POST /v1/projects/{pid}/webhook-endpoints": () => ({ url: "https://hooks.example.com/parityrail" }),
 };
 
 // need: read | write (repair key, any role) | admin | owner
@@ -122,12 +123,12 @@ describe.each(routes)("$m $p", (route) => {
   const named = [...route.p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((n) => n !== "pid" && n !== "name");
   if (named.length > 0) {
     it("answers a malformed path id with the same 404 as a well-formed id of nothing", async () => {
-      const absent = { mid: "mem_", kid: "key_", iid: "inc_", eid: "exp_", rid: route.p.includes("/runs/") ? "run_" : "rep_" };
+      const absent = { mid: "mem_", kid: "key_", iid: "inc_", eid: "exp_", hid: "whe_", evid: "evt_", rid: route.p.includes("/runs/") ? "run_" : "rep_" };
       const fill = (bad) =>
         named.reduce((p, n) => p.replace(`{${n}}`, bad ? "x'%20or%201=1" : n === "cus" ? "cus_nobody" : `${absent[n]}${"0".repeat(22)}`), route.p.replace("{pid}", f.project).replace("{name}", "manifest.json"));
       const malformed = errorOf(await w.request(route.m, fill(true), { key: f.owner, body: route.body?.() }));
       // About the kind of thing the route names (a run's {rid} is not a repair's).
-      const what = { mid: "member", kid: "key", iid: "incident", eid: "export", cus: "customer", rid: absent.rid === "run_" ? "run" : "repair" }[named[0]];
+      const what = { mid: "member", kid: "key", iid: "incident", eid: "export", hid: "webhook endpoint", evid: "webhook event", cus: "customer", rid: absent.rid === "run_" ? "run" : "repair" }[named[0]];
       expect(malformed, fill(true)).toMatchObject({ status: 404, code: "not_found", message: `${what} not found` });
       if (!named.includes("cus")) {
         // A customer id that parses may be checked (no mapping: 409); only ids name nothing.

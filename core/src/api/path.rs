@@ -4,7 +4,9 @@
 //! edge's `PathId<T>` extractor reads `T::NAME` from the matched route and parses it with
 //! `T::parse` before the handler runs; `{pid}` is the project scope's own.
 
-use crate::domain::ids::{ExportId, IncidentId, KeyId, MemberId, OrgId, RepairId, RunId};
+use crate::domain::ids::{
+    ExportId, HookEndpointId, HookEventId, IncidentId, KeyId, MemberId, OrgId, RepairId, RunId,
+};
 use crate::domain::reconcile::is_customer_id;
 
 /// A path parameter that names one kind of thing.
@@ -35,6 +37,8 @@ id_param!(IncidentId, "iid", "incident");
 id_param!(RunId, "rid", "run");
 id_param!(RepairId, "rid", "repair");
 id_param!(ExportId, "eid", "export");
+id_param!(HookEndpointId, "hid", "webhook endpoint");
+id_param!(HookEventId, "evid", "webhook event");
 
 /// A Stripe customer id as a path names it (`{cus}`): 1..=255 of `[A-Za-z0-9_]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +72,7 @@ impl PathParam for FileName {
 }
 
 /// Every parameter with a `PathParam` type, and `pid` (the project scope's).
-pub const TYPED: [&str; 8] = [
+pub const TYPED: [&str; 10] = [
     "pid",
     OrgId::NAME,
     MemberId::NAME,
@@ -76,6 +80,8 @@ pub const TYPED: [&str; 8] = [
     IncidentId::NAME,
     RepairId::NAME,
     ExportId::NAME,
+    HookEndpointId::NAME,
+    HookEventId::NAME,
     CustomerId::NAME,
 ];
 

@@ -258,6 +258,14 @@ declare_routes! {
     ExportsList: GET "/v1/projects/{pid}/exports" => Key(Read);
     ExportsGet: GET "/v1/projects/{pid}/exports/{eid}" => Key(Read);
     ExportsFile: GET "/v1/projects/{pid}/exports/{eid}/files/{name}" => Key(Read);
+    HooksCreate: POST "/v1/projects/{pid}/webhook-endpoints" => Key(Admin);
+    HooksList: GET "/v1/projects/{pid}/webhook-endpoints" => Key(Read);
+    HooksGet: GET "/v1/projects/{pid}/webhook-endpoints/{hid}" => Key(Read);
+    HooksUpdate: PATCH "/v1/projects/{pid}/webhook-endpoints/{hid}" => Key(Admin);
+    HooksDelete: DELETE "/v1/projects/{pid}/webhook-endpoints/{hid}" => Key(Admin);
+    HooksRotate: POST "/v1/projects/{pid}/webhook-endpoints/{hid}/rotate" => Key(Admin);
+    HooksDeliveries: GET "/v1/projects/{pid}/webhook-endpoints/{hid}/deliveries" => Key(Read);
+    HooksReplay: POST "/v1/projects/{pid}/webhook-events/{evid}/replay" => Key(Admin);
 }
 
 #[cfg(test)]

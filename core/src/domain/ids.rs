@@ -71,6 +71,9 @@ id_type!(RepairId, "rep_", "repair");
 id_type!(SigningKeyId, "sk_", "signing key");
 id_type!(ExportId, "exp_", "export");
 id_type!(SessionId, "ses_", "session");
+id_type!(HookEndpointId, "whe_", "webhook endpoint");
+id_type!(HookEventId, "evt_", "webhook event");
+id_type!(HookDeliveryId, "dlv_", "webhook delivery");
 
 fn random_id(prefix: &str, rng: &mut impl Rng) -> Result<String, RandomError> {
     let mut bytes = [0u8; RANDOM_BYTES];

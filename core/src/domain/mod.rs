@@ -20,6 +20,7 @@ pub mod coordinator;
 pub mod credentials;
 pub mod events;
 pub mod exports;
+pub mod hooks;
 pub mod ids;
 pub mod incidents;
 pub mod input;

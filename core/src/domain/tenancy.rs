@@ -169,7 +169,12 @@ fn top_level_word(upper: &str, word: &str) -> bool {
 }
 
 /// Tables with an `org_id` column: the only ones a tenant statement may name.
-static TENANT_TABLES: [&str; 26] = [
+static TENANT_TABLES: [&str; 31] = [
+    "HOOK_ENDPOINTS",
+    "HOOK_CURSORS",
+    "HOOK_EVENTS",
+    "HOOK_DELIVERIES",
+    "HOOK_ATTEMPTS",
     "ALERT_QUEUE",
     "ALERT_DIGESTS",
     "SESSIONS",

@@ -90,11 +90,23 @@ pub enum Action {
     SessionEnded,
     AlertSent,
     AlertFailed,
+    /// `webhook_endpoint.created`
+    HookEndpointCreated,
+    /// `webhook_endpoint.updated`
+    HookEndpointUpdated,
+    /// `webhook_endpoint.deleted`
+    HookEndpointDeleted,
+    /// `webhook_endpoint.secret_rotated`
+    HookSecretRotated,
+    /// `webhook_endpoint.disabled`
+    HookEndpointDisabled,
+    /// `webhook_event.replayed`
+    HookEventReplayed,
 }
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 42] = [
+    pub const ALL: [Action; 48] = [
         Action::OrgCreated,
         Action::MemberAdded,
         Action::MemberUpdated,
@@ -137,6 +149,12 @@ impl Action {
         Action::SessionEnded,
         Action::AlertSent,
         Action::AlertFailed,
+        Action::HookEndpointCreated,
+        Action::HookEndpointUpdated,
+        Action::HookEndpointDeleted,
+        Action::HookSecretRotated,
+        Action::HookEndpointDisabled,
+        Action::HookEventReplayed,
     ];
 
     /// The name an entry stores and hashes.
@@ -184,6 +202,12 @@ impl Action {
             Action::SessionEnded => "session.ended",
             Action::AlertSent => "alert.sent",
             Action::AlertFailed => "alert.failed",
+            Action::HookEndpointCreated => "webhook_endpoint.created",
+            Action::HookEndpointUpdated => "webhook_endpoint.updated",
+            Action::HookEndpointDeleted => "webhook_endpoint.deleted",
+            Action::HookSecretRotated => "webhook_endpoint.secret_rotated",
+            Action::HookEndpointDisabled => "webhook_endpoint.disabled",
+            Action::HookEventReplayed => "webhook_event.replayed",
         }
     }
 
@@ -224,7 +248,7 @@ mod tests {
 
     /// The documented names, one per variant, in declaration order: an entry sealed before this
     /// enum existed hashes these bytes.
-    const DOCUMENTED: [&str; 42] = [
+    const DOCUMENTED: [&str; 48] = [
         "org.created",
         "member.added",
         "member.updated",
@@ -267,6 +291,12 @@ mod tests {
         "session.ended",
         "alert.sent",
         "alert.failed",
+        "webhook_endpoint.created",
+        "webhook_endpoint.updated",
+        "webhook_endpoint.deleted",
+        "webhook_endpoint.secret_rotated",
+        "webhook_endpoint.disabled",
+        "webhook_event.replayed",
     ];
 
     #[test]

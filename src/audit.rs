@@ -24,7 +24,7 @@ pub enum Chain<'a> {
 }
 
 impl Chain<'_> {
-    fn key(&self, t: &Tenant) -> String {
+    pub fn key(&self, t: &Tenant) -> String {
         match self {
             Chain::Org => format!("org:{}", t.org_id()),
             Chain::Project(pr) => format!("project:{}", pr.id()),
@@ -112,7 +112,8 @@ impl Sleep for WorkerSleep {
     }
 }
 
-fn jitter() -> u8 {
+/// A random byte (a retry's jitter).
+pub fn jitter() -> u8 {
     let mut b = [0u8; 1];
     let _ = getrandom::getrandom(&mut b);
     b[0]

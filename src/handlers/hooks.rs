@@ -7,10 +7,9 @@ use super::PageQuery;
 use crate::audit::{head_of, retrying_in, Chain};
 use crate::auth::extract::InProject;
 use crate::auth::scope::{ProjectHandle, Scoped};
-use crate::hooks::{binding, view};
+use crate::hooks::binding;
 use crate::http::{json, page, App, Params, Query, RawBody};
 use crate::repo;
-use crate::repo::hooks::{DeliveryRow, EndpointRow};
 use crate::services::Services;
 use axum::extract::State;
 use axum::response::Response;
@@ -21,62 +20,14 @@ use parityrail_core::api::routes::Route;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Action, Draft};
-use parityrail_core::domain::hooks::{
-    endpoint_url, new_secret, parse_description, parse_events, subscribed, DEFAULT_GRACE_SECS,
-    MAX_ENDPOINTS, MAX_GRACE_SECS,
-};
+use parityrail_core::domain::hooks::{new_secret, MAX_ENDPOINTS};
 use parityrail_core::domain::ids::{HookDeliveryId, HookEndpointId, HookEventId};
 use parityrail_core::domain::ports::OsRng;
 use parityrail_core::fault::Fault;
-use serde::Deserialize;
+use parityrail_core::rows::hooks::{replay_targets, Body, DeliveryRow, EndpointRow, Toggle};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
-
-/// Every body these routes take, as one type (one decoder in the wasm); each route refuses the
-/// fields it does not take (`Body::only`).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    events: Option<Vec<String>>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    grace_seconds: Option<u64>,
-    #[serde(default)]
-    endpoint_id: Option<String>,
-}
-
-impl Body {
-    /// The body (`{}` when empty), refusing any field but `allowed`.
-    fn parse(raw: &RawBody, allowed: &[&str]) -> ApiResult<Body> {
-        let b: Body = if raw.0.iter().all(u8::is_ascii_whitespace) {
-            Body::default()
-        } else {
-            raw.json()?
-        };
-        let given = [
-            ("url", b.url.is_some()),
-            ("description", b.description.is_some()),
-            ("events", b.events.is_some()),
-            ("enabled", b.enabled.is_some()),
-            ("grace_seconds", b.grace_seconds.is_some()),
-            ("endpoint_id", b.endpoint_id.is_some()),
-        ];
-        match given.iter().find(|(n, set)| *set && !allowed.contains(n)) {
-            Some(_) => Err(ApiError::bad_field(
-                "body",
-                format!("unknown field; expected {}", allowed.join(", ")),
-            )),
-            None => Ok(b),
-        }
-    }
-}
 
 /// One try of a change under the append protocol, boxed: every change here goes through one
 /// instantiation of it (`change`).
@@ -115,11 +66,11 @@ pub async fn handle(
         Route::HooksList => {
             let rows = repo::hooks::endpoints(ip.project.handle()).await?;
             let pr = ip.project.handle();
-            page(rows.iter().map(|e| view(pr, e)).collect(), None)
+            page(rows.iter().map(|e| e.view(pr.as_str())).collect(), None)
         }
         Route::HooksGet => {
             let e = endpoint(&ip, &id::<HookEndpointId>(&params)?).await?;
-            json(200, &view(ip.project.handle(), &e))
+            json(200, &e.view(ip.project.handle().as_str()))
         }
         Route::HooksUpdate => update(svc, &ip, id(&params)?, &body).await,
         Route::HooksDelete => delete(svc, &ip, id(&params)?).await,
@@ -158,33 +109,13 @@ fn sealed(svc: &Services, ip: &InProject, endpoint: &str, secret: &str) -> ApiRe
 
 /// POST …/webhook-endpoints — `{url, description?, events?}`; `201 {endpoint, secret}`.
 async fn create(svc: &Services, ip: &InProject, body: &RawBody) -> ApiResult<Response> {
-    let b = Body::parse(body, &["url", "description", "events"])?;
     let live = ip.project.row.environment == Environment::Live;
-    let url = b
-        .url
-        .as_deref()
-        .ok_or_else(|| ApiError::bad_field("url", "is required"))?;
-    let url = endpoint_url(url, live)?;
-    let events = parse_events(b.events.as_deref())?;
-    let description = parse_description(b.description.as_deref().unwrap_or(""))?;
+    let (url, description, events) =
+        Body::parse(&body.0, &["url", "description", "events"])?.endpoint(live)?;
     let id = HookEndpointId::generate(&mut svc.rng()).map_err(Fault::from)?;
     let secret = new_secret(&mut svc.rng()).map_err(Fault::from)?;
-    let now = svc.now.to_rfc3339();
-    let base = EndpointRow {
-        id: id.to_string(),
-        url,
-        description,
-        events: json!(events).to_string(),
-        status: "enabled".into(),
-        disabled_reason: None,
-        secret_sealed: sealed(svc, ip, id.as_str(), &secret)?,
-        old_secret_sealed: None,
-        old_secret_until: None,
-        from_seq: 0,
-        failing_since: None,
-        created_at: now.clone(),
-        updated_at: now,
-    };
+    let sealed = sealed(svc, ip, id.as_str(), &secret)?;
+    let base = EndpointRow::new(id.to_string(), url, description, &events, sealed, svc.now);
     let pr = ip.project.handle();
     let endpoint = change(svc, ip, &|| {
         let mut row = base.clone();
@@ -197,7 +128,7 @@ async fn create(svc: &Services, ip: &InProject, body: &RawBody) -> ApiResult<Res
             }
             // It receives what is recorded after it.
             row.from_seq = head_seq(pr).await?;
-            let after = view(pr, &row);
+            let after = row.view(pr.as_str());
             let d = draft(
                 ip,
                 Action::HookEndpointCreated,
@@ -229,62 +160,28 @@ async fn update(
     id: HookEndpointId,
     body: &RawBody,
 ) -> ApiResult<Response> {
-    let b = Body::parse(body, &["url", "description", "events", "enabled"])?;
     let live = ip.project.row.environment == Environment::Live;
-    let url = b
-        .url
-        .as_deref()
-        .map(|u| endpoint_url(u, live))
-        .transpose()?;
-    let events = match &b.events {
-        Some(e) => Some(parse_events(Some(e))?),
-        None => None,
-    };
-    let description = b
-        .description
-        .as_deref()
-        .map(parse_description)
-        .transpose()?;
-    let (pr, now) = (ip.project.handle(), svc.now.to_rfc3339());
-    let (url, events, description, now, id) = (&url, &events, &description, &now, &id);
+    let patch = Body::parse(&body.0, &["url", "description", "events", "enabled"])?.patch(live)?;
+    let (pr, now, patch, id) = (ip.project.handle(), svc.now, &patch, &id);
     let after = change(svc, ip, &|| {
         Box::pin(async move {
             let before = endpoint(ip, id).await?;
-            let mut after = before.clone();
-            if let Some(u) = url {
-                after.url = u.clone();
-            }
-            if let Some(e) = events {
-                after.events = json!(e).to_string();
-            }
-            if let Some(d) = description {
-                after.description = d.clone();
-            }
+            let (mut after, toggle) = before.patched(patch, now);
             let mut stmts = Vec::new();
-            match b.enabled {
-                Some(true) if !before.enabled() => {
-                    after.status = "enabled".into();
-                    after.disabled_reason = None;
-                    after.failing_since = None;
-                    // Like a new endpoint, it receives what is recorded from now on (a replay
-                    // sends what it missed).
-                    after.from_seq = head_seq(pr).await?;
-                }
-                Some(false) if before.enabled() => {
-                    after.status = "disabled".into();
-                    after.disabled_reason = Some("disabled through the API".into());
-                    stmts.push(repo::hooks::fail_pending(
-                        pr,
-                        &before.id,
-                        "the endpoint was disabled",
-                        now,
-                    )?);
-                }
-                _ => {}
+            match toggle {
+                // Like a new endpoint, it receives what is recorded from now on (a replay
+                // sends what it missed).
+                Toggle::Enabled => after.from_seq = head_seq(pr).await?,
+                Toggle::Disabled => stmts.push(repo::hooks::fail_pending(
+                    pr,
+                    &before.id,
+                    "the endpoint was disabled",
+                    &now.to_rfc3339(),
+                )?),
+                Toggle::None => {}
             }
-            after.updated_at = now.clone();
             stmts.insert(0, repo::hooks::update_endpoint(pr, &after)?);
-            let (was, is) = (view(pr, &before), view(pr, &after));
+            let (was, is) = (before.view(pr.as_str()), after.view(pr.as_str()));
             let d = draft(ip, Action::HookEndpointUpdated, &before.id, was, is.clone());
             Ok(Step::commit(vec![d], stmts, is))
         })
@@ -299,7 +196,7 @@ async fn delete(svc: &Services, ip: &InProject, id: HookEndpointId) -> ApiResult
     let before = change(svc, ip, &|| {
         Box::pin(async move {
             let before = endpoint(ip, id).await?;
-            let was = view(pr, &before);
+            let was = before.view(pr.as_str());
             let d = draft(
                 ip,
                 Action::HookEndpointDeleted,
@@ -323,30 +220,15 @@ async fn rotate(
     id: HookEndpointId,
     body: &RawBody,
 ) -> ApiResult<Response> {
-    let b = Body::parse(body, &["grace_seconds"])?;
-    let grace = b.grace_seconds.unwrap_or(DEFAULT_GRACE_SECS);
-    if grace > MAX_GRACE_SECS {
-        return Err(ApiError::bad_field(
-            "grace_seconds",
-            "expected at most 604800 (7 days)",
-        ));
-    }
+    let grace = Body::parse(&body.0, &["grace_seconds"])?.grace()?;
     let secret = new_secret(&mut svc.rng()).map_err(Fault::from)?;
     let fresh = sealed(svc, ip, id.as_str(), &secret)?;
     let (pr, now, id, fresh) = (ip.project.handle(), svc.now, &id, &fresh);
     let endpoint = change(svc, ip, &|| {
         Box::pin(async move {
             let before = endpoint(ip, id).await?;
-            let mut after = before.clone();
-            after.secret_sealed = fresh.clone();
-            (after.old_secret_sealed, after.old_secret_until) = if grace == 0 {
-                (None, None)
-            } else {
-                let until = now.plus_seconds(i64::try_from(grace).unwrap_or(0));
-                (Some(before.secret_sealed.clone()), Some(until.to_rfc3339()))
-            };
-            after.updated_at = now.to_rfc3339();
-            let (was, is) = (view(pr, &before), view(pr, &after));
+            let after = before.rotated(fresh.clone(), grace, now);
+            let (was, is) = (before.view(pr.as_str()), after.view(pr.as_str()));
             let d = draft(ip, Action::HookSecretRotated, &before.id, was, is.clone());
             Ok(Step::commit(
                 vec![d],
@@ -357,23 +239,6 @@ async fn rotate(
     })
     .await?;
     json(200, &json!({"endpoint": endpoint, "secret": secret}))
-}
-
-fn delivery_view(d: &DeliveryRow, attempts: Vec<&repo::hooks::AttemptRow>) -> Value {
-    json!({
-        "id": d.id,
-        "endpoint_id": d.endpoint_id,
-        "event_id": d.event_id,
-        "event_type": d.event_type,
-        "status": d.status,
-        "attempt_count": d.attempts,
-        "next_attempt_at": (d.status == "pending").then_some(&d.next_attempt_at),
-        "last_status": d.last_status,
-        "last_error": d.last_error,
-        "created_at": d.created_at,
-        "updated_at": d.updated_at,
-        "attempts": attempts,
-    })
 }
 
 /// GET …/webhook-endpoints/{hid}/deliveries — newest first, each with its attempts; `limit`,
@@ -401,7 +266,7 @@ async fn deliveries(ip: &InProject, id: HookEndpointId, q: &Query) -> ApiResult<
         .iter()
         .map(|d| {
             let mine = attempts.iter().filter(|a| a.delivery_id == d.id).collect();
-            delivery_view(d, mine)
+            d.view(mine)
         })
         .collect();
     page(data, next)
@@ -416,9 +281,9 @@ async fn replay(
     id: HookEventId,
     body: &RawBody,
 ) -> ApiResult<Response> {
-    let b = Body::parse(body, &["endpoint_id"])?;
+    let b = Body::parse(&body.0, &["endpoint_id"])?;
     let pr = ip.project.handle();
-    let now = svc.now.to_rfc3339();
+    let now = svc.now;
     let mut ids = Vec::new();
     for _ in 0..MAX_ENDPOINTS {
         ids.push(HookDeliveryId::generate(&mut svc.rng()).map_err(Fault::from)?);
@@ -430,38 +295,22 @@ async fn replay(
                 .await?
                 .ok_or_else(|| ApiError::not_found(HookEventId::WHAT))?;
             let all = repo::hooks::endpoints(pr).await?;
-            let targets: Vec<&EndpointRow> = match &b.endpoint_id {
-                Some(want) => {
-                    let e = all
-                        .iter()
-                        .find(|e| &e.id == want)
-                        .ok_or_else(|| ApiError::not_found(HookEndpointId::WHAT))?;
-                    if !e.enabled() {
-                        return Err(ApiError::conflict(
+            let targets =
+                replay_targets(&all, b.endpoint_id.as_deref(), &event.ty).map_err(|missing| {
+                    match missing {
+                        true => ApiError::not_found(HookEndpointId::WHAT),
+                        false => ApiError::conflict(
                             "endpoint_disabled",
                             "enable the endpoint before replaying to it",
-                        ));
+                        ),
                     }
-                    vec![e]
-                }
-                None => all
-                    .iter()
-                    .filter(|e| e.enabled() && subscribed(&e.filters(), &event.ty))
-                    .collect(),
-            };
+                })?;
             let mut stmts = Vec::new();
             let mut made = Vec::new();
             for (e, did) in targets.iter().zip(ids) {
-                stmts.push(repo::hooks::insert_delivery(
-                    pr,
-                    did.as_str(),
-                    &e.id,
-                    &event,
-                    now,
-                )?);
-                made.push(json!({"id": did, "endpoint_id": e.id, "event_id": event.id,
-                    "event_type": event.ty, "status": "pending", "attempt_count": 0,
-                    "next_attempt_at": now, "created_at": now}));
+                let dl = DeliveryRow::new(did.to_string(), &e.id, &event, *now);
+                stmts.push(repo::hooks::insert_delivery(pr, &dl)?);
+                made.push(dl.view(Vec::new()));
             }
             let made = Value::Array(made);
             let d = Draft::new(

@@ -5,36 +5,8 @@
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
 use parityrail_core::fault::Fallible;
+use parityrail_core::rows::hooks::{AttemptRow, DeliveryRow, EndpointRow, EventRow};
 use serde::Deserialize;
-
-/// A stored endpoint.
-#[derive(Deserialize, Clone)]
-pub struct EndpointRow {
-    pub id: String,
-    pub url: String,
-    pub description: String,
-    pub events: String,
-    pub status: String,
-    pub disabled_reason: Option<String>,
-    pub secret_sealed: String,
-    pub old_secret_sealed: Option<String>,
-    pub old_secret_until: Option<String>,
-    pub from_seq: i64,
-    pub failing_since: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-impl EndpointRow {
-    pub fn enabled(&self) -> bool {
-        self.status == "enabled"
-    }
-
-    /// Its subscription (`["*"]` for a row that does not parse: it was written by us).
-    pub fn filters(&self) -> Vec<String> {
-        serde_json::from_str(&self.events).unwrap_or_else(|_| vec!["*".to_owned()])
-    }
-}
 
 const ENDPOINT_COLS: &str =
     "id, url, description, events, status, disabled_reason, secret_sealed, \
@@ -203,16 +175,6 @@ pub fn move_cursor(pr: &ProjectHandle, seq: i64) -> Fallible<Scoped> {
     )
 }
 
-/// A stored event.
-#[derive(Deserialize)]
-pub struct EventRow {
-    pub id: String,
-    pub seq: i64,
-    #[serde(rename = "type")]
-    pub ty: String,
-    pub payload: String,
-}
-
 /// An event, once per audit entry (a second store of the same entry fails the batch).
 pub fn insert_event(pr: &ProjectHandle, e: &EventRow, now: &str) -> Fallible<Scoped> {
     pr.tenant().stmt(
@@ -238,45 +200,23 @@ pub async fn event(pr: &ProjectHandle, id: &str) -> Fallible<Option<EventRow>> {
         .await
 }
 
-/// A stored delivery.
-#[derive(Deserialize, Clone)]
-pub struct DeliveryRow {
-    pub id: String,
-    pub endpoint_id: String,
-    pub event_id: String,
-    pub event_type: String,
-    pub status: String,
-    pub attempts: i64,
-    pub next_attempt_at: String,
-    pub last_status: Option<i64>,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
 const DELIVERY_COLS: &str =
     "id, endpoint_id, event_id, event_type, status, attempts, next_attempt_at, \
      last_status, last_error, created_at, updated_at";
 
-/// A new delivery of `event` to `endpoint`, due at `now`.
-pub fn insert_delivery(
-    pr: &ProjectHandle,
-    id: &str,
-    endpoint: &str,
-    event: &EventRow,
-    now: &str,
-) -> Fallible<Scoped> {
+/// A new delivery.
+pub fn insert_delivery(pr: &ProjectHandle, d: &DeliveryRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO hook_deliveries (org_id, project_id, id, endpoint_id, event_id, event_type, status, \
          attempts, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, ?8, ?8, ?8)",
         vec![
             Arg::text(pr.as_str()),
-            Arg::text(id),
-            Arg::text(endpoint),
-            Arg::text(&event.id),
-            Arg::text(&event.ty),
-            Arg::text("pending"),
-            Arg::text(now),
+            Arg::text(&d.id),
+            Arg::text(&d.endpoint_id),
+            Arg::text(&d.event_id),
+            Arg::text(&d.event_type),
+            Arg::text(&d.status),
+            Arg::text(&d.created_at),
         ],
     )
 }
@@ -346,18 +286,6 @@ pub async fn delivery(pr: &ProjectHandle, id: &str) -> Fallible<Option<DeliveryR
             vec![Arg::text(pr.as_str()), Arg::text(id)],
         )
         .await
-}
-
-/// One send of a delivery.
-#[derive(Deserialize, serde::Serialize)]
-pub struct AttemptRow {
-    #[serde(skip_serializing)]
-    pub delivery_id: String,
-    pub n: i64,
-    pub at: String,
-    pub status: Option<i64>,
-    pub error: Option<String>,
-    pub duration_ms: i64,
 }
 
 /// The attempts of the deliveries `ids` (in order of each delivery's sends), 90 deliveries a

@@ -6,6 +6,7 @@
 
 pub mod credentials;
 pub mod exports;
+pub mod hooks;
 pub mod incidents;
 pub mod keys;
 pub mod members;

@@ -9,7 +9,7 @@
 
 use crate::audit::{commit_made, jitter, Chain};
 use crate::auth::scope::{ProjectHandle, Scoped};
-use crate::connectors::{exchange, read_capped};
+use crate::connectors::exchange;
 use crate::repo;
 use crate::services::Services;
 use parityrail_core::domain::audit::{Action, Actor, Draft};
@@ -21,13 +21,18 @@ use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::rows::hooks::{
     fan_out, headers, secret_binding, sent, DeliveryRow, EndpointRow, EventRow, Sent,
 };
+use parityrail_core::stripe::{HttpResponse, TransportError};
 use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
+/// Rows (events and deliveries) one walk's batch writes at most.
+const ROWS_PER_WALK: usize = 200;
 /// Audit entries one drain walks at most.
 const ENTRIES_PER_DRAIN: u32 = 100;
 /// Deliveries one drain sends at most.
 const SENDS_PER_DRAIN: u32 = 10;
+/// How long one drain starts sends for.
+const SEND_BUDGET_MS: u64 = 15_000;
 /// How long one send may take.
 const TIMEOUT_MS: u64 = 10_000;
 /// The vault binding of an endpoint's secrets.
@@ -35,19 +40,27 @@ pub fn binding<'a>(pr: &'a ProjectHandle, endpoint: &'a str) -> Binding<'a> {
     secret_binding(pr.tenant().org_id().as_str(), pr.as_str(), endpoint)
 }
 
+/// The enabled endpoints of the project, as stored now.
+async fn enabled(pr: &ProjectHandle) -> Fallible<Vec<EndpointRow>> {
+    let all = repo::hooks::endpoints(pr).await?;
+    Ok(all.into_iter().filter(EndpointRow::enabled).collect())
+}
+
+/// Whether a project's endpoints must be public addresses: always in a live project; in a
+/// test project unless the deployment allows private ones (`HOOK_ALLOW_PRIVATE=1`: local
+/// development and the tests, whose receivers listen on loopback).
+pub fn strict(svc: &Services, live: bool) -> bool {
+    live || svc.var("HOOK_ALLOW_PRIVATE").as_deref() != Some("1")
+}
+
 /// One drain of the project's outbound webhooks (`live`: the project's environment); when it is
 /// due again.
 pub async fn drain(svc: &Services, pr: &ProjectHandle, live: bool) -> Fallible<Option<Timestamp>> {
-    let endpoints: Vec<EndpointRow> = repo::hooks::endpoints(pr)
-        .await?
-        .into_iter()
-        .filter(EndpointRow::enabled)
-        .collect();
-    if endpoints.is_empty() {
+    if enabled(pr).await?.is_empty() {
         return Ok(None);
     }
-    let more = walk(svc, pr, &endpoints).await?;
-    send_due(svc, pr, &endpoints, live).await?;
+    let more = walk(svc, pr).await?;
+    send_due(svc, pr, strict(svc, live)).await?;
     if more {
         return Ok(Some(svc.now));
     }
@@ -57,12 +70,12 @@ pub async fn drain(svc: &Services, pr: &ProjectHandle, live: bool) -> Fallible<O
 }
 
 /// Stores the events of the next audit entries and their deliveries, moving the cursor in the
-/// same batch; whether entries are left to walk.
-async fn walk(svc: &Services, pr: &ProjectHandle, endpoints: &[EndpointRow]) -> Fallible<bool> {
-    let from = match repo::hooks::cursor(pr).await? {
-        Some(seq) => seq,
-        None => endpoints.iter().map(|e| e.from_seq).min().unwrap_or(0),
-    };
+/// same batch (at most `ROWS_PER_WALK` rows); whether entries are left to walk.
+async fn walk(svc: &Services, pr: &ProjectHandle) -> Fallible<bool> {
+    let cursor = repo::hooks::cursor(pr).await?;
+    let first = enabled(pr).await?.iter().map(|e| e.from_seq).min();
+    // Nothing before the first endpoint's start is anyone's (a backlog while all were off).
+    let from = cursor.max(first).unwrap_or(0);
     let entries = repo::audit::page(
         pr.tenant(),
         &Chain::Project(pr).key(pr.tenant()),
@@ -70,23 +83,28 @@ async fn walk(svc: &Services, pr: &ProjectHandle, endpoints: &[EndpointRow]) -> 
         ENTRIES_PER_DRAIN,
     )
     .await?;
-    let Some(last) = entries.last().map(|e| e.seq) else {
+    if entries.is_empty() {
         return Ok(false);
-    };
+    }
+    // The endpoints as they are now, read after the page: one registered meanwhile starts after
+    // it, so it misses nothing of what the page holds.
+    let endpoints = enabled(pr).await?;
     let now = svc.now.to_rfc3339();
     let mut minted: Fallible<()> = Ok(());
-    let made = fan_out(
-        pr.as_str(),
-        &entries,
-        endpoints,
-        |_| match HookEventId::generate(&mut svc.rng()) {
-            Ok(id) => id.to_string(),
-            Err(e) => {
-                minted = Err(e.into());
-                String::new()
-            }
-        },
-    );
+    let (made, covered) =
+        fan_out(
+            pr.as_str(),
+            &entries,
+            &endpoints,
+            ROWS_PER_WALK,
+            |_| match HookEventId::generate(&mut svc.rng()) {
+                Ok(id) => id.to_string(),
+                Err(e) => {
+                    minted = Err(e.into());
+                    String::new()
+                }
+            },
+        );
     minted?;
     let mut stmts: Vec<Scoped> = Vec::new();
     for (event, to) in &made {
@@ -97,12 +115,15 @@ async fn walk(svc: &Services, pr: &ProjectHandle, endpoints: &[EndpointRow]) -> 
             stmts.push(repo::hooks::insert_delivery(pr, &d)?);
         }
     }
+    let Some(covered) = covered else {
+        return Ok(false);
+    };
     stmts.push(repo::hooks::move_cursor(
         pr,
-        i64::try_from(last).unwrap_or(i64::MAX),
+        i64::try_from(covered).unwrap_or(i64::MAX),
     )?);
     pr.tenant().batch(stmts).await?;
-    Ok(entries.len() as u32 == ENTRIES_PER_DRAIN)
+    Ok(entries.len() as u32 == ENTRIES_PER_DRAIN || entries.last().map(|e| e.seq) != Some(covered))
 }
 
 /// `HOOK_RETRY_UNIT_US` (tests): microseconds to a second of the retry schedule.
@@ -111,65 +132,80 @@ fn unit_us(svc: &Services) -> u64 {
 }
 
 /// Sends the due deliveries, one after another.
-async fn send_due(
-    svc: &Services,
-    pr: &ProjectHandle,
-    endpoints: &[EndpointRow],
-    live: bool,
-) -> Fallible<()> {
+async fn send_due(svc: &Services, pr: &ProjectHandle, strict: bool) -> Fallible<()> {
     let due = repo::hooks::due(pr, &svc.now.to_rfc3339(), SENDS_PER_DRAIN).await?;
     if due.is_empty() {
         return Ok(());
     }
     let ring = svc.keyring()?;
-    let mut disabled: Vec<String> = Vec::new();
+    // Endpoints not sent to again in this drain: disabled by a send, or not answering.
+    let mut passed: Vec<String> = Vec::new();
+    let began = worker::Date::now().as_millis();
     for d in due {
-        let Some(ep) = endpoints
-            .iter()
-            .find(|e| e.id == d.endpoint_id && !disabled.contains(&e.id))
-        else {
+        // Slow endpoints do not hold the drain (and the project's next drains) for long: what is
+        // left waits for the next one.
+        if worker::Date::now().as_millis().saturating_sub(began) > SEND_BUDGET_MS {
+            break;
+        }
+        if passed.contains(&d.endpoint_id) {
+            continue;
+        }
+        // The endpoint as it is now (changed, rotated, disabled or deleted since the drain began).
+        let ep = enabled(pr)
+            .await?
+            .into_iter()
+            .find(|e| e.id == d.endpoint_id);
+        let event = repo::hooks::event(pr, &d.event_id).await?;
+        let (Some(ep), Some(event)) = (ep, event) else {
+            let why = "the endpoint was disabled or deleted";
+            let stmt = repo::hooks::fail_one(pr, &d.id, why, &svc.now.to_rfc3339())?;
+            pr.tenant().batch(vec![stmt]).await?;
             continue;
         };
-        let Some(event) = repo::hooks::event(pr, &d.event_id).await? else {
-            continue;
-        };
-        let started = worker::Date::now().as_millis();
-        let answer = send(svc, &ring, pr, ep, &event, live).await;
-        let took = worker::Date::now().as_millis().saturating_sub(started);
+        // Signed with the time of the send (the drain may have run a while).
+        let at = Timestamp::from_millis(worker::Date::now().as_millis() as i64);
+        let answer = send(&ring, pr, &ep, &event, strict, at).await;
+        let took = worker::Date::now()
+            .as_millis()
+            .saturating_sub(at.millis() as u64);
         let (status, error) = match answer {
             Ok(s) => (Some(s), None),
             Err(e) => (None, Some(e)),
         };
-        let s = sent(&d, ep, status, error, took, svc.now, jitter(), unit_us(svc));
-        if settle(svc, pr, ep, s).await? {
-            disabled.push(ep.id.clone());
+        let s = sent(&d, &ep, status, error, took, at, jitter(), unit_us(svc));
+        if settle(svc, pr, &ep, s).await? || status.is_none() {
+            passed.push(ep.id.clone());
         }
     }
     Ok(())
 }
 
-/// One send of `event` to `ep`: the HTTP status it answered, or what kept it from answering.
+/// One send of `event` to `ep` at `at`: the HTTP status it answered, or what kept it from
+/// answering.
 async fn send(
-    svc: &Services,
     ring: &Keyring,
     pr: &ProjectHandle,
     ep: &EndpointRow,
     event: &EventRow,
-    live: bool,
+    strict: bool,
+    at: Timestamp,
 ) -> Result<u16, String> {
     // Checked again at each send: the rules may have tightened since it was registered.
-    let url = endpoint_url(&ep.url, live).map_err(|e| e.message())?;
+    let url = endpoint_url(&ep.url, strict).map_err(|e| e.message())?;
     let b = binding(pr, &ep.id);
-    let mut secrets = Vec::new();
-    for sealed in ep.sealed_secrets(svc.now) {
-        let s = ring
-            .open(&b, sealed)
-            .map_err(|_| "the endpoint's secret could not be opened".to_owned())?;
-        secrets.push(s);
-    }
-    let plain: Vec<&str> = secrets.iter().map(|s| s.expose()).collect();
+    let sealed = ep.sealed_secrets(at);
+    let current = ring
+        .open(&b, sealed[0])
+        .map_err(|_| "the endpoint's secret could not be opened".to_owned())?;
+    // A rotated-out secret that no longer opens (its master key retired) is left out.
+    let old: Vec<_> = sealed[1..]
+        .iter()
+        .filter_map(|s| ring.open(&b, s).ok())
+        .collect();
+    let mut plain = vec![current.expose()];
+    plain.extend(old.iter().map(|s| s.expose()));
     let h = Headers::new();
-    for (k, v) in headers(event, svc.now.millis() / 1000, &plain) {
+    for (k, v) in headers(event, at.millis() / 1000, &plain) {
         h.set(k, &v).map_err(|_| "bad header".to_owned())?;
     }
     let mut init = RequestInit::new();
@@ -178,10 +214,19 @@ async fn send(
         .with_redirect(RequestRedirect::Manual)
         .with_body(Some(event.payload.clone().into()));
     let req = Request::new_with_init(&url, &init).map_err(|_| "not a URL".to_owned())?;
-    exchange(req, TIMEOUT_MS, read_capped)
+    exchange(req, TIMEOUT_MS, status_only)
         .await
         .map(|r| r.status)
         .map_err(|e| format!("no answer ({e:?})"))
+}
+
+/// An answer's status; its body is not read (a receiver's answer is nothing to us).
+async fn status_only(res: worker::Response) -> Result<HttpResponse, TransportError> {
+    Ok(HttpResponse {
+        status: res.status_code(),
+        body: Vec::new(),
+        retry_after_secs: None,
+    })
 }
 
 /// Records one send and what follows from it, in one batch; whether the endpoint was disabled
@@ -208,7 +253,7 @@ async fn settle(svc: &Services, pr: &ProjectHandle, ep: &EndpointRow, s: Sent) -
     };
     let make = || {
         let mut stmts = repo::hooks::settle(pr, &s.delivery, &s.attempt, &at)?;
-        stmts.push(repo::hooks::update_endpoint(pr, &after)?);
+        stmts.push(repo::hooks::disable(pr, &ep.id, &why, &at)?);
         stmts.push(repo::hooks::fail_pending(pr, &ep.id, &why, &at)?);
         Ok((draft.clone(), stmts))
     };

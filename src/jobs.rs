@@ -464,7 +464,7 @@ pub async fn wake_due_outboxes(svc: &Services, grant: &SystemGrant) -> Result<u3
             }
         }
         // Projects with an enabled webhook endpoint: their drains walk new events.
-        match repo::hooks::projects_with_work(&t).await {
+        match repo::hooks::projects_with_work(&t, svc.now).await {
             Ok(more) => due.extend(more),
             Err(e) => console_error!(
                 "{}",

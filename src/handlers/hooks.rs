@@ -109,9 +109,9 @@ fn sealed(svc: &Services, ip: &InProject, endpoint: &str, secret: &str) -> ApiRe
 
 /// POST …/webhook-endpoints — `{url, description?, events?}`; `201 {endpoint, secret}`.
 async fn create(svc: &Services, ip: &InProject, body: &RawBody) -> ApiResult<Response> {
-    let live = ip.project.row.environment == Environment::Live;
+    let strict = crate::hooks::strict(svc, ip.project.row.environment == Environment::Live);
     let (url, description, events) =
-        Body::parse(&body.0, &["url", "description", "events"])?.endpoint(live)?;
+        Body::parse(&body.0, &["url", "description", "events"])?.endpoint(strict)?;
     let id = HookEndpointId::generate(&mut svc.rng()).map_err(Fault::from)?;
     let secret = new_secret(&mut svc.rng()).map_err(Fault::from)?;
     let sealed = sealed(svc, ip, id.as_str(), &secret)?;
@@ -160,8 +160,9 @@ async fn update(
     id: HookEndpointId,
     body: &RawBody,
 ) -> ApiResult<Response> {
-    let live = ip.project.row.environment == Environment::Live;
-    let patch = Body::parse(&body.0, &["url", "description", "events", "enabled"])?.patch(live)?;
+    let strict = crate::hooks::strict(svc, ip.project.row.environment == Environment::Live);
+    let patch =
+        Body::parse(&body.0, &["url", "description", "events", "enabled"])?.patch(strict)?;
     let (pr, now, patch, id) = (ip.project.handle(), svc.now, &patch, &id);
     let after = change(svc, ip, &|| {
         Box::pin(async move {

@@ -4,6 +4,7 @@
 
 use super::Arg;
 use crate::auth::scope::{ProjectHandle, Scoped, Tenant};
+use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::Fallible;
 use parityrail_core::rows::hooks::{AttemptRow, DeliveryRow, EndpointRow, EventRow};
 use serde::Deserialize;
@@ -125,6 +126,38 @@ pub fn delete_endpoint(pr: &ProjectHandle, id: &str) -> Fallible<Vec<Scoped>> {
     ])
 }
 
+/// Disables an enabled endpoint (the system's: nothing else of it changes).
+pub fn disable(pr: &ProjectHandle, id: &str, why: &str, now: &str) -> Fallible<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE hook_endpoints SET status = ?3, disabled_reason = ?4, updated_at = ?5 WHERE org_id = ?1 \
+         AND project_id = ?2 AND id = ?6 AND status = ?7",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text("disabled"),
+            Arg::text(why),
+            Arg::text(now),
+            Arg::text(id),
+            Arg::text("enabled"),
+        ],
+    )
+}
+
+/// Fails one pending delivery that is not to be sent.
+pub fn fail_one(pr: &ProjectHandle, id: &str, why: &str, now: &str) -> Fallible<Scoped> {
+    pr.tenant().stmt(
+        "UPDATE hook_deliveries SET status = ?3, last_error = ?4, updated_at = ?5 WHERE org_id = ?1 \
+         AND project_id = ?2 AND id = ?6 AND status = ?7",
+        vec![
+            Arg::text(pr.as_str()),
+            Arg::text("failed"),
+            Arg::text(why),
+            Arg::text(now),
+            Arg::text(id),
+            Arg::text("pending"),
+        ],
+    )
+}
+
 /// Fails every pending delivery of an endpoint (it was disabled).
 pub fn fail_pending(pr: &ProjectHandle, endpoint: &str, why: &str, now: &str) -> Fallible<Scoped> {
     pr.tenant().stmt(
@@ -166,11 +199,11 @@ pub fn start_cursor(pr: &ProjectHandle, seq: i64) -> Fallible<Scoped> {
     )
 }
 
-/// Moves the walk to `seq`.
+/// Moves the walk to `seq` (never back: a late batch of an older drain cannot undo a newer).
 pub fn move_cursor(pr: &ProjectHandle, seq: i64) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO hook_cursors (org_id, project_id, seq) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (org_id, project_id) DO UPDATE SET seq = excluded.seq WHERE org_id = ?1",
+         ON CONFLICT (org_id, project_id) DO UPDATE SET seq = max(seq, excluded.seq) WHERE org_id = ?1",
         vec![Arg::text(pr.as_str()), Arg::Int(seq)],
     )
 }
@@ -336,7 +369,8 @@ pub fn settle(
         )?,
         t.stmt(
             "UPDATE hook_deliveries SET status = ?3, attempts = ?4, next_attempt_at = ?5, last_status = ?6, \
-             last_error = ?7, updated_at = ?8 WHERE org_id = ?1 AND project_id = ?2 AND id = ?9",
+             last_error = ?7, updated_at = ?8 WHERE org_id = ?1 AND project_id = ?2 AND id = ?9 \
+             AND status = ?10 AND attempts = ?11",
             vec![
                 Arg::text(pr.as_str()),
                 Arg::text(&d.status),
@@ -346,17 +380,33 @@ pub fn settle(
                 Arg::opt(d.last_error.clone()),
                 Arg::text(now),
                 Arg::text(&d.id),
+                Arg::text("pending"),
+                Arg::Int(a.n - 1),
             ],
         )?,
     ])
 }
 
-/// The projects of the org with an enabled endpoint (the cron wakes their drains).
-pub async fn projects_with_work(t: &Tenant) -> Fallible<Vec<String>> {
-    super::lists::project_ids(
+/// The projects of the org with webhook work (the cron wakes their drains): a delivery due by
+/// `now`, or an enabled endpoint and entries recorded past the walk's cursor.
+pub async fn projects_with_work(t: &Tenant, now: Timestamp) -> Fallible<Vec<String>> {
+    let mut ids = super::lists::project_ids(
         t,
-        "SELECT DISTINCT project_id FROM hook_endpoints WHERE org_id = ?1 AND status = ?2 LIMIT 100",
-        vec![Arg::text("enabled")],
+        "SELECT DISTINCT project_id FROM hook_deliveries WHERE org_id = ?1 AND status = ?2 \
+         AND next_attempt_at <= ?3 ORDER BY project_id LIMIT 100",
+        vec![Arg::text("pending"), Arg::text(now.to_rfc3339())],
     )
-    .await
+    .await?;
+    ids.extend(
+        super::lists::project_ids(
+            t,
+            "SELECT project_id FROM hook_cursors WHERE org_id = ?1 AND seq < (SELECT seq FROM chain_heads \
+             WHERE org_id = ?1 AND chain = ?2 || hook_cursors.project_id) AND project_id IN \
+             (SELECT project_id FROM hook_endpoints WHERE org_id = ?1 AND status = ?3) \
+             ORDER BY project_id LIMIT 100",
+            vec![Arg::text("project:"), Arg::text("enabled")],
+        )
+        .await?,
+    );
+    Ok(ids)
 }

@@ -53,7 +53,8 @@ beforeAll(async () => {
   await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${receiver.address().port}`;
   // 100 µs to a second of the retry schedule: the 24-hour disabling window is 8.6 s.
-  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, HOOK_RETRY_UNIT_US: "100" });
+  // The receiver listens on loopback: this deployment lets a test project point there.
+  w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, HOOK_RETRY_UNIT_US: "100", HOOK_ALLOW_PRIVATE: "1" });
   const table = scratchTable("hooks");
   ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
   const c = scenarioCustomers();
@@ -146,7 +147,7 @@ describe("outbound incident webhooks", () => {
     expect(errorOf(unknown)).toMatchObject({ status: 400, code: "invalid_field" });
   });
 
-  it("refuses private, loopback and link-local addresses in a live project", async () => {
+  it("refuses private, loopback and link-local addresses in a live project, whatever the deployment allows test projects", async () => {
     const live = await newProject(w, o.liveKey);
     const at = `/v1/projects/${live.id}/webhook-endpoints`;
     for (const url of ["http://hooks.example.com/x", "https://127.0.0.1/x", "https://10.0.0.8/x", "https://169.254.169.254/latest", "https://[::1]/x", "https://localhost/x", "https://[::ffff:192.168.0.1]/x"]) {

@@ -1,7 +1,7 @@
 // Bad input never panics, never 500s and never changes state (SPEC §12).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startWorker } from "./harness.mjs";
-import { errorOf, newOrg, newProject } from "./fixtures.mjs";
+import { errorOf, newKey, newOrg, newProject } from "./fixtures.mjs";
 
 let w;
 let o;
@@ -128,5 +128,22 @@ describe("unauthenticated surfaces", () => {
     const r = await w.get("/healthz");
     expect(r.headers.get("x-request-id")).toMatch(/^req_/);
     expect(r.headers.get("cache-control")).toBe("no-store");
+  });
+});
+
+describe("webhook endpoints of a deployment that allows no private address", () => {
+  it("refuses loopback, private and plain-http URLs in a test project too, and unknown fields", async () => {
+    const test = (await newKey(w, o.key, { environment: "test" })).key;
+    const p = await newProject(w, test);
+    const at = `/v1/projects/${p.id}/webhook-endpoints`;
+    for (const url of ["http://127.0.0.1:9/hook", "https://127.0.0.1/hook", "https://192.168.1.2/hook", "http://hooks.example.com/x"]) {
+      const r = await w.post(at, { url }, { key: test });
+      expect([r.status, r.json.error?.field], url).toEqual([400, "url"]);
+    }
+    const extra = await w.post(at, { url: "https://hooks.example.com/x", grace_seconds: 5 }, { key: test });
+    expect([extra.status, extra.json.error?.field]).toEqual([400, "body"]);
+    const oversized = await w.post(at, { url: `https://hooks.example.com/${"a".repeat(70_000)}` }, { key: test });
+    expect(errorOf(oversized)).toMatchObject({ status: 413 });
+    expect((await w.get(at, { key: test })).json.data).toEqual([]);
   });
 });

@@ -109,10 +109,12 @@ pub fn parse_description(d: &str) -> Result<String, InputError> {
     Ok(d.to_owned())
 }
 
-/// An endpoint URL a project may register: `https` (a test project may also use `http`), no
-/// user name or password, no fragment, at most `MAX_URL_LEN`; a live project's may not name a
-/// private, loopback, link-local or otherwise non-public address (`localhost` included).
-pub fn endpoint_url(raw: &str, live: bool) -> Result<String, InputError> {
+/// An endpoint URL a project may register: no user name or password, no fragment, at most
+/// `MAX_URL_LEN`; when `strict` (a live project, or a test project where the deployment does
+/// not allow private addresses), `https` only and never a private, loopback, link-local or
+/// otherwise non-public address (`localhost` included); else `http` too, and any address.
+pub fn endpoint_url(raw: &str, strict: bool) -> Result<String, InputError> {
+    let live = strict;
     let bad = |m: &str| InputError::field("url", m.to_owned());
     if raw.len() > MAX_URL_LEN {
         return Err(bad("expected a URL of at most 2048 characters"));
@@ -174,14 +176,16 @@ pub fn public_v6(a: Ipv6Addr) -> bool {
         return public_v4(v4);
     }
     let s = a.segments();
-    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        return public_v4(Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        ));
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // NAT64 (64:ff9b::/96) and SIIT (::ffff:0:0/96) carry an IPv4 address in their last 32
+    // bits, 6to4 (2002::/16) in the 32 after its prefix.
+    if (s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0])
+        || (s[..4] == [0, 0, 0, 0] && s[4] == 0xffff && s[5] == 0)
+    {
+        return public_v4(v4(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return public_v4(v4(s[1], s[2]));
     }
     !(a.is_loopback()
         || a.is_unspecified()
@@ -190,6 +194,9 @@ pub fn public_v6(a: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local
         || s[0] == 0x2001 && s[1] == 0x0db8 // documentation
+        || s[0] == 0x2001 && s[1] == 0 // Teredo (an address it cannot judge)
+        || s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 // local-use NAT64
+        || s[..4] == [0x100, 0, 0, 0] // discard-only
         || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and the rest of ::/96
 }
 

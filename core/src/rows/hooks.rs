@@ -375,32 +375,47 @@ pub struct AttemptRow {
 
 /// The events a page of a project's audit entries makes, each with the endpoints (of
 /// `endpoints`, enabled) it goes to: an entry whose action is an event type, to each endpoint
-/// registered before it and subscribed to its type. `ids` names each new event and delivery.
+/// registered before it and subscribed to its type (an event no endpoint takes is not stored).
+/// At most `budget` rows (an event and its deliveries) are made: the second value is the last
+/// entry the events cover, where the walk's cursor moves. `ids` names each new event.
 pub fn fan_out(
     project_id: &str,
     entries: &[AuditEntry],
     endpoints: &[EndpointRow],
+    budget: usize,
     mut ids: impl FnMut(&str) -> String,
-) -> Vec<(EventRow, Vec<String>)> {
-    let mut out = Vec::new();
-    for e in entries.iter().filter(|e| is_event(&e.action)) {
+) -> (Vec<(EventRow, Vec<String>)>, Option<u64>) {
+    let (mut out, mut rows, mut covered) = (Vec::new(), 0, None);
+    for e in entries {
         let seq = i64::try_from(e.seq).unwrap_or(i64::MAX);
-        let event = EventRow {
-            id: ids("evt"),
-            seq,
-            ty: e.action.clone(),
-            payload: payload(
-                &e.action, &e.at, project_id, e.seq, &e.target, &e.before, &e.after,
-            ),
-        };
-        let to = endpoints
+        let to: Vec<String> = endpoints
             .iter()
-            .filter(|ep| ep.enabled() && ep.from_seq < seq && subscribed(&ep.filters(), &e.action))
+            .filter(|ep| {
+                is_event(&e.action)
+                    && ep.enabled()
+                    && ep.from_seq < seq
+                    && subscribed(&ep.filters(), &e.action)
+            })
             .map(|ep| ep.id.clone())
             .collect();
-        out.push((event, to));
+        if !to.is_empty() {
+            if rows > 0 && rows + 1 + to.len() > budget {
+                break;
+            }
+            rows += 1 + to.len();
+            let event = EventRow {
+                id: ids("evt"),
+                seq,
+                ty: e.action.clone(),
+                payload: payload(
+                    &e.action, &e.at, project_id, e.seq, &e.target, &e.before, &e.after,
+                ),
+            };
+            out.push((event, to));
+        }
+        covered = Some(e.seq);
     }
-    out
+    (out, covered)
 }
 
 /// The headers of one send of `event` at Unix time `ts`, signed with `secrets` (plaintext).

@@ -90,6 +90,7 @@ fn live_projects_register_only_public_https_urls() {
         "https://hooks.example.com/parityrail",
         "https://93.184.216.34/x",
         "https://[2606:4700::1111]/x",
+        "https://[2002:5db8:d822::1]/x",
         "https://example.com:8443/a?b=c",
     ] {
         assert!(endpoint_url(ok, true).is_ok(), "{ok}");
@@ -112,6 +113,11 @@ fn live_projects_register_only_public_https_urls() {
         "https://[::ffff:127.0.0.1]/",
         "https://[::ffff:10.0.0.1]/",
         "https://[64:ff9b::a00:1]/",
+        "https://[::ffff:0:a00:1]/",
+        "https://[2002:a00:1::1]/",
+        "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+        "https://[64:ff9b:1::1]/",
+        "https://[100::1]/",
         "https://localhost/",
         "https://api.localhost/",
         "https://printer.local/",

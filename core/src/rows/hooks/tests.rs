@@ -47,10 +47,11 @@ fn a_page_of_entries_makes_one_event_per_event_entry_for_the_endpoints_that_want
         entry(4, "incident.resolved"),
     ];
     let mut n = 0;
-    let made = fan_out("prj_1", &entries, &eps, |p| {
+    let (made, covered) = fan_out("prj_1", &entries, &eps, 100, |p| {
         n += 1;
         format!("{p}_{n}")
     });
+    assert_eq!(covered, Some(4));
     // Only the event types: opened (seq 1) and resolved (seq 4).
     assert_eq!(made.len(), 2);
     assert_eq!(
@@ -66,6 +67,15 @@ fn a_page_of_entries_makes_one_event_per_event_entry_for_the_endpoints_that_want
     assert_eq!(made[0].0.id, "evt_1");
     let body: Value = serde_json::from_str(&made[1].0.payload).unwrap();
     assert_eq!(body["data"]["incident"]["id"], "inc_4");
+    // An event no endpoint takes is not stored; the cursor still passes it.
+    let (none, covered) = fan_out("prj_1", &entries[..1], &eps[2..], 100, |p| p.to_owned());
+    assert!(none.is_empty());
+    assert_eq!(covered, Some(1));
+    // A budget of rows: the walk stops before the event that would pass it, and the cursor
+    // stays before that event (seq 4 is walked next time).
+    let (some, covered) = fan_out("prj_1", &entries, &eps, 3, |p| p.to_owned());
+    assert_eq!(some.len(), 1);
+    assert_eq!(covered, Some(3));
 }
 
 #[test]

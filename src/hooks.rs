@@ -11,15 +11,17 @@ use crate::audit::{commit_made, jitter, Chain};
 use crate::auth::scope::{ProjectHandle, Scoped};
 use crate::connectors::exchange;
 use crate::repo;
+use crate::repo::hooks::Of;
 use crate::services::Services;
-use parityrail_core::domain::audit::{Action, Actor, Draft};
+use parityrail_core::domain::audit::{Action, Actor};
 use parityrail_core::domain::hooks::endpoint_url;
 use parityrail_core::domain::ids::{HookDeliveryId, HookEventId};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::domain::vault::{Binding, Keyring};
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::rows::hooks::{
-    fan_out, headers, secret_binding, sent, DeliveryRow, EndpointRow, EventRow, Sent,
+    endpoint_draft, fan_out, secret_binding, sent, signed_headers, DeliveryRow, EndpointRow,
+    EventRow, Sent,
 };
 use parityrail_core::stripe::{HttpResponse, TransportError};
 use serde_json::json;
@@ -158,7 +160,7 @@ async fn send_due(svc: &Services, pr: &ProjectHandle, strict: bool) -> Fallible<
         let event = repo::hooks::event(pr, &d.event_id).await?;
         let (Some(ep), Some(event)) = (ep, event) else {
             let why = "the endpoint was disabled or deleted";
-            let stmt = repo::hooks::fail_one(pr, &d.id, why, &svc.now.to_rfc3339())?;
+            let stmt = repo::hooks::fail(pr, Of::Delivery, &d.id, why, &svc.now.to_rfc3339())?;
             pr.tenant().batch(vec![stmt]).await?;
             continue;
         };
@@ -192,20 +194,9 @@ async fn send(
 ) -> Result<u16, String> {
     // Checked again at each send: the rules may have tightened since it was registered.
     let url = endpoint_url(&ep.url, strict).map_err(|e| e.message())?;
-    let b = binding(pr, &ep.id);
-    let sealed = ep.sealed_secrets(at);
-    let current = ring
-        .open(&b, sealed[0])
-        .map_err(|_| "the endpoint's secret could not be opened".to_owned())?;
-    // A rotated-out secret that no longer opens (its master key retired) is left out.
-    let old: Vec<_> = sealed[1..]
-        .iter()
-        .filter_map(|s| ring.open(&b, s).ok())
-        .collect();
-    let mut plain = vec![current.expose()];
-    plain.extend(old.iter().map(|s| s.expose()));
+    let t = pr.tenant().org_id().as_str();
     let h = Headers::new();
-    for (k, v) in headers(event, at.millis() / 1000, &plain) {
+    for (k, v) in signed_headers(ring, t, pr.as_str(), ep, event, at)? {
         h.set(k, &v).map_err(|_| "bad header".to_owned())?;
     }
     let mut init = RequestInit::new();
@@ -244,17 +235,12 @@ async fn settle(svc: &Services, pr: &ProjectHandle, ep: &EndpointRow, s: Sent) -
         return Ok(false);
     };
     let after = ep.disabled(&why, svc.now);
-    let draft = Draft {
-        actor: Actor::System("webhooks"),
-        action: Action::HookEndpointDisabled,
-        target: format!("webhook_endpoint:{}", ep.id),
-        before: ep.view(pr.as_str()),
-        after: after.view(pr.as_str()),
-    };
+    let (system, disabled) = (Actor::System("webhooks"), Action::HookEndpointDisabled);
+    let draft = endpoint_draft(system, disabled, pr.as_str(), Some(ep), Some(&after));
     let make = || {
         let mut stmts = repo::hooks::settle(pr, &s.delivery, &s.attempt, &at)?;
         stmts.push(repo::hooks::disable(pr, &ep.id, &why, &at)?);
-        stmts.push(repo::hooks::fail_pending(pr, &ep.id, &why, &at)?);
+        stmts.push(repo::hooks::fail(pr, Of::Endpoint, &ep.id, &why, &at)?);
         Ok((draft.clone(), stmts))
     };
     commit_made(pr.tenant(), Chain::Project(pr), svc.now, &make)
@@ -267,9 +253,9 @@ async fn settle(svc: &Services, pr: &ProjectHandle, ep: &EndpointRow, s: Sent) -
 /// a change made outside it: an incident ignored, a repair rejected or approved, a check, a
 /// replay). A failure is logged: the cron wakes the drain within minutes anyway.
 pub async fn wake(svc: &Services, pr: &ProjectHandle) {
-    let woken = match repo::hooks::any_enabled(pr).await {
-        Ok(false) => return,
-        Ok(true) => crate::coordinator::client::wake_outbox(svc, pr).await,
+    let woken = match enabled(pr).await {
+        Ok(eps) if eps.is_empty() => return,
+        Ok(_) => crate::coordinator::client::wake_outbox(svc, pr).await,
         Err(e) => Err(e),
     };
     if let Err(e) = woken {

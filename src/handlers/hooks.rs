@@ -10,6 +10,7 @@ use crate::auth::scope::{ProjectHandle, Scoped};
 use crate::hooks::binding;
 use crate::http::{json, page, App, Params, Query, RawBody};
 use crate::repo;
+use crate::repo::hooks::Of;
 use crate::services::Services;
 use axum::extract::State;
 use axum::response::Response;
@@ -24,7 +25,9 @@ use parityrail_core::domain::hooks::{new_secret, MAX_ENDPOINTS};
 use parityrail_core::domain::ids::{HookDeliveryId, HookEndpointId, HookEventId};
 use parityrail_core::domain::ports::OsRng;
 use parityrail_core::fault::Fault;
-use parityrail_core::rows::hooks::{replay_targets, Body, DeliveryRow, EndpointRow, Toggle};
+use parityrail_core::rows::hooks::{
+    endpoint_draft, replay_targets, Body, DeliveryRow, EndpointRow, Toggle,
+};
 use serde_json::{json, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -89,17 +92,6 @@ async fn endpoint(ip: &InProject, id: &HookEndpointId) -> ApiResult<EndpointRow>
         .ok_or_else(|| ApiError::not_found(HookEndpointId::WHAT))
 }
 
-/// The audit draft of a change to endpoint `id`.
-fn draft(ip: &InProject, action: Action, id: &str, before: Value, after: Value) -> Draft {
-    Draft::new(
-        ip.p.actor(),
-        action,
-        format!("webhook_endpoint:{id}"),
-        before,
-        after,
-    )
-}
-
 fn sealed(svc: &Services, ip: &InProject, endpoint: &str, secret: &str) -> ApiResult<String> {
     let pr = ip.project.handle();
     svc.keyring()?
@@ -128,14 +120,14 @@ async fn create(svc: &Services, ip: &InProject, body: &RawBody) -> ApiResult<Res
             }
             // It receives what is recorded after it.
             row.from_seq = head_seq(pr).await?;
-            let after = row.view(pr.as_str());
-            let d = draft(
-                ip,
+            let d = endpoint_draft(
+                ip.p.actor(),
                 Action::HookEndpointCreated,
-                &row.id,
-                Value::Null,
-                after.clone(),
+                pr.as_str(),
+                None,
+                Some(&row),
             );
+            let after = row.view(pr.as_str());
             let stmts = vec![
                 repo::hooks::insert_endpoint(pr, &row)?,
                 repo::hooks::start_cursor(pr, row.from_seq)?,
@@ -173,8 +165,9 @@ async fn update(
                 // Like a new endpoint, it receives what is recorded from now on (a replay
                 // sends what it missed).
                 Toggle::Enabled => after.from_seq = head_seq(pr).await?,
-                Toggle::Disabled => stmts.push(repo::hooks::fail_pending(
+                Toggle::Disabled => stmts.push(repo::hooks::fail(
                     pr,
+                    Of::Endpoint,
                     &before.id,
                     "the endpoint was disabled",
                     &now.to_rfc3339(),
@@ -182,9 +175,14 @@ async fn update(
                 Toggle::None => {}
             }
             stmts.insert(0, repo::hooks::update_endpoint(pr, &after)?);
-            let (was, is) = (before.view(pr.as_str()), after.view(pr.as_str()));
-            let d = draft(ip, Action::HookEndpointUpdated, &before.id, was, is.clone());
-            Ok(Step::commit(vec![d], stmts, is))
+            let d = endpoint_draft(
+                ip.p.actor(),
+                Action::HookEndpointUpdated,
+                pr.as_str(),
+                Some(&before),
+                Some(&after),
+            );
+            Ok(Step::commit(vec![d], stmts, after.view(pr.as_str())))
         })
     })
     .await?;
@@ -197,16 +195,15 @@ async fn delete(svc: &Services, ip: &InProject, id: HookEndpointId) -> ApiResult
     let before = change(svc, ip, &|| {
         Box::pin(async move {
             let before = endpoint(ip, id).await?;
-            let was = before.view(pr.as_str());
-            let d = draft(
-                ip,
+            let d = endpoint_draft(
+                ip.p.actor(),
                 Action::HookEndpointDeleted,
-                &before.id,
-                was.clone(),
-                Value::Null,
+                pr.as_str(),
+                Some(&before),
+                None,
             );
             let stmts = repo::hooks::delete_endpoint(pr, &before.id)?;
-            Ok(Step::commit(vec![d], stmts, was))
+            Ok(Step::commit(vec![d], stmts, before.view(pr.as_str())))
         })
     })
     .await?;
@@ -229,11 +226,17 @@ async fn rotate(
         Box::pin(async move {
             let before = endpoint(ip, id).await?;
             let after = before.rotated(fresh.clone(), grace, now);
-            let (was, is) = (before.view(pr.as_str()), after.view(pr.as_str()));
-            let d = draft(ip, Action::HookSecretRotated, &before.id, was, is.clone());
+            let d = endpoint_draft(
+                ip.p.actor(),
+                Action::HookSecretRotated,
+                pr.as_str(),
+                Some(&before),
+                Some(&after),
+            );
+            let is = after.view(pr.as_str());
             Ok(Step::commit(
                 vec![d],
-                vec![repo::hooks::rotate(pr, &after)?],
+                vec![repo::hooks::update_endpoint(pr, &after)?],
                 is,
             ))
         })

@@ -26,17 +26,6 @@ pub async fn endpoints(pr: &ProjectHandle) -> Fallible<Vec<EndpointRow>> {
         .await
 }
 
-/// Whether the project has an enabled endpoint (what a wake after a change is worth).
-pub async fn any_enabled(pr: &ProjectHandle) -> Fallible<bool> {
-    let n = super::lists::count(
-        pr.tenant(),
-        "SELECT count(*) AS n FROM hook_endpoints WHERE org_id = ?1 AND project_id = ?2 AND status = ?3",
-        vec![Arg::text(pr.as_str()), Arg::text("enabled")],
-    )
-    .await?;
-    Ok(n > 0)
-}
-
 pub fn insert_endpoint(pr: &ProjectHandle, e: &EndpointRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
         "INSERT INTO hook_endpoints (org_id, project_id, id, url, description, events, status, \
@@ -55,12 +44,13 @@ pub fn insert_endpoint(pr: &ProjectHandle, e: &EndpointRow) -> Fallible<Scoped> 
     )
 }
 
-/// An endpoint's settings as `after` has them (a re-enabled endpoint starts with no failures).
+/// An endpoint as `after` has it (read in the same append-protocol try): its settings, status
+/// and secrets.
 pub fn update_endpoint(pr: &ProjectHandle, after: &EndpointRow) -> Fallible<Scoped> {
     pr.tenant().stmt(
-        "UPDATE hook_endpoints SET url = ?3, description = ?4, events = ?5, status = ?6, \
-         disabled_reason = ?7, failing_since = ?8, updated_at = ?9, from_seq = ?11 WHERE org_id = ?1 \
-         AND project_id = ?2 AND id = ?10",
+        "UPDATE hook_endpoints SET url = ?3, description = ?4, events = ?5, status = ?6, disabled_reason = ?7, \
+         failing_since = ?8, updated_at = ?9, from_seq = ?11, secret_sealed = ?12, old_secret_sealed = ?13, \
+         old_secret_until = ?14 WHERE org_id = ?1 AND project_id = ?2 AND id = ?10",
         vec![
             Arg::text(pr.as_str()),
             Arg::text(&after.url),
@@ -72,22 +62,9 @@ pub fn update_endpoint(pr: &ProjectHandle, after: &EndpointRow) -> Fallible<Scop
             Arg::text(&after.updated_at),
             Arg::text(&after.id),
             Arg::Int(after.from_seq),
-        ],
-    )
-}
-
-/// A new secret, the old one valid beside it until `old_until`.
-pub fn rotate(pr: &ProjectHandle, after: &EndpointRow) -> Fallible<Scoped> {
-    pr.tenant().stmt(
-        "UPDATE hook_endpoints SET secret_sealed = ?3, old_secret_sealed = ?4, old_secret_until = ?5, \
-         updated_at = ?6 WHERE org_id = ?1 AND project_id = ?2 AND id = ?7",
-        vec![
-            Arg::text(pr.as_str()),
             Arg::text(&after.secret_sealed),
             Arg::opt(after.old_secret_sealed.clone()),
             Arg::opt(after.old_secret_until.clone()),
-            Arg::text(&after.updated_at),
-            Arg::text(&after.id),
         ],
     )
 }
@@ -142,36 +119,24 @@ pub fn disable(pr: &ProjectHandle, id: &str, why: &str, now: &str) -> Fallible<S
     )
 }
 
-/// Fails one pending delivery that is not to be sent.
-pub fn fail_one(pr: &ProjectHandle, id: &str, why: &str, now: &str) -> Fallible<Scoped> {
-    pr.tenant().stmt(
-        "UPDATE hook_deliveries SET status = ?3, last_error = ?4, updated_at = ?5 WHERE org_id = ?1 \
-         AND project_id = ?2 AND id = ?6 AND status = ?7",
-        vec![
-            Arg::text(pr.as_str()),
-            Arg::text("failed"),
-            Arg::text(why),
-            Arg::text(now),
-            Arg::text(id),
-            Arg::text("pending"),
-        ],
-    )
+/// Fails the pending deliveries `of` names (`Delivery`: one not to be sent; `Endpoint`: every
+/// one of an endpoint that was disabled).
+pub fn fail(pr: &ProjectHandle, of: Of, id: &str, why: &str, now: &str) -> Fallible<Scoped> {
+    let sql = match of {
+        Of::Delivery => "UPDATE hook_deliveries SET status = ?3, last_error = ?4, updated_at = ?5 WHERE org_id = ?1 \
+             AND project_id = ?2 AND id = ?6 AND status = ?7",
+        Of::Endpoint => "UPDATE hook_deliveries SET status = ?3, last_error = ?4, updated_at = ?5 WHERE org_id = ?1 \
+             AND project_id = ?2 AND endpoint_id = ?6 AND status = ?7",
+    };
+    let args = [pr.as_str(), "failed", why, now, id, "pending"];
+    pr.tenant()
+        .stmt(sql, args.iter().map(|a| Arg::text(*a)).collect())
 }
 
-/// Fails every pending delivery of an endpoint (it was disabled).
-pub fn fail_pending(pr: &ProjectHandle, endpoint: &str, why: &str, now: &str) -> Fallible<Scoped> {
-    pr.tenant().stmt(
-        "UPDATE hook_deliveries SET status = ?3, last_error = ?4, updated_at = ?5 WHERE org_id = ?1 \
-         AND project_id = ?2 AND endpoint_id = ?6 AND status = ?7",
-        vec![
-            Arg::text(pr.as_str()),
-            Arg::text("failed"),
-            Arg::text(why),
-            Arg::text(now),
-            Arg::text(endpoint),
-            Arg::text("pending"),
-        ],
-    )
+/// What `fail` fails.
+pub enum Of {
+    Delivery,
+    Endpoint,
 }
 
 /// Where the project's event walk stands (the last audit seq it looked at).

@@ -3,7 +3,7 @@
 //! steps of the drain — which deliveries a page of audit entries makes, the headers of a send,
 //! and what a send's answer leaves behind.
 
-use crate::domain::audit::AuditEntry;
+use crate::domain::audit::{Action, Actor, AuditEntry, Draft};
 use crate::domain::hooks::{
     disable_due, endpoint_url, is_event, outcome, parse_description, parse_events, payload,
     signature_header, subscribed,
@@ -11,7 +11,7 @@ use crate::domain::hooks::{
 use crate::domain::hooks::{Outcome, MAX_GRACE_SECS};
 use crate::domain::input::{parse_json, InputError};
 use crate::domain::time::Timestamp;
-use crate::domain::vault::Binding;
+use crate::domain::vault::{Binding, Keyring};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -164,6 +164,26 @@ impl EndpointRow {
         after.updated_at = now.to_rfc3339();
         after
     }
+}
+
+/// The audit draft of a change to an endpoint (`None`: it did not exist before, or does not
+/// after), both sides as `EndpointRow::view` shows them.
+pub fn endpoint_draft(
+    actor: Actor,
+    action: Action,
+    project_id: &str,
+    before: Option<&EndpointRow>,
+    after: Option<&EndpointRow>,
+) -> Draft {
+    let view = |e: Option<&EndpointRow>| e.map_or(Value::Null, |e| e.view(project_id));
+    let id = before.or(after).map_or("", |e| e.id.as_str());
+    Draft::new(
+        actor,
+        action,
+        format!("webhook_endpoint:{id}"),
+        view(before),
+        view(after),
+    )
 }
 
 /// What a `PATCH` did to an endpoint's status.
@@ -430,6 +450,31 @@ pub fn headers(event: &EventRow, ts: i64, secrets: &[&str]) -> [(&'static str, S
             signature_header(secrets, &event.id, ts, &event.payload),
         ),
     ]
+}
+
+/// The headers of one send of `event` to `ep` at `at`, signed with its secrets opened from
+/// `ring` (a rotated-out one that no longer opens, its master key retired, is left out; the
+/// current one must open).
+pub fn signed_headers(
+    ring: &Keyring,
+    org: &str,
+    project: &str,
+    ep: &EndpointRow,
+    event: &EventRow,
+    at: Timestamp,
+) -> Result<[(&'static str, String); 5], String> {
+    let b = secret_binding(org, project, &ep.id);
+    let sealed = ep.sealed_secrets(at);
+    let current = ring
+        .open(&b, sealed[0])
+        .map_err(|_| "the endpoint's secret could not be opened".to_owned())?;
+    let old: Vec<_> = sealed[1..]
+        .iter()
+        .filter_map(|s| ring.open(&b, s).ok())
+        .collect();
+    let mut plain = vec![current.expose()];
+    plain.extend(old.iter().map(|s| s.expose()));
+    Ok(headers(event, at.millis() / 1000, &plain))
 }
 
 /// What one send leaves behind.

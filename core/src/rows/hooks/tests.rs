@@ -261,3 +261,58 @@ fn a_send_is_signed_with_every_secret_given() {
     assert_eq!(h[3], ("webhook-timestamp", "1614265330".to_owned()));
     assert_eq!(h[4].1.split(' ').count(), 2);
 }
+
+#[test]
+fn a_send_opens_the_sealed_secrets_and_leaves_out_an_old_one_that_no_longer_opens() {
+    use crate::domain::hooks::sign;
+    use crate::domain::ports::FakeRng;
+    use crate::domain::vault::Keyring;
+    let k1 = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap();
+    let b = secret_binding("org_1", "prj_1", "whe_1");
+    let (a, n) = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let ep = endpoint("whe_1", &["*"], 0);
+    let ep = EndpointRow {
+        secret_sealed: k1.seal(&b, a, &mut FakeRng(1)).unwrap(),
+        ..ep
+    };
+    let now = Timestamp::from_millis(1_614_265_330_000);
+    let rotated = ep.rotated(k1.seal(&b, n, &mut FakeRng(2)).unwrap(), 60, now);
+    let ev = EventRow {
+        id: "msg_p5jXN8AQM9LWM0D4loKWxJek".into(),
+        seq: 1,
+        ty: "incident.opened".into(),
+        payload: r#"{"test": 2432232314}"#.into(),
+    };
+    let h = signed_headers(&k1, "org_1", "prj_1", &rotated, &ev, now).unwrap();
+    let want = format!(
+        "{} {}",
+        sign(n, &ev.id, 1_614_265_330, &ev.payload).unwrap(),
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    );
+    assert_eq!(h[4].1, want);
+    // Bound to its endpoint: another endpoint's binding opens nothing.
+    assert!(signed_headers(
+        &k1,
+        "org_1",
+        "prj_1",
+        &EndpointRow {
+            id: "whe_2".into(),
+            ..rotated.clone()
+        },
+        &ev,
+        now
+    )
+    .is_err());
+    // The old secret sealed under a retired key: left out, the current one still signs.
+    let k2 = Keyring::parse("k2:HyAhIiMkJSYnKCkqKywtLi8wMTIzNDU2Nzg5Ojs8PT4=").unwrap();
+    let mixed = EndpointRow {
+        secret_sealed: k1.seal(&b, n, &mut FakeRng(3)).unwrap(),
+        old_secret_sealed: Some(k2.seal(&b, a, &mut FakeRng(4)).unwrap()),
+        ..rotated
+    };
+    let h = signed_headers(&k1, "org_1", "prj_1", &mixed, &ev, now).unwrap();
+    assert_eq!(h[4].1, sign(n, &ev.id, 1_614_265_330, &ev.payload).unwrap());
+}

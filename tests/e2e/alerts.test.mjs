@@ -9,7 +9,7 @@ import http from "node:http";
 import { randomBytes } from "node:crypto";
 import { startWorker } from "./harness.mjs";
 import { addMember, newKey } from "./fixtures.mjs";
-import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
+import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, seedScenario, sql, until, wiredProject } from "./reconcile-fixtures.mjs";
 
 const RESEND_KEY = `re_test_${randomBytes(12).toString("hex")}`;
 const received = [];
@@ -53,27 +53,13 @@ beforeAll(async () => {
   });
   table = scratchTable("alerts");
   ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
-  c = scenarioCustomers();
-  sql(`INSERT INTO ${table} (stripe_customer_id, plan, is_premium, on_trial, feature_sso) VALUES ${[
-    appRow(c.parity, "pro", true, true),
-    appRow(c.missing, "free", false, false),
-    appRow(c.canceled_granted, "pro", true, true),
-  ].join(", ")}`);
+  c = seedScenario(table);
 }, 90_000);
 afterAll(async () => {
   await w?.dispose();
   resend.close();
 });
 
-const until = async (what, f, ms = 30_000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-};
 
 async function chain() {
   const out = [];

@@ -10,7 +10,7 @@ import http from "node:http";
 import { Webhook } from "standardwebhooks";
 import { startWorker } from "./harness.mjs";
 import { errorOf, newProject } from "./fixtures.mjs";
-import { FAST, appRow, env, mappingFor, scenarioCustomers, scratchTable, sql, wiredProject } from "./reconcile-fixtures.mjs";
+import { FAST, env, mappingFor, scratchTable, seedScenario, until as waitFor, wiredProject } from "./reconcile-fixtures.mjs";
 
 // What each receiver path answers to the n-th send of one message.
 const answers = {
@@ -57,30 +57,20 @@ beforeAll(async () => {
   w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, HOOK_RETRY_UNIT_US: "100", HOOK_ALLOW_PRIVATE: "1" });
   const table = scratchTable("hooks");
   ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
-  const c = scenarioCustomers();
-  sql(`INSERT INTO ${table} (stripe_customer_id, plan, is_premium, on_trial, feature_sso) VALUES ${[
-    appRow(c.parity, "pro", true, true),
-    appRow(c.missing, "free", false, false),
-    appRow(c.canceled_granted, "pro", true, true),
-  ].join(", ")}`);
+  seedScenario(table);
 }, 90_000);
 afterAll(async () => {
   await w?.dispose();
   receiver.close();
 });
 
-const until = async (what, f, ms = 30_000) => {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > end) {
-      const seen = got.map((m) => `${m.path} ${m.headers["webhook-id"]} ${JSON.parse(m.body).type}`);
-      throw new Error(`timed out waiting for ${what}; received: ${JSON.stringify(seen.slice(-20))}; worker log: ${w.logs.join("").split("\n").filter((l) => /error|hooks|drain/i.test(l) && !/"status":4/.test(l)).slice(-15).join("\n")}`);
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
+// On a timeout: what the receiver got last and the worker's error lines.
+const explain = () => {
+  const seen = got.map((m) => `${m.path} ${m.headers["webhook-id"]} ${JSON.parse(m.body).type}`);
+  const log = w.logs.join("").split("\n").filter((l) => /error|hooks|drain/i.test(l) && !/"status":4/.test(l));
+  return `; received: ${JSON.stringify(seen.slice(-20))}; worker log: ${log.slice(-15).join("\n")}`;
 };
+const until = (what, f, ms = 30_000) => waitFor(what, f, ms, explain);
 const at = (path) => got.filter((m) => m.path === path);
 const hooks = () => `/v1/projects/${p.id}/webhook-endpoints`;
 const create = (body, key = o.key) => w.post(hooks(), body, { key });

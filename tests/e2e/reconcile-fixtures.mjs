@@ -75,3 +75,27 @@ export async function wiredProject(w, { webhookSecrets = [], mapping } = {}) {
   }
   return { o, p };
 }
+
+/** Seeds `table` with the scenario's app rows: a customer at parity, one paying without
+ * access, one canceled but still granted. Returns the scenario's customers. */
+export function seedScenario(table) {
+  const c = scenarioCustomers();
+  sql(`INSERT INTO ${table} (stripe_customer_id, plan, is_premium, on_trial, feature_sso) VALUES ${[
+    appRow(c.parity, "pro", true, true),
+    appRow(c.missing, "free", false, false),
+    appRow(c.canceled_granted, "pro", true, true),
+  ].join(", ")}`);
+  return c;
+}
+
+/** Polls `f` every 150 ms until it returns something truthy (returned), or fails after `ms`
+ * saying what it waited for and what `explain()` tells. */
+export async function until(what, f, ms = 30_000, explain = () => "") {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${explain()}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}

@@ -4,17 +4,27 @@
 //! carries the caller to a Durable Object. Nothing is cached: a revoked or expired key, or a
 //! removed member, fails on the very next request.
 
+#[cfg(feature = "edge")]
 use super::grants::RAW;
+#[cfg(feature = "edge")]
 use super::limits::{check_limit, refund_attempt, Attempt};
 use super::scope::{ProjectHandle, Scoped, Tenant};
+#[cfg(feature = "edge")]
 use crate::http::{App, RequestMeta};
-use crate::repo::{self, keys::KeyAuth, projects::ProjectRow};
+#[cfg(feature = "edge")]
+use crate::repo::keys::KeyAuth;
+use crate::repo::{self, projects::ProjectRow};
 use crate::services::Services;
+#[cfg(feature = "edge")]
 use axum::http::{HeaderMap, Uri};
 pub use parityrail_core::api::coordinator::CallerSeal;
-use parityrail_core::api::error::{ApiError, ApiResult, BAD_KEY};
+#[cfg(feature = "edge")]
+use parityrail_core::api::error::BAD_KEY;
+use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, Caller};
-use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
+#[cfg(feature = "edge")]
+use parityrail_core::domain::apikey::PlainKey;
+use parityrail_core::domain::apikey::{Capability, Environment};
 use parityrail_core::domain::audit::Actor;
 use parityrail_core::domain::ids::{KeyId, MemberId, ProjectId};
 use parityrail_core::domain::roles::{self, effective_role, Need, Role};
@@ -90,6 +100,7 @@ impl ProjectScope {
     }
 }
 
+#[cfg(feature = "edge")]
 pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     let authorization = headers
         .get("authorization")
@@ -97,6 +108,7 @@ pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     parityrail_core::api::credential::credential(authorization, uri.query())
 }
 
+#[cfg(feature = "edge")]
 /// A caller whose credential turned out good: its attempt refunded, its key's rate limit taken.
 pub(super) async fn admitted(
     app: &App,
@@ -111,6 +123,7 @@ pub(super) async fn admitted(
     Ok(p)
 }
 
+#[cfg(feature = "edge")]
 /// The principal of an API key's plaintext (`401 invalid_api_key` for anything but an active
 /// key of its environment; a key minted for a session never signs in this way).
 pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> {
@@ -132,6 +145,7 @@ pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> 
     Ok(principal_of(app, Tenant::new(db, k.org.clone()), k, authn))
 }
 
+#[cfg(feature = "edge")]
 /// The principal acting with key `k` (its `last_used_at` moved, at one-minute resolution).
 pub(super) fn principal_of(app: &App, tenant: Tenant, k: KeyAuth, authn: Authn) -> Principal {
     let svc = &app.svc;

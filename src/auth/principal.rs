@@ -108,8 +108,8 @@ pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     parityrail_core::api::credential::credential(authorization, uri.query())
 }
 
-#[cfg(feature = "edge")]
 /// A caller whose credential turned out good: its attempt refunded, its key's rate limit taken.
+#[cfg(feature = "edge")]
 pub(super) async fn admitted(
     app: &App,
     meta: &RequestMeta,
@@ -123,9 +123,9 @@ pub(super) async fn admitted(
     Ok(p)
 }
 
-#[cfg(feature = "edge")]
 /// The principal of an API key's plaintext (`401 invalid_api_key` for anything but an active
 /// key of its environment; a key minted for a session never signs in this way).
+#[cfg(feature = "edge")]
 pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> {
     let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
     let svc = &app.svc;
@@ -145,8 +145,8 @@ pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> 
     Ok(principal_of(app, Tenant::new(db, k.org.clone()), k, authn))
 }
 
-#[cfg(feature = "edge")]
 /// The principal acting with key `k` (its `last_used_at` moved, at one-minute resolution).
+#[cfg(feature = "edge")]
 pub(super) fn principal_of(app: &App, tenant: Tenant, k: KeyAuth, authn: Authn) -> Principal {
     let svc = &app.svc;
     // last_used_at has one-minute resolution so that reads do not each cost a write.

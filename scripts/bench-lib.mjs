@@ -3,10 +3,11 @@
 import { createServer } from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { ROOT, devConfigs } from "./workers.mjs";
 
-export const ROOT = new URL("..", import.meta.url).pathname;
+export { ROOT };
 
 export const env = (name) => {
   const v = process.env[name];
@@ -49,23 +50,6 @@ export async function stripeServer() {
   return { reads, base: `http://127.0.0.1:${server.address().port}`, close: () => server.close() };
 }
 
-/** wrangler.toml without its `[build]` step, for serving the worker already in build/ as it is
- * (the e2e suite's build, which a rebuild would replace); paths made absolute. */
-export function prebuiltConfig() {
-  const src = readFileSync(join(ROOT, "wrangler.toml"), "utf8")
-    .replace(/^\[build\]\n(?:[^\[\n].*\n)*/m, "")
-    .replace(/^main = "build\/index.js"$/m, `main = "${join(ROOT, "build", "index.js")}"`)
-    .replace(/^migrations_dir = "migrations"$/m, `migrations_dir = "${join(ROOT, "migrations")}"`)
-    // Without the dashboard's [assets]: this wrangler (4.86, the newest that runs on Node 20)
-    // cannot trigger the cron over HTTP once assets are configured (`/cdn-cgi/handler/scheduled`
-    // answers `exception`: workers-sdk #9882, fixed in wrangler 4.98, which needs Node 22), and the
-    // benchmarks and the wrangler dev test need the cron, not the pages.
-    .replace(/^\[assets\]\n(?:[^\[\n].*\n)*/m, "");
-  const path = join(ROOT, ".tmp", "wrangler-prebuilt.toml");
-  writeFileSync(path, src);
-  return path;
-}
-
 /** Rate limits raised out of a benchmark's way. */
 export const NO_LIMITS = {
   RATE_LIMIT_KEY_PER_MINUTE: "100000000",
@@ -74,8 +58,14 @@ export const NO_LIMITS = {
   RATE_LIMIT_PROBE_ORG_PER_MINUTE: "100000",
 };
 
-/** `wrangler dev` on `port` with its own fresh local state (migrations applied) and `vars`
- * (an operator token and an encryption key are added). With `logs`, the worker's log lines
+/** `wrangler dev` of both workers (the edge on `port`, the coordinator behind it) with their own
+ * fresh local state (migrations applied) and `vars`, which reach both (an operator token and an
+ * encryption key are added). `prebuilt` serves the workers build/ and build-coordinator/ hold
+ * (the e2e suite's build, which a rebuild would replace); otherwise they are built first. The
+ * dashboard's [assets] are left out: this wrangler (4.86, the newest that runs on Node 20)
+ * cannot trigger the cron over HTTP once assets are configured (`/cdn-cgi/handler/scheduled`
+ * answers `exception`: workers-sdk #9882, fixed in wrangler 4.98, which needs Node 22), and the
+ * benchmarks and the wrangler dev test need the cron, not the pages. With `logs`, the worker's log lines
  * (one JSON line per request, with its in-worker `ms`) are kept and `workerMs(path)` returns
  * the `ms` of every logged request whose URL starts with `path`. Returns
  * `{base, op, call, stop, workerMs}`. */
@@ -84,6 +74,8 @@ export async function startWrangler(port, vars, prefix, { logs = false, prebuilt
   const state = mkdtempSync(join(ROOT, ".tmp", `${prefix}-`));
   execFileSync(join(ROOT, "node_modules/.bin/wrangler"), ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: ROOT, stdio: "ignore", env: { ...process.env, CI: "true" } });
   const all = { OPERATOR_TOKEN: op, CREDENTIALS_ENCRYPTION_KEY: `k1:${randomBytes(32).toString("base64")}`, ...vars };
+  if (!prebuilt) execFileSync("bash", [join(ROOT, "scripts", "build.sh")], { cwd: ROOT, stdio: "ignore" });
+  const configs = devConfigs(join(state, "config"), { assets: false, vars: all });
   const base = `http://127.0.0.1:${port}`;
   try {
     await fetch(`${base}/healthz`);
@@ -93,7 +85,7 @@ export async function startWrangler(port, vars, prefix, { logs = false, prebuilt
   }
   const wrangler = spawn(
     join(ROOT, "node_modules/.bin/wrangler"),
-    ["dev", ...(prebuilt ? ["-c", prebuiltConfig()] : []), "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn", ...Object.entries(all).flatMap(([k, v]) => ["--var", `${k}:${v}`])],
+    ["dev", ...configs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state, "--log-level", logs ? "log" : "warn"],
     { cwd: ROOT, detached: true, stdio: ["ignore", logs ? "pipe" : "ignore", logs ? "pipe" : "ignore"] },
   );
   let out = "";
@@ -113,7 +105,7 @@ export async function startWrangler(port, vars, prefix, { logs = false, prebuilt
     try {
       if ((await fetch(`${base}/healthz`)).ok) break;
     } catch { /* not yet */ }
-    if (i > 600) throw new Error("wrangler dev did not start (it runs the build first)");
+    if (i > 600) throw new Error("wrangler dev did not start");
     await new Promise((r) => setTimeout(r, 500));
   }
   const call = async (method, path, key, body) => {

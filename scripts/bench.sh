@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `npm run bench`: a benchmark, not a test. Starts the worker with `wrangler dev` on its own
-# local state, then prints:
+# `npm run bench`: a benchmark, not a test. Starts the workers (the edge and the coordinator)
+# with `wrangler dev` on their own local state, then prints:
 #   1. authenticated requests/s and p50/p99 latency (GET /v1/org with a real key);
 #   2. audit-chain verification entries/s, natively and through GET …/audit/verify, for a
 #      100,000-entry chain;
@@ -36,14 +36,16 @@ cargo build --release -p parityrail-core --example audit_chain -q
 cargo build --release -p parityrail-verify -q
 CI=true node_modules/.bin/wrangler d1 migrations apply DB --local --persist-to "$STATE" >/dev/null
 
-say "starting wrangler dev on 127.0.0.1:$PORT"
-setsid node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$PORT" --persist-to "$STATE" \
-  --log-level warn \
-  --var "OPERATOR_TOKEN:$OP_TOKEN" --var "CREDENTIALS_ENCRYPTION_KEY:k1:$(openssl rand -base64 32)" \
-  --var "RATE_LIMIT_KEY_PER_MINUTE:100000000" >"$TMPDIR/bench-wrangler.log" 2>&1 &
+say "starting wrangler dev on 127.0.0.1:$PORT (the edge, and the coordinator behind it)"
+# Both workers as built above; the variables reach both through the configurations' .dev.vars
+# (`--var` would reach only the edge).
+mapfile -t CONFIGS < <(node scripts/workers.mjs dev-configs "$STATE/config" \
+  "OPERATOR_TOKEN=$OP_TOKEN" "CREDENTIALS_ENCRYPTION_KEY=k1:$(openssl rand -base64 32)" \
+  "RATE_LIMIT_KEY_PER_MINUTE=100000000")
+setsid node_modules/.bin/wrangler dev "${CONFIGS[@]}" --local --ip 127.0.0.1 --port "$PORT" \
+  --persist-to "$STATE" --log-level warn >"$TMPDIR/bench-wrangler.log" 2>&1 &
 WPID=$!
 trap 'kill -TERM -- -$WPID 2>/dev/null || true' EXIT
-# wrangler dev runs the [build] command first (wasm-bindgen and wasm-opt again): up to 5 minutes.
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.5; done
 
 BASE="http://127.0.0.1:$PORT" OP_TOKEN="$OP_TOKEN" REQUESTS="$REQUESTS" CONCURRENCY="$CONCURRENCY" \
@@ -73,7 +75,7 @@ BASE="http://127.0.0.1:$PORT" KEY="$KEY" PID="$PID" WPGID="$WPID" PR_ROOT="$PR_R
 
 [ "${BENCH_ONLY:-}" = exports ] && exit 0
 
-say "cold start of the built worker in Miniflare, and wasm size"
+say "cold start of the built workers in Miniflare, and their wasm sizes"
 node scripts/bench-coldstart.mjs 2>/dev/null | grep -v '^{'
 
 say "reconcile: a full run against the naive walk (10,000 customers)"

@@ -1,9 +1,24 @@
 #!/usr/bin/env bash
-# Builds the worker to build/ with the cached tools (wrangler's [build] command runs this too).
+# Builds the two workers with the cached tools, each from this crate with its own feature and
+# into its own folder (ARCHITECTURE.md, "Two workers"):
+#   build/              the edge worker (feature `edge`): wrangler.toml's `main = "build/index.js"`
+#   build-coordinator/  the coordinator (feature `coordinator`): wrangler.coordinator.toml's
+# usage: build.sh [edge|coordinator] [cargo options]   (both without a name; wrangler's [build]
+# names its own). Cargo options go to each build: `--features fault-hooks` is the e2e build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$PR_ROOT"
-worker-build --release "$@"
+workers=(edge coordinator)
+if [ "${1:-}" = edge ] || [ "${1:-}" = coordinator ]; then workers=("$1"); shift; fi
+# One build at a time (`wrangler dev` with both configs runs both [build]s): the two share
+# target/, where each cargo build leaves its wasm at the same path for worker-build to take.
+exec 9>"$TMPDIR/build.lock"
+flock 9
+for w in "${workers[@]}"; do
+  out=build
+  [ "$w" = edge ] || out="build-$w"
+  worker-build --release --out-dir "$out" --no-default-features --features "$w" "$@"
+done
 # The public Trust page (dashboard/trust/), from the newest test reports in .tmp (none on a fresh
 # checkout: every control then shows `not run`).
 node scripts/trust.mjs --reports "$TMPDIR" >/dev/null

@@ -42,7 +42,7 @@ fi
 say "applying D1 migrations (local)"
 CI=true node_modules/.bin/wrangler d1 migrations apply DB --local >/dev/null
 
-say "building the worker"
+say "building the workers (the edge and the coordinator)"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 
 cat <<'MSG'
@@ -57,21 +57,15 @@ Create the first org (the operator token is in .dev.vars):
 
 The response holds the owner's first API key; it is shown once.
 MSG
-CONFIG=()
+# Both workers: the edge (wrangler.toml, on the port) and the coordinator behind it
+# (wrangler.coordinator.toml). Each reads the .dev.vars beside its configuration.
+CONFIG=(-c wrangler.toml -c wrangler.coordinator.toml)
 if [ "$NODASH" = 1 ]; then
-  # wrangler.toml without [assets] (and its [build]: the build already ran).
-  python3 - "$PR_ROOT" "$TMPDIR/wrangler-nodash.toml" <<'PY'
-import re, sys
-root, out = sys.argv[1:]
-t = open(f"{root}/wrangler.toml").read()
-t = re.sub(r"\n\[build\]\n(?:[^\[\n][^\n]*\n)*", "\n", t)
-t = re.sub(r"\n\[assets\]\n(?:[^\[\n][^\n]*\n)*", "\n", t)
-t = re.sub(r'^main = "([^"]+)"', lambda m: f'main = "{root}/{m.group(1)}"', t, flags=re.M)
-t = re.sub(r'^migrations_dir = "([^"]+)"', lambda m: f'migrations_dir = "{root}/{m.group(1)}"', t, flags=re.M)
-open(out, "w").write(t)
-PY
-  # (.dev.vars named: wrangler reads it next to the config file otherwise.)
-  CONFIG=(-c "$TMPDIR/wrangler-nodash.toml" --persist-to "$PR_ROOT/.wrangler/state" --env-file "$PR_ROOT/.dev.vars")
+  # Both configurations without the edge's [assets] (and their [build]: the build already ran),
+  # with this .dev.vars beside them.
+  mapfile -t CONFIG < <(node scripts/workers.mjs dev-configs "$TMPDIR/bare" --no-assets)
+  cp .dev.vars "$TMPDIR/bare/.dev.vars"
+  CONFIG+=(--persist-to "$PR_ROOT/.wrangler/state")
   echo "Run the scheduled jobs (cron) on demand: curl http://127.0.0.1:${PORT:-8787}/cdn-cgi/handler/scheduled"
 else
   echo "The dashboard: http://127.0.0.1:${PORT:-8787}/ (sign in with that key). To run the cron over HTTP,"

@@ -11,7 +11,6 @@ use crate::audit::{commit_made, jitter, Chain};
 use crate::auth::scope::{ProjectHandle, Scoped};
 use crate::connectors::exchange;
 use crate::repo;
-use crate::repo::hooks::Of;
 use crate::services::Services;
 use parityrail_core::domain::audit::{Action, Actor};
 use parityrail_core::domain::hooks::endpoint_url;
@@ -19,12 +18,12 @@ use parityrail_core::domain::ids::{HookDeliveryId, HookEventId};
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::domain::vault::{Binding, Keyring};
 use parityrail_core::fault::{Fallible, Fault};
+use parityrail_core::rows::hooks::sql::Of;
 use parityrail_core::rows::hooks::{
     endpoint_draft, fan_out, secret_binding, sent, signed_headers, DeliveryRow, EndpointRow,
     EventRow, Sent,
 };
 use parityrail_core::stripe::{HttpResponse, TransportError};
-use serde_json::json;
 use worker::{Headers, Method, Request, RequestInit, RequestRedirect};
 
 /// Rows (events and deliveries) one walk's batch writes at most.
@@ -252,6 +251,7 @@ async fn settle(svc: &Services, pr: &ProjectHandle, ep: &EndpointRow, s: Sent) -
 /// Asks the project's coordinator to drain soon, when the project has an enabled endpoint (after
 /// a change made outside it: an incident ignored, a repair rejected or approved, a check, a
 /// replay). A failure is logged: the cron wakes the drain within minutes anyway.
+#[cfg(feature = "edge")]
 pub async fn wake(svc: &Services, pr: &ProjectHandle) {
     let woken = match enabled(pr).await {
         Ok(eps) if eps.is_empty() => return,
@@ -261,7 +261,7 @@ pub async fn wake(svc: &Services, pr: &ProjectHandle) {
     if let Err(e) = woken {
         worker::console_error!(
             "{}",
-            json!({"job": "hooks", "project": pr.as_str(), "error": e.code(), "detail": e.detail()})
+            serde_json::json!({"job": "hooks", "project": pr.as_str(), "error": e.code(), "detail": e.detail()})
         );
     }
 }

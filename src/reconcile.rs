@@ -1,8 +1,9 @@
-//! Reconcile at the edge: reading one customer from Stripe and the app, diffing (the pure
+//! Reconcile, in both workers: reading one customer from Stripe and the app, diffing (the pure
 //! `domain::reconcile`), and committing what `domain::checks` plans to D1 (`D1Incidents`) with
 //! an audit entry per change and a snapshot per opened incident, one batch on the project chain.
-//! Used by `POST …/customers/{cus}/check`, the outbox drain (`check_customers`), full runs
-//! (`plan_and_apply`) and the re-checks around a repair.
+//! Used by `POST …/customers/{cus}/check` (the edge), and in the coordinator's worker by the
+//! outbox drain (`check_customers`), full runs (`plan_and_apply`) and the re-checks around a
+//! repair.
 
 use super::audit::By;
 use super::auth::scope::{ProjectHandle, Scoped};
@@ -12,6 +13,7 @@ use super::services::Services;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::audit::{Actor, Draft};
+#[cfg(feature = "edge")]
 pub use parityrail_core::domain::check_entries::view;
 use parityrail_core::domain::check_entries::{self, capped};
 pub use parityrail_core::domain::checks::Applied;
@@ -21,7 +23,9 @@ use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::mapping::Mapping;
 use parityrail_core::domain::reconcile::{self, ProductFeatures, StripeCustomer, SubFacts};
 use parityrail_core::domain::repairs::RepairChange;
-use parityrail_core::domain::runs::{Decided, Range};
+use parityrail_core::domain::runs::Decided;
+#[cfg(feature = "coordinator")]
+use parityrail_core::domain::runs::Range;
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::stripe::model::Subscription;
@@ -315,9 +319,11 @@ fn statements(
     Ok((drafts, stmts))
 }
 
-/// Applies the plans of every customer a run decided in `range`
+/// Applies the plans of every customer a run decided in `range` (a run's step, in the
+/// coordinator's worker)
 /// (`domain::checks::apply_range`), each batch adding its counts to the run (`counted`, in the
 /// same batch).
+#[cfg(feature = "coordinator")]
 pub async fn plan_and_apply(
     svc: &Services,
     by: By<'_>,

@@ -4,17 +4,27 @@
 //! carries the caller to a Durable Object. Nothing is cached: a revoked or expired key, or a
 //! removed member, fails on the very next request.
 
+#[cfg(feature = "edge")]
 use super::grants::RAW;
+#[cfg(feature = "edge")]
 use super::limits::{check_limit, refund_attempt, Attempt};
 use super::scope::{ProjectHandle, Scoped, Tenant};
+#[cfg(feature = "edge")]
 use crate::http::{App, RequestMeta};
-use crate::repo::{self, keys::KeyAuth, projects::ProjectRow};
+#[cfg(feature = "edge")]
+use crate::repo::keys::KeyAuth;
+use crate::repo::{self, projects::ProjectRow};
 use crate::services::Services;
+#[cfg(feature = "edge")]
 use axum::http::{HeaderMap, Uri};
 pub use parityrail_core::api::coordinator::CallerSeal;
-use parityrail_core::api::error::{ApiError, ApiResult, BAD_KEY};
+#[cfg(feature = "edge")]
+use parityrail_core::api::error::BAD_KEY;
+use parityrail_core::api::error::{ApiError, ApiResult};
 use parityrail_core::domain::access::{self, Caller};
-use parityrail_core::domain::apikey::{Capability, Environment, PlainKey};
+#[cfg(feature = "edge")]
+use parityrail_core::domain::apikey::PlainKey;
+use parityrail_core::domain::apikey::{Capability, Environment};
 use parityrail_core::domain::audit::Actor;
 use parityrail_core::domain::ids::{KeyId, MemberId, ProjectId};
 use parityrail_core::domain::roles::{self, effective_role, Need, Role};
@@ -90,6 +100,7 @@ impl ProjectScope {
     }
 }
 
+#[cfg(feature = "edge")]
 pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     let authorization = headers
         .get("authorization")
@@ -98,6 +109,7 @@ pub(super) fn credential(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 /// A caller whose credential turned out good: its attempt refunded, its key's rate limit taken.
+#[cfg(feature = "edge")]
 pub(super) async fn admitted(
     app: &App,
     meta: &RequestMeta,
@@ -113,6 +125,7 @@ pub(super) async fn admitted(
 
 /// The principal of an API key's plaintext (`401 invalid_api_key` for anything but an active
 /// key of its environment; a key minted for a session never signs in this way).
+#[cfg(feature = "edge")]
 pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> {
     let bad = || ApiError::unauthorized("invalid_api_key", BAD_KEY);
     let svc = &app.svc;
@@ -133,6 +146,7 @@ pub(super) async fn key_principal(app: &App, raw: &str) -> ApiResult<Principal> 
 }
 
 /// The principal acting with key `k` (its `last_used_at` moved, at one-minute resolution).
+#[cfg(feature = "edge")]
 pub(super) fn principal_of(app: &App, tenant: Tenant, k: KeyAuth, authn: Authn) -> Principal {
     let svc = &app.svc;
     // last_used_at has one-minute resolution so that reads do not each cost a write.

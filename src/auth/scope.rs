@@ -77,7 +77,7 @@ impl Tenant {
         }
         let mut values: Vec<JsValue> = Vec::with_capacity(args.len() + 1);
         values.push(JsValue::from_str(self.org.as_str()));
-        values.extend(args.iter().map(Arg::to_js));
+        values.extend(args.iter().map(crate::repo::to_js));
         let stmt = self.db.prepare(sql).bind(&values).or_internal()?;
         Ok(Scoped {
             org: self.org.clone(),

@@ -10,7 +10,6 @@ use crate::auth::scope::{ProjectHandle, Scoped};
 use crate::hooks::binding;
 use crate::http::{json, page, App, Params, Query, RawBody};
 use crate::repo;
-use crate::repo::hooks::Of;
 use crate::services::Services;
 use axum::extract::State;
 use axum::response::Response;
@@ -25,6 +24,7 @@ use parityrail_core::domain::hooks::{new_secret, MAX_ENDPOINTS};
 use parityrail_core::domain::ids::{HookDeliveryId, HookEndpointId, HookEventId};
 use parityrail_core::domain::ports::OsRng;
 use parityrail_core::fault::Fault;
+use parityrail_core::rows::hooks::sql::Of;
 use parityrail_core::rows::hooks::{
     endpoint_draft, replay_targets, Body, DeliveryRow, EndpointRow, Toggle,
 };

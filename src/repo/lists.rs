@@ -7,12 +7,17 @@ use parityrail_core::fault::Fallible;
 
 /// `SELECT count(*) AS n …` in the tenant: one row type for every count.
 pub async fn count(t: &Tenant, sql: &str, args: Vec<Arg>) -> Fallible<i64> {
+    Ok(number(t, sql, args).await?.map_or(0, |n| n.max(0)))
+}
+
+/// `SELECT … AS n …` of one row, if there is one (the count's row type).
+pub async fn number(t: &Tenant, sql: &str, args: Vec<Arg>) -> Fallible<Option<i64>> {
     #[derive(serde::Deserialize)]
     struct N {
         n: i64,
     }
     let r: Option<N> = t.first(sql, args).await?;
-    Ok(r.map_or(0, |r| r.n.max(0)))
+    Ok(r.map(|r| r.n))
 }
 
 /// `SELECT DISTINCT project_id …` in the tenant: one row type for every such list.

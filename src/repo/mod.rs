@@ -29,28 +29,13 @@ pub mod webhooks;
 
 use wasm_bindgen::JsValue;
 
-/// A bound parameter. Integers travel as JS numbers (D1 refuses BigInt).
-#[derive(Debug, Clone)]
-pub enum Arg {
-    Text(String),
-    Int(i64),
-    Null,
-}
+pub use parityrail_core::rows::Arg;
 
-impl Arg {
-    pub fn to_js(&self) -> JsValue {
-        match self {
-            Arg::Text(s) => JsValue::from_str(s),
-            Arg::Int(i) => JsValue::from_f64(*i as f64),
-            Arg::Null => JsValue::null(),
-        }
-    }
-
-    pub fn text(s: impl Into<String>) -> Arg {
-        Arg::Text(s.into())
-    }
-
-    pub fn opt(s: Option<impl Into<String>>) -> Arg {
-        s.map_or(Arg::Null, |s| Arg::Text(s.into()))
+/// A parameter as D1 binds it. Integers travel as JS numbers (D1 refuses BigInt).
+pub fn to_js(a: &Arg) -> JsValue {
+    match a {
+        Arg::Text(s) => JsValue::from_str(s),
+        Arg::Int(i) => JsValue::from_f64(*i as f64),
+        Arg::Null => JsValue::null(),
     }
 }

@@ -13,7 +13,7 @@ pub async fn raw_first<T: serde::de::DeserializeOwned>(
     sql: &str,
     args: &[Arg],
 ) -> Fallible<Option<T>> {
-    let values: Vec<JsValue> = args.iter().map(Arg::to_js).collect();
+    let values: Vec<JsValue> = args.iter().map(crate::repo::to_js).collect();
     let stmt = db.prepare(sql).bind(&values).or_internal()?;
     d1_within(stmt.first(None)).await?.or_internal()
 }

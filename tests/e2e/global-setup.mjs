@@ -9,8 +9,10 @@ export const TEMPLATE = join(ROOT, ".tmp", "e2e", "template");
 export const ROUTES_FILE = join(ROOT, ".tmp", "e2e-routes.json");
 
 export default function setup() {
-  if (!existsSync(join(ROOT, "build", "index.js"))) {
-    throw new Error("build/index.js is missing: run `bash scripts/build.sh` (npm test does)");
+  for (const dir of ["build", "build-coordinator"]) {
+    if (!existsSync(join(ROOT, dir, "index.js"))) {
+      throw new Error(`${dir}/index.js is missing: run \`bash scripts/build.sh\` (npm test does)`);
+    }
   }
   // Each test file's Miniflare works on a copy under .tmp/e2e; start from an empty folder.
   rmSync(join(ROOT, ".tmp", "e2e"), { recursive: true, force: true });

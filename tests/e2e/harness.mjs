@@ -1,15 +1,14 @@
-// Starts the built worker (build/index.js) in Miniflare with real D1, Durable Objects and R2,
-// each test file on its own copy of the migrated D1 template. Everything the runtime prints is
-// captured in `logs` so tests can assert that no secret ever reaches a log line.
+// Starts the built workers (build/index.js, the edge every request reaches, and
+// build-coordinator/index.js, the ProjectCoordinator's worker behind it) in one Miniflare with
+// real D1, Durable Objects and R2 shared between them, each test file on its own copy of the
+// migrated D1 template. Everything the runtime prints (both workers) is captured in `logs` so
+// tests can assert that no secret ever reaches a log line.
 import { Miniflare } from "miniflare";
 import { cpSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { ROOT, TEMPLATE } from "./global-setup.mjs";
-
-const wranglerToml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
-const D1_ID = /database_id\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
-const COMPAT_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(wranglerToml)[1];
+import { miniflareWorkers } from "../../scripts/workers.mjs";
 
 // The private CA that signed the test PostgreSQL's certificate (scripts/pg.sh). A worker trusts it
 // through its outbound network, the way the production runtime trusts public CAs; workerd applies
@@ -19,6 +18,7 @@ const TEST_CA = process.env.PR_PG_CA_FILE ? readFileSync(process.env.PR_PG_CA_FI
 export const OPERATOR_TOKEN = "op_" + randomBytes(24).toString("hex");
 export const ENCRYPTION_KEY = "k1:" + randomBytes(32).toString("base64");
 
+/** `vars` reach both workers, as the variables and secrets of both scripts. */
 /** `reuseState` restarts a runtime on an earlier worker's storage (a new isolate, same D1/DO/R2). */
 /** `withoutRateLimiter` leaves the RATE_LIMITER binding out (to show that limits fail closed). */
 /** `trustTestCa: false` leaves the test CA out: the test server's certificate is then untrusted. */
@@ -31,50 +31,48 @@ export async function startWorker(vars = {}, { reuseState, withoutRateLimiter, t
   const logs = [];
   const collect = (stream) => stream.on("data", (chunk) => logs.push(chunk.toString()));
   const mf = new Miniflare({
-    scriptPath: join(ROOT, "build", "index.js"),
-    modules: true,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
-    compatibilityDate: COMPAT_DATE,
-    d1Databases: { DB: D1_ID },
-    d1Persist: join(state, "v3", "d1"),
-    durableObjects: {
-      PROJECT_COORDINATOR: { className: "ProjectCoordinator", useSQLite: true },
-      ...(withoutRateLimiter ? {} : { RATE_LIMITER: { className: "RateLimiter", useSQLite: true } }),
-    },
-    durableObjectsPersist: join(state, "v3", "do"),
-    r2Buckets: ["EXPORTS"],
-    // As wrangler.toml's [assets]: the dashboard's files, the API always worker-first.
-    assets: {
-      directory: join(ROOT, "dashboard"),
-      binding: "ASSETS",
-      routerConfig: {
-        has_user_worker: true,
-        static_routing: { user_worker: ["/v1", "/v1/*", "/webhooks/*", "/healthz", "/security-policy", "/.well-known/*", "/mcp"] },
+    workers: miniflareWorkers({
+      rateLimiter: !withoutRateLimiter,
+      both: {
+        ...(TEST_CA && trustTestCa
+          ? {
+              outboundService: {
+                network: {
+                  allow: ["public", "private", "240.0.0.0/4"],
+                  deny: [],
+                  tlsOptions: { trustBrowserCas: true, trustedCertificates: [TEST_CA] },
+                },
+              },
+            }
+          : {}),
+        bindings: {
+          STRIPE_API_BASE: "http://127.0.0.1:9",
+          RATE_LIMIT_KEY_PER_MINUTE: "100000",
+          RATE_LIMIT_IP_PER_MINUTE: "100000",
+          RATE_LIMIT_PROBE_PER_MINUTE: "100000",
+          SECURITY_CONTACT: "mailto:security@parityrail.dev",
+          OPERATOR_TOKEN,
+          CREDENTIALS_ENCRYPTION_KEY: ENCRYPTION_KEY,
+          ...vars,
+        },
       },
-      assetConfig: { html_handling: "auto-trailing-slash", not_found_handling: "single-page-application" },
-    },
-    ...(TEST_CA && trustTestCa
-      ? {
-          outboundService: {
-            network: {
-              allow: ["public", "private", "240.0.0.0/4"],
-              deny: [],
-              tlsOptions: { trustBrowserCas: true, trustedCertificates: [TEST_CA] },
-            },
+      edge: {
+        // As wrangler.toml's [assets]: the dashboard's files, the API always worker-first.
+        assets: {
+          directory: join(ROOT, "dashboard"),
+          binding: "ASSETS",
+          routerConfig: {
+            has_user_worker: true,
+            static_routing: { user_worker: ["/v1", "/v1/*", "/webhooks/*", "/healthz", "/security-policy", "/.well-known/*", "/mcp"] },
           },
-        }
-      : {}),
+          assetConfig: { html_handling: "auto-trailing-slash", not_found_handling: "single-page-application" },
+        },
+      },
+    }),
+    // Shared by both workers: one D1 database, one R2 bucket, the coordinators' storage.
+    d1Persist: join(state, "v3", "d1"),
+    durableObjectsPersist: join(state, "v3", "do"),
     r2Persist: join(state, "v3", "r2"),
-    bindings: {
-      STRIPE_API_BASE: "http://127.0.0.1:9",
-      RATE_LIMIT_KEY_PER_MINUTE: "100000",
-      RATE_LIMIT_IP_PER_MINUTE: "100000",
-      RATE_LIMIT_PROBE_PER_MINUTE: "100000",
-      SECURITY_CONTACT: "mailto:security@parityrail.dev",
-      OPERATOR_TOKEN,
-      CREDENTIALS_ENCRYPTION_KEY: ENCRYPTION_KEY,
-      ...vars,
-    },
     handleRuntimeStdio(stdout, stderr) {
       collect(stdout);
       collect(stderr);

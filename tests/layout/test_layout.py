@@ -103,7 +103,9 @@ def test_no_source_file_is_over_600_lines_and_the_durable_object_is_thin():
             if n > MAX_LINES:
                 big.append(f"{f}: {n}")
     assert not big, "over 600 lines: " + ", ".join(big)
-    do = [f for f in source_lines("src") if f in ("src/coordinator.rs", "src/coordinator/mod.rs")]
+    # The object itself (src/coordinator/object.rs since the coordinator is its own worker; its
+    # mod.rs only says which of its files each worker builds).
+    do = [f for f in source_lines("src") if f in ("src/coordinator/object.rs",)]
     assert do, "the coordinator's file is gone"
     n = source_lines("src")[do[0]]
     assert n <= MAX_DO_LINES, f"{do[0]}: {n} lines"
@@ -139,11 +141,11 @@ def uses(needle, root="src"):
 
 def test_system_powers_are_confined_to_the_system_entry_points():
     allowed = {
-        "EntryPoint::": {"src/entry.rs", "src/coordinator/mod.rs", "src/auth/grants.rs"},
-        "SystemGrant::for_entry_point": {"src/entry.rs", "src/coordinator/mod.rs"},
-        "system_tenant(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints.rs", "src/webhooks.rs"},
-        "system_project(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints.rs", "src/webhooks.rs"},
-        "system_tenants(": {"src/auth/system.rs", "src/jobs.rs", "src/checkpoints.rs"},
+        "EntryPoint::": {"src/entry.rs", "src/coordinator/object.rs", "src/auth/grants.rs"},
+        "SystemGrant::for_entry_point": {"src/entry.rs", "src/coordinator/object.rs"},
+        "system_tenant(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints/sign.rs", "src/webhooks/record.rs"},
+        "system_project(": {"src/auth/system.rs", "src/jobs.rs", "src/coordinator/steps.rs", "src/coordinator/approvals.rs", "src/checkpoints/sign.rs", "src/webhooks/record.rs"},
+        "system_tenants(": {"src/auth/system.rs", "src/jobs.rs", "src/checkpoints/sign.rs"},
         ".coordinators()": {"src/coordinator/client.rs"},
         # A sealed caller is made from an authenticated principal only.
         "CallerSeal {": {"src/auth/principal.rs"},

@@ -552,5 +552,7 @@ pub fn sent(
     }
 }
 
+pub mod sql;
+
 #[cfg(test)]
 mod tests;

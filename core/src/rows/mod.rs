@@ -20,3 +20,24 @@ pub mod webhooks;
 
 #[cfg(test)]
 mod tests;
+
+/// A bound parameter of a D1 statement (after the org's `?1`, which the adapter's tenant binds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Null,
+}
+
+impl Arg {
+    pub fn text(s: impl Into<String>) -> Arg {
+        Arg::Text(s.into())
+    }
+
+    pub fn opt(s: Option<impl Into<String>>) -> Arg {
+        s.map_or(Arg::Null, |s| Arg::Text(s.into()))
+    }
+}
+
+/// A D1 statement as data: its SQL and its parameters from `?2` on.
+pub type Query = (String, Vec<Arg>);

@@ -1,185 +1,26 @@
-//! Full reconcile runs at the edge (SPEC §6): starting one (`start`, for the API and the cron)
-//! and doing one step of it (`step`, for the project's `ProjectCoordinator` alarm). The phases,
-//! the `app` step's rules, the merge of a key range and the run's lifecycle are pure
-//! (`domain::runs`, `domain::run_step`, `domain::records`); this is their Stripe, PostgreSQL,
-//! D1 and Durable Object storage side.
-//!
-//! What a run learns from Stripe (subscription facts, customer ids, product features) is kept in
-//! the coordinator's own SQLite storage (`coordinator::storage::Facts`), keyed by run id. Its
-//! position and counts are the D1 `runs` row: each step ends with `repo::runs::advance` guarded
-//! by the step number, and a step's incident counts are added in the batch of its incident
-//! changes, guarded the same way, so a step that is repeated after a crash re-plans against
-//! what the first attempt committed, opens nothing twice and counts nothing twice.
+//! A run's steps, in the coordinator's worker: one step of the run its alarm drives (Stripe
+//! pages into `Facts`, products, app ranges decided and applied in D1), and its end when the
+//! coordinator gives up on it.
 
-use super::audit::By;
-use super::auth::scope::ProjectHandle;
-use super::connectors::WorkerTimer;
-use super::coordinator::client;
-use super::coordinator::storage::Facts;
-use super::project_io;
-use super::reconcile::{mapping, plan_and_apply, Applied};
-use super::repo;
-use super::services::Services;
-use parityrail_core::domain::append::Step;
-use parityrail_core::domain::audit::{Action, Draft};
-use parityrail_core::domain::credentials::Kind;
-use parityrail_core::domain::ids::RunId;
+use super::book::{system, D1Runs, SYSTEM_JOB};
+use crate::audit::By;
+use crate::auth::scope::ProjectHandle;
+use crate::connectors::WorkerTimer;
+use crate::coordinator::storage::Facts;
+use crate::project_io;
+use crate::reconcile::{mapping, plan_and_apply, Applied};
+use crate::repo;
+use crate::services::Services;
 use parityrail_core::domain::mapping::Mapping;
 use parityrail_core::domain::reconcile::{AppValues, ProductFeatures, StripeCustomer};
-pub use parityrail_core::domain::records::Next;
-use parityrail_core::domain::records::{
-    self, Counts, Position, Run, RunBook, RunStatus, RunTrigger, Stepped,
-};
+use parityrail_core::domain::records::{self, Counts, Next, Position, Run, Stepped};
 use parityrail_core::domain::run_step::{self, AppStep, Batches};
 use parityrail_core::domain::runs::{
     advance, At, Decided, Phase, Range, RunSource, APP_BATCH, STRIPE_BATCH,
 };
 use parityrail_core::fault::{Fallible, Fault};
 use parityrail_core::pg::ReadSession;
-pub use parityrail_core::rows::runs::view;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A run that `start` refused for now, for a reason that stands until the next tick (one is
-/// going, the project is not configured for runs, the chain was contended): the cron passes
-/// over it quietly. These are every refusal `start` can make for the system (a caller's
-/// re-check is not part of it); anything else is a failure the cron reports.
-pub fn not_now(e: &Fault) -> bool {
-    matches!(e, Fault::RunInProgress(_) | Fault::AuditContention) || e.needs_a_person()
-}
-
-/// The runs of one project in D1 (`domain::records::RunBook`): the `runs` row, its audit
-/// entries on the project chain, and the hand-over to the project's coordinator.
-struct D1Runs<'a> {
-    svc: &'a Services,
-    /// Who starts a run (a caller or the cron); the system ends it.
-    by: By<'a>,
-}
-
-impl D1Runs<'_> {
-    fn pr(&self) -> &ProjectHandle {
-        self.by.project()
-    }
-}
-
-impl RunBook for D1Runs<'_> {
-    type Error = Fault;
-
-    async fn get(&self, id: &str) -> Fallible<Option<(Run, Position)>> {
-        repo::runs::get(self.pr(), id).await
-    }
-
-    async fn running(&self) -> Fallible<Option<(Run, Position)>> {
-        repo::runs::running(self.pr()).await
-    }
-
-    async fn create(&self, run: &Run) -> Fallible<()> {
-        let draft = Draft::new(
-            self.by.actor(),
-            Action::RunStarted,
-            format!("run:{}", run.id),
-            Value::Null,
-            view(run),
-        );
-        self.by
-            .retrying(self.svc.now, || async {
-                let insert = repo::runs::insert(self.pr(), run)?;
-                Ok(Step::commit(vec![draft.clone()], vec![insert], ()))
-            })
-            .await
-    }
-
-    async fn hand_over(&self, id: &str) -> Fallible<()> {
-        client::start_run(self.svc, self.pr(), id).await
-    }
-
-    async fn advance(
-        &self,
-        id: &str,
-        step: i64,
-        next: &At,
-        errors: &[String],
-        counts: Counts,
-    ) -> Fallible<()> {
-        let pr = self.pr();
-        let advance = repo::runs::advance(pr, id, step, next, errors, counts, self.svc.now)?;
-        pr.tenant().batch(vec![advance]).await?;
-        Ok(())
-    }
-
-    async fn finish(
-        &self,
-        id: &str,
-        status: RunStatus,
-        errors: &[String],
-        counts: Counts,
-    ) -> Fallible<()> {
-        let (pr, now) = (self.pr(), self.svc.now);
-        let by = system(pr);
-        by.retrying(now, || async {
-            let Some((current, _)) = repo::runs::get(pr, id).await? else {
-                return Ok(Step::Done(()));
-            };
-            if current.status != RunStatus::Running {
-                return Ok(Step::Done(()));
-            }
-            let mut after = current.clone().counted(counts);
-            after.status = status;
-            after.errors = errors.to_vec();
-            after.finished_at = Some(now);
-            let draft = Draft::new(
-                by.actor(),
-                Action::RunFinished,
-                format!("run:{id}"),
-                view(&current),
-                view(&after),
-            );
-            let change = repo::runs::finish(pr, id, status, errors, counts, now)?;
-            Ok(Step::commit(vec![draft], vec![change], ()))
-        })
-        .await
-    }
-
-    fn report(&self, run: &str, what: &str, e: &Fault) {
-        worker::console_error!(
-            "{}",
-            json!({"run": run, "what": what, "error": e.code(), "detail": e.detail()})
-        );
-    }
-}
-
-/// The job name of what the system does to a run (`system:reconcile`).
-const SYSTEM_JOB: &str = "reconcile";
-
-/// Starts a full run of the project (`domain::records::start`): records it (`running`, audited
-/// as `run.started`) and hands it to the project's coordinator. `409 run_in_progress` (with
-/// `run_id`) while one is going; `409 mapping_missing` / `integration_missing` when it could
-/// not run at all.
-pub async fn start(svc: &Services, by: By<'_>, trigger: RunTrigger) -> Fallible<Run> {
-    let pr = by.project();
-    mapping(pr).await?;
-    let kinds: BTreeSet<String> = repo::credentials::for_project(pr)
-        .await?
-        .into_iter()
-        .map(|c| c.kind)
-        .collect();
-    for kind in [Kind::StripeApiKey, Kind::DbReadUrl] {
-        if !kinds.contains(kind.as_str()) {
-            return Err(Fault::IntegrationMissing(kind.what()));
-        }
-    }
-    let id = RunId::generate(&mut svc.rng())?.to_string();
-    let run = Run::new(id, trigger, svc.now);
-    records::start(&D1Runs { svc, by }, &run, svc.now).await?;
-    Ok(run)
-}
-
-fn system<'a>(pr: &'a ProjectHandle) -> By<'a> {
-    By::System {
-        project: pr,
-        job: SYSTEM_JOB,
-    }
-}
 
 /// Ends a running run `failed` with `message` (the coordinator gave up on it).
 pub async fn abandon(
@@ -226,7 +67,7 @@ struct Source<'a> {
     facts: &'a Facts,
     run: &'a Run,
     pos: &'a Position,
-    client: parityrail_core::stripe::StripeClient<super::connectors::WorkerHttp>,
+    client: parityrail_core::stripe::StripeClient<crate::connectors::WorkerHttp>,
     /// What the app step counted (the listing steps count only Stripe requests).
     counts: std::cell::RefCell<Counts>,
 }

@@ -1,39 +1,22 @@
-//! Alert e-mail, the adapter side of `domain::alerts`: incidents queued in the batch that opens
-//! them (`queue`, called by `reconcile`), and the drain the project's Durable Object runs with
-//! its outbox drain (`drain`): digests stored in D1 and sent through Resend with the digest's
-//! id as the `Idempotency-Key`; a sent or failed digest is recorded on the project's chain
-//! (`alert.sent`, `alert.failed`) in the batch that settles it. Off unless `RESEND_API_KEY` is
-//! set: nothing is queued.
+//! The project's alert drain, in the coordinator's worker: digests stored in D1, sent through
+//! Resend, settled on the project's chain.
 
+use super::queue::on;
 use crate::audit::{commit_made, Chain};
-use crate::auth::scope::{ProjectHandle, Scoped};
+use crate::auth::scope::ProjectHandle;
 use crate::mail;
 use crate::repo;
 use crate::repo::alerts::DigestRow;
 use crate::services::Services;
 use parityrail_core::domain::alerts::{
-    self, alerts_on, compose, recipients, AlertBook, Digest, Mailer, MAX_PER_DIGEST,
+    self, compose, recipients, AlertBook, Digest, Mailer, MAX_PER_DIGEST,
 };
 use parityrail_core::domain::audit::{Action, Actor, Draft};
 use parityrail_core::domain::ids::RequestId;
-use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::roles::Role;
 use parityrail_core::domain::time::Timestamp;
 use parityrail_core::fault::{Fallible, Fault};
 use serde_json::json;
-
-/// Whether alerts are on (a Resend key is configured).
-pub fn on(svc: &Services) -> bool {
-    svc.var("RESEND_API_KEY").is_some()
-}
-
-/// The statement queueing `i`'s alert, when it is alerted and alerts are on.
-pub fn queue(svc: &Services, pr: &ProjectHandle, i: &Incident) -> Fallible<Option<Scoped>> {
-    if !alerts_on(i.kind) || !on(svc) {
-        return Ok(None);
-    }
-    repo::alerts::queue(pr, i).map(Some)
-}
 
 /// One drain of the project's alerts; when it is due again.
 pub async fn drain(svc: &Services, pr: &ProjectHandle) -> Fallible<Option<Timestamp>> {

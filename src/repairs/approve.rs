@@ -1,24 +1,23 @@
-//! Repairs at the edge (SPEC §8): the platform an approval runs on (`EdgeDesk`, the port of
-//! `domain::approval`, whose engine claims, executes, records and verifies a repair), run by the
-//! project's `ProjectCoordinator` (so approvals of one project are serialised); the pending
-//! grants a project approves on its own (`domain::auto_approve::select` over D1); rejection;
-//! and the API view.
+//! Approvals, in the coordinator's worker: the platform an approval runs on (`ProjectDesk`, the
+//! port of `domain::approval`: the project chain in D1, Stripe, the repair credential, the
+//! re-check), one approval and the recovery of one cut short, and the pending grants a project
+//! approves on its own.
 
-use super::audit::{retrying, By, Chain};
-use super::auth::principal::{self, CallerSeal};
-use super::auth::scope::ProjectHandle;
-use super::project_io;
-use super::reconcile::{check_customer, mapping, read_stripe};
-use super::repo;
-use super::services::Services;
+use crate::audit::{retrying, By, Chain};
+use crate::auth::principal::{self, CallerSeal};
+use crate::auth::scope::ProjectHandle;
 use crate::clock::clock;
+use crate::project_io;
+use crate::reconcile::{check_customer, mapping, read_stripe};
+use crate::repo;
+use crate::services::Services;
 use parityrail_core::api::coordinator::Approval;
 use parityrail_core::domain::apikey::Environment;
 use parityrail_core::domain::append::Step;
 use parityrail_core::domain::approval::{
     self, Approver, Ask, CommitCheck, Decide, Desk, Move, Outcome, Stop,
 };
-use parityrail_core::domain::audit::{Action, Actor, Draft};
+use parityrail_core::domain::audit::{Actor, Draft};
 use parityrail_core::domain::auto_approve::{self, PendingGrants};
 use parityrail_core::domain::incidents::Incident;
 use parityrail_core::domain::integrations::DbUrl;
@@ -27,8 +26,8 @@ use parityrail_core::domain::reconcile::{ProductFeatures, StripeCustomer};
 use parityrail_core::domain::repair_plan::ExecPlan;
 use parityrail_core::domain::repairs::{Effect, Repair, RepairStatus};
 use parityrail_core::domain::time::Timestamp;
-use parityrail_core::fault::{Fallible, Fault, RepairRefusal};
-use serde_json::{json, Value};
+use parityrail_core::fault::{Fallible, Fault};
+use serde_json::json;
 
 /// The job name of the system's re-checks around a repair (`system:repair`).
 const SYSTEM_JOB: &str = "repair";
@@ -67,22 +66,9 @@ impl PendingGrants for D1Grants<'_> {
     }
 }
 
-/// The API view of a repair (SPEC §15 fields, `incident_ids` every incident it resolves) with
-/// the statement it runs, values apart, as the current mapping builds it (`ExecPlan::preview`,
-/// the plan execution uses); `refused` says why it cannot run as stored.
-pub fn view(r: &Repair, m: Option<&Mapping>) -> Value {
-    let mut v = json!(r);
-    v["statement"] = match m.map(|m| ExecPlan::new(r, m)) {
-        Some(Ok(plan)) => plan.preview(),
-        Some(Err(refusal)) => json!({"refused": refusal.to_string()}),
-        None => Value::Null,
-    };
-    v
-}
-
 /// The platform an approval runs on (`domain::approval::Desk`): the project chain in D1, the
 /// project's Stripe key, the repair credential and the re-check, for one project.
-struct EdgeDesk<'a> {
+struct ProjectDesk<'a> {
     svc: &'a Services,
     pr: &'a ProjectHandle,
     env: Environment,
@@ -93,7 +79,7 @@ struct EdgeDesk<'a> {
     caller: Option<&'a CallerSeal>,
 }
 
-impl Desk for EdgeDesk<'_> {
+impl Desk for ProjectDesk<'_> {
     type Error = Fault;
 
     fn now(&self) -> Timestamp {
@@ -215,7 +201,7 @@ pub async fn approve(
             None => Approver::Automatic,
         },
     };
-    let desk = EdgeDesk {
+    let desk = ProjectDesk {
         svc,
         pr,
         env: a.environment,
@@ -233,7 +219,7 @@ pub async fn recover(
     rid: &str,
     env: Environment,
 ) -> Fallible<()> {
-    let desk = EdgeDesk {
+    let desk = ProjectDesk {
         svc,
         pr,
         env,
@@ -241,29 +227,4 @@ pub async fn recover(
         caller: None,
     };
     approval::recover(&desk, rid).await
-}
-
-/// Rejects a pending repair with a reason, as the caller (`POST …/repairs/{rid}/reject`).
-pub async fn reject(svc: &Services, by: By<'_>, rid: &str, reason: &str) -> Fallible<Repair> {
-    let (pr, actor, now) = (by.project(), by.actor(), svc.now);
-    by.retrying(now, || async {
-        let before = repo::repairs::get(pr, rid)
-            .await?
-            .ok_or(Fault::NotFound("repair"))?;
-        if before.status != RepairStatus::Pending {
-            return Err(RepairRefusal::NotPending(before.status.as_str()).into());
-        }
-        let mut after = before.moved(RepairStatus::Rejected, now);
-        after.reason = Some(reason.to_owned());
-        let stmts = repo::repairs::transition(pr, &before, &after)?;
-        let draft = Draft::new(
-            actor.clone(),
-            Action::RepairRejected,
-            format!("repair:{rid}"),
-            json!(before),
-            json!(after),
-        );
-        Ok(Step::commit(vec![draft], stmts, after))
-    })
-    .await
 }

@@ -34,11 +34,16 @@ export function uniform(seed, key) {
   return (h + 0.5) / 4294967296;
 }
 
+// Shared empty values: a million customers need not each hold their own `{}`.
+const NONE = Object.freeze({});
+const NO_LOCALES = Object.freeze([]);
+
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const CODES = [...ALPHABET].map((c) => c.charCodeAt(0));
 const idOf = (prefix, r, len = 14) => {
-  let s = prefix;
-  for (let i = 0; i < len; i++) s += ALPHABET[r.int(62)];
-  return s;
+  const codes = new Array(len);
+  for (let i = 0; i < len; i++) codes[i] = CODES[r.int(62)];
+  return prefix + String.fromCharCode(...codes);
 };
 
 // ---- Stripe's list order -----------------------------------------------------------------------
@@ -58,16 +63,23 @@ function firstWhere(arr, pred) {
   return lo;
 }
 
+/** Sorts `arr` in place into list order. */
+const sortListed = (arr) => arr.sort((a, b) => b.created - a.created || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+
+/** Puts `o` in its place in the listed array `arr`. */
+const insertListed = (arr, o) => arr.splice(firstWhere(arr, (x) => before(o, x)), 0, o);
+
 /** One Stripe list: its objects in list order, and every object it ever held by id (deleted
  * customers stay there, so a cursor naming one still has a place). */
 export class Listing {
   constructor(objects = []) {
-    this.arr = [...objects].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
-    this.byId = new Map(this.arr.map((o) => [o.id, o]));
+    this.arr = sortListed([...objects]);
+    this.byId = new Map();
+    for (const o of this.arr) this.byId.set(o.id, o);
   }
   insert(o) {
     this.byId.set(o.id, o);
-    this.arr.splice(firstWhere(this.arr, (x) => before(o, x)), 0, o);
+    insertListed(this.arr, o);
   }
   remove(o) {
     const i = firstWhere(this.arr, (x) => !before(x, o));
@@ -243,10 +255,10 @@ export function seedData(options = {}) {
     email: `customer${i}@example.com`,
     invoice_prefix: idOf("", r, 8).toUpperCase(),
     livemode: o.livemode,
-    metadata: {},
+    metadata: NONE,
     name: `Customer ${i}`,
     phone: null,
-    preferred_locales: [],
+    preferred_locales: NO_LOCALES,
     tax_exempt: "none",
     test_clock: null,
   }));
@@ -269,7 +281,11 @@ export function seedData(options = {}) {
     subs.push(store.makeSubscription({ customer: c.id, price: entry.price, status: pick(r, o.statuses), created, items: o.itemsPerSubscription }, r));
   }
   store.subscriptions = new Listing(subs);
-  for (const s of store.subscriptions.arr) store.indexSub(s);
+  for (const s of store.subscriptions.arr) {
+    const mine = store.subsOf.get(s.customer);
+    if (mine) mine.push(s); // already in list order
+    else store.subsOf.set(s.customer, [s]);
+  }
   return store;
 }
 
@@ -289,27 +305,35 @@ export class Store {
     this.events = new Listing();
     this.features = new Map(); // feat_ id → entitlements.feature
     this.productFeatures = new Map(); // product id → [product_feature]
-    this.subsOf = new Map(); // customer id → Listing of its subscriptions
+    this.subsOf = new Map(); // customer id → its subscriptions, in list order
+    this.plans = new Map(); // price id → legacy plan object
     this.planOfPrice = new Map(o.catalog.map((c) => [c.price, c]));
     this.now = o.now ?? (() => Math.floor(Date.now() / 1000));
   }
 
   addProduct(c, created) {
     const r = this.r;
-    const product = { id: c.product, object: "product", active: true, created, default_price: c.price, description: null, livemode: this.o.livemode, metadata: {}, name: c.plan ?? c.product, type: "service", updated: created };
+    const product = { id: c.product, object: "product", active: true, created, default_price: c.price, description: null, livemode: this.o.livemode, metadata: NONE, name: c.plan ?? c.product, type: "service", updated: created };
     this.products.insert(product);
     this.prices.insert({
-      id: c.price, object: "price", active: true, billing_scheme: "per_unit", created, currency: "usd", livemode: this.o.livemode, lookup_key: null, metadata: {}, nickname: null, product: c.product,
+      id: c.price, object: "price", active: true, billing_scheme: "per_unit", created, currency: "usd", livemode: this.o.livemode, lookup_key: null, metadata: NONE, nickname: null, product: c.product,
       recurring: { interval: "month", interval_count: 1, usage_type: "licensed" }, type: "recurring", unit_amount: c.amount ?? 1000,
     });
     this.productFeatures.set(c.product, (c.features ?? []).map((key) => {
       let f = [...this.features.values()].find((x) => x.lookup_key === key);
       if (!f) {
-        f = { id: idOf("feat_", r), object: "entitlements.feature", active: true, livemode: this.o.livemode, lookup_key: key, metadata: {}, name: key };
+        f = { id: idOf("feat_", r), object: "entitlements.feature", active: true, livemode: this.o.livemode, lookup_key: key, metadata: NONE, name: key };
         this.features.set(f.id, f);
       }
       return { id: idOf("prodft_", r), object: "product_feature", entitlement_feature: f, livemode: this.o.livemode };
     }));
+  }
+
+  /** The legacy `plan` Stripe still puts beside an item's `price` (one object per price). */
+  legacyPlan(p) {
+    let plan = this.plans.get(p.id);
+    if (!plan) this.plans.set(p.id, (plan = { id: p.id, object: "plan", active: true, amount: p.unit_amount, currency: "usd", interval: "month", product: p.product }));
+    return plan;
   }
 
   /** A subscription object with `items` items of `price` (Stripe embeds the first 10). */
@@ -318,14 +342,14 @@ export class Store {
     if (!p) throw new StripeInvalid(`No such price: '${price}'`, "price", 400, "resource_missing");
     const sid = id ?? idOf("sub_", r);
     const all = Array.from({ length: items }, () => ({
-      id: idOf("si_", r), object: "subscription_item", created, metadata: {}, price: p,
-      plan: { id: p.id, object: "plan", active: true, amount: p.unit_amount, currency: "usd", interval: "month", product: p.product },
+      id: idOf("si_", r), object: "subscription_item", created, metadata: NONE, price: p,
+      plan: this.legacyPlan(p),
       quantity: 1, subscription: sid,
     }));
     const canceled = status === "canceled" || status === "incomplete_expired";
     return {
       id: sid, object: "subscription", cancel_at_period_end: false, canceled_at: canceled ? created : null, collection_method: "charge_automatically",
-      created, currency: "usd", customer, ended_at: canceled ? created : null, latest_invoice: null, livemode: this.o.livemode, metadata: {},
+      created, currency: "usd", customer, ended_at: canceled ? created : null, latest_invoice: null, livemode: this.o.livemode, metadata: NONE,
       start_date: created, status, trial_end: status === "trialing" ? created + 14 * 86_400 : null,
       items: { object: "list", data: all.slice(0, 10), has_more: all.length > 10, total_count: all.length, url: `/v1/subscription_items?subscription=${sid}` },
       _items: all,
@@ -333,9 +357,9 @@ export class Store {
   }
 
   indexSub(s) {
-    let l = this.subsOf.get(s.customer);
-    if (!l) this.subsOf.set(s.customer, (l = new Listing()));
-    l.insert(s);
+    const mine = this.subsOf.get(s.customer);
+    if (mine) insertListed(mine, s);
+    else this.subsOf.set(s.customer, [s]);
   }
 
   event(type, object, previous) {
@@ -348,7 +372,7 @@ export class Store {
   // -- changes during a run (created "now" unless given) --
 
   addCustomer({ id, email, name, created } = {}) {
-    const c = { id: id ?? idOf(`cus_${this.o.idPrefix}`, this.r), object: "customer", address: null, balance: 0, created: created ?? this.now(), currency: "usd", default_source: null, delinquent: false, description: null, email: email ?? null, invoice_prefix: idOf("", this.r, 8).toUpperCase(), livemode: this.o.livemode, metadata: {}, name: name ?? null, phone: null, preferred_locales: [], tax_exempt: "none", test_clock: null };
+    const c = { id: id ?? idOf(`cus_${this.o.idPrefix}`, this.r), object: "customer", address: null, balance: 0, created: created ?? this.now(), currency: "usd", default_source: null, delinquent: false, description: null, email: email ?? null, invoice_prefix: idOf("", this.r, 8).toUpperCase(), livemode: this.o.livemode, metadata: NONE, name: name ?? null, phone: null, preferred_locales: NO_LOCALES, tax_exempt: "none", test_clock: null };
     if (this.customers.byId.has(c.id)) throw new Error(`customer ${c.id} exists`);
     this.customers.insert(c);
     this.event("customer.created", c);
@@ -380,7 +404,7 @@ export class Store {
       previous.items = JSON.parse(JSON.stringify(s.items, hidden));
       for (const it of s._items) {
         it.price = p;
-        it.plan = { ...it.plan, id: p.id, amount: p.unit_amount, product: p.product };
+        it.plan = this.legacyPlan(p);
       }
     }
     this.event(s.status === "canceled" && previous.status ? "customer.subscription.deleted" : "customer.subscription.updated", s, previous);
@@ -392,7 +416,7 @@ export class Store {
   deleteCustomer(id) {
     const c = this.customers.byId.get(id);
     if (!c || c.deleted) throw new Error(`no customer ${id}`);
-    for (const s of this.subsOf.get(id)?.arr ?? []) if (s.status !== "canceled") this.updateSubscription(s.id, { status: "canceled" });
+    for (const s of this.subsOf.get(id) ?? []) if (s.status !== "canceled") this.updateSubscription(s.id, { status: "canceled" });
     this.customers.remove(c);
     const gone = { id, object: "customer", deleted: true, created: c.created };
     this.customers.byId.set(id, gone);
@@ -405,7 +429,7 @@ export class Store {
   /** The best plan `customer` pays for (`active` or `trialing`), or null. */
   paidPlan(customer) {
     let best = null;
-    for (const s of this.subsOf.get(customer)?.arr ?? []) {
+    for (const s of this.subsOf.get(customer) ?? []) {
       if (s.status !== "active" && s.status !== "trialing") continue;
       for (const it of s._items) {
         const c = this.planOfPrice.get(it.price.id);
@@ -436,7 +460,7 @@ export class Store {
    * trialing, past_due). */
   activeEntitlements(customer) {
     const keys = new Map();
-    for (const s of this.subsOf.get(customer)?.arr ?? []) {
+    for (const s of this.subsOf.get(customer) ?? []) {
       if (!PAID.has(s.status)) continue;
       for (const it of s._items) for (const pf of this.productFeatures.get(it.price.product) ?? []) keys.set(pf.entitlement_feature.lookup_key, pf.entitlement_feature);
     }
@@ -483,8 +507,7 @@ function walk(store, node, segs, path) {
   }
   const [seg, ...rest] = segs;
   if (seg === "subscriptions" && node.object === "customer" && !node.deleted && node.subscriptions === undefined) {
-    const l = store.subsOf.get(node.id);
-    const live = (l?.arr ?? []).filter((s) => s.status !== "canceled");
+    const live = (store.subsOf.get(node.id) ?? []).filter((s) => s.status !== "canceled");
     node.subscriptions = JSON.parse(JSON.stringify({ object: "list", data: live.slice(0, 10), has_more: live.length > 10, total_count: live.length, url: `/v1/customers/${node.id}/subscriptions` }, hidden));
   }
   let v = node[seg];

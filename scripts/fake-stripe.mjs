@@ -148,7 +148,7 @@ const ROUTES = [
       (status === "all" || (status === null ? x.status !== "canceled" : status === "ended" ? x.status === "canceled" || x.status === "incomplete_expired" : x.status === status)) &&
       (!price || x._items.some((it) => it.price.id === price));
     const customer = q.get("customer");
-    const listing = customer ? s.subsOf.get(customer) ?? { arr: [], byId: new Map() } : s.subscriptions;
+    const listing = customer ? { arr: s.subsOf.get(customer) ?? [], byId: s.subscriptions.byId } : s.subscriptions;
     return page(listing, listParams(q), "/v1/subscriptions", "subscription", keep, s.subscriptions.byId);
   }],
   ["GET /v1/subscriptions/{id}", /^\/v1\/subscriptions\/([^/]+)$/, ["expand"], "object", (s, m) => s.subscriptions.byId.get(m[1]) ?? missing("subscription", m[1])],

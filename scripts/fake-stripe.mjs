@@ -160,7 +160,9 @@ const ROUTES = [
   }],
   ["GET /v1/products", /^\/v1\/products$/, [...LIST, "created", "active", "ids", "shipped", "url"], "list", (s, m, q) => {
     const active = q.get("active");
-    return page(s.products, listParams(q), "/v1/products", "product", active === null ? undefined : (p) => String(p.active) === active);
+    const ids = [...q.keys()].filter((k) => /^ids\[\d*\]$/.test(k)).flatMap((k) => q.getAll(k));
+    const keep = (p) => (active === null || String(p.active) === active) && (!ids.length || ids.includes(p.id));
+    return page(s.products, listParams(q), "/v1/products", "product", keep);
   }],
   ["GET /v1/products/{id}", /^\/v1\/products\/([^/]+)$/, ["expand"], "object", (s, m) => s.products.byId.get(m[1]) ?? missing("product", m[1])],
   ["GET /v1/products/{id}/features", /^\/v1\/products\/([^/]+)\/features$/, LIST, "list", (s, m, q) => {
@@ -185,11 +187,12 @@ const ROUTES = [
 ];
 
 /** A 400 for a parameter the endpoint does not take, as Stripe refuses unknown ones. */
+const ARRAYS = new Set(["expand", "types", "ids", "lookup_keys"]);
 function checkParams(q, allowed) {
   for (const key of q.keys()) {
     const base = key.replace(/\[.*$/, "");
     const sub = key.slice(base.length);
-    const ok = allowed.includes(base) && (sub === "" || base === "expand" || base === "types" || (base === "created" && /^\[(gt|gte|lt|lte)\]$/.test(sub)) || (base === "lookup_keys" && sub === "[]"));
+    const ok = allowed.includes(base) && (ARRAYS.has(base) ? /^\[\d*\]$/.test(sub) : sub === "" || (base === "created" && /^\[(gt|gte|lt|lte)\]$/.test(sub)));
     if (!ok) throw new StripeInvalid(`Received unknown parameter: ${key}`, key);
   }
 }
@@ -335,9 +338,9 @@ export function createFakeStripe(options = {}) {
         const paths = expandsOf(url.searchParams);
         if (paths.length) body = expand(store, JSON.parse(JSON.stringify(body, hidden)), paths);
       } catch (e) {
-        if (!(e instanceof StripeInvalid)) throw e;
-        status = e.status;
-        body = e.body;
+        if (!(e instanceof StripeInvalid)) console.error("fake Stripe:", e); // a fault of the fake: a 500, not a crash
+        status = e.status ?? 500;
+        body = e.body ?? { error: { message: "An unknown error occurred", type: "api_error" } };
       }
     }
     later(ms, () => {

@@ -147,6 +147,7 @@ describe("lists", () => {
     const features = await get(s.url, "/v1/products/prod_pro/features?limit=100");
     expect(features.body.data[0].entitlement_feature.lookup_key).toBe("sso");
     expect((await get(s.url, "/v1/products/prod_nope/features")).status).toBe(404);
+    expect((await get(s.url, "/v1/products?ids[]=prod_basic")).body.data.map((p) => p.id)).toEqual(["prod_basic"]);
     store.deleteCustomer(c.id);
     expect((await get(s.url, `/v1/customers/${c.id}`)).body).toMatchObject({ id: c.id, deleted: true });
     expect((await get(s.url, "/v1/customers")).body.data).toEqual([]);

@@ -10,7 +10,7 @@ import http from "node:http";
 import { Webhook } from "standardwebhooks";
 import { startWorker } from "./harness.mjs";
 import { errorOf, newProject } from "./fixtures.mjs";
-import { FAST, env, mappingFor, scratchTable, seedScenario, until as waitFor, wiredProject } from "./reconcile-fixtures.mjs";
+import { FAST, env, mappingFor, scratchTable, seedScenario, sql, until as waitFor, wiredProject } from "./reconcile-fixtures.mjs";
 
 // What each receiver path answers to the n-th send of one message.
 const answers = {
@@ -18,6 +18,7 @@ const answers = {
   "/flaky": (n) => (n <= 2 ? 500 : 200),
   "/gone": () => 410,
   "/down": () => 503,
+  "/repairs": () => 202,
 };
 const got = [];
 const sends = new Map();
@@ -48,16 +49,16 @@ function verifies(secret, m) {
   }
 }
 
-let w, o, p, base;
+let w, o, p, base, table, c;
 beforeAll(async () => {
   await new Promise((r) => receiver.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${receiver.address().port}`;
   // 100 µs to a second of the retry schedule: the 24-hour disabling window is 8.6 s.
   // The receiver listens on loopback: this deployment lets a test project point there.
   w = await startWorker({ STRIPE_API_BASE: env("PR_STRIPE_BASE"), ...FAST, HOOK_RETRY_UNIT_US: "100", HOOK_ALLOW_PRIVATE: "1" });
-  const table = scratchTable("hooks");
+  table = scratchTable("hooks");
   ({ o, p } = await wiredProject(w, { mapping: mappingFor(table) }));
-  seedScenario(table);
+  c = seedScenario(table);
 }, 90_000);
 afterAll(async () => {
   await w?.dispose();
@@ -187,6 +188,30 @@ describe("outbound incident webhooks", () => {
       expect(x.attempts[0]).toMatchObject({ n: 1, status: 204 });
     }
   }, 180_000);
+
+  it("sends repair.* and incident.resolved to an endpoint subscribed to them, and nothing else", async () => {
+    const r = await create({ url: `${base}/repairs`, events: ["repair.*", "incident.resolved"] });
+    expect(r.status, r.text).toBe(201);
+    const e = { id: r.json.endpoint.id, secret: r.json.secret };
+    const type = (m) => JSON.parse(m.body).type;
+    const [rep] = (await w.get(`/v1/projects/${p.id}/repairs?status=pending`, { key: o.key })).json.data;
+    expect(rep, "a pending repair the run proposed").toBeTruthy();
+    const rejected = await w.post(`/v1/projects/${p.id}/repairs/${rep.id}/reject`, { reason: "not in this test" }, { key: o.key });
+    expect(rejected.status, rejected.text).toBe(200);
+    const m = await until("repair.rejected", async () => at("/repairs").find((m) => type(m) === "repair.rejected"));
+    expect(verifies(e.secret, m)).toBe(true);
+    expect(JSON.parse(m.body).data.repair).toMatchObject({ id: rep.id, status: "rejected" });
+    // The paying customer is given access in the app: a check resolves the incident.
+    sql(`UPDATE ${table} SET plan = 'pro', is_premium = true, feature_sso = true WHERE stripe_customer_id = '${c.missing}'`);
+    const checked = await w.post(`/v1/projects/${p.id}/customers/${c.missing}/check`, undefined, { key: o.key });
+    expect(checked.status, checked.text).toBe(200);
+    const res = await until("incident.resolved", async () => at("/repairs").find((m) => type(m) === "incident.resolved"));
+    expect(verifies(e.secret, res)).toBe(true);
+    expect(JSON.parse(res.body).data.incident).toMatchObject({ customer: c.missing, status: "resolved" });
+    expect(at("/repairs").every((m) => /^repair\.|^incident\.resolved$/.test(type(m)))).toBe(true);
+    // Done with it: deleted, so the later tests count only their own endpoints' deliveries.
+    expect((await w.delete(`${hooks()}/${e.id}`, { key: o.key })).status).toBe(200);
+  }, 60_000);
 
   it("retries a failing endpoint with backoff under one webhook-id, each attempt listed", async () => {
     const r = await create({ url: `${base}/flaky`, events: ["incident.ignored"] });

@@ -14,10 +14,21 @@ if [ "${1:-}" = edge ] || [ "${1:-}" = coordinator ]; then workers=("$1"); shift
 # target/, where each cargo build leaves its wasm at the same path for worker-build to take.
 exec 9>"$TMPDIR/build.lock"
 flock 9
+# A worker built with these same options after every source of its wasm last changed is not built
+# again (`wrangler dev` with both configurations runs both [build]s right after npm start's own
+# build; each build of a worker is a minute or two of wasm-opt). Delete build*/ to force one.
 for w in "${workers[@]}"; do
   out=build
   [ "$w" = edge ] || out="build-$w"
+  stamp="$out/.built-with"
+  if [ -f "$out/index.js" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$*" ] &&
+     [ -z "$(find src core Cargo.toml Cargo.lock -newer "$stamp" -print -quit)" ]; then
+    say "$w: $out/ is up to date"
+    continue
+  fi
+  rm -f "$stamp"
   worker-build --release --out-dir "$out" --no-default-features --features "$w" "$@"
+  printf '%s' "$*" >"$stamp"
 done
 # The public Trust page (dashboard/trust/), from the newest test reports in .tmp (none on a fresh
 # checkout: every control then shows `not run`).

@@ -59,8 +59,8 @@ say "the dashboard in Chromium against the demo (tests/browser; screenshots in .
 rm -f "$TMPDIR/browser-test.json"
 node tests/browser/test_dashboard.mjs "$TMPDIR/browser-test.json" || { [ "$status" != 0 ] || status=1; }
 
-# The demo built the workers as they ship (npm start builds them without the e2e feature);
-# build/ and build-coordinator/ are left holding that build.
+# The workers as they ship (as npm start and wrangler deploy build them, without the e2e
+# feature); build/ and build-coordinator/ are left holding that build.
 say "the shipped workers: no fault hook in either, and their sizes"
 bash scripts/build.sh >"$TMPDIR/build.log" 2>&1 || { cat "$TMPDIR/build.log"; exit 1; }
 node scripts/check-shipped.mjs build build-coordinator || { [ "$status" != 0 ] || status=1; }

@@ -31,6 +31,8 @@ if [ ! -f .dev.vars ]; then
 fi
 # Local development has no mail service: the dashboard's sign-in links go to the worker's log.
 grep -q '^MAIL_LOG=' .dev.vars || echo 'MAIL_LOG="1"' >> .dev.vars
+# A test project's outbound webhooks may reach a receiver on this machine (never in production).
+grep -q '^HOOK_ALLOW_PRIVATE=' .dev.vars || echo 'HOOK_ALLOW_PRIVATE="1"' >> .dev.vars
 
 if [ "$BARE" = 0 ]; then
   # The demo keeps its own state, secrets and D1 in .tmp/demo, and builds the worker while

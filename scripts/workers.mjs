@@ -3,7 +3,7 @@
 // coordinator (build-coordinator/, wrangler.coordinator.toml), which the edge reaches only
 // through its PROJECT_COORDINATOR binding. Both name the same D1 database and R2 bucket, so with
 // Miniflare's shared persistence options they share their state, as they do when deployed.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -67,6 +67,8 @@ export function devConfigs(dir, { assets = true, vars = {} } = {}) {
   }
   const lines = Object.entries(vars).map(([k, v]) => `${k}=${JSON.stringify(String(v))}\n`);
   writeFileSync(join(dir, ".dev.vars"), lines.join(""), { mode: 0o600 });
+  // The mode applies only to a new file: an older one is made owner-only too.
+  chmodSync(join(dir, ".dev.vars"), 0o600);
   return args;
 }
 

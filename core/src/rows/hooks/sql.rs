@@ -400,11 +400,16 @@ mod tests {
         for (sql, args) in &all {
             assert!(is_tenant_scoped(sql), "{sql}");
             // ?1 is the org's; every other placeholder has its parameter, and D1's limit holds.
-            let highest = (2..=100)
-                .rev()
-                .find(|n| sql.contains(&format!("?{n}")))
-                .unwrap_or(1);
+            // ?k stands alone (not the start of ?1k).
+            let has = |k: usize| {
+                let mark = format!("?{k}");
+                sql.match_indices(&mark)
+                    .any(|(i, m)| !sql[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+            };
+            let highest = (2..=100).rev().find(|&n| has(n)).unwrap_or(1);
             assert_eq!(args.len() + 1, highest, "{sql}");
+            // No gap: parameters cannot shift against their places.
+            assert!((1..=highest).all(has), "a placeholder missing in {sql}");
             assert!(args.len() < 100, "{sql}");
         }
     }
